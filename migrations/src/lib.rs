@@ -1,0 +1,26 @@
+//! Database schema of mcp-registry as SeaORM migrations, applied in order at
+//! start-up (and by `mcp-registry migrate`). Migrations are append-only: a
+//! released migration is never edited, a change is a new migration.
+//!
+//! Conventions shared by every table:
+//! - ids are text (`org_…`, `key_…`, …) built from UUIDv7, so ordering by id is
+//!   ordering by creation time and keyset pagination can use the primary key;
+//! - timestamps are `BIGINT` microseconds since the Unix epoch, identical on
+//!   SQLite and PostgreSQL and cheap to compare;
+//! - `revision` counts the updates of a row; the API's etag is derived from it.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_organizations_and_api_keys;
+
+/// Runs every migration of this crate, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(
+            m20261122_000001_organizations_and_api_keys::Migration,
+        )]
+    }
+}

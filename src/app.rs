@@ -1,0 +1,226 @@
+//! The application shell: [`Application::build`] connects and migrates the
+//! database and binds the listeners (port 0 allowed, see [`Application::port`]);
+//! [`Application::run_until_stopped`] serves until the shutdown future
+//! resolves, then drains in-flight calls, stops every task it owns and closes
+//! the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::config::Settings;
+use crate::crypto::Keyring;
+use crate::grpc::admin::AdminApi;
+use crate::grpc::middleware::ApiLayer;
+use crate::grpc::unimplemented::{McpServerApi, PackApi, SyncApi};
+use crate::pb;
+use crate::registry::Admin;
+use crate::registry::auth::Authenticator;
+use crate::store::{Store, redact_url};
+use crate::telemetry;
+
+/// Names under which health is reported: the whole server ("") and each service.
+const HEALTH_SERVICES: &[&str] = &[
+    "",
+    "mcpregistry.v1.AdminService",
+    "mcpregistry.v1.McpServerService",
+    "mcpregistry.v1.PackService",
+    "mcpregistry.v1.SyncService",
+];
+
+/// A built application, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    store: Store,
+    keyring: Arc<Keyring>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Loads the master keys, connects to the database, applies migrations and
+    /// binds the gRPC and metrics listeners.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let keyring = Arc::new(settings.load_keyring()?);
+        if settings.embedded_database {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!(
+                    "cannot create data directory {}",
+                    settings.data_dir.display()
+                )
+            })?;
+        }
+        let store = Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        tracing::info!(database = %redact_url(&settings.database_url), "database ready");
+
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let metrics_listener = match settings.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+            ),
+            None => None,
+        };
+
+        if Admin::new(store.clone()).has_no_keys().await? {
+            tracing::info!(
+                "no api key exists yet; create one with `mcp-registry admin create-key --platform-admin` (same --data-dir or --database-url), then organizations with `mcp-registry admin create-org`"
+            );
+        }
+        Ok(Self {
+            listener,
+            metrics_listener,
+            store,
+            keyring,
+            settings,
+        })
+    }
+
+    /// Returns the address the gRPC listener is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        self.listener.local_addr().unwrap_or(self.settings.listen)
+    }
+
+    /// Returns the port of the gRPC listener (useful when built with port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// Returns the address of the metrics listener, if enabled.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Returns the store, for tests and tooling that inspect what is at rest.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` resolves, then shuts down gracefully: health
+    /// turns NOT_SERVING, the listener closes, in-flight calls finish (up to
+    /// the configured timeout), owned tasks stop and the database closes.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            metrics_listener,
+            store,
+            keyring,
+            settings,
+        } = self;
+        let addr = listener.local_addr()?;
+
+        // Cancelled when shutdown starts; every owned task watches it.
+        let stopping = CancellationToken::new();
+        let tasks = TaskTracker::new();
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for service in HEALTH_SERVICES {
+            health
+                .set_service_status(*service, ServingStatus::Serving)
+                .await;
+        }
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        // grpcurl and other older clients speak only v1alpha.
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+
+        if let Some(listener) = metrics_listener {
+            let metrics_addr = listener.local_addr()?;
+            let handle = telemetry::metrics_handle();
+            let router = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || async move { handle.render() }),
+            );
+            let stop = stopping.clone();
+            tasks.spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop.cancelled_owned())
+                    .await;
+                if let Err(err) = served {
+                    tracing::error!(error = %err, "metrics listener failed");
+                }
+            });
+            tracing::info!(addr = %metrics_addr, "serving metrics on /metrics");
+        }
+
+        let admin = Admin::new(store.clone());
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let stop = stopping.clone();
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutdown started: finishing in-flight calls");
+            for service in HEALTH_SERVICES {
+                health
+                    .set_service_status(*service, ServingStatus::NotServing)
+                    .await;
+            }
+            stop.cancel();
+        };
+        let server = Server::builder()
+            .layer(ApiLayer::new(Authenticator::new(store.clone())))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(pb::admin_service_server::AdminServiceServer::new(
+                AdminApi::new(admin, keyring),
+            ))
+            .add_service(pb::mcp_server_service_server::McpServerServiceServer::new(
+                McpServerApi,
+            ))
+            .add_service(pb::pack_service_server::PackServiceServer::new(PackApi))
+            .add_service(pb::sync_service_server::SyncServiceServer::new(SyncApi))
+            .serve_with_incoming_shutdown(incoming, signal);
+        tracing::info!(%addr, "serving gRPC");
+
+        // In-flight calls get `shutdown_timeout` once shutdown has started.
+        let grace = settings.shutdown_timeout;
+        let deadline = {
+            let stop = stopping.clone();
+            async move {
+                stop.cancelled().await;
+                tokio::time::sleep(grace).await;
+            }
+        };
+        tokio::select! {
+            served = server => served.context("gRPC server failed")?,
+            () = deadline => {
+                tracing::warn!(timeout_secs = grace.as_secs(), "in-flight calls did not finish in time; exiting anyway");
+            }
+        }
+
+        stopping.cancel();
+        tasks.close();
+        tasks.wait().await;
+        if let Err(err) = store.close().await {
+            tracing::warn!(error = %err, "closing the database failed");
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! `mcp-registry admin ...`: bootstraps organizations and API keys straight
+//! in the database, with platform rights, and prints one JSON object.
+
+use serde_json::json;
+
+use crate::config::{AdminCommand, PlanArg, RoleArg, Settings};
+use crate::error::Error;
+use crate::registry::admin::{NewApiKey, NewOrganization, validate_id};
+use crate::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
+use crate::store::Store;
+
+/// Runs one admin subcommand and returns the JSON object to print.
+pub async fn run(command: AdminCommand, settings: &Settings) -> anyhow::Result<serde_json::Value> {
+    if settings.embedded_database {
+        std::fs::create_dir_all(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let admin = Admin::new(store.clone());
+    let output = execute(&admin, command).await;
+    store.close().await?;
+    Ok(output.map_err(|err| anyhow::anyhow!("{err}"))?)
+}
+
+async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Value, Error> {
+    match command {
+        AdminCommand::CreateOrg { name, plan } => {
+            let name =
+                OrganizationName::parse(name).map_err(|err| Error::invalid("--name", err))?;
+            let plan = match plan {
+                PlanArg::Free => Plan::Free,
+                PlanArg::Pro => Plan::Pro,
+                PlanArg::Enterprise => Plan::Enterprise,
+            };
+            let org = admin
+                .create_organization(&Caller::Cli, NewOrganization { name, plan })
+                .await?;
+            Ok(json!({
+                "organization_id": org.id,
+                "name": org.name.as_str(),
+                "plan": org.plan.as_str(),
+            }))
+        }
+        AdminCommand::CreateKey {
+            org,
+            role,
+            platform_admin,
+            display_name,
+        } => {
+            let scope = match (platform_admin, org, role) {
+                (true, _, _) => KeyScope::PlatformAdmin,
+                (false, Some(organization_id), Some(role)) => {
+                    validate_id("--org", "org", &organization_id)
+                        .map_err(|v| Error::InvalidArgument(vec![v]))?;
+                    let role = match role {
+                        RoleArg::Admin => Role::Admin,
+                        RoleArg::Member => Role::Member,
+                        RoleArg::Viewer => Role::Viewer,
+                    };
+                    KeyScope::Organization {
+                        organization_id,
+                        role,
+                    }
+                }
+                _ => {
+                    return Err(Error::invalid(
+                        "--org",
+                        "--org and --role, or --platform-admin, are required",
+                    ));
+                }
+            };
+            let created = admin
+                .create_api_key(
+                    &Caller::Cli,
+                    NewApiKey {
+                        scope,
+                        display_name,
+                    },
+                )
+                .await?;
+            let (organization_id, role) = match &created.key.scope {
+                KeyScope::PlatformAdmin => (None, None),
+                KeyScope::Organization {
+                    organization_id,
+                    role,
+                } => (Some(organization_id.clone()), Some(role.as_str())),
+            };
+            Ok(json!({
+                "api_key_id": created.key.id,
+                "secret": created.secret,
+                "organization_id": organization_id,
+                "role": role,
+                "platform_admin": matches!(created.key.scope, KeyScope::PlatformAdmin),
+            }))
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Settings from command-line flags and their `MCP_REGISTRY_*` environment
+//! equivalents, validated once at start-up into [`Settings`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::crypto::Keyring;
+
+/// Command line of the `mcp-registry` binary.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-registry",
+    version,
+    about = "gRPC registry of remote MCP servers, packs and their synced capabilities"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Applies migrations and serves gRPC until SIGTERM or SIGINT (the default).
+    Serve,
+    /// Applies pending database migrations and exits.
+    Migrate,
+    /// Bootstraps organizations and API keys; prints one JSON object.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `mcp-registry admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates an organization.
+    CreateOrg {
+        /// Organization name (1-200 characters, unique).
+        #[arg(long)]
+        name: String,
+        /// Subscription plan.
+        #[arg(long, value_enum)]
+        plan: PlanArg,
+    },
+    /// Creates an API key and prints its secret (shown only this once).
+    CreateKey {
+        /// Organization the key belongs to.
+        #[arg(
+            long,
+            required_unless_present = "platform_admin",
+            conflicts_with = "platform_admin"
+        )]
+        org: Option<String>,
+        /// Role of the key inside its organization.
+        #[arg(
+            long,
+            value_enum,
+            required_unless_present = "platform_admin",
+            conflicts_with = "platform_admin"
+        )]
+        role: Option<RoleArg>,
+        /// Creates a platform-admin key (AdminService, catalog servers) instead.
+        #[arg(long)]
+        platform_admin: bool,
+        /// Optional label for humans.
+        #[arg(long, default_value = "")]
+        display_name: String,
+    },
+}
+
+/// Plans as written on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PlanArg {
+    Free,
+    Pro,
+    Enterprise,
+}
+
+/// Roles as written on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Member,
+    Viewer,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Address of the gRPC listener.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_LISTEN",
+        default_value = "127.0.0.1:50051"
+    )]
+    pub listen: String,
+    /// Database URL (`postgres://…` or `sqlite://…`). Default: a SQLite file in the data directory.
+    #[arg(long, global = true, env = "MCP_REGISTRY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory of the embedded SQLite database and the generated dev master key.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_DATA_DIR",
+        default_value = "data"
+    )]
+    pub data_dir: PathBuf,
+    /// Address of the Prometheus metrics listener (`/metrics`); `off` disables it.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_METRICS_LISTEN",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_listen: String,
+    /// Master keys for credential encryption, `<id>:<base64 32 bytes>`, comma-separated; the first encrypts, all decrypt.
+    #[arg(
+        long = "master-key",
+        global = true,
+        env = "MCP_REGISTRY_MASTER_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub master_keys: Vec<String>,
+    /// File with master keys, one `<id>:<base64>` per line; the first encrypts, all decrypt.
+    #[arg(long, global = true, env = "MCP_REGISTRY_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Log format.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// Log level or `tracing` filter directives (for example `info,mcp_registry=debug`).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Seconds to wait for in-flight calls after SIGTERM before exiting anyway.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_SHUTDOWN_TIMEOUT",
+        default_value = "30"
+    )]
+    pub shutdown_timeout: u64,
+}
+
+/// A configuration problem, reported as one line before exiting non-zero.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where the master keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// Given directly (flag or environment).
+    Inline(Vec<String>),
+    /// Read from a file.
+    File(PathBuf),
+    /// The embedded default's development key, made on first start.
+    Generated(PathBuf),
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    /// Whether the database is the embedded default (SQLite in the data directory).
+    pub embedded_database: bool,
+    pub data_dir: PathBuf,
+    pub metrics_listen: Option<SocketAddr>,
+    pub master_keys: MasterKeySource,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub shutdown_timeout: Duration,
+}
+
+impl Settings {
+    /// Validates the flags.
+    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+        let listen = parse_addr("--listen", &args.listen)?;
+        let metrics_listen = match args.metrics_listen.as_str() {
+            "off" | "" => None,
+            addr => Some(parse_addr("--metrics-listen", addr)?),
+        };
+        let (database_url, embedded_database) = match args.database_url {
+            Some(url) if !url.is_empty() => {
+                if !(url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:"))
+                {
+                    return Err(ConfigError(
+                        "--database-url must start with postgres://, postgresql:// or sqlite:"
+                            .into(),
+                    ));
+                }
+                (url, false)
+            }
+            _ => (embedded_url(&args.data_dir)?, true),
+        };
+        let master_keys = match (args.master_keys.is_empty(), args.master_key_file) {
+            (false, Some(_)) => {
+                return Err(ConfigError(
+                    "give master keys either inline (--master-key) or as a file (--master-key-file), not both".into(),
+                ));
+            }
+            (false, None) => MasterKeySource::Inline(args.master_keys),
+            (true, Some(path)) => MasterKeySource::File(path),
+            (true, None) if embedded_database => {
+                MasterKeySource::Generated(args.data_dir.join("master.key"))
+            }
+            (true, None) => {
+                return Err(ConfigError(
+                    "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)".into(),
+                ));
+            }
+        };
+        tracing_subscriber::EnvFilter::try_new(&args.log_level)
+            .map_err(|err| ConfigError(format!("--log-level {:?}: {err}", args.log_level)))?;
+        Ok(Self {
+            listen,
+            database_url,
+            embedded_database,
+            data_dir: args.data_dir,
+            metrics_listen,
+            master_keys,
+            log_format: args.log_format,
+            log_level: args.log_level,
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        })
+    }
+
+    /// Loads the master keys, generating the development key file when the
+    /// embedded default has none yet.
+    pub fn load_keyring(&self) -> Result<Keyring, ConfigError> {
+        let keyring = match &self.master_keys {
+            MasterKeySource::Inline(entries) => Keyring::parse(entries.iter().map(String::as_str)),
+            MasterKeySource::File(path) => Keyring::parse(read_key_file(path)?.lines()),
+            MasterKeySource::Generated(path) => {
+                if !path.exists() {
+                    generate_key_file(path)?;
+                    tracing::warn!(
+                        path = %path.display(),
+                        "generated a development master key; configure MCP_REGISTRY_MASTER_KEYS or --master-key-file in production and keep a backup: credentials cannot be decrypted without it"
+                    );
+                }
+                Keyring::parse(read_key_file(path)?.lines())
+            }
+        };
+        keyring.map_err(|err| ConfigError(format!("master keys: {err}")))
+    }
+}
+
+fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    value.parse().map_err(|_| {
+        ConfigError(format!(
+            "{flag} {value:?} is not a socket address such as 127.0.0.1:50051"
+        ))
+    })
+}
+
+fn embedded_url(data_dir: &Path) -> Result<String, ConfigError> {
+    let path = data_dir.join("mcp-registry.db");
+    let path = path
+        .to_str()
+        .ok_or_else(|| ConfigError("--data-dir must be valid UTF-8".into()))?;
+    Ok(format!("sqlite://{path}?mode=rwc"))
+}
+
+fn read_key_file(path: &Path) -> Result<String, ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(path = %path.display(), "master key file is readable by other users; chmod 600 it");
+        }
+    }
+    std::fs::read_to_string(path).map_err(|err| {
+        ConfigError(format!(
+            "cannot read master key file {}: {err}",
+            path.display()
+        ))
+    })
+}
+
+fn generate_key_file(path: &Path) -> Result<(), ConfigError> {
+    use std::io::Write;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|err| {
+            ConfigError(format!(
+                "cannot create data directory {}: {err}",
+                dir.display()
+            ))
+        })?;
+    }
+    let entry = Keyring::generate_entry(&format!("dev-{}", chrono::Utc::now().format("%Y%m%d")))
+        .map_err(|err| ConfigError(format!("cannot generate a master key: {err}")))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|err| {
+        ConfigError(format!(
+            "cannot create master key file {}: {err}",
+            path.display()
+        ))
+    })?;
+    file.write_all(format!("{entry}\n").as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|err| {
+            ConfigError(format!(
+                "cannot write master key file {}: {err}",
+                path.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> SettingsArgs {
+        let mut argv = vec!["mcp-registry"];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).expect("parse").settings
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_sqlite_on_localhost() {
+        let settings = Settings::from_args(args(&[])).expect("valid");
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:50051");
+        assert!(settings.embedded_database);
+        assert_eq!(
+            settings.database_url,
+            "sqlite://data/mcp-registry.db?mode=rwc"
+        );
+        assert_eq!(
+            settings.master_keys,
+            MasterKeySource::Generated(PathBuf::from("data/master.key"))
+        );
+    }
+
+    #[test]
+    fn invalid_settings_are_one_line_errors() {
+        for bad in [
+            &["--listen", "nowhere"][..],
+            &["--metrics-listen", "x:y"],
+            &["--database-url", "mysql://x"],
+            &["--database-url", "postgres://x/y"],
+            &["--log-level", "info,[=bad"],
+            &["--master-key", "k:AAAA", "--master-key-file", "f"],
+        ] {
+            let err = Settings::from_args(args(bad)).expect_err("invalid");
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn generated_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("nested");
+        let settings = Settings::from_args(args(&["--data-dir", data.to_str().expect("utf8")]))
+            .expect("valid");
+        let first = settings.load_keyring().expect("generated");
+        let path = data.join("master.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path)
+                .expect("exists")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let second = settings.load_keyring().expect("reused");
+        let sealed = first.seal(b"x", b"ad").expect("seal");
+        assert_eq!(second.open(&sealed, b"ad").expect("same key"), b"x");
+    }
+}

@@ -1,0 +1,185 @@
+//! The domain error type. Every fallible operation of the domain and the store
+//! returns [`Error`]; `grpc::status` maps each variant to exactly one gRPC
+//! status code and its details.
+
+use std::fmt;
+
+/// One invalid field of a request: the field path as the client sent it (for
+/// example `organization.name`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolation {
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Why a sync against an upstream MCP server failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// Connection refused, DNS failure, timeout, or an address the SSRF guard refused.
+    Unreachable,
+    /// The server answered with something that is not valid MCP.
+    ProtocolError,
+    /// The server refused the configured credentials.
+    AuthFailed,
+}
+
+impl UpstreamFailure {
+    /// Returns the `ErrorInfo` reason of this failure.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Unreachable => "UPSTREAM_UNREACHABLE",
+            Self::ProtocolError => "UPSTREAM_PROTOCOL_ERROR",
+            Self::AuthFailed => "UPSTREAM_AUTH_FAILED",
+        }
+    }
+}
+
+/// Everything that can go wrong in a request, in terms the caller can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more request fields are invalid; all of them are listed.
+    #[error("invalid argument: {}", describe_violations(.0))]
+    InvalidArgument(Vec<FieldViolation>),
+    /// The caller presented no credentials or credentials that do not hold.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller is authenticated but its role does not allow the call.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The object does not exist, or is not visible to the caller.
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// An object with the same unique name already exists.
+    #[error("{kind} named {name:?} already exists")]
+    AlreadyExists { kind: &'static str, name: String },
+    /// The etag in the request is not the object's current etag.
+    #[error("{kind} {id} was changed since it was read (etag mismatch)")]
+    EtagMismatch { kind: &'static str, id: String },
+    /// The organization's plan does not allow the change.
+    #[error("{description}")]
+    PlanLimitExceeded {
+        /// Names the limit, for example `packs_per_organization`.
+        subject: String,
+        description: String,
+    },
+    /// The object is still referenced (for example a server used by packs).
+    #[error("{0}")]
+    InUse(String),
+    /// The operation is not valid in the object's current state.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// A sync against the upstream MCP server failed.
+    #[error("{message}")]
+    Upstream {
+        failure: UpstreamFailure,
+        message: String,
+    },
+    /// The database cannot be reached; the caller may retry.
+    #[error("storage unavailable")]
+    StorageUnavailable(#[source] anyhow::Error),
+    /// A bug or an unexpected condition; logged with its cause chain.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn describe_violations(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    /// Builds an INVALID_ARGUMENT error for a single field.
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::InvalidArgument(vec![FieldViolation::new(field, description)])
+    }
+
+    /// Wraps an unexpected error.
+    pub fn internal(err: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// Collects field violations so that a request reports all of them at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldViolation>);
+
+impl Violations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a violation of `field`.
+    pub fn add(&mut self, field: impl Into<String>, description: impl fmt::Display) {
+        self.0
+            .push(FieldViolation::new(field, description.to_string()));
+    }
+
+    /// Returns the value of `result`, or records its error under `field`.
+    pub fn check<T, E: fmt::Display>(
+        &mut self,
+        field: impl Into<String>,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(err) => {
+                self.add(field, err);
+                None
+            }
+        }
+    }
+
+    /// Returns `Ok(())` when nothing was recorded, else INVALID_ARGUMENT with every violation.
+    pub fn finish(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(self.0))
+        }
+    }
+
+    /// Returns whether any violation was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match err {
+            // The pool could not hand out a connection, or the connection broke:
+            // the database is down or unreachable, which a retry may fix.
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                Self::StorageUnavailable(anyhow::Error::new(err))
+            }
+            DbErr::Exec(sea_orm::RuntimeErr::SqlxError(ref e))
+            | DbErr::Query(sea_orm::RuntimeErr::SqlxError(ref e))
+                if is_connection_error(e) =>
+            {
+                Self::StorageUnavailable(anyhow::Error::new(err))
+            }
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
+    }
+}
+
+fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    matches!(
+        err,
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed
+    )
+}

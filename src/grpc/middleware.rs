@@ -1,0 +1,422 @@
+//! The tower layer in front of every RPC. For each request it:
+//! 1. takes the client's `x-request-id` (if sane) or makes one, opens a
+//!    tracing span carrying it, makes it available to error conversion
+//!    ([`crate::grpc::status::REQUEST_ID`]) and echoes it in the response;
+//! 2. authenticates the API key (all paths except health and reflection) and
+//!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
+//! 3. counts the RPC by its final gRPC code and records its latency, reading
+//!    the code from the headers (trailers-only answers) or from the trailers.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use tonic::Code;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::error::Error;
+use crate::grpc::status::REQUEST_ID;
+use crate::registry::Caller;
+use crate::registry::auth::Authenticator;
+
+type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Metadata keys of the two credential styles.
+const API_KEY: &str = "x-api-key";
+const API_SECRET: &str = "x-api-secret";
+const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Layer that wraps the router with [`ApiService`].
+#[derive(Clone)]
+pub struct ApiLayer {
+    auth: Arc<Authenticator>,
+}
+
+impl ApiLayer {
+    pub fn new(auth: Authenticator) -> Self {
+        Self {
+            auth: Arc::new(auth),
+        }
+    }
+}
+
+impl<S> Layer<S> for ApiLayer {
+    type Service = ApiService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApiService {
+            inner,
+            auth: self.auth.clone(),
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct ApiService<S> {
+    inner: S,
+    auth: Arc<Authenticator>,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ApiService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    ReqBody: Send + 'static,
+    ResBody: Default + Send + 'static,
+{
+    type Response = Response<MeteredBody<ResBody>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // The clone that was polled ready is the one to call (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = self.auth.clone();
+        let rpc = RpcName::from_path(request.uri().path());
+        let request_id = request_id(request.headers());
+        let span =
+            tracing::info_span!("rpc", request_id = %request_id, rpc = %request.uri().path());
+        let meter = Meter {
+            rpc,
+            start: Instant::now(),
+            span: span.clone(),
+        };
+        let header_id = HeaderValue::from_str(&request_id).ok();
+        let future = async move {
+            if rpc.needs_auth {
+                match authenticate(&auth, request.headers()).await {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                    }
+                    Err(err) => {
+                        let mut response: Response<ResBody> = tonic::Status::from(err).into_http();
+                        if let Some(id) = header_id {
+                            response.headers_mut().insert(REQUEST_ID_HEADER, id);
+                        }
+                        return Ok(MeteredBody::wrap(response, meter));
+                    }
+                }
+            }
+            let mut response = inner.call(request).await?;
+            if let Some(id) = header_id {
+                response.headers_mut().insert(REQUEST_ID_HEADER, id);
+            }
+            Ok(MeteredBody::wrap(response, meter))
+        };
+        Box::pin(REQUEST_ID.scope(request_id, future.instrument(span)))
+    }
+}
+
+/// Reads the credentials from the metadata and authenticates them.
+async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller, Error> {
+    let (key, secret) = credentials(headers)?;
+    auth.authenticate(key, secret).await
+}
+
+/// Extracts `(key id, secret)` from `x-api-key` + `x-api-secret` or from
+/// `authorization: Bearer <key>.<secret>`.
+fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
+    const MALFORMED: &str = "malformed credentials: send x-api-key and x-api-secret, or authorization: Bearer <key>.<secret>";
+    if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| Error::Unauthenticated(MALFORMED))?;
+        let (scheme, token) = value
+            .split_once(' ')
+            .ok_or(Error::Unauthenticated(MALFORMED))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Unauthenticated(MALFORMED));
+        }
+        return token
+            .trim()
+            .split_once('.')
+            .ok_or(Error::Unauthenticated(MALFORMED));
+    }
+    match (headers.get(API_KEY), headers.get(API_SECRET)) {
+        (Some(key), Some(secret)) => Ok((
+            key.to_str()
+                .map_err(|_| Error::Unauthenticated(MALFORMED))?,
+            secret
+                .to_str()
+                .map_err(|_| Error::Unauthenticated(MALFORMED))?,
+        )),
+        (None, None) => Err(Error::Unauthenticated(
+            "missing credentials: send x-api-key and x-api-secret, or authorization: Bearer <key>.<secret>",
+        )),
+        _ => Err(Error::Unauthenticated(MALFORMED)),
+    }
+}
+
+/// Returns the client's request id when it is short printable ASCII, else a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= 64
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()))
+}
+
+/// Service and method of an RPC, restricted to known services so that a
+/// client sending random paths cannot grow the metrics' label sets.
+#[derive(Clone, Copy, Debug)]
+struct RpcName {
+    service: &'static str,
+    method: &'static str,
+    needs_auth: bool,
+}
+
+impl RpcName {
+    fn from_path(path: &str) -> Self {
+        let unknown = Self {
+            service: "unknown",
+            method: "unknown",
+            needs_auth: true,
+        };
+        let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
+            return unknown;
+        };
+        let Some(known) = crate::grpc::KNOWN_RPCS
+            .iter()
+            .find(|(s, m)| *s == service && *m == method)
+        else {
+            return Self {
+                needs_auth: !is_public_service(service),
+                ..unknown
+            };
+        };
+        Self {
+            service: known.0,
+            method: known.1,
+            needs_auth: !is_public_service(known.0),
+        }
+    }
+}
+
+/// Health and reflection answer without an API key.
+fn is_public_service(service: &str) -> bool {
+    service.starts_with("grpc.health.") || service.starts_with("grpc.reflection.")
+}
+
+/// What to record once the final status of an RPC is known.
+struct Meter {
+    rpc: RpcName,
+    start: Instant,
+    span: tracing::Span,
+}
+
+impl Meter {
+    fn finish(self, code: Code) {
+        let elapsed = self.start.elapsed();
+        let code_name = code_name(code);
+        metrics::counter!(
+            "grpc_server_handled_total",
+            "grpc_service" => self.rpc.service,
+            "grpc_method" => self.rpc.method,
+            "grpc_code" => code_name,
+        )
+        .increment(1);
+        metrics::histogram!(
+            "grpc_server_handling_seconds",
+            "grpc_service" => self.rpc.service,
+            "grpc_method" => self.rpc.method,
+        )
+        .record(elapsed.as_secs_f64());
+        let _entered = self.span.enter();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        if code == Code::Ok {
+            tracing::debug!(code = code_name, elapsed_ms, "rpc finished");
+        } else {
+            tracing::info!(code = code_name, elapsed_ms, "rpc finished");
+        }
+    }
+}
+
+/// Response body that reports the RPC's gRPC code when it becomes known.
+pub struct MeteredBody<B> {
+    inner: B,
+    meter: Option<Meter>,
+}
+
+impl<B> MeteredBody<B> {
+    fn wrap(response: Response<B>, meter: Meter) -> Response<Self> {
+        // A trailers-only answer (every error tonic produces, and our
+        // UNAUTHENTICATED) has its grpc-status in the headers already.
+        let code = grpc_status(response.headers());
+        let meter = match code {
+            Some(code) => {
+                meter.finish(code);
+                None
+            }
+            None => Some(meter),
+        };
+        response.map(|inner| Self { inner, meter })
+    }
+}
+
+impl<B> Drop for MeteredBody<B> {
+    fn drop(&mut self) {
+        // Dropped before its trailers: the client went away.
+        if let Some(meter) = self.meter.take() {
+            meter.finish(Code::Cancelled);
+        }
+    }
+}
+
+impl<B> Default for MeteredBody<B>
+where
+    B: Default,
+{
+    fn default() -> Self {
+        Self {
+            inner: B::default(),
+            meter: None,
+        }
+    }
+}
+
+impl<B> Body for MeteredBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(trailers) = frame.trailers_ref()
+                    && let Some(meter) = this.meter.take()
+                {
+                    meter.finish(grpc_status(trailers).unwrap_or(Code::Unknown));
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(meter) = this.meter.take() {
+                    meter.finish(Code::Internal);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(meter) = this.meter.take() {
+                    meter.finish(Code::Unknown);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn grpc_status(headers: &HeaderMap) -> Option<Code> {
+    headers
+        .get("grpc-status")
+        .map(|value| Code::from_bytes(value.as_bytes()))
+}
+
+/// Returns the canonical UPPER_SNAKE_CASE name of a gRPC code.
+pub fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        map
+    }
+
+    #[test]
+    fn credentials_come_from_either_style() {
+        let h = headers(&[("x-api-key", "key_1"), ("x-api-secret", "s")]);
+        assert_eq!(credentials(&h).expect("pair"), ("key_1", "s"));
+        let h = headers(&[("authorization", "Bearer key_1.mcpr_abc")]);
+        assert_eq!(credentials(&h).expect("bearer"), ("key_1", "mcpr_abc"));
+        let h = headers(&[("authorization", "bearer key_1.x")]);
+        assert!(credentials(&h).is_ok());
+    }
+
+    #[test]
+    fn incomplete_or_malformed_credentials_are_unauthenticated() {
+        for h in [
+            headers(&[]),
+            headers(&[("x-api-key", "key_1")]),
+            headers(&[("x-api-secret", "s")]),
+            headers(&[("authorization", "Basic a2V5OnNlY3JldA==")]),
+            headers(&[("authorization", "Bearer nodot")]),
+            headers(&[("authorization", "Bearer")]),
+        ] {
+            assert!(matches!(credentials(&h), Err(Error::Unauthenticated(_))));
+        }
+    }
+
+    #[test]
+    fn request_ids_are_taken_when_sane_and_made_otherwise() {
+        assert_eq!(request_id(&headers(&[("x-request-id", "abc-1")])), "abc-1");
+        assert!(request_id(&headers(&[("x-request-id", "a b")])).starts_with("req_"));
+        assert!(request_id(&headers(&[])).starts_with("req_"));
+    }
+
+    #[test]
+    fn unknown_paths_do_not_create_new_metric_labels() {
+        let rpc = RpcName::from_path("/evil.Service/Random123");
+        assert_eq!((rpc.service, rpc.method), ("unknown", "unknown"));
+        assert!(rpc.needs_auth);
+        let health = RpcName::from_path("/grpc.health.v1.Health/Check");
+        assert_eq!(health.method, "Check");
+        assert!(!health.needs_auth);
+        assert!(RpcName::from_path("/mcpregistry.v1.AdminService/GetOrganization").needs_auth);
+    }
+}

@@ -1,0 +1,182 @@
+//! The one mapping from domain errors to `tonic::Status`.
+//!
+//! Every status carries `google.rpc.ErrorInfo` (reason in UPPER_SNAKE_CASE,
+//! domain `mcpregistry`) and `google.rpc.RequestInfo` with the id of the
+//! request, which the logs carry too. INVALID_ARGUMENT adds a `BadRequest` with
+//! every field violation; PLAN_LIMIT_EXCEEDED adds a `QuotaFailure`.
+
+use std::collections::HashMap;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::error::Error;
+
+/// The `domain` of every `ErrorInfo` this service sends.
+pub const ERROR_DOMAIN: &str = "mcpregistry";
+
+tokio::task_local! {
+    /// Id of the request being served, set by the middleware for the duration
+    /// of the handler so that errors can name it without threading it through.
+    pub static REQUEST_ID: String;
+}
+
+/// Returns the id of the request being served, or an empty string outside one.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Builds a status with `ErrorInfo` and `RequestInfo` plus whatever `extra` adds.
+pub fn status_with(
+    code: Code,
+    reason: &str,
+    message: impl Into<String>,
+    extra: impl FnOnce(&mut ErrorDetails),
+) -> Status {
+    let mut details = ErrorDetails::new();
+    details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
+    details.set_request_info(current_request_id(), "");
+    extra(&mut details);
+    Status::with_error_details(code, message, details)
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Self {
+        // Exhaustive on purpose: a new variant must decide its status here.
+        match err {
+            Error::InvalidArgument(violations) => {
+                let message = err_message(&violations);
+                status_with(Code::InvalidArgument, "INVALID_ARGUMENT", message, |d| {
+                    for v in violations {
+                        d.add_bad_request_violation(v.field, v.description);
+                    }
+                })
+            }
+            Error::Unauthenticated(message) => {
+                status_with(Code::Unauthenticated, "UNAUTHENTICATED", message, |_| {})
+            }
+            Error::PermissionDenied(message) => {
+                status_with(Code::PermissionDenied, "PERMISSION_DENIED", message, |_| {})
+            }
+            err @ Error::NotFound { .. } => {
+                status_with(Code::NotFound, "NOT_FOUND", err.to_string(), |_| {})
+            }
+            err @ Error::AlreadyExists { .. } => status_with(
+                Code::AlreadyExists,
+                "ALREADY_EXISTS",
+                err.to_string(),
+                |_| {},
+            ),
+            err @ Error::EtagMismatch { .. } => {
+                status_with(Code::Aborted, "ETAG_MISMATCH", err.to_string(), |_| {})
+            }
+            Error::PlanLimitExceeded {
+                subject,
+                description,
+            } => status_with(
+                Code::FailedPrecondition,
+                "PLAN_LIMIT_EXCEEDED",
+                description.clone(),
+                |d| {
+                    d.add_quota_failure_violation(subject, description);
+                },
+            ),
+            Error::InUse(message) => {
+                status_with(Code::FailedPrecondition, "IN_USE", message, |_| {})
+            }
+            Error::FailedPrecondition(message) => status_with(
+                Code::FailedPrecondition,
+                "FAILED_PRECONDITION",
+                message,
+                |_| {},
+            ),
+            Error::Upstream { failure, message } => {
+                status_with(Code::Unavailable, failure.reason(), message, |_| {})
+            }
+            Error::StorageUnavailable(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "storage unavailable");
+                status_with(
+                    Code::Unavailable,
+                    "STORAGE_UNAVAILABLE",
+                    "the database is unavailable, retry later",
+                    |_| {},
+                )
+            }
+            Error::Internal(cause) => {
+                // The cause chain goes to the log only: it may name tables,
+                // paths or hosts that are none of the caller's business.
+                tracing::error!(error = format!("{cause:#}"), "internal error");
+                status_with(
+                    Code::Internal,
+                    "INTERNAL",
+                    "internal error; the service logs hold the details under the request id",
+                    |_| {},
+                )
+            }
+        }
+    }
+}
+
+fn err_message(violations: &[crate::error::FieldViolation]) -> String {
+    match violations {
+        [one] => format!("invalid {}: {}", one.field, one.description),
+        many => format!("{} invalid fields; see the BadRequest detail", many.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::FieldViolation;
+
+    #[tokio::test]
+    async fn invalid_argument_lists_every_violation_with_the_request_id() {
+        let status = REQUEST_ID
+            .scope("req-1".to_owned(), async {
+                Status::from(Error::InvalidArgument(vec![
+                    FieldViolation::new("a", "is required"),
+                    FieldViolation::new("b", "is too long"),
+                ]))
+            })
+            .await;
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request");
+        assert_eq!(bad.field_violations.len(), 2);
+        assert_eq!(bad.field_violations[1].field, "b");
+        let info = details.error_info().expect("error info");
+        assert_eq!(
+            (info.reason.as_str(), info.domain.as_str()),
+            ("INVALID_ARGUMENT", "mcpregistry")
+        );
+        assert_eq!(
+            details.request_info().expect("request info").request_id,
+            "req-1"
+        );
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let status = Status::from(Error::internal(anyhow::anyhow!("table secrets is on fire")));
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secrets"));
+    }
+
+    #[test]
+    fn plan_limits_carry_a_quota_failure() {
+        let status = Status::from(Error::PlanLimitExceeded {
+            subject: "packs_per_organization".into(),
+            description: "the free plan allows 1 pack".into(),
+        });
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let details = status.get_error_details();
+        assert_eq!(
+            details.error_info().expect("info").reason,
+            "PLAN_LIMIT_EXCEEDED"
+        );
+        assert_eq!(
+            details.quota_failure().expect("quota").violations[0].subject,
+            "packs_per_organization"
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Services of the contract whose RPCs are not implemented yet. Their methods
+//! are the generated default stubs, which answer UNIMPLEMENTED; registering
+//! them anyway lets clients and reflection see the whole contract.
+
+use crate::pb;
+
+/// McpServerService, until it is implemented.
+pub struct McpServerApi;
+
+#[tonic::async_trait]
+impl pb::mcp_server_service_server::McpServerService for McpServerApi {}
+
+/// PackService, until it is implemented.
+pub struct PackApi;
+
+#[tonic::async_trait]
+impl pb::pack_service_server::PackService for PackApi {}
+
+/// SyncService, until it is implemented.
+pub struct SyncApi;
+
+#[tonic::async_trait]
+impl pb::sync_service_server::SyncService for SyncApi {}

@@ -1,0 +1,86 @@
+//! Entry point of the `mcp-registry` binary: parses the command line, sets up
+//! logging, and runs `serve` (the default), `migrate` or an `admin` command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use mcp_registry::config::{Cli, Command, Settings};
+use mcp_registry::{Application, cli, telemetry};
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let settings = match Settings::from_args(args.settings) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("mcp-registry: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = telemetry::init_logging(settings.log_format, &settings.log_level) {
+        eprintln!("mcp-registry: {err:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("mcp-registry: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args.command.unwrap_or(Command::Serve), settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // `{:#}` prints the whole cause chain on one line.
+            eprintln!("mcp-registry: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            if settings.embedded_database {
+                std::fs::create_dir_all(&settings.data_dir)?;
+            }
+            let store = mcp_registry::store::Store::connect(&settings.database_url).await?;
+            store.migrate().await?;
+            store.close().await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Admin(command) => {
+            let output = cli::run(command, &settings).await?;
+            println!("{output}");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}

@@ -1,0 +1,142 @@
+//! Persistence on SeaORM: SQLite (embedded default) or PostgreSQL. This is the
+//! only module that knows SQL or entities; it takes and returns domain values.
+
+mod api_keys;
+mod entities;
+mod organizations;
+
+pub use organizations::OrganizationChanges;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::error::Error;
+
+/// Handle to the database. Cheap to clone: clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and checks the connection.
+    ///
+    /// SQLite runs in WAL mode with `synchronous=FULL`, so a write is on disk
+    /// before it is acknowledged and survives a process or machine crash;
+    /// foreign keys are enforced and writers wait up to 5 s for the lock.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5));
+        if url.starts_with("sqlite:") {
+            options
+                .max_connections(8)
+                .min_connections(1)
+                .map_sqlx_sqlite_opts(|opts| {
+                    opts.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Full)
+                        .foreign_keys(true)
+                        .busy_timeout(Duration::from_secs(5))
+                });
+        } else {
+            options.max_connections(16).min_connections(1);
+        }
+        let db = Database::connect(options)
+            .await
+            .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
+        Ok(Self { db })
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.db, None)
+            .await
+            .context("cannot apply database migrations")
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        self.db.ping().await.map_err(Error::from)
+    }
+
+    /// Closes the connection pool, waiting for connections in use to return.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.db.close().await
+    }
+
+    /// Returns which database engine this store talks to.
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Runs raw SQL; for tests and operational tooling only.
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), Error> {
+        self.db.execute_unprepared(sql).await?;
+        Ok(())
+    }
+
+    /// Returns every row of `table` as text, each column as `name=value`.
+    /// For tests that check what is at rest (for example that no secret is).
+    pub async fn dump_table(&self, table: &str) -> Result<Vec<String>, Error> {
+        use sea_orm::{FromQueryResult, JsonValue, Statement};
+        if !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return Err(Error::invalid("table", "must be a plain table name"));
+        }
+        let rows = JsonValue::find_by_statement(Statement::from_string(
+            self.backend(),
+            format!("SELECT * FROM {table}"),
+        ))
+        .all(&self.db)
+        .await?;
+        Ok(rows.into_iter().map(|row| row.to_string()).collect())
+    }
+}
+
+/// Returns `url` without its password, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Maps a unique-constraint violation to ALREADY_EXISTS, anything else to [`Error`].
+fn unique_violation(err: DbErr, kind: &'static str, name: &str) -> Error {
+    match err.sql_err() {
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::AlreadyExists {
+            kind,
+            name: name.to_owned(),
+        },
+        _ => Error::from(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redact_url_hides_only_the_password() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/reg"),
+            "postgres://app:***@db:5432/reg"
+        );
+        assert_eq!(redact_url("postgres://app@db/reg"), "postgres://app@db/reg");
+        assert_eq!(
+            redact_url("sqlite://data/x.db?mode=rwc"),
+            "sqlite://data/x.db?mode=rwc"
+        );
+    }
+}
