@@ -19,7 +19,7 @@ pub async fn run(command: AdminCommand, settings: &Settings) -> anyhow::Result<s
     let admin = Admin::new(store.clone());
     let output = execute(&admin, command).await;
     store.close().await?;
-    Ok(output.map_err(|err| anyhow::anyhow!("{err}"))?)
+    output.map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Value, Error> {

@@ -4,6 +4,8 @@
 //!    ([`crate::grpc::status::REQUEST_ID`]) and echoes it in the response;
 //! 2. authenticates the API key (all paths except health and reflection) and
 //!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
+//!    a VIEWER key calling anything but a read (Get*, List*, Resolve*, Export*,
+//!    Watch*) is refused here with PERMISSION_DENIED, for every service;
 //! 3. counts the RPC by its final gRPC code and records its latency, reading
 //!    the code from the headers (trailers-only answers) or from the trailers.
 
@@ -21,8 +23,8 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::grpc::status::REQUEST_ID;
-use crate::registry::Caller;
 use crate::registry::auth::Authenticator;
+use crate::registry::{Caller, Role};
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
@@ -95,7 +97,10 @@ where
         let header_id = HeaderValue::from_str(&request_id).ok();
         let future = async move {
             if rpc.needs_auth {
-                match authenticate(&auth, request.headers()).await {
+                let authorized = authenticate(&auth, request.headers())
+                    .await
+                    .and_then(|caller| authorize(&caller, rpc).map(|()| caller));
+                match authorized {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
                     }
@@ -122,6 +127,26 @@ where
 async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller, Error> {
     let (key, secret) = credentials(headers)?;
     auth.authenticate(key, secret).await
+}
+
+/// Refuses writes to VIEWER keys. Finer rules (creator or ADMIN, platform
+/// admin) are the domain's; this one holds for every RPC, present and future.
+fn authorize(caller: &Caller, rpc: RpcName) -> Result<(), Error> {
+    match caller {
+        Caller::Member {
+            role: Role::Viewer, ..
+        } if !is_read_only(rpc.method) => Err(Error::PermissionDenied(
+            "viewer api keys may only read (Get, List, Resolve, Export, Watch)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Returns whether an RPC only reads, judged by the AIP verb of its name.
+fn is_read_only(method: &str) -> bool {
+    ["Get", "List", "Resolve", "Export", "Watch"]
+        .iter()
+        .any(|verb| method.starts_with(verb))
 }
 
 /// Extracts `(key id, secret)` from `x-api-key` + `x-api-secret` or from
@@ -407,6 +432,34 @@ mod tests {
         assert_eq!(request_id(&headers(&[("x-request-id", "abc-1")])), "abc-1");
         assert!(request_id(&headers(&[("x-request-id", "a b")])).starts_with("req_"));
         assert!(request_id(&headers(&[])).starts_with("req_"));
+    }
+
+    #[test]
+    fn viewers_may_only_read() {
+        let viewer = Caller::Member {
+            key_id: "key_1".into(),
+            organization_id: "org_1".into(),
+            role: Role::Viewer,
+        };
+        let rpc = |path| RpcName::from_path(path);
+        assert!(authorize(&viewer, rpc("/mcpregistry.v1.PackService/ResolvePack")).is_ok());
+        assert!(
+            authorize(
+                &viewer,
+                rpc("/mcpregistry.v1.McpServerService/ListServerTools")
+            )
+            .is_ok()
+        );
+        assert!(
+            authorize(
+                &viewer,
+                rpc("/mcpregistry.v1.McpServerService/CreateMcpServer")
+            )
+            .is_err()
+        );
+        assert!(authorize(&viewer, rpc("/mcpregistry.v1.SyncService/SyncMcpServer")).is_err());
+        // Unknown paths count as writes.
+        assert!(authorize(&viewer, rpc("/x.Y/GetZ")).is_err());
     }
 
     #[test]

@@ -1,0 +1,540 @@
+//! AdminService end to end, and what the API key table holds at rest.
+
+use mcp_registry::pb;
+use mcp_registry::registry::{Plan, Role};
+use prost_types::FieldMask;
+use tonic::Code;
+
+use crate::helpers::{Auth, TestApp, assert_error, violated_fields};
+use crate::on_both_backends;
+
+fn new_org(name: &str, plan: pb::Plan) -> pb::CreateOrganizationRequest {
+    pb::CreateOrganizationRequest {
+        organization: Some(pb::Organization {
+            name: name.into(),
+            plan: plan as i32,
+            ..Default::default()
+        }),
+    }
+}
+
+fn org_key(org: &str, role: pb::Role) -> pb::CreateApiKeyRequest {
+    pb::CreateApiKeyRequest {
+        api_key: Some(pb::ApiKey {
+            organization_id: org.into(),
+            role: role as i32,
+            display_name: "ci".into(),
+            ..Default::default()
+        }),
+    }
+}
+
+async fn organizations_can_be_created_read_and_listed(app: TestApp) {
+    let mut admin = app.admin();
+    let created = admin
+        .create_organization(new_org("Acme Corp", pb::Plan::Pro))
+        .await
+        .expect("create")
+        .into_inner();
+    assert!(
+        created.id.starts_with("org_") && created.id.len() == 36,
+        "{}",
+        created.id
+    );
+    assert_eq!(created.name, "Acme Corp");
+    assert_eq!(created.plan(), pb::Plan::Pro);
+    assert!(created.created_at.is_some() && !created.etag.is_empty());
+
+    let fetched = admin
+        .get_organization(pb::GetOrganizationRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(fetched, created);
+
+    let listed = admin
+        .list_organizations(pb::ListOrganizationsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.total_size, 1);
+    assert_eq!(listed.organizations, vec![created]);
+    assert!(listed.next_page_token.is_empty());
+}
+
+async fn listing_organizations_walks_every_page_once_in_creation_order(app: TestApp) {
+    let mut admin = app.admin();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let org = admin
+            .create_organization(new_org(&format!("org {i}"), pb::Plan::Free))
+            .await
+            .expect("create")
+            .into_inner();
+        ids.push(org.id);
+    }
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = admin
+            .list_organizations(pb::ListOrganizationsRequest {
+                page_size: 3,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("page")
+            .into_inner();
+        pages += 1;
+        assert_eq!(page.total_size, 7);
+        assert!(page.organizations.len() <= 3);
+        seen.extend(page.organizations.into_iter().map(|o| o.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, ids);
+}
+
+async fn creating_an_organization_reports_every_invalid_field_at_once(app: TestApp) {
+    let mut admin = app.admin();
+    let result = admin
+        .create_organization(pb::CreateOrganizationRequest {
+            organization: Some(pb::Organization {
+                name: String::new(),
+                plan: 99,
+                ..Default::default()
+            }),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(
+        violated_fields(&status),
+        vec!["organization.name", "organization.plan"]
+    );
+
+    let result = admin
+        .create_organization(new_org("ok", pb::Plan::Unspecified))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["organization.plan"]);
+
+    let result = admin
+        .create_organization(new_org(&"x".repeat(201), pb::Plan::Pro))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["organization.name"]);
+
+    let result = admin
+        .create_organization(pb::CreateOrganizationRequest { organization: None })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["organization"]);
+}
+
+async fn a_duplicate_organization_name_already_exists(app: TestApp) {
+    let mut admin = app.admin();
+    admin
+        .create_organization(new_org("Acme", pb::Plan::Pro))
+        .await
+        .expect("first");
+    let result = admin
+        .create_organization(new_org("Acme", pb::Plan::Free))
+        .await;
+    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+}
+
+async fn getting_an_unknown_or_malformed_organization_id_fails_precisely(app: TestApp) {
+    let mut admin = app.admin();
+    let result = admin
+        .get_organization(pb::GetOrganizationRequest {
+            id: "org_0123456789abcdef0123456789abcdef".into(),
+        })
+        .await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+    for id in ["", "acme", "org_XYZ"] {
+        let result = admin
+            .get_organization(pb::GetOrganizationRequest { id: id.into() })
+            .await;
+        let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(violated_fields(&status), vec!["id"]);
+    }
+}
+
+async fn updating_an_organization_follows_the_mask_and_the_etag(app: TestApp) {
+    let mut admin = app.admin();
+    let org = admin
+        .create_organization(new_org("Acme", pb::Plan::Free))
+        .await
+        .expect("create")
+        .into_inner();
+
+    // Only `plan` is in the mask: the name in the request is ignored.
+    let updated = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                name: "Ignored".into(),
+                plan: pb::Plan::Enterprise as i32,
+                etag: org.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["plan".into()],
+            }),
+        })
+        .await
+        .expect("update plan")
+        .into_inner();
+    assert_eq!(updated.plan(), pb::Plan::Enterprise);
+    assert_eq!(updated.name, "Acme");
+    assert_ne!(updated.etag, org.etag);
+    assert_eq!(updated.created_at, org.created_at);
+
+    // The old etag is stale now.
+    let result = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                name: "Acme 2".into(),
+                etag: org.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await;
+    assert_error(result, Code::Aborted, "ETAG_MISMATCH");
+
+    // An empty mask updates the populated fields; no etag means unconditional.
+    let renamed = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                name: "Acme 2".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await
+        .expect("rename")
+        .into_inner();
+    assert_eq!(renamed.name, "Acme 2");
+    assert_eq!(renamed.plan(), pb::Plan::Enterprise);
+    assert_ne!(renamed.etag, updated.etag);
+}
+
+async fn updating_an_organization_rejects_bad_masks_and_unknown_ids(app: TestApp) {
+    let mut admin = app.admin();
+    let org = admin
+        .create_organization(new_org("Acme", pb::Plan::Free))
+        .await
+        .expect("create")
+        .into_inner();
+    let other = admin
+        .create_organization(new_org("Other", pb::Plan::Free))
+        .await
+        .expect("create")
+        .into_inner();
+
+    let result = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                ..Default::default()
+            }),
+            update_mask: Some(FieldMask {
+                paths: vec!["created_at".into(), "owner".into(), "name".into()],
+            }),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(
+        violated_fields(&status),
+        vec!["update_mask", "update_mask", "organization.name"]
+    );
+
+    let result = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["update_mask"]);
+
+    let result = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: org.id.clone(),
+                name: "Other".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await;
+    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+    let _ = other;
+
+    let result = admin
+        .update_organization(pb::UpdateOrganizationRequest {
+            organization: Some(pb::Organization {
+                id: "org_0123456789abcdef0123456789abcdef".into(),
+                name: "Ghost".into(),
+                ..Default::default()
+            }),
+            update_mask: None,
+        })
+        .await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
+
+async fn api_keys_are_created_listed_and_revoked(app: TestApp) {
+    let mut admin = app.admin();
+    let org = app.create_org("acme", Plan::Pro).await;
+    let other_org = app.create_org("other", Plan::Pro).await;
+    let created = admin
+        .create_api_key(org_key(&org, pb::Role::Member))
+        .await
+        .expect("create key")
+        .into_inner();
+    assert!(created.id.starts_with("key_"));
+    assert!(created.secret.starts_with("mcpr_"), "secret shown once");
+    assert_eq!(created.organization_id, org);
+    assert_eq!(created.role(), pb::Role::Member);
+    assert_eq!(created.display_name, "ci");
+    assert!(!created.revoked && created.revoked_at.is_none());
+    assert_eq!(created.created_by, app.platform.key_id());
+    app.create_key(&other_org, Role::Viewer).await;
+
+    // The new key authenticates (and, as a member, is refused AdminService).
+    let auth = Auth::Pair(created.id.clone(), created.secret.clone());
+    let result = app
+        .admin_as(&auth)
+        .list_organizations(pb::ListOrganizationsRequest::default())
+        .await;
+    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+
+    let listed = admin
+        .list_api_keys(pb::ListApiKeysRequest {
+            organization_id: org.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.total_size, 1);
+    assert_eq!(listed.api_keys[0].id, created.id);
+    assert!(
+        listed.api_keys.iter().all(|k| k.secret.is_empty()),
+        "never a secret in a list"
+    );
+
+    let all = admin
+        .list_api_keys(pb::ListApiKeysRequest::default())
+        .await
+        .expect("list all")
+        .into_inner();
+    assert_eq!(all.total_size, 3, "platform key, member key, viewer key");
+
+    let revoked = admin
+        .revoke_api_key(pb::RevokeApiKeyRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .expect("revoke")
+        .into_inner();
+    assert!(revoked.revoked && revoked.revoked_at.is_some());
+    assert!(revoked.secret.is_empty());
+    let again = admin
+        .revoke_api_key(pb::RevokeApiKeyRequest {
+            id: created.id.clone(),
+        })
+        .await
+        .expect("revoking twice is fine")
+        .into_inner();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "first revocation time kept"
+    );
+
+    let result = admin
+        .revoke_api_key(pb::RevokeApiKeyRequest {
+            id: "key_0123456789abcdef0123456789abcdef".into(),
+        })
+        .await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
+
+async fn creating_an_api_key_rejects_unknown_organizations_and_bad_scopes(app: TestApp) {
+    let mut admin = app.admin();
+    let result = admin
+        .create_api_key(org_key(
+            "org_0123456789abcdef0123456789abcdef",
+            pb::Role::Admin,
+        ))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["api_key.organization_id"]);
+
+    let result = admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(pb::ApiKey::default()),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(
+        violated_fields(&status),
+        vec!["api_key.organization_id", "api_key.role"]
+    );
+
+    let org = app.create_org("acme", Plan::Pro).await;
+    let result = admin
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(pb::ApiKey {
+                organization_id: org,
+                role: pb::Role::Admin as i32,
+                platform_admin: true,
+                ..Default::default()
+            }),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(
+        violated_fields(&status),
+        vec!["api_key.organization_id", "api_key.role"]
+    );
+
+    let result = admin
+        .create_api_key(pb::CreateApiKeyRequest { api_key: None })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["api_key"]);
+}
+
+async fn list_requests_reject_negative_sizes_and_tampered_tokens(app: TestApp) {
+    let mut admin = app.admin();
+    for i in 0..3 {
+        app.create_org(&format!("org {i}"), Plan::Free).await;
+    }
+    let result = admin
+        .list_organizations(pb::ListOrganizationsRequest {
+            page_size: -1,
+            page_token: String::new(),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["page_size"]);
+
+    let first = admin
+        .list_organizations(pb::ListOrganizationsRequest {
+            page_size: 1,
+            page_token: String::new(),
+        })
+        .await
+        .expect("first page")
+        .into_inner();
+    let token = first.next_page_token;
+    assert!(!token.is_empty());
+
+    // Flip one character of the payload: the signature no longer matches.
+    let mut tampered: Vec<char> = token.chars().collect();
+    tampered[1] = if tampered[1] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    for bad in [tampered.as_str(), "garbage", "e30.AAAA"] {
+        let result = admin
+            .list_organizations(pb::ListOrganizationsRequest {
+                page_size: 1,
+                page_token: bad.into(),
+            })
+            .await;
+        let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(violated_fields(&status), vec!["page_token"]);
+    }
+
+    // A token of one query is refused by another.
+    let result = admin
+        .list_api_keys(pb::ListApiKeysRequest {
+            page_token: token.clone(),
+            ..Default::default()
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["page_token"]);
+
+    let result = admin
+        .list_api_keys(pb::ListApiKeysRequest {
+            organization_id: "org_0123456789abcdef0123456789abcdef".into(),
+            page_size: -5,
+            page_token: String::new(),
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["page_size"]);
+
+    let result = admin
+        .list_api_keys(pb::ListApiKeysRequest {
+            organization_id: "org_0123456789abcdef0123456789abcdef".into(),
+            ..Default::default()
+        })
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["organization_id"]);
+
+    // The untouched token still works.
+    let second = admin
+        .list_organizations(pb::ListOrganizationsRequest {
+            page_size: 1,
+            page_token: token,
+        })
+        .await
+        .expect("second page")
+        .into_inner();
+    assert_eq!(second.organizations.len(), 1);
+    assert_ne!(second.organizations[0].id, first.organizations[0].id);
+}
+
+async fn the_api_key_table_holds_no_secret(app: TestApp) {
+    let org = app.create_org("acme", Plan::Pro).await;
+    let mut secrets = vec![app.platform.secret().to_owned()];
+    for role in [Role::Admin, Role::Member, Role::Viewer] {
+        secrets.push(app.create_key(&org, role).await.secret().to_owned());
+    }
+    let via_api = app
+        .admin()
+        .create_api_key(org_key(&org, pb::Role::Admin))
+        .await
+        .expect("create")
+        .into_inner();
+    secrets.push(via_api.secret);
+
+    let rows = app.store.dump_table("api_keys").await.expect("dump");
+    assert_eq!(rows.len(), 5);
+    for secret in &secrets {
+        // Neither the whole secret nor its random part may be stored.
+        let random_part = secret.trim_start_matches("mcpr_");
+        for row in &rows {
+            assert!(!row.contains(random_part), "secret found at rest: {row}");
+        }
+    }
+}
+
+on_both_backends!(
+    organizations_can_be_created_read_and_listed,
+    listing_organizations_walks_every_page_once_in_creation_order,
+    creating_an_organization_reports_every_invalid_field_at_once,
+    a_duplicate_organization_name_already_exists,
+    getting_an_unknown_or_malformed_organization_id_fails_precisely,
+    updating_an_organization_follows_the_mask_and_the_etag,
+    updating_an_organization_rejects_bad_masks_and_unknown_ids,
+    api_keys_are_created_listed_and_revoked,
+    creating_an_api_key_rejects_unknown_organizations_and_bad_scopes,
+    list_requests_reject_negative_sizes_and_tampered_tokens,
+    the_api_key_table_holds_no_secret,
+);

@@ -1,0 +1,334 @@
+//! Tests of the real `mcp-registry` binary: the admin CLI, configuration
+//! errors, and graceful shutdown on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use mcp_registry::crypto::Keyring;
+use mcp_registry::pagination::PageRequest;
+use mcp_registry::pb;
+use mcp_registry::pb::admin_service_client::AdminServiceClient;
+use mcp_registry::store::Store;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tonic::transport::Endpoint;
+
+use crate::helpers::{Auth, Backend, TestDatabase};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mcp-registry");
+
+fn command(database: &TestDatabase, master_key: &str) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("MCP_REGISTRY_DATABASE_URL", &database.url)
+        .env("MCP_REGISTRY_MASTER_KEYS", master_key)
+        .env("MCP_REGISTRY_METRICS_LISTEN", "off")
+        .env("MCP_REGISTRY_LOG_FORMAT", "json")
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `mcp-registry admin …` and returns the JSON object it prints.
+async fn admin_cli(database: &TestDatabase, master_key: &str, args: &[&str]) -> Value {
+    let output = command(database, master_key)
+        .arg("admin")
+        .args(args)
+        .output()
+        .await
+        .expect("run admin cli");
+    assert!(output.status.success(), "admin {args:?} failed: {output:?}");
+    let stdout = String::from_utf8(output.stdout).expect("utf8");
+    assert_eq!(
+        stdout.trim().lines().count(),
+        1,
+        "one JSON object: {stdout}"
+    );
+    serde_json::from_str(stdout.trim()).expect("json")
+}
+
+/// A served binary and its log lines.
+struct Served {
+    child: Child,
+    addr: String,
+    logs: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    async fn start(database: &TestDatabase, master_key: &str) -> Self {
+        let mut child = command(database, master_key)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn server");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, mut logs) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = logs.recv().await {
+                seen.push(line.clone());
+                if let Ok(event) = serde_json::from_str::<Value>(&line)
+                    && event["message"] == "serving gRPC"
+                {
+                    return event["addr"].as_str().map(str::to_owned);
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("server did not start: {seen:?}"));
+        Self {
+            child,
+            addr,
+            logs,
+            seen,
+        }
+    }
+
+    fn sigterm(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code and every log line.
+    async fn wait(mut self) -> (Option<i32>, Vec<String>) {
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exited in time")
+            .expect("wait");
+        while let Ok(line) = self.logs.try_recv() {
+            self.seen.push(line);
+        }
+        // Drain what the reader forwards after exit.
+        while let Ok(Some(line)) =
+            tokio::time::timeout(Duration::from_millis(200), self.logs.recv()).await
+        {
+            self.seen.push(line);
+        }
+        (status.code(), self.seen)
+    }
+}
+
+async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let key = admin_cli(&database, &master_key, &["create-key", "--platform-admin"]).await;
+    let auth = Auth::Pair(
+        key["api_key_id"].as_str().expect("id").to_owned(),
+        key["secret"].as_str().expect("secret").to_owned(),
+    );
+    let served = Served::start(&database, &master_key).await;
+    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+
+    // Many writes at once on one connection; SIGTERM as soon as the first
+    // answer shows the server is working through them.
+    const CALLS: usize = 200;
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..CALLS {
+        let mut client = AdminServiceClient::with_interceptor(channel.clone(), auth.clone());
+        let done = done_tx.clone();
+        calls.spawn(async move {
+            let result = client
+                .create_organization(pb::CreateOrganizationRequest {
+                    organization: Some(pb::Organization {
+                        name: format!("org {i}"),
+                        plan: pb::Plan::Pro as i32,
+                        ..Default::default()
+                    }),
+                })
+                .await;
+            let _ = done.send(());
+            result.map(|_| ())
+        });
+    }
+    done_rx.recv().await.expect("a first call completed");
+    served.sigterm();
+
+    let mut ok = 0;
+    while let Some(joined) = calls.join_next().await {
+        joined
+            .expect("call task")
+            .expect("in-flight call completed successfully");
+        ok += 1;
+    }
+    assert_eq!(ok, CALLS);
+    let (code, logs) = served.wait().await;
+    assert_eq!(code, Some(0), "exit code; logs: {logs:#?}");
+    assert!(
+        logs.iter().any(|l| l.contains("shutdown started")),
+        "{logs:#?}"
+    );
+    assert!(logs.iter().any(|l| l.contains("\"stopped\"")), "{logs:#?}");
+
+    // Every acknowledged write is in the database.
+    let store = Store::connect(&database.url).await.expect("reopen");
+    let page = store
+        .list_organizations(&PageRequest {
+            limit: 1,
+            after: None,
+        })
+        .await
+        .expect("count");
+    assert_eq!(page.total, CALLS as u64);
+    store.close().await.expect("close");
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_calls_complete_and_exits_zero_on_sqlite() {
+    sigterm_lets_in_flight_calls_complete_and_exits_zero(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_calls_complete_and_exits_zero_on_postgres() {
+    sigterm_lets_in_flight_calls_complete_and_exits_zero(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_cli_bootstraps_an_organization_and_a_working_key() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let org = admin_cli(
+        &database,
+        &master_key,
+        &["create-org", "--name", "Acme", "--plan", "pro"],
+    )
+    .await;
+    let org_id = org["organization_id"].as_str().expect("org id").to_owned();
+    assert!(org_id.starts_with("org_"));
+    assert_eq!(org["plan"], "pro");
+    let member = admin_cli(
+        &database,
+        &master_key,
+        &["create-key", "--org", &org_id, "--role", "member"],
+    )
+    .await;
+    assert_eq!(member["organization_id"], org_id.as_str());
+    assert_eq!(member["role"], "member");
+    assert!(
+        member["secret"]
+            .as_str()
+            .expect("secret")
+            .starts_with("mcpr_")
+    );
+    let platform = admin_cli(&database, &master_key, &["create-key", "--platform-admin"]).await;
+    let auth = Auth::Bearer(
+        platform["api_key_id"].as_str().expect("id").to_owned(),
+        platform["secret"].as_str().expect("secret").to_owned(),
+    );
+
+    let served = Served::start(&database, &master_key).await;
+    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let fetched = AdminServiceClient::with_interceptor(channel, auth)
+        .get_organization(pb::GetOrganizationRequest { id: org_id })
+        .await
+        .expect("platform key from the CLI works")
+        .into_inner();
+    assert_eq!(fetched.name, "Acme");
+    served.sigterm();
+    let (code, _) = served.wait().await;
+    assert_eq!(code, Some(0));
+
+    // Unknown organization: a clear error and a non-zero exit.
+    let output = command(&database, &master_key)
+        .args([
+            "admin",
+            "create-key",
+            "--org",
+            "org_0123456789abcdef0123456789abcdef",
+            "--role",
+            "admin",
+        ])
+        .output()
+        .await
+        .expect("run");
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_on_an_empty_database_says_how_to_get_a_key() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let served = Served::start(&database, &master_key).await;
+    assert!(
+        served
+            .seen
+            .iter()
+            .any(|line| line.contains("mcp-registry admin create-key --platform-admin")),
+        "{:#?}",
+        served.seen
+    );
+    served.sigterm();
+    let (code, _) = served.wait().await;
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_configuration_is_a_one_line_error_and_a_non_zero_exit() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    for (env, value) in [
+        ("MCP_REGISTRY_LISTEN", "not-an-address"),
+        ("MCP_REGISTRY_DATABASE_URL", "mysql://localhost/db"),
+        ("MCP_REGISTRY_MASTER_KEYS", "k1:tooshort"),
+        ("MCP_REGISTRY_LOG_FORMAT", "xml"),
+    ] {
+        let output = command(&database, &master_key)
+            .env(env, value)
+            .arg("serve")
+            .output()
+            .await
+            .expect("run");
+        assert!(!output.status.success(), "{env}={value} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(!lines.is_empty(), "{env}: no error printed");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("invalid") || l.contains("error")),
+            "{env}: {stderr}"
+        );
+    }
+
+    // PostgreSQL without a master key is refused (no silent dev key there).
+    let output = Command::new(BIN)
+        .env_clear()
+        .args(["serve", "--database-url", "postgres://127.0.0.1:1/none"])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("no master key"), "{stderr}");
+}

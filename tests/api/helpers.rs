@@ -1,0 +1,393 @@
+//! Test harness: a fresh database per test (a temporary SQLite file, or a new
+//! PostgreSQL database on 127.0.0.1:5432), the real server started in-process
+//! on an ephemeral port, and typed gRPC clients carrying credentials.
+//!
+//! PostgreSQL tests are skipped with a message when no server answers, unless
+//! `CI=true`, where a missing PostgreSQL fails them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use mcp_registry::Application;
+use mcp_registry::config::{LogFormat, MasterKeySource, Settings};
+use mcp_registry::crypto::Keyring;
+use mcp_registry::pb::admin_service_client::AdminServiceClient;
+use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+use mcp_registry::pb::pack_service_client::PackServiceClient;
+use mcp_registry::pb::sync_service_client::SyncServiceClient;
+
+use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
+use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
+use mcp_registry::store::Store;
+use sea_orm::{ConnectionTrait, Database};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `test` once against a freshly spawned app on `backend`, then stops the
+/// app and drops its database.
+pub async fn run_on<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let (app, guard) = spawn_app(database, Options::default()).await;
+    test(app).await;
+    guard.stop().await;
+}
+
+/// Declares each listed `async fn(TestApp)` as two tests, `<name>::sqlite` and
+/// `<name>::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_on($crate::helpers::Backend::Sqlite, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_on($crate::helpers::Backend::Postgres, super::$name).await;
+            }
+        }
+    )*};
+}
+
+/// A database that exists for one test.
+pub struct TestDatabase {
+    pub url: String,
+    /// Holds the SQLite file (and the data directory) until the test ends.
+    pub dir: tempfile::TempDir,
+    /// Name of the PostgreSQL database to drop afterwards.
+    postgres_name: Option<String>,
+}
+
+fn postgres_admin_url() -> String {
+    std::env::var("MCP_REGISTRY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+impl TestDatabase {
+    /// Makes a fresh database, or `None` when PostgreSQL is unreachable outside CI.
+    pub async fn create(backend: Backend) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend {
+            Backend::Sqlite => {
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("registry.db").display()
+                );
+                Some(Self {
+                    url,
+                    dir,
+                    postgres_name: None,
+                })
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let admin = match tokio::time::timeout(
+                    Duration::from_secs(5),
+                    Database::connect(&admin_url),
+                )
+                .await
+                {
+                    Ok(Ok(db)) => db,
+                    failure => {
+                        if ci() {
+                            panic!(
+                                "PostgreSQL at {admin_url} is required when CI=true: {failure:?}"
+                            );
+                        }
+                        eprintln!("skipping: PostgreSQL at {admin_url} is not reachable");
+                        return None;
+                    }
+                };
+                let name = format!("mcpr_test_{}", uuid::Uuid::new_v4().simple());
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.expect("close admin connection");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin_url);
+                Some(Self {
+                    url: format!("{base}/{name}"),
+                    dir,
+                    postgres_name: Some(name),
+                })
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL database (the SQLite file goes with the directory).
+    pub async fn drop_database(&self) {
+        if let Some(name) = &self.postgres_name {
+            let admin = Database::connect(postgres_admin_url())
+                .await
+                .expect("connect to drop");
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .expect("drop test database");
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Knobs for [`spawn_app`].
+#[derive(Default)]
+pub struct Options {
+    pub metrics: bool,
+}
+
+/// Settings for the app under test on `database`.
+pub fn test_settings(database: &TestDatabase, master_key: String, metrics: bool) -> Settings {
+    Settings {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: database.url.clone(),
+        embedded_database: false,
+        data_dir: database.dir.path().to_path_buf(),
+        metrics_listen: metrics.then(|| "127.0.0.1:0".parse().expect("addr")),
+        master_keys: MasterKeySource::Inline(vec![master_key]),
+        log_format: LogFormat::Text,
+        log_level: "warn".into(),
+        shutdown_timeout: Duration::from_secs(10),
+    }
+}
+
+/// A running app and clients for it.
+pub struct TestApp {
+    pub metrics_addr: Option<SocketAddr>,
+    pub channel: Channel,
+    pub store: Store,
+    /// Credentials of a platform-admin key made for the test.
+    pub platform: Auth,
+}
+
+/// Stops the app and drops the database when the test is done.
+pub struct AppGuard {
+    shutdown: oneshot::Sender<()>,
+    server: JoinHandle<anyhow::Result<()>>,
+    database: TestDatabase,
+}
+
+impl AppGuard {
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.server
+            .await
+            .expect("server task")
+            .expect("server stopped cleanly");
+        self.database.drop_database().await;
+    }
+}
+
+/// Builds and starts the app in-process, with a platform-admin key.
+pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, AppGuard) {
+    let master_key = Keyring::generate_entry("test").expect("master key");
+    let settings = test_settings(&database, master_key, options.metrics);
+    let app = Application::build(settings).await.expect("build app");
+    let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
+    let store = app.store().clone();
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let created = Admin::new(store.clone())
+        .create_api_key(
+            &Caller::Cli,
+            NewApiKey {
+                scope: KeyScope::PlatformAdmin,
+                display_name: "test platform admin".into(),
+            },
+        )
+        .await
+        .expect("platform key");
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let app = TestApp {
+        metrics_addr,
+        channel,
+        store,
+        platform: Auth::Pair(created.key.id, created.secret),
+    };
+    (
+        app,
+        AppGuard {
+            shutdown,
+            server,
+            database,
+        },
+    )
+}
+
+/// Credentials a client sends.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    None,
+    /// `x-api-key` + `x-api-secret`.
+    Pair(String, String),
+    /// `authorization: Bearer <key>.<secret>`.
+    Bearer(String, String),
+}
+
+impl Auth {
+    pub fn key_id(&self) -> &str {
+        match self {
+            Self::None => "",
+            Self::Pair(key, _) | Self::Bearer(key, _) => key,
+        }
+    }
+
+    pub fn secret(&self) -> &str {
+        match self {
+            Self::None => "",
+            Self::Pair(_, secret) | Self::Bearer(_, secret) => secret,
+        }
+    }
+
+    /// The same key presented as a bearer token.
+    pub fn as_bearer(&self) -> Self {
+        Self::Bearer(self.key_id().to_owned(), self.secret().to_owned())
+    }
+}
+
+impl Interceptor for Auth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata_mut();
+        match self {
+            Self::None => {}
+            Self::Pair(key, secret) => {
+                metadata.insert("x-api-key", key.parse().expect("ascii key"));
+                metadata.insert("x-api-secret", secret.parse().expect("ascii secret"));
+            }
+            Self::Bearer(key, secret) => {
+                metadata.insert(
+                    "authorization",
+                    format!("Bearer {key}.{secret}")
+                        .parse()
+                        .expect("ascii token"),
+                );
+            }
+        }
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Auth>;
+
+impl TestApp {
+    pub fn admin(&self) -> AdminServiceClient<Authed> {
+        self.admin_as(&self.platform)
+    }
+
+    pub fn admin_as(&self, auth: &Auth) -> AdminServiceClient<Authed> {
+        AdminServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    pub fn servers_as(&self, auth: &Auth) -> McpServerServiceClient<Authed> {
+        McpServerServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    pub fn packs_as(&self, auth: &Auth) -> PackServiceClient<Authed> {
+        PackServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    pub fn sync_as(&self, auth: &Auth) -> SyncServiceClient<Authed> {
+        SyncServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    /// Creates an organization through the domain (as the CLI would).
+    pub async fn create_org(&self, name: &str, plan: Plan) -> String {
+        Admin::new(self.store.clone())
+            .create_organization(
+                &Caller::Cli,
+                NewOrganization {
+                    name: OrganizationName::parse(name).expect("valid name"),
+                    plan,
+                },
+            )
+            .await
+            .expect("create organization")
+            .id
+    }
+
+    /// Creates a key of `org` with `role` through the domain.
+    pub async fn create_key(&self, org: &str, role: Role) -> Auth {
+        let created = Admin::new(self.store.clone())
+            .create_api_key(
+                &Caller::Cli,
+                NewApiKey {
+                    scope: KeyScope::Organization {
+                        organization_id: org.to_owned(),
+                        role,
+                    },
+                    display_name: String::new(),
+                },
+            )
+            .await
+            .expect("create key");
+        Auth::Pair(created.key.id, created.secret)
+    }
+}
+
+/// Asserts the code and `ErrorInfo` reason of a failed call; returns the status.
+#[track_caller]
+pub fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    reason: &str,
+) -> Status {
+    use tonic_types::StatusExt;
+    let status = result.expect_err("call should fail");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    let details = status.get_error_details();
+    let info = details
+        .error_info()
+        .unwrap_or_else(|| panic!("no ErrorInfo in {status:?}"));
+    assert_eq!(info.reason, reason, "{status:?}");
+    assert_eq!(info.domain, "mcpregistry");
+    let request_id = &details.request_info().expect("RequestInfo").request_id;
+    assert!(!request_id.is_empty(), "RequestInfo without id: {status:?}");
+    status
+}
+
+/// Returns the field paths of the `BadRequest` violations of `status`.
+pub fn violated_fields(status: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|bad| {
+            bad.field_violations
+                .iter()
+                .map(|v| v.field.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real server, in-process on an ephemeral port, over
+//! real gRPC, on SQLite and on PostgreSQL (see `helpers`).
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod binary;
+mod operations;

@@ -1,0 +1,190 @@
+//! Health, reflection, metrics and the parts of the contract not built yet.
+
+use mcp_registry::pb;
+use mcp_registry::registry::{Plan, Role};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_stream::StreamExt;
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::{Backend, Options, TestApp, TestDatabase, spawn_app};
+use crate::on_both_backends;
+
+async fn health_check_answers_serving_without_an_api_key(app: TestApp) {
+    let mut health = HealthClient::new(app.channel.clone());
+    for service in [
+        "",
+        "mcpregistry.v1.AdminService",
+        "mcpregistry.v1.McpServerService",
+    ] {
+        let response = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .expect("health check")
+            .into_inner();
+        assert_eq!(response.status(), ServingStatus::Serving, "{service:?}");
+    }
+}
+
+async fn reflection_v1_and_v1alpha_list_every_service(app: TestApp) {
+    let expected = [
+        "grpc.health.v1.Health",
+        "mcpregistry.v1.AdminService",
+        "mcpregistry.v1.McpServerService",
+        "mcpregistry.v1.PackService",
+        "mcpregistry.v1.SyncService",
+    ];
+
+    use tonic_reflection::pb::v1 as r1;
+    let mut client = r1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let request = r1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(r1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("reflection v1")
+        .into_inner();
+    let Some(Ok(response)) = stream.next().await else {
+        panic!("no reflection v1 response");
+    };
+    let Some(r1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        response.message_response
+    else {
+        panic!("unexpected v1 response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in expected {
+        assert!(
+            names.iter().any(|n| n == service),
+            "v1 lacks {service}: {names:?}"
+        );
+    }
+
+    use tonic_reflection::pb::v1alpha as ra;
+    let mut client = ra::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    // v1alpha also resolves the google.rpc error-detail types for clients
+    // such as grpcurl that decode BadRequest and ErrorInfo.
+    let requests = [
+        ra::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(ra::server_reflection_request::MessageRequest::ListServices(
+                String::new(),
+            )),
+        },
+        ra::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(
+                ra::server_reflection_request::MessageRequest::FileContainingSymbol(
+                    "google.rpc.BadRequest".into(),
+                ),
+            ),
+        },
+    ];
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .expect("reflection v1alpha")
+        .into_inner();
+    let Some(Ok(first)) = stream.next().await else {
+        panic!("no v1alpha response");
+    };
+    let Some(ra::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        first.message_response
+    else {
+        panic!("unexpected v1alpha response");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for service in expected {
+        assert!(
+            names.iter().any(|n| n == service),
+            "v1alpha lacks {service}: {names:?}"
+        );
+    }
+    let Some(Ok(second)) = stream.next().await else {
+        panic!("no descriptor response");
+    };
+    assert!(
+        matches!(
+            second.message_response,
+            Some(ra::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
+        ),
+        "google.rpc.BadRequest is not resolvable"
+    );
+}
+
+async fn rpcs_of_later_services_answer_unimplemented(app: TestApp) {
+    let org = app.create_org("later", Plan::Pro).await;
+    let admin = app.create_key(&org, Role::Admin).await;
+    let status = app
+        .packs_as(&admin)
+        .list_packs(pb::ListPacksRequest::default())
+        .await
+        .expect_err("not implemented yet");
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = app
+        .servers_as(&admin)
+        .get_mcp_server(pb::GetMcpServerRequest::default())
+        .await
+        .expect_err("not implemented yet");
+    assert_eq!(status.code(), Code::Unimplemented);
+}
+
+on_both_backends!(
+    health_check_answers_serving_without_an_api_key,
+    reflection_v1_and_v1alpha_list_every_service,
+    rpcs_of_later_services_answer_unimplemented,
+);
+
+/// Fetches `/metrics` with a minimal HTTP/1.1 request.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("send");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.expect("read");
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_by_code_and_record_latency() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let (app, guard) = spawn_app(database, Options { metrics: true }).await;
+    let mut admin = app.admin();
+    admin
+        .list_organizations(pb::ListOrganizationsRequest::default())
+        .await
+        .expect("list");
+    let _ = admin
+        .get_organization(pb::GetOrganizationRequest { id: "bad".into() })
+        .await
+        .expect_err("invalid id");
+    let body = scrape(app.metrics_addr.expect("metrics enabled")).await;
+    let has = |needle: &str| body.lines().any(|line| line.contains(needle));
+    assert!(
+        has(
+            r#"grpc_server_handled_total{grpc_service="mcpregistry.v1.AdminService",grpc_method="ListOrganizations",grpc_code="OK"}"#
+        ),
+        "{body}"
+    );
+    assert!(
+        has(r#"grpc_code="INVALID_ARGUMENT""#) && has("GetOrganization"),
+        "{body}"
+    );
+    assert!(has("grpc_server_handling_seconds_bucket"), "{body}");
+    drop(admin);
+    drop(app);
+    guard.stop().await;
+}
