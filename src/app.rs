@@ -19,11 +19,13 @@ use tonic_health::ServingStatus;
 use crate::config::Settings;
 use crate::crypto::Keyring;
 use crate::grpc::admin::AdminApi;
+use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::ApiLayer;
-use crate::grpc::unimplemented::{McpServerApi, PackApi, SyncApi};
+use crate::grpc::unimplemented::{PackApi, SyncApi};
 use crate::pb;
 use crate::registry::Admin;
 use crate::registry::auth::Authenticator;
+use crate::registry::servers::{Servers, UrlPolicy};
 use crate::store::{Store, redact_url};
 use crate::telemetry;
 
@@ -170,6 +172,13 @@ impl Application {
         }
 
         let admin = Admin::new(store.clone());
+        let servers = Servers::new(
+            store.clone(),
+            keyring.clone(),
+            UrlPolicy {
+                allow_insecure: settings.allow_insecure_upstreams,
+            },
+        );
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let stop = stopping.clone();
         let signal = async move {
@@ -188,10 +197,10 @@ impl Application {
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(pb::admin_service_server::AdminServiceServer::new(
-                AdminApi::new(admin, keyring),
+                AdminApi::new(admin, keyring.clone()),
             ))
             .add_service(pb::mcp_server_service_server::McpServerServiceServer::new(
-                McpServerApi,
+                McpServerApi::new(servers, keyring),
             ))
             .add_service(pb::pack_service_server::PackServiceServer::new(PackApi))
             .add_service(pb::sync_service_server::SyncServiceServer::new(SyncApi))

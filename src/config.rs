@@ -156,6 +156,9 @@ pub struct SettingsArgs {
         default_value = "info"
     )]
     pub log_level: String,
+    /// Accept plain `http://` upstream URLs (development and tests only).
+    #[arg(long, global = true, env = "MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub allow_insecure_upstreams: bool,
     /// Seconds to wait for in-flight calls after SIGTERM before exiting anyway.
     #[arg(
         long,
@@ -195,6 +198,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_timeout: Duration,
+    /// Whether plain `http` upstream URLs are accepted.
+    pub allow_insecure_upstreams: bool,
 }
 
 impl Settings {
@@ -249,6 +254,7 @@ impl Settings {
             log_format: args.log_format,
             log_level: args.log_level,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            allow_insecure_upstreams: args.allow_insecure_upstreams,
         })
     }
 
@@ -365,6 +371,19 @@ mod tests {
             settings.master_keys,
             MasterKeySource::Generated(PathBuf::from("data/master.key"))
         );
+    }
+
+    #[test]
+    fn insecure_upstreams_are_off_unless_asked_for() {
+        assert!(
+            !Settings::from_args(args(&[]))
+                .expect("valid")
+                .allow_insecure_upstreams
+        );
+        let on = Settings::from_args(args(&["--allow-insecure-upstreams"])).expect("valid");
+        assert!(on.allow_insecure_upstreams);
+        let off = Settings::from_args(args(&["--allow-insecure-upstreams=false"])).expect("valid");
+        assert!(!off.allow_insecure_upstreams);
     }
 
     #[test]

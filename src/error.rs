@@ -77,6 +77,10 @@ pub enum Error {
     /// The operation is not valid in the object's current state.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Stored credentials cannot be decrypted (wrong master key, or a
+    /// ciphertext that belongs to another object).
+    #[error("{0}")]
+    CredentialsUnusable(String),
     /// A sync against the upstream MCP server failed.
     #[error("{message}")]
     Upstream {

@@ -12,6 +12,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_organizations_and_api_keys;
+mod m20261122_000002_mcp_servers;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -19,8 +20,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(
-            m20261122_000001_organizations_and_api_keys::Migration,
-        )]
+        vec![
+            Box::new(m20261122_000001_organizations_and_api_keys::Migration),
+            Box::new(m20261122_000002_mcp_servers::Migration),
+        ]
     }
 }

@@ -3,6 +3,8 @@
 //! ([`middleware`]). Only this module (and [`crate::pb`]) knows protobuf types.
 
 pub mod admin;
+pub mod json;
+pub mod mcp_server;
 pub mod middleware;
 pub mod status;
 pub mod unimplemented;

@@ -90,6 +90,12 @@ impl From<Error> for Status {
                 message,
                 |_| {},
             ),
+            Error::CredentialsUnusable(message) => status_with(
+                Code::FailedPrecondition,
+                "CREDENTIALS_UNUSABLE",
+                message,
+                |_| {},
+            ),
             Error::Upstream { failure, message } => {
                 status_with(Code::Unavailable, failure.reason(), message, |_| {})
             }

@@ -4,12 +4,6 @@
 
 use crate::pb;
 
-/// McpServerService, until it is implemented.
-pub struct McpServerApi;
-
-#[tonic::async_trait]
-impl pb::mcp_server_service_server::McpServerService for McpServerApi {}
-
 /// PackService, until it is implemented.
 pub struct PackApi;
 

@@ -4,7 +4,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod canonical;
 pub mod model;
+pub mod servers;
 
 pub use admin::Admin;
 pub use model::*;

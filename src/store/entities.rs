@@ -45,3 +45,80 @@ pub mod api_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod mcp_server {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mcp_servers")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: Option<String>,
+        pub scope: String,
+        pub visibility: String,
+        pub name: String,
+        pub display_name: String,
+        pub description: String,
+        pub url: String,
+        pub icon_url: String,
+        pub category: String,
+        pub transport: String,
+        pub auth_type: String,
+        pub auth_header_name: Option<String>,
+        pub credentials: Option<String>,
+        pub credentials_updated_at: Option<i64>,
+        pub request_headers: String,
+        pub approval_policy: String,
+        pub tools_enabled: bool,
+        pub allowed_tools: String,
+        pub config: String,
+        pub enabled: bool,
+        pub status: String,
+        pub detected_transport: Option<String>,
+        pub server_info: Option<String>,
+        pub last_synced_at: Option<i64>,
+        pub last_successful_sync_at: Option<i64>,
+        pub last_error: Option<String>,
+        pub tool_count: i64,
+        pub prompt_count: i64,
+        pub resource_count: i64,
+        pub resource_template_count: i64,
+        pub tool_approvals: String,
+        pub next_sync_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub created_by: String,
+        pub modified_by: String,
+        pub revision: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod server_capability {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "server_capabilities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub server_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub definition: String,
+        pub definition_hash: String,
+        pub discovered_at: i64,
+        pub changed_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -4,8 +4,10 @@
 mod api_keys;
 mod entities;
 mod organizations;
+mod servers;
 
 pub use organizations::OrganizationChanges;
+pub use servers::{NewCapability, ServerQuery};
 
 use std::time::Duration;
 

@@ -173,6 +173,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, metrics: bool)
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         shutdown_timeout: Duration::from_secs(10),
+        allow_insecure_upstreams: false,
     }
 }
 

@@ -130,8 +130,8 @@ async fn rpcs_of_later_services_answer_unimplemented(app: TestApp) {
         .expect_err("not implemented yet");
     assert_eq!(status.code(), Code::Unimplemented);
     let status = app
-        .servers_as(&admin)
-        .get_mcp_server(pb::GetMcpServerRequest::default())
+        .sync_as(&admin)
+        .list_sync_runs(pb::ListSyncRunsRequest::default())
         .await
         .expect_err("not implemented yet");
     assert_eq!(status.code(), Code::Unimplemented);

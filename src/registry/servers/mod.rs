@@ -1,0 +1,775 @@
+//! MCP servers: who may see and change them, how their secrets are sealed,
+//! and the rules a configuration must satisfy as a whole.
+
+pub mod model;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use model::*;
+pub use validate::UrlPolicy;
+
+use crate::crypto::Keyring;
+use crate::error::{Error, Violations};
+use crate::pagination::{Page, PageRequest};
+use crate::registry::{Caller, Plan, Role, new_id, now_micros};
+use crate::store::{ServerQuery, Store};
+
+/// A validated request to register a server. Secrets are plaintext here and
+/// sealed before anything is stored.
+#[derive(Debug, Clone)]
+pub struct NewServer {
+    /// `None`: private for organization keys, catalog for platform admins.
+    pub visibility: Option<Visibility>,
+    pub name: String,
+    pub display_name: String,
+    pub description: String,
+    pub url: String,
+    pub icon_url: String,
+    pub category: String,
+    pub transport: Transport,
+    /// `None`: inferred from `credentials`.
+    pub auth_type: Option<AuthType>,
+    pub credentials: Option<Credentials>,
+    pub request_headers: Vec<(String, String)>,
+    pub approval_policy: ApprovalPolicy,
+    pub tool_configuration: ToolConfiguration,
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub enabled: bool,
+}
+
+/// A validated change: `Some` fields replace the stored ones.
+#[derive(Debug, Clone, Default)]
+pub struct ServerPatch {
+    pub name: Option<String>,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub url: Option<String>,
+    pub icon_url: Option<String>,
+    pub category: Option<String>,
+    pub transport: Option<Transport>,
+    /// `Some(None)`: AUTH_TYPE_UNSPECIFIED, i.e. inferred from the credentials.
+    pub auth_type: Option<Option<AuthType>>,
+    /// `Some(None)` clears the credentials.
+    pub credentials: Option<Option<Credentials>>,
+    pub request_headers: Option<Vec<HeaderInput>>,
+    pub approval_policy: Option<ApprovalPolicy>,
+    pub tools_enabled: Option<bool>,
+    pub allowed_tools: Option<Vec<String>>,
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+    pub enabled: Option<bool>,
+}
+
+/// How to find a server.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Id(String),
+    Name(String),
+}
+
+/// Filters of a server listing.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFilter {
+    pub status: Option<ServerStatus>,
+    pub category: Option<String>,
+    pub visibility: Option<Visibility>,
+    pub name_prefix: Option<String>,
+    pub include_catalog: bool,
+}
+
+/// A validated ApproveTools request.
+#[derive(Debug, Clone, Default)]
+pub struct Approval {
+    pub tool_names: Vec<String>,
+    pub definition_hashes: Vec<String>,
+    pub all_tools: bool,
+    pub revoke_tool_names: Vec<String>,
+    pub etag: Option<String>,
+}
+
+/// Registration and administration of MCP servers.
+#[derive(Clone, Debug)]
+pub struct Servers {
+    store: Store,
+    keyring: Arc<Keyring>,
+    policy: UrlPolicy,
+}
+
+/// How often an update without an etag retries after losing a race to
+/// another update of the same server.
+const UPDATE_ATTEMPTS: usize = 5;
+
+impl Servers {
+    pub fn new(store: Store, keyring: Arc<Keyring>, policy: UrlPolicy) -> Self {
+        Self {
+            store,
+            keyring,
+            policy,
+        }
+    }
+
+    /// Returns the URL rules in force.
+    pub fn policy(&self) -> UrlPolicy {
+        self.policy
+    }
+
+    /// Registers a server.
+    pub async fn create(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
+        let organization_id = match (caller, new.visibility) {
+            (
+                Caller::Member {
+                    role: Role::Viewer, ..
+                },
+                _,
+            ) => {
+                return Err(Error::PermissionDenied(
+                    "viewer api keys may only read".into(),
+                ));
+            }
+            (Caller::Member { .. }, Some(Visibility::Catalog)) => {
+                return Err(Error::PermissionDenied(
+                    "only platform-admin api keys create catalog servers".into(),
+                ));
+            }
+            (
+                Caller::Member {
+                    organization_id, ..
+                },
+                _,
+            ) => Some(organization_id.clone()),
+            (Caller::PlatformAdmin { .. } | Caller::Cli, Some(Visibility::Private)) => {
+                return Err(Error::invalid(
+                    "mcp_server.visibility",
+                    "platform-admin keys create catalog servers only (VISIBILITY_CATALOG)",
+                ));
+            }
+            (Caller::PlatformAdmin { .. } | Caller::Cli, _) => None,
+        };
+        let auth_type = new.auth_type.unwrap_or_else(|| {
+            new.credentials
+                .as_ref()
+                .map_or(AuthType::None, Credentials::auth_type)
+        });
+        let headers: Vec<HeaderInput> = new
+            .request_headers
+            .into_iter()
+            .map(|(name, value)| HeaderInput {
+                name,
+                value: HeaderInputValue::Value(value),
+            })
+            .collect();
+        let mut v = Violations::new();
+        check_auth(auth_type, new.credentials.as_ref(), &headers, &mut v);
+        v.finish()?;
+
+        if let Some(org) = &organization_id {
+            let plan = self
+                .store
+                .get_organization(org)
+                .await?
+                .ok_or_else(|| {
+                    Error::internal(anyhow::anyhow!("caller's organization {org} is gone"))
+                })?
+                .plan;
+            if plan == Plan::Free {
+                return Err(Error::PlanLimitExceeded {
+                    subject: "private_servers".into(),
+                    description: "the FREE plan allows no private servers (catalog servers only); upgrade to PRO".into(),
+                });
+            }
+        }
+
+        let now = now_micros();
+        let id = new_id("mcp");
+        let sealed_credentials = new
+            .credentials
+            .as_ref()
+            .map(|c| self.seal_credentials(&id, c))
+            .transpose()?;
+        let request_headers = self.seal_headers(&id, headers, &[])?;
+        let status = if new.enabled {
+            ServerStatus::Pending
+        } else {
+            ServerStatus::Disabled
+        };
+        let server = McpServer {
+            auth_header_name: new.credentials.as_ref().map(Credentials::header_name),
+            credentials_updated_at: sealed_credentials.as_ref().map(|_| now),
+            sealed_credentials,
+            id,
+            organization_id,
+            visibility: if caller_is_platform(caller) {
+                Visibility::Catalog
+            } else {
+                Visibility::Private
+            },
+            name: new.name,
+            display_name: new.display_name,
+            description: new.description,
+            url: new.url,
+            icon_url: new.icon_url,
+            category: new.category,
+            transport: new.transport,
+            auth_type,
+            request_headers,
+            approval_policy: new.approval_policy,
+            tool_configuration: new.tool_configuration,
+            config: new.config,
+            enabled: new.enabled,
+            status,
+            detected_transport: None,
+            server_info: None,
+            last_synced_at: None,
+            last_successful_sync_at: None,
+            last_error: None,
+            tool_count: 0,
+            prompt_count: 0,
+            resource_count: 0,
+            resource_template_count: 0,
+            tool_approvals: BTreeMap::new(),
+            next_sync_at: new.enabled.then_some(now),
+            created_at: now,
+            updated_at: now,
+            created_by: caller.actor().to_owned(),
+            modified_by: caller.actor().to_owned(),
+            revision: 1,
+        };
+        self.store.insert_server(&server).await?;
+        tracing::info!(server_id = %server.id, name = %server.name, actor = caller.actor(), "mcp server created");
+        Ok(self.view(caller, server))
+    }
+
+    /// Returns one server the caller may see.
+    pub async fn get(&self, caller: &Caller, lookup: Lookup) -> Result<ServerView, Error> {
+        let server = match &lookup {
+            Lookup::Id(id) => self.store.get_server(id).await?,
+            Lookup::Name(name) => {
+                let own = match caller_org(caller) {
+                    Some(org) => self.store.get_server_by_name(org, name).await?,
+                    None => None,
+                };
+                match own {
+                    Some(server) => Some(server),
+                    None => self.store.get_server_by_name(CATALOG_SCOPE, name).await?,
+                }
+            }
+        };
+        let server = server.filter(|s| is_visible(caller, s)).ok_or_else(|| {
+            not_found(match &lookup {
+                Lookup::Id(id) | Lookup::Name(id) => id,
+            })
+        })?;
+        Ok(self.view(caller, server))
+    }
+
+    /// Lists the servers the caller may see that match `filter`.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        filter: &ServerFilter,
+        page: &PageRequest<String>,
+    ) -> Result<Page<ServerView, String>, Error> {
+        let own = caller_org(caller).map(str::to_owned);
+        let scopes: Vec<String> = match (own, filter.visibility) {
+            (Some(_), Some(Visibility::Catalog)) | (None, None | Some(Visibility::Catalog)) => {
+                vec![CATALOG_SCOPE.to_owned()]
+            }
+            (Some(org), Some(Visibility::Private)) => vec![org],
+            (Some(org), None) if filter.include_catalog => vec![org, CATALOG_SCOPE.to_owned()],
+            (Some(org), None) => vec![org],
+            (None, Some(Visibility::Private)) => Vec::new(),
+        };
+        let query = ServerQuery {
+            scopes,
+            status: filter.status,
+            category: filter.category.clone(),
+            name_prefix: filter.name_prefix.clone(),
+        };
+        let page = self.store.list_servers(&query, page).await?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|s| self.view(caller, s))
+                .collect(),
+            next: page.next,
+            total: page.total,
+        })
+    }
+
+    /// Applies `patch` to server `id`.
+    pub async fn update(
+        &self,
+        caller: &Caller,
+        id: &str,
+        patch: ServerPatch,
+        etag: Option<&str>,
+    ) -> Result<ServerView, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let current = self.editable(caller, id).await?;
+            check_etag(&current, etag)?;
+            let expected = current.revision;
+            let updated = self.apply(caller, current, patch.clone())?;
+            match self.store.update_server(&updated, expected).await {
+                Ok(()) => {
+                    tracing::info!(server_id = %updated.id, actor = caller.actor(), "mcp server updated");
+                    return Ok(self.view(caller, updated));
+                }
+                // Without an etag the caller did not ask for a conditional
+                // update: re-read and re-apply after losing a race.
+                Err(Error::EtagMismatch { .. }) if etag.is_none() && attempt < UPDATE_ATTEMPTS => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Deletes server `id`.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        id: &str,
+        force: bool,
+        etag: Option<&str>,
+    ) -> Result<(), Error> {
+        let server = self.editable(caller, id).await?;
+        check_etag(&server, etag)?;
+        // Packs do not exist yet: nothing can hold the server, so `force`
+        // has nothing to remove.
+        let _ = force;
+        self.store.delete_server(id, server.revision).await?;
+        tracing::info!(server_id = %id, actor = caller.actor(), "mcp server deleted");
+        Ok(())
+    }
+
+    /// Lists a visible server's capabilities of `kinds`; returns the server too
+    /// (approval states depend on it).
+    pub async fn capabilities(
+        &self,
+        caller: &Caller,
+        server_id: &str,
+        kinds: &[CapabilityKind],
+        page: &PageRequest<(String, String)>,
+    ) -> Result<(McpServer, Page<Capability, (String, String)>), Error> {
+        let server = self.visible(caller, server_id).await?;
+        let page = self.store.list_capabilities(server_id, kinds, page).await?;
+        Ok((server, page))
+    }
+
+    /// Records approvals (and revocations) of a server's tools.
+    pub async fn approve_tools(
+        &self,
+        caller: &Caller,
+        server_id: &str,
+        approval: Approval,
+    ) -> Result<ServerView, Error> {
+        let mut server = self.editable(caller, server_id).await?;
+        check_etag(&server, approval.etag.as_deref())?;
+        let tools = self.store.server_tools(server_id).await?;
+        let current: BTreeMap<&str, &str> = tools
+            .iter()
+            .map(|t| (t.key.as_str(), t.definition_hash.as_str()))
+            .collect();
+        let mut approvals = server.tool_approvals.clone();
+        for name in &approval.tool_names {
+            let hash = current.get(name.as_str()).ok_or_else(|| Error::NotFound {
+                kind: "tool",
+                id: format!("{name:?} of server {server_id}"),
+            })?;
+            approvals.insert(name.clone(), (*hash).to_owned());
+        }
+        for hash in &approval.definition_hashes {
+            let Some((name, _)) = current.iter().find(|(_, h)| **h == hash.as_str()) else {
+                return Err(Error::FailedPrecondition(format!(
+                    "no tool of server {server_id} currently has definition hash {hash}: it changed since it was read, or never existed"
+                )));
+            };
+            approvals.insert((*name).to_owned(), hash.clone());
+        }
+        if approval.all_tools {
+            for (name, hash) in &current {
+                approvals.insert((*name).to_owned(), (*hash).to_owned());
+            }
+        }
+        for name in &approval.revoke_tool_names {
+            approvals.remove(name);
+        }
+        let expected = server.revision;
+        server.tool_approvals = approvals;
+        server.revision += 1;
+        server.updated_at = now_micros();
+        server.modified_by = caller.actor().to_owned();
+        self.store.update_server(&server, expected).await?;
+        tracing::info!(server_id = %server.id, actor = caller.actor(), "tool approvals changed");
+        Ok(self.view(caller, server))
+    }
+
+    /// Returns the server if the caller may see it, else NOT_FOUND.
+    async fn visible(&self, caller: &Caller, id: &str) -> Result<McpServer, Error> {
+        self.store
+            .get_server(id)
+            .await?
+            .filter(|s| is_visible(caller, s))
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Returns the server if the caller may change it: NOT_FOUND when the
+    /// caller cannot see it, PERMISSION_DENIED when it can only see it.
+    async fn editable(&self, caller: &Caller, id: &str) -> Result<McpServer, Error> {
+        let server = self.visible(caller, id).await?;
+        if !can_edit(caller, &server) {
+            return Err(Error::PermissionDenied(match caller {
+                Caller::Member {
+                    role: Role::Viewer, ..
+                } => "viewer api keys may only read".into(),
+                _ if server.visibility == Visibility::Catalog => {
+                    "catalog servers are changed only with a platform-admin api key".into()
+                }
+                _ => "only an ADMIN key or the key that created the server may change it".into(),
+            }));
+        }
+        Ok(server)
+    }
+
+    /// Returns `current` with `patch` applied, validated as a whole and with
+    /// secrets sealed (re-sealed with the primary key when the connection changes).
+    fn apply(
+        &self,
+        caller: &Caller,
+        current: McpServer,
+        patch: ServerPatch,
+    ) -> Result<McpServer, Error> {
+        let mut server = current.clone();
+        let ServerPatch {
+            name,
+            display_name,
+            description,
+            url,
+            icon_url,
+            category,
+            transport,
+            auth_type,
+            credentials,
+            request_headers,
+            approval_policy,
+            tools_enabled,
+            allowed_tools,
+            config,
+            enabled,
+        } = patch;
+        let connection_changed = url.as_ref().is_some_and(|u| *u != current.url)
+            || transport.is_some_and(|t| t != current.transport)
+            || auth_type.is_some()
+            || credentials.is_some();
+        if let Some(value) = name {
+            server.name = value;
+        }
+        if let Some(value) = display_name {
+            server.display_name = value;
+        }
+        if let Some(value) = description {
+            server.description = value;
+        }
+        if let Some(value) = url {
+            server.url = value;
+        }
+        if let Some(value) = icon_url {
+            server.icon_url = value;
+        }
+        if let Some(value) = category {
+            server.category = value;
+        }
+        if let Some(value) = transport {
+            server.transport = value;
+        }
+        if let Some(value) = approval_policy {
+            server.approval_policy = value;
+        }
+        if let Some(value) = tools_enabled {
+            server.tool_configuration.enabled = value;
+        }
+        if let Some(value) = allowed_tools {
+            server.tool_configuration.allowed_tools = value;
+        }
+        if let Some(value) = config {
+            server.config = value;
+        }
+
+        // Credentials: new ones, cleared ones, or the stored ones (opened so
+        // that they can be checked against the new auth type and re-sealed).
+        let mut v = Violations::new();
+        let new_credentials: Option<Credentials> = match credentials {
+            Some(replacement) => replacement,
+            None => match (&current.sealed_credentials, auth_type) {
+                // Switching to NONE drops the stored credentials.
+                (_, Some(Some(AuthType::None))) => None,
+                (Some(sealed), _) => Some(self.open_credentials(&current.id, sealed)?),
+                (None, _) => None,
+            },
+        };
+        let effective_auth = match auth_type {
+            Some(Some(explicit)) => explicit,
+            Some(None) => new_credentials
+                .as_ref()
+                .map_or(AuthType::None, Credentials::auth_type),
+            None if new_credentials.is_none() => AuthType::None,
+            None => current.auth_type,
+        };
+        let headers: Vec<HeaderInput> = match request_headers {
+            Some(headers) => headers,
+            None => current
+                .request_headers
+                .iter()
+                .map(|h| HeaderInput {
+                    name: h.name.clone(),
+                    value: HeaderInputValue::KeepStored,
+                })
+                .collect(),
+        };
+        check_auth(effective_auth, new_credentials.as_ref(), &headers, &mut v);
+        v.finish()?;
+
+        let now = now_micros();
+        if connection_changed {
+            server.sealed_credentials = new_credentials
+                .as_ref()
+                .map(|c| self.seal_credentials(&current.id, c))
+                .transpose()?;
+            if server.sealed_credentials.is_some() {
+                server.credentials_updated_at = Some(now);
+            } else {
+                server.credentials_updated_at = None;
+            }
+        }
+        server.auth_type = effective_auth;
+        server.auth_header_name = new_credentials.as_ref().map(Credentials::header_name);
+        server.request_headers =
+            self.seal_headers(&current.id, headers, &current.request_headers)?;
+
+        if let Some(value) = enabled {
+            server.enabled = value;
+        }
+        if !server.enabled {
+            server.status = ServerStatus::Disabled;
+            server.next_sync_at = None;
+        } else if connection_changed || !current.enabled {
+            // A new connection must be proven by a new sync.
+            server.status = ServerStatus::Pending;
+            server.next_sync_at = Some(now);
+            if current.url != server.url || current.transport != server.transport {
+                server.detected_transport = None;
+            }
+        }
+        server.revision = current.revision + 1;
+        server.updated_at = now;
+        server.modified_by = caller.actor().to_owned();
+        Ok(server)
+    }
+
+    fn seal_credentials(
+        &self,
+        server_id: &str,
+        credentials: &Credentials,
+    ) -> Result<String, Error> {
+        let plaintext = serde_json::to_vec(credentials).map_err(Error::internal)?;
+        self.keyring
+            .seal(&plaintext, server_id.as_bytes())
+            .map_err(Error::internal)
+    }
+
+    /// Opens a server's stored credentials (for re-sealing now, for syncs later).
+    pub fn open_credentials(&self, server_id: &str, sealed: &str) -> Result<Credentials, Error> {
+        let plaintext = self
+            .keyring
+            .open(sealed, server_id.as_bytes())
+            .map_err(|err| credentials_unusable(server_id, &err.to_string()))?;
+        serde_json::from_slice(&plaintext).map_err(|_| {
+            credentials_unusable(server_id, "the decrypted value is not valid credentials")
+        })
+    }
+
+    /// Seals sensitive header values; `KeepStored` takes the value stored
+    /// under the same name (re-sealed, so that key rotation applies).
+    fn seal_headers(
+        &self,
+        server_id: &str,
+        headers: Vec<HeaderInput>,
+        stored: &[StoredHeader],
+    ) -> Result<Vec<StoredHeader>, Error> {
+        let mut out = Vec::with_capacity(headers.len());
+        for header in headers {
+            let plaintext = match header.value {
+                HeaderInputValue::Value(value) => value,
+                HeaderInputValue::KeepStored => {
+                    let previous = stored
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case(&header.name))
+                        .ok_or_else(|| {
+                            Error::invalid(
+                                "mcp_server.request_headers",
+                                format!("{:?} has the value {MASK} but no value is stored under that name", header.name),
+                            )
+                        })?;
+                    match &previous.value {
+                        StoredHeaderValue::Plain(value) => value.clone(),
+                        StoredHeaderValue::Sealed(sealed) => {
+                            let bytes = self
+                                .keyring
+                                .open(sealed, server_id.as_bytes())
+                                .map_err(|err| credentials_unusable(server_id, &err.to_string()))?;
+                            String::from_utf8(bytes).map_err(|_| {
+                                credentials_unusable(server_id, "a stored header is not text")
+                            })?
+                        }
+                    }
+                }
+            };
+            let value = if validate::is_sensitive_header(&header.name) {
+                StoredHeaderValue::Sealed(
+                    self.keyring
+                        .seal(plaintext.as_bytes(), server_id.as_bytes())
+                        .map_err(Error::internal)?,
+                )
+            } else {
+                StoredHeaderValue::Plain(plaintext)
+            };
+            out.push(StoredHeader {
+                name: header.name,
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    fn view(&self, caller: &Caller, server: McpServer) -> ServerView {
+        ServerView {
+            access: access(caller, &server),
+            server,
+            // Packs arrive with PackService.
+            pack_ids: Vec::new(),
+        }
+    }
+}
+
+fn credentials_unusable(server_id: &str, cause: &str) -> Error {
+    Error::CredentialsUnusable(format!(
+        "the stored credentials of server {server_id} cannot be decrypted ({cause}); set new credentials with UpdateMcpServer"
+    ))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound {
+        kind: "mcp server",
+        id: id.to_owned(),
+    }
+}
+
+fn check_etag(server: &McpServer, etag: Option<&str>) -> Result<(), Error> {
+    match etag {
+        Some(etag) if etag != server.etag() => Err(Error::EtagMismatch {
+            kind: "mcp server",
+            id: server.id.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the auth type, the credentials and the headers together.
+fn check_auth(
+    auth_type: AuthType,
+    credentials: Option<&Credentials>,
+    headers: &[HeaderInput],
+    v: &mut Violations,
+) {
+    match (auth_type, credentials) {
+        (AuthType::None, Some(_)) => v.add(
+            "mcp_server.credentials",
+            "must be empty when auth_type is AUTH_TYPE_NONE",
+        ),
+        (AuthType::None, None) => {}
+        (expected, None) => v.add(
+            "mcp_server.credentials",
+            format!("are required for auth_type {}", expected.as_str()),
+        ),
+        (expected, Some(given)) if given.auth_type() != expected => v.add(
+            "mcp_server.credentials",
+            format!(
+                "are for {} but auth_type is {}",
+                given.auth_type().as_str(),
+                expected.as_str()
+            ),
+        ),
+        (_, Some(_)) => {}
+    }
+    if let Some(credentials) = credentials {
+        let auth_header = credentials.header_name();
+        if headers
+            .iter()
+            .any(|h| h.name.eq_ignore_ascii_case(&auth_header))
+        {
+            v.add(
+                "mcp_server.request_headers",
+                format!(
+                    "{auth_header:?} is set by the credentials and cannot also be a request header"
+                ),
+            );
+        }
+    }
+}
+
+fn caller_org(caller: &Caller) -> Option<&str> {
+    match caller {
+        Caller::Member {
+            organization_id, ..
+        } => Some(organization_id),
+        Caller::PlatformAdmin { .. } | Caller::Cli => None,
+    }
+}
+
+fn caller_is_platform(caller: &Caller) -> bool {
+    caller_org(caller).is_none()
+}
+
+/// Organization keys see their organization's servers and the catalog;
+/// platform admins see the catalog only.
+pub fn is_visible(caller: &Caller, server: &McpServer) -> bool {
+    match (caller_org(caller), &server.organization_id) {
+        (_, None) => true,
+        (Some(org), Some(owner)) => org == owner,
+        (None, Some(_)) => false,
+    }
+}
+
+/// ADMIN keys change their organization's servers, MEMBER keys those they
+/// created, platform admins the catalog.
+pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
+    match (caller, &server.organization_id) {
+        (Caller::PlatformAdmin { .. } | Caller::Cli, None) => true,
+        (
+            Caller::Member {
+                organization_id,
+                role,
+                key_id,
+            },
+            Some(owner),
+        ) if organization_id == owner => match role {
+            Role::Admin => true,
+            Role::Member => server.created_by == *key_id,
+            Role::Viewer => false,
+        },
+        _ => false,
+    }
+}
+
+fn access(caller: &Caller, server: &McpServer) -> Access {
+    Access {
+        role: match caller {
+            Caller::Member { role, .. } => Some(*role),
+            Caller::PlatformAdmin { .. } | Caller::Cli => None,
+        },
+        is_creator: server.created_by == caller.actor(),
+        can_edit: can_edit(caller, server),
+    }
+}

@@ -1,0 +1,393 @@
+//! Field rules for MCP servers. Each function checks one value and says what
+//! is wrong in a sentence fragment for a `BadRequest` field violation.
+
+use crate::registry::servers::model::{Credentials, MASK};
+
+/// Longest URL accepted.
+pub const MAX_URL_LEN: usize = 2048;
+/// Largest `config` object, as compact JSON.
+pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
+/// Most request headers per server.
+pub const MAX_HEADERS: usize = 50;
+/// Most names in `allowed_tools`.
+pub const MAX_ALLOWED_TOOLS: usize = 1000;
+/// Longest secret value (token, key, client secret, header value).
+pub const MAX_SECRET_LEN: usize = 8192;
+
+/// Whether plain `http` upstream URLs are allowed (`--allow-insecure-upstreams`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UrlPolicy {
+    pub allow_insecure: bool,
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,63}`.
+pub fn server_name(name: &str) -> Result<(), String> {
+    slug(name, 64)
+}
+
+/// Category: empty, or a slug of up to 64 characters.
+pub fn category(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        slug(value, 64)
+    }
+}
+
+fn slug(value: &str, max: usize) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.len() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    let bytes = value.as_bytes();
+    let first_ok = bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit();
+    let rest_ok = bytes
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err("must match [a-z0-9][a-z0-9_-]* (lower-case ASCII letters, digits, '_' and '-', starting with a letter or digit)".into())
+    }
+}
+
+/// Free text of at most `max` characters without control characters other
+/// than newlines and tabs.
+pub fn text(value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// An absolute `https` URL (or `http` when allowed) with a host, without
+/// userinfo or fragment.
+pub fn upstream_url(value: &str, policy: UrlPolicy) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.len() > MAX_URL_LEN {
+        return Err(format!("must be at most {MAX_URL_LEN} characters"));
+    }
+    if value.trim() != value || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain whitespace or control characters".into());
+    }
+    let url = url::Url::parse(value).map_err(|err| format!("is not an absolute URL ({err})"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_insecure => {}
+        "http" => {
+            return Err(
+                "must use https (plain http needs the service flag --allow-insecure-upstreams)"
+                    .into(),
+            );
+        }
+        other => return Err(format!("must use https, not {other:?}")),
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must have a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "must not contain credentials (user:password@); use auth_type and credentials".into(),
+        );
+    }
+    if url.fragment().is_some() {
+        return Err("must not contain a fragment (#...)".into());
+    }
+    Ok(())
+}
+
+/// An optional URL: empty, or like [`upstream_url`].
+pub fn optional_url(value: &str, policy: UrlPolicy) -> Result<(), String> {
+    if value.is_empty() {
+        Ok(())
+    } else {
+        upstream_url(value, policy)
+    }
+}
+
+/// Headers that describe the connection, not the request, and are never
+/// forwarded (RFC 9110 section 7.6.1), plus headers the client sets itself.
+const FORBIDDEN_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "mcp-session-id",
+    "mcp-protocol-version",
+];
+
+/// An HTTP field name (RFC 9110 token) of up to 256 characters that the
+/// service may send.
+pub fn header_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("header name must not be empty".into());
+    }
+    if name.len() > 256 {
+        return Err("header name must be at most 256 characters".into());
+    }
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if !name.bytes().all(tchar) {
+        return Err(format!("{name:?} is not a valid HTTP header name"));
+    }
+    if FORBIDDEN_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{name:?} is a hop-by-hop or protocol header and cannot be set"
+        ));
+    }
+    Ok(())
+}
+
+/// An HTTP field value: visible ASCII, spaces and tabs, up to 8192 characters.
+pub fn header_value(name: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_SECRET_LEN {
+        return Err(format!(
+            "value of {name:?} must be at most {MAX_SECRET_LEN} characters"
+        ));
+    }
+    if !value
+        .bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    {
+        return Err(format!(
+            "value of {name:?} must be visible ASCII, spaces or tabs (no CR, LF, NUL or other control characters)"
+        ));
+    }
+    if value == MASK {
+        return Err(format!(
+            "value of {name:?} is the mask {MASK}, which only keeps a stored value on update"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a header carries a secret and is therefore sealed and masked.
+pub fn is_sensitive_header(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    matches!(
+        lower.as_str(),
+        "authorization" | "proxy-authorization" | "cookie"
+    ) || lower.contains("key")
+        || lower.contains("token")
+        || lower.contains("secret")
+}
+
+/// A tool name as MCP allows it: 1 to 128 characters, no whitespace or control characters.
+pub fn tool_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("tool names must not be empty".into());
+    }
+    if name.chars().count() > 128 {
+        return Err("tool names must be at most 128 characters".into());
+    }
+    if name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "tool name {name:?} must not contain whitespace or control characters"
+        ));
+    }
+    Ok(())
+}
+
+/// A secret value: 1 to 8192 characters without CR, LF or NUL.
+fn secret(what: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("{what} is required"));
+    }
+    if value.len() > MAX_SECRET_LEN {
+        return Err(format!(
+            "{what} must be at most {MAX_SECRET_LEN} characters"
+        ));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(format!("{what} must not contain CR, LF or NUL"));
+    }
+    Ok(())
+}
+
+/// Checks credentials; returns `(field suffix, problem)` pairs, the suffix
+/// relative to `credentials` (for example `.bearer_token.token`).
+pub fn credentials(value: &Credentials, policy: UrlPolicy) -> Vec<(&'static str, String)> {
+    let mut problems = Vec::new();
+    match value {
+        Credentials::ApiKey {
+            key,
+            header_name: name,
+        } => {
+            if let Err(err) = secret("key", key) {
+                problems.push((".api_key.key", err));
+            }
+            if let Some(name) = name
+                && let Err(err) = header_name(name)
+            {
+                problems.push((".api_key.header_name", err));
+            }
+            if key
+                .bytes()
+                .any(|b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+            {
+                problems.push((
+                    ".api_key.key",
+                    "must be visible ASCII to be sent in a header".into(),
+                ));
+            }
+        }
+        Credentials::BearerToken { token } => {
+            if let Err(err) = secret("token", token) {
+                problems.push((".bearer_token.token", err));
+            } else if token.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
+                problems.push((
+                    ".bearer_token.token",
+                    "must be visible ASCII without spaces".into(),
+                ));
+            }
+        }
+        Credentials::OAuth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scopes,
+        } => {
+            if let Err(err) = upstream_url(token_url, policy) {
+                problems.push((".oauth2_client_credentials.token_url", err));
+            }
+            if client_id.is_empty() {
+                problems.push((".oauth2_client_credentials.client_id", "is required".into()));
+            } else if client_id.chars().count() > 1024 || client_id.chars().any(char::is_control) {
+                problems.push((
+                    ".oauth2_client_credentials.client_id",
+                    "must be at most 1024 characters without control characters".into(),
+                ));
+            }
+            if let Err(err) = secret("client_secret", client_secret) {
+                problems.push((".oauth2_client_credentials.client_secret", err));
+            }
+            if scopes.len() > 50 {
+                problems.push((
+                    ".oauth2_client_credentials.scopes",
+                    "must hold at most 50 scopes".into(),
+                ));
+            }
+            if scopes.iter().any(|s| {
+                s.is_empty()
+                    || s.len() > 256
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+            }) {
+                problems.push((
+                    ".oauth2_client_credentials.scopes",
+                    "each scope must be 1 to 256 characters without spaces or control characters"
+                        .into(),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_slug_rule() {
+        for ok in ["a", "github", "my-server_2", "0x", &"a".repeat(64)] {
+            assert!(server_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "GitHub",
+            "-lead",
+            "_lead",
+            "sp ace",
+            "ünï",
+            "gіthub",
+            &"a".repeat(65),
+            "a.b",
+        ] {
+            assert!(server_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_must_be_https_absolute_without_userinfo_or_fragment() {
+        let strict = UrlPolicy::default();
+        let lax = UrlPolicy {
+            allow_insecure: true,
+        };
+        assert!(upstream_url("https://mcp.example.com/mcp", strict).is_ok());
+        assert!(upstream_url("http://127.0.0.1:8080/mcp", strict).is_err());
+        assert!(upstream_url("http://127.0.0.1:8080/mcp", lax).is_ok());
+        for bad in [
+            "",
+            "mcp.example.com",
+            "/relative",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "ftp://x.example.com",
+            "https://user:pw@x.example.com",
+            "https://user@x.example.com",
+            "https://x.example.com/#frag",
+            " https://x.example.com",
+            "https://x.example.com/a b",
+        ] {
+            assert!(upstream_url(bad, lax).is_err(), "{bad}");
+        }
+        assert!(
+            upstream_url(
+                &format!("https://x.example.com/{}", "a".repeat(2100)),
+                strict
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn header_rules_refuse_hop_by_hop_and_control_characters() {
+        assert!(header_name("X-Trace").is_ok());
+        for bad in [
+            "",
+            "Bad Name",
+            "Connection",
+            "transfer-encoding",
+            "Host",
+            "mcp-session-id",
+            "x\u{e9}",
+        ] {
+            assert!(header_name(bad).is_err(), "{bad}");
+        }
+        assert!(header_value("x", "plain value\twith tab").is_ok());
+        for bad in ["a\r\nInjected: 1", "nul\0", "ünicode", MASK] {
+            assert!(header_value("x", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sensitive_headers_are_recognised_by_name() {
+        for name in [
+            "Authorization",
+            "cookie",
+            "X-API-Key",
+            "X-Auth-Token",
+            "Client-Secret",
+            "apikey",
+        ] {
+            assert!(is_sensitive_header(name), "{name}");
+        }
+        for name in ["User-Agent", "Accept", "X-Trace"] {
+            assert!(!is_sensitive_header(name), "{name}");
+        }
+    }
+}

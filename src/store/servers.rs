@@ -1,0 +1,473 @@
+//! Queries on `mcp_servers` and `server_capabilities`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, anyhow};
+use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::pagination::{Page, PageRequest};
+use crate::registry::Micros;
+use crate::registry::servers::{
+    ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
+    ToolConfiguration, Transport, Visibility,
+};
+use crate::store::entities::mcp_server::{self, Column, Entity};
+use crate::store::entities::server_capability as cap;
+use crate::store::{Store, unique_violation};
+
+/// Which servers a listing covers.
+#[derive(Debug, Clone, Default)]
+pub struct ServerQuery {
+    /// Name scopes to include: organization ids and/or `catalog`.
+    pub scopes: Vec<String>,
+    pub status: Option<ServerStatus>,
+    pub category: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+/// A capability to store, from a sync.
+#[derive(Debug, Clone)]
+pub struct NewCapability {
+    pub kind: CapabilityKind,
+    pub key: String,
+    pub definition: serde_json::Value,
+    pub definition_hash: String,
+}
+
+impl Store {
+    /// Inserts a new server; ALREADY_EXISTS when its name is taken in its scope.
+    pub async fn insert_server(&self, server: &McpServer) -> Result<(), Error> {
+        let row = to_row(server)?;
+        Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
+        Ok(())
+    }
+
+    /// Returns the server with `id`.
+    pub async fn get_server(&self, id: &str) -> Result<Option<McpServer>, Error> {
+        Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Returns the server named `name` in `scope` (an organization id or `catalog`).
+    pub async fn get_server_by_name(
+        &self,
+        scope: &str,
+        name: &str,
+    ) -> Result<Option<McpServer>, Error> {
+        Entity::find()
+            .filter(Column::Scope.eq(scope))
+            .filter(Column::Name.eq(name))
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Lists servers in id (= creation) order after the page cursor.
+    pub async fn list_servers(
+        &self,
+        query: &ServerQuery,
+        page: &PageRequest<String>,
+    ) -> Result<Page<McpServer, String>, Error> {
+        if query.scopes.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+                total: 0,
+            });
+        }
+        let mut condition = Condition::all().add(Column::Scope.is_in(query.scopes.clone()));
+        if let Some(status) = query.status {
+            condition = condition.add(Column::Status.eq(status.as_str()));
+        }
+        if let Some(category) = &query.category {
+            condition = condition.add(Column::Category.eq(category.as_str()));
+        }
+        if let Some(prefix) = &query.name_prefix {
+            // `_` is a LIKE wildcard and may appear in names: escape it.
+            let escaped = prefix
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            condition = condition.add(
+                Expr::col(Column::Name).like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
+            );
+        }
+        let mut select = Entity::find()
+            .filter(condition.clone())
+            .order_by_asc(Column::Id);
+        if let Some(after) = &page.after {
+            select = select.filter(Column::Id.gt(after.as_str()));
+        }
+        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let total = Entity::find().filter(condition).count(&self.db).await?;
+        let next = if rows.len() as u64 > page.limit {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|row| row.id.clone())
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows.into_iter().map(to_domain).collect::<Result<_, _>>()?,
+            next,
+            total,
+        })
+    }
+
+    /// Writes what a caller may change (configuration, approvals, and the
+    /// status fields a configuration change resets), only while the row still
+    /// has `expected_revision`; the server's `revision` must be the next one.
+    /// Columns written by syncs are left alone otherwise.
+    pub async fn update_server(
+        &self,
+        server: &McpServer,
+        expected_revision: i64,
+    ) -> Result<(), Error> {
+        let mut row = to_row(server)?;
+        // Identity, ownership and what syncs write are not the caller's to change.
+        row.server_info = NotSet;
+        row.last_error = NotSet;
+        row.id = NotSet;
+        row.organization_id = NotSet;
+        row.scope = NotSet;
+        row.visibility = NotSet;
+        row.last_synced_at = NotSet;
+        row.last_successful_sync_at = NotSet;
+        row.tool_count = NotSet;
+        row.prompt_count = NotSet;
+        row.resource_count = NotSet;
+        row.resource_template_count = NotSet;
+        row.created_at = NotSet;
+        row.created_by = NotSet;
+        let result = Entity::update_many()
+            .set(row)
+            .filter(Column::Id.eq(server.id.as_str()))
+            .filter(Column::Revision.eq(expected_revision))
+            .exec(&self.db)
+            .await
+            .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
+        if result.rows_affected == 1 {
+            return Ok(());
+        }
+        match self.get_server(&server.id).await? {
+            None => Err(Error::NotFound {
+                kind: "mcp server",
+                id: server.id.clone(),
+            }),
+            Some(_) => Err(Error::EtagMismatch {
+                kind: "mcp server",
+                id: server.id.clone(),
+            }),
+        }
+    }
+
+    /// Deletes a server (its capabilities go with it) if it still has
+    /// `expected_revision`.
+    pub async fn delete_server(&self, id: &str, expected_revision: i64) -> Result<(), Error> {
+        let txn = self.db.begin().await?;
+        cap::Entity::delete_many()
+            .filter(cap::Column::ServerId.eq(id))
+            .exec(&txn)
+            .await?;
+        let result = Entity::delete_many()
+            .filter(Column::Id.eq(id))
+            .filter(Column::Revision.eq(expected_revision))
+            .exec(&txn)
+            .await?;
+        if result.rows_affected == 1 {
+            txn.commit().await?;
+            return Ok(());
+        }
+        txn.rollback().await?;
+        match self.get_server(id).await? {
+            None => Err(Error::NotFound {
+                kind: "mcp server",
+                id: id.to_owned(),
+            }),
+            Some(_) => Err(Error::EtagMismatch {
+                kind: "mcp server",
+                id: id.to_owned(),
+            }),
+        }
+    }
+
+    /// Lists a server's capabilities of `kinds`, ordered by (kind, key).
+    pub async fn list_capabilities(
+        &self,
+        server_id: &str,
+        kinds: &[CapabilityKind],
+        page: &PageRequest<(String, String)>,
+    ) -> Result<Page<Capability, (String, String)>, Error> {
+        let scope = Condition::all()
+            .add(cap::Column::ServerId.eq(server_id))
+            .add(cap::Column::Kind.is_in(kinds.iter().map(|k| k.as_str())));
+        let mut select = cap::Entity::find()
+            .filter(scope.clone())
+            .order_by_asc(cap::Column::Kind)
+            .order_by_asc(cap::Column::Key);
+        if let Some((kind, key)) = &page.after {
+            select = select.filter(
+                Condition::any()
+                    .add(cap::Column::Kind.gt(kind.as_str()))
+                    .add(
+                        Condition::all()
+                            .add(cap::Column::Kind.eq(kind.as_str()))
+                            .add(cap::Column::Key.gt(key.as_str())),
+                    ),
+            );
+        }
+        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let total = cap::Entity::find().filter(scope).count(&self.db).await?;
+        let next = if rows.len() as u64 > page.limit {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|row| (row.kind.clone(), row.key.clone()))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(capability_to_domain)
+                .collect::<Result<_, _>>()?,
+            next,
+            total,
+        })
+    }
+
+    /// Returns every tool of a server, by name.
+    pub async fn server_tools(&self, server_id: &str) -> Result<Vec<Capability>, Error> {
+        cap::Entity::find()
+            .filter(cap::Column::ServerId.eq(server_id))
+            .filter(cap::Column::Kind.eq(CapabilityKind::Tool.as_str()))
+            .order_by_asc(cap::Column::Key)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(capability_to_domain)
+            .collect()
+    }
+
+    /// Replaces a server's stored capabilities of `kind` with `items` in one
+    /// transaction: unchanged items keep their times, changed ones get a new
+    /// `changed_at`, missing ones are deleted; the server's count is updated.
+    pub async fn replace_capabilities(
+        &self,
+        server_id: &str,
+        kind: CapabilityKind,
+        items: &[NewCapability],
+        now: Micros,
+    ) -> Result<(), Error> {
+        let txn = self.db.begin().await?;
+        let existing: HashMap<String, cap::Model> = cap::Entity::find()
+            .filter(cap::Column::ServerId.eq(server_id))
+            .filter(cap::Column::Kind.eq(kind.as_str()))
+            .all(&txn)
+            .await?
+            .into_iter()
+            .map(|row| (row.key.clone(), row))
+            .collect();
+        cap::Entity::delete_many()
+            .filter(cap::Column::ServerId.eq(server_id))
+            .filter(cap::Column::Kind.eq(kind.as_str()))
+            .exec(&txn)
+            .await?;
+        let mut rows = Vec::with_capacity(items.len());
+        for item in items {
+            let (discovered_at, changed_at) = match existing.get(&item.key) {
+                Some(old) if old.definition_hash == item.definition_hash => {
+                    (old.discovered_at, old.changed_at)
+                }
+                Some(old) => (old.discovered_at, now),
+                None => (now, now),
+            };
+            rows.push(cap::ActiveModel {
+                server_id: Set(server_id.to_owned()),
+                kind: Set(kind.as_str().to_owned()),
+                key: Set(item.key.clone()),
+                definition: Set(item.definition.to_string()),
+                definition_hash: Set(item.definition_hash.clone()),
+                discovered_at: Set(discovered_at),
+                changed_at: Set(changed_at),
+            });
+        }
+        // Bounded batches keep every statement under the backends' bind limits.
+        for chunk in rows.chunks(200) {
+            cap::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let count_column = match kind {
+            CapabilityKind::Tool => Column::ToolCount,
+            CapabilityKind::Prompt => Column::PromptCount,
+            CapabilityKind::Resource => Column::ResourceCount,
+            CapabilityKind::ResourceTemplate => Column::ResourceTemplateCount,
+        };
+        Entity::update_many()
+            .col_expr(count_column, Expr::value(items.len() as i64))
+            .filter(Column::Id.eq(server_id))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(Error::internal)
+}
+
+fn parse<T: DeserializeOwned>(id: &str, column: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text)
+        .with_context(|| format!("server {id} has invalid {column}"))
+        .map_err(Error::internal)
+}
+
+fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
+    Ok(mcp_server::ActiveModel {
+        id: Set(s.id.clone()),
+        organization_id: Set(s.organization_id.clone()),
+        scope: Set(s.scope().to_owned()),
+        visibility: Set(s.visibility.as_str().to_owned()),
+        name: Set(s.name.clone()),
+        display_name: Set(s.display_name.clone()),
+        description: Set(s.description.clone()),
+        url: Set(s.url.clone()),
+        icon_url: Set(s.icon_url.clone()),
+        category: Set(s.category.clone()),
+        transport: Set(s.transport.as_str().to_owned()),
+        auth_type: Set(s.auth_type.as_str().to_owned()),
+        auth_header_name: Set(s.auth_header_name.clone()),
+        credentials: Set(s.sealed_credentials.clone()),
+        credentials_updated_at: Set(s.credentials_updated_at),
+        request_headers: Set(json(&s.request_headers)?),
+        approval_policy: Set(s.approval_policy.as_str().to_owned()),
+        tools_enabled: Set(s.tool_configuration.enabled),
+        allowed_tools: Set(json(&s.tool_configuration.allowed_tools)?),
+        config: Set(json(&s.config)?),
+        enabled: Set(s.enabled),
+        status: Set(s.status.as_str().to_owned()),
+        detected_transport: Set(s.detected_transport.map(|t| t.as_str().to_owned())),
+        server_info: Set(s.server_info.as_ref().map(json).transpose()?),
+        last_synced_at: Set(s.last_synced_at),
+        last_successful_sync_at: Set(s.last_successful_sync_at),
+        last_error: Set(s.last_error.as_ref().map(json).transpose()?),
+        tool_count: Set(s.tool_count),
+        prompt_count: Set(s.prompt_count),
+        resource_count: Set(s.resource_count),
+        resource_template_count: Set(s.resource_template_count),
+        tool_approvals: Set(json(&s.tool_approvals)?),
+        next_sync_at: Set(s.next_sync_at),
+        created_at: Set(s.created_at),
+        updated_at: Set(s.updated_at),
+        created_by: Set(s.created_by.clone()),
+        modified_by: Set(s.modified_by.clone()),
+        revision: Set(s.revision),
+    })
+}
+
+fn enum_column<T>(
+    id: &str,
+    column: &str,
+    value: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<T, Error> {
+    parse(value)
+        .ok_or_else(|| Error::internal(anyhow!("server {id} has unknown {column} {value:?}")))
+}
+
+fn to_domain(row: mcp_server::Model) -> Result<McpServer, Error> {
+    let id = row.id.clone();
+    let id = id.as_str();
+    Ok(McpServer {
+        visibility: enum_column(id, "visibility", &row.visibility, Visibility::parse)?,
+        transport: enum_column(id, "transport", &row.transport, Transport::parse)?,
+        auth_type: enum_column(id, "auth_type", &row.auth_type, AuthType::parse)?,
+        approval_policy: enum_column(
+            id,
+            "approval_policy",
+            &row.approval_policy,
+            ApprovalPolicy::parse,
+        )?,
+        status: enum_column(id, "status", &row.status, ServerStatus::parse)?,
+        detected_transport: row
+            .detected_transport
+            .as_deref()
+            .map(|t| enum_column(id, "detected_transport", t, Transport::parse))
+            .transpose()?,
+        request_headers: parse(id, "request_headers", &row.request_headers)?,
+        tool_configuration: ToolConfiguration {
+            enabled: row.tools_enabled,
+            allowed_tools: parse(id, "allowed_tools", &row.allowed_tools)?,
+        },
+        config: parse(id, "config", &row.config)?,
+        server_info: row
+            .server_info
+            .as_deref()
+            .map(|text| parse(id, "server_info", text))
+            .transpose()?,
+        last_error: row
+            .last_error
+            .as_deref()
+            .map(|text| parse(id, "last_error", text))
+            .transpose()?,
+        tool_approvals: parse::<BTreeMap<String, String>>(
+            id,
+            "tool_approvals",
+            &row.tool_approvals,
+        )?,
+        id: row.id,
+        organization_id: row.organization_id,
+        name: row.name,
+        display_name: row.display_name,
+        description: row.description,
+        url: row.url,
+        icon_url: row.icon_url,
+        category: row.category,
+        auth_header_name: row.auth_header_name,
+        sealed_credentials: row.credentials,
+        credentials_updated_at: row.credentials_updated_at,
+        enabled: row.enabled,
+        last_synced_at: row.last_synced_at,
+        last_successful_sync_at: row.last_successful_sync_at,
+        tool_count: row.tool_count,
+        prompt_count: row.prompt_count,
+        resource_count: row.resource_count,
+        resource_template_count: row.resource_template_count,
+        next_sync_at: row.next_sync_at,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        created_by: row.created_by,
+        modified_by: row.modified_by,
+        revision: row.revision,
+    })
+}
+
+fn capability_to_domain(row: cap::Model) -> Result<Capability, Error> {
+    Ok(Capability {
+        kind: enum_column(
+            &row.server_id,
+            "capability kind",
+            &row.kind,
+            CapabilityKind::parse,
+        )?,
+        definition: parse(&row.server_id, "capability definition", &row.definition)?,
+        key: row.key,
+        definition_hash: row.definition_hash,
+        discovered_at: row.discovered_at,
+        changed_at: row.changed_at,
+    })
+}
