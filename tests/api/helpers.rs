@@ -17,6 +17,7 @@ use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
 
+use mcp_registry::pb;
 use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
 use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
 use mcp_registry::store::Store;
@@ -391,4 +392,58 @@ pub fn violated_fields(status: &Status) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// An organization with one key of each role (two members).
+pub struct Org {
+    pub id: String,
+    pub admin: Auth,
+    pub member: Auth,
+    pub member2: Auth,
+    pub viewer: Auth,
+}
+
+impl TestApp {
+    /// Creates an organization and a key of each role.
+    pub async fn org(&self, name: &str, plan: Plan) -> Org {
+        let id = self.create_org(name, plan).await;
+        Org {
+            admin: self.create_key(&id, Role::Admin).await,
+            member: self.create_key(&id, Role::Member).await,
+            member2: self.create_key(&id, Role::Member).await,
+            viewer: self.create_key(&id, Role::Viewer).await,
+            id,
+        }
+    }
+
+    /// Creates a server as `auth` and returns it.
+    pub async fn create_server(&self, auth: &Auth, server: pb::McpServer) -> pb::McpServer {
+        self.servers_as(auth)
+            .create_mcp_server(pb::CreateMcpServerRequest {
+                mcp_server: Some(server),
+            })
+            .await
+            .expect("create server")
+            .into_inner()
+    }
+}
+
+/// A minimal valid server.
+pub fn server(name: &str) -> pb::McpServer {
+    pb::McpServer {
+        name: name.into(),
+        url: format!("https://{name}.mcp.example.com/mcp"),
+        ..Default::default()
+    }
+}
+
+/// Bearer-token credentials.
+pub fn bearer(token: &str) -> Option<pb::Credentials> {
+    Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::BearerToken(
+            pb::BearerTokenCredentials {
+                token: token.into(),
+            },
+        )),
+    })
 }

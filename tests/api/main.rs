@@ -7,3 +7,4 @@ mod admin;
 mod auth;
 mod binary;
 mod operations;
+mod servers;
