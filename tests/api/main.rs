@@ -7,4 +7,5 @@ mod admin;
 mod auth;
 mod binary;
 mod operations;
+mod server_details;
 mod servers;
