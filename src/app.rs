@@ -15,10 +15,13 @@ use tokio_util::task::TaskTracker;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::HealthServer;
+use tonic_health::server::HealthService;
 
 use crate::config::Settings;
 use crate::crypto::Keyring;
 use crate::grpc::admin::AdminApi;
+use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::ApiLayer;
 use crate::grpc::unimplemented::{PackApi, SyncApi};
@@ -133,7 +136,11 @@ impl Application {
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
 
-        let (health, health_service) = tonic_health::server::health_reporter();
+        let health = tonic_health::server::HealthReporter::new();
+        let health_service = HealthServer::new(DrainingHealth::new(
+            HealthService::from_health_reporter(health.clone()),
+            stopping.clone(),
+        ));
         for service in HEALTH_SERVICES {
             health
                 .set_service_status(*service, ServingStatus::Serving)

@@ -169,6 +169,8 @@ pub struct SettingsArgs {
     pub shutdown_timeout: u64,
 }
 
+const NO_MASTER_KEY: &str = "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)";
+
 /// A configuration problem, reported as one line before exiting non-zero.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -183,6 +185,9 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// The embedded default's development key, made on first start.
     Generated(PathBuf),
+    /// None configured; fine for commands that never touch credentials
+    /// (`migrate`, `admin`), refused by `serve`.
+    Missing,
 }
 
 /// Validated settings.
@@ -203,8 +208,9 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validates the flags.
-    pub fn from_args(args: SettingsArgs) -> Result<Self, ConfigError> {
+    /// Validates the flags. `serving` says whether the command will serve and
+    /// therefore needs master keys when the database is not the embedded default.
+    pub fn from_args(args: SettingsArgs, serving: bool) -> Result<Self, ConfigError> {
         let listen = parse_addr("--listen", &args.listen)?;
         let metrics_listen = match args.metrics_listen.as_str() {
             "off" | "" => None,
@@ -236,11 +242,8 @@ impl Settings {
             (true, None) if embedded_database => {
                 MasterKeySource::Generated(args.data_dir.join("master.key"))
             }
-            (true, None) => {
-                return Err(ConfigError(
-                    "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)".into(),
-                ));
-            }
+            (true, None) if serving => return Err(ConfigError(NO_MASTER_KEY.into())),
+            (true, None) => MasterKeySource::Missing,
         };
         tracing_subscriber::EnvFilter::try_new(&args.log_level)
             .map_err(|err| ConfigError(format!("--log-level {:?}: {err}", args.log_level)))?;
@@ -274,6 +277,7 @@ impl Settings {
                 }
                 Keyring::parse(read_key_file(path)?.lines())
             }
+            MasterKeySource::Missing => return Err(ConfigError(NO_MASTER_KEY.into())),
         };
         keyring.map_err(|err| ConfigError(format!("master keys: {err}")))
     }
@@ -360,7 +364,7 @@ mod tests {
 
     #[test]
     fn defaults_are_the_embedded_sqlite_on_localhost() {
-        let settings = Settings::from_args(args(&[])).expect("valid");
+        let settings = Settings::from_args(args(&[]), true).expect("valid");
         assert_eq!(settings.listen.to_string(), "127.0.0.1:50051");
         assert!(settings.embedded_database);
         assert_eq!(
@@ -376,14 +380,25 @@ mod tests {
     #[test]
     fn insecure_upstreams_are_off_unless_asked_for() {
         assert!(
-            !Settings::from_args(args(&[]))
+            !Settings::from_args(args(&[]), true)
                 .expect("valid")
                 .allow_insecure_upstreams
         );
-        let on = Settings::from_args(args(&["--allow-insecure-upstreams"])).expect("valid");
+        let on = Settings::from_args(args(&["--allow-insecure-upstreams"]), true).expect("valid");
         assert!(on.allow_insecure_upstreams);
-        let off = Settings::from_args(args(&["--allow-insecure-upstreams=false"])).expect("valid");
+        let off =
+            Settings::from_args(args(&["--allow-insecure-upstreams=false"]), true).expect("valid");
         assert!(!off.allow_insecure_upstreams);
+    }
+
+    #[test]
+    fn only_serving_needs_a_master_key_outside_the_embedded_default() {
+        let pg = ["--database-url", "postgres://db/registry"];
+        let err = Settings::from_args(args(&pg), true).expect_err("serve needs keys");
+        assert!(err.to_string().contains("no master key"));
+        let admin = Settings::from_args(args(&pg), false).expect("admin needs none");
+        assert_eq!(admin.master_keys, MasterKeySource::Missing);
+        assert!(admin.load_keyring().is_err());
     }
 
     #[test]
@@ -396,7 +411,7 @@ mod tests {
             &["--log-level", "info,[=bad"],
             &["--master-key", "k:AAAA", "--master-key-file", "f"],
         ] {
-            let err = Settings::from_args(args(bad)).expect_err("invalid");
+            let err = Settings::from_args(args(bad), true).expect_err("invalid");
             assert!(!err.to_string().contains('\n'), "{err}");
         }
     }
@@ -405,8 +420,9 @@ mod tests {
     fn generated_key_file_is_private_and_reused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("nested");
-        let settings = Settings::from_args(args(&["--data-dir", data.to_str().expect("utf8")]))
-            .expect("valid");
+        let settings =
+            Settings::from_args(args(&["--data-dir", data.to_str().expect("utf8")]), true)
+                .expect("valid");
         let first = settings.load_keyring().expect("generated");
         let path = data.join("master.key");
         #[cfg(unix)]

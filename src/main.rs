@@ -10,7 +10,8 @@ use mcp_registry::{Application, cli, telemetry};
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    let settings = match Settings::from_args(args.settings) {
+    let serving = matches!(args.command, None | Some(Command::Serve));
+    let settings = match Settings::from_args(args.settings, serving) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("mcp-registry: {err}");

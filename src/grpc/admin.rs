@@ -10,9 +10,10 @@ use crate::grpc::{caller, opt_timestamp, timestamp};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::admin_service_server::AdminService;
-use crate::registry::admin::{NewApiKey, NewOrganization, OrganizationUpdate, validate_id};
+use crate::registry::admin::{
+    NewApiKey, NewOrganization, OrganizationChanges, OrganizationUpdate, validate_id,
+};
 use crate::registry::{Admin, ApiKey, KeyScope, Organization, OrganizationName, Plan, Role};
-use crate::store::OrganizationChanges;
 
 /// The AdminService implementation.
 pub struct AdminApi {

@@ -3,6 +3,7 @@
 //! ([`middleware`]). Only this module (and [`crate::pb`]) knows protobuf types.
 
 pub mod admin;
+pub mod health;
 pub mod json;
 pub mod mcp_server;
 pub mod middleware;

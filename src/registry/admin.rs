@@ -10,7 +10,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::{
     ApiKey, Caller, KeyScope, Organization, OrganizationName, Plan, is_valid_id, new_id, now_micros,
 };
-use crate::store::{OrganizationChanges, Store};
+use crate::store::Store;
 
 /// Prefix of every API key secret, so leaked secrets are easy to recognise
 /// by secret scanners.
@@ -21,6 +21,13 @@ pub const SECRET_PREFIX: &str = "mcpr_";
 pub struct NewOrganization {
     pub name: OrganizationName,
     pub plan: Plan,
+}
+
+/// Changes to apply to an organization; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct OrganizationChanges {
+    pub name: Option<OrganizationName>,
+    pub plan: Option<Plan>,
 }
 
 /// A validated request to change an organization.

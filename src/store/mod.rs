@@ -6,7 +6,6 @@ mod entities;
 mod organizations;
 mod servers;
 
-pub use organizations::OrganizationChanges;
 pub use servers::{NewCapability, ServerQuery};
 
 use std::time::Duration;

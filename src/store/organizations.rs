@@ -9,16 +9,10 @@ use sea_orm::{
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
+use crate::registry::admin::OrganizationChanges;
 use crate::registry::{Micros, Organization, OrganizationName, Plan};
 use crate::store::entities::organization::{ActiveModel, Column, Entity, Model};
 use crate::store::{Store, unique_violation};
-
-/// Changes to apply to an organization; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct OrganizationChanges {
-    pub name: Option<OrganizationName>,
-    pub plan: Option<Plan>,
-}
 
 impl Store {
     /// Inserts a new organization; ALREADY_EXISTS when the name is taken.

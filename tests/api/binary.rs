@@ -14,6 +14,9 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Auth, Backend, TestDatabase};
 
@@ -26,6 +29,7 @@ fn command(database: &TestDatabase, master_key: &str) -> Command {
         .env("MCP_REGISTRY_MASTER_KEYS", master_key)
         .env("MCP_REGISTRY_METRICS_LISTEN", "off")
         .env("MCP_REGISTRY_LOG_FORMAT", "json")
+        .env("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "60")
         .kill_on_drop(true);
     cmd
 }
@@ -165,6 +169,22 @@ async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) 
             result.map(|_| ())
         });
     }
+    // A health watcher on another connection sees SERVING now.
+    let watch_channel = Endpoint::from_shared(format!("http://{}", served.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut watch = HealthClient::new(watch_channel)
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch.message().await.expect("watch item").expect("status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
     done_rx.recv().await.expect("a first call completed");
     served.sigterm();
 
@@ -176,6 +196,17 @@ async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) 
         ok += 1;
     }
     assert_eq!(ok, CALLS);
+    // The watcher is told NOT_SERVING, then its stream ends instead of
+    // holding the shutdown open (the timeout is 60 s; `wait` allows 30 s).
+    let mut statuses = Vec::new();
+    while let Ok(Some(item)) = watch.message().await {
+        statuses.push(item.status());
+    }
+    assert_eq!(
+        statuses.last(),
+        Some(&ServingStatus::NotServing),
+        "{statuses:?}"
+    );
     let (code, logs) = served.wait().await;
     assert_eq!(code, Some(0), "exit code; logs: {logs:#?}");
     assert!(
@@ -209,8 +240,19 @@ async fn sigterm_lets_in_flight_calls_complete_and_exits_zero_on_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_cli_bootstraps_an_organization_and_a_working_key() {
-    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+async fn the_admin_cli_bootstraps_an_organization_and_a_working_key_on_sqlite() {
+    the_admin_cli_bootstraps_an_organization_and_a_working_key(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_cli_bootstraps_an_organization_and_a_working_key_on_postgres() {
+    the_admin_cli_bootstraps_an_organization_and_a_working_key(Backend::Postgres).await;
+}
+
+async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
     let master_key = Keyring::generate_entry("test").expect("key");
     let org = admin_cli(
         &database,
@@ -272,6 +314,23 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key() {
         .expect("run");
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("does not exist"));
+
+    // The admin CLI and migrate need no master key (they never touch credentials).
+    let output = command(&database, &master_key)
+        .env_remove("MCP_REGISTRY_MASTER_KEYS")
+        .args(["admin", "create-org", "--name", "Keyless", "--plan", "free"])
+        .output()
+        .await
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    let output = command(&database, &master_key)
+        .env_remove("MCP_REGISTRY_MASTER_KEYS")
+        .arg("migrate")
+        .output()
+        .await
+        .expect("run");
+    assert!(output.status.success(), "{output:?}");
+    database.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,8 +159,19 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_rpcs_by_code_and_record_latency() {
-    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+async fn metrics_count_rpcs_by_code_and_record_latency_on_sqlite() {
+    metrics_count_rpcs_by_code_and_record_latency(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_by_code_and_record_latency_on_postgres() {
+    metrics_count_rpcs_by_code_and_record_latency(Backend::Postgres).await;
+}
+
+async fn metrics_count_rpcs_by_code_and_record_latency(backend: Backend) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
     let (app, guard) = spawn_app(database, Options { metrics: true }).await;
     let mut admin = app.admin();
     admin
