@@ -24,10 +24,12 @@ use crate::grpc::admin::AdminApi;
 use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::ApiLayer;
-use crate::grpc::unimplemented::{PackApi, SyncApi};
+use crate::grpc::pack::PackApi;
+use crate::grpc::unimplemented::SyncApi;
 use crate::pb;
 use crate::registry::Admin;
 use crate::registry::auth::Authenticator;
+use crate::registry::packs::Packs;
 use crate::registry::servers::{Servers, UrlPolicy};
 use crate::store::{Store, redact_url};
 use crate::telemetry;
@@ -207,9 +209,11 @@ impl Application {
                 AdminApi::new(admin, keyring.clone()),
             ))
             .add_service(pb::mcp_server_service_server::McpServerServiceServer::new(
-                McpServerApi::new(servers, keyring),
+                McpServerApi::new(servers, keyring.clone()),
             ))
-            .add_service(pb::pack_service_server::PackServiceServer::new(PackApi))
+            .add_service(pb::pack_service_server::PackServiceServer::new(
+                PackApi::new(Packs::new(store.clone()), keyring.clone()),
+            ))
             .add_service(pb::sync_service_server::SyncServiceServer::new(SyncApi))
             .serve_with_incoming_shutdown(incoming, signal);
         tracing::info!(%addr, "serving gRPC");

@@ -7,6 +7,7 @@ pub mod health;
 pub mod json;
 pub mod mcp_server;
 pub mod middleware;
+pub mod pack;
 pub mod status;
 pub mod unimplemented;
 

@@ -4,12 +4,6 @@
 
 use crate::pb;
 
-/// PackService, until it is implemented.
-pub struct PackApi;
-
-#[tonic::async_trait]
-impl pb::pack_service_server::PackService for PackApi {}
-
 /// SyncService, until it is implemented.
 pub struct SyncApi;
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod canonical;
 pub mod model;
+pub mod packs;
 pub mod servers;
 
 pub use admin::Admin;

@@ -122,3 +122,86 @@ pub mod server_capability {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod pack {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "packs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub name: String,
+        pub description: String,
+        pub version: i64,
+        pub created_at: i64,
+        pub updated_at: i64,
+        pub created_by: String,
+        pub modified_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod pack_member {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pack_members")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pack_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub server_id: String,
+        pub position: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::pack::Entity",
+            from = "Column::PackId",
+            to = "super::pack::Column::Id"
+        )]
+        Pack,
+    }
+
+    impl Related<super::pack::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Pack.def()
+        }
+    }
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod pack_revision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pack_revisions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pack_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        pub author: String,
+        pub created_at: i64,
+        pub change_kind: String,
+        pub changed_servers: String,
+        pub updated_fields: String,
+        pub restored_from_version: i64,
+        pub name: String,
+        pub description: String,
+        pub members: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -4,8 +4,10 @@
 mod api_keys;
 mod entities;
 mod organizations;
+mod packs;
 mod servers;
 
+pub use packs::OrgWrite;
 pub use servers::{NewCapability, ServerQuery};
 
 use std::time::Duration;

@@ -34,11 +34,7 @@ impl Store {
 
     /// Returns the organization with `id`, if any.
     pub async fn get_organization(&self, id: &str) -> Result<Option<Organization>, Error> {
-        Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        find_organization(&self.db, id).await
     }
 
     /// Lists organizations in id (= creation) order after the page cursor.
@@ -108,6 +104,18 @@ impl Store {
             (_, Some(org)) => Ok(org),
         }
     }
+}
+
+/// Returns the organization with `id` on any connection (pool or transaction).
+pub(crate) async fn find_organization<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Option<Organization>, Error> {
+    Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
 }
 
 fn to_domain(row: Model) -> Result<Organization, Error> {

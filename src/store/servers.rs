@@ -6,8 +6,8 @@ use anyhow::{Context, anyhow};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -55,11 +55,7 @@ impl Store {
 
     /// Returns the server with `id`.
     pub async fn get_server(&self, id: &str) -> Result<Option<McpServer>, Error> {
-        Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        find_server(&self.db, id).await
     }
 
     /// Returns the server named `name` in `scope` (an organization id or `catalog`).
@@ -68,13 +64,37 @@ impl Store {
         scope: &str,
         name: &str,
     ) -> Result<Option<McpServer>, Error> {
-        Entity::find()
-            .filter(Column::Scope.eq(scope))
-            .filter(Column::Name.eq(name))
-            .one(&self.db)
-            .await?
-            .map(to_domain)
-            .transpose()
+        find_server_by_name(&self.db, scope, name).await
+    }
+
+    /// Returns the servers with these ids (missing ones are left out).
+    pub async fn get_servers(&self, ids: &[String]) -> Result<Vec<McpServer>, Error> {
+        find_servers(&self.db, ids).await
+    }
+
+    /// Returns the tools of each of these servers, by name.
+    pub async fn tools_of_servers(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Vec<Capability>>, Error> {
+        let mut out: HashMap<String, Vec<Capability>> = HashMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let rows = cap::Entity::find()
+            .filter(cap::Column::ServerId.is_in(ids.iter().map(String::as_str)))
+            .filter(cap::Column::Kind.eq(CapabilityKind::Tool.as_str()))
+            .order_by_asc(cap::Column::ServerId)
+            .order_by_asc(cap::Column::Key)
+            .all(&self.db)
+            .await?;
+        for row in rows {
+            let server_id = row.server_id.clone();
+            out.entry(server_id)
+                .or_default()
+                .push(capability_to_domain(row)?);
+        }
+        Ok(out)
     }
 
     /// Lists servers in id (= creation) order after the page cursor.
@@ -187,7 +207,13 @@ impl Store {
             .filter(Column::Id.eq(id))
             .filter(Column::Revision.eq(expected_revision))
             .exec(&txn)
-            .await?;
+            .await
+            .map_err(|err| match err.sql_err() {
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                    Error::InUse(format!("server {id} was added to a pack meanwhile; retry"))
+                }
+                _ => Error::from(err),
+            })?;
         if result.rows_affected == 1 {
             txn.commit().await?;
             return Ok(());
@@ -324,6 +350,50 @@ impl Store {
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// Returns the server with `id` on any connection (pool or transaction).
+pub(crate) async fn find_server<C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+) -> Result<Option<McpServer>, Error> {
+    Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Returns the server named `name` in `scope` on any connection.
+pub(crate) async fn find_server_by_name<C: ConnectionTrait>(
+    db: &C,
+    scope: &str,
+    name: &str,
+) -> Result<Option<McpServer>, Error> {
+    Entity::find()
+        .filter(Column::Scope.eq(scope))
+        .filter(Column::Name.eq(name))
+        .one(db)
+        .await?
+        .map(to_domain)
+        .transpose()
+}
+
+/// Returns the servers with these ids on any connection.
+pub(crate) async fn find_servers<C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> Result<Vec<McpServer>, Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Entity::find()
+        .filter(Column::Id.is_in(ids.iter().map(String::as_str)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(to_domain)
+        .collect()
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, Error> {

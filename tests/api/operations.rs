@@ -124,12 +124,6 @@ async fn rpcs_of_later_services_answer_unimplemented(app: TestApp) {
     let org = app.create_org("later", Plan::Pro).await;
     let admin = app.create_key(&org, Role::Admin).await;
     let status = app
-        .packs_as(&admin)
-        .list_packs(pb::ListPacksRequest::default())
-        .await
-        .expect_err("not implemented yet");
-    assert_eq!(status.code(), Code::Unimplemented);
-    let status = app
         .sync_as(&admin)
         .list_sync_runs(pb::ListSyncRunsRequest::default())
         .await

@@ -13,6 +13,7 @@ pub use validate::UrlPolicy;
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::packs;
 use crate::registry::{Caller, Plan, Role, new_id, now_micros};
 use crate::store::{ServerQuery, Store};
 
@@ -237,7 +238,7 @@ impl Servers {
         };
         self.store.insert_server(&server).await?;
         tracing::info!(server_id = %server.id, name = %server.name, actor = caller.actor(), "mcp server created");
-        Ok(self.view(caller, server))
+        self.view(caller, server).await
     }
 
     /// Returns one server the caller may see.
@@ -260,7 +261,7 @@ impl Servers {
                 Lookup::Id(id) | Lookup::Name(id) => id,
             })
         })?;
-        Ok(self.view(caller, server))
+        self.view(caller, server).await
     }
 
     /// Lists the servers the caller may see that match `filter`.
@@ -288,11 +289,7 @@ impl Servers {
         };
         let page = self.store.list_servers(&query, page).await?;
         Ok(Page {
-            items: page
-                .items
-                .into_iter()
-                .map(|s| self.view(caller, s))
-                .collect(),
+            items: self.views(caller, page.items).await?,
             next: page.next,
             total: page.total,
         })
@@ -316,7 +313,7 @@ impl Servers {
             match self.store.update_server(&updated, expected).await {
                 Ok(()) => {
                     tracing::info!(server_id = %updated.id, actor = caller.actor(), "mcp server updated");
-                    return Ok(self.view(caller, updated));
+                    return self.view(caller, updated).await;
                 }
                 // Without an etag the caller did not ask for a conditional
                 // update: re-read and re-apply after losing a race.
@@ -326,7 +323,8 @@ impl Servers {
         }
     }
 
-    /// Deletes server `id`.
+    /// Deletes server `id`. A server held by packs is IN_USE unless `force`,
+    /// which first removes it from each pack (one SERVER_DELETED revision each).
     pub async fn delete(
         &self,
         caller: &Caller,
@@ -336,11 +334,48 @@ impl Servers {
     ) -> Result<(), Error> {
         let server = self.editable(caller, id).await?;
         check_etag(&server, etag)?;
-        // Packs do not exist yet: nothing can hold the server, so `force`
-        // has nothing to remove.
-        let _ = force;
-        self.store.delete_server(id, server.revision).await?;
-        tracing::info!(server_id = %id, actor = caller.actor(), "mcp server deleted");
+        let holders = self.store.packs_holding(id).await?;
+        if !holders.is_empty() && !force {
+            let own = caller_org(caller);
+            let named: Vec<String> = holders
+                .iter()
+                .filter(|(_, org, _)| Some(org.as_str()) == own)
+                .map(|(pack_id, _, name)| format!("{name} ({pack_id})"))
+                .collect();
+            let others = holders.len() - named.len();
+            let mut message = format!("server {id} is in use by packs: {}", named.join(", "));
+            if others > 0 {
+                message.push_str(&format!(
+                    "{}{others} pack(s) of other organizations",
+                    if named.is_empty() { "" } else { "; and " }
+                ));
+            }
+            message.push_str("; delete with force to remove it from them");
+            return Err(Error::InUse(message));
+        }
+        match &server.organization_id {
+            // A private server's packs are all in its organization: removing
+            // it from them and deleting it is one transaction.
+            Some(org) => {
+                let tx = self.store.begin_org_write(org).await?;
+                packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                tx.delete_server(id, server.revision).await?;
+                tx.commit().await?;
+            }
+            // A catalog server may be in packs of many organizations.
+            None => {
+                let mut orgs: Vec<&str> = holders.iter().map(|(_, org, _)| org.as_str()).collect();
+                orgs.sort_unstable();
+                orgs.dedup();
+                for org in orgs {
+                    let tx = self.store.begin_org_write(org).await?;
+                    packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                    tx.commit().await?;
+                }
+                self.store.delete_server(id, server.revision).await?;
+            }
+        }
+        tracing::info!(server_id = %id, actor = caller.actor(), removed_from_packs = holders.len(), "mcp server deleted");
         Ok(())
     }
 
@@ -403,7 +438,7 @@ impl Servers {
         server.modified_by = caller.actor().to_owned();
         self.store.update_server(&server, expected).await?;
         tracing::info!(server_id = %server.id, actor = caller.actor(), "tool approvals changed");
-        Ok(self.view(caller, server))
+        self.view(caller, server).await
     }
 
     /// Returns the server if the caller may see it, else NOT_FOUND.
@@ -643,13 +678,35 @@ impl Servers {
         Ok(out)
     }
 
-    fn view(&self, caller: &Caller, server: McpServer) -> ServerView {
-        ServerView {
-            access: access(caller, &server),
-            server,
-            // Packs arrive with PackService.
-            pack_ids: Vec::new(),
-        }
+    /// Adds the caller's access and the ids of the caller's packs holding
+    /// each server, with one query for the whole list.
+    async fn views(
+        &self,
+        caller: &Caller,
+        servers: Vec<McpServer>,
+    ) -> Result<Vec<ServerView>, Error> {
+        let mut pack_ids = match caller_org(caller) {
+            Some(org) => {
+                let ids: Vec<String> = servers.iter().map(|s| s.id.clone()).collect();
+                self.store.packs_of_servers(org, &ids).await?
+            }
+            None => Default::default(),
+        };
+        Ok(servers
+            .into_iter()
+            .map(|server| ServerView {
+                access: access(caller, &server),
+                pack_ids: pack_ids.remove(&server.id).unwrap_or_default(),
+                server,
+            })
+            .collect())
+    }
+
+    async fn view(&self, caller: &Caller, server: McpServer) -> Result<ServerView, Error> {
+        self.views(caller, vec![server])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("view of one server is empty")))
     }
 }
 

@@ -1,0 +1,242 @@
+//! Pack values.
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Micros, Plan};
+
+/// A member of a pack: a server and its current name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub server_id: String,
+    pub name: String,
+}
+
+/// A pack as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pack {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<Member>,
+    pub version: i64,
+    pub created_at: Micros,
+    pub updated_at: Micros,
+    pub created_by: String,
+    pub modified_by: String,
+}
+
+impl Pack {
+    /// Returns the opaque version tag of this state of the pack.
+    pub fn etag(&self) -> String {
+        crate::registry::etag_of(self.version)
+    }
+
+    /// Returns whether `server_id` is a member.
+    pub fn contains(&self, server_id: &str) -> bool {
+        self.members.iter().any(|m| m.server_id == server_id)
+    }
+}
+
+/// What a revision changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Updated,
+    ServerAdded,
+    ServerRemoved,
+    ServersReplaced,
+    Restored,
+    ServerDeleted,
+}
+
+impl ChangeKind {
+    /// Returns the stable name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::ServerAdded => "server_added",
+            Self::ServerRemoved => "server_removed",
+            Self::ServersReplaced => "servers_replaced",
+            Self::Restored => "restored",
+            Self::ServerDeleted => "server_deleted",
+        }
+    }
+
+    /// Parses a name made by [`ChangeKind::as_str`].
+    pub fn parse(value: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Updated,
+            Self::ServerAdded,
+            Self::ServerRemoved,
+            Self::ServersReplaced,
+            Self::Restored,
+            Self::ServerDeleted,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == value)
+    }
+}
+
+/// A tool definition frozen in a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedTool {
+    pub name: String,
+    pub definition_hash: String,
+}
+
+/// A member as a revision froze it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevisionMember {
+    pub server_id: String,
+    pub name: String,
+    pub tools: Vec<PinnedTool>,
+}
+
+/// The immutable record of one version of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackRevision {
+    pub pack_id: String,
+    pub version: i64,
+    pub author: String,
+    pub created_at: Micros,
+    pub change_kind: ChangeKind,
+    pub changed_servers: Vec<Member>,
+    pub updated_fields: Vec<String>,
+    pub restored_from_version: i64,
+    pub name: String,
+    pub description: String,
+    pub members: Vec<RevisionMember>,
+}
+
+/// A reference to a server in a request: by id, by name, or both.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerRef {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+impl ServerRef {
+    /// How the reference reads in messages.
+    pub fn describe(&self) -> String {
+        match (&self.id, &self.name) {
+            (Some(id), _) => id.clone(),
+            (None, Some(name)) => format!("named {name:?}"),
+            (None, None) => "(none)".into(),
+        }
+    }
+}
+
+/// The limits of a plan; `None` is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLimits {
+    pub packs: Option<u64>,
+    pub servers_per_pack: Option<usize>,
+    pub private_servers: bool,
+}
+
+impl PlanLimits {
+    /// Returns the limits of `plan` (seed 000).
+    pub fn of(plan: Plan) -> Self {
+        match plan {
+            Plan::Free => Self {
+                packs: Some(1),
+                servers_per_pack: Some(5),
+                private_servers: false,
+            },
+            Plan::Pro => Self {
+                packs: Some(10),
+                servers_per_pack: Some(50),
+                private_servers: true,
+            },
+            Plan::Enterprise => Self {
+                packs: None,
+                servers_per_pack: None,
+                private_servers: true,
+            },
+        }
+    }
+}
+
+/// Why ResolvePack leaves a tool (or a whole member) out, in reporting order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exclusion {
+    ServerDeleted,
+    ServerDisabled,
+    ServerNeverSynced,
+    ServerError,
+    ToolsDisabled,
+    NotAllowed,
+    AddedSinceRevision,
+    ChangedSinceRevision,
+    NotApproved,
+    ChangedSinceApproval,
+}
+
+/// A tool an agent may call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTool {
+    pub qualified_name: String,
+    pub server_id: String,
+    pub server_name: String,
+    pub name: String,
+    pub definition: serde_json::Value,
+    pub definition_hash: String,
+}
+
+/// A tool, or a whole member (empty `tool_name`), left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludedTool {
+    pub server_id: String,
+    pub server_name: String,
+    pub tool_name: String,
+    pub reason: Exclusion,
+    pub definition_hash: String,
+}
+
+/// What ResolvePack answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    pub pack_id: String,
+    pub version: i64,
+    pub tools: Vec<ResolvedTool>,
+    pub excluded: Vec<ExcludedTool>,
+}
+
+/// Transport of an exported entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportTransport {
+    Http,
+    Sse,
+}
+
+/// One entry of an exported configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportedServer {
+    pub key: String,
+    pub server_id: String,
+    pub server_name: String,
+    pub transport: ExportTransport,
+    pub url: String,
+}
+
+/// An environment variable standing for a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    pub name: String,
+    pub server_id: String,
+    pub header_name: String,
+    pub description: String,
+}
+
+/// What ExportPack answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    pub pack_id: String,
+    pub version: i64,
+    pub config: serde_json::Value,
+    pub servers: Vec<ExportedServer>,
+    pub placeholders: Vec<Placeholder>,
+}

@@ -1,0 +1,543 @@
+//! Queries on `packs`, `pack_members` and `pack_revisions`.
+//!
+//! Every change to packs happens inside an [`OrgWrite`]: a transaction that
+//! starts by writing the organization's row (without changing it). That write
+//! takes the row lock on PostgreSQL and the database write lock on SQLite, so
+//! the pack writes of one organization are serialized: plan limits are
+//! checked against what is committed, and versions cannot interleave.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, anyhow};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+
+use crate::error::Error;
+use crate::pagination::{Page, PageRequest};
+use crate::registry::Organization;
+use crate::registry::packs::{ChangeKind, Member, Pack, PackRevision, PinnedTool};
+use crate::registry::servers::{CapabilityKind, McpServer};
+use crate::store::entities::{
+    mcp_server, organization, pack, pack_member, pack_revision, server_capability,
+};
+use crate::store::servers::{find_server, find_server_by_name, find_servers};
+use crate::store::{Store, unique_violation};
+
+/// A transaction holding the write lock of one organization's packs.
+pub struct OrgWrite {
+    txn: DatabaseTransaction,
+    organization: Organization,
+}
+
+impl Store {
+    /// Starts a transaction that serializes pack writes of `organization_id`.
+    pub async fn begin_org_write(&self, organization_id: &str) -> Result<OrgWrite, Error> {
+        let txn = self.db.begin().await?;
+        // A write that changes nothing, to take the lock before any read.
+        let locked = organization::Entity::update_many()
+            .col_expr(
+                organization::Column::Revision,
+                Expr::col(organization::Column::Revision),
+            )
+            .filter(organization::Column::Id.eq(organization_id))
+            .exec(&txn)
+            .await?;
+        if locked.rows_affected != 1 {
+            txn.rollback().await?;
+            return Err(Error::internal(anyhow!(
+                "organization {organization_id} is gone"
+            )));
+        }
+        let organization = self
+            .get_organization_on(&txn, organization_id)
+            .await?
+            .ok_or_else(|| Error::internal(anyhow!("organization {organization_id} is gone")))?;
+        Ok(OrgWrite { txn, organization })
+    }
+
+    /// Returns the pack with `id` and its members.
+    pub async fn get_pack(&self, id: &str) -> Result<Option<Pack>, Error> {
+        find_pack(&self.db, id).await
+    }
+
+    /// Lists an organization's packs in id (= creation) order.
+    pub async fn list_packs(
+        &self,
+        organization_id: &str,
+        page: &PageRequest<String>,
+    ) -> Result<Page<Pack, String>, Error> {
+        let scope = pack::Column::OrganizationId.eq(organization_id);
+        let mut select = pack::Entity::find()
+            .filter(scope.clone())
+            .order_by_asc(pack::Column::Id);
+        if let Some(after) = &page.after {
+            select = select.filter(pack::Column::Id.gt(after.as_str()));
+        }
+        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let total = pack::Entity::find().filter(scope).count(&self.db).await?;
+        let next = if rows.len() as u64 > page.limit {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|row| row.id.clone())
+        } else {
+            None
+        };
+        let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+        let mut members = members_of(&self.db, &ids).await?;
+        let items = rows
+            .into_iter()
+            .map(|row| {
+                let m = members.remove(&row.id).unwrap_or_default();
+                pack_to_domain(row, m)
+            })
+            .collect();
+        Ok(Page { items, next, total })
+    }
+
+    /// Lists a pack's revisions, newest first.
+    pub async fn list_pack_revisions(
+        &self,
+        pack_id: &str,
+        page: &PageRequest<i64>,
+    ) -> Result<Page<PackRevision, i64>, Error> {
+        let scope = pack_revision::Column::PackId.eq(pack_id);
+        let mut select = pack_revision::Entity::find()
+            .filter(scope.clone())
+            .order_by_desc(pack_revision::Column::Version);
+        if let Some(before) = page.after {
+            select = select.filter(pack_revision::Column::Version.lt(before));
+        }
+        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let total = pack_revision::Entity::find()
+            .filter(scope)
+            .count(&self.db)
+            .await?;
+        let next = if rows.len() as u64 > page.limit {
+            rows.truncate(page.limit as usize);
+            rows.last().map(|row| row.version)
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(revision_to_domain)
+                .collect::<Result<_, _>>()?,
+            next,
+            total,
+        })
+    }
+
+    /// Returns one revision of a pack.
+    pub async fn get_pack_revision(
+        &self,
+        pack_id: &str,
+        version: i64,
+    ) -> Result<Option<PackRevision>, Error> {
+        pack_revision::Entity::find_by_id((pack_id.to_owned(), version))
+            .one(&self.db)
+            .await?
+            .map(revision_to_domain)
+            .transpose()
+    }
+
+    /// Returns, for each of these servers, the ids of the packs of
+    /// `organization_id` that hold it.
+    pub async fn packs_of_servers(
+        &self,
+        organization_id: &str,
+        server_ids: &[String],
+    ) -> Result<HashMap<String, Vec<String>>, Error> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        if server_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(String, String)> = pack_member::Entity::find()
+            .select_only()
+            .column(pack_member::Column::ServerId)
+            .column(pack_member::Column::PackId)
+            .inner_join(pack::Entity)
+            .filter(pack::Column::OrganizationId.eq(organization_id))
+            .filter(pack_member::Column::ServerId.is_in(server_ids.iter().map(String::as_str)))
+            .order_by_asc(pack_member::Column::PackId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for (server_id, pack_id) in rows {
+            out.entry(server_id).or_default().push(pack_id);
+        }
+        Ok(out)
+    }
+
+    /// Returns `(pack id, organization id, pack name)` of every pack holding the server.
+    pub async fn packs_holding(
+        &self,
+        server_id: &str,
+    ) -> Result<Vec<(String, String, String)>, Error> {
+        Ok(pack_member::Entity::find()
+            .select_only()
+            .column(pack::Column::Id)
+            .column(pack::Column::OrganizationId)
+            .column(pack::Column::Name)
+            .inner_join(pack::Entity)
+            .filter(pack_member::Column::ServerId.eq(server_id))
+            .order_by_asc(pack::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
+    async fn get_organization_on<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: &str,
+    ) -> Result<Option<Organization>, Error> {
+        crate::store::organizations::find_organization(db, id).await
+    }
+}
+
+impl OrgWrite {
+    /// The locked organization as committed.
+    pub fn organization(&self) -> &Organization {
+        &self.organization
+    }
+
+    /// Number of packs of the organization.
+    pub async fn count_packs(&self) -> Result<u64, Error> {
+        Ok(pack::Entity::find()
+            .filter(pack::Column::OrganizationId.eq(self.organization.id.as_str()))
+            .count(&self.txn)
+            .await?)
+    }
+
+    /// Returns a pack of this organization.
+    pub async fn get_pack(&self, id: &str) -> Result<Option<Pack>, Error> {
+        Ok(find_pack(&self.txn, id)
+            .await?
+            .filter(|p| p.organization_id == self.organization.id))
+    }
+
+    /// Returns a server by id.
+    pub async fn get_server(&self, id: &str) -> Result<Option<McpServer>, Error> {
+        find_server(&self.txn, id).await
+    }
+
+    /// Returns a server by scope and name.
+    pub async fn get_server_by_name(
+        &self,
+        scope: &str,
+        name: &str,
+    ) -> Result<Option<McpServer>, Error> {
+        find_server_by_name(&self.txn, scope, name).await
+    }
+
+    /// Returns the servers with these ids.
+    pub async fn get_servers(&self, ids: &[String]) -> Result<Vec<McpServer>, Error> {
+        find_servers(&self.txn, ids).await
+    }
+
+    /// Returns each server's tools as (name, definition hash), by name.
+    pub async fn pinned_tools(
+        &self,
+        server_ids: &[String],
+    ) -> Result<HashMap<String, Vec<PinnedTool>>, Error> {
+        let mut out: HashMap<String, Vec<PinnedTool>> = HashMap::new();
+        if server_ids.is_empty() {
+            return Ok(out);
+        }
+        let rows: Vec<(String, String, String)> = server_capability::Entity::find()
+            .select_only()
+            .column(server_capability::Column::ServerId)
+            .column(server_capability::Column::Key)
+            .column(server_capability::Column::DefinitionHash)
+            .filter(
+                server_capability::Column::ServerId.is_in(server_ids.iter().map(String::as_str)),
+            )
+            .filter(server_capability::Column::Kind.eq(CapabilityKind::Tool.as_str()))
+            .order_by_asc(server_capability::Column::Key)
+            .into_tuple()
+            .all(&self.txn)
+            .await?;
+        for (server_id, name, definition_hash) in rows {
+            out.entry(server_id).or_default().push(PinnedTool {
+                name,
+                definition_hash,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Inserts a new pack with its members; ALREADY_EXISTS when the name is taken.
+    pub async fn insert_pack(&self, p: &Pack) -> Result<(), Error> {
+        pack::Entity::insert(pack_row(p))
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| unique_violation(err, "pack", &p.name))?;
+        self.write_members(p).await
+    }
+
+    /// Writes a pack's new state (name, description, members, version) if it
+    /// still has `expected_version`.
+    pub async fn save_pack(&self, p: &Pack, expected_version: i64) -> Result<(), Error> {
+        let result = pack::Entity::update_many()
+            .col_expr(pack::Column::Name, Expr::value(p.name.as_str()))
+            .col_expr(
+                pack::Column::Description,
+                Expr::value(p.description.as_str()),
+            )
+            .col_expr(pack::Column::Version, Expr::value(p.version))
+            .col_expr(pack::Column::UpdatedAt, Expr::value(p.updated_at))
+            .col_expr(
+                pack::Column::ModifiedBy,
+                Expr::value(p.modified_by.as_str()),
+            )
+            .filter(pack::Column::Id.eq(p.id.as_str()))
+            .filter(pack::Column::Version.eq(expected_version))
+            .exec(&self.txn)
+            .await
+            .map_err(|err| unique_violation(err, "pack", &p.name))?;
+        if result.rows_affected != 1 {
+            return Err(Error::EtagMismatch {
+                kind: "pack",
+                id: p.id.clone(),
+            });
+        }
+        pack_member::Entity::delete_many()
+            .filter(pack_member::Column::PackId.eq(p.id.as_str()))
+            .exec(&self.txn)
+            .await?;
+        self.write_members(p).await
+    }
+
+    async fn write_members(&self, p: &Pack) -> Result<(), Error> {
+        let rows: Vec<pack_member::ActiveModel> = p
+            .members
+            .iter()
+            .enumerate()
+            .map(|(position, m)| pack_member::ActiveModel {
+                pack_id: Set(p.id.clone()),
+                server_id: Set(m.server_id.clone()),
+                position: Set(position as i32),
+            })
+            .collect();
+        for chunk in rows.chunks(200) {
+            pack_member::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&self.txn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a revision; a second revision of one version is refused by the
+    /// primary key and reported as a lost race.
+    pub async fn insert_revision(&self, r: &PackRevision) -> Result<(), Error> {
+        let row = pack_revision::ActiveModel {
+            pack_id: Set(r.pack_id.clone()),
+            version: Set(r.version),
+            author: Set(r.author.clone()),
+            created_at: Set(r.created_at),
+            change_kind: Set(r.change_kind.as_str().to_owned()),
+            changed_servers: Set(
+                serde_json::to_string(&r.changed_servers).map_err(Error::internal)?
+            ),
+            updated_fields: Set(serde_json::to_string(&r.updated_fields).map_err(Error::internal)?),
+            restored_from_version: Set(r.restored_from_version),
+            name: Set(r.name.clone()),
+            description: Set(r.description.clone()),
+            members: Set(serde_json::to_string(&r.members).map_err(Error::internal)?),
+        };
+        pack_revision::Entity::insert(row)
+            .exec_without_returning(&self.txn)
+            .await
+            .map_err(|err| match err.sql_err() {
+                Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => Error::EtagMismatch {
+                    kind: "pack",
+                    id: r.pack_id.clone(),
+                },
+                _ => Error::from(err),
+            })?;
+        Ok(())
+    }
+
+    /// Deletes a pack with its members and revisions.
+    pub async fn delete_pack(&self, id: &str) -> Result<(), Error> {
+        pack_revision::Entity::delete_many()
+            .filter(pack_revision::Column::PackId.eq(id))
+            .exec(&self.txn)
+            .await?;
+        pack_member::Entity::delete_many()
+            .filter(pack_member::Column::PackId.eq(id))
+            .exec(&self.txn)
+            .await?;
+        pack::Entity::delete_many()
+            .filter(pack::Column::Id.eq(id))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
+    /// Returns the packs of this organization that hold `server_id`.
+    pub async fn packs_holding(&self, server_id: &str) -> Result<Vec<Pack>, Error> {
+        let ids: Vec<String> = pack_member::Entity::find()
+            .select_only()
+            .column(pack_member::Column::PackId)
+            .inner_join(pack::Entity)
+            .filter(pack_member::Column::ServerId.eq(server_id))
+            .filter(pack::Column::OrganizationId.eq(self.organization.id.as_str()))
+            .order_by_asc(pack_member::Column::PackId)
+            .into_tuple()
+            .all(&self.txn)
+            .await?;
+        let mut packs = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = find_pack(&self.txn, &id).await? {
+                packs.push(p);
+            }
+        }
+        Ok(packs)
+    }
+
+    /// Deletes a server (and its capabilities) inside this transaction.
+    pub async fn delete_server(&self, id: &str, expected_revision: i64) -> Result<(), Error> {
+        server_capability::Entity::delete_many()
+            .filter(server_capability::Column::ServerId.eq(id))
+            .exec(&self.txn)
+            .await?;
+        let result = mcp_server::Entity::delete_many()
+            .filter(mcp_server::Column::Id.eq(id))
+            .filter(mcp_server::Column::Revision.eq(expected_revision))
+            .exec(&self.txn)
+            .await
+            .map_err(|err| match err.sql_err() {
+                Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                    Error::InUse(format!("server {id} was added to a pack meanwhile; retry"))
+                }
+                _ => Error::from(err),
+            })?;
+        if result.rows_affected != 1 {
+            return Err(Error::EtagMismatch {
+                kind: "mcp server",
+                id: id.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Commits every write of the transaction.
+    pub async fn commit(self) -> Result<(), Error> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+async fn find_pack<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<Pack>, Error> {
+    let Some(row) = pack::Entity::find_by_id(id.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    let mut members = members_of(db, std::slice::from_ref(&row.id)).await?;
+    let m = members.remove(&row.id).unwrap_or_default();
+    Ok(Some(pack_to_domain(row, m)))
+}
+
+/// Returns the ordered members (with current server names) of each pack, in
+/// two queries whatever the number of packs.
+async fn members_of<C: ConnectionTrait>(
+    db: &C,
+    pack_ids: &[String],
+) -> Result<HashMap<String, Vec<Member>>, Error> {
+    let mut out: HashMap<String, Vec<Member>> = HashMap::new();
+    if pack_ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = pack_member::Entity::find()
+        .filter(pack_member::Column::PackId.is_in(pack_ids.iter().map(String::as_str)))
+        .order_by_asc(pack_member::Column::PackId)
+        .order_by_asc(pack_member::Column::Position)
+        .all(db)
+        .await?;
+    let mut server_ids: Vec<String> = rows.iter().map(|r| r.server_id.clone()).collect();
+    server_ids.sort();
+    server_ids.dedup();
+    let names: HashMap<String, String> = if server_ids.is_empty() {
+        HashMap::new()
+    } else {
+        mcp_server::Entity::find()
+            .select_only()
+            .column(mcp_server::Column::Id)
+            .column(mcp_server::Column::Name)
+            .filter(mcp_server::Column::Id.is_in(server_ids.iter().map(String::as_str)))
+            .into_tuple::<(String, String)>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    for row in rows {
+        let name = names.get(&row.server_id).cloned().unwrap_or_default();
+        out.entry(row.pack_id).or_default().push(Member {
+            server_id: row.server_id,
+            name,
+        });
+    }
+    Ok(out)
+}
+
+fn pack_row(p: &Pack) -> pack::ActiveModel {
+    pack::ActiveModel {
+        id: Set(p.id.clone()),
+        organization_id: Set(p.organization_id.clone()),
+        name: Set(p.name.clone()),
+        description: Set(p.description.clone()),
+        version: Set(p.version),
+        created_at: Set(p.created_at),
+        updated_at: Set(p.updated_at),
+        created_by: Set(p.created_by.clone()),
+        modified_by: Set(p.modified_by.clone()),
+    }
+}
+
+fn pack_to_domain(row: pack::Model, members: Vec<Member>) -> Pack {
+    Pack {
+        id: row.id,
+        organization_id: row.organization_id,
+        name: row.name,
+        description: row.description,
+        members,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        created_by: row.created_by,
+        modified_by: row.modified_by,
+    }
+}
+
+fn revision_to_domain(row: pack_revision::Model) -> Result<PackRevision, Error> {
+    let context = |column: &str| {
+        format!(
+            "revision {} of pack {} has invalid {column}",
+            row.version, row.pack_id
+        )
+    };
+    Ok(PackRevision {
+        change_kind: ChangeKind::parse(&row.change_kind)
+            .ok_or_else(|| Error::internal(anyhow!(context("change_kind"))))?,
+        changed_servers: serde_json::from_str(&row.changed_servers)
+            .with_context(|| context("changed_servers"))
+            .map_err(Error::internal)?,
+        updated_fields: serde_json::from_str(&row.updated_fields)
+            .with_context(|| context("updated_fields"))
+            .map_err(Error::internal)?,
+        members: serde_json::from_str(&row.members)
+            .with_context(|| context("members"))
+            .map_err(Error::internal)?,
+        pack_id: row.pack_id,
+        version: row.version,
+        author: row.author,
+        created_at: row.created_at,
+        restored_from_version: row.restored_from_version,
+        name: row.name,
+        description: row.description,
+    })
+}
