@@ -8,7 +8,7 @@ mod packs;
 mod servers;
 
 pub use packs::OrgWrite;
-pub use servers::{NewCapability, ServerQuery};
+pub use servers::{NewCapability, ServerQuery, SyncState};
 
 use std::time::Duration;
 

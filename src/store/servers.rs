@@ -33,6 +33,19 @@ pub struct ServerQuery {
     pub name_prefix: Option<String>,
 }
 
+/// What a finished sync writes on its server: only columns that syncs own,
+/// never the configuration, the revision or the etag.
+#[derive(Debug, Clone)]
+pub struct SyncState {
+    pub at: Micros,
+    pub succeeded: bool,
+    /// Set by a successful sync.
+    pub server_info: Option<crate::registry::servers::ServerInfo>,
+    pub detected_transport: Option<Transport>,
+    /// Set by a failed sync.
+    pub error: Option<crate::registry::servers::LastError>,
+}
+
 /// A capability to store, from a sync.
 #[derive(Debug, Clone)]
 pub struct NewCapability {
@@ -285,6 +298,43 @@ impl Store {
             .into_iter()
             .map(capability_to_domain)
             .collect()
+    }
+
+    /// Records the outcome of a sync: status CONNECTED or ERROR (a disabled
+    /// server stays DISABLED), times, error, server info, detected transport.
+    pub async fn record_sync_state(&self, server_id: &str, state: &SyncState) -> Result<(), Error> {
+        let status = if state.succeeded {
+            ServerStatus::Connected
+        } else {
+            ServerStatus::Error
+        };
+        let mut update = Entity::update_many()
+            .col_expr(
+                Column::Status,
+                Expr::case(
+                    Expr::col(Column::Enabled).eq(false),
+                    ServerStatus::Disabled.as_str(),
+                )
+                .finally(status.as_str())
+                .into(),
+            )
+            .col_expr(Column::LastSyncedAt, Expr::value(state.at))
+            .col_expr(
+                Column::LastError,
+                Expr::value(state.error.as_ref().map(json).transpose()?),
+            )
+            .filter(Column::Id.eq(server_id));
+        if state.succeeded {
+            update = update.col_expr(Column::LastSuccessfulSyncAt, Expr::value(state.at));
+        }
+        if let Some(info) = &state.server_info {
+            update = update.col_expr(Column::ServerInfo, Expr::value(json(info)?));
+        }
+        if let Some(transport) = state.detected_transport {
+            update = update.col_expr(Column::DetectedTransport, Expr::value(transport.as_str()));
+        }
+        update.exec(&self.db).await?;
+        Ok(())
     }
 
     /// Replaces a server's stored capabilities of `kind` with `items` in one

@@ -7,5 +7,6 @@ mod admin;
 mod auth;
 mod binary;
 mod operations;
+mod packs;
 mod server_details;
 mod servers;
