@@ -912,7 +912,7 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     let off = app
         .create_server(&org.admin, create("off", |s| s.enabled = Some(false)))
         .await;
-    let never = app.create_server(&org.admin, server("never")).await;
+    app.create_server(&org.admin, server("never")).await;
     let broken = app.create_server(&org.admin, server("broken")).await;
     let quiet = app
         .create_server(
