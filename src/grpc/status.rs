@@ -162,6 +162,58 @@ mod tests {
     }
 
     #[test]
+    fn every_reason_sent_is_documented_in_error_reason() {
+        use crate::error::UpstreamFailure;
+        let errors = vec![
+            Error::invalid("f", "bad"),
+            Error::Unauthenticated("no"),
+            Error::PermissionDenied("no".into()),
+            Error::NotFound {
+                kind: "x",
+                id: "1".into(),
+            },
+            Error::AlreadyExists {
+                kind: "x",
+                name: "n".into(),
+            },
+            Error::EtagMismatch {
+                kind: "x",
+                id: "1".into(),
+            },
+            Error::PlanLimitExceeded {
+                subject: "packs".into(),
+                description: "d".into(),
+            },
+            Error::InUse("m".into()),
+            Error::FailedPrecondition("m".into()),
+            Error::CredentialsUnusable("m".into()),
+            Error::Upstream {
+                failure: UpstreamFailure::Unreachable,
+                message: "m".into(),
+            },
+            Error::Upstream {
+                failure: UpstreamFailure::ProtocolError,
+                message: "m".into(),
+            },
+            Error::Upstream {
+                failure: UpstreamFailure::AuthFailed,
+                message: "m".into(),
+            },
+            Error::StorageUnavailable(anyhow::anyhow!("down")),
+            Error::internal(anyhow::anyhow!("bug")),
+        ];
+        for err in errors {
+            let status = Status::from(err);
+            let details = status.get_error_details();
+            let reason = &details.error_info().expect("error info").reason;
+            assert!(
+                crate::pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{reason}")).is_some(),
+                "reason {reason} is not in errors.proto"
+            );
+        }
+    }
+
+    #[test]
     fn internal_errors_hide_their_cause() {
         let status = Status::from(Error::internal(anyhow::anyhow!("table secrets is on fire")));
         assert_eq!(status.code(), Code::Internal);
