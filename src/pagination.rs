@@ -40,6 +40,19 @@ pub struct Page<T, K> {
     pub total: u64,
 }
 
+impl<K> PageRequest<K> {
+    /// Cuts rows fetched with `limit + 1` to one page: when the extra row is
+    /// there, more items follow and the cursor is the key of the page's last row.
+    pub fn cut<R>(&self, rows: &mut Vec<R>, key: impl Fn(&R) -> K) -> Option<K> {
+        if rows.len() as u64 > self.limit {
+            rows.truncate(self.limit as usize);
+            rows.last().map(key)
+        } else {
+            None
+        }
+    }
+}
+
 /// Signs and verifies page tokens for one kind of query.
 pub struct PageTokens<'a> {
     keyring: &'a Keyring,

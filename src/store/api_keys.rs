@@ -77,12 +77,7 @@ impl Store {
         }
         let mut rows = query.limit(page.limit + 1).all(&self.db).await?;
         let total = Entity::find().filter(scope).count(&self.db).await?;
-        let next = if rows.len() as u64 > page.limit {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|row| row.id.clone())
-        } else {
-            None
-        };
+        let next = page.cut(&mut rows, |row| row.id.clone());
         Ok(Page {
             items: rows.into_iter().map(to_domain).collect::<Result<_, _>>()?,
             next,

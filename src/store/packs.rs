@@ -78,12 +78,7 @@ impl Store {
         }
         let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
         let total = pack::Entity::find().filter(scope).count(&self.db).await?;
-        let next = if rows.len() as u64 > page.limit {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|row| row.id.clone())
-        } else {
-            None
-        };
+        let next = page.cut(&mut rows, |row| row.id.clone());
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
         let mut members = members_of(&self.db, &ids).await?;
         let items = rows
@@ -114,12 +109,7 @@ impl Store {
             .filter(scope)
             .count(&self.db)
             .await?;
-        let next = if rows.len() as u64 > page.limit {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|row| row.version)
-        } else {
-            None
-        };
+        let next = page.cut(&mut rows, |row| row.version);
         Ok(Page {
             items: rows
                 .into_iter()

@@ -148,12 +148,7 @@ impl Store {
         }
         let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
         let total = Entity::find().filter(condition).count(&self.db).await?;
-        let next = if rows.len() as u64 > page.limit {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|row| row.id.clone())
-        } else {
-            None
-        };
+        let next = page.cut(&mut rows, |row| row.id.clone());
         Ok(Page {
             items: rows.into_iter().map(to_domain).collect::<Result<_, _>>()?,
             next,
@@ -271,12 +266,7 @@ impl Store {
         }
         let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
         let total = cap::Entity::find().filter(scope).count(&self.db).await?;
-        let next = if rows.len() as u64 > page.limit {
-            rows.truncate(page.limit as usize);
-            rows.last().map(|row| (row.kind.clone(), row.key.clone()))
-        } else {
-            None
-        };
+        let next = page.cut(&mut rows, |row| (row.kind.clone(), row.key.clone()));
         Ok(Page {
             items: rows
                 .into_iter()

@@ -440,17 +440,11 @@ impl Packs {
         etag: Option<&str>,
         change: impl FnOnce(&OrgWrite, &mut Pack) -> Result<Option<Change>, Error> + Send,
     ) -> Result<Pack, Error> {
-        let (org, role, key) = member_of(caller)?;
-        require_writer(role)?;
-        let tx = self.store.begin_org_write(org).await?;
-        let mut pack = tx.get_pack(id).await?.ok_or_else(|| not_found(id))?;
-        require_editor(caller, &pack)?;
-        check_etag(&pack, etag)?;
-        let before = pack.version;
-        let Some(change) = change(&tx, &mut pack)? else {
-            return Ok(pack);
-        };
-        self.record(tx, pack, before, change, key).await
+        self.mutate_async(caller, id, etag, move |tx, pack| {
+            let result = change(tx, pack);
+            Box::pin(async move { result })
+        })
+        .await
     }
 
     /// Like [`Packs::mutate`] for changes that read the database.
