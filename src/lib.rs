@@ -28,6 +28,7 @@ pub mod pagination;
 pub mod pb;
 pub mod registry;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use app::Application;
