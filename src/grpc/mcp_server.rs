@@ -910,7 +910,9 @@ fn server_to_pb(view: ServerView) -> pb::McpServer {
         pack_ids,
     } = view;
     let etag = server.etag();
-    let tool_approval_hashes = server.tool_approvals.values().cloned().collect();
+    let mut tool_approval_hashes: Vec<String> = server.tool_approvals.values().cloned().collect();
+    tool_approval_hashes.sort_unstable();
+    tool_approval_hashes.dedup();
     let McpServer {
         id,
         organization_id,

@@ -156,16 +156,24 @@ impl Store {
         })
     }
 
-    /// Writes what a caller may change (configuration, approvals, and the
-    /// status fields a configuration change resets), only while the row still
-    /// has `expected_revision`; the server's `revision` must be the next one.
-    /// Columns written by syncs are left alone otherwise.
+    /// Writes what a caller may change (configuration, approvals), only while
+    /// the row still has `expected_revision`; the server's `revision` must be
+    /// the next one. The sync state (`status`, `detected_transport`,
+    /// `next_sync_at`) is written only with `reset_sync_state`, when this
+    /// change decides it (a new connection, enabling, disabling), so that an
+    /// update never undoes what a concurrent sync recorded.
     pub async fn update_server(
         &self,
         server: &McpServer,
         expected_revision: i64,
+        reset_sync_state: bool,
     ) -> Result<(), Error> {
         let mut row = to_row(server)?;
+        if !reset_sync_state {
+            row.status = NotSet;
+            row.detected_transport = NotSet;
+            row.next_sync_at = NotSet;
+        }
         // Identity, ownership and what syncs write are not the caller's to change.
         row.server_info = NotSet;
         row.last_error = NotSet;

@@ -921,6 +921,20 @@ async fn a_ciphertext_copied_to_another_server_is_reported_unusable(app: TestApp
         .into_inner();
     assert!(got.has_credentials);
 
+    // Changes that do not touch the connection never need the plaintext.
+    let mut described = got.clone();
+    described.description = "only words".into();
+    let got = client
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(described),
+            update_mask: Some(FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("a description change works")
+        .into_inner();
+
     // Re-sealing needs the plaintext: a clear error, not a crash.
     let mut moved = got.clone();
     moved.url = "https://moved.example.com/mcp".into();
@@ -965,7 +979,57 @@ async fn a_ciphertext_copied_to_another_server_is_reported_unusable(app: TestApp
     let _ = first;
 }
 
+async fn an_update_based_on_a_stale_read_does_not_undo_a_sync(app: TestApp) {
+    use mcp_registry::registry::servers::{ServerStatus, Transport};
+    use mcp_registry::store::SyncState;
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.admin, server("github")).await;
+    // An update reads the server ...
+    let stale = app
+        .store
+        .get_server(&created.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    // ... a sync finishes meanwhile ...
+    app.store
+        .record_sync_state(
+            &created.id,
+            &SyncState {
+                at: now_micros(),
+                succeeded: true,
+                server_info: None,
+                detected_transport: Some(Transport::StreamableHttp),
+                error: None,
+            },
+        )
+        .await
+        .expect("sync recorded");
+    // ... and the update writes a description change from its stale read.
+    let mut changed = stale.clone();
+    changed.description = "changed".into();
+    changed.revision += 1;
+    app.store
+        .update_server(&changed, stale.revision, false)
+        .await
+        .expect("update");
+    let now = app
+        .store
+        .get_server(&created.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(now.description, "changed");
+    assert_eq!(
+        now.status,
+        ServerStatus::Connected,
+        "the sync's status survives"
+    );
+    assert_eq!(now.detected_transport, Some(Transport::StreamableHttp));
+}
+
 on_both_backends!(
+    an_update_based_on_a_stale_read_does_not_undo_a_sync,
     tools_are_listed_with_hashes_and_approval_states,
     prompts_and_resources_are_listed_from_the_last_sync,
     each_invalid_input_is_reported_under_its_field,

@@ -495,6 +495,8 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
     assert_eq!(moved.request_headers["X-Api-Key-Extra"], "********");
     assert_eq!(moved.request_headers["X-Trace"], "t2");
     assert!(moved.has_credentials);
+    // The credentials themselves did not change.
+    assert_eq!(moved.credentials_updated_at, created.credentials_updated_at);
 
     // An empty mask updates the populated fields only.
     let renamed = admin

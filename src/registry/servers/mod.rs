@@ -18,8 +18,8 @@ use crate::registry::{Caller, Plan, Role, new_id, now_micros};
 use crate::store::{ServerQuery, Store};
 
 /// A validated request to register a server. Secrets are plaintext here and
-/// sealed before anything is stored.
-#[derive(Debug, Clone)]
+/// sealed before anything is stored; deliberately not `Debug`.
+#[derive(Clone)]
 pub struct NewServer {
     /// `None`: private for organization keys, catalog for platform admins.
     pub visibility: Option<Visibility>,
@@ -161,7 +161,16 @@ impl Servers {
             })
             .collect();
         let mut v = Violations::new();
-        check_auth(auth_type, new.credentials.as_ref(), &headers, &mut v);
+        check_auth(
+            auth_type,
+            new.credentials.as_ref().map(Credentials::auth_type),
+            new.credentials
+                .as_ref()
+                .map(Credentials::header_name)
+                .as_deref(),
+            &headers,
+            &mut v,
+        );
         v.finish()?;
 
         if let Some(org) = &organization_id {
@@ -188,7 +197,7 @@ impl Servers {
             .as_ref()
             .map(|c| self.seal_credentials(&id, c))
             .transpose()?;
-        let request_headers = self.seal_headers(&id, headers, &[])?;
+        let request_headers = self.seal_headers(&id, headers, &[], false)?;
         let status = if new.enabled {
             ServerStatus::Pending
         } else {
@@ -309,8 +318,15 @@ impl Servers {
             let current = self.editable(caller, id).await?;
             check_etag(&current, etag)?;
             let expected = current.revision;
-            let updated = self.apply(caller, current, patch.clone())?;
-            match self.store.update_server(&updated, expected).await {
+            let updated = self.apply(caller, current.clone(), patch.clone())?;
+            let resets_sync = updated.status != current.status
+                || updated.next_sync_at != current.next_sync_at
+                || updated.detected_transport != current.detected_transport;
+            match self
+                .store
+                .update_server(&updated, expected, resets_sync)
+                .await
+            {
                 Ok(()) => {
                     tracing::info!(server_id = %updated.id, actor = caller.actor(), "mcp server updated");
                     return self.view(caller, updated).await;
@@ -436,7 +452,7 @@ impl Servers {
         server.revision += 1;
         server.updated_at = now_micros();
         server.modified_by = caller.actor().to_owned();
-        self.store.update_server(&server, expected).await?;
+        self.store.update_server(&server, expected, false).await?;
         tracing::info!(server_id = %server.id, actor = caller.actor(), "tool approvals changed");
         self.view(caller, server).await
     }
@@ -532,28 +548,42 @@ impl Servers {
             server.config = value;
         }
 
-        // Credentials: new ones, cleared ones, or the stored ones (opened so
-        // that they can be checked against the new auth type and re-sealed).
+        // The stored credentials are opened only when the connection changes
+        // (they are re-sealed with the primary key then); any other change
+        // keeps the ciphertext as it is, even one that no longer opens.
         let mut v = Violations::new();
-        let new_credentials: Option<Credentials> = match credentials {
-            Some(replacement) => replacement,
-            None => match (&current.sealed_credentials, auth_type) {
-                // Switching to NONE drops the stored credentials.
-                (_, Some(Some(AuthType::None))) => None,
-                (Some(sealed), _) => Some(self.open_credentials(&current.id, sealed)?),
-                (None, _) => None,
+        let replaced = credentials.is_some();
+        let plaintext: Option<Option<Credentials>> = match credentials {
+            Some(replacement) => Some(replacement),
+            None if matches!(auth_type, Some(Some(AuthType::None))) => Some(None),
+            None if connection_changed => match &current.sealed_credentials {
+                Some(sealed) => Some(Some(self.open_credentials(&current.id, sealed)?)),
+                None => Some(None),
             },
+            None => None,
+        };
+        let (kind, auth_header) = match &plaintext {
+            Some(c) => (
+                c.as_ref().map(Credentials::auth_type),
+                c.as_ref().map(Credentials::header_name),
+            ),
+            None => (
+                current
+                    .sealed_credentials
+                    .as_ref()
+                    .map(|_| current.auth_type),
+                current.auth_header_name.clone(),
+            ),
         };
         let effective_auth = match auth_type {
             Some(Some(explicit)) => explicit,
-            Some(None) => new_credentials
-                .as_ref()
-                .map_or(AuthType::None, Credentials::auth_type),
-            None if new_credentials.is_none() => AuthType::None,
+            Some(None) => kind.unwrap_or(AuthType::None),
+            None if kind.is_none() => AuthType::None,
             None => current.auth_type,
         };
-        let headers: Vec<HeaderInput> = match request_headers {
-            Some(headers) => headers,
+        let headers: Option<Vec<HeaderInput>> = request_headers;
+        let checked: Vec<HeaderInput> = match &headers {
+            Some(headers) => headers.clone(),
             None => current
                 .request_headers
                 .iter()
@@ -563,25 +593,37 @@ impl Servers {
                 })
                 .collect(),
         };
-        check_auth(effective_auth, new_credentials.as_ref(), &headers, &mut v);
+        check_auth(
+            effective_auth,
+            kind,
+            auth_header.as_deref(),
+            &checked,
+            &mut v,
+        );
         v.finish()?;
 
         let now = now_micros();
-        if connection_changed {
-            server.sealed_credentials = new_credentials
+        if let Some(plaintext) = plaintext {
+            server.sealed_credentials = plaintext
                 .as_ref()
                 .map(|c| self.seal_credentials(&current.id, c))
                 .transpose()?;
-            if server.sealed_credentials.is_some() {
-                server.credentials_updated_at = Some(now);
-            } else {
-                server.credentials_updated_at = None;
-            }
+            server.credentials_updated_at = match (&server.sealed_credentials, replaced) {
+                (None, _) => None,
+                (Some(_), true) => Some(now),
+                (Some(_), false) => current.credentials_updated_at,
+            };
         }
         server.auth_type = effective_auth;
-        server.auth_header_name = new_credentials.as_ref().map(Credentials::header_name);
-        server.request_headers =
-            self.seal_headers(&current.id, headers, &current.request_headers)?;
+        server.auth_header_name = auth_header;
+        if headers.is_some() || connection_changed {
+            server.request_headers = self.seal_headers(
+                &current.id,
+                checked,
+                &current.request_headers,
+                connection_changed,
+            )?;
+        }
 
         if let Some(value) = enabled {
             server.enabled = value;
@@ -626,12 +668,14 @@ impl Servers {
     }
 
     /// Seals sensitive header values; `KeepStored` takes the value stored
-    /// under the same name (re-sealed, so that key rotation applies).
+    /// under the same name, as it is, or opened and re-sealed with the
+    /// primary key when `reseal` (the connection changes).
     fn seal_headers(
         &self,
         server_id: &str,
         headers: Vec<HeaderInput>,
         stored: &[StoredHeader],
+        reseal: bool,
     ) -> Result<Vec<StoredHeader>, Error> {
         let mut out = Vec::with_capacity(headers.len());
         for header in headers {
@@ -649,6 +693,13 @@ impl Servers {
                         })?;
                     match &previous.value {
                         StoredHeaderValue::Plain(value) => value.clone(),
+                        StoredHeaderValue::Sealed(_) if !reseal => {
+                            out.push(StoredHeader {
+                                name: header.name,
+                                value: previous.value.clone(),
+                            });
+                            continue;
+                        }
                         StoredHeaderValue::Sealed(sealed) => {
                             let bytes = self
                                 .keyring
@@ -712,7 +763,7 @@ impl Servers {
 
 fn credentials_unusable(server_id: &str, cause: &str) -> Error {
     Error::CredentialsUnusable(format!(
-        "the stored credentials of server {server_id} cannot be decrypted ({cause}); set new credentials with UpdateMcpServer"
+        "the stored credentials of server {server_id} cannot be decrypted ({cause}); set new credentials, and re-send sensitive request headers, with UpdateMcpServer"
     ))
 }
 
@@ -736,7 +787,8 @@ fn check_etag(server: &McpServer, etag: Option<&str>) -> Result<(), Error> {
 /// Checks the auth type, the credentials and the headers together.
 fn check_auth(
     auth_type: AuthType,
-    credentials: Option<&Credentials>,
+    credentials: Option<AuthType>,
+    auth_header: Option<&str>,
     headers: &[HeaderInput],
     v: &mut Violations,
 ) {
@@ -750,29 +802,27 @@ fn check_auth(
             "mcp_server.credentials",
             format!("are required for auth_type {}", expected.as_str()),
         ),
-        (expected, Some(given)) if given.auth_type() != expected => v.add(
+        (expected, Some(given)) if given != expected => v.add(
             "mcp_server.credentials",
             format!(
                 "are for {} but auth_type is {}",
-                given.auth_type().as_str(),
+                given.as_str(),
                 expected.as_str()
             ),
         ),
         (_, Some(_)) => {}
     }
-    if let Some(credentials) = credentials {
-        let auth_header = credentials.header_name();
-        if headers
+    if let Some(auth_header) = auth_header
+        && headers
             .iter()
-            .any(|h| h.name.eq_ignore_ascii_case(&auth_header))
-        {
-            v.add(
-                "mcp_server.request_headers",
-                format!(
-                    "{auth_header:?} is set by the credentials and cannot also be a request header"
-                ),
-            );
-        }
+            .any(|h| h.name.eq_ignore_ascii_case(auth_header))
+    {
+        v.add(
+            "mcp_server.request_headers",
+            format!(
+                "{auth_header:?} is set by the credentials and cannot also be a request header"
+            ),
+        );
     }
 }
 
