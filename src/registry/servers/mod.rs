@@ -348,6 +348,25 @@ impl Servers {
         force: bool,
         etag: Option<&str>,
     ) -> Result<(), Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.delete_once(caller, id, force, etag).await {
+                // Without an etag the delete was not conditional: a concurrent
+                // update only changed the revision to check against.
+                Err(Error::EtagMismatch { .. }) if etag.is_none() && attempt < UPDATE_ATTEMPTS => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_once(
+        &self,
+        caller: &Caller,
+        id: &str,
+        force: bool,
+        etag: Option<&str>,
+    ) -> Result<(), Error> {
         let server = self.editable(caller, id).await?;
         check_etag(&server, etag)?;
         let holders = self.store.packs_holding(id).await?;
