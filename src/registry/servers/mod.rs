@@ -379,11 +379,16 @@ impl Servers {
                 .collect();
             let others = holders.len() - named.len();
             let mut message = format!("server {id} is in use by packs: {}", named.join(", "));
-            if others > 0 {
-                message.push_str(&format!(
-                    "{}{others} pack(s) of other organizations",
-                    if named.is_empty() { "" } else { "; and " }
-                ));
+            match (own.is_some(), named.is_empty()) {
+                _ if others == 0 => {}
+                // A platform admin has no packs of its own: just count them.
+                (false, _) => message.push_str(&format!("{others} pack(s)")),
+                (true, true) => {
+                    message.push_str(&format!("{others} pack(s) of other organizations"))
+                }
+                (true, false) => {
+                    message.push_str(&format!("; and {others} pack(s) of other organizations"))
+                }
             }
             message.push_str("; delete with force to remove it from them");
             return Err(Error::InUse(message));
