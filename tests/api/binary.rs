@@ -333,6 +333,66 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Bac
     database.drop_database().await;
 }
 
+/// Path of the grpcurl binary the test command installs; `None` outside it
+/// (the test is then skipped, except with CI=true where it is required).
+fn grpcurl() -> Option<String> {
+    match std::env::var("MCP_REGISTRY_TEST_GRPCURL") {
+        Ok(path) if std::path::Path::new(&path).exists() => Some(path),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true needs grpcurl: run ./scripts/test, which installs it")
+        }
+        _ => {
+            eprintln!("skipping: MCP_REGISTRY_TEST_GRPCURL is not set (./scripts/test sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_every_service_and_sees_health_serving_through_reflection() {
+    let Some(grpcurl) = grpcurl() else {
+        return;
+    };
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let served = Served::start(&database, &master_key).await;
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(&grpcurl)
+            .args(args)
+            .output()
+            .expect("run grpcurl");
+        assert!(output.status.success(), "grpcurl {args:?}: {output:?}");
+        String::from_utf8(output.stdout).expect("utf8")
+    };
+    let listed = run(&["-plaintext", &served.addr, "list"]);
+    for service in [
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+        "mcpregistry.v1.AdminService",
+        "mcpregistry.v1.McpServerService",
+        "mcpregistry.v1.PackService",
+        "mcpregistry.v1.SyncService",
+    ] {
+        assert!(
+            listed.lines().any(|line| line == service),
+            "{service} missing: {listed}"
+        );
+    }
+    let health = run(&["-plaintext", &served.addr, "grpc.health.v1.Health/Check"]);
+    assert!(health.contains("\"SERVING\""), "{health}");
+    // grpcurl can also describe the error-detail types it must decode.
+    let described = run(&[
+        "-plaintext",
+        &served.addr,
+        "describe",
+        "google.rpc.BadRequest",
+    ]);
+    assert!(described.contains("field_violations"), "{described}");
+    served.sigterm();
+    let (code, _) = served.wait().await;
+    assert_eq!(code, Some(0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_start_on_an_empty_database_says_how_to_get_a_key() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
