@@ -19,7 +19,11 @@ use mcp_registry::pb::sync_service_client::SyncServiceClient;
 
 use mcp_registry::pb;
 use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
+use mcp_registry::registry::canonical::definition_hash;
+use mcp_registry::registry::now_micros;
+use mcp_registry::registry::servers::CapabilityKind;
 use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
+use mcp_registry::store::NewCapability;
 use mcp_registry::store::Store;
 use sea_orm::{ConnectionTrait, Database};
 use tokio::sync::oneshot;
@@ -446,4 +450,31 @@ pub fn bearer(token: &str) -> Option<pb::Credentials> {
             },
         )),
     })
+}
+
+/// Stores capabilities as a successful sync would.
+pub async fn discovered(
+    app: &TestApp,
+    server_id: &str,
+    kind: CapabilityKind,
+    items: Vec<serde_json::Value>,
+) {
+    let key_field = match kind {
+        CapabilityKind::Tool | CapabilityKind::Prompt => "name",
+        CapabilityKind::Resource => "uri",
+        CapabilityKind::ResourceTemplate => "uriTemplate",
+    };
+    let items: Vec<NewCapability> = items
+        .into_iter()
+        .map(|definition| NewCapability {
+            kind,
+            key: definition[key_field].as_str().expect("key").to_owned(),
+            definition_hash: definition_hash(&definition),
+            definition,
+        })
+        .collect();
+    app.store
+        .replace_capabilities(server_id, kind, &items, now_micros())
+        .await
+        .expect("store capabilities");
 }

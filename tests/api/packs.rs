@@ -5,16 +5,15 @@ use std::collections::HashMap;
 
 use mcp_registry::pb;
 use mcp_registry::registry::Plan;
-use mcp_registry::registry::canonical::definition_hash;
 use mcp_registry::registry::now_micros;
 use mcp_registry::registry::servers::{CapabilityKind, LastError};
-use mcp_registry::store::{NewCapability, SyncState};
+use mcp_registry::store::SyncState;
 use prost_types::FieldMask;
 use serde_json::json;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, assert_error, bearer, server, violated_fields};
+use crate::helpers::{TestApp, assert_error, bearer, discovered, server, violated_fields};
 use crate::on_both_backends;
 
 fn new_pack(name: &str, servers: Vec<pb::PackServer>) -> pb::CreatePackRequest {
@@ -859,19 +858,7 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
 
 /// Stores tools for a server as a successful sync would, and marks it synced.
 async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value]) {
-    let items: Vec<NewCapability> = tools
-        .iter()
-        .map(|t| NewCapability {
-            kind: CapabilityKind::Tool,
-            key: t["name"].as_str().expect("name").to_owned(),
-            definition_hash: definition_hash(t),
-            definition: t.clone(),
-        })
-        .collect();
-    app.store
-        .replace_capabilities(server_id, CapabilityKind::Tool, &items, now_micros())
-        .await
-        .expect("tools");
+    discovered(app, server_id, CapabilityKind::Tool, tools.to_vec()).await;
     app.store
         .record_sync_state(
             server_id,

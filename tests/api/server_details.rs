@@ -6,40 +6,12 @@ use mcp_registry::registry::Plan;
 use mcp_registry::registry::canonical::definition_hash;
 use mcp_registry::registry::now_micros;
 use mcp_registry::registry::servers::CapabilityKind;
-use mcp_registry::store::NewCapability;
 use prost_types::{FieldMask, Struct, Value, value::Kind};
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{TestApp, assert_error, bearer, server, violated_fields};
+use crate::helpers::{TestApp, assert_error, bearer, discovered, server, violated_fields};
 use crate::on_both_backends;
-
-/// Stores capabilities as a successful sync would.
-async fn discovered(
-    app: &TestApp,
-    server_id: &str,
-    kind: CapabilityKind,
-    items: Vec<serde_json::Value>,
-) {
-    let key_field = match kind {
-        CapabilityKind::Tool | CapabilityKind::Prompt => "name",
-        CapabilityKind::Resource => "uri",
-        CapabilityKind::ResourceTemplate => "uriTemplate",
-    };
-    let items: Vec<NewCapability> = items
-        .into_iter()
-        .map(|definition| NewCapability {
-            kind,
-            key: definition[key_field].as_str().expect("key").to_owned(),
-            definition_hash: definition_hash(&definition),
-            definition,
-        })
-        .collect();
-    app.store
-        .replace_capabilities(server_id, kind, &items, now_micros())
-        .await
-        .expect("store capabilities");
-}
 
 fn tool(name: &str, description: &str) -> serde_json::Value {
     json!({
