@@ -2,5 +2,7 @@
 //! may connect to. (The MCP client, transport detection, persistence of sync
 //! results, the scheduler and its leases come with the rest of SyncService.)
 
+pub mod client;
 pub mod guard;
 pub mod http;
+pub mod sse;

@@ -10,3 +10,5 @@ mod operations;
 mod packs;
 mod server_details;
 mod servers;
+mod sync_client;
+mod sync_fixtures;

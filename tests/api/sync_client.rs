@@ -1,0 +1,155 @@
+//! The MCP discovery client against real MCP servers on 127.0.0.1.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use mcp_registry::error::UpstreamFailure;
+use mcp_registry::sync::client::{Discovery, Limits, Listing, Wire, discover};
+use mcp_registry::sync::guard::GuardPolicy;
+use mcp_registry::sync::http::upstream_client;
+use reqwest::header::HeaderMap;
+use tokio::process::{Child, Command};
+use url::Url;
+
+/// server-everything running on 127.0.0.1 in one transport mode.
+struct Everything {
+    _child: Child,
+    port: u16,
+}
+
+/// Starts the reference server, or `None` outside the test command (required with CI=true).
+async fn everything(mode: &str) -> Option<Everything> {
+    let script = match std::env::var("MCP_REGISTRY_TEST_EVERYTHING") {
+        Ok(path) if std::path::Path::new(&path).exists() => path,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true needs server-everything: run ./scripts/test, which installs it")
+        }
+        _ => {
+            eprintln!("skipping: MCP_REGISTRY_TEST_EVERYTHING is not set (./scripts/test sets it)");
+            return None;
+        }
+    };
+    // A free port: bind, read, release (the server binds it right after).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loopback.cjs");
+    let child = Command::new("node")
+        .args(["--require", preload, &script, mode])
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(Everything {
+                _child: child,
+                port,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server-everything did not listen on 127.0.0.1:{port}");
+}
+
+async fn run(
+    url: &str,
+    wire: Wire,
+) -> Result<Discovery, mcp_registry::sync::client::DiscoveryError> {
+    let policy = GuardPolicy {
+        allow_private: true,
+    };
+    let client = upstream_client(policy, Duration::from_secs(5)).expect("client");
+    discover(
+        &client,
+        &Url::parse(url).expect("url"),
+        &HeaderMap::new(),
+        wire,
+        &Limits::default(),
+        policy,
+    )
+    .await
+}
+
+fn names(listing: &Listing, key: &str) -> Vec<String> {
+    match listing {
+        Listing::Listed(items) => items
+            .iter()
+            .map(|item| item[key].as_str().expect("key").to_owned())
+            .collect(),
+        other => panic!("not listed: {other:?}"),
+    }
+}
+
+fn assert_complete(discovery: &Discovery) {
+    assert_eq!(discovery.server_info["name"], "mcp-servers/everything");
+    assert!(!discovery.protocol_version.is_empty());
+    let tools = names(&discovery.tools, "name");
+    assert!(tools.iter().any(|t| t == "echo"), "{tools:?}");
+    assert!(!names(&discovery.prompts, "name").is_empty());
+    assert!(!names(&discovery.resources, "uri").is_empty());
+    assert!(!names(&discovery.resource_templates, "uriTemplate").is_empty());
+    // Every tool keeps its raw JSON, schema included.
+    if let Listing::Listed(items) = &discovery.tools {
+        assert!(items.iter().all(|t| t["inputSchema"].is_object()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_over_streamable_http_lists_everything_the_reference_server_offers() {
+    let Some(server) = everything("streamableHttp").await else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/mcp", server.port);
+    for wire in [Wire::Auto, Wire::StreamableHttp] {
+        let found = run(&url, wire).await.expect("discovery");
+        assert_eq!(found.wire, Wire::StreamableHttp, "{wire:?}");
+        assert_complete(&found);
+    }
+    // Explicit SSE against a Streamable HTTP server fails clearly, without a panic.
+    let err = run(&url, Wire::Sse).await.expect_err("not an SSE endpoint");
+    assert_eq!(err.failure, UpstreamFailure::ProtocolError, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_falls_back_to_legacy_sse_and_lists_the_same_capabilities() {
+    let Some(server) = everything("sse").await else {
+        return;
+    };
+    let url = format!("http://127.0.0.1:{}/sse", server.port);
+    for wire in [Wire::Auto, Wire::Sse] {
+        let found = run(&url, wire).await.expect("discovery");
+        assert_eq!(found.wire, Wire::Sse, "{wire:?}");
+        assert_complete(&found);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_guard_on_a_loopback_upstream_is_refused_before_connecting() {
+    let strict = GuardPolicy::default();
+    let client = upstream_client(strict, Duration::from_secs(5)).expect("client");
+    for url in [
+        "http://127.0.0.1:9/mcp",
+        "http://localhost:9/mcp",
+        "http://[::1]:9/mcp",
+    ] {
+        let err = discover(
+            &client,
+            &Url::parse(url).expect("url"),
+            &HeaderMap::new(),
+            Wire::Auto,
+            &Limits::default(),
+            strict,
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(err.failure, UpstreamFailure::Unreachable, "{url}: {err}");
+        assert!(err.message.contains("SSRF guard"), "{url}: {err}");
+    }
+}
