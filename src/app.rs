@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -25,13 +26,16 @@ use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::ApiLayer;
 use crate::grpc::pack::PackApi;
-use crate::grpc::unimplemented::SyncApi;
+use crate::grpc::sync::SyncApi;
 use crate::pb;
 use crate::registry::Admin;
 use crate::registry::auth::Authenticator;
 use crate::registry::packs::Packs;
 use crate::registry::servers::{Servers, UrlPolicy};
 use crate::store::{Store, redact_url};
+use crate::sync::client::Limits;
+use crate::sync::engine::{SyncSettings, Syncer};
+use crate::sync::guard::GuardPolicy;
 use crate::telemetry;
 
 /// Names under which health is reported: the whole server ("") and each service.
@@ -188,6 +192,20 @@ impl Application {
                 allow_insecure: settings.allow_insecure_upstreams,
             },
         );
+        let syncer = Syncer::new(
+            store.clone(),
+            servers.clone(),
+            SyncSettings {
+                policy: GuardPolicy {
+                    allow_private: settings.allow_private_upstreams,
+                },
+                limits: Limits {
+                    deadline: settings.sync_timeout,
+                    ..Limits::default()
+                },
+                connect_timeout: Duration::from_secs(10).min(settings.sync_timeout),
+            },
+        )?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let stop = stopping.clone();
         let signal = async move {
@@ -214,7 +232,9 @@ impl Application {
             .add_service(pb::pack_service_server::PackServiceServer::new(
                 PackApi::new(Packs::new(store.clone()), keyring.clone()),
             ))
-            .add_service(pb::sync_service_server::SyncServiceServer::new(SyncApi))
+            .add_service(pb::sync_service_server::SyncServiceServer::new(
+                SyncApi::new(syncer, keyring.clone(), stopping.clone()),
+            ))
             .serve_with_incoming_shutdown(incoming, signal);
         tracing::info!(%addr, "serving gRPC");
 

@@ -159,6 +159,17 @@ pub struct SettingsArgs {
     /// Accept plain `http://` upstream URLs (development and tests only).
     #[arg(long, global = true, env = "MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_insecure_upstreams: bool,
+    /// Let syncs reach loopback, private, link-local and CGNAT addresses (never cloud metadata).
+    #[arg(long, global = true, env = "MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub allow_private_upstreams: bool,
+    /// Seconds one sync may take, connection to last list page.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_SYNC_TIMEOUT",
+        default_value = "30"
+    )]
+    pub sync_timeout: u64,
     /// Seconds to wait for in-flight calls after SIGTERM before exiting anyway.
     #[arg(
         long,
@@ -205,6 +216,10 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Whether plain `http` upstream URLs are accepted.
     pub allow_insecure_upstreams: bool,
+    /// Whether syncs may connect to private-network addresses.
+    pub allow_private_upstreams: bool,
+    /// Deadline of one sync.
+    pub sync_timeout: Duration,
 }
 
 impl Settings {
@@ -258,6 +273,8 @@ impl Settings {
             log_level: args.log_level,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             allow_insecure_upstreams: args.allow_insecure_upstreams,
+            allow_private_upstreams: args.allow_private_upstreams,
+            sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
         })
     }
 

@@ -81,11 +81,13 @@ pub enum Error {
     /// ciphertext that belongs to another object).
     #[error("{0}")]
     CredentialsUnusable(String),
-    /// A sync against the upstream MCP server failed.
+    /// A sync against the upstream MCP server failed; the run was recorded.
     #[error("{message}")]
     Upstream {
         failure: UpstreamFailure,
         message: String,
+        /// The recorded run, sent as ErrorInfo metadata `sync_run_id`.
+        sync_run_id: String,
     },
     /// The database cannot be reached; the caller may retry.
     #[error("storage unavailable")]

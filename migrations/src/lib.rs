@@ -14,6 +14,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_organizations_and_api_keys;
 mod m20261122_000002_mcp_servers;
 mod m20261122_000003_packs;
+mod m20261122_000004_sync_runs;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_organizations_and_api_keys::Migration),
             Box::new(m20261122_000002_mcp_servers::Migration),
             Box::new(m20261122_000003_packs::Migration),
+            Box::new(m20261122_000004_sync_runs::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ pub mod mcp_server;
 pub mod middleware;
 pub mod pack;
 pub mod status;
-pub mod unimplemented;
+pub mod sync;
 
 use tonic::{Request, Status};
 

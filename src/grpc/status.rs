@@ -96,8 +96,19 @@ impl From<Error> for Status {
                 message,
                 |_| {},
             ),
-            Error::Upstream { failure, message } => {
-                status_with(Code::Unavailable, failure.reason(), message, |_| {})
+            Error::Upstream {
+                failure,
+                message,
+                sync_run_id,
+            } => {
+                let mut details = ErrorDetails::new();
+                details.set_error_info(
+                    failure.reason(),
+                    ERROR_DOMAIN,
+                    HashMap::from([("sync_run_id".to_owned(), sync_run_id)]),
+                );
+                details.set_request_info(current_request_id(), "");
+                Status::with_error_details(Code::Unavailable, message, details)
             }
             Error::StorageUnavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "storage unavailable");
@@ -190,14 +201,17 @@ mod tests {
             Error::Upstream {
                 failure: UpstreamFailure::Unreachable,
                 message: "m".into(),
+                sync_run_id: "sync_1".into(),
             },
             Error::Upstream {
                 failure: UpstreamFailure::ProtocolError,
                 message: "m".into(),
+                sync_run_id: "sync_1".into(),
             },
             Error::Upstream {
                 failure: UpstreamFailure::AuthFailed,
                 message: "m".into(),
+                sync_run_id: "sync_1".into(),
             },
             Error::StorageUnavailable(anyhow::anyhow!("down")),
             Error::internal(anyhow::anyhow!("bug")),

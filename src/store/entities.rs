@@ -205,3 +205,32 @@ pub mod pack_revision {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod sync_run {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub server_id: String,
+        pub scope: String,
+        pub server_name: String,
+        pub trigger: String,
+        pub started_at: i64,
+        pub finished_at: Option<i64>,
+        pub outcome: String,
+        pub transport: Option<String>,
+        pub protocol_version: String,
+        pub results: String,
+        pub changes: String,
+        pub error: Option<String>,
+        pub instance_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -6,9 +6,11 @@ mod entities;
 mod organizations;
 mod packs;
 mod servers;
+mod sync_runs;
 
 pub use packs::OrgWrite;
 pub use servers::{NewCapability, ServerQuery, SyncState};
+pub use sync_runs::{RunQuery, SyncSuccess};
 
 use std::time::Duration;
 

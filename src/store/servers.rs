@@ -301,38 +301,7 @@ impl Store {
     /// Records the outcome of a sync: status CONNECTED or ERROR (a disabled
     /// server stays DISABLED), times, error, server info, detected transport.
     pub async fn record_sync_state(&self, server_id: &str, state: &SyncState) -> Result<(), Error> {
-        let status = if state.succeeded {
-            ServerStatus::Connected
-        } else {
-            ServerStatus::Error
-        };
-        let mut update = Entity::update_many()
-            .col_expr(
-                Column::Status,
-                Expr::case(
-                    Expr::col(Column::Enabled).eq(false),
-                    ServerStatus::Disabled.as_str(),
-                )
-                .finally(status.as_str())
-                .into(),
-            )
-            .col_expr(Column::LastSyncedAt, Expr::value(state.at))
-            .col_expr(
-                Column::LastError,
-                Expr::value(state.error.as_ref().map(json).transpose()?),
-            )
-            .filter(Column::Id.eq(server_id));
-        if state.succeeded {
-            update = update.col_expr(Column::LastSuccessfulSyncAt, Expr::value(state.at));
-        }
-        if let Some(info) = &state.server_info {
-            update = update.col_expr(Column::ServerInfo, Expr::value(json(info)?));
-        }
-        if let Some(transport) = state.detected_transport {
-            update = update.col_expr(Column::DetectedTransport, Expr::value(transport.as_str()));
-        }
-        update.exec(&self.db).await?;
-        Ok(())
+        record_sync_state_on(&self.db, server_id, state).await
     }
 
     /// Replaces a server's stored capabilities of `kind` with `items` in one
@@ -346,58 +315,128 @@ impl Store {
         now: Micros,
     ) -> Result<(), Error> {
         let txn = self.db.begin().await?;
-        let existing: HashMap<String, cap::Model> = cap::Entity::find()
-            .filter(cap::Column::ServerId.eq(server_id))
-            .filter(cap::Column::Kind.eq(kind.as_str()))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|row| (row.key.clone(), row))
-            .collect();
-        cap::Entity::delete_many()
-            .filter(cap::Column::ServerId.eq(server_id))
-            .filter(cap::Column::Kind.eq(kind.as_str()))
-            .exec(&txn)
-            .await?;
-        let mut rows = Vec::with_capacity(items.len());
-        for item in items {
-            let (discovered_at, changed_at) = match existing.get(&item.key) {
-                Some(old) if old.definition_hash == item.definition_hash => {
-                    (old.discovered_at, old.changed_at)
-                }
-                Some(old) => (old.discovered_at, now),
-                None => (now, now),
-            };
-            rows.push(cap::ActiveModel {
-                server_id: Set(server_id.to_owned()),
-                kind: Set(kind.as_str().to_owned()),
-                key: Set(item.key.clone()),
-                definition: Set(item.definition.to_string()),
-                definition_hash: Set(item.definition_hash.clone()),
-                discovered_at: Set(discovered_at),
-                changed_at: Set(changed_at),
-            });
-        }
-        // Bounded batches keep every statement under the backends' bind limits.
-        for chunk in rows.chunks(200) {
-            cap::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let count_column = match kind {
-            CapabilityKind::Tool => Column::ToolCount,
-            CapabilityKind::Prompt => Column::PromptCount,
-            CapabilityKind::Resource => Column::ResourceCount,
-            CapabilityKind::ResourceTemplate => Column::ResourceTemplateCount,
-        };
-        Entity::update_many()
-            .col_expr(count_column, Expr::value(items.len() as i64))
-            .filter(Column::Id.eq(server_id))
-            .exec(&txn)
-            .await?;
+        replace_capabilities_on(&txn, server_id, kind, items, now).await?;
         txn.commit().await?;
         Ok(())
     }
+}
+
+/// Writes a sync's outcome on the server row, on any connection.
+pub(crate) async fn record_sync_state_on<C: ConnectionTrait>(
+    db: &C,
+    server_id: &str,
+    state: &SyncState,
+) -> Result<(), Error> {
+    let status = if state.succeeded {
+        ServerStatus::Connected
+    } else {
+        ServerStatus::Error
+    };
+    let mut update = Entity::update_many()
+        .col_expr(
+            Column::Status,
+            Expr::case(
+                Expr::col(Column::Enabled).eq(false),
+                ServerStatus::Disabled.as_str(),
+            )
+            .finally(status.as_str())
+            .into(),
+        )
+        .col_expr(Column::LastSyncedAt, Expr::value(state.at))
+        .col_expr(
+            Column::LastError,
+            Expr::value(state.error.as_ref().map(json).transpose()?),
+        )
+        .filter(Column::Id.eq(server_id));
+    if state.succeeded {
+        update = update.col_expr(Column::LastSuccessfulSyncAt, Expr::value(state.at));
+    }
+    if let Some(info) = &state.server_info {
+        update = update.col_expr(Column::ServerInfo, Expr::value(json(info)?));
+    }
+    if let Some(transport) = state.detected_transport {
+        update = update.col_expr(Column::DetectedTransport, Expr::value(transport.as_str()));
+    }
+    update.exec(db).await?;
+    Ok(())
+}
+
+/// Returns a server's tools as name → definition hash, on any connection.
+pub(crate) async fn tool_hashes_on<C: ConnectionTrait>(
+    db: &C,
+    server_id: &str,
+) -> Result<HashMap<String, String>, Error> {
+    Ok(cap::Entity::find()
+        .select_only()
+        .column(cap::Column::Key)
+        .column(cap::Column::DefinitionHash)
+        .filter(cap::Column::ServerId.eq(server_id))
+        .filter(cap::Column::Kind.eq(CapabilityKind::Tool.as_str()))
+        .into_tuple::<(String, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Replaces one kind of capability of a server, on any connection.
+pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
+    txn: &C,
+    server_id: &str,
+    kind: CapabilityKind,
+    items: &[NewCapability],
+    now: Micros,
+) -> Result<(), Error> {
+    let existing: HashMap<String, cap::Model> = cap::Entity::find()
+        .filter(cap::Column::ServerId.eq(server_id))
+        .filter(cap::Column::Kind.eq(kind.as_str()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|row| (row.key.clone(), row))
+        .collect();
+    cap::Entity::delete_many()
+        .filter(cap::Column::ServerId.eq(server_id))
+        .filter(cap::Column::Kind.eq(kind.as_str()))
+        .exec(txn)
+        .await?;
+    let mut rows = Vec::with_capacity(items.len());
+    for item in items {
+        let (discovered_at, changed_at) = match existing.get(&item.key) {
+            Some(old) if old.definition_hash == item.definition_hash => {
+                (old.discovered_at, old.changed_at)
+            }
+            Some(old) => (old.discovered_at, now),
+            None => (now, now),
+        };
+        rows.push(cap::ActiveModel {
+            server_id: Set(server_id.to_owned()),
+            kind: Set(kind.as_str().to_owned()),
+            key: Set(item.key.clone()),
+            definition: Set(item.definition.to_string()),
+            definition_hash: Set(item.definition_hash.clone()),
+            discovered_at: Set(discovered_at),
+            changed_at: Set(changed_at),
+        });
+    }
+    // Bounded batches keep every statement under the backends' bind limits.
+    for chunk in rows.chunks(200) {
+        cap::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let count_column = match kind {
+        CapabilityKind::Tool => Column::ToolCount,
+        CapabilityKind::Prompt => Column::PromptCount,
+        CapabilityKind::Resource => Column::ResourceCount,
+        CapabilityKind::ResourceTemplate => Column::ResourceTemplateCount,
+    };
+    Entity::update_many()
+        .col_expr(count_column, Expr::value(items.len() as i64))
+        .filter(Column::Id.eq(server_id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }
 
 /// Returns the server with `id` on any connection (pool or transaction).

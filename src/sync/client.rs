@@ -95,8 +95,8 @@ impl DiscoveryError {
 /// The outcome of listing one kind of capability.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Listing {
-    /// Every item, in the server's order.
-    Listed(Vec<Value>),
+    /// Every item, in the server's order, and the number of pages read.
+    Listed { items: Vec<Value>, pages: u32 },
     /// The server's capabilities do not announce it: not asked.
     NotAnnounced,
     /// Asked, and the server answered -32601 (method not found): none.
@@ -280,7 +280,7 @@ async fn list_all(
     let mut keys: HashSet<String> = HashSet::new();
     let mut cursors: HashSet<String> = HashSet::new();
     let mut cursor: Option<String> = None;
-    for _ in 0..limits.max_pages {
+    for page_number in 1..=limits.max_pages {
         let params = match &cursor {
             Some(cursor) => json!({ "cursor": cursor }),
             None => json!({}),
@@ -316,7 +316,12 @@ async fn list_all(
             items.push(item.clone());
         }
         match result.get("nextCursor").and_then(Value::as_str) {
-            None | Some("") => return Ok(Listing::Listed(items)),
+            None | Some("") => {
+                return Ok(Listing::Listed {
+                    items,
+                    pages: u32::try_from(page_number).unwrap_or(u32::MAX),
+                });
+            }
             Some(next) => {
                 if !cursors.insert(next.to_owned()) {
                     return Err(DiscoveryError::protocol(format!(

@@ -3,6 +3,8 @@
 //! results, the scheduler and its leases come with the rest of SyncService.)
 
 pub mod client;
+pub mod engine;
 pub mod guard;
 pub mod http;
+pub mod run;
 pub mod sse;

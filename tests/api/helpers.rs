@@ -47,10 +47,19 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
+    run_with(backend, Options::default(), test).await;
+}
+
+/// Like [`run_on`], with settings from `options`.
+pub async fn run_with<F, Fut>(backend: Backend, options: Options, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let Some(database) = TestDatabase::create(backend).await else {
         return;
     };
-    let (app, guard) = spawn_app(database, Options::default()).await;
+    let (app, guard) = spawn_app(database, options).await;
     test(app).await;
     guard.stop().await;
 }
@@ -164,10 +173,15 @@ impl TestDatabase {
 #[derive(Default)]
 pub struct Options {
     pub metrics: bool,
+    /// `--allow-insecure-upstreams` (plain http URLs).
+    pub insecure_upstreams: bool,
+    /// `--allow-private-upstreams` (loopback fixtures).
+    pub private_upstreams: bool,
 }
 
 /// Settings for the app under test on `database`.
-pub fn test_settings(database: &TestDatabase, master_key: String, metrics: bool) -> Settings {
+pub fn test_settings(database: &TestDatabase, master_key: String, options: &Options) -> Settings {
+    let metrics = options.metrics;
     Settings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         database_url: database.url.clone(),
@@ -178,7 +192,9 @@ pub fn test_settings(database: &TestDatabase, master_key: String, metrics: bool)
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         shutdown_timeout: Duration::from_secs(10),
-        allow_insecure_upstreams: false,
+        allow_insecure_upstreams: options.insecure_upstreams,
+        allow_private_upstreams: options.private_upstreams,
+        sync_timeout: Duration::from_secs(10),
     }
 }
 
@@ -212,7 +228,7 @@ impl AppGuard {
 /// Builds and starts the app in-process, with a platform-admin key.
 pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, AppGuard) {
     let master_key = Keyring::generate_entry("test").expect("master key");
-    let settings = test_settings(&database, master_key, options.metrics);
+    let settings = test_settings(&database, master_key, &options);
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
@@ -477,4 +493,51 @@ pub async fn discovered(
         .replace_capabilities(server_id, kind, &items, now_micros())
         .await
         .expect("store capabilities");
+}
+
+/// server-everything running on 127.0.0.1 in one transport mode.
+pub struct Everything {
+    _child: tokio::process::Child,
+    pub port: u16,
+}
+
+/// Starts the reference server, or `None` outside the test command (required with CI=true).
+pub async fn everything(mode: &str) -> Option<Everything> {
+    let script = match std::env::var("MCP_REGISTRY_TEST_EVERYTHING") {
+        Ok(path) if std::path::Path::new(&path).exists() => path,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true needs server-everything: run ./scripts/test, which installs it")
+        }
+        _ => {
+            eprintln!("skipping: MCP_REGISTRY_TEST_EVERYTHING is not set (./scripts/test sets it)");
+            return None;
+        }
+    };
+    // A free port: bind, read, release (the server binds it right after).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loopback.cjs");
+    let child = tokio::process::Command::new("node")
+        .args(["--require", preload, &script, mode])
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(Everything {
+                _child: child,
+                port,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server-everything did not listen on 127.0.0.1:{port}");
 }

@@ -10,5 +10,6 @@ mod operations;
 mod packs;
 mod server_details;
 mod servers;
+mod sync;
 mod sync_client;
 mod sync_fixtures;

@@ -1,10 +1,8 @@
 //! Health, reflection, metrics and the parts of the contract not built yet.
 
 use mcp_registry::pb;
-use mcp_registry::registry::{Plan, Role};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_stream::StreamExt;
-use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -120,21 +118,9 @@ async fn reflection_v1_and_v1alpha_list_every_service(app: TestApp) {
     );
 }
 
-async fn rpcs_of_later_services_answer_unimplemented(app: TestApp) {
-    let org = app.create_org("later", Plan::Pro).await;
-    let admin = app.create_key(&org, Role::Admin).await;
-    let status = app
-        .sync_as(&admin)
-        .list_sync_runs(pb::ListSyncRunsRequest::default())
-        .await
-        .expect_err("not implemented yet");
-    assert_eq!(status.code(), Code::Unimplemented);
-}
-
 on_both_backends!(
     health_check_answers_serving_without_an_api_key,
     reflection_v1_and_v1alpha_list_every_service,
-    rpcs_of_later_services_answer_unimplemented,
 );
 
 /// Fetches `/metrics` with a minimal HTTP/1.1 request.
@@ -166,7 +152,14 @@ async fn metrics_count_rpcs_by_code_and_record_latency(backend: Backend) {
     let Some(database) = TestDatabase::create(backend).await else {
         return;
     };
-    let (app, guard) = spawn_app(database, Options { metrics: true }).await;
+    let (app, guard) = spawn_app(
+        database,
+        Options {
+            metrics: true,
+            ..Options::default()
+        },
+    )
+    .await;
     let mut admin = app.admin();
     admin
         .list_organizations(pb::ListOrganizationsRequest::default())

@@ -1,6 +1,5 @@
 //! The MCP discovery client against real MCP servers on 127.0.0.1.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use mcp_registry::error::UpstreamFailure;
@@ -8,55 +7,9 @@ use mcp_registry::sync::client::{Discovery, Limits, Listing, Wire, discover};
 use mcp_registry::sync::guard::GuardPolicy;
 use mcp_registry::sync::http::upstream_client;
 use reqwest::header::HeaderMap;
-use tokio::process::{Child, Command};
 use url::Url;
 
-/// server-everything running on 127.0.0.1 in one transport mode.
-struct Everything {
-    _child: Child,
-    port: u16,
-}
-
-/// Starts the reference server, or `None` outside the test command (required with CI=true).
-async fn everything(mode: &str) -> Option<Everything> {
-    let script = match std::env::var("MCP_REGISTRY_TEST_EVERYTHING") {
-        Ok(path) if std::path::Path::new(&path).exists() => path,
-        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
-            panic!("CI=true needs server-everything: run ./scripts/test, which installs it")
-        }
-        _ => {
-            eprintln!("skipping: MCP_REGISTRY_TEST_EVERYTHING is not set (./scripts/test sets it)");
-            return None;
-        }
-    };
-    // A free port: bind, read, release (the server binds it right after).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loopback.cjs");
-    let child = Command::new("node")
-        .args(["--require", preload, &script, mode])
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start server-everything");
-    for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(Everything {
-                _child: child,
-                port,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server-everything did not listen on 127.0.0.1:{port}");
-}
+use crate::helpers::everything;
 
 async fn run(
     url: &str,
@@ -79,7 +32,7 @@ async fn run(
 
 fn names(listing: &Listing, key: &str) -> Vec<String> {
     match listing {
-        Listing::Listed(items) => items
+        Listing::Listed { items, .. } => items
             .iter()
             .map(|item| item[key].as_str().expect("key").to_owned())
             .collect(),
@@ -96,7 +49,7 @@ fn assert_complete(discovery: &Discovery) {
     assert!(!names(&discovery.resources, "uri").is_empty());
     assert!(!names(&discovery.resource_templates, "uriTemplate").is_empty());
     // Every tool keeps its raw JSON, schema included.
-    if let Listing::Listed(items) = &discovery.tools {
+    if let Listing::Listed { items, .. } = &discovery.tools {
         assert!(items.iter().all(|t| t["inputSchema"].is_object()));
     }
 }

@@ -691,6 +691,16 @@ impl Servers {
         })
     }
 
+    /// Opens one sealed header value of a server (for syncs).
+    pub fn open_secret(&self, server_id: &str, sealed: &str) -> Result<String, Error> {
+        let bytes = self
+            .keyring
+            .open(sealed, server_id.as_bytes())
+            .map_err(|err| credentials_unusable(server_id, &err.to_string()))?;
+        String::from_utf8(bytes)
+            .map_err(|_| credentials_unusable(server_id, "a stored header is not text"))
+    }
+
     /// Seals sensitive header values; `KeepStored` takes the value stored
     /// under the same name, as it is, or opened and re-sealed with the
     /// primary key when `reseal` (the connection changes).

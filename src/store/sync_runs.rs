@@ -1,0 +1,257 @@
+//! Queries on `sync_runs`, and the one transaction that stores a successful
+//! sync (capabilities, server state, changes, run) or a failed one.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, anyhow};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::pagination::{Page, PageRequest};
+use crate::registry::Micros;
+use crate::registry::servers::{CapabilityKind, ServerInfo, Transport};
+use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
+use crate::store::servers::{
+    find_server, record_sync_state_on, replace_capabilities_on, tool_hashes_on,
+};
+use crate::store::{NewCapability, Store, SyncState};
+use crate::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
+
+/// Which runs a listing covers.
+#[derive(Debug, Clone)]
+pub enum RunQuery {
+    /// One server's runs.
+    Server(String),
+    /// The runs of every server in a scope (an organization id or `catalog`).
+    Scope(String),
+}
+
+/// What a successful discovery found, ready to store.
+#[derive(Debug, Clone)]
+pub struct SyncSuccess {
+    pub at: Micros,
+    pub server_info: ServerInfo,
+    pub transport: Transport,
+    pub protocol_version: String,
+    pub results: Results,
+    /// Every kind, each with its complete item list (empty for none).
+    pub capabilities: Vec<(CapabilityKind, Vec<NewCapability>)>,
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_string(value).map_err(Error::internal)
+}
+
+fn name<T: Serialize>(value: &T) -> Result<String, Error> {
+    match serde_json::to_value(value).map_err(Error::internal)? {
+        serde_json::Value::String(text) => Ok(text),
+        other => Err(Error::internal(anyhow!("{other} is not a plain name"))),
+    }
+}
+
+fn row(run: &SyncRun) -> Result<ActiveModel, Error> {
+    Ok(ActiveModel {
+        id: Set(run.id.clone()),
+        server_id: Set(run.server_id.clone()),
+        scope: Set(run.scope.clone()),
+        server_name: Set(run.server_name.clone()),
+        trigger: Set(name(&run.trigger)?),
+        started_at: Set(run.started_at),
+        finished_at: Set(run.finished_at),
+        outcome: Set(name(&run.outcome)?),
+        transport: Set(run.transport.map(|t| t.as_str().to_owned())),
+        protocol_version: Set(run.protocol_version.clone()),
+        results: Set(json(&run.results)?),
+        changes: Set(json(&run.changes)?),
+        error: Set(run.error.as_ref().map(json).transpose()?),
+        instance_id: Set(run.instance_id.clone()),
+    })
+}
+
+fn to_domain(row: Model) -> Result<SyncRun, Error> {
+    let context = |what: &str| format!("sync run {} has invalid {what}", row.id);
+    let plain = |text: &str| serde_json::Value::String(text.to_owned());
+    Ok(SyncRun {
+        trigger: serde_json::from_value::<Trigger>(plain(&row.trigger))
+            .with_context(|| context("trigger"))
+            .map_err(Error::internal)?,
+        outcome: serde_json::from_value::<Outcome>(plain(&row.outcome))
+            .with_context(|| context("outcome"))
+            .map_err(Error::internal)?,
+        transport: row.transport.as_deref().and_then(Transport::parse),
+        results: serde_json::from_str(&row.results)
+            .with_context(|| context("results"))
+            .map_err(Error::internal)?,
+        changes: serde_json::from_str(&row.changes)
+            .with_context(|| context("changes"))
+            .map_err(Error::internal)?,
+        error: row
+            .error
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .with_context(|| context("error"))
+            .map_err(Error::internal)?,
+        id: row.id,
+        server_id: row.server_id,
+        scope: row.scope,
+        server_name: row.server_name,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        protocol_version: row.protocol_version,
+        instance_id: row.instance_id,
+    })
+}
+
+impl Store {
+    /// Records a run that has just started (outcome RUNNING).
+    pub async fn insert_sync_run(&self, run: &SyncRun) -> Result<(), Error> {
+        Entity::insert(row(run)?)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Stores a successful sync in one transaction: every kind of capability
+    /// replaced, the changes to the tools computed against what was stored,
+    /// the server's sync state, and the finished run. Returns the run.
+    pub async fn finish_sync_success(
+        &self,
+        run: &SyncRun,
+        success: SyncSuccess,
+    ) -> Result<SyncRun, Error> {
+        let txn = self.db.begin().await?;
+        let server = find_server(&txn, &run.server_id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "mcp server",
+                id: run.server_id.clone(),
+            })?;
+        let old_tools = tool_hashes_on(&txn, &run.server_id).await?;
+        let new_tools: BTreeMap<String, String> = success
+            .capabilities
+            .iter()
+            .filter(|(kind, _)| *kind == CapabilityKind::Tool)
+            .flat_map(|(_, items)| {
+                items
+                    .iter()
+                    .map(|i| (i.key.clone(), i.definition_hash.clone()))
+            })
+            .collect();
+        let changes = Changes::between(
+            &old_tools,
+            &new_tools,
+            server.approval_policy,
+            &server.tool_approvals,
+        );
+        for (kind, items) in &success.capabilities {
+            replace_capabilities_on(&txn, &run.server_id, *kind, items, success.at).await?;
+        }
+        record_sync_state_on(
+            &txn,
+            &run.server_id,
+            &SyncState {
+                at: success.at,
+                succeeded: true,
+                server_info: Some(success.server_info),
+                detected_transport: Some(success.transport),
+                error: None,
+            },
+        )
+        .await?;
+        let finished = SyncRun {
+            finished_at: Some(success.at),
+            outcome: Outcome::Succeeded,
+            transport: Some(success.transport),
+            protocol_version: success.protocol_version,
+            results: success.results,
+            changes,
+            error: None,
+            ..run.clone()
+        };
+        Entity::update(row(&finished)?).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(finished)
+    }
+
+    /// Stores a failed sync: the server keeps its capabilities, gets status
+    /// ERROR (unless disabled) and the error; the run is finished FAILED.
+    pub async fn finish_sync_failure(&self, run: &SyncRun) -> Result<(), Error> {
+        let txn = self.db.begin().await?;
+        let at = run.finished_at.unwrap_or(run.started_at);
+        record_sync_state_on(
+            &txn,
+            &run.server_id,
+            &SyncState {
+                at,
+                succeeded: false,
+                server_info: None,
+                detected_transport: None,
+                error: run.error.clone(),
+            },
+        )
+        .await?;
+        Entity::update(row(run)?).exec(&txn).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Returns one run.
+    pub async fn get_sync_run(&self, id: &str) -> Result<Option<SyncRun>, Error> {
+        Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Lists runs newest first (ids are UUIDv7, so id order is start order).
+    pub async fn list_sync_runs(
+        &self,
+        query: &RunQuery,
+        page: &PageRequest<String>,
+    ) -> Result<Page<SyncRun, String>, Error> {
+        let scope = match query {
+            RunQuery::Server(id) => Column::ServerId.eq(id.as_str()),
+            RunQuery::Scope(scope) => Column::Scope.eq(scope.as_str()),
+        };
+        let mut select = Entity::find()
+            .filter(scope.clone())
+            .order_by_desc(Column::Id);
+        if let Some(before) = &page.after {
+            select = select.filter(Column::Id.lt(before.as_str()));
+        }
+        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let total = Entity::find().filter(scope).count(&self.db).await?;
+        let next = page.cut(&mut rows, |row| row.id.clone());
+        Ok(Page {
+            items: rows.into_iter().map(to_domain).collect::<Result<_, _>>()?,
+            next,
+            total,
+        })
+    }
+
+    /// Marks runs left RUNNING by `instance_id` (a replica that stopped) as failed.
+    pub async fn fail_abandoned_runs(&self, instance_id: &str, at: Micros) -> Result<u64, Error> {
+        let error = json(&crate::registry::servers::LastError {
+            reason: "UPSTREAM_UNREACHABLE".into(),
+            message: "the sync was interrupted by a shutdown".into(),
+            occurred_at: at,
+            sync_run_id: String::new(),
+        })?;
+        let result = Entity::update_many()
+            .col_expr(Column::Outcome, Expr::value(name(&Outcome::Failed)?))
+            .col_expr(Column::FinishedAt, Expr::value(at))
+            .col_expr(Column::Error, Expr::value(error))
+            .filter(Column::InstanceId.eq(instance_id))
+            .filter(Column::Outcome.eq(name(&Outcome::Running)?))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}

@@ -1,0 +1,583 @@
+//! The sync engine: one sync of one server, from its stored configuration to
+//! a stored [`SyncRun`]. Plaintext secrets exist only inside [`Syncer::sync`],
+//! in the request headers of that sync, and are dropped with them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio::sync::{Mutex, broadcast};
+use url::Url;
+
+use crate::error::{Error, UpstreamFailure};
+use crate::pagination::{Page, PageRequest};
+use crate::registry::canonical::definition_hash;
+use crate::registry::servers::{
+    CATALOG_SCOPE, CapabilityKind, Credentials, DEFAULT_API_KEY_HEADER, LastError, Lookup,
+    McpServer, ServerInfo, Servers, StoredHeaderValue, Transport,
+};
+use crate::registry::{Caller, new_id, now_micros};
+use crate::store::{NewCapability, RunQuery, Store, SyncSuccess};
+use crate::sync::client::{Discovery, DiscoveryError, Limits, Listing, Wire, discover};
+use crate::sync::guard::GuardPolicy;
+use crate::sync::http::{check_url, upstream_client};
+use crate::sync::run::{
+    CapabilityOutcome, CapabilityResult, Changes, Outcome, Results, SyncRun, Trigger,
+};
+
+/// How syncs connect.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub policy: GuardPolicy,
+    pub limits: Limits,
+    pub connect_timeout: Duration,
+}
+
+/// A live sync event, for WatchSyncEvents.
+#[derive(Debug, Clone)]
+pub struct SyncEvent {
+    pub run: SyncRun,
+}
+
+/// Runs syncs. Cheap to clone.
+#[derive(Clone)]
+pub struct Syncer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    servers: Servers,
+    client: reqwest::Client,
+    settings: SyncSettings,
+    /// Identifies this process in sync runs (replica id).
+    instance_id: String,
+    events: broadcast::Sender<SyncEvent>,
+    /// One sync per server at a time in this process.
+    running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+impl Syncer {
+    pub fn new(store: Store, servers: Servers, settings: SyncSettings) -> anyhow::Result<Self> {
+        let client = upstream_client(settings.policy, settings.connect_timeout)?;
+        let (events, _) = broadcast::channel(1024);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                servers,
+                client,
+                settings,
+                instance_id: format!("inst_{}", uuid::Uuid::now_v7().simple()),
+                events,
+                running: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A SyncMcpServer call: checks the caller may change the server, syncs
+    /// it, and turns a failed run into the matching error (the run is stored
+    /// either way).
+    pub async fn sync_now(&self, caller: &Caller, server_id: &str) -> Result<SyncRun, Error> {
+        let view = self
+            .inner
+            .servers
+            .get(caller, Lookup::Id(server_id.to_owned()))
+            .await?;
+        if !view.access.can_edit {
+            return Err(Error::PermissionDenied(
+                "only an ADMIN key, the key that created the server, or a platform admin for catalog servers may sync it".into(),
+            ));
+        }
+        if !view.server.enabled {
+            return Err(Error::FailedPrecondition(format!(
+                "server {server_id} is disabled; enable it to sync"
+            )));
+        }
+        let run = self.sync(&view.server, Trigger::Manual).await?;
+        match &run.error {
+            None => Ok(run),
+            Some(error) if error.reason == "CREDENTIALS_UNUSABLE" => {
+                Err(Error::CredentialsUnusable(error.message.clone()))
+            }
+            Some(error) => Err(Error::Upstream {
+                failure: match error.reason.as_str() {
+                    "UPSTREAM_AUTH_FAILED" => UpstreamFailure::AuthFailed,
+                    "UPSTREAM_PROTOCOL_ERROR" => UpstreamFailure::ProtocolError,
+                    _ => UpstreamFailure::Unreachable,
+                },
+                message: error.message.clone(),
+                sync_run_id: run.id.clone(),
+            }),
+        }
+    }
+
+    /// Returns a run of a server the caller may see.
+    pub async fn run(&self, caller: &Caller, id: &str) -> Result<SyncRun, Error> {
+        let not_found = || Error::NotFound {
+            kind: "sync run",
+            id: id.to_owned(),
+        };
+        let run = self
+            .inner
+            .store
+            .get_sync_run(id)
+            .await?
+            .ok_or_else(not_found)?;
+        if !scope_visible(caller, &run.scope) {
+            return Err(not_found());
+        }
+        Ok(run)
+    }
+
+    /// Lists runs of one visible server, or of the caller's scope.
+    pub async fn runs(
+        &self,
+        caller: &Caller,
+        server_id: Option<&str>,
+        page: &PageRequest<String>,
+    ) -> Result<Page<SyncRun, String>, Error> {
+        let query = match server_id {
+            Some(id) => {
+                self.inner
+                    .servers
+                    .get(caller, Lookup::Id(id.to_owned()))
+                    .await?;
+                RunQuery::Server(id.to_owned())
+            }
+            None => RunQuery::Scope(caller_scope(caller).to_owned()),
+        };
+        self.inner.store.list_sync_runs(&query, page).await
+    }
+
+    /// Checks that a watched server is visible to the caller.
+    pub async fn check_visible(&self, caller: &Caller, server_id: &str) -> Result<(), Error> {
+        self.inner
+            .servers
+            .get(caller, Lookup::Id(server_id.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Subscribes to live sync events of this process.
+    pub fn subscribe(&self) -> broadcast::Receiver<SyncEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Syncs `server` now and stores the run; upstream failures are a FAILED
+    /// run, not an error. Errors are storage failures only.
+    pub async fn sync(&self, server: &McpServer, trigger: Trigger) -> Result<SyncRun, Error> {
+        let lock = {
+            let mut running = self.inner.running.lock().await;
+            running.entry(server.id.clone()).or_default().clone()
+        };
+        let _one_at_a_time = lock.lock().await;
+        let run = SyncRun {
+            id: new_id("sync"),
+            server_id: server.id.clone(),
+            scope: server.scope().to_owned(),
+            server_name: server.name.clone(),
+            trigger,
+            started_at: now_micros(),
+            finished_at: None,
+            outcome: Outcome::Running,
+            transport: None,
+            protocol_version: String::new(),
+            results: Results::default(),
+            changes: Changes::default(),
+            error: None,
+            instance_id: self.inner.instance_id.clone(),
+        };
+        self.inner.store.insert_sync_run(&run).await?;
+        let _ = self.inner.events.send(SyncEvent { run: run.clone() });
+        let finished = match self.attempt(server).await {
+            Ok(discovery) => match success(discovery) {
+                Ok(success) => self.inner.store.finish_sync_success(&run, success).await?,
+                Err(failure) => {
+                    let (failure, message, results) = *failure;
+                    self.fail(run, failure.reason(), message, results).await?
+                }
+            },
+            Err(Attempt::Upstream(err)) => {
+                self.fail(run, err.failure.reason(), err.message, Results::default())
+                    .await?
+            }
+            Err(Attempt::Credentials(message)) => {
+                self.fail(run, "CREDENTIALS_UNUSABLE", message, Results::default())
+                    .await?
+            }
+        };
+        tracing::info!(
+            server_id = %finished.server_id,
+            run_id = %finished.id,
+            outcome = ?finished.outcome,
+            trigger = ?finished.trigger,
+            "sync finished"
+        );
+        metrics::counter!(
+            "mcp_registry_syncs_total",
+            "outcome" => match finished.outcome { Outcome::Succeeded => "succeeded", _ => "failed" },
+            "reason" => finished.error.as_ref().map_or("NONE".to_owned(), |e| e.reason.clone()),
+        )
+        .increment(1);
+        if let Some(end) = finished.finished_at {
+            metrics::histogram!("mcp_registry_sync_duration_seconds")
+                .record((end - finished.started_at) as f64 / 1e6);
+        }
+        let _ = self.inner.events.send(SyncEvent {
+            run: finished.clone(),
+        });
+        Ok(finished)
+    }
+
+    async fn fail(
+        &self,
+        run: SyncRun,
+        reason: &str,
+        message: String,
+        results: Results,
+    ) -> Result<SyncRun, Error> {
+        let at = now_micros();
+        let failed = SyncRun {
+            finished_at: Some(at),
+            outcome: Outcome::Failed,
+            results,
+            error: Some(LastError {
+                reason: reason.to_owned(),
+                message,
+                occurred_at: at,
+                sync_run_id: run.id.clone(),
+            }),
+            ..run
+        };
+        self.inner.store.finish_sync_failure(&failed).await?;
+        Ok(failed)
+    }
+
+    /// Connects with the detected transport when there is one, and detects
+    /// again when that no longer works (except after an auth failure).
+    async fn attempt(&self, server: &McpServer) -> Result<Discovery, Attempt> {
+        let url = Url::parse(&server.url).map_err(|err| {
+            Attempt::Upstream(DiscoveryError {
+                failure: UpstreamFailure::ProtocolError,
+                message: format!("the stored url does not parse: {err}"),
+            })
+        })?;
+        let headers = self.headers(server).await?;
+        let settings = &self.inner.settings;
+        let configured = match server.transport {
+            Transport::StreamableHttp => Wire::StreamableHttp,
+            Transport::Sse => Wire::Sse,
+            Transport::Auto => Wire::Auto,
+        };
+        let detected = match (server.transport, server.detected_transport) {
+            (Transport::Auto, Some(Transport::StreamableHttp)) => Some(Wire::StreamableHttp),
+            (Transport::Auto, Some(Transport::Sse)) => Some(Wire::Sse),
+            _ => None,
+        };
+        let client = &self.inner.client;
+        if let Some(wire) = detected {
+            match discover(
+                client,
+                &url,
+                &headers,
+                wire,
+                &settings.limits,
+                settings.policy,
+            )
+            .await
+            {
+                Ok(found) => return Ok(found),
+                Err(err) if err.failure == UpstreamFailure::AuthFailed => {
+                    return Err(Attempt::Upstream(err));
+                }
+                Err(err) => {
+                    tracing::debug!(server_id = %server.id, error = %err, "detected transport failed; detecting again")
+                }
+            }
+        }
+        discover(
+            client,
+            &url,
+            &headers,
+            configured,
+            &settings.limits,
+            settings.policy,
+        )
+        .await
+        .map_err(Attempt::Upstream)
+    }
+
+    /// The request headers of a sync: the plain ones, the opened sealed ones,
+    /// and what the credentials add.
+    async fn headers(&self, server: &McpServer) -> Result<HeaderMap, Attempt> {
+        let servers = &self.inner.servers;
+        let mut headers = HeaderMap::new();
+        for header in &server.request_headers {
+            let (value, sensitive) = match &header.value {
+                StoredHeaderValue::Plain(value) => (value.clone(), false),
+                StoredHeaderValue::Sealed(sealed) => (
+                    servers
+                        .open_secret(&server.id, sealed)
+                        .map_err(|err| Attempt::Credentials(err.to_string()))?,
+                    true,
+                ),
+            };
+            insert(&mut headers, &header.name, &value, sensitive)?;
+        }
+        let Some(sealed) = &server.sealed_credentials else {
+            return Ok(headers);
+        };
+        let credentials = servers
+            .open_credentials(&server.id, sealed)
+            .map_err(|err| Attempt::Credentials(err.to_string()))?;
+        match credentials {
+            Credentials::ApiKey { key, header_name } => {
+                insert(
+                    &mut headers,
+                    header_name.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER),
+                    &key,
+                    true,
+                )?;
+            }
+            Credentials::BearerToken { token } => {
+                insert(
+                    &mut headers,
+                    AUTHORIZATION.as_str(),
+                    &format!("Bearer {token}"),
+                    true,
+                )?;
+            }
+            Credentials::OAuth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+            } => {
+                let token = self
+                    .oauth2_token(&token_url, &client_id, &client_secret, &scopes)
+                    .await?;
+                insert(
+                    &mut headers,
+                    AUTHORIZATION.as_str(),
+                    &format!("Bearer {token}"),
+                    true,
+                )?;
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Gets an access token with the client-credentials grant (RFC 6749 §4.4).
+    async fn oauth2_token(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[String],
+    ) -> Result<String, Attempt> {
+        let upstream =
+            |failure, message: String| Attempt::Upstream(DiscoveryError { failure, message });
+        let url = Url::parse(token_url).map_err(|err| {
+            upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token url does not parse: {err}"),
+            )
+        })?;
+        check_url(&url, self.inner.settings.policy)
+            .map_err(|err| upstream(UpstreamFailure::Unreachable, err.to_string()))?;
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            form.append_pair("client_id", client_id);
+            form.append_pair("client_secret", client_secret);
+            if !scopes.is_empty() {
+                form.append_pair("scope", &scopes.join(" "));
+            }
+            form.finish()
+        };
+        let response = self
+            .inner
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
+            .timeout(self.inner.settings.limits.deadline)
+            .send()
+            .await
+            .map_err(|err| {
+                upstream(
+                    UpstreamFailure::Unreachable,
+                    format!("OAuth2 token endpoint: {err}"),
+                )
+            })?;
+        let status = response.status();
+        if status.is_client_error() {
+            return Err(upstream(
+                UpstreamFailure::AuthFailed,
+                format!("the OAuth2 token endpoint answered HTTP {status}"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token endpoint answered HTTP {status}"),
+            ));
+        }
+        let body: Value = response.json().await.map_err(|err| {
+            upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token answer is not JSON: {err}"),
+            )
+        })?;
+        body.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                upstream(
+                    UpstreamFailure::ProtocolError,
+                    "the OAuth2 token answer has no access_token".into(),
+                )
+            })
+    }
+}
+
+/// The scope whose runs a caller lists by default: its organization, or the catalog.
+pub fn caller_scope(caller: &Caller) -> &str {
+    match caller {
+        Caller::Member {
+            organization_id, ..
+        } => organization_id,
+        Caller::PlatformAdmin { .. } | Caller::Cli => CATALOG_SCOPE,
+    }
+}
+
+/// Whether runs of servers in `scope` are visible to the caller.
+pub fn scope_visible(caller: &Caller, scope: &str) -> bool {
+    scope == CATALOG_SCOPE || scope == caller_scope(caller)
+}
+
+/// Why an attempt did not produce a discovery.
+enum Attempt {
+    Upstream(DiscoveryError),
+    Credentials(String),
+}
+
+fn insert(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    sensitive: bool,
+) -> Result<(), Attempt> {
+    let invalid = || {
+        Attempt::Upstream(DiscoveryError {
+            failure: UpstreamFailure::ProtocolError,
+            message: format!("header {name:?} cannot be sent"),
+        })
+    };
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+    let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+    value.set_sensitive(sensitive);
+    headers.insert(name, value);
+    Ok(())
+}
+
+type Failure = Box<(UpstreamFailure, String, Results)>;
+
+/// Turns a discovery into what to store, or into a failure when a list failed.
+fn success(discovery: Discovery) -> Result<SyncSuccess, Failure> {
+    let kinds = [
+        (CapabilityKind::Tool, &discovery.tools, "name"),
+        (CapabilityKind::Prompt, &discovery.prompts, "name"),
+        (CapabilityKind::Resource, &discovery.resources, "uri"),
+        (
+            CapabilityKind::ResourceTemplate,
+            &discovery.resource_templates,
+            "uriTemplate",
+        ),
+    ];
+    let mut results = Vec::with_capacity(4);
+    let mut capabilities = Vec::with_capacity(4);
+    let mut failed = None;
+    for (kind, listing, key) in kinds {
+        let (result, items) = match listing {
+            Listing::Listed { items, pages } => (
+                CapabilityResult {
+                    outcome: CapabilityOutcome::Ok,
+                    count: u32::try_from(items.len()).unwrap_or(u32::MAX),
+                    pages: *pages,
+                    error_message: String::new(),
+                },
+                items
+                    .iter()
+                    .map(|item| NewCapability {
+                        kind,
+                        key: item[key].as_str().unwrap_or_default().to_owned(),
+                        definition_hash: definition_hash(item),
+                        definition: item.clone(),
+                    })
+                    .collect(),
+            ),
+            Listing::NotAnnounced | Listing::NotSupported => (
+                CapabilityResult {
+                    outcome: CapabilityOutcome::NotSupported,
+                    count: 0,
+                    pages: 0,
+                    error_message: String::new(),
+                },
+                Vec::new(),
+            ),
+            Listing::Failed(message) => {
+                failed.get_or_insert_with(|| message.clone());
+                (
+                    CapabilityResult {
+                        outcome: CapabilityOutcome::Failed,
+                        count: 0,
+                        pages: 0,
+                        error_message: message.clone(),
+                    },
+                    Vec::new(),
+                )
+            }
+        };
+        results.push(result);
+        capabilities.push((kind, items));
+    }
+    let mut results = results.into_iter();
+    let mut next = || results.next().unwrap_or_else(CapabilityResult::skipped);
+    let results = Results {
+        tools: next(),
+        prompts: next(),
+        resources: next(),
+        resource_templates: next(),
+    };
+    if let Some(message) = failed {
+        return Err(Box::new((UpstreamFailure::ProtocolError, message, results)));
+    }
+    let info = &discovery.server_info;
+    let text = |key: &str| {
+        info.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(SyncSuccess {
+        at: now_micros(),
+        server_info: ServerInfo {
+            name: text("name"),
+            version: text("version"),
+            title: text("title"),
+            protocol_version: discovery.protocol_version.clone(),
+            instructions: discovery.instructions.clone(),
+            capabilities: discovery.capabilities.clone(),
+        },
+        transport: match discovery.wire {
+            Wire::Sse => Transport::Sse,
+            Wire::StreamableHttp | Wire::Auto => Transport::StreamableHttp,
+        },
+        protocol_version: discovery.protocol_version,
+        results,
+        capabilities,
+    })
+}

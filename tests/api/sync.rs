@@ -1,0 +1,383 @@
+//! SyncService end to end: real MCP servers on 127.0.0.1, stored results,
+//! sync runs, failures, the SSRF guard and live events.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use mcp_registry::pb;
+use mcp_registry::registry::Plan;
+use mcp_registry::sync::client::{Limits, Listing, Wire, discover};
+use mcp_registry::sync::guard::GuardPolicy;
+use mcp_registry::sync::http::upstream_client;
+use reqwest::header::HeaderMap;
+use tonic::Code;
+use tonic_types::StatusExt;
+use url::Url;
+
+use crate::helpers::{Options, TestApp, assert_error, everything, server};
+
+/// Settings for syncing loopback fixtures.
+fn loopback() -> Options {
+    Options {
+        insecure_upstreams: true,
+        private_upstreams: true,
+        ..Options::default()
+    }
+}
+
+macro_rules! sync_tests {
+    ($options:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_with($crate::helpers::Backend::Postgres, $options, super::$name).await;
+            }
+        }
+    )*};
+}
+
+/// Tool names an independent discovery of `url` finds (the reference for what must be stored).
+async fn reference_tools(url: &str) -> BTreeSet<String> {
+    let policy = GuardPolicy {
+        allow_private: true,
+    };
+    let client = upstream_client(policy, Duration::from_secs(5)).expect("client");
+    let found = discover(
+        &client,
+        &Url::parse(url).expect("url"),
+        &HeaderMap::new(),
+        Wire::Auto,
+        &Limits::default(),
+        policy,
+    )
+    .await
+    .expect("reference discovery");
+    match found.tools {
+        Listing::Listed { items, .. } => items
+            .iter()
+            .map(|t| t["name"].as_str().expect("name").to_owned())
+            .collect(),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn stored_tools(
+    app: &TestApp,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut token = String::new();
+    loop {
+        let page = app
+            .servers_as(auth)
+            .list_server_tools(pb::ListServerToolsRequest {
+                server_id: server_id.into(),
+                page_size: 7,
+                page_token: token,
+            })
+            .await
+            .expect("tools")
+            .into_inner();
+        names.extend(page.tools.into_iter().map(|t| t.name));
+        if page.next_page_token.is_empty() {
+            return names;
+        }
+        token = page.next_page_token;
+    }
+}
+
+async fn get(app: &TestApp, auth: &crate::helpers::Auth, id: &str) -> pb::McpServer {
+    app.servers_as(auth)
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.into())),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+}
+
+async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app: TestApp) {
+    for (mode, path, transport) in [
+        ("streamableHttp", "/mcp", pb::Transport::StreamableHttp),
+        ("sse", "/sse", pb::Transport::Sse),
+    ] {
+        let Some(upstream) = everything(mode).await else {
+            return;
+        };
+        let org = app
+            .org(&format!("org-{mode}").to_lowercase(), Plan::Pro)
+            .await;
+        let url = format!("http://127.0.0.1:{}{path}", upstream.port);
+        let mut input = server("everything");
+        input.url = url.clone();
+        let created = app.create_server(&org.admin, input).await;
+
+        let run = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("sync")
+            .into_inner();
+        assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
+        assert_eq!(run.transport(), transport, "{mode}");
+        assert_eq!(run.trigger(), pb::SyncTrigger::Manual);
+        assert!(!run.protocol_version.is_empty());
+
+        let expected = reference_tools(&url).await;
+        let stored = stored_tools(&app, &org.viewer, &created.id).await;
+        assert_eq!(
+            stored, expected,
+            "{mode}: stored tools equal an independent listing"
+        );
+        let tools = run.tools.clone().expect("tools result");
+        assert_eq!(tools.outcome(), pb::CapabilityOutcome::Ok);
+        assert_eq!(tools.count as usize, expected.len());
+        let changes = run.changes.clone().expect("changes");
+        assert_eq!(
+            changes.tools_added.iter().cloned().collect::<BTreeSet<_>>(),
+            expected,
+            "first sync adds every tool"
+        );
+
+        let now = get(&app, &org.viewer, &created.id).await;
+        assert_eq!(now.status(), pb::ServerStatus::Connected);
+        assert_eq!(now.detected_transport(), transport);
+        assert_eq!(now.tool_count as usize, expected.len());
+        assert!(now.prompt_count > 0 && now.resource_count > 0 && now.resource_template_count > 0);
+        assert_eq!(
+            now.server_info.as_ref().map(|i| i.name.as_str()),
+            Some("mcp-servers/everything")
+        );
+        assert!(now.last_successful_sync_at.is_some() && now.last_error.is_none());
+        assert_eq!(now.etag, created.etag, "a sync does not change the etag");
+
+        // A second sync uses the detected transport and changes nothing.
+        let again = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("second sync")
+            .into_inner();
+        let changes = again.changes.expect("changes");
+        assert!(
+            changes.tools_added.is_empty()
+                && changes.tools_removed.is_empty()
+                && changes.tools_changed.is_empty()
+        );
+
+        let runs = app
+            .sync_as(&org.viewer)
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: created.id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner();
+        assert_eq!(runs.total_size, 2);
+        assert_eq!(runs.sync_runs[0].id, again.id, "newest first");
+        let fetched = app
+            .sync_as(&org.viewer)
+            .get_sync_run(pb::GetSyncRunRequest { id: run.id.clone() })
+            .await
+            .expect("get run")
+            .into_inner();
+        assert_eq!(fetched, run);
+    }
+}
+
+async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut input = server("gone");
+    input.url = format!("http://127.0.0.1:{port}/mcp");
+    let created = app.create_server(&org.admin, input).await;
+    let result = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id.clone(),
+        })
+        .await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    let details = status.get_error_details();
+    let run_id = details
+        .error_info()
+        .expect("info")
+        .metadata
+        .get("sync_run_id")
+        .cloned()
+        .expect("sync_run_id");
+    let run = app
+        .sync_as(&org.viewer)
+        .get_sync_run(pb::GetSyncRunRequest { id: run_id.clone() })
+        .await
+        .expect("run")
+        .into_inner();
+    assert_eq!(run.outcome(), pb::SyncOutcome::Failed);
+    assert_eq!(
+        run.error.as_ref().map(|e| e.reason()),
+        Some(pb::ErrorReason::UpstreamUnreachable)
+    );
+    let now = get(&app, &org.viewer, &created.id).await;
+    assert_eq!(now.status(), pb::ServerStatus::Error);
+    assert_eq!(
+        now.last_error.as_ref().map(|e| e.sync_run_id.as_str()),
+        Some(run_id.as_str())
+    );
+
+    // Runs are per organization; another organization sees none of them.
+    let other = app.org("other", Plan::Pro).await;
+    let result = app
+        .sync_as(&other.admin)
+        .get_sync_run(pb::GetSyncRunRequest { id: run_id })
+        .await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+    let theirs = app
+        .sync_as(&other.admin)
+        .list_sync_runs(pb::ListSyncRunsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(theirs.total_size, 0);
+    let ours = app
+        .sync_as(&org.viewer)
+        .list_sync_runs(pb::ListSyncRunsRequest::default())
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(ours.total_size, 1);
+
+    // Rights: viewers and strangers cannot sync; disabled servers are not synced.
+    let result = app
+        .sync_as(&org.viewer)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id.clone(),
+        })
+        .await;
+    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+    let result = app
+        .sync_as(&other.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id.clone(),
+        })
+        .await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+    let mut off = now.clone();
+    off.enabled = Some(false);
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(off),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["enabled".into()],
+            }),
+        })
+        .await
+        .expect("disable");
+    let result = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
+        .await;
+    assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
+}
+
+async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    for (name, url) in [
+        ("v4", "http://127.0.0.1:9/mcp"),
+        ("name", "http://localhost:9/mcp"),
+        ("v6", "http://[::1]:9/mcp"),
+    ] {
+        let mut input = server(name);
+        input.url = url.into();
+        let created = app.create_server(&org.admin, input).await;
+        let result = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
+            .await;
+        let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+        assert!(status.message().contains("SSRF guard"), "{url}: {status:?}");
+    }
+}
+
+async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
+    let a = app.org("a", Plan::Pro).await;
+    let b = app.org("b", Plan::Pro).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut input = server("gone");
+    input.url = format!("http://127.0.0.1:{closed}/mcp");
+    let in_a = app.create_server(&a.admin, input.clone()).await;
+    let in_b = app.create_server(&b.admin, input).await;
+    let mut watch_b = app
+        .sync_as(&b.viewer)
+        .watch_sync_events(pb::WatchSyncEventsRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut watch_a = app
+        .sync_as(&a.viewer)
+        .watch_sync_events(pb::WatchSyncEventsRequest::default())
+        .await
+        .expect("watch")
+        .into_inner();
+    // Organization a syncs first, then b: b's watcher must see b's events first.
+    let _ = app
+        .sync_as(&a.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: in_a.id.clone(),
+        })
+        .await;
+    let _ = app
+        .sync_as(&b.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: in_b.id.clone(),
+        })
+        .await;
+    for (watch, server) in [(&mut watch_a, &in_a), (&mut watch_b, &in_b)] {
+        let started = watch.message().await.expect("stream").expect("event");
+        assert_eq!(
+            (started.kind(), started.server_id.as_str()),
+            (pb::SyncEventKind::Started, server.id.as_str())
+        );
+        let finished = watch.message().await.expect("stream").expect("event");
+        assert_eq!(
+            (finished.kind(), finished.server_id.as_str()),
+            (pb::SyncEventKind::Failed, server.id.as_str())
+        );
+        assert_eq!(
+            finished.run.map(|r| r.outcome()),
+            Some(pb::SyncOutcome::Failed)
+        );
+    }
+    // Watching another organization's server is NOT_FOUND.
+    let result = app
+        .sync_as(&a.viewer)
+        .watch_sync_events(pb::WatchSyncEventsRequest { server_id: in_b.id })
+        .await;
+    assert_error(result.map(|_| ()), Code::NotFound, "NOT_FOUND");
+}
+
+sync_tests!(super::loopback();
+    a_sync_stores_what_the_reference_server_offers_over_both_transports,
+    a_failed_sync_is_recorded_and_answered_unavailable_with_its_run,
+    watchers_see_their_organizations_syncs_and_nothing_else,
+);
+
+sync_tests!(crate::helpers::Options { insecure_upstreams: true, ..crate::helpers::Options::default() };
+    the_ssrf_guard_refuses_loopback_upstreams_by_default,
+);
