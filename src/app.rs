@@ -204,7 +204,10 @@ impl Application {
                     ..Limits::default()
                 },
                 connect_timeout: Duration::from_secs(10).min(settings.sync_timeout),
+                background: settings.background_sync,
             },
+            tasks.clone(),
+            stopping.clone(),
         )?;
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let stop = stopping.clone();
@@ -227,13 +230,13 @@ impl Application {
                 AdminApi::new(admin, keyring.clone()),
             ))
             .add_service(pb::mcp_server_service_server::McpServerServiceServer::new(
-                McpServerApi::new(servers, keyring.clone()),
+                McpServerApi::new(servers, keyring.clone(), syncer.clone()),
             ))
             .add_service(pb::pack_service_server::PackServiceServer::new(
                 PackApi::new(Packs::new(store.clone()), keyring.clone()),
             ))
             .add_service(pb::sync_service_server::SyncServiceServer::new(
-                SyncApi::new(syncer, keyring.clone(), stopping.clone()),
+                SyncApi::new(syncer.clone(), keyring.clone(), stopping.clone()),
             ))
             .serve_with_incoming_shutdown(incoming, signal);
         tracing::info!(%addr, "serving gRPC");
@@ -257,6 +260,13 @@ impl Application {
         stopping.cancel();
         tasks.close();
         tasks.wait().await;
+        match syncer.fail_abandoned_runs().await {
+            Ok(0) => {}
+            Ok(count) => {
+                tracing::info!(count, "marked syncs interrupted by the shutdown as failed")
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot mark interrupted syncs as failed"),
+        }
         if let Err(err) = store.close().await {
             tracing::warn!(error = %err, "closing the database failed");
         }

@@ -162,6 +162,9 @@ pub struct SettingsArgs {
     /// Let syncs reach loopback, private, link-local and CGNAT addresses (never cloud metadata).
     #[arg(long, global = true, env = "MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_private_upstreams: bool,
+    /// Sync servers in the background after they are created or their connection changes.
+    #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
+    pub background_sync: bool,
     /// Seconds one sync may take, connection to last list page.
     #[arg(
         long,
@@ -220,6 +223,8 @@ pub struct Settings {
     pub allow_private_upstreams: bool,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
+    /// Whether changes start background syncs.
+    pub background_sync: bool,
 }
 
 impl Settings {
@@ -275,6 +280,7 @@ impl Settings {
             allow_insecure_upstreams: args.allow_insecure_upstreams,
             allow_private_upstreams: args.allow_private_upstreams,
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
+            background_sync: args.background_sync,
         })
     }
 
@@ -392,6 +398,8 @@ mod tests {
             settings.master_keys,
             MasterKeySource::Generated(PathBuf::from("data/master.key"))
         );
+        assert!(settings.background_sync && !settings.allow_private_upstreams);
+        assert_eq!(settings.sync_timeout, Duration::from_secs(30));
     }
 
     #[test]

@@ -22,16 +22,34 @@ use crate::registry::servers::{
     ServerView, Servers, StoredHeaderValue, ToolApproval, ToolConfiguration, Transport, UrlPolicy,
     Visibility, validate,
 };
+use crate::sync::engine::Syncer;
+use crate::sync::run::Trigger;
 
 /// The McpServerService implementation.
 pub struct McpServerApi {
     servers: Servers,
     keyring: Arc<Keyring>,
+    /// Starts the background sync that a create or a connection change arms.
+    syncer: Syncer,
 }
 
 impl McpServerApi {
-    pub fn new(servers: Servers, keyring: Arc<Keyring>) -> Self {
-        Self { servers, keyring }
+    pub fn new(servers: Servers, keyring: Arc<Keyring>, syncer: Syncer) -> Self {
+        Self {
+            servers,
+            keyring,
+            syncer,
+        }
+    }
+
+    /// Syncs in the background when this write armed a sync: a create of an
+    /// enabled server, or an update that changed the connection or enabled it
+    /// (both set `next_sync_at` to the write's own time).
+    fn sync_if_armed(&self, view: &ServerView, trigger: Trigger) {
+        let server = &view.server;
+        if server.enabled && server.next_sync_at == Some(server.updated_at) {
+            self.syncer.spawn_sync(server.clone(), trigger);
+        }
     }
 }
 
@@ -47,6 +65,7 @@ impl McpServerService for McpServerApi {
         };
         let new = new_server(server, self.servers.policy())?;
         let view = self.servers.create(&caller, new).await?;
+        self.sync_if_armed(&view, Trigger::Created);
         Ok(Response::new(server_to_pb(view)))
     }
 
@@ -118,6 +137,7 @@ impl McpServerService for McpServerApi {
             .servers
             .update(&caller, &id, patch, etag.as_deref())
             .await?;
+        self.sync_if_armed(&view, Trigger::Updated);
         Ok(Response::new(server_to_pb(view)))
     }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio::sync::{Mutex, broadcast};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use url::Url;
 
 use crate::error::{Error, UpstreamFailure};
@@ -33,6 +35,8 @@ pub struct SyncSettings {
     pub policy: GuardPolicy,
     pub limits: Limits,
     pub connect_timeout: Duration,
+    /// Whether [`Syncer::spawn_sync`] syncs at all (`--background-sync`).
+    pub background: bool,
 }
 
 /// A live sync event, for WatchSyncEvents.
@@ -57,10 +61,22 @@ struct Inner {
     events: broadcast::Sender<SyncEvent>,
     /// One sync per server at a time in this process.
     running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// Owner of background syncs (the application's tracker).
+    tasks: TaskTracker,
+    /// Cancelled when shutdown starts.
+    stopping: CancellationToken,
 }
 
 impl Syncer {
-    pub fn new(store: Store, servers: Servers, settings: SyncSettings) -> anyhow::Result<Self> {
+    /// `tasks` and `stopping` are the application's: background syncs are
+    /// spawned on the tracker and abandoned when shutdown starts.
+    pub fn new(
+        store: Store,
+        servers: Servers,
+        settings: SyncSettings,
+        tasks: TaskTracker,
+        stopping: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let client = upstream_client(settings.policy, settings.connect_timeout)?;
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
@@ -72,6 +88,8 @@ impl Syncer {
                 instance_id: format!("inst_{}", uuid::Uuid::now_v7().simple()),
                 events,
                 running: Mutex::new(HashMap::new()),
+                tasks,
+                stopping,
             }),
         })
     }
@@ -158,6 +176,36 @@ impl Syncer {
             .get(caller, Lookup::Id(server_id.to_owned()))
             .await
             .map(|_| ())
+    }
+
+    /// Syncs `server` in the background (after a create or a connection
+    /// change). The sync is owned by the application's tracker and abandoned
+    /// when shutdown starts; its run is then marked failed by
+    /// [`Syncer::fail_abandoned_runs`].
+    pub fn spawn_sync(&self, server: McpServer, trigger: Trigger) {
+        if !self.inner.settings.background || self.inner.stopping.is_cancelled() {
+            return;
+        }
+        let syncer = self.clone();
+        let stopping = self.inner.stopping.clone();
+        self.inner.tasks.spawn(async move {
+            tokio::select! {
+                () = stopping.cancelled() => {}
+                result = syncer.sync(&server, trigger) => {
+                    if let Err(err) = result {
+                        tracing::error!(server_id = %server.id, error = %err, "background sync could not be stored");
+                    }
+                }
+            }
+        });
+    }
+
+    /// Marks the runs this process left RUNNING as failed (after shutdown).
+    pub async fn fail_abandoned_runs(&self) -> Result<u64, Error> {
+        self.inner
+            .store
+            .fail_abandoned_runs(&self.inner.instance_id, now_micros())
+            .await
     }
 
     /// Subscribes to live sync events of this process.

@@ -177,6 +177,9 @@ pub struct Options {
     pub insecure_upstreams: bool,
     /// `--allow-private-upstreams` (loopback fixtures).
     pub private_upstreams: bool,
+    /// `--background-sync`: off by default in tests, whose servers mostly
+    /// have example.com URLs that must never be resolved or contacted.
+    pub background_sync: bool,
 }
 
 /// Settings for the app under test on `database`.
@@ -195,6 +198,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         allow_insecure_upstreams: options.insecure_upstreams,
         allow_private_upstreams: options.private_upstreams,
         sync_timeout: Duration::from_secs(10),
+        background_sync: options.background_sync,
     }
 }
 

@@ -372,6 +372,87 @@ async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
     assert_error(result.map(|_| ()), Code::NotFound, "NOT_FOUND");
 }
 
+async fn creating_or_reconnecting_a_server_syncs_it_in_the_background(app: TestApp) {
+    let Some(upstream) = everything("streamableHttp").await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let mut input = server("everything");
+    input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
+    let created = app.create_server(&org.admin, input).await;
+    let first = finished_run(&app, &org.viewer, &created.id, 1).await;
+    assert_eq!(first.trigger(), pb::SyncTrigger::Created);
+    assert_eq!(first.outcome(), pb::SyncOutcome::Succeeded, "{first:?}");
+
+    // A description change arms nothing; a url change does.
+    let mut described = get(&app, &org.admin, &created.id).await;
+    described.description = "words".into();
+    let described = app
+        .servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(described),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("describe")
+        .into_inner();
+    let mut moved = described.clone();
+    moved.url = format!("http://localhost:{}/mcp", upstream.port);
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(moved),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["url".into()],
+            }),
+        })
+        .await
+        .expect("move");
+    let second = finished_run(&app, &org.viewer, &created.id, 2).await;
+    assert_eq!(second.trigger(), pb::SyncTrigger::Updated);
+    assert_eq!(second.outcome(), pb::SyncOutcome::Succeeded, "{second:?}");
+}
+
+/// Waits (polling, at most 30 s) until the server has `count` finished runs; returns the newest.
+async fn finished_run(
+    app: &TestApp,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+    count: usize,
+) -> pb::SyncRun {
+    for _ in 0..300 {
+        let runs = app
+            .sync_as(auth)
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: server_id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner()
+            .sync_runs;
+        let finished: Vec<&pb::SyncRun> = runs
+            .iter()
+            .filter(|r| r.outcome() != pb::SyncOutcome::Running)
+            .collect();
+        if finished.len() >= count {
+            assert_eq!(
+                runs.len(),
+                count,
+                "exactly one run per armed write: {runs:?}"
+            );
+            return finished[0].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {count} finished runs for {server_id}");
+}
+
+sync_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+    creating_or_reconnecting_a_server_syncs_it_in_the_background,
+);
+
 sync_tests!(super::loopback();
     a_sync_stores_what_the_reference_server_offers_over_both_transports,
     a_failed_sync_is_recorded_and_answered_unavailable_with_its_run,
