@@ -205,10 +205,14 @@ impl Application {
                 },
                 connect_timeout: Duration::from_secs(10).min(settings.sync_timeout),
                 background: settings.background_sync,
+                interval: settings.sync_interval,
+                max_backoff: settings.sync_max_backoff,
+                concurrency: settings.sync_concurrency,
             },
             tasks.clone(),
             stopping.clone(),
         )?;
+        syncer.start_scheduler();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let stop = stopping.clone();
         let signal = async move {
@@ -260,6 +264,13 @@ impl Application {
         stopping.cancel();
         tasks.close();
         tasks.wait().await;
+        match syncer.release_leases().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "released sync leases"),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot release sync leases; they will expire")
+            }
+        }
         match syncer.fail_abandoned_runs().await {
             Ok(0) => {}
             Ok(count) => {

@@ -165,6 +165,30 @@ pub struct SettingsArgs {
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
+    /// Seconds between two syncs of a healthy server (±10 % jitter).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_SYNC_INTERVAL",
+        default_value = "300"
+    )]
+    pub sync_interval: u64,
+    /// Longest wait, in seconds, between retries of a failing server.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_SYNC_MAX_BACKOFF",
+        default_value = "3600"
+    )]
+    pub sync_max_backoff: u64,
+    /// Most syncs at once in this process.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_SYNC_CONCURRENCY",
+        default_value = "16"
+    )]
+    pub sync_concurrency: usize,
     /// Seconds one sync may take, connection to last list page.
     #[arg(
         long,
@@ -223,8 +247,11 @@ pub struct Settings {
     pub allow_private_upstreams: bool,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
-    /// Whether changes start background syncs.
+    /// Whether changes start background syncs and the scheduler runs.
     pub background_sync: bool,
+    pub sync_interval: Duration,
+    pub sync_max_backoff: Duration,
+    pub sync_concurrency: usize,
 }
 
 impl Settings {
@@ -281,6 +308,9 @@ impl Settings {
             allow_private_upstreams: args.allow_private_upstreams,
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
             background_sync: args.background_sync,
+            sync_interval: Duration::from_secs(args.sync_interval.max(1)),
+            sync_max_backoff: Duration::from_secs(args.sync_max_backoff.max(1)),
+            sync_concurrency: args.sync_concurrency.max(1),
         })
     }
 

@@ -15,6 +15,7 @@ mod m20261122_000001_organizations_and_api_keys;
 mod m20261122_000002_mcp_servers;
 mod m20261122_000003_packs;
 mod m20261122_000004_sync_runs;
+mod m20261122_000005_sync_leases;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_mcp_servers::Migration),
             Box::new(m20261122_000003_packs::Migration),
             Box::new(m20261122_000004_sync_runs::Migration),
+            Box::new(m20261122_000005_sync_leases::Migration),
         ]
     }
 }

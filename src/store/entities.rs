@@ -91,6 +91,10 @@ pub mod mcp_server {
         pub created_by: String,
         pub modified_by: String,
         pub revision: i64,
+        /// Replica holding the scheduler lease (see store/leases.rs).
+        pub lease_owner: Option<String>,
+        pub lease_expires_at: Option<i64>,
+        pub consecutive_failures: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,11 +3,13 @@
 
 mod api_keys;
 mod entities;
+mod leases;
 mod organizations;
 mod packs;
 mod servers;
 mod sync_runs;
 
+pub use leases::Claimed;
 pub use packs::OrgWrite;
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};

@@ -533,6 +533,10 @@ fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
         created_by: Set(s.created_by.clone()),
         modified_by: Set(s.modified_by.clone()),
         revision: Set(s.revision),
+        // Scheduler state is written only by store/leases.rs.
+        lease_owner: NotSet,
+        lease_expires_at: NotSet,
+        consecutive_failures: NotSet,
     })
 }
 

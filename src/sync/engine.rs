@@ -35,8 +35,43 @@ pub struct SyncSettings {
     pub policy: GuardPolicy,
     pub limits: Limits,
     pub connect_timeout: Duration,
-    /// Whether [`Syncer::spawn_sync`] syncs at all (`--background-sync`).
+    /// Whether background syncs and the scheduler run at all (`--background-sync`).
     pub background: bool,
+    /// Time between two syncs of a healthy server (`--sync-interval`), ±10 %.
+    pub interval: Duration,
+    /// Longest wait after failures (`--sync-max-backoff`); the first retry
+    /// waits min(interval, 30 s), each further failure doubles it.
+    pub max_backoff: Duration,
+    /// Most syncs at once in this process (`--sync-concurrency`).
+    pub concurrency: usize,
+}
+
+impl SyncSettings {
+    /// How long a claim holds: longer than any sync can take.
+    fn lease(&self) -> Duration {
+        self.limits.deadline * 2 + Duration::from_secs(10)
+    }
+
+    /// When to sync again after `failures` failed syncs in a row.
+    pub fn next_delay(&self, failures: i32) -> Duration {
+        let base = if failures <= 0 {
+            self.interval
+        } else {
+            let first_retry = self.interval.min(Duration::from_secs(30));
+            let doublings = u32::try_from(failures - 1).unwrap_or(0).min(20);
+            first_retry
+                .saturating_mul(1 << doublings)
+                .min(self.max_backoff)
+        };
+        // ±10 %, so that servers created together do not stay in lockstep.
+        let mut random = [0u8; 2];
+        let fraction =
+            match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random) {
+                Ok(()) => f64::from(u16::from_le_bytes(random)) / f64::from(u16::MAX),
+                Err(_) => 0.5,
+            };
+        base.mul_f64(0.9 + 0.2 * fraction)
+    }
 }
 
 /// A live sync event, for WatchSyncEvents.
@@ -187,17 +222,117 @@ impl Syncer {
             return;
         }
         let syncer = self.clone();
-        let stopping = self.inner.stopping.clone();
         self.inner.tasks.spawn(async move {
-            tokio::select! {
-                () = stopping.cancelled() => {}
-                result = syncer.sync(&server, trigger) => {
-                    if let Err(err) = result {
-                        tracing::error!(server_id = %server.id, error = %err, "background sync could not be stored");
-                    }
-                }
+            let now = now_micros();
+            let lease_until = now + micros(syncer.inner.settings.lease());
+            // When the scheduler (here or on another replica) holds the
+            // server, that sync covers the change: do not sync twice.
+            match syncer
+                .inner
+                .store
+                .claim_server(&server.id, &syncer.inner.instance_id, now, lease_until)
+                .await
+            {
+                Ok(Some(failures)) => syncer.sync_leased(server, trigger, failures).await,
+                Ok(None) => {}
+                Err(err) => tracing::warn!(server_id = %server.id, error = %err, "cannot claim server for a background sync"),
             }
         });
+    }
+
+    /// Syncs a server this process holds the lease of, then schedules its
+    /// next sync and releases the lease. Abandoned when shutdown starts (the
+    /// lease is released and the run marked failed on the way out).
+    async fn sync_leased(&self, server: McpServer, trigger: Trigger, failures: i32) {
+        let stopping = self.inner.stopping.clone();
+        let outcome = tokio::select! {
+            () = stopping.cancelled() => return,
+            outcome = self.sync(&server, trigger) => outcome,
+        };
+        let failures = match &outcome {
+            Ok(run) if run.outcome == Outcome::Succeeded => 0,
+            Ok(_) => failures.saturating_add(1),
+            Err(err) => {
+                tracing::error!(server_id = %server.id, error = %err, "sync could not be stored");
+                failures.saturating_add(1)
+            }
+        };
+        let next = now_micros() + micros(self.inner.settings.next_delay(failures));
+        if let Err(err) = self
+            .inner
+            .store
+            .release_lease(&server.id, &self.inner.instance_id, next, failures)
+            .await
+        {
+            tracing::warn!(server_id = %server.id, error = %err, "cannot release sync lease; it will expire");
+        }
+    }
+
+    /// Starts the scheduler: every tick it claims due servers (up to the free
+    /// concurrency) and syncs each under its lease. It stops claiming when
+    /// shutdown starts. Nothing runs without `--background-sync`.
+    pub fn start_scheduler(&self) {
+        if !self.inner.settings.background {
+            return;
+        }
+        let syncer = self.clone();
+        self.inner
+            .tasks
+            .spawn(async move { syncer.schedule().await });
+    }
+
+    async fn schedule(&self) {
+        let settings = &self.inner.settings;
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
+        let tick = (settings.interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                () = self.inner.stopping.cancelled() => return,
+                () = tokio::time::sleep(tick) => {}
+            }
+            let free = slots.available_permits();
+            if free == 0 {
+                continue;
+            }
+            let now = now_micros();
+            let claimed = match self
+                .inner
+                .store
+                .claim_due_servers(
+                    &self.inner.instance_id,
+                    now,
+                    now + micros(settings.lease()),
+                    free as u64,
+                )
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim due servers");
+                    continue;
+                }
+            };
+            for claim in claimed {
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    break;
+                };
+                let syncer = self.clone();
+                self.inner.tasks.spawn(async move {
+                    syncer
+                        .sync_leased(claim.server, Trigger::Scheduled, claim.consecutive_failures)
+                        .await;
+                    drop(slot);
+                });
+            }
+        }
+    }
+
+    /// Releases the leases this process still holds (after shutdown).
+    pub async fn release_leases(&self) -> Result<u64, Error> {
+        self.inner
+            .store
+            .release_all_leases(&self.inner.instance_id)
+            .await
     }
 
     /// Marks the runs this process left RUNNING as failed (after shutdown).
@@ -491,6 +626,10 @@ impl Syncer {
     }
 }
 
+fn micros(duration: Duration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// The scope whose runs a caller lists by default: its organization, or the catalog.
 pub fn caller_scope(caller: &Caller) -> &str {
     match caller {
@@ -628,4 +767,47 @@ fn success(discovery: Discovery) -> Result<SyncSuccess, Failure> {
         results,
         capabilities,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(interval: u64, max_backoff: u64) -> SyncSettings {
+        SyncSettings {
+            policy: GuardPolicy::default(),
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(1),
+            background: true,
+            interval: Duration::from_secs(interval),
+            max_backoff: Duration::from_secs(max_backoff),
+            concurrency: 1,
+        }
+    }
+
+    fn within(value: Duration, base: u64) {
+        let secs = value.as_secs_f64();
+        let base = base as f64;
+        assert!(
+            secs >= base * 0.9 - 1e-9 && secs <= base * 1.1 + 1e-9,
+            "{secs} not within 10 % of {base}"
+        );
+    }
+
+    #[test]
+    fn healthy_servers_wait_one_interval_with_jitter() {
+        within(settings(300, 3600).next_delay(0), 300);
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_up_to_the_cap() {
+        let s = settings(300, 3600);
+        within(s.next_delay(1), 30);
+        within(s.next_delay(2), 60);
+        within(s.next_delay(3), 120);
+        within(s.next_delay(8), 3600);
+        within(s.next_delay(1_000_000), 3600);
+        // A short interval retries after one interval.
+        within(settings(10, 3600).next_delay(1), 10);
+    }
 }

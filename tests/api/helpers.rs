@@ -180,6 +180,8 @@ pub struct Options {
     /// `--background-sync`: off by default in tests, whose servers mostly
     /// have example.com URLs that must never be resolved or contacted.
     pub background_sync: bool,
+    /// `--sync-interval` (sub-second in scheduler tests).
+    pub sync_interval: Option<Duration>,
 }
 
 /// Settings for the app under test on `database`.
@@ -199,6 +201,9 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         allow_private_upstreams: options.private_upstreams,
         sync_timeout: Duration::from_secs(10),
         background_sync: options.background_sync,
+        sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
+        sync_max_backoff: Duration::from_secs(3600),
+        sync_concurrency: 4,
     }
 }
 

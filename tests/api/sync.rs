@@ -462,3 +462,104 @@ sync_tests!(super::loopback();
 sync_tests!(crate::helpers::Options { insecure_upstreams: true, ..crate::helpers::Options::default() };
     the_ssrf_guard_refuses_loopback_upstreams_by_default,
 );
+
+/// Finished runs of a server, oldest first, once there are at least `count`.
+async fn runs_when(
+    app: &TestApp,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+    count: usize,
+) -> Vec<pb::SyncRun> {
+    for _ in 0..300 {
+        let mut runs: Vec<pb::SyncRun> = app
+            .sync_as(auth)
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: server_id.into(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner()
+            .sync_runs
+            .into_iter()
+            .filter(|r| r.outcome() != pb::SyncOutcome::Running)
+            .collect();
+        if runs.len() >= count {
+            runs.reverse();
+            return runs;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{server_id} did not reach {count} finished runs");
+}
+
+fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
+    t.as_ref()
+        .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+        .expect("timestamp")
+}
+
+async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: TestApp) {
+    let Some(upstream) = everything("streamableHttp").await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let mut healthy = Vec::new();
+    for name in ["one", "two"] {
+        let mut input = server(name);
+        input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
+        healthy.push(app.create_server(&org.admin, input).await);
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut input = server("failing");
+    input.url = format!("http://127.0.0.1:{closed}/mcp");
+    let failing = app.create_server(&org.admin, input).await;
+
+    for server in &healthy {
+        let runs = runs_when(&app, &org.viewer, &server.id, 3).await;
+        assert!(
+            runs.iter()
+                .all(|r| r.outcome() == pb::SyncOutcome::Succeeded),
+            "{runs:?}"
+        );
+        assert!(
+            runs.iter()
+                .filter(|r| r.trigger() == pb::SyncTrigger::Scheduled)
+                .count()
+                >= 2,
+            "{runs:?}"
+        );
+        for pair in runs.windows(2) {
+            assert!(
+                micros(&pair[1].started_at) >= micros(&pair[0].finished_at),
+                "runs of one server overlap: {pair:?}"
+            );
+        }
+    }
+    // 300 ms interval: retries after ~300, ~600, ~1200 ms.
+    let runs = runs_when(&app, &org.viewer, &failing.id, 4).await;
+    assert!(runs.iter().all(|r| r.outcome() == pb::SyncOutcome::Failed));
+    let gaps: Vec<i64> = runs
+        .windows(2)
+        .map(|p| micros(&p[1].started_at) - micros(&p[0].started_at))
+        .collect();
+    assert!(
+        gaps[0] < gaps[1] && gaps[1] < gaps[2],
+        "backoff gaps grow: {gaps:?}"
+    );
+    let now = get(&app, &org.viewer, &failing.id).await;
+    assert_eq!(now.status(), pb::ServerStatus::Error);
+    assert!(now.next_sync_at.is_some());
+}
+
+sync_tests!(crate::helpers::Options {
+        background_sync: true,
+        sync_interval: Some(std::time::Duration::from_millis(300)),
+        ..super::loopback()
+    };
+    the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
+);

@@ -1,0 +1,155 @@
+//! Scheduler leases on `mcp_servers`: a replica claims due servers by writing
+//! its id and an expiry; while the lease holds, no other replica syncs them.
+//! A crashed replica's leases simply expire. On PostgreSQL the claim uses
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers never wait on, or take,
+//! each other's rows; on SQLite the single writer serializes claims.
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+};
+
+use crate::error::Error;
+use crate::registry::Micros;
+use crate::registry::servers::McpServer;
+use crate::store::Store;
+use crate::store::entities::mcp_server::{Column, Entity};
+use crate::store::servers::find_servers;
+
+/// A claimed server and its count of failed syncs in a row.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub server: McpServer,
+    pub consecutive_failures: i32,
+}
+
+impl Store {
+    /// Claims up to `limit` enabled servers whose sync is due at `now` and
+    /// that nobody holds, oldest due first, until `lease_until`.
+    pub async fn claim_due_servers(
+        &self,
+        owner: &str,
+        now: Micros,
+        lease_until: Micros,
+        limit: u64,
+    ) -> Result<Vec<Claimed>, Error> {
+        let backend = self.backend();
+        let sql = match backend {
+            DbBackend::Postgres => {
+                "UPDATE mcp_servers SET lease_owner = $1, lease_expires_at = $2 \
+                 WHERE id IN (SELECT id FROM mcp_servers \
+                   WHERE enabled = TRUE AND next_sync_at IS NOT NULL AND next_sync_at <= $3 \
+                   AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
+                   ORDER BY next_sync_at LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, consecutive_failures"
+            }
+            _ => {
+                "UPDATE mcp_servers SET lease_owner = $1, lease_expires_at = $2 \
+                 WHERE id IN (SELECT id FROM mcp_servers \
+                   WHERE enabled = TRUE AND next_sync_at IS NOT NULL AND next_sync_at <= $3 \
+                   AND (lease_expires_at IS NULL OR lease_expires_at < $3) \
+                   ORDER BY next_sync_at LIMIT $4) \
+                 RETURNING id, consecutive_failures"
+            }
+        };
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [
+                    owner.into(),
+                    lease_until.into(),
+                    now.into(),
+                    i64::try_from(limit).unwrap_or(i64::MAX).into(),
+                ],
+            ))
+            .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row.try_get("", "id")?;
+            let failures: i32 = row.try_get("", "consecutive_failures")?;
+            claimed.push((id, failures));
+        }
+        let ids: Vec<String> = claimed.iter().map(|(id, _)| id.clone()).collect();
+        let servers = find_servers(&self.db, &ids).await?;
+        Ok(servers
+            .into_iter()
+            .filter_map(|server| {
+                let failures = claimed.iter().find(|(id, _)| *id == server.id)?.1;
+                Some(Claimed {
+                    server,
+                    consecutive_failures: failures,
+                })
+            })
+            .collect())
+    }
+
+    /// Claims one server (for a background sync) unless another lease holds it.
+    pub async fn claim_server(
+        &self,
+        server_id: &str,
+        owner: &str,
+        now: Micros,
+        lease_until: Micros,
+    ) -> Result<Option<i32>, Error> {
+        let result = Entity::update_many()
+            .col_expr(Column::LeaseOwner, Expr::value(owner))
+            .col_expr(Column::LeaseExpiresAt, Expr::value(lease_until))
+            .filter(Column::Id.eq(server_id))
+            .filter(
+                Condition::any()
+                    .add(Column::LeaseExpiresAt.is_null())
+                    .add(Column::LeaseExpiresAt.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected != 1 {
+            return Ok(None);
+        }
+        Ok(Entity::find_by_id(server_id.to_owned())
+            .one(&self.db)
+            .await?
+            .map(|row| row.consecutive_failures))
+    }
+
+    /// Releases `owner`'s lease and schedules the next sync (none while the
+    /// server is disabled).
+    pub async fn release_lease(
+        &self,
+        server_id: &str,
+        owner: &str,
+        next_sync_at: Micros,
+        consecutive_failures: i32,
+    ) -> Result<(), Error> {
+        Entity::update_many()
+            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<i64>::None))
+            .col_expr(
+                Column::NextSyncAt,
+                Expr::case(Expr::col(Column::Enabled).eq(true), next_sync_at)
+                    .finally(Expr::value(Option::<i64>::None))
+                    .into(),
+            )
+            .col_expr(
+                Column::ConsecutiveFailures,
+                Expr::value(consecutive_failures),
+            )
+            .filter(Column::Id.eq(server_id))
+            .filter(Column::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Releases every lease `owner` still holds (shutdown), leaving them due.
+    pub async fn release_all_leases(&self, owner: &str) -> Result<u64, Error> {
+        let result = Entity::update_many()
+            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<i64>::None))
+            .filter(Column::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
