@@ -563,3 +563,189 @@ sync_tests!(crate::helpers::Options {
     };
     the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
 );
+
+/// One more service instance on an existing database (a second replica).
+struct Instance {
+    channel: tonic::transport::Channel,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn instance(
+    database: &crate::helpers::TestDatabase,
+    master_key: &str,
+    options: &Options,
+) -> Instance {
+    let settings = crate::helpers::test_settings(database, master_key.to_owned(), options);
+    let app = mcp_registry::Application::build(settings)
+        .await
+        .expect("build");
+    let addr = app.local_addr();
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    Instance {
+        channel,
+        shutdown,
+        task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
+    use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+    use mcp_registry::pb::sync_service_client::SyncServiceClient;
+    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
+    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Role, now_micros};
+
+    let Some(database) =
+        crate::helpers::TestDatabase::create(crate::helpers::Backend::Postgres).await
+    else {
+        return;
+    };
+    let Some(upstream) = everything("streamableHttp").await else {
+        database.drop_database().await;
+        return;
+    };
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let options = Options {
+        background_sync: true,
+        sync_interval: Some(Duration::from_millis(400)),
+        ..loopback()
+    };
+    let a = instance(&database, &master_key, &options).await;
+    let b = instance(&database, &master_key, &options).await;
+
+    let store = mcp_registry::store::Store::connect(&database.url)
+        .await
+        .expect("store");
+    let admin = Admin::new(store.clone());
+    let org = admin
+        .create_organization(
+            &Caller::Cli,
+            NewOrganization {
+                name: OrganizationName::parse("replicas").expect("name"),
+                plan: Plan::Enterprise,
+            },
+        )
+        .await
+        .expect("org");
+    let key = admin
+        .create_api_key(
+            &Caller::Cli,
+            NewApiKey {
+                scope: KeyScope::Organization {
+                    organization_id: org.id.clone(),
+                    role: Role::Admin,
+                },
+                display_name: String::new(),
+            },
+        )
+        .await
+        .expect("key");
+    let auth = crate::helpers::Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let mut servers = McpServerServiceClient::with_interceptor(a.channel.clone(), auth.clone());
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let mut input = server(&format!("s{i:02}"));
+        input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
+        ids.push(
+            servers
+                .create_mcp_server(pb::CreateMcpServerRequest {
+                    mcp_server: Some(input),
+                })
+                .await
+                .expect("create")
+                .into_inner()
+                .id,
+        );
+    }
+
+    // Every server is synced at least twice, by either replica.
+    let mut sync = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
+    let mut instances = BTreeSet::new();
+    for id in &ids {
+        let mut runs = Vec::new();
+        for _ in 0..300 {
+            runs = sync
+                .list_sync_runs(pb::ListSyncRunsRequest {
+                    server_id: id.clone(),
+                    page_size: 100,
+                    ..Default::default()
+                })
+                .await
+                .expect("runs")
+                .into_inner()
+                .sync_runs
+                .into_iter()
+                .filter(|r| r.outcome() != pb::SyncOutcome::Running)
+                .collect();
+            if runs.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(runs.len() >= 2, "{id} synced {} times", runs.len());
+        runs.reverse();
+        for pair in runs.windows(2) {
+            assert!(
+                micros(&pair[1].started_at) >= micros(&pair[0].finished_at),
+                "overlapping syncs of {id}: {pair:?}"
+            );
+        }
+        instances.extend(runs.iter().map(|r| r.instance_id.clone()));
+    }
+    assert_eq!(instances.len(), 2, "both replicas synced: {instances:?}");
+
+    // A replica that died mid-sync leaves a lease behind: nobody syncs that
+    // server until the lease expires, then a live replica takes over.
+    let target = &ids[0];
+    let expires = now_micros() + 1_500_000;
+    store
+        .execute_unprepared(&format!(
+            "UPDATE mcp_servers SET lease_owner = 'inst_dead', lease_expires_at = {expires}, next_sync_at = 0 WHERE id = '{target}'"
+        ))
+        .await
+        .expect("plant a stale lease");
+    let planted_at = now_micros();
+    let mut taken_over = None;
+    for _ in 0..100 {
+        let runs = sync
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: target.clone(),
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner()
+            .sync_runs;
+        let after: Vec<&pb::SyncRun> = runs
+            .iter()
+            .filter(|r| micros(&r.started_at) > planted_at)
+            .collect();
+        if let Some(first) = after.last() {
+            taken_over = Some(micros(&first.started_at));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = taken_over.expect("a live replica took over the expired lease");
+    assert!(
+        started >= expires,
+        "synced while the dead replica's lease held ({started} < {expires})"
+    );
+
+    for replica in [a, b] {
+        let _ = replica.shutdown.send(());
+        replica.task.await.expect("task").expect("clean stop");
+    }
+    store.close().await.expect("close");
+    database.drop_database().await;
+}
