@@ -550,3 +550,55 @@ pub async fn everything(mode: &str) -> Option<Everything> {
     }
     panic!("server-everything did not listen on 127.0.0.1:{port}");
 }
+
+/// The Python SDK fixture (`tests/fixtures/many_tools.py`) on 127.0.0.1.
+pub struct PythonServer {
+    _child: tokio::process::Child,
+    pub port: u16,
+}
+
+/// The Python MCP SDK's path, or `None` outside the test command (required with CI=true).
+pub fn python_sdk_path() -> Option<String> {
+    match std::env::var("MCP_REGISTRY_TEST_PYTHONPATH") {
+        Ok(path) if std::path::Path::new(&path).join("mcp").exists() => Some(path),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true needs the Python MCP SDK: run ./scripts/test, which installs it")
+        }
+        _ => {
+            eprintln!("skipping: MCP_REGISTRY_TEST_PYTHONPATH is not set (./scripts/test sets it)");
+            None
+        }
+    }
+}
+
+/// Starts `many_tools.py` in `transport` (`streamable-http` or `sse`), or
+/// `None` outside the test command (required with CI=true).
+pub async fn python_many_tools(transport: &str) -> Option<PythonServer> {
+    let pythonpath = python_sdk_path()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/many_tools.py");
+    let child = tokio::process::Command::new("python3")
+        .args([script, transport, &port.to_string()])
+        .env("PYTHONPATH", pythonpath)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the python fixture");
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Some(PythonServer {
+                _child: child,
+                port,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the python fixture did not listen on 127.0.0.1:{port}");
+}

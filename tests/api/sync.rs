@@ -6,13 +6,8 @@ use std::time::Duration;
 
 use mcp_registry::pb;
 use mcp_registry::registry::Plan;
-use mcp_registry::sync::client::{Limits, Listing, Wire, discover};
-use mcp_registry::sync::guard::GuardPolicy;
-use mcp_registry::sync::http::upstream_client;
-use reqwest::header::HeaderMap;
 use tonic::Code;
 use tonic_types::StatusExt;
-use url::Url;
 
 use crate::helpers::{Options, TestApp, assert_error, everything, server};
 
@@ -40,29 +35,22 @@ macro_rules! sync_tests {
     )*};
 }
 
-/// Tool names an independent discovery of `url` finds (the reference for what must be stored).
-async fn reference_tools(url: &str) -> BTreeSet<String> {
-    let policy = GuardPolicy {
-        allow_private: true,
-    };
-    let client = upstream_client(policy, Duration::from_secs(5)).expect("client");
-    let found = discover(
-        &client,
-        &Url::parse(url).expect("url"),
-        &HeaderMap::new(),
-        Wire::Auto,
-        &Limits::default(),
-        policy,
-    )
-    .await
-    .expect("reference discovery");
-    match found.tools {
-        Listing::Listed { items, .. } => items
-            .iter()
-            .map(|t| t["name"].as_str().expect("name").to_owned())
-            .collect(),
-        other => panic!("{other:?}"),
-    }
+/// Tool names the Python MCP SDK's client lists at `url`: an implementation
+/// independent of the registry's, so a shared bug cannot hide.
+async fn reference_tools(transport: &str, url: &str) -> BTreeSet<String> {
+    let pythonpath = std::env::var("MCP_REGISTRY_TEST_PYTHONPATH").expect("set by ./scripts/test");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/list_tools.py");
+    let output = tokio::process::Command::new("python3")
+        .args([script, transport, url])
+        .env("PYTHONPATH", pythonpath)
+        .output()
+        .await
+        .expect("run the python client");
+    assert!(output.status.success(), "python client: {output:?}");
+    serde_json::from_slice::<Vec<String>>(&output.stdout)
+        .expect("json list")
+        .into_iter()
+        .collect()
 }
 
 async fn stored_tools(
@@ -102,13 +90,21 @@ async fn get(app: &TestApp, auth: &crate::helpers::Auth, id: &str) -> pb::McpSer
 }
 
 async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app: TestApp) {
-    for (mode, path, transport) in [
-        ("streamableHttp", "/mcp", pb::Transport::StreamableHttp),
-        ("sse", "/sse", pb::Transport::Sse),
+    for (mode, path, transport, python_transport) in [
+        (
+            "streamableHttp",
+            "/mcp",
+            pb::Transport::StreamableHttp,
+            "streamable-http",
+        ),
+        ("sse", "/sse", pb::Transport::Sse, "sse"),
     ] {
         let Some(upstream) = everything(mode).await else {
             return;
         };
+        if crate::helpers::python_sdk_path().is_none() {
+            return;
+        }
         let org = app
             .org(&format!("org-{mode}").to_lowercase(), Plan::Pro)
             .await;
@@ -130,7 +126,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         assert_eq!(run.trigger(), pb::SyncTrigger::Manual);
         assert!(!run.protocol_version.is_empty());
 
-        let expected = reference_tools(&url).await;
+        let expected = reference_tools(python_transport, &url).await;
         let stored = stored_tools(&app, &org.viewer, &created.id).await;
         assert_eq!(
             stored, expected,
@@ -894,4 +890,37 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
 
 sync_tests!(super::loopback();
     a_tool_that_changes_between_syncs_loses_its_approval,
+);
+
+async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    for (transport, path, expected_transport) in [
+        ("streamable-http", "/mcp", pb::Transport::StreamableHttp),
+        ("sse", "/sse", pb::Transport::Sse),
+    ] {
+        let Some(upstream) = crate::helpers::python_many_tools(transport).await else {
+            return;
+        };
+        let mut input = server(&format!("many-{}", transport.replace('-', "")));
+        input.url = format!("http://127.0.0.1:{}{path}", upstream.port);
+        let created = app.create_server(&org.admin, input).await;
+        let run = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("sync")
+            .into_inner();
+        assert_eq!(run.transport(), expected_transport);
+        let tools = run.tools.expect("tools");
+        assert_eq!((tools.count, tools.pages), (250, 25), "{transport}");
+        let stored = stored_tools(&app, &org.viewer, &created.id).await;
+        let expected: BTreeSet<String> = (0..250).map(|i| format!("tool_{i:03}")).collect();
+        assert_eq!(stored, expected, "{transport}: every tool stored");
+    }
+}
+
+sync_tests!(super::loopback();
+    every_tool_of_a_paginated_python_sdk_server_is_stored,
 );
