@@ -198,6 +198,7 @@ impl Application {
             SyncSettings {
                 policy: GuardPolicy {
                     allow_private: settings.allow_private_upstreams,
+                    allowed: settings.allowed_upstream_addresses.clone().into(),
                 },
                 limits: Limits {
                     deadline: settings.sync_timeout,

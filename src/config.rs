@@ -165,6 +165,14 @@ pub struct SettingsArgs {
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
+    /// Private-network addresses syncs may reach while private upstreams are otherwise refused (repeatable or comma-separated; never cloud metadata).
+    #[arg(
+        long = "allow-upstream-address",
+        global = true,
+        env = "MCP_REGISTRY_ALLOW_UPSTREAM_ADDRESSES",
+        value_delimiter = ','
+    )]
+    pub allowed_upstream_addresses: Vec<String>,
     /// Seconds between two syncs of a healthy server (±10 % jitter).
     #[arg(
         long,
@@ -252,6 +260,8 @@ pub struct Settings {
     pub sync_interval: Duration,
     pub sync_max_backoff: Duration,
     pub sync_concurrency: usize,
+    /// Private-network addresses syncs may reach anyway.
+    pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Settings {
@@ -311,6 +321,17 @@ impl Settings {
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),
             sync_max_backoff: Duration::from_secs(args.sync_max_backoff.max(1)),
             sync_concurrency: args.sync_concurrency.max(1),
+            allowed_upstream_addresses: args
+                .allowed_upstream_addresses
+                .iter()
+                .map(|text| {
+                    text.trim().parse().map_err(|_| {
+                        ConfigError(format!(
+                            "--allow-upstream-address {text:?} is not an IP address"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 

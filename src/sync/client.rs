@@ -135,7 +135,7 @@ pub async fn discover(
     headers: &HeaderMap,
     wire: Wire,
     limits: &Limits,
-    policy: GuardPolicy,
+    policy: &GuardPolicy,
 ) -> Result<Discovery, DiscoveryError> {
     check_url(url, policy).map_err(|err| DiscoveryError::unreachable(err.to_string()))?;
     let work = async {

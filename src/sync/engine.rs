@@ -112,7 +112,7 @@ impl Syncer {
         tasks: TaskTracker,
         stopping: CancellationToken,
     ) -> anyhow::Result<Self> {
-        let client = upstream_client(settings.policy, settings.connect_timeout)?;
+        let client = upstream_client(settings.policy.clone(), settings.connect_timeout)?;
         let (events, _) = broadcast::channel(1024);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -467,7 +467,7 @@ impl Syncer {
                 &headers,
                 wire,
                 &settings.limits,
-                settings.policy,
+                &settings.policy,
             )
             .await
             {
@@ -486,7 +486,7 @@ impl Syncer {
             &headers,
             configured,
             &settings.limits,
-            settings.policy,
+            &settings.policy,
         )
         .await
         .map_err(Attempt::Upstream)
@@ -568,7 +568,7 @@ impl Syncer {
                 format!("the OAuth2 token url does not parse: {err}"),
             )
         })?;
-        check_url(&url, self.inner.settings.policy)
+        check_url(&url, &self.inner.settings.policy)
             .map_err(|err| upstream(UpstreamFailure::Unreachable, err.to_string()))?;
         let form = {
             let mut form = url::form_urlencoded::Serializer::new(String::new());

@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// Why an address is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,19 +53,27 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// Which addresses the guard lets through.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Which addresses the guard lets through. Cheap to clone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuardPolicy {
     /// `--allow-private-upstreams`: loopback, private, link-local and shared
     /// addresses are allowed (never metadata, multicast or reserved ones).
     pub allow_private: bool,
+    /// `--allow-upstream-address`: exactly these private-network addresses
+    /// are allowed even when `allow_private` is off (an internal MCP server).
+    pub allowed: Arc<[IpAddr]>,
 }
 
 impl GuardPolicy {
     /// Returns `Ok` when a connection to `ip` is allowed.
-    pub fn permits(self, ip: IpAddr) -> Result<(), Refusal> {
+    pub fn permits(&self, ip: IpAddr) -> Result<(), Refusal> {
         match check(ip) {
-            Err(refusal) if self.allow_private && refusal.is_private_network() => Ok(()),
+            Err(refusal)
+                if refusal.is_private_network()
+                    && (self.allow_private || self.allowed.contains(&ip)) =>
+            {
+                Ok(())
+            }
             other => other,
         }
     }
@@ -218,6 +227,7 @@ mod tests {
     fn allowing_private_networks_never_allows_metadata_or_multicast() {
         let lax = GuardPolicy {
             allow_private: true,
+            ..GuardPolicy::default()
         };
         for address in [
             "127.0.0.1",
@@ -241,5 +251,21 @@ mod tests {
         let strict = GuardPolicy::default();
         assert_eq!(strict.permits(ip("127.0.0.1")), Err(Refusal::Loopback));
         assert_eq!(strict.permits(ip("8.8.8.8")), Ok(()));
+    }
+
+    #[test]
+    fn an_allowed_address_is_permitted_and_nothing_beside_it() {
+        let one = GuardPolicy {
+            allow_private: false,
+            allowed: vec![ip("127.0.0.1"), ip("169.254.169.254")].into(),
+        };
+        assert_eq!(one.permits(ip("127.0.0.1")), Ok(()));
+        assert_eq!(one.permits(ip("127.0.0.2")), Err(Refusal::Loopback));
+        assert_eq!(one.permits(ip("10.0.0.1")), Err(Refusal::Private));
+        // Listing a metadata endpoint never allows it.
+        assert_eq!(
+            one.permits(ip("169.254.169.254")),
+            Err(Refusal::CloudMetadata)
+        );
     }
 }

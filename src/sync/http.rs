@@ -30,7 +30,7 @@ pub enum GuardError {
 }
 
 /// Checks a URL before any connection: scheme, and the host when it is an IP literal.
-pub fn check_url(url: &Url, policy: GuardPolicy) -> Result<(), GuardError> {
+pub fn check_url(url: &Url, policy: &GuardPolicy) -> Result<(), GuardError> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(GuardError::Scheme(url.to_string()));
     }
@@ -52,7 +52,7 @@ pub fn check_url(url: &Url, policy: GuardPolicy) -> Result<(), GuardError> {
 pub fn redirect_decision(
     target: &Url,
     previous: usize,
-    policy: GuardPolicy,
+    policy: &GuardPolicy,
 ) -> Result<(), GuardError> {
     if previous >= MAX_REDIRECTS {
         return Err(GuardError::TooManyRedirects);
@@ -61,14 +61,14 @@ pub fn redirect_decision(
 }
 
 /// Resolves host names, keeping only addresses the guard permits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GuardedResolver {
     policy: GuardPolicy,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
-        let policy = self.policy;
+        let policy = self.policy.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
@@ -104,9 +104,11 @@ pub fn upstream_client(
 ) -> reqwest::Result<reqwest::Client> {
     ensure_crypto_provider();
     reqwest::Client::builder()
-        .dns_resolver(Arc::new(GuardedResolver { policy }))
+        .dns_resolver(Arc::new(GuardedResolver {
+            policy: policy.clone(),
+        }))
         .redirect(redirect::Policy::custom(
-            move |attempt| match redirect_decision(attempt.url(), attempt.previous().len(), policy)
+            move |attempt| match redirect_decision(attempt.url(), attempt.previous().len(), &policy)
             {
                 Ok(()) => attempt.follow(),
                 Err(err) => attempt.error(err),
@@ -135,8 +137,8 @@ mod tests {
     #[test]
     fn ip_literals_and_schemes_are_checked_before_connecting() {
         let strict = GuardPolicy::default();
-        assert!(check_url(&url("https://mcp.example.com/mcp"), strict).is_ok());
-        assert!(check_url(&url("https://93.184.216.34/mcp"), strict).is_ok());
+        assert!(check_url(&url("https://mcp.example.com/mcp"), &strict).is_ok());
+        assert!(check_url(&url("https://93.184.216.34/mcp"), &strict).is_ok());
         for bad in [
             "http://127.0.0.1:8080/",
             "http://[::1]/",
@@ -146,30 +148,31 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    check_url(&url(bad), strict),
+                    check_url(&url(bad), &strict),
                     Err(GuardError::Refused { .. })
                 ),
                 "{bad}"
             );
         }
         assert!(matches!(
-            check_url(&url("file:///etc/passwd"), strict),
+            check_url(&url("file:///etc/passwd"), &strict),
             Err(GuardError::Scheme(_))
         ));
         let lax = GuardPolicy {
             allow_private: true,
+            ..GuardPolicy::default()
         };
-        assert!(check_url(&url("http://127.0.0.1:8080/"), lax).is_ok());
-        assert!(check_url(&url("http://169.254.169.254/"), lax).is_err());
+        assert!(check_url(&url("http://127.0.0.1:8080/"), &lax).is_ok());
+        assert!(check_url(&url("http://169.254.169.254/"), &lax).is_err());
     }
 
     #[test]
     fn redirects_are_checked_and_bounded() {
         let strict = GuardPolicy::default();
-        assert!(redirect_decision(&url("https://mcp.example.com/"), 0, strict).is_ok());
-        assert!(redirect_decision(&url("http://127.0.0.2/"), 0, strict).is_err());
+        assert!(redirect_decision(&url("https://mcp.example.com/"), 0, &strict).is_ok());
+        assert!(redirect_decision(&url("http://127.0.0.2/"), 0, &strict).is_err());
         assert_eq!(
-            redirect_decision(&url("https://mcp.example.com/"), MAX_REDIRECTS, strict),
+            redirect_decision(&url("https://mcp.example.com/"), MAX_REDIRECTS, &strict),
             Err(GuardError::TooManyRedirects)
         );
     }
@@ -228,6 +231,7 @@ mod tests {
         let lax = upstream_client(
             GuardPolicy {
                 allow_private: true,
+                ..GuardPolicy::default()
             },
             Duration::from_secs(2),
         )

@@ -182,6 +182,8 @@ pub struct Options {
     pub background_sync: bool,
     /// `--sync-interval` (sub-second in scheduler tests).
     pub sync_interval: Option<Duration>,
+    /// `--allow-upstream-address`.
+    pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
 }
 
 /// Settings for the app under test on `database`.
@@ -204,6 +206,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
         sync_max_backoff: Duration::from_secs(3600),
         sync_concurrency: 4,
+        allowed_upstream_addresses: options.allowed_upstream_addresses.clone(),
     }
 }
 

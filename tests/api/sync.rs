@@ -924,3 +924,74 @@ async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
 sync_tests!(super::loopback();
     every_tool_of_a_paginated_python_sdk_server_is_stored,
 );
+
+async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused(
+    app: TestApp,
+) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let org = app.org("acme", Plan::Pro).await;
+
+    // 127.0.0.1 is allowed explicitly: a sync to it works.
+    let (port, _) = mutable_server().await;
+    let mut allowed = server("allowed");
+    allowed.url = format!("http://127.0.0.1:{port}/mcp");
+    let allowed = app.create_server(&org.admin, allowed).await;
+    let run = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: allowed.id })
+        .await
+        .expect("allowed address syncs")
+        .into_inner();
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
+
+    // A redirect from it to another loopback address is refused before connecting.
+    let redirector = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move || async move {
+            (
+                StatusCode::TEMPORARY_REDIRECT,
+                [(header::LOCATION, format!("http://127.0.0.2:{port}/mcp"))],
+            )
+                .into_response()
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let redirect_port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, redirector).await;
+    });
+    let mut redirected = server("redirected");
+    redirected.url = format!("http://127.0.0.1:{redirect_port}/mcp");
+    let redirected = app.create_server(&org.admin, redirected).await;
+    let result = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: redirected.id })
+        .await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(
+        status.message().contains("SSRF guard") && status.message().contains("127.0.0.2"),
+        "{status:?}"
+    );
+
+    // Any other loopback address is refused too.
+    let mut other = server("other");
+    other.url = format!("http://127.0.0.3:{port}/mcp");
+    let other = app.create_server(&org.admin, other).await;
+    let result = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: other.id })
+        .await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(status.message().contains("SSRF guard"), "{status:?}");
+}
+
+sync_tests!(crate::helpers::Options {
+        insecure_upstreams: true,
+        allowed_upstream_addresses: vec!["127.0.0.1".parse().expect("ip")],
+        ..crate::helpers::Options::default()
+    };
+    with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused,
+);

@@ -17,15 +17,16 @@ async fn run(
 ) -> Result<Discovery, mcp_registry::sync::client::DiscoveryError> {
     let policy = GuardPolicy {
         allow_private: true,
+        ..GuardPolicy::default()
     };
-    let client = upstream_client(policy, Duration::from_secs(5)).expect("client");
+    let client = upstream_client(policy.clone(), Duration::from_secs(5)).expect("client");
     discover(
         &client,
         &Url::parse(url).expect("url"),
         &HeaderMap::new(),
         wire,
         &Limits::default(),
-        policy,
+        &policy,
     )
     .await
 }
@@ -86,7 +87,7 @@ async fn discovery_falls_back_to_legacy_sse_and_lists_the_same_capabilities() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_guard_on_a_loopback_upstream_is_refused_before_connecting() {
     let strict = GuardPolicy::default();
-    let client = upstream_client(strict, Duration::from_secs(5)).expect("client");
+    let client = upstream_client(strict.clone(), Duration::from_secs(5)).expect("client");
     for url in [
         "http://127.0.0.1:9/mcp",
         "http://localhost:9/mcp",
@@ -98,7 +99,7 @@ async fn with_the_guard_on_a_loopback_upstream_is_refused_before_connecting() {
             &HeaderMap::new(),
             Wire::Auto,
             &Limits::default(),
-            strict,
+            &strict,
         )
         .await
         .expect_err("refused");

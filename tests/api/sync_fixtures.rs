@@ -122,8 +122,9 @@ async fn fixtures() -> (u16, Counters) {
 async fn run(port: u16, path: &str, limits: Limits) -> DiscoveryError {
     let policy = GuardPolicy {
         allow_private: true,
+        ..GuardPolicy::default()
     };
-    let client = upstream_client(policy, Duration::from_secs(2)).expect("client");
+    let client = upstream_client(policy.clone(), Duration::from_secs(2)).expect("client");
     let url = Url::parse(&format!("http://127.0.0.1:{port}{path}")).expect("url");
     discover(
         &client,
@@ -131,7 +132,7 @@ async fn run(port: u16, path: &str, limits: Limits) -> DiscoveryError {
         &HeaderMap::new(),
         Wire::Auto,
         &limits,
-        policy,
+        &policy,
     )
     .await
     .expect_err("the fixture misbehaves")
