@@ -35,9 +35,10 @@ macro_rules! sync_tests {
     )*};
 }
 
-/// Tool names the Python MCP SDK's client lists at `url`: an implementation
-/// independent of the registry's, so a shared bug cannot hide.
-async fn reference_tools(transport: &str, url: &str) -> BTreeSet<String> {
+/// What the Python MCP SDK's client lists at `url` (tools, prompts,
+/// resources, templates): an implementation independent of the registry's,
+/// so a bug shared by the sync and its check cannot hide.
+async fn reference_listing(transport: &str, url: &str) -> serde_json::Value {
     let pythonpath = std::env::var("MCP_REGISTRY_TEST_PYTHONPATH").expect("set by ./scripts/test");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/list_tools.py");
     let output = tokio::process::Command::new("python3")
@@ -47,10 +48,57 @@ async fn reference_tools(transport: &str, url: &str) -> BTreeSet<String> {
         .await
         .expect("run the python client");
     assert!(output.status.success(), "python client: {output:?}");
-    serde_json::from_slice::<Vec<String>>(&output.stdout)
-        .expect("json list")
-        .into_iter()
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+fn names_of(listing: &serde_json::Value, key: &str) -> BTreeSet<String> {
+    listing[key]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_str().expect("string").to_owned())
         .collect()
+}
+
+/// Every stored prompt name, and every stored resource URI and template.
+async fn stored_others(
+    app: &TestApp,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let prompts = app
+        .servers_as(auth)
+        .list_server_prompts(pb::ListServerPromptsRequest {
+            server_id: server_id.into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("prompts")
+        .into_inner()
+        .prompts
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let resources = app
+        .servers_as(auth)
+        .list_server_resources(pb::ListServerResourcesRequest {
+            server_id: server_id.into(),
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .expect("resources")
+        .into_inner();
+    (
+        prompts,
+        resources.resources.into_iter().map(|r| r.uri).collect(),
+        resources
+            .resource_templates
+            .into_iter()
+            .map(|t| t.uri_template)
+            .collect(),
+    )
 }
 
 async fn stored_tools(
@@ -126,11 +174,24 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         assert_eq!(run.trigger(), pb::SyncTrigger::Manual);
         assert!(!run.protocol_version.is_empty());
 
-        let expected = reference_tools(python_transport, &url).await;
+        let reference = reference_listing(python_transport, &url).await;
+        let expected = names_of(&reference, "tools");
         let stored = stored_tools(&app, &org.viewer, &created.id).await;
         assert_eq!(
             stored, expected,
             "{mode}: stored tools equal an independent listing"
+        );
+        let (prompts, resources, templates) = stored_others(&app, &org.viewer, &created.id).await;
+        assert_eq!(prompts, names_of(&reference, "prompts"), "{mode}: prompts");
+        assert_eq!(
+            resources,
+            names_of(&reference, "resources"),
+            "{mode}: resources"
+        );
+        assert_eq!(
+            templates,
+            names_of(&reference, "resourceTemplates"),
+            "{mode}: templates"
         );
         let tools = run.tools.clone().expect("tools result");
         assert_eq!(tools.outcome(), pb::CapabilityOutcome::Ok);
@@ -648,7 +709,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     let auth = crate::helpers::Auth::Pair(key.key.id.clone(), key.secret.clone());
     let mut servers = McpServerServiceClient::with_interceptor(a.channel.clone(), auth.clone());
     let mut ids = Vec::new();
-    for i in 0..30 {
+    for i in 0..50 {
         let mut input = server(&format!("s{i:02}"));
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
         ids.push(
@@ -663,7 +724,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
         );
     }
 
-    // Every server is synced at least twice, by either replica.
+    // Every one of the 50 servers is synced at least twice, by either replica.
     let mut sync = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
     let mut instances = BTreeSet::new();
     for id in &ids {
