@@ -80,6 +80,18 @@ impl Store {
         find_server_by_name(&self.db, scope, name).await
     }
 
+    /// Counts servers by status (for the `mcp_registry_servers` gauge).
+    pub async fn count_servers_by_status(&self) -> Result<Vec<(String, i64)>, Error> {
+        Ok(Entity::find()
+            .select_only()
+            .column(Column::Status)
+            .column_as(Column::Id.count(), "count")
+            .group_by(Column::Status)
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await?)
+    }
+
     /// Returns the servers with these ids (missing ones are left out).
     pub async fn get_servers(&self, ids: &[String]) -> Result<Vec<McpServer>, Error> {
         find_servers(&self.db, ids).await

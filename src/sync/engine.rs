@@ -285,10 +285,15 @@ impl Syncer {
         let settings = &self.inner.settings;
         let slots = Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1)));
         let tick = (settings.interval / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut last_census: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 () = self.inner.stopping.cancelled() => return,
                 () = tokio::time::sleep(tick) => {}
+            }
+            if last_census.is_none_or(|at| at.elapsed() >= CENSUS_EVERY) {
+                last_census = Some(std::time::Instant::now());
+                self.census().await;
             }
             let free = slots.available_permits();
             if free == 0 {
@@ -324,6 +329,22 @@ impl Syncer {
                     drop(slot);
                 });
             }
+        }
+    }
+
+    /// Sets the `mcp_registry_servers{status}` gauge from the database.
+    async fn census(&self) {
+        match self.inner.store.count_servers_by_status().await {
+            Ok(counts) => {
+                for status in ["pending", "syncing", "connected", "error", "disabled"] {
+                    let count = counts
+                        .iter()
+                        .find(|(s, _)| s == status)
+                        .map_or(0, |(_, n)| *n);
+                    metrics::gauge!("mcp_registry_servers", "status" => status).set(count as f64);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot count servers by status"),
         }
     }
 
@@ -625,6 +646,9 @@ impl Syncer {
             })
     }
 }
+
+/// How often the scheduler refreshes the servers-by-status gauge.
+const CENSUS_EVERY: Duration = Duration::from_secs(10);
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)

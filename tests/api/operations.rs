@@ -124,7 +124,7 @@ on_both_backends!(
 );
 
 /// Fetches `/metrics` with a minimal HTTP/1.1 request.
-async fn scrape(addr: std::net::SocketAddr) -> String {
+pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connect metrics");

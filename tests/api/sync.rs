@@ -611,10 +611,22 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
     let now = get(&app, &org.viewer, &failing.id).await;
     assert_eq!(now.status(), pb::ServerStatus::Error);
     assert!(now.next_sync_at.is_some());
+
+    // The sync metrics are exported.
+    let body = crate::operations::scrape(app.metrics_addr.expect("metrics enabled")).await;
+    for series in [
+        "mcp_registry_syncs_total{outcome=\"succeeded\"",
+        "mcp_registry_syncs_total{outcome=\"failed\",reason=\"UPSTREAM_UNREACHABLE\"}",
+        "mcp_registry_sync_duration_seconds",
+        "mcp_registry_servers{status=\"connected\"}",
+    ] {
+        assert!(body.contains(series), "{series} missing from /metrics");
+    }
 }
 
 sync_tests!(crate::helpers::Options {
         background_sync: true,
+        metrics: true,
         sync_interval: Some(std::time::Duration::from_millis(300)),
         ..super::loopback()
     };
