@@ -27,6 +27,10 @@ pub enum GuardError {
     Scheme(String),
     #[error("refused: more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
+    #[error(
+        "refused: a redirect to another origin ({0}); the server's credentials and headers would go with it"
+    )]
+    CrossOrigin(String),
 }
 
 /// Checks a URL before any connection: scheme, and the host when it is an IP literal.
@@ -48,16 +52,25 @@ pub fn check_url(url: &Url, policy: &GuardPolicy) -> Result<(), GuardError> {
     }
 }
 
-/// Decides one redirect: the target is checked like the original URL.
+/// Decides one redirect: the target is checked like the original URL, and
+/// must stay on the original origin. A sync's requests carry secrets (API key
+/// headers, sensitive custom headers) that reqwest would forward to any host:
+/// only its standard credential headers are dropped on a cross-host redirect.
 pub fn redirect_decision(
     target: &Url,
-    previous: usize,
+    previous: &[Url],
     policy: &GuardPolicy,
 ) -> Result<(), GuardError> {
-    if previous >= MAX_REDIRECTS {
+    if previous.len() >= MAX_REDIRECTS {
         return Err(GuardError::TooManyRedirects);
     }
-    check_url(target, policy)
+    check_url(target, policy)?;
+    match previous.first() {
+        Some(origin) if origin.origin() != target.origin() => Err(GuardError::CrossOrigin(
+            target.origin().ascii_serialization(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Resolves host names, keeping only addresses the guard permits.
@@ -108,8 +121,7 @@ pub fn upstream_client(
             policy: policy.clone(),
         }))
         .redirect(redirect::Policy::custom(
-            move |attempt| match redirect_decision(attempt.url(), attempt.previous().len(), &policy)
-            {
+            move |attempt| match redirect_decision(attempt.url(), attempt.previous(), &policy) {
                 Ok(()) => attempt.follow(),
                 Err(err) => attempt.error(err),
             },
@@ -167,12 +179,32 @@ mod tests {
     }
 
     #[test]
-    fn redirects_are_checked_and_bounded() {
+    fn redirects_are_checked_bounded_and_kept_on_the_origin() {
         let strict = GuardPolicy::default();
-        assert!(redirect_decision(&url("https://mcp.example.com/"), 0, &strict).is_ok());
-        assert!(redirect_decision(&url("http://127.0.0.2/"), 0, &strict).is_err());
+        let origin = [url("https://mcp.example.com/mcp")];
+        assert!(
+            redirect_decision(&url("https://mcp.example.com/v2/mcp"), &origin, &strict).is_ok()
+        );
+        assert!(matches!(
+            redirect_decision(&url("http://127.0.0.2/"), &origin, &strict),
+            Err(GuardError::Refused { .. })
+        ));
+        assert!(matches!(
+            redirect_decision(&url("https://evil.example.org/mcp"), &origin, &strict),
+            Err(GuardError::CrossOrigin(_))
+        ));
+        // Another port or scheme is another origin too.
+        assert!(matches!(
+            redirect_decision(&url("https://mcp.example.com:8443/mcp"), &origin, &strict),
+            Err(GuardError::CrossOrigin(_))
+        ));
+        assert!(matches!(
+            redirect_decision(&url("http://mcp.example.com/mcp"), &origin, &strict),
+            Err(GuardError::CrossOrigin(_))
+        ));
+        let many = vec![url("https://mcp.example.com/mcp"); MAX_REDIRECTS];
         assert_eq!(
-            redirect_decision(&url("https://mcp.example.com/"), MAX_REDIRECTS, &strict),
+            redirect_decision(&url("https://mcp.example.com/"), &many, &strict),
             Err(GuardError::TooManyRedirects)
         );
     }

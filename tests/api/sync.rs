@@ -1068,3 +1068,84 @@ sync_tests!(crate::helpers::Options {
     };
     with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused,
 );
+
+async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: TestApp) {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    // B would receive whatever follows the redirect: count what reaches it.
+    let reached_b = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = reached_b.clone();
+    let b = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            StatusCode::OK
+        }
+    });
+    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port_b = listener_b.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener_b, b).await;
+    });
+    // A redirects every request to B, another origin (localhost, another port).
+    let a = axum::Router::new().fallback(move || async move {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, format!("http://localhost:{port_b}/mcp"))],
+        )
+            .into_response()
+    });
+    let listener_a = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port_a = listener_a.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener_a, a).await;
+    });
+
+    let org = app.org("acme", Plan::Pro).await;
+    let mut input = server("redirecting");
+    input.url = format!("http://127.0.0.1:{port_a}/mcp");
+    input.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
+            key: "sk-live-secret".into(),
+            header_name: String::new(),
+        })),
+    });
+    input.request_headers = [("X-Tenant-Token".to_owned(), "tenant-secret".to_owned())].into();
+    let created = app.create_server(&org.admin, input).await;
+    for transport in [pb::Transport::Auto, pb::Transport::Sse] {
+        let mut change = get(&app, &org.admin, &created.id).await;
+        change.transport = transport as i32;
+        app.servers_as(&org.admin)
+            .update_mcp_server(pb::UpdateMcpServerRequest {
+                mcp_server: Some(change),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["transport".into()],
+                }),
+            })
+            .await
+            .expect("transport");
+        let result = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await;
+        let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+        assert!(status.message().contains("another origin"), "{status:?}");
+    }
+    assert_eq!(
+        reached_b.load(Ordering::SeqCst),
+        0,
+        "nothing (and no secret) reached the other origin"
+    );
+}
+
+sync_tests!(super::loopback();
+    a_redirect_to_another_origin_is_refused_so_secrets_never_leave,
+);
