@@ -181,7 +181,10 @@ impl Store {
         reset_sync_state: bool,
     ) -> Result<(), Error> {
         let mut row = to_row(server)?;
-        if !reset_sync_state {
+        if reset_sync_state {
+            // A new connection (or re-enabling) starts a fresh backoff.
+            row.consecutive_failures = Set(0);
+        } else {
             row.status = NotSet;
             row.detected_transport = NotSet;
             row.next_sync_at = NotSet;

@@ -332,8 +332,20 @@ impl Syncer {
         }
     }
 
-    /// Sets the `mcp_registry_servers{status}` gauge from the database.
+    /// Sets the `mcp_registry_servers{status}` gauge from the database, and
+    /// fails runs that a crashed replica left RUNNING past any possible lease.
     async fn census(&self) {
+        let now = now_micros();
+        match self
+            .inner
+            .store
+            .fail_stale_runs(now - micros(self.inner.settings.lease()), now)
+            .await
+        {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "failed sync runs abandoned by a stopped replica"),
+            Err(err) => tracing::warn!(error = %err, "cannot fail abandoned sync runs"),
+        }
         match self.inner.store.count_servers_by_status().await {
             Ok(counts) => {
                 for status in ["pending", "syncing", "connected", "error", "disabled"] {

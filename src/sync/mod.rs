@@ -1,6 +1,7 @@
-//! Syncing MCP servers: the SSRF guard that decides which addresses a sync
-//! may connect to. (The MCP client, transport detection, persistence of sync
-//! results, the scheduler and its leases come with the rest of SyncService.)
+//! Syncing MCP servers: the SSRF guard ([`guard`], [`http`]), the bounded
+//! MCP discovery client over Streamable HTTP and legacy SSE ([`client`],
+//! [`sse`]), sync runs ([`run`]), and the engine with its background syncs
+//! and lease-based scheduler ([`engine`]).
 
 pub mod client;
 pub mod engine;

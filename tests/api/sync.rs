@@ -1149,3 +1149,75 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
 sync_tests!(super::loopback();
     a_redirect_to_another_origin_is_refused_so_secrets_never_leave,
 );
+
+async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff(
+    app: TestApp,
+) {
+    use mcp_registry::registry::now_micros;
+    use mcp_registry::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.admin, server("crashy")).await;
+
+    // A replica started this run an hour ago and died.
+    let run = SyncRun {
+        id: mcp_registry::registry::new_id("sync"),
+        server_id: created.id.clone(),
+        scope: org.id.clone(),
+        server_name: "crashy".into(),
+        trigger: Trigger::Scheduled,
+        started_at: now_micros() - 3_600_000_000,
+        finished_at: None,
+        outcome: Outcome::Running,
+        transport: None,
+        protocol_version: String::new(),
+        results: Results::default(),
+        changes: Changes::default(),
+        error: None,
+        instance_id: "inst_dead".into(),
+    };
+    app.store.insert_sync_run(&run).await.expect("insert");
+    let failed = app
+        .store
+        .fail_stale_runs(now_micros() - 60_000_000, now_micros())
+        .await
+        .expect("fail stale");
+    assert_eq!(failed, 1);
+    let after = app
+        .sync_as(&org.viewer)
+        .get_sync_run(pb::GetSyncRunRequest { id: run.id })
+        .await
+        .expect("run")
+        .into_inner();
+    assert_eq!(after.outcome(), pb::SyncOutcome::Failed);
+    assert!(after.finished_at.is_some() && after.error.is_some());
+
+    // Five failures in a row; a new url starts the backoff again.
+    app.store
+        .execute_unprepared(&format!(
+            "UPDATE mcp_servers SET consecutive_failures = 5 WHERE id = '{}'",
+            created.id
+        ))
+        .await
+        .expect("failures");
+    let mut moved = get(&app, &org.admin, &created.id).await;
+    moved.url = "https://moved.mcp.example.com/mcp".into();
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(moved),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["url".into()],
+            }),
+        })
+        .await
+        .expect("move");
+    let rows = app.store.dump_table("mcp_servers").await.expect("dump");
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("\"consecutive_failures\":0")),
+        "{rows:?}"
+    );
+}
+
+crate::on_both_backends!(
+    runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff
+);
