@@ -215,7 +215,33 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         assert!(now.last_successful_sync_at.is_some() && now.last_error.is_none());
         assert_eq!(now.etag, created.etag, "a sync does not change the etag");
 
-        // A second sync uses the detected transport and changes nothing.
+        // Registered with the explicit transport, the server syncs the same way.
+        let mut explicit = get(&app, &org.admin, &created.id).await;
+        explicit.transport = transport as i32;
+        app.servers_as(&org.admin)
+            .update_mcp_server(pb::UpdateMcpServerRequest {
+                mcp_server: Some(explicit),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["transport".into()],
+                }),
+            })
+            .await
+            .expect("explicit transport");
+        let explicit_run = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("explicit sync")
+            .into_inner();
+        assert_eq!(
+            (explicit_run.outcome(), explicit_run.transport()),
+            (pb::SyncOutcome::Succeeded, transport)
+        );
+        assert_eq!(stored_tools(&app, &org.viewer, &created.id).await, expected);
+
+        // Another sync changes nothing.
         let again = app
             .sync_as(&org.admin)
             .sync_mcp_server(pb::SyncMcpServerRequest {
@@ -240,7 +266,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
             .await
             .expect("runs")
             .into_inner();
-        assert_eq!(runs.total_size, 2);
+        assert_eq!(runs.total_size, 3);
         assert_eq!(runs.sync_runs[0].id, again.id, "newest first");
         let fetched = app
             .sync_as(&org.viewer)
@@ -372,12 +398,9 @@ async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
 async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
     let a = app.org("a", Plan::Pro).await;
     let b = app.org("b", Plan::Pro).await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut input = server("gone");
-    input.url = format!("http://127.0.0.1:{closed}/mcp");
+    let (port, _) = mutable_server().await;
+    let mut input = server("docs");
+    input.url = format!("http://127.0.0.1:{port}/mcp");
     let in_a = app.create_server(&a.admin, input.clone()).await;
     let in_b = app.create_server(&b.admin, input).await;
     let mut watch_b = app
@@ -414,11 +437,11 @@ async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
         let finished = watch.message().await.expect("stream").expect("event");
         assert_eq!(
             (finished.kind(), finished.server_id.as_str()),
-            (pb::SyncEventKind::Failed, server.id.as_str())
+            (pb::SyncEventKind::Succeeded, server.id.as_str())
         );
         assert_eq!(
             finished.run.map(|r| r.outcome()),
-            Some(pb::SyncOutcome::Failed)
+            Some(pb::SyncOutcome::Succeeded)
         );
     }
     // Watching another organization's server is NOT_FOUND.
@@ -864,6 +887,67 @@ async fn mutable_server() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
     (port, description)
 }
 
+async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp) {
+    // Accepts connections and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hang_port = hang.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hang.accept().await {
+            held.push(stream);
+        }
+    });
+    let (good_port, _) = mutable_server().await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut stuck = server("stuck");
+    stuck.url = format!("http://127.0.0.1:{hang_port}/mcp");
+    let stuck = app.create_server(&org.admin, stuck).await;
+    let mut good = server("good");
+    good.url = format!("http://127.0.0.1:{good_port}/mcp");
+    let good = app.create_server(&org.admin, good).await;
+
+    let mut stuck_client = app.sync_as(&org.admin);
+    let stuck_id = stuck.id.clone();
+    let stuck_sync = tokio::spawn(async move {
+        stuck_client
+            .sync_mcp_server(pb::SyncMcpServerRequest { id: stuck_id })
+            .await
+    });
+    // While that sync waits for its deadline, another server syncs and health answers.
+    let run = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: good.id })
+        .await
+        .expect("good sync")
+        .into_inner();
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
+    assert!(
+        !stuck_sync.is_finished(),
+        "the hanging sync is still waiting"
+    );
+    let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(
+        status.status(),
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    // The hanging one ends at its deadline as unreachable.
+    let result = stuck_sync.await.expect("task");
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(
+        status.message().contains("no complete answer"),
+        "{status:?}"
+    );
+}
+
 async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
     let (port, description) = mutable_server().await;
     let org = app.org("acme", Plan::Pro).await;
@@ -963,6 +1047,7 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
 
 sync_tests!(super::loopback();
     a_tool_that_changes_between_syncs_loses_its_approval,
+    a_hanging_upstream_does_not_hold_up_other_syncs_or_health,
 );
 
 async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
