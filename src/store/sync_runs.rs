@@ -239,28 +239,34 @@ impl Store {
     /// Marks runs of any replica still RUNNING after `started_before` as
     /// failed: no sync outlives its lease, so their replica died (a crash).
     pub async fn fail_stale_runs(&self, started_before: Micros, at: Micros) -> Result<u64, Error> {
-        let error = json(&crate::registry::servers::LastError {
-            reason: "UPSTREAM_UNREACHABLE".into(),
-            message: "the sync was interrupted: its replica stopped before finishing it".into(),
-            occurred_at: at,
-            sync_run_id: String::new(),
-        })?;
-        let result = Entity::update_many()
-            .col_expr(Column::Outcome, Expr::value(name(&Outcome::Failed)?))
-            .col_expr(Column::FinishedAt, Expr::value(at))
-            .col_expr(Column::Error, Expr::value(error))
-            .filter(Column::Outcome.eq(name(&Outcome::Running)?))
-            .filter(Column::StartedAt.lt(started_before))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected)
+        self.fail_running(
+            Column::StartedAt.lt(started_before),
+            "the sync was interrupted: its replica stopped before finishing it",
+            at,
+        )
+        .await
     }
 
     /// Marks runs left RUNNING by `instance_id` (a replica that stopped) as failed.
     pub async fn fail_abandoned_runs(&self, instance_id: &str, at: Micros) -> Result<u64, Error> {
+        self.fail_running(
+            Column::InstanceId.eq(instance_id),
+            "the sync was interrupted by a shutdown",
+            at,
+        )
+        .await
+    }
+
+    /// Fails the RUNNING runs that `which` selects, with `message`.
+    async fn fail_running(
+        &self,
+        which: sea_orm::sea_query::SimpleExpr,
+        message: &str,
+        at: Micros,
+    ) -> Result<u64, Error> {
         let error = json(&crate::registry::servers::LastError {
             reason: "UPSTREAM_UNREACHABLE".into(),
-            message: "the sync was interrupted by a shutdown".into(),
+            message: message.into(),
             occurred_at: at,
             sync_run_id: String::new(),
         })?;
@@ -268,8 +274,8 @@ impl Store {
             .col_expr(Column::Outcome, Expr::value(name(&Outcome::Failed)?))
             .col_expr(Column::FinishedAt, Expr::value(at))
             .col_expr(Column::Error, Expr::value(error))
-            .filter(Column::InstanceId.eq(instance_id))
             .filter(Column::Outcome.eq(name(&Outcome::Running)?))
+            .filter(which)
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected)
