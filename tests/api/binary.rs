@@ -451,3 +451,40 @@ async fn invalid_configuration_is_a_one_line_error_and_a_non_zero_exit() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("no master key"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let mut child = command(&database, &master_key)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    // The first log line comes before migrations and before the listener:
+    // the signal handlers must already be in place.
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .expect("a log line in time")
+        .expect("read")
+        .expect("a first line");
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("exited in time")
+        .expect("wait");
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "killed by the signal instead of shutting down (first line: {first})"
+    );
+}
