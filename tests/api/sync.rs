@@ -620,12 +620,14 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
             );
         }
     }
-    // 300 ms interval: retries after ~300, ~600, ~1200 ms.
+    // 300 ms interval: retries wait ~300, ~600, ~1200 ms (±10 %) after each
+    // failure; measured from a run's end to the next run's start, so the
+    // syncs' own durations do not blur the comparison.
     let runs = runs_when(&app, &org.viewer, &failing.id, 4).await;
     assert!(runs.iter().all(|r| r.outcome() == pb::SyncOutcome::Failed));
     let gaps: Vec<i64> = runs
         .windows(2)
-        .map(|p| micros(&p[1].started_at) - micros(&p[0].started_at))
+        .map(|p| micros(&p[1].started_at) - micros(&p[0].finished_at))
         .collect();
     assert!(
         gaps[0] < gaps[1] && gaps[1] < gaps[2],
