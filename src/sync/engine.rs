@@ -96,6 +96,9 @@ struct Inner {
     events: broadcast::Sender<SyncEvent>,
     /// One sync per server at a time in this process.
     running: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    /// OAuth2 access tokens by client (a hash of token url, client id,
+    /// secret and scopes), reused until shortly before they expire.
+    tokens: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// Owner of background syncs (the application's tracker).
     tasks: TaskTracker,
     /// Cancelled when shutdown starts.
@@ -123,6 +126,7 @@ impl Syncer {
                 instance_id: format!("inst_{}", uuid::Uuid::now_v7().simple()),
                 events,
                 running: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
                 tasks,
                 stopping,
             }),
@@ -513,7 +517,7 @@ impl Syncer {
                 }
             }
         }
-        discover(
+        let result = discover(
             client,
             &url,
             &headers,
@@ -521,8 +525,15 @@ impl Syncer {
             &settings.limits,
             &settings.policy,
         )
-        .await
-        .map_err(Attempt::Upstream)
+        .await;
+        if let Err(err) = &result
+            && err.failure == UpstreamFailure::AuthFailed
+        {
+            // A token refused before its expiry (revoked, rotated) must not
+            // keep failing syncs until then: fetch fresh ones next time.
+            self.inner.tokens.lock().await.clear();
+        }
+        result.map_err(Attempt::Upstream)
     }
 
     /// The request headers of a sync: the plain ones, the opened sealed ones,
@@ -585,7 +596,8 @@ impl Syncer {
         Ok(headers)
     }
 
-    /// Gets an access token with the client-credentials grant (RFC 6749 §4.4).
+    /// Returns an access token for the client: a cached one while it is
+    /// valid, else a new one from the token endpoint.
     async fn oauth2_token(
         &self,
         token_url: &str,
@@ -593,6 +605,41 @@ impl Syncer {
         client_secret: &str,
         scopes: &[String],
     ) -> Result<String, Attempt> {
+        let key = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            format!(
+                "{token_url}\n{client_id}\n{client_secret}\n{}",
+                scopes.join(" ")
+            )
+            .as_bytes(),
+        ));
+        if let Some((token, valid_until)) = self.inner.tokens.lock().await.get(&key)
+            && std::time::Instant::now() < *valid_until
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = self
+            .fetch_oauth2_token(token_url, client_id, client_secret, scopes)
+            .await?;
+        // Renew a little early, so a token never expires during a sync.
+        let valid_until = std::time::Instant::now() + lifetime.saturating_sub(OAUTH2_MARGIN);
+        self.inner
+            .tokens
+            .lock()
+            .await
+            .insert(key, (token.clone(), valid_until));
+        Ok(token)
+    }
+
+    /// Gets an access token with the client-credentials grant (RFC 6749 §4.4)
+    /// and its lifetime (`expires_in`, 5 minutes when absent).
+    async fn fetch_oauth2_token(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[String],
+    ) -> Result<(String, Duration), Attempt> {
         let upstream =
             |failure, message: String| Attempt::Upstream(DiscoveryError { failure, message });
         let url = Url::parse(token_url).map_err(|err| {
@@ -647,7 +694,8 @@ impl Syncer {
                 format!("the OAuth2 token answer is not JSON: {err}"),
             )
         })?;
-        body.get("access_token")
+        let token = body
+            .get("access_token")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .ok_or_else(|| {
@@ -655,9 +703,17 @@ impl Syncer {
                     UpstreamFailure::ProtocolError,
                     "the OAuth2 token answer has no access_token".into(),
                 )
-            })
+            })?;
+        let lifetime = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .map_or(Duration::from_secs(300), Duration::from_secs);
+        Ok((token, lifetime))
     }
 }
+
+/// How long before its expiry a cached OAuth2 token is renewed.
+const OAUTH2_MARGIN: Duration = Duration::from_secs(30);
 
 /// How often the scheduler refreshes the servers-by-status gauge.
 const CENSUS_EVERY: Duration = Duration::from_secs(10);

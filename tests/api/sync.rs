@@ -1308,3 +1308,121 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
 crate::on_both_backends!(
     runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff
 );
+
+/// A token endpoint (client `cid` / `csecret` gets `tok-live`) and an MCP
+/// endpoint that requires that token; counts token requests.
+async fn oauth2_fixture() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let issued = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = issued.clone();
+    let app = axum::Router::new()
+        .route(
+            "/token",
+            axum::routing::post(move |form: String| {
+                let counter = counter.clone();
+                async move {
+                    let fields: std::collections::HashMap<String, String> =
+                        url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+                    let valid = fields.get("grant_type").map(String::as_str) == Some("client_credentials")
+                        && fields.get("client_id").map(String::as_str) == Some("cid")
+                        && fields.get("client_secret").map(String::as_str) == Some("csecret");
+                    if !valid {
+                        return (StatusCode::UNAUTHORIZED, "invalid_client").into_response();
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        serde_json::json!({"access_token": "tok-live", "token_type": "Bearer", "expires_in": 3600}).to_string(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .route(
+            "/mcp",
+            axum::routing::post(|headers: HeaderMap, body: String| async move {
+                if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer tok-live") {
+                    return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
+                }
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let result = match body["method"].as_str() {
+                    Some("initialize") => serde_json::json!({
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "guarded", "version": "1"},
+                    }),
+                    Some("tools/list") => serde_json::json!({"tools": [{"name": "secret_tool", "inputSchema": {"type": "object"}}]}),
+                    _ => return StatusCode::ACCEPTED.into_response(),
+                };
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string(),
+                )
+                    .into_response()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, issued)
+}
+
+async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(app: TestApp) {
+    use std::sync::atomic::Ordering;
+    let (port, issued) = oauth2_fixture().await;
+    let org = app.org("acme", Plan::Pro).await;
+    let oauth = |secret: &str| {
+        Some(pb::Credentials {
+            kind: Some(pb::credentials::Kind::Oauth2ClientCredentials(
+                pb::OAuth2ClientCredentials {
+                    token_url: format!("http://127.0.0.1:{port}/token"),
+                    client_id: "cid".into(),
+                    client_secret: secret.into(),
+                    scopes: vec!["tools.read".into()],
+                },
+            )),
+        })
+    };
+    let mut input = server("guarded");
+    input.url = format!("http://127.0.0.1:{port}/mcp");
+    input.credentials = oauth("csecret");
+    let created = app.create_server(&org.admin, input).await;
+    for _ in 0..2 {
+        let run = app
+            .sync_as(&org.admin)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: created.id.clone(),
+            })
+            .await
+            .expect("sync with an access token")
+            .into_inner();
+        assert_eq!(run.tools.map(|t| t.count), Some(1));
+    }
+    assert_eq!(
+        issued.load(Ordering::SeqCst),
+        1,
+        "the token is fetched once and reused"
+    );
+
+    // A client the token endpoint refuses: an auth failure, not a crash.
+    let mut refused = server("refused");
+    refused.url = format!("http://127.0.0.1:{port}/mcp");
+    refused.credentials = oauth("wrong");
+    let refused = app.create_server(&org.admin, refused).await;
+    let result = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: refused.id })
+        .await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_AUTH_FAILED");
+    assert!(status.message().contains("token endpoint"), "{status:?}");
+}
+
+sync_tests!(super::loopback();
+    oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires,
+);
