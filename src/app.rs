@@ -140,6 +140,9 @@ impl Application {
 
         // Cancelled when shutdown starts; every owned task watches it.
         let stopping = CancellationToken::new();
+        // Cancelled when the shutdown grace period is over: syncs still
+        // running then are abandoned.
+        let abandon = CancellationToken::new();
         let tasks = TaskTracker::new();
 
         let health = tonic_health::server::HealthReporter::new();
@@ -212,6 +215,7 @@ impl Application {
             },
             tasks.clone(),
             stopping.clone(),
+            abandon.clone(),
         )?;
         syncer.start_scheduler();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -246,25 +250,34 @@ impl Application {
             .serve_with_incoming_shutdown(incoming, signal);
         tracing::info!(%addr, "serving gRPC");
 
-        // In-flight calls get `shutdown_timeout` once shutdown has started.
+        // In-flight calls and running syncs get `shutdown_timeout` once
+        // shutdown has started; then calls are cut and syncs abandoned.
         let grace = settings.shutdown_timeout;
-        let deadline = {
+        let grace_over = {
             let stop = stopping.clone();
-            async move {
+            let abandon = abandon.clone();
+            tokio::spawn(async move {
                 stop.cancelled().await;
                 tokio::time::sleep(grace).await;
-            }
+                abandon.cancel();
+            })
         };
         tokio::select! {
             served = server => served.context("gRPC server failed")?,
-            () = deadline => {
+            () = abandon.cancelled() => {
                 tracing::warn!(timeout_secs = grace.as_secs(), "in-flight calls did not finish in time; exiting anyway");
             }
         }
 
+        // No new sync starts; those under way finish, or are abandoned when
+        // the grace period ends.
         stopping.cancel();
         tasks.close();
+        if !abandon.is_cancelled() && !tasks.is_empty() {
+            tracing::info!(tasks = tasks.len(), "waiting for running syncs to finish");
+        }
         tasks.wait().await;
+        grace_over.abort();
         match syncer.release_leases().await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "released sync leases"),

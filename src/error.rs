@@ -89,6 +89,9 @@ pub enum Error {
         /// The recorded run, sent as ErrorInfo metadata `sync_run_id`.
         sync_run_id: String,
     },
+    /// This replica is shutting down; the caller may retry elsewhere or later.
+    #[error("{0}")]
+    ShuttingDown(&'static str),
     /// The database cannot be reached; the caller may retry.
     #[error("storage unavailable")]
     StorageUnavailable(#[source] anyhow::Error),

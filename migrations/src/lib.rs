@@ -16,6 +16,7 @@ mod m20261122_000002_mcp_servers;
 mod m20261122_000003_packs;
 mod m20261122_000004_sync_runs;
 mod m20261122_000005_sync_leases;
+mod m20261130_000006_running_runs_index;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_packs::Migration),
             Box::new(m20261122_000004_sync_runs::Migration),
             Box::new(m20261122_000005_sync_leases::Migration),
+            Box::new(m20261130_000006_running_runs_index::Migration),
         ]
     }
 }

@@ -110,6 +110,9 @@ impl From<Error> for Status {
                 details.set_request_info(current_request_id(), "");
                 Status::with_error_details(Code::Unavailable, message, details)
             }
+            Error::ShuttingDown(message) => {
+                status_with(Code::Unavailable, "SHUTTING_DOWN", message, |_| {})
+            }
             Error::StorageUnavailable(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "storage unavailable");
                 status_with(
@@ -213,6 +216,7 @@ mod tests {
                 message: "m".into(),
                 sync_run_id: "sync_1".into(),
             },
+            Error::ShuttingDown("stopping"),
             Error::StorageUnavailable(anyhow::anyhow!("down")),
             Error::internal(anyhow::anyhow!("bug")),
         ];

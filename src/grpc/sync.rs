@@ -121,7 +121,10 @@ impl SyncService for SyncApi {
             loop {
                 let event = tokio::select! {
                     () = stopping.cancelled() => {
-                        let _ = tx.send(Err(Status::unavailable("the service is shutting down; reconnect"))).await;
+                        let status = Status::from(Error::ShuttingDown(
+                            "this replica is shutting down; reconnect to watch on",
+                        ));
+                        let _ = tx.send(Err(status)).await;
                         return;
                     }
                     event = events.recv() => event,

@@ -20,7 +20,15 @@ use crate::store::servers::find_servers;
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub server: McpServer,
+    pub claim: Claim,
+}
+
+/// What a lease was taken on: the backoff state, and the scheduled time the
+/// release compares with to see whether a write re-armed the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim {
     pub consecutive_failures: i32,
+    pub next_sync_at: Option<Micros>,
 }
 
 impl Store {
@@ -77,22 +85,27 @@ impl Store {
             .into_iter()
             .filter_map(|server| {
                 let failures = claimed.iter().find(|(id, _)| *id == server.id)?.1;
+                let next_sync_at = server.next_sync_at;
                 Some(Claimed {
                     server,
-                    consecutive_failures: failures,
+                    claim: Claim {
+                        consecutive_failures: failures,
+                        next_sync_at,
+                    },
                 })
             })
             .collect())
     }
 
-    /// Claims one server (for a background sync) unless another lease holds it.
+    /// Claims one server (a background or manual sync) unless another lease
+    /// holds it.
     pub async fn claim_server(
         &self,
         server_id: &str,
         owner: &str,
         now: Micros,
         lease_until: Micros,
-    ) -> Result<Option<i32>, Error> {
+    ) -> Result<Option<Claim>, Error> {
         let result = Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(owner))
             .col_expr(Column::LeaseExpiresAt, Expr::value(lease_until))
@@ -110,26 +123,44 @@ impl Store {
         Ok(Entity::find_by_id(server_id.to_owned())
             .one(&self.db)
             .await?
-            .map(|row| row.consecutive_failures))
+            .map(|row| Claim {
+                consecutive_failures: row.consecutive_failures,
+                next_sync_at: row.next_sync_at,
+            }))
     }
 
-    /// Releases `owner`'s lease and schedules the next sync (none while the
-    /// server is disabled).
+    /// Releases `owner`'s lease and schedules the next sync at
+    /// `next_sync_at` — unless a write re-armed the server while it was held
+    /// (its `next_sync_at` is no longer `claim.next_sync_at`): that sync
+    /// stays due, so a connection changed during a sync is synced again at
+    /// once. A disabled server gets no next sync.
     pub async fn release_lease(
         &self,
         server_id: &str,
         owner: &str,
+        claim: &Claim,
         next_sync_at: Micros,
         consecutive_failures: i32,
     ) -> Result<(), Error> {
+        let unchanged = match claim.next_sync_at {
+            Some(at) => Expr::col(Column::NextSyncAt).eq(at),
+            None => Expr::col(Column::NextSyncAt).is_null(),
+        };
         Entity::update_many()
             .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LeaseExpiresAt, Expr::value(Option::<i64>::None))
             .col_expr(
                 Column::NextSyncAt,
-                Expr::case(Expr::col(Column::Enabled).eq(true), next_sync_at)
-                    .finally(Expr::value(Option::<i64>::None))
-                    .into(),
+                Expr::case(
+                    Expr::col(Column::Enabled).eq(true).and(unchanged),
+                    next_sync_at,
+                )
+                .case(
+                    Expr::col(Column::Enabled).eq(true),
+                    Expr::col(Column::NextSyncAt),
+                )
+                .finally(Expr::value(Option::<i64>::None))
+                .into(),
             )
             .col_expr(
                 Column::ConsecutiveFailures,

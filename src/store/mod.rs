@@ -9,7 +9,7 @@ mod packs;
 mod servers;
 mod sync_runs;
 
-pub use leases::Claimed;
+pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};

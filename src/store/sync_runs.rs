@@ -257,27 +257,56 @@ impl Store {
         .await
     }
 
-    /// Fails the RUNNING runs that `which` selects, with `message`.
+    /// Returns the newest RUNNING run of a server, if any.
+    pub async fn running_sync_run(&self, server_id: &str) -> Result<Option<SyncRun>, Error> {
+        Entity::find()
+            .filter(Column::Outcome.eq(name(&Outcome::Running)?))
+            .filter(Column::ServerId.eq(server_id))
+            .order_by_desc(Column::Id)
+            .one(&self.db)
+            .await?
+            .map(to_domain)
+            .transpose()
+    }
+
+    /// Fails the RUNNING runs that `which` selects, with `message`; each
+    /// run's error names the run. The server's own state is left to its
+    /// next sync.
     async fn fail_running(
         &self,
         which: sea_orm::sea_query::SimpleExpr,
         message: &str,
         at: Micros,
     ) -> Result<u64, Error> {
-        let error = json(&crate::registry::servers::LastError {
-            reason: "UPSTREAM_UNREACHABLE".into(),
-            message: message.into(),
-            occurred_at: at,
-            sync_run_id: String::new(),
-        })?;
-        let result = Entity::update_many()
-            .col_expr(Column::Outcome, Expr::value(name(&Outcome::Failed)?))
-            .col_expr(Column::FinishedAt, Expr::value(at))
-            .col_expr(Column::Error, Expr::value(error))
-            .filter(Column::Outcome.eq(name(&Outcome::Running)?))
+        let running = name(&Outcome::Running)?;
+        let ids: Vec<String> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Outcome.eq(running.as_str()))
             .filter(which)
-            .exec(&self.db)
+            .into_tuple()
+            .all(&self.db)
             .await?;
-        Ok(result.rows_affected)
+        let failed = name(&Outcome::Failed)?;
+        let mut count = 0;
+        for id in ids {
+            let error = json(&crate::registry::servers::LastError {
+                reason: "UPSTREAM_UNREACHABLE".into(),
+                message: message.into(),
+                occurred_at: at,
+                sync_run_id: id.clone(),
+            })?;
+            // Still RUNNING: a run that finished meanwhile keeps its outcome.
+            let result = Entity::update_many()
+                .col_expr(Column::Outcome, Expr::value(failed.as_str()))
+                .col_expr(Column::FinishedAt, Expr::value(at))
+                .col_expr(Column::Error, Expr::value(error))
+                .filter(Column::Id.eq(id))
+                .filter(Column::Outcome.eq(running.as_str()))
+                .exec(&self.db)
+                .await?;
+            count += result.rows_affected;
+        }
+        Ok(count)
     }
 }

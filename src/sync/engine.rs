@@ -21,7 +21,7 @@ use crate::registry::servers::{
     McpServer, ServerInfo, Servers, StoredHeaderValue, Transport,
 };
 use crate::registry::{Caller, new_id, now_micros};
-use crate::store::{NewCapability, RunQuery, Store, SyncSuccess};
+use crate::store::{Claim, NewCapability, RunQuery, Store, SyncSuccess};
 use crate::sync::client::{Discovery, DiscoveryError, Limits, Listing, Wire, discover};
 use crate::sync::guard::GuardPolicy;
 use crate::sync::http::{check_url, upstream_client};
@@ -47,9 +47,10 @@ pub struct SyncSettings {
 }
 
 impl SyncSettings {
-    /// How long a claim holds: longer than any sync can take.
+    /// How long a claim holds: longer than any sync can take (the deadline
+    /// bounds the upstream part; the rest covers storing the result).
     fn lease(&self) -> Duration {
-        self.limits.deadline * 2 + Duration::from_secs(10)
+        self.limits.deadline * 2 + self.limits.deadline.min(Duration::from_secs(10))
     }
 
     /// When to sync again after `failures` failed syncs in a row.
@@ -101,19 +102,24 @@ struct Inner {
     tokens: Mutex<HashMap<String, (String, std::time::Instant)>>,
     /// Owner of background syncs (the application's tracker).
     tasks: TaskTracker,
-    /// Cancelled when shutdown starts.
+    /// Cancelled when shutdown starts: no new sync starts after it.
     stopping: CancellationToken,
+    /// Cancelled when shutdown's grace period is over: syncs still running
+    /// are abandoned (their runs are then failed, their leases released).
+    abandon: CancellationToken,
 }
 
 impl Syncer {
-    /// `tasks` and `stopping` are the application's: background syncs are
-    /// spawned on the tracker and abandoned when shutdown starts.
+    /// `tasks`, `stopping` and `abandon` are the application's: syncs are
+    /// spawned on the tracker, none starts once `stopping` is cancelled, and
+    /// those still running when `abandon` is cancelled are dropped.
     pub fn new(
         store: Store,
         servers: Servers,
         settings: SyncSettings,
         tasks: TaskTracker,
         stopping: CancellationToken,
+        abandon: CancellationToken,
     ) -> anyhow::Result<Self> {
         let client = upstream_client(settings.policy.clone(), settings.connect_timeout)?;
         let (events, _) = broadcast::channel(1024);
@@ -129,6 +135,7 @@ impl Syncer {
                 tokens: Mutex::new(HashMap::new()),
                 tasks,
                 stopping,
+                abandon,
             }),
         })
     }
@@ -152,7 +159,7 @@ impl Syncer {
                 "server {server_id} is disabled; enable it to sync"
             )));
         }
-        let run = self.sync(&view.server, Trigger::Manual).await?;
+        let run = self.sync_exclusively(view.server).await?;
         match &run.error {
             None => Ok(run),
             Some(error) if error.reason == "CREDENTIALS_UNUSABLE" => {
@@ -167,6 +174,92 @@ impl Syncer {
                 message: error.message.clone(),
                 sync_run_id: run.id.clone(),
             }),
+        }
+    }
+
+    /// Syncs a server now under its lease, so that no replica syncs it at the
+    /// same time. When a sync of it is already running (here or on another
+    /// replica, scheduled or not), waits for that one and returns its run
+    /// instead of starting another. The sync is a task of its own, so a
+    /// caller that goes away does not abandon it half-way.
+    async fn sync_exclusively(&self, server: McpServer) -> Result<SyncRun, Error> {
+        let settings = &self.inner.settings;
+        // No lease outlives this: past it a crashed holder's lease is free.
+        let give_up = tokio::time::Instant::now() + settings.lease() + WAIT_STEP * 10;
+        loop {
+            if self.inner.stopping.is_cancelled() {
+                return Err(Error::ShuttingDown(
+                    "this replica is shutting down and starts no more syncs; retry",
+                ));
+            }
+            let now = now_micros();
+            let claimed = self
+                .inner
+                .store
+                .claim_server(
+                    &server.id,
+                    &self.inner.instance_id,
+                    now,
+                    now + micros(settings.lease()),
+                )
+                .await?;
+            if let Some(claim) = claimed {
+                let syncer = self.clone();
+                let task = self
+                    .inner
+                    .tasks
+                    .spawn(async move { syncer.sync_leased(server, Trigger::Manual, claim).await });
+                return match task.await {
+                    Ok(Some(outcome)) => outcome,
+                    Ok(None) => Err(Error::ShuttingDown(
+                        "the sync was interrupted by a shutdown of this replica; retry",
+                    )),
+                    Err(err) => Err(Error::internal(err)),
+                };
+            }
+            // Somebody holds the lease: wait for the run it is making.
+            if let Some(running) = self.inner.store.running_sync_run(&server.id).await? {
+                return self.wait_for(running, give_up).await;
+            }
+            // The holder is between its claim and its run (or its release):
+            // look again shortly.
+            if tokio::time::Instant::now() >= give_up {
+                return Err(Error::FailedPrecondition(format!(
+                    "server {} is held by another replica that does not sync it; retry later",
+                    server.id
+                )));
+            }
+            tokio::time::sleep(WAIT_STEP).await;
+        }
+    }
+
+    /// Waits until `run` has finished and returns it finished.
+    async fn wait_for(
+        &self,
+        run: SyncRun,
+        give_up: tokio::time::Instant,
+    ) -> Result<SyncRun, Error> {
+        loop {
+            tokio::select! {
+                () = self.inner.stopping.cancelled() => {
+                    return Err(Error::ShuttingDown(
+                        "this replica is shutting down; the sync goes on elsewhere, retry",
+                    ));
+                }
+                () = tokio::time::sleep(WAIT_STEP) => {}
+            }
+            match self.inner.store.get_sync_run(&run.id).await? {
+                Some(current) if current.outcome != Outcome::Running => return Ok(current),
+                Some(_) if tokio::time::Instant::now() < give_up => {}
+                // Deleted with its server, or never finished: its replica died
+                // and the census will fail it.
+                _ => {
+                    return Err(Error::FailedPrecondition(format!(
+                        "sync run {} of server {} did not finish; retry",
+                        run.id, run.server_id
+                    )));
+                }
+            }
         }
     }
 
@@ -218,9 +311,9 @@ impl Syncer {
     }
 
     /// Syncs `server` in the background (after a create or a connection
-    /// change). The sync is owned by the application's tracker and abandoned
-    /// when shutdown starts; its run is then marked failed by
-    /// [`Syncer::fail_abandoned_runs`].
+    /// change). The sync is owned by the application's tracker; shutdown lets
+    /// it finish within the grace period (else its run is marked failed by
+    /// [`Syncer::fail_abandoned_runs`]).
     pub fn spawn_sync(&self, server: McpServer, trigger: Trigger) {
         if !self.inner.settings.background || self.inner.stopping.is_cancelled() {
             return;
@@ -237,7 +330,11 @@ impl Syncer {
                 .claim_server(&server.id, &syncer.inner.instance_id, now, lease_until)
                 .await
             {
-                Ok(Some(failures)) => syncer.sync_leased(server, trigger, failures).await,
+                Ok(Some(claim)) => {
+                    syncer.sync_leased(server, trigger, claim).await;
+                }
+                // Held by a sync under way: the write re-armed the server, so
+                // the holder's release leaves it due and it is synced again.
                 Ok(None) => {}
                 Err(err) => tracing::warn!(server_id = %server.id, error = %err, "cannot claim server for a background sync"),
             }
@@ -245,31 +342,38 @@ impl Syncer {
     }
 
     /// Syncs a server this process holds the lease of, then schedules its
-    /// next sync and releases the lease. Abandoned when shutdown starts (the
-    /// lease is released and the run marked failed on the way out).
-    async fn sync_leased(&self, server: McpServer, trigger: Trigger, failures: i32) {
-        let stopping = self.inner.stopping.clone();
+    /// next sync and releases the lease. A sync still running when shutdown's
+    /// grace period ends is abandoned (`None`); its lease is released and its
+    /// run marked failed on the way out.
+    async fn sync_leased(
+        &self,
+        server: McpServer,
+        trigger: Trigger,
+        claim: Claim,
+    ) -> Option<Result<SyncRun, Error>> {
+        let abandon = self.inner.abandon.clone();
         let outcome = tokio::select! {
-            () = stopping.cancelled() => return,
+            () = abandon.cancelled() => return None,
             outcome = self.sync(&server, trigger) => outcome,
         };
         let failures = match &outcome {
             Ok(run) if run.outcome == Outcome::Succeeded => 0,
-            Ok(_) => failures.saturating_add(1),
+            Ok(_) => claim.consecutive_failures.saturating_add(1),
             Err(err) => {
                 tracing::error!(server_id = %server.id, error = %err, "sync could not be stored");
-                failures.saturating_add(1)
+                claim.consecutive_failures.saturating_add(1)
             }
         };
         let next = now_micros() + micros(self.inner.settings.next_delay(failures));
         if let Err(err) = self
             .inner
             .store
-            .release_lease(&server.id, &self.inner.instance_id, next, failures)
+            .release_lease(&server.id, &self.inner.instance_id, &claim, next, failures)
             .await
         {
             tracing::warn!(server_id = %server.id, error = %err, "cannot release sync lease; it will expire");
         }
+        Some(outcome)
     }
 
     /// Starts the scheduler: every tick it claims due servers (up to the free
@@ -328,7 +432,7 @@ impl Syncer {
                 let syncer = self.clone();
                 self.inner.tasks.spawn(async move {
                     syncer
-                        .sync_leased(claim.server, Trigger::Scheduled, claim.consecutive_failures)
+                        .sync_leased(claim.server, Trigger::Scheduled, claim.claim)
                         .await;
                     drop(slot);
                 });
@@ -711,6 +815,9 @@ impl Syncer {
         Ok((token, lifetime))
     }
 }
+
+/// How often a manual sync looks again at a server another sync holds.
+const WAIT_STEP: Duration = Duration::from_millis(100);
 
 /// How long before its expiry a cached OAuth2 token is renewed.
 const OAUTH2_MARGIN: Duration = Duration::from_secs(30);

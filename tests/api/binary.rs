@@ -62,7 +62,13 @@ struct Served {
 
 impl Served {
     async fn start(database: &TestDatabase, master_key: &str) -> Self {
+        Self::start_with(database, master_key, &[]).await
+    }
+
+    /// Starts `serve` with extra environment variables.
+    async fn start_with(database: &TestDatabase, master_key: &str, env: &[(&str, &str)]) -> Self {
         let mut child = command(database, master_key)
+            .envs(env.iter().copied())
             .args(["serve", "--listen", "127.0.0.1:0"])
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -487,4 +493,192 @@ async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
         Some(0),
         "killed by the signal instead of shutting down (first line: {first})"
     );
+}
+
+/// A replica killed (SIGKILL) in the middle of its syncs: its leases hold
+/// until they expire, nobody syncs those servers meanwhile, then the live
+/// replicas take over; the dead replica's runs end FAILED, each naming
+/// itself. Two live replicas asked to sync one server at the same time
+/// share one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over() {
+    use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+    use mcp_registry::pb::sync_service_client::SyncServiceClient;
+    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
+    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
+    use mcp_registry::sync::run::Outcome;
+
+    use crate::helpers::{Instance, Options};
+    use crate::sync_leases::{runs_of, slow_server};
+
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let store = Store::connect(&database.url).await.expect("store");
+    // Migrations first, so that the admin writes below find their tables.
+    let dead = Served::start_with(
+        &database,
+        &master_key,
+        &[
+            ("MCP_REGISTRY_BACKGROUND_SYNC", "true"),
+            ("MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS", "true"),
+            ("MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS", "true"),
+            // A lease lasts 2 × 3 s + 3 s.
+            ("MCP_REGISTRY_SYNC_TIMEOUT", "3"),
+        ],
+    )
+    .await;
+    let admin = Admin::new(store.clone());
+    let org = admin
+        .create_organization(
+            &Caller::Cli,
+            NewOrganization {
+                name: OrganizationName::parse("replicas").expect("name"),
+                plan: Plan::Pro,
+            },
+        )
+        .await
+        .expect("org");
+    let key = admin
+        .create_api_key(
+            &Caller::Cli,
+            NewApiKey {
+                scope: KeyScope::Organization {
+                    organization_id: org.id.clone(),
+                    role: Role::Admin,
+                },
+                display_name: String::new(),
+            },
+        )
+        .await
+        .expect("key");
+    let auth = Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let dead_channel = Endpoint::from_shared(format!("http://{}", dead.addr))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+
+    // Each sync takes 2 s: the replica is killed while it runs them.
+    let upstream = slow_server(Duration::from_secs(2)).await;
+    let mut servers = McpServerServiceClient::with_interceptor(dead_channel.clone(), auth.clone());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut input = crate::helpers::server(&format!("s{i}"));
+        input.url = upstream.url("/mcp");
+        ids.push(
+            servers
+                .create_mcp_server(pb::CreateMcpServerRequest {
+                    mcp_server: Some(input),
+                })
+                .await
+                .expect("create")
+                .into_inner()
+                .id,
+        );
+    }
+    let mut interrupted = Vec::new();
+    for id in &ids {
+        interrupted.push(crate::sync_leases::running_run(&dead_channel, &auth, id).await);
+    }
+    let mut dead = dead;
+    dead.child.start_kill().expect("SIGKILL");
+    dead.child.wait().await.expect("killed");
+    let mut expiries = Vec::new();
+    for row in store.dump_table("mcp_servers").await.expect("dump") {
+        let row: Value = serde_json::from_str(&row).expect("json");
+        assert_eq!(
+            row["lease_owner"],
+            interrupted[0].instance_id.as_str(),
+            "{row}"
+        );
+        expiries.push((
+            row["id"].as_str().expect("id").to_owned(),
+            row["lease_expires_at"].as_i64().expect("expiry"),
+        ));
+    }
+
+    let options = Options {
+        background_sync: true,
+        insecure_upstreams: true,
+        private_upstreams: true,
+        sync_timeout: Some(Duration::from_secs(3)),
+        ..Options::default()
+    };
+    let b = Instance::start(&database, &master_key, &options).await;
+    let c = Instance::start(&database, &master_key, &options).await;
+
+    // Every server is synced again by a live replica, never before the dead
+    // replica's lease expired.
+    let micros = |t: &Option<prost_types::Timestamp>| {
+        t.as_ref()
+            .map(|t| t.seconds * 1_000_000 + i64::from(t.nanos) / 1_000)
+            .expect("timestamp")
+    };
+    for (id, expires) in &expiries {
+        let mut taken_over = None;
+        for _ in 0..300 {
+            let runs = runs_of(&b.channel, &auth, id).await;
+            taken_over = runs.into_iter().find(|r| {
+                r.instance_id != interrupted[0].instance_id
+                    && r.outcome() == pb::SyncOutcome::Succeeded
+            });
+            if taken_over.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let run = taken_over.unwrap_or_else(|| panic!("nobody took {id} over"));
+        assert!(
+            micros(&run.started_at) >= *expires,
+            "{id} synced while the dead replica's lease held: {run:?}"
+        );
+    }
+    // The dead replica's runs ended FAILED, each error naming its run.
+    for run in &interrupted {
+        let mut ended = None;
+        for _ in 0..300 {
+            let current = store
+                .get_sync_run(&run.id)
+                .await
+                .expect("read")
+                .expect("run");
+            if current.outcome != Outcome::Running {
+                ended = Some(current);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let ended = ended.unwrap_or_else(|| panic!("{} stayed RUNNING", run.id));
+        assert_eq!(ended.outcome, Outcome::Failed, "{ended:?}");
+        let error = ended.error.expect("error");
+        assert_eq!(error.sync_run_id, run.id);
+        assert!(error.message.contains("interrupted"), "{}", error.message);
+    }
+
+    // Two replicas asked to sync one server at once: one sync, one run.
+    let target = ids[0].clone();
+    let mut on_b = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
+    let first = {
+        let target = target.clone();
+        tokio::spawn(async move {
+            on_b.sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+                .await
+        })
+    };
+    let running = crate::sync_leases::running_run(&c.channel, &auth, &target).await;
+    let second = SyncServiceClient::with_interceptor(c.channel.clone(), auth.clone())
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+        .await
+        .expect("sync on c")
+        .into_inner();
+    let first = first.await.expect("task").expect("sync on b").into_inner();
+    assert_eq!(first.id, running.id);
+    assert_eq!(second.id, first.id, "both callers got the one run");
+
+    b.stop().await;
+    c.stop().await;
+    store.close().await.expect("close");
+    database.drop_database().await;
 }

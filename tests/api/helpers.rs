@@ -184,6 +184,10 @@ pub struct Options {
     pub sync_interval: Option<Duration>,
     /// `--allow-upstream-address`.
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
+    /// `--shutdown-timeout` (10 s when unset).
+    pub shutdown_timeout: Option<Duration>,
+    /// `--sync-timeout` (10 s when unset).
+    pub sync_timeout: Option<Duration>,
 }
 
 /// Settings for the app under test on `database`.
@@ -198,10 +202,10 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         master_keys: MasterKeySource::Inline(vec![master_key]),
         log_format: LogFormat::Text,
         log_level: "warn".into(),
-        shutdown_timeout: Duration::from_secs(10),
+        shutdown_timeout: options.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
         allow_insecure_upstreams: options.insecure_upstreams,
         allow_private_upstreams: options.private_upstreams,
-        sync_timeout: Duration::from_secs(10),
+        sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
         sync_max_backoff: Duration::from_secs(3600),
@@ -234,6 +238,43 @@ impl AppGuard {
             .expect("server task")
             .expect("server stopped cleanly");
         self.database.drop_database().await;
+    }
+}
+
+/// A service instance on an existing database (one more replica), stopped
+/// by sending on `shutdown`.
+pub struct Instance {
+    pub channel: Channel,
+    pub shutdown: oneshot::Sender<()>,
+    pub task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    /// Starts an instance in-process on `database`.
+    pub async fn start(database: &TestDatabase, master_key: &str, options: &Options) -> Self {
+        let settings = test_settings(database, master_key.to_owned(), options);
+        let app = Application::build(settings).await.expect("build");
+        let addr = app.local_addr();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        let channel = Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        Self {
+            channel,
+            shutdown,
+            task,
+        }
+    }
+
+    /// Shuts the instance down and waits until it has stopped cleanly.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.task.await.expect("task").expect("clean stop");
     }
 }
 

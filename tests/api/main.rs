@@ -13,3 +13,4 @@ mod servers;
 mod sync;
 mod sync_client;
 mod sync_fixtures;
+mod sync_leases;

@@ -9,7 +9,7 @@ use mcp_registry::registry::Plan;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{Options, TestApp, assert_error, everything, server};
+use crate::helpers::{Instance, Options, TestApp, assert_error, everything, server};
 
 /// Settings for syncing loopback fixtures.
 fn loopback() -> Options {
@@ -658,39 +658,6 @@ sync_tests!(crate::helpers::Options {
     the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
 );
 
-/// One more service instance on an existing database (a second replica).
-struct Instance {
-    channel: tonic::transport::Channel,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn instance(
-    database: &crate::helpers::TestDatabase,
-    master_key: &str,
-    options: &Options,
-) -> Instance {
-    let settings = crate::helpers::test_settings(database, master_key.to_owned(), options);
-    let app = mcp_registry::Application::build(settings)
-        .await
-        .expect("build");
-    let addr = app.local_addr();
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    Instance {
-        channel,
-        shutdown,
-        task,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
@@ -713,8 +680,8 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
         sync_interval: Some(Duration::from_millis(400)),
         ..loopback()
     };
-    let a = instance(&database, &master_key, &options).await;
-    let b = instance(&database, &master_key, &options).await;
+    let a = Instance::start(&database, &master_key, &options).await;
+    let b = Instance::start(&database, &master_key, &options).await;
 
     let store = mcp_registry::store::Store::connect(&database.url)
         .await
@@ -837,8 +804,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     );
 
     for replica in [a, b] {
-        let _ = replica.shutdown.send(());
-        replica.task.await.expect("task").expect("clean stop");
+        replica.stop().await;
     }
     store.close().await.expect("close");
     database.drop_database().await;
@@ -1276,7 +1242,11 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
         .expect("run")
         .into_inner();
     assert_eq!(after.outcome(), pb::SyncOutcome::Failed);
-    assert!(after.finished_at.is_some() && after.error.is_some());
+    assert!(after.finished_at.is_some());
+    let error = after.error.expect("error");
+    assert_eq!(error.sync_run_id, after.id, "the error names its run");
+    assert_eq!(error.reason(), pb::ErrorReason::UpstreamUnreachable);
+    assert!(error.message.contains("interrupted"), "{}", error.message);
 
     // Five failures in a row; a new url starts the backoff again.
     app.store

@@ -1,0 +1,388 @@
+//! One sync per server at a time, whoever asks: concurrent SyncMcpServer
+//! calls share a run, a write made during a sync is synced again right after
+//! it, and a shutdown lets running syncs finish within its grace period.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mcp_registry::pb;
+use mcp_registry::registry::Plan;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::helpers::{Backend, Instance, Options, TestApp, TestDatabase, server};
+
+/// An MCP server on 127.0.0.1 (JSON answers, one tool) that waits before
+/// answering `initialize`: a sync of it runs for about that long.
+pub struct Slow {
+    pub port: u16,
+    /// The request path of every `initialize` received, in order.
+    pub initialized: Arc<Mutex<Vec<String>>>,
+}
+
+/// Starts a [`Slow`] server whose `initialize` takes `delay`, on any path.
+pub async fn slow_server(delay: Duration) -> Slow {
+    use axum::http::{StatusCode, Uri, header};
+    use axum::response::IntoResponse;
+    let initialized = Arc::new(Mutex::new(Vec::new()));
+    let seen = initialized.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, body: String| {
+        let seen = seen.clone();
+        async move {
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let result = match body["method"].as_str() {
+                Some("initialize") => {
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push(uri.path().to_owned());
+                    }
+                    tokio::time::sleep(delay).await;
+                    serde_json::json!({
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "slow", "version": "1"},
+                    })
+                }
+                Some("tools/list") => serde_json::json!({"tools": [
+                    {"name": "wait", "description": "waits", "inputSchema": {"type": "object"}},
+                ]}),
+                _ => return StatusCode::ACCEPTED.into_response(),
+            };
+            (
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result})
+                    .to_string(),
+            )
+                .into_response()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Slow { port, initialized }
+}
+
+impl Slow {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn initialized(&self) -> Vec<String> {
+        self.initialized
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+macro_rules! sync_leases_tests {
+    ($options:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_with($crate::helpers::Backend::Postgres, $options, super::$name).await;
+            }
+        }
+    )*};
+}
+
+fn loopback() -> Options {
+    Options {
+        insecure_upstreams: true,
+        private_upstreams: true,
+        ..Options::default()
+    }
+}
+
+/// Every run of a server, newest first.
+pub async fn runs_of(
+    channel: &tonic::transport::Channel,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+) -> Vec<pb::SyncRun> {
+    pb::sync_service_client::SyncServiceClient::with_interceptor(channel.clone(), auth.clone())
+        .list_sync_runs(pb::ListSyncRunsRequest {
+            server_id: server_id.into(),
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("runs")
+        .into_inner()
+        .sync_runs
+}
+
+/// Waits (at most 30 s) until the server has a RUNNING run, and returns it.
+pub async fn running_run(
+    channel: &tonic::transport::Channel,
+    auth: &crate::helpers::Auth,
+    server_id: &str,
+) -> pb::SyncRun {
+    for _ in 0..600 {
+        let runs = runs_of(channel, auth, server_id).await;
+        if let Some(run) = runs
+            .into_iter()
+            .find(|r| r.outcome() == pb::SyncOutcome::Running)
+        {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no sync of {server_id} started");
+}
+
+async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
+    let slow = slow_server(Duration::from_millis(800)).await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut input = server("slow");
+    input.url = slow.url("/mcp");
+    let id = app.create_server(&org.admin, input).await.id;
+
+    let mut first = app.sync_as(&org.admin);
+    let first = {
+        let id = id.clone();
+        tokio::spawn(async move { first.sync_mcp_server(pb::SyncMcpServerRequest { id }).await })
+    };
+    let running = running_run(&app.channel, &org.viewer, &id).await;
+    // A second caller while the first sync runs: no second sync.
+    let second = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: running.server_id.clone(),
+        })
+        .await
+        .expect("second call")
+        .into_inner();
+    let first = first.await.expect("task").expect("first call").into_inner();
+    assert_eq!(first.id, running.id);
+    assert_eq!(
+        second.id, first.id,
+        "the second call returned the run under way"
+    );
+    assert_eq!(second.outcome(), pb::SyncOutcome::Succeeded);
+    assert_eq!(
+        runs_of(&app.channel, &org.viewer, &first.server_id)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(slow.initialized().len(), 1, "the upstream was synced once");
+
+    // Once it is over, the next call syncs again.
+    let third = app
+        .sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: first.server_id.clone(),
+        })
+        .await
+        .expect("third call")
+        .into_inner();
+    assert_ne!(third.id, first.id);
+    assert_eq!(slow.initialized().len(), 2);
+}
+
+async fn a_connection_changed_during_a_sync_is_synced_again_right_after_it(app: TestApp) {
+    let slow = slow_server(Duration::from_millis(1500)).await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut input = server("slow");
+    input.url = slow.url("/first");
+    let created = app.create_server(&org.admin, input).await;
+    // The background sync after the create is under way …
+    running_run(&app.channel, &org.viewer, &created.id).await;
+    // … when the url changes. The UPDATED sync cannot take the lease; the
+    // server stays due, so the scheduler syncs the new url as soon as the
+    // lease is released, not an interval (5 minutes here) later.
+    let mut moved = created.clone();
+    moved.url = slow.url("/second");
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(moved),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["url".into()],
+            }),
+        })
+        .await
+        .expect("move");
+    for _ in 0..300 {
+        if slow.initialized().iter().any(|path| path == "/second") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        slow.initialized(),
+        vec!["/first".to_owned(), "/second".to_owned()],
+        "the new url was synced after the running sync, and nothing overlapped"
+    );
+    let runs = runs_of(&app.channel, &org.viewer, &created.id).await;
+    for pair in runs.windows(2) {
+        if let (Some(newer), Some(older)) = (&pair[0].started_at, &pair[1].finished_at) {
+            assert!(
+                (newer.seconds, newer.nanos) >= (older.seconds, older.nanos),
+                "runs overlap: {pair:?}"
+            );
+        }
+    }
+}
+
+sync_leases_tests!(super::loopback();
+    concurrent_manual_syncs_of_one_server_share_one_run,
+);
+
+sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+    a_connection_changed_during_a_sync_is_synced_again_right_after_it,
+);
+
+/// A shutdown stops starting syncs, lets those under way finish within the
+/// grace period, cuts off the rest (their runs end FAILED, naming
+/// themselves), releases every lease, and ends event streams with
+/// UNAVAILABLE/SHUTTING_DOWN.
+async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backend) {
+    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
+    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Role};
+
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    let quick = slow_server(Duration::from_millis(1500)).await;
+    let stuck = slow_server(Duration::from_secs(25)).await;
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let options = Options {
+        background_sync: true,
+        shutdown_timeout: Some(Duration::from_secs(4)),
+        sync_timeout: Some(Duration::from_secs(30)),
+        ..loopback()
+    };
+    let instance = Instance::start(&database, &master_key, &options).await;
+    let store = mcp_registry::store::Store::connect(&database.url)
+        .await
+        .expect("store");
+    let admin = Admin::new(store.clone());
+    let org = admin
+        .create_organization(
+            &Caller::Cli,
+            NewOrganization {
+                name: OrganizationName::parse("acme").expect("name"),
+                plan: Plan::Pro,
+            },
+        )
+        .await
+        .expect("org");
+    let key = admin
+        .create_api_key(
+            &Caller::Cli,
+            NewApiKey {
+                scope: KeyScope::Organization {
+                    organization_id: org.id.clone(),
+                    role: Role::Admin,
+                },
+                display_name: String::new(),
+            },
+        )
+        .await
+        .expect("key");
+    let auth = crate::helpers::Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let mut servers = pb::mcp_server_service_client::McpServerServiceClient::with_interceptor(
+        instance.channel.clone(),
+        auth.clone(),
+    );
+    let mut watch = pb::sync_service_client::SyncServiceClient::with_interceptor(
+        instance.channel.clone(),
+        auth.clone(),
+    )
+    .watch_sync_events(pb::WatchSyncEventsRequest::default())
+    .await
+    .expect("watch")
+    .into_inner();
+    let mut ids = Vec::new();
+    for (name, url) in [("quick", quick.url("/mcp")), ("stuck", stuck.url("/mcp"))] {
+        let mut input = server(name);
+        input.url = url;
+        ids.push(
+            servers
+                .create_mcp_server(pb::CreateMcpServerRequest {
+                    mcp_server: Some(input),
+                })
+                .await
+                .expect("create")
+                .into_inner()
+                .id,
+        );
+    }
+    let quick_run = running_run(&instance.channel, &auth, &ids[0]).await;
+    let stuck_run = running_run(&instance.channel, &auth, &ids[1]).await;
+
+    instance.stop().await;
+
+    // The stream ended with SHUTTING_DOWN (after whatever events it carried).
+    let ended = loop {
+        match watch.message().await {
+            Ok(Some(_event)) => {}
+            Ok(None) => panic!("the stream ended without a status"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(ended.code(), Code::Unavailable, "{ended:?}");
+    assert_eq!(
+        ended
+            .get_error_details()
+            .error_info()
+            .expect("error info")
+            .reason,
+        "SHUTTING_DOWN"
+    );
+
+    let quick_done = store
+        .get_sync_run(&quick_run.id)
+        .await
+        .expect("read")
+        .expect("run");
+    assert_eq!(
+        quick_done.outcome,
+        mcp_registry::sync::run::Outcome::Succeeded,
+        "a sync shorter than the grace period finished: {quick_done:?}"
+    );
+    let stuck_done = store
+        .get_sync_run(&stuck_run.id)
+        .await
+        .expect("read")
+        .expect("run");
+    assert_eq!(
+        stuck_done.outcome,
+        mcp_registry::sync::run::Outcome::Failed,
+        "{stuck_done:?}"
+    );
+    let error = stuck_done.error.expect("error");
+    assert!(error.message.contains("shutdown"), "{}", error.message);
+    assert_eq!(error.sync_run_id, stuck_run.id);
+    let rows = store.dump_table("mcp_servers").await.expect("dump");
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert!(
+            row.contains("\"lease_owner\":null"),
+            "lease released: {row}"
+        );
+    }
+    store.close().await.expect("close");
+    database.drop_database().await;
+}
+
+mod shutdown_finishes_running_syncs_within_its_grace_period {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::shutdown_finishes_running_syncs_within_its_grace_period(super::Backend::Sqlite)
+            .await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::shutdown_finishes_running_syncs_within_its_grace_period(super::Backend::Postgres)
+            .await;
+    }
+}
