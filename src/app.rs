@@ -230,7 +230,21 @@ impl Application {
             }
             stop.cancel();
         };
+        // gRPC-Web (`--grpc-web`): HTTP/1.1 accepted, calls translated before
+        // the API layer sees them, CORS for browsers on other origins (API
+        // keys travel in explicit headers, never in cookies).
+        let grpc_web = settings.grpc_web.then(|| {
+            tower::ServiceBuilder::new()
+                .layer(grpc_web_cors())
+                .layer(tonic_web::GrpcWebLayer::new())
+        });
         let server = Server::builder()
+            .accept_http1(settings.grpc_web)
+            .layer(tower::util::option_layer(grpc_web))
+            // One response body type whether or not gRPC-Web wraps the API.
+            .layer(tower::util::MapResponseLayer::new(
+                |response: http::Response<_>| response.map(tonic::body::Body::new),
+            ))
             .layer(ApiLayer::new(Authenticator::new(store.clone())))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -298,4 +312,23 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// CORS for gRPC-Web: any origin, the headers gRPC-Web clients send, and the
+/// response headers they must read.
+fn grpc_web_cors() -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let exposed = [
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+        "x-request-id",
+    ]
+    .map(http::HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(exposed)
+        .max_age(std::time::Duration::from_secs(24 * 60 * 60))
 }

@@ -162,6 +162,9 @@ pub struct SettingsArgs {
     /// Let syncs reach loopback, private, link-local and CGNAT addresses (never cloud metadata).
     #[arg(long, global = true, env = "MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub allow_private_upstreams: bool,
+    /// Also serve gRPC-Web (HTTP/1.1 and HTTP/2, CORS open to any origin) for browser clients.
+    #[arg(long, global = true, env = "MCP_REGISTRY_GRPC_WEB", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
+    pub grpc_web: bool,
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
@@ -253,6 +256,8 @@ pub struct Settings {
     pub allow_insecure_upstreams: bool,
     /// Whether syncs may connect to private-network addresses.
     pub allow_private_upstreams: bool,
+    /// Serve gRPC-Web too (`--grpc-web`).
+    pub grpc_web: bool,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
     /// Whether changes start background syncs and the scheduler runs.
@@ -316,6 +321,7 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
             allow_insecure_upstreams: args.allow_insecure_upstreams,
             allow_private_upstreams: args.allow_private_upstreams,
+            grpc_web: args.grpc_web,
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
             background_sync: args.background_sync,
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),

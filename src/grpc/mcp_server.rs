@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::admin::role_to_pb;
+use crate::grpc::import;
 use crate::grpc::json::{json_to_struct, object_field, string_field, struct_to_json};
 use crate::grpc::{caller, opt_timestamp, timestamp};
 use crate::pagination::PageTokens;
@@ -243,6 +244,223 @@ impl McpServerService for McpServerApi {
             .approve_tools(&caller, &server_id, approval)
             .await?;
         Ok(Response::new(server_to_pb(view)))
+    }
+
+    async fn import_mcp_config(
+        &self,
+        request: Request<pb::ImportMcpConfigRequest>,
+    ) -> Result<Response<pb::ImportMcpConfigResponse>, Status> {
+        let caller = caller(&request)?;
+        if matches!(
+            caller,
+            Caller::Member {
+                role: crate::registry::Role::Viewer,
+                ..
+            }
+        ) {
+            return Err(Error::PermissionDenied("viewer api keys may only read".into()).into());
+        }
+        let pb::ImportMcpConfigRequest {
+            config_json,
+            variables,
+            on_conflict,
+            dry_run,
+            visibility,
+        } = request.into_inner();
+        let mut v = Violations::new();
+        let visibility = match visibility_from_pb(visibility) {
+            Ok(_) => visibility,
+            Err(err) => {
+                v.add("visibility", err);
+                0
+            }
+        };
+        let on_conflict = match pb::ImportConflict::try_from(on_conflict) {
+            Ok(pb::ImportConflict::Unspecified) => pb::ImportConflict::Skip,
+            Ok(known) => known,
+            Err(_) => {
+                v.add(
+                    "on_conflict",
+                    "is not a known strategy (IMPORT_CONFLICT_SKIP, _FAIL or _RENAME)",
+                );
+                pb::ImportConflict::Skip
+            }
+        };
+        let variables: std::collections::HashMap<String, String> = variables.into_iter().collect();
+        let entries = import::read(&config_json, &variables, &mut v);
+
+        // Every remote entry is validated as CreateMcpServer would, its
+        // problems reported at its JSON path.
+        let mut planned = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let import::EntryKind::Remote(server) = entry.kind else {
+                planned.push((entry.key, None));
+                continue;
+            };
+            let mut server = *server;
+            server.visibility = visibility;
+            match new_server(server.clone(), self.servers.policy()) {
+                Ok(new) => planned.push((entry.key, Some((server, new)))),
+                Err(Error::InvalidArgument(violations)) => {
+                    for violation in violations {
+                        v.add(
+                            import_field(&entry.path, &violation.field),
+                            violation.description,
+                        );
+                    }
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        v.finish()?;
+
+        let names: Vec<String> = planned
+            .iter()
+            .filter_map(|(_, p)| p.as_ref().map(|(_, new)| new.name.clone()))
+            .collect();
+        let mut taken = self.servers.taken_names(&caller, &names).await?;
+        if on_conflict == pb::ImportConflict::Fail {
+            let mut seen = HashSet::new();
+            let clashes: Vec<&str> = names
+                .iter()
+                .filter(|name| taken.contains(*name) || !seen.insert(name.as_str()))
+                .map(String::as_str)
+                .collect();
+            if !clashes.is_empty() {
+                return Err(Error::AlreadyExists {
+                    kind: "mcp server",
+                    name: clashes.join(", "),
+                }
+                .into());
+            }
+        }
+
+        let mut response = pb::ImportMcpConfigResponse::default();
+        for (key, plan) in planned {
+            let Some((input, mut new)) = plan else {
+                response.skipped_count += 1;
+                response.entries.push(pb::ImportedEntry {
+                    key,
+                    outcome: pb::ImportOutcome::SkippedLocal as i32,
+                    mcp_server: None,
+                    detail: "a local (stdio) server: the registry keeps remote servers only".into(),
+                });
+                continue;
+            };
+            let wanted = new.name.clone();
+            let mut attempt = 1;
+            let created = loop {
+                if taken.contains(&new.name) {
+                    if on_conflict == pb::ImportConflict::Skip {
+                        break None;
+                    }
+                    attempt += 1;
+                    new.name = import::alternative_name(&wanted, attempt);
+                    continue;
+                }
+                taken.insert(new.name.clone());
+                if dry_run {
+                    break Some(would_create(&input, &new.name));
+                }
+                match self.servers.create(&caller, new.clone()).await {
+                    Ok(view) => {
+                        self.sync_if_armed(&view, Trigger::Created);
+                        break Some(server_to_pb(view));
+                    }
+                    // Created by somebody else since the check.
+                    Err(Error::AlreadyExists { .. })
+                        if on_conflict != pb::ImportConflict::Fail && attempt < 1000 =>
+                    {
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+            };
+            let entry = match created {
+                None => {
+                    response.skipped_count += 1;
+                    pb::ImportedEntry {
+                        key,
+                        outcome: pb::ImportOutcome::SkippedExists as i32,
+                        mcp_server: None,
+                        detail: format!("a server named {wanted:?} exists"),
+                    }
+                }
+                Some(server) => {
+                    response.created_count += 1;
+                    let renamed = server.name != wanted;
+                    pb::ImportedEntry {
+                        key,
+                        outcome: if renamed {
+                            pb::ImportOutcome::Renamed
+                        } else {
+                            pb::ImportOutcome::Created
+                        } as i32,
+                        detail: if renamed {
+                            format!("{wanted:?} is taken; created as {:?}", server.name)
+                        } else {
+                            String::new()
+                        },
+                        mcp_server: Some(server),
+                    }
+                }
+            };
+            response.entries.push(entry);
+        }
+        Ok(Response::new(response))
+    }
+}
+
+/// The JSON path of a CreateMcpServer field of an imported entry.
+fn import_field(entry_path: &str, field: &str) -> String {
+    let rest = field.strip_prefix("mcp_server.").unwrap_or(field);
+    let (head, tail) = rest
+        .find(['.', '['])
+        .map_or((rest, ""), |at| rest.split_at(at));
+    match head {
+        "url" => format!("{entry_path}.url"),
+        "transport" => format!("{entry_path}.type"),
+        "request_headers" => format!("{entry_path}.headers{tail}"),
+        "credentials" | "auth_type" => format!("{entry_path}.headers"),
+        _ => entry_path.to_owned(),
+    }
+}
+
+/// What a dry run reports for an entry: the server as it would be created,
+/// without id, etag, times or secrets.
+fn would_create(input: &pb::McpServer, name: &str) -> pb::McpServer {
+    let auth_type = match input.credentials.as_ref().and_then(|c| c.kind.as_ref()) {
+        Some(pb::credentials::Kind::ApiKey(_)) => pb::AuthType::ApiKey,
+        Some(pb::credentials::Kind::BearerToken(_)) => pb::AuthType::BearerToken,
+        Some(pb::credentials::Kind::Oauth2ClientCredentials(_)) => {
+            pb::AuthType::Oauth2ClientCredentials
+        }
+        None => pb::AuthType::None,
+    };
+    pb::McpServer {
+        name: name.to_owned(),
+        url: input.url.clone(),
+        transport: match pb::Transport::try_from(input.transport) {
+            Ok(pb::Transport::Unspecified) | Err(_) => pb::Transport::Auto as i32,
+            Ok(known) => known as i32,
+        },
+        auth_type: auth_type as i32,
+        has_credentials: input.credentials.is_some(),
+        request_headers: input
+            .request_headers
+            .iter()
+            .map(|(header, value)| {
+                let shown = if validate::is_sensitive_header(header) {
+                    MASK.to_owned()
+                } else {
+                    value.clone()
+                };
+                (header.clone(), shown)
+            })
+            .collect(),
+        visibility: input.visibility,
+        enabled: Some(true),
+        ..Default::default()
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod import;
 pub mod json;
 pub mod mcp_server;
 pub mod middleware;

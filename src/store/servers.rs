@@ -80,6 +80,25 @@ impl Store {
         find_server_by_name(&self.db, scope, name).await
     }
 
+    /// Which of `names` are taken in `scope` (one query).
+    pub async fn taken_server_names(
+        &self,
+        scope: &str,
+        names: &[String],
+    ) -> Result<Vec<String>, Error> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(Entity::find()
+            .select_only()
+            .column(Column::Name)
+            .filter(Column::Scope.eq(scope))
+            .filter(Column::Name.is_in(names.iter().cloned()))
+            .into_tuple()
+            .all(&self.db)
+            .await?)
+    }
+
     /// Counts servers by status (for the `mcp_registry_servers` gauge).
     pub async fn count_servers_by_status(&self) -> Result<Vec<(String, i64)>, Error> {
         Ok(Entity::find()

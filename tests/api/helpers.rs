@@ -184,6 +184,8 @@ pub struct Options {
     pub sync_interval: Option<Duration>,
     /// `--allow-upstream-address`.
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
+    /// `--grpc-web`.
+    pub grpc_web: bool,
     /// `--shutdown-timeout` (10 s when unset).
     pub shutdown_timeout: Option<Duration>,
     /// `--sync-timeout` (10 s when unset).
@@ -205,6 +207,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         shutdown_timeout: options.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
         allow_insecure_upstreams: options.insecure_upstreams,
         allow_private_upstreams: options.private_upstreams,
+        grpc_web: options.grpc_web,
         sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
@@ -216,6 +219,8 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
 
 /// A running app and clients for it.
 pub struct TestApp {
+    /// The gRPC listener.
+    pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub store: Store,
@@ -306,6 +311,7 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
         .await
         .expect("connect");
     let app = TestApp {
+        addr,
         metrics_addr,
         channel,
         store,

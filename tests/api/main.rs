@@ -6,6 +6,8 @@ mod helpers;
 mod admin;
 mod auth;
 mod binary;
+mod grpc_web;
+mod import;
 mod operations;
 mod packs;
 mod server_details;

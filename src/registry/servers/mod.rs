@@ -115,6 +115,22 @@ impl Servers {
         self.policy
     }
 
+    /// Which of `names` are taken in the scope the caller creates servers
+    /// in (its organization, or the catalog for platform admins).
+    pub async fn taken_names(
+        &self,
+        caller: &Caller,
+        names: &[String],
+    ) -> Result<std::collections::HashSet<String>, Error> {
+        let scope = caller_org(caller).unwrap_or(CATALOG_SCOPE);
+        Ok(self
+            .store
+            .taken_server_names(scope, names)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
     /// Registers a server.
     pub async fn create(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
         let organization_id = match (caller, new.visibility) {
