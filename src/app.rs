@@ -238,29 +238,53 @@ impl Application {
                 .layer(grpc_web_cors())
                 .layer(tonic_web::GrpcWebLayer::new())
         });
+        let max_message = settings.max_message_bytes;
         let server = Server::builder()
             .accept_http1(settings.grpc_web)
+            .max_concurrent_streams(settings.max_concurrent_streams)
             .layer(tower::util::option_layer(grpc_web))
             // One response body type whether or not gRPC-Web wraps the API.
             .layer(tower::util::MapResponseLayer::new(
                 |response: http::Response<_>| response.map(tonic::body::Body::new),
             ))
-            .layer(ApiLayer::new(Authenticator::new(store.clone())))
+            .layer(ApiLayer::new(
+                Authenticator::new(store.clone()),
+                settings.rate_limit,
+            ))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(pb::admin_service_server::AdminServiceServer::new(
-                AdminApi::new(admin, keyring.clone()),
-            ))
-            .add_service(pb::mcp_server_service_server::McpServerServiceServer::new(
-                McpServerApi::new(servers, keyring.clone(), syncer.clone()),
-            ))
-            .add_service(pb::pack_service_server::PackServiceServer::new(
-                PackApi::new(Packs::new(store.clone()), keyring.clone()),
-            ))
-            .add_service(pb::sync_service_server::SyncServiceServer::new(
-                SyncApi::new(syncer.clone(), keyring.clone(), stopping.clone()),
-            ))
+            .add_service(
+                pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
+                    admin,
+                    keyring.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                pb::mcp_server_service_server::McpServerServiceServer::new(McpServerApi::new(
+                    servers,
+                    keyring.clone(),
+                    syncer.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                pb::pack_service_server::PackServiceServer::new(PackApi::new(
+                    Packs::new(store.clone()),
+                    keyring.clone(),
+                ))
+                .max_decoding_message_size(max_message),
+            )
+            .add_service(
+                pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
+                    syncer.clone(),
+                    keyring.clone(),
+                    stopping.clone(),
+                    settings.max_watchers_per_org,
+                ))
+                .max_decoding_message_size(max_message),
+            )
             .serve_with_incoming_shutdown(incoming, signal);
         tracing::info!(%addr, "serving gRPC");
 

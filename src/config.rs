@@ -165,6 +165,38 @@ pub struct SettingsArgs {
     /// Also serve gRPC-Web (HTTP/1.1 and HTTP/2, CORS open to any origin) for browser clients.
     #[arg(long, global = true, env = "MCP_REGISTRY_GRPC_WEB", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub grpc_web: bool,
+    /// Calls per second each API key may make (a burst of as many is allowed); 0 means no limit.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_RATE_LIMIT",
+        default_value = "0"
+    )]
+    pub rate_limit: u32,
+    /// Largest request message accepted, in bytes.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_MAX_MESSAGE_BYTES",
+        default_value = "4194304"
+    )]
+    pub max_message_bytes: usize,
+    /// Most concurrent HTTP/2 streams (calls) one client connection may open.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_MAX_CONCURRENT_STREAMS",
+        default_value = "256"
+    )]
+    pub max_concurrent_streams: u32,
+    /// Most WatchSyncEvents streams one organization may hold open on this replica.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_MAX_WATCHERS_PER_ORG",
+        default_value = "64"
+    )]
+    pub max_watchers_per_org: usize,
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
@@ -258,6 +290,14 @@ pub struct Settings {
     pub allow_private_upstreams: bool,
     /// Serve gRPC-Web too (`--grpc-web`).
     pub grpc_web: bool,
+    /// Calls per second per API key; `None` means no limit.
+    pub rate_limit: Option<std::num::NonZeroU32>,
+    /// Largest request message, in bytes.
+    pub max_message_bytes: usize,
+    /// Most concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+    /// Most open WatchSyncEvents streams per organization.
+    pub max_watchers_per_org: usize,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
     /// Whether changes start background syncs and the scheduler runs.
@@ -322,6 +362,10 @@ impl Settings {
             allow_insecure_upstreams: args.allow_insecure_upstreams,
             allow_private_upstreams: args.allow_private_upstreams,
             grpc_web: args.grpc_web,
+            rate_limit: std::num::NonZeroU32::new(args.rate_limit),
+            max_message_bytes: args.max_message_bytes.max(1024),
+            max_concurrent_streams: args.max_concurrent_streams.max(1),
+            max_watchers_per_org: args.max_watchers_per_org.max(1),
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
             background_sync: args.background_sync,
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),

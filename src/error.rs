@@ -89,6 +89,12 @@ pub enum Error {
         /// The recorded run, sent as ErrorInfo metadata `sync_run_id`.
         sync_run_id: String,
     },
+    /// The API key exceeded its rate limit; it may call again after `retry_after`.
+    #[error("rate limit exceeded for this API key; retry in {} ms", retry_after.as_millis())]
+    RateLimited { retry_after: std::time::Duration },
+    /// A per-organization cap on open streams is reached.
+    #[error("{0}")]
+    TooManyWatchers(String),
     /// This replica is shutting down; the caller may retry elsewhere or later.
     #[error("{0}")]
     ShuttingDown(&'static str),

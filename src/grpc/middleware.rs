@@ -6,6 +6,8 @@
 //!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
 //!    a VIEWER key calling anything but a read (Get*, List*, Resolve*, Export*,
 //!    Watch*) is refused here with PERMISSION_DENIED, for every service;
+//!    then, with `--rate-limit`, charges the call to the key's quota and answers
+//!    RESOURCE_EXHAUSTED/RATE_LIMITED with a RetryInfo when it is spent;
 //! 3. counts the RPC by its final gRPC code and records its latency, reading
 //!    the code from the headers (trailers-only answers) or from the trailers.
 
@@ -33,16 +35,23 @@ const API_KEY: &str = "x-api-key";
 const API_SECRET: &str = "x-api-secret";
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// Calls per second per API key (GCRA, a burst of one second's worth).
+pub type KeyRateLimiter = governor::DefaultKeyedRateLimiter<String>;
+
 /// Layer that wraps the router with [`ApiService`].
 #[derive(Clone)]
 pub struct ApiLayer {
     auth: Arc<Authenticator>,
+    limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 impl ApiLayer {
-    pub fn new(auth: Authenticator) -> Self {
+    /// `rate_limit`: calls per second each key may make, or no limit.
+    pub fn new(auth: Authenticator, rate_limit: Option<std::num::NonZeroU32>) -> Self {
         Self {
             auth: Arc::new(auth),
+            limiter: rate_limit
+                .map(|rate| Arc::new(KeyRateLimiter::keyed(governor::Quota::per_second(rate)))),
         }
     }
 }
@@ -54,6 +63,7 @@ impl<S> Layer<S> for ApiLayer {
         ApiService {
             inner,
             auth: self.auth.clone(),
+            limiter: self.limiter.clone(),
         }
     }
 }
@@ -63,6 +73,7 @@ impl<S> Layer<S> for ApiLayer {
 pub struct ApiService<S> {
     inner: S,
     auth: Arc<Authenticator>,
+    limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ApiService<S>
@@ -85,6 +96,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
+        let limiter = self.limiter.clone();
         let rpc = RpcName::from_path(request.uri().path());
         let request_id = request_id(request.headers());
         let span =
@@ -99,7 +111,8 @@ where
             if rpc.needs_auth {
                 let authorized = authenticate(&auth, request.headers())
                     .await
-                    .and_then(|caller| authorize(&caller, rpc).map(|()| caller));
+                    .and_then(|caller| authorize(&caller, rpc).map(|()| caller))
+                    .and_then(|caller| rate_limit(limiter.as_deref(), &caller).map(|()| caller));
                 match authorized {
                     Ok(caller) => {
                         request.extensions_mut().insert(caller);
@@ -140,6 +153,19 @@ fn authorize(caller: &Caller, rpc: RpcName) -> Result<(), Error> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Charges one call to the caller's key; RATE_LIMITED when its quota is spent.
+fn rate_limit(limiter: Option<&KeyRateLimiter>, caller: &Caller) -> Result<(), Error> {
+    use governor::clock::{Clock, DefaultClock};
+    let Some(limiter) = limiter else {
+        return Ok(());
+    };
+    limiter
+        .check_key(&caller.actor().to_owned())
+        .map_err(|not_until| Error::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        })
 }
 
 /// Returns whether an RPC only reads, judged by the AIP verb of its name.

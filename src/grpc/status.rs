@@ -110,6 +110,18 @@ impl From<Error> for Status {
                 details.set_request_info(current_request_id(), "");
                 Status::with_error_details(Code::Unavailable, message, details)
             }
+            Error::RateLimited { retry_after } => {
+                let message = err.to_string();
+                status_with(Code::ResourceExhausted, "RATE_LIMITED", message, |d| {
+                    d.set_retry_info(Some(retry_after));
+                })
+            }
+            Error::TooManyWatchers(message) => status_with(
+                Code::ResourceExhausted,
+                "TOO_MANY_WATCHERS",
+                message,
+                |_| {},
+            ),
             Error::ShuttingDown(message) => {
                 status_with(Code::Unavailable, "SHUTTING_DOWN", message, |_| {})
             }
@@ -217,6 +229,10 @@ mod tests {
                 sync_run_id: "sync_1".into(),
             },
             Error::ShuttingDown("stopping"),
+            Error::RateLimited {
+                retry_after: std::time::Duration::from_millis(5),
+            },
+            Error::TooManyWatchers("m".into()),
             Error::StorageUnavailable(anyhow::anyhow!("down")),
             Error::internal(anyhow::anyhow!("bug")),
         ];

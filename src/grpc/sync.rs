@@ -1,5 +1,6 @@
 //! SyncService: translation between protobuf and the sync engine.
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -27,14 +28,64 @@ pub struct SyncApi {
     keyring: Arc<Keyring>,
     /// Cancelled when shutdown starts: event streams end then.
     stopping: CancellationToken,
+    /// Open WatchSyncEvents streams by scope (organization id or catalog).
+    watchers: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    /// Most open streams per scope (`--max-watchers-per-org`).
+    max_watchers: usize,
 }
 
 impl SyncApi {
-    pub fn new(syncer: Syncer, keyring: Arc<Keyring>, stopping: CancellationToken) -> Self {
+    pub fn new(
+        syncer: Syncer,
+        keyring: Arc<Keyring>,
+        stopping: CancellationToken,
+        max_watchers: usize,
+    ) -> Self {
         Self {
             syncer,
             keyring,
             stopping,
+            watchers: Arc::default(),
+            max_watchers,
+        }
+    }
+
+    /// Counts one more stream of `scope`, or TOO_MANY_WATCHERS at the cap.
+    /// The stream is uncounted when the returned guard drops.
+    fn admit_watcher(&self, scope: &str) -> Result<WatcherSlot, Error> {
+        let mut open = self
+            .watchers
+            .lock()
+            .map_err(|_| Error::internal(anyhow::anyhow!("watcher count poisoned")))?;
+        let count = open.entry(scope.to_owned()).or_default();
+        if *count >= self.max_watchers {
+            return Err(Error::TooManyWatchers(format!(
+                "this organization already has {count} WatchSyncEvents streams open on this replica (the limit); close one first"
+            )));
+        }
+        *count += 1;
+        Ok(WatcherSlot {
+            watchers: self.watchers.clone(),
+            scope: scope.to_owned(),
+        })
+    }
+}
+
+/// One admitted WatchSyncEvents stream; frees its place when dropped.
+struct WatcherSlot {
+    watchers: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    scope: String,
+}
+
+impl Drop for WatcherSlot {
+    fn drop(&mut self) {
+        if let Ok(mut open) = self.watchers.lock()
+            && let Some(count) = open.get_mut(&self.scope)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.scope);
+            }
         }
     }
 }
@@ -111,13 +162,16 @@ impl SyncService for SyncApi {
                 .map_err(|v| Error::InvalidArgument(vec![v]))?;
             self.syncer.check_visible(&caller, &server_id).await?;
         }
+        let own_scope = caller_scope(&caller).to_owned();
+        let slot = self.admit_watcher(&own_scope)?;
         let mut events = self.syncer.subscribe();
         let stopping = self.stopping.clone();
-        let own_scope = caller_scope(&caller).to_owned();
         let (tx, rx) = mpsc::channel(64);
         // The forwarder ends when the client goes away or shutdown starts; a
-        // lagging subscriber is told how many events it missed.
+        // lagging subscriber is told how many events it missed. It holds the
+        // organization's watcher slot until it ends.
         tokio::spawn(async move {
+            let _slot = slot;
             loop {
                 let event = tokio::select! {
                     () = stopping.cancelled() => {
@@ -127,6 +181,9 @@ impl SyncService for SyncApi {
                         let _ = tx.send(Err(status)).await;
                         return;
                     }
+                    // The client went away: free its place at once, even
+                    // when no event comes to find out.
+                    () = tx.closed() => return,
                     event = events.recv() => event,
                 };
                 let message = match event {

@@ -186,6 +186,14 @@ pub struct Options {
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
     /// `--grpc-web`.
     pub grpc_web: bool,
+    /// `--rate-limit` (none when unset).
+    pub rate_limit: Option<std::num::NonZeroU32>,
+    /// `--max-message-bytes` (4 MiB when unset).
+    pub max_message_bytes: Option<usize>,
+    /// `--max-concurrent-streams` (256 when unset).
+    pub max_concurrent_streams: Option<u32>,
+    /// `--max-watchers-per-org` (64 when unset).
+    pub max_watchers_per_org: Option<usize>,
     /// `--shutdown-timeout` (10 s when unset).
     pub shutdown_timeout: Option<Duration>,
     /// `--sync-timeout` (10 s when unset).
@@ -208,6 +216,10 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         allow_insecure_upstreams: options.insecure_upstreams,
         allow_private_upstreams: options.private_upstreams,
         grpc_web: options.grpc_web,
+        rate_limit: options.rate_limit,
+        max_message_bytes: options.max_message_bytes.unwrap_or(4 << 20),
+        max_concurrent_streams: options.max_concurrent_streams.unwrap_or(256),
+        max_watchers_per_org: options.max_watchers_per_org.unwrap_or(64),
         sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),

@@ -8,6 +8,7 @@ mod auth;
 mod binary;
 mod grpc_web;
 mod import;
+mod limits;
 mod operations;
 mod packs;
 mod server_details;

@@ -1,0 +1,2 @@
+//! The benchmark load generator (being written; see BENCHMARKS.md when it lands).
+fn main() {}
