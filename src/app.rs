@@ -39,6 +39,10 @@ use crate::sync::guard::GuardPolicy;
 use crate::telemetry;
 
 /// Names under which health is reported: the whole server ("") and each service.
+/// How often health checks that the database answers, and how long it may take.
+const DATABASE_PROBE_EVERY: Duration = Duration::from_secs(1);
+const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
 const HEALTH_SERVICES: &[&str] = &[
     "",
     "mcpregistry.v1.AdminService",
@@ -218,11 +222,53 @@ impl Application {
             abandon.clone(),
         )?;
         syncer.start_scheduler();
+        // Health follows the database: NOT_SERVING while it does not answer,
+        // SERVING again once it does. The lock orders this against the
+        // shutdown, whose NOT_SERVING must stay.
+        let health_lock = Arc::new(tokio::sync::Mutex::new(()));
+        {
+            let health = health.clone();
+            let store = store.clone();
+            let stop = stopping.clone();
+            let lock = health_lock.clone();
+            tasks.spawn(async move {
+                let mut up = true;
+                metrics::gauge!("mcp_registry_database_up").set(1.0);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(DATABASE_PROBE_EVERY) => {}
+                    }
+                    let now_up = store.answers_within(DATABASE_PROBE_TIMEOUT).await;
+                    if now_up == up {
+                        continue;
+                    }
+                    let _guard = lock.lock().await;
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    up = now_up;
+                    metrics::gauge!("mcp_registry_database_up").set(if up { 1.0 } else { 0.0 });
+                    let status = if up {
+                        tracing::info!("database reachable again: SERVING");
+                        ServingStatus::Serving
+                    } else {
+                        tracing::warn!("database unreachable: NOT_SERVING until it answers");
+                        ServingStatus::NotServing
+                    };
+                    for service in HEALTH_SERVICES {
+                        health.set_service_status(*service, status).await;
+                    }
+                }
+            });
+        }
+
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let stop = stopping.clone();
         let signal = async move {
             shutdown.await;
             tracing::info!("shutdown started: finishing in-flight calls");
+            let _guard = health_lock.lock().await;
             for service in HEALTH_SERVICES {
                 health
                     .set_service_status(*service, ServingStatus::NotServing)

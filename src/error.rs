@@ -193,8 +193,13 @@ impl From<sea_orm::DbErr> for Error {
 
 fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    matches!(
-        err,
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed
-    )
+    match err {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
+        // PostgreSQL going away under a connection: class 08 (connection
+        // exception) and 57P0x (admin or crash shutdown, cannot connect now).
+        E::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
 }

@@ -8,7 +8,9 @@
 //!    Watch*) is refused here with PERMISSION_DENIED, for every service;
 //!    then, with `--rate-limit`, charges the call to the key's quota and answers
 //!    RESOURCE_EXHAUSTED/RATE_LIMITED with a RetryInfo when it is spent;
-//! 3. counts the RPC by its final gRPC code and records its latency, reading
+//! 3. turns tonic's INTERNAL for a request it cannot decode into
+//!    INVALID_ARGUMENT (the client sent it);
+//! 4. counts the RPC by its final gRPC code and records its latency, reading
 //!    the code from the headers (trailers-only answers) or from the trailers.
 
 use std::pin::Pin;
@@ -127,6 +129,9 @@ where
                 }
             }
             let mut response = inner.call(request).await?;
+            if let Some(replaced) = undecodable_request(response.headers()) {
+                response = replaced.into_http();
+            }
             if let Some(id) = header_id {
                 response.headers_mut().insert(REQUEST_ID_HEADER, id);
             }
@@ -134,6 +139,22 @@ where
         };
         Box::pin(REQUEST_ID.scope(request_id, future.instrument(span)))
     }
+}
+
+/// A request tonic could not decode (bad protobuf, broken gRPC framing) is
+/// the client's error: tonic answers INTERNAL without details, which this
+/// turns into INVALID_ARGUMENT with the usual ErrorInfo, BadRequest and
+/// RequestInfo. Every INTERNAL the service itself makes carries details, so
+/// those are left alone.
+fn undecodable_request(headers: &HeaderMap) -> Option<tonic::Status> {
+    let status = tonic::Status::from_header_map(headers)?;
+    if status.code() != Code::Internal || headers.contains_key("grpc-status-details-bin") {
+        return None;
+    }
+    Some(tonic::Status::from(Error::invalid(
+        "request",
+        format!("is not a valid request message: {}", status.message()),
+    )))
 }
 
 /// Reads the credentials from the metadata and authenticates them.

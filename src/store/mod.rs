@@ -72,6 +72,45 @@ impl Store {
         self.db.ping().await.map_err(Error::from)
     }
 
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
+    /// deferred transaction that reads before it writes cannot wait for the
+    /// write lock (SQLite answers BUSY at once, whatever the busy timeout),
+    /// so concurrent syncs and writes would fail instead of queueing.
+    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
+
+    /// Starts a read-only transaction whose statements all see one snapshot:
+    /// REPEATABLE READ on PostgreSQL; on SQLite (WAL) every read transaction
+    /// is a snapshot. For reads that combine rows written together, such as
+    /// a pack and its members.
+    pub(crate) async fn begin_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+        use sea_orm::{AccessMode, IsolationLevel, TransactionOptions, TransactionTrait};
+        let options = match self.backend() {
+            DbBackend::Postgres => TransactionOptions {
+                isolation_level: Some(IsolationLevel::RepeatableRead),
+                access_mode: Some(AccessMode::ReadOnly),
+                ..TransactionOptions::default()
+            },
+            _ => TransactionOptions::default(),
+        };
+        self.db.begin_with_options(options).await
+    }
+
+    /// Whether the database answers a trivial query within `timeout`.
+    pub async fn answers_within(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.db.ping()).await,
+            Ok(Ok(()))
+        )
+    }
+
     /// Closes the connection pool, waiting for connections in use to return.
     pub async fn close(self) -> Result<(), DbErr> {
         self.db.close().await

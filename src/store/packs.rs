@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::error::Error;
@@ -35,7 +35,7 @@ pub struct OrgWrite {
 impl Store {
     /// Starts a transaction that serializes pack writes of `organization_id`.
     pub async fn begin_org_write(&self, organization_id: &str) -> Result<OrgWrite, Error> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         // A write that changes nothing, to take the lock before any read.
         let locked = organization::Entity::update_many()
             .col_expr(
@@ -59,8 +59,13 @@ impl Store {
     }
 
     /// Returns the pack with `id` and its members.
+    /// The pack row and its members come from one snapshot, so the version
+    /// (and etag) always matches the members.
     pub async fn get_pack(&self, id: &str) -> Result<Option<Pack>, Error> {
-        find_pack(&self.db, id).await
+        let snapshot = self.begin_snapshot().await?;
+        let pack = find_pack(&snapshot, id).await?;
+        snapshot.commit().await?;
+        Ok(pack)
     }
 
     /// Lists an organization's packs in id (= creation) order.
@@ -76,11 +81,14 @@ impl Store {
         if let Some(after) = &page.after {
             select = select.filter(pack::Column::Id.gt(after.as_str()));
         }
-        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
-        let total = pack::Entity::find().filter(scope).count(&self.db).await?;
+        // One snapshot: each pack's version matches its members.
+        let snapshot = self.begin_snapshot().await?;
+        let mut rows = select.limit(page.limit + 1).all(&snapshot).await?;
+        let total = pack::Entity::find().filter(scope).count(&snapshot).await?;
         let next = page.cut(&mut rows, |row| row.id.clone());
         let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-        let mut members = members_of(&self.db, &ids).await?;
+        let mut members = members_of(&snapshot, &ids).await?;
+        snapshot.commit().await?;
         let items = rows
             .into_iter()
             .map(|row| {

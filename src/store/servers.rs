@@ -7,7 +7,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -248,7 +248,7 @@ impl Store {
     /// Deletes a server (its capabilities go with it) if it still has
     /// `expected_revision`.
     pub async fn delete_server(&self, id: &str, expected_revision: i64) -> Result<(), Error> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         cap::Entity::delete_many()
             .filter(cap::Column::ServerId.eq(id))
             .exec(&txn)
@@ -348,7 +348,7 @@ impl Store {
         items: &[NewCapability],
         now: Micros,
     ) -> Result<(), Error> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         replace_capabilities_on(&txn, server_id, kind, items, now).await?;
         txn.commit().await?;
         Ok(())

@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde::Serialize;
 
@@ -125,7 +125,7 @@ impl Store {
         run: &SyncRun,
         success: SyncSuccess,
     ) -> Result<SyncRun, Error> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let server = find_server(&txn, &run.server_id)
             .await?
             .ok_or_else(|| Error::NotFound {
@@ -182,7 +182,7 @@ impl Store {
     /// Stores a failed sync: the server keeps its capabilities, gets status
     /// ERROR (unless disabled) and the error; the run is finished FAILED.
     pub async fn finish_sync_failure(&self, run: &SyncRun) -> Result<(), Error> {
-        let txn = self.db.begin().await?;
+        let txn = self.begin_write().await?;
         let at = run.finished_at.unwrap_or(run.started_at);
         record_sync_state_on(
             &txn,
@@ -242,6 +242,7 @@ impl Store {
         self.fail_running(
             Column::StartedAt.lt(started_before),
             "the sync was interrupted: its replica stopped before finishing it",
+            "UPSTREAM_UNREACHABLE",
             at,
         )
         .await
@@ -252,6 +253,19 @@ impl Store {
         self.fail_running(
             Column::InstanceId.eq(instance_id),
             "the sync was interrupted by a shutdown",
+            "UPSTREAM_UNREACHABLE",
+            at,
+        )
+        .await
+    }
+
+    /// Fails a RUNNING run whose result could not be stored, so that it does
+    /// not stay RUNNING; the server keeps its state until its next sync.
+    pub async fn fail_unstored_run(&self, id: &str, at: Micros) -> Result<u64, Error> {
+        self.fail_running(
+            Column::Id.eq(id),
+            "the sync's result could not be stored; the next sync tries again",
+            "INTERNAL",
             at,
         )
         .await
@@ -276,6 +290,7 @@ impl Store {
         &self,
         which: sea_orm::sea_query::SimpleExpr,
         message: &str,
+        reason: &str,
         at: Micros,
     ) -> Result<u64, Error> {
         let running = name(&Outcome::Running)?;
@@ -291,7 +306,7 @@ impl Store {
         let mut count = 0;
         for id in ids {
             let error = json(&crate::registry::servers::LastError {
-                reason: "UPSTREAM_UNREACHABLE".into(),
+                reason: reason.into(),
                 message: message.into(),
                 occurred_at: at,
                 sync_run_id: id.clone(),

@@ -515,21 +515,19 @@ impl Syncer {
         };
         self.inner.store.insert_sync_run(&run).await?;
         let _ = self.inner.events.send(SyncEvent { run: run.clone() });
-        let finished = match self.attempt(server).await {
-            Ok(discovery) => match success(discovery) {
-                Ok(success) => self.inner.store.finish_sync_success(&run, success).await?,
-                Err(failure) => {
-                    let (failure, message, results) = *failure;
-                    self.fail(run, failure.reason(), message, results).await?
+        let finished = match self.attempt_and_store(server, &run).await {
+            Ok(finished) => finished,
+            Err(err) => {
+                // Never leave the run RUNNING because its result was lost.
+                if let Err(also) = self
+                    .inner
+                    .store
+                    .fail_unstored_run(&run.id, now_micros())
+                    .await
+                {
+                    tracing::error!(run_id = %run.id, error = %also, "cannot mark an unstored sync run failed");
                 }
-            },
-            Err(Attempt::Upstream(err)) => {
-                self.fail(run, err.failure.reason(), err.message, Results::default())
-                    .await?
-            }
-            Err(Attempt::Credentials(message)) => {
-                self.fail(run, "CREDENTIALS_UNUSABLE", message, Results::default())
-                    .await?
+                return Err(err);
             }
         };
         tracing::info!(
@@ -553,6 +551,28 @@ impl Syncer {
             run: finished.clone(),
         });
         Ok(finished)
+    }
+
+    /// Connects, discovers and stores the outcome of `run`.
+    async fn attempt_and_store(&self, server: &McpServer, run: &SyncRun) -> Result<SyncRun, Error> {
+        let run = run.clone();
+        Ok(match self.attempt(server).await {
+            Ok(discovery) => match success(discovery) {
+                Ok(success) => self.inner.store.finish_sync_success(&run, success).await?,
+                Err(failure) => {
+                    let (failure, message, results) = *failure;
+                    self.fail(run, failure.reason(), message, results).await?
+                }
+            },
+            Err(Attempt::Upstream(err)) => {
+                self.fail(run, err.failure.reason(), err.message, Results::default())
+                    .await?
+            }
+            Err(Attempt::Credentials(message)) => {
+                self.fail(run, "CREDENTIALS_UNUSABLE", message, Results::default())
+                    .await?
+            }
+        })
     }
 
     async fn fail(

@@ -30,6 +30,9 @@ fn command(database: &TestDatabase, master_key: &str) -> Command {
         .env("MCP_REGISTRY_METRICS_LISTEN", "off")
         .env("MCP_REGISTRY_LOG_FORMAT", "json")
         .env("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "60")
+        // Never sync example.com servers; tests that sync loopback fixtures
+        // turn it on with `start_with`.
+        .env("MCP_REGISTRY_BACKGROUND_SYNC", "false")
         .kill_on_drop(true);
     cmd
 }

@@ -386,3 +386,37 @@ mod shutdown_finishes_running_syncs_within_its_grace_period {
             .await;
     }
 }
+
+/// Many first syncs at once (one per new server) all store their results:
+/// on SQLite a sync's transaction reads before it writes, and must wait for
+/// the write lock rather than fail (none may end FAILED or stay RUNNING).
+async fn concurrent_syncs_all_store_their_results(app: TestApp) {
+    let upstream = slow_server(Duration::from_millis(100)).await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut input = server(&format!("s{i}"));
+        input.url = upstream.url(&format!("/s{i}"));
+        ids.push(app.create_server(&org.admin, input).await.id);
+    }
+    for id in &ids {
+        let mut finished = None;
+        for _ in 0..300 {
+            let runs = runs_of(&app.channel, &org.viewer, id).await;
+            if let Some(run) = runs
+                .iter()
+                .find(|r| r.outcome() != pb::SyncOutcome::Running)
+            {
+                finished = Some(run.clone());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let run = finished.unwrap_or_else(|| panic!("no finished sync of {id}"));
+        assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
+    }
+}
+
+sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+    concurrent_syncs_all_store_their_results,
+);

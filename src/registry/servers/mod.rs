@@ -456,6 +456,25 @@ impl Servers {
         server_id: &str,
         approval: Approval,
     ) -> Result<ServerView, Error> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.approve_tools_once(caller, server_id, &approval).await {
+                // Without an etag the change was not conditional: re-read and
+                // re-apply after losing a race to another update.
+                Err(Error::EtagMismatch { .. })
+                    if approval.etag.is_none() && attempt < UPDATE_ATTEMPTS => {}
+                other => return other,
+            }
+        }
+    }
+
+    async fn approve_tools_once(
+        &self,
+        caller: &Caller,
+        server_id: &str,
+        approval: &Approval,
+    ) -> Result<ServerView, Error> {
         let mut server = self.editable(caller, server_id).await?;
         check_etag(&server, approval.etag.as_deref())?;
         let tools = self.store.server_tools(server_id).await?;

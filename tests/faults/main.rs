@@ -1,0 +1,10 @@
+//! Faults under load: the service's own PostgreSQL restarted while clients
+//! read and write, and hostile bytes on the wire to every RPC.
+
+#[allow(dead_code, unused_macros)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod pg_restart;
+mod process;
+mod wire_fuzz;

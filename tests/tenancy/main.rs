@@ -1,0 +1,10 @@
+//! Tenancy and secrets: every RPC against every kind of caller, and no
+//! credential value anywhere it should not be.
+
+#[allow(dead_code, unused_macros)]
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod fixture;
+mod matrix;
+mod secrets;

@@ -1,0 +1,1052 @@
+//! The tenancy matrix: every RPC of the contract, called by every kind of
+//! caller (three organizations, every role, a platform-admin key, no key and
+//! bad keys), each cell asserting the exact gRPC code (and `ErrorInfo`
+//! reason) that the proto comments and the README document.
+//!
+//! Each cell is independent: writes act on objects made for that cell alone
+//! (a fresh server or pack created by A's first MEMBER just before the call),
+//! creates use fresh names, and the few writes on shared objects are
+//! idempotent (approving the same tool, setting A's plan to its plan, syncing).
+//!
+//! Run with `--nocapture` to see the matrix (it goes into RELIABILITY.md).
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mcp_registry::pb;
+use mcp_registry::registry::Plan;
+use mcp_registry::registry::servers::CapabilityKind;
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_types::StatusExt;
+
+use crate::fixture::Upstream;
+use crate::helpers::{Auth, Backend, Options, Org, TestApp, discovered, run_with, server};
+
+const ADMIN: &str = "mcpregistry.v1.AdminService";
+const SERVERS: &str = "mcpregistry.v1.McpServerService";
+const PACKS: &str = "mcpregistry.v1.PackService";
+const SYNC: &str = "mcpregistry.v1.SyncService";
+const HEALTH: &str = "grpc.health.v1.Health";
+const REFLECTION: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+/// The callers, in column order.
+const CALLERS: [&str; 13] = [
+    "A:admin", "A:mem1", "A:mem2", "A:view", "B:admin", "B:mem", "B:view", "C:admin", "platfm",
+    "nokey", "badsec", "unkkey", "revoked",
+];
+
+/// Index of the first unauthenticated caller (no key, bad secret, unknown
+/// key, revoked key).
+const FIRST_UNAUTHENTICATED: usize = 9;
+
+const OK: Code = Code::Ok;
+const PD: Code = Code::PermissionDenied;
+const NF: Code = Code::NotFound;
+
+/// Expected codes of the nine authenticated callers, by pattern.
+/// A's private object, read: A's keys only (B, C and the platform see no such object).
+const READ_A: [Code; 9] = [OK, OK, OK, OK, NF, NF, NF, NF, NF];
+/// A's private server (or run), changed: ADMIN and the creating MEMBER.
+/// B's VIEWER is refused by the middleware before any lookup.
+const WRITE_A: [Code; 9] = [OK, OK, PD, PD, NF, NF, PD, NF, NF];
+/// A's pack, read: packs refuse platform-admin keys.
+const PACK_READ: [Code; 9] = [OK, OK, OK, OK, NF, NF, NF, NF, PD];
+/// A's pack, changed.
+const PACK_WRITE: [Code; 9] = [OK, OK, PD, PD, NF, NF, PD, NF, PD];
+/// A catalog object, read: everyone.
+const ALL: [Code; 9] = [OK; 9];
+/// A catalog server, changed: platform-admin keys only.
+const CATALOG_WRITE: [Code; 9] = [PD, PD, PD, PD, PD, PD, PD, PD, OK];
+/// AdminService: platform-admin keys only.
+const PLATFORM: [Code; 9] = [PD, PD, PD, PD, PD, PD, PD, PD, OK];
+/// A create in the caller's own organization (or the catalog): not VIEWERs.
+const CREATE: [Code; 9] = [OK, OK, OK, PD, OK, OK, PD, OK, OK];
+
+/// One row: an RPC with one way of calling it.
+struct Row {
+    service: &'static str,
+    method: &'static str,
+    /// What the request targets; also selects the request builder.
+    target: &'static str,
+    /// Whether the RPC needs an API key (else the unauthenticated callers pass too).
+    needs_key: bool,
+    /// Expected codes of the nine authenticated callers.
+    expect: [Code; 9],
+}
+
+const fn row(
+    service: &'static str,
+    method: &'static str,
+    target: &'static str,
+    expect: [Code; 9],
+) -> Row {
+    Row {
+        service,
+        method,
+        target,
+        needs_key: true,
+        expect,
+    }
+}
+
+const fn open(service: &'static str, method: &'static str, target: &'static str) -> Row {
+    Row {
+        service,
+        method,
+        target,
+        needs_key: false,
+        expect: ALL,
+    }
+}
+
+const ROWS: &[Row] = &[
+    row(ADMIN, "CreateOrganization", "new org", PLATFORM),
+    row(ADMIN, "GetOrganization", "org A", PLATFORM),
+    row(ADMIN, "ListOrganizations", "all", PLATFORM),
+    row(ADMIN, "UpdateOrganization", "org A (same plan)", PLATFORM),
+    row(ADMIN, "CreateApiKey", "key of org A", PLATFORM),
+    row(ADMIN, "ListApiKeys", "keys of org A", PLATFORM),
+    row(ADMIN, "RevokeApiKey", "fresh key of A", PLATFORM),
+    row(SERVERS, "CreateMcpServer", "private", CREATE),
+    row(SERVERS, "CreateMcpServer", "catalog", CATALOG_WRITE),
+    row(SERVERS, "GetMcpServer", "A's by id", READ_A),
+    row(SERVERS, "GetMcpServer", "A's by name", READ_A),
+    row(SERVERS, "GetMcpServer", "catalog by id", ALL),
+    row(SERVERS, "ListMcpServers", "own + catalog", ALL),
+    row(SERVERS, "UpdateMcpServer", "fresh of A", WRITE_A),
+    row(SERVERS, "UpdateMcpServer", "fresh catalog", CATALOG_WRITE),
+    row(SERVERS, "DeleteMcpServer", "fresh of A", WRITE_A),
+    row(SERVERS, "DeleteMcpServer", "fresh catalog", CATALOG_WRITE),
+    row(SERVERS, "ListServerTools", "A's", READ_A),
+    row(SERVERS, "ListServerTools", "catalog", ALL),
+    row(SERVERS, "ListServerPrompts", "A's", READ_A),
+    row(SERVERS, "ListServerResources", "A's", READ_A),
+    row(SERVERS, "ApproveTools", "A's", WRITE_A),
+    row(SERVERS, "ApproveTools", "catalog", CATALOG_WRITE),
+    row(SERVERS, "ImportMcpConfig", "one entry", CREATE),
+    row(SERVERS, "ImportMcpConfig", "one entry, dry run", CREATE),
+    row(
+        PACKS,
+        "CreatePack",
+        "holding A's server",
+        [OK, OK, OK, PD, NF, NF, PD, NF, PD],
+    ),
+    row(
+        PACKS,
+        "CreatePack",
+        "holding B's server",
+        [NF, NF, NF, PD, OK, OK, PD, NF, PD],
+    ),
+    row(
+        PACKS,
+        "CreatePack",
+        "holding a catalog server",
+        [OK, OK, OK, PD, OK, OK, PD, OK, PD],
+    ),
+    row(PACKS, "GetPack", "A's", PACK_READ),
+    row(
+        PACKS,
+        "ListPacks",
+        "own",
+        [OK, OK, OK, OK, OK, OK, OK, OK, PD],
+    ),
+    row(PACKS, "UpdatePack", "fresh of A", PACK_WRITE),
+    row(PACKS, "DeletePack", "fresh of A", PACK_WRITE),
+    row(PACKS, "AddPackServer", "fresh of A", PACK_WRITE),
+    row(PACKS, "RemovePackServer", "fresh of A", PACK_WRITE),
+    row(PACKS, "ReplacePackServers", "fresh of A", PACK_WRITE),
+    row(PACKS, "ListPackRevisions", "A's", PACK_READ),
+    row(PACKS, "GetPackRevision", "A's v1", PACK_READ),
+    row(PACKS, "RestorePackRevision", "fresh of A, v1", PACK_WRITE),
+    row(PACKS, "ResolvePack", "A's", PACK_READ),
+    row(PACKS, "ExportPack", "A's", PACK_READ),
+    row(SYNC, "SyncMcpServer", "A's (loopback)", WRITE_A),
+    row(SYNC, "SyncMcpServer", "catalog (loopback)", CATALOG_WRITE),
+    row(SYNC, "GetSyncRun", "A's run", READ_A),
+    row(SYNC, "ListSyncRuns", "A's server", READ_A),
+    row(SYNC, "ListSyncRuns", "own scope", ALL),
+    row(SYNC, "WatchSyncEvents", "A's server", READ_A),
+    row(SYNC, "WatchSyncEvents", "catalog server", ALL),
+    row(SYNC, "WatchSyncEvents", "own scope", ALL),
+    open(HEALTH, "Check", "no key needed"),
+    open(HEALTH, "Watch", "no key needed"),
+    open(REFLECTION, "ServerReflectionInfo", "no key needed (v1)"),
+    open(
+        REFLECTION_ALPHA,
+        "ServerReflectionInfo",
+        "no key needed (v1alpha)",
+    ),
+];
+
+impl Row {
+    fn expected(&self, column: usize) -> Code {
+        if column >= FIRST_UNAUTHENTICATED {
+            if self.needs_key {
+                Code::Unauthenticated
+            } else {
+                Code::Ok
+            }
+        } else {
+            self.expect[column]
+        }
+    }
+}
+
+/// The objects the rows act on, and the callers.
+struct World {
+    app: TestApp,
+    a: Org,
+    b: Org,
+    c: Org,
+    callers: Vec<Auth>,
+    upstream: Upstream,
+    /// A's server, created by A's first MEMBER, in `pack`, with a tool.
+    a_server: pb::McpServer,
+    /// B's server.
+    b_server: pb::McpServer,
+    /// A catalog server with a tool.
+    catalog: pb::McpServer,
+    /// A's server on the loopback upstream, created by A's first MEMBER.
+    a_loopback: pb::McpServer,
+    /// A catalog server on the loopback upstream.
+    catalog_loopback: pb::McpServer,
+    /// A's pack, created by A's first MEMBER, holding `a_server`.
+    pack: pb::Pack,
+    /// A sync run of `a_loopback`.
+    a_run: String,
+    /// Ids of every private object of A (servers, packs, runs): no answer to
+    /// a caller outside A may contain one.
+    a_ids: Mutex<Vec<String>>,
+    counter: AtomicUsize,
+}
+
+fn tool(name: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "description": "a tool", "inputSchema": {"type": "object"}})
+}
+
+impl World {
+    async fn new(app: TestApp) -> Self {
+        let a = app.org("tenant-a", Plan::Enterprise).await;
+        let b = app.org("tenant-b", Plan::Pro).await;
+        let c = app.org("tenant-c", Plan::Enterprise).await;
+        let upstream = Upstream::start("unused-access-token".into()).await;
+
+        let a_server = app.create_server(&a.member, server("alpha")).await;
+        discovered(&app, &a_server.id, CapabilityKind::Tool, vec![tool("echo")]).await;
+        let b_server = app.create_server(&b.member, server("beta")).await;
+        let catalog = app.create_server(&app.platform, server("shared")).await;
+        discovered(&app, &catalog.id, CapabilityKind::Tool, vec![tool("look")]).await;
+        let mut loopback = server("alpha-loop");
+        loopback.url = upstream.url("/a/mcp");
+        let a_loopback = app.create_server(&a.member, loopback).await;
+        let mut loopback = server("shared-loop");
+        loopback.url = upstream.url("/catalog/mcp");
+        let catalog_loopback = app.create_server(&app.platform, loopback).await;
+
+        let pack = app
+            .packs_as(&a.member)
+            .create_pack(pb::CreatePackRequest {
+                pack: Some(pb::Pack {
+                    name: "alpha-pack".into(),
+                    description: "A's pack".into(),
+                    servers: vec![member(&a_server.id)],
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("A's pack")
+            .into_inner();
+        let a_run = app
+            .sync_as(&a.member)
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: a_loopback.id.clone(),
+            })
+            .await
+            .expect("a sync of A's loopback server")
+            .into_inner();
+        assert_eq!(a_run.outcome(), pb::SyncOutcome::Succeeded, "{a_run:?}");
+
+        // A real ADMIN key of A, revoked.
+        let revoked = app
+            .create_key(&a.id, mcp_registry::registry::Role::Admin)
+            .await;
+        app.admin()
+            .revoke_api_key(pb::RevokeApiKeyRequest {
+                id: revoked.key_id().to_owned(),
+            })
+            .await
+            .expect("revoke");
+        let callers = vec![
+            a.admin.clone(),
+            a.member.clone(),
+            a.member2.clone(),
+            a.viewer.clone(),
+            b.admin.clone(),
+            b.member.clone(),
+            b.viewer.clone(),
+            c.admin.clone(),
+            app.platform.clone(),
+            Auth::None,
+            // A real key id with a wrong (well-formed) secret.
+            Auth::Pair(
+                a.admin.key_id().to_owned(),
+                "mcpr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            ),
+            // A well-formed key id that does not exist, with a real secret.
+            Auth::Pair(
+                "key_0123456789abcdef0123456789abcdef".into(),
+                a.admin.secret().to_owned(),
+            ),
+            revoked,
+        ];
+        assert_eq!(callers.len(), CALLERS.len());
+        let a_ids = vec![
+            a_server.id.clone(),
+            a_loopback.id.clone(),
+            pack.id.clone(),
+            a_run.id.clone(),
+        ];
+        Self {
+            a,
+            b,
+            c,
+            callers,
+            upstream,
+            a_server,
+            b_server,
+            catalog,
+            a_loopback,
+            catalog_loopback,
+            pack,
+            a_run: a_run.id,
+            a_ids: Mutex::new(a_ids),
+            counter: AtomicUsize::new(0),
+            app,
+        }
+    }
+
+    /// A fresh name (`<prefix>-<n>`).
+    fn name(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.counter.fetch_add(1, Ordering::SeqCst))
+    }
+
+    fn remember(&self, id: &str) {
+        self.a_ids.lock().expect("ids").push(id.to_owned());
+    }
+
+    /// A new server of A, created by A's first MEMBER.
+    async fn fresh_server(&self) -> pb::McpServer {
+        let created = self
+            .app
+            .create_server(&self.a.member, server(&self.name("fresh")))
+            .await;
+        self.remember(&created.id);
+        created
+    }
+
+    /// A new catalog server with one tool.
+    async fn fresh_catalog(&self) -> pb::McpServer {
+        let created = self
+            .app
+            .create_server(&self.app.platform, server(&self.name("cat")))
+            .await;
+        discovered(
+            &self.app,
+            &created.id,
+            CapabilityKind::Tool,
+            vec![tool("look")],
+        )
+        .await;
+        created
+    }
+
+    /// A new pack of A, created by A's first MEMBER, holding `servers`.
+    async fn fresh_pack(&self, servers: &[&str]) -> pb::Pack {
+        let pack = self
+            .app
+            .packs_as(&self.a.member)
+            .create_pack(pb::CreatePackRequest {
+                pack: Some(pb::Pack {
+                    name: self.name("pack"),
+                    description: "fresh".into(),
+                    servers: servers.iter().map(|id| member(id)).collect(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("fresh pack")
+            .into_inner();
+        self.remember(&pack.id);
+        pack
+    }
+}
+
+fn member(id: &str) -> pb::PackServer {
+    pb::PackServer {
+        server_id: id.into(),
+        ..Default::default()
+    }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+    })
+}
+
+/// The answer of a call, Debug-formatted, or its status.
+type Answer = Result<String, tonic::Status>;
+
+fn answer<T: std::fmt::Debug>(result: Result<tonic::Response<T>, tonic::Status>) -> Answer {
+    result.map(|r| format!("{:?}", r.into_inner()))
+}
+
+/// Makes the row's call as `auth` (column `column`), preparing fresh objects first.
+async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
+    let app = &w.app;
+    let admin = || app.admin_as(auth);
+    let servers = || app.servers_as(auth);
+    let packs = || app.packs_as(auth);
+    let sync = || app.sync_as(auth);
+    match (row.method, row.target) {
+        ("CreateOrganization", _) => answer(
+            admin()
+                .create_organization(pb::CreateOrganizationRequest {
+                    organization: Some(pb::Organization {
+                        name: w.name("org"),
+                        plan: pb::Plan::Pro as i32,
+                        ..Default::default()
+                    }),
+                })
+                .await,
+        ),
+        ("GetOrganization", _) => answer(
+            admin()
+                .get_organization(pb::GetOrganizationRequest { id: w.a.id.clone() })
+                .await,
+        ),
+        ("ListOrganizations", _) => answer(
+            admin()
+                .list_organizations(pb::ListOrganizationsRequest::default())
+                .await,
+        ),
+        ("UpdateOrganization", _) => answer(
+            admin()
+                .update_organization(pb::UpdateOrganizationRequest {
+                    organization: Some(pb::Organization {
+                        id: w.a.id.clone(),
+                        plan: pb::Plan::Enterprise as i32,
+                        ..Default::default()
+                    }),
+                    update_mask: mask(&["plan"]),
+                })
+                .await,
+        ),
+        ("CreateApiKey", _) => answer(
+            admin()
+                .create_api_key(pb::CreateApiKeyRequest {
+                    api_key: Some(pb::ApiKey {
+                        organization_id: w.a.id.clone(),
+                        role: pb::Role::Viewer as i32,
+                        ..Default::default()
+                    }),
+                })
+                .await,
+        ),
+        ("ListApiKeys", _) => answer(
+            admin()
+                .list_api_keys(pb::ListApiKeysRequest {
+                    organization_id: w.a.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("RevokeApiKey", _) => {
+            let key = app
+                .create_key(&w.a.id, mcp_registry::registry::Role::Member)
+                .await;
+            answer(
+                admin()
+                    .revoke_api_key(pb::RevokeApiKeyRequest {
+                        id: key.key_id().to_owned(),
+                    })
+                    .await,
+            )
+        }
+        ("CreateMcpServer", target) => {
+            let mut new = server(&w.name("created"));
+            if target == "catalog" {
+                new.visibility = pb::Visibility::Catalog as i32;
+            }
+            answer(
+                servers()
+                    .create_mcp_server(pb::CreateMcpServerRequest {
+                        mcp_server: Some(new),
+                    })
+                    .await,
+            )
+        }
+        ("GetMcpServer", target) => {
+            let lookup = match target {
+                "A's by id" => pb::get_mcp_server_request::Lookup::Id(w.a_server.id.clone()),
+                "A's by name" => pb::get_mcp_server_request::Lookup::Name(w.a_server.name.clone()),
+                _ => pb::get_mcp_server_request::Lookup::Id(w.catalog.id.clone()),
+            };
+            answer(
+                servers()
+                    .get_mcp_server(pb::GetMcpServerRequest {
+                        lookup: Some(lookup),
+                    })
+                    .await,
+            )
+        }
+        ("ListMcpServers", _) => answer(
+            servers()
+                .list_mcp_servers(pb::ListMcpServersRequest {
+                    include_catalog: true,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("UpdateMcpServer", target) => {
+            let target = if target == "fresh catalog" {
+                w.fresh_catalog().await
+            } else {
+                w.fresh_server().await
+            };
+            answer(
+                servers()
+                    .update_mcp_server(pb::UpdateMcpServerRequest {
+                        mcp_server: Some(pb::McpServer {
+                            id: target.id,
+                            description: "changed".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: mask(&["description"]),
+                    })
+                    .await,
+            )
+        }
+        ("DeleteMcpServer", target) => {
+            let target = if target == "fresh catalog" {
+                w.fresh_catalog().await
+            } else {
+                w.fresh_server().await
+            };
+            answer(
+                servers()
+                    .delete_mcp_server(pb::DeleteMcpServerRequest {
+                        id: target.id,
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ListServerTools", target) => {
+            let id = if target == "catalog" {
+                &w.catalog.id
+            } else {
+                &w.a_server.id
+            };
+            answer(
+                servers()
+                    .list_server_tools(pb::ListServerToolsRequest {
+                        server_id: id.clone(),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ListServerPrompts", _) => answer(
+            servers()
+                .list_server_prompts(pb::ListServerPromptsRequest {
+                    server_id: w.a_server.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("ListServerResources", _) => answer(
+            servers()
+                .list_server_resources(pb::ListServerResourcesRequest {
+                    server_id: w.a_server.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("ApproveTools", target) => {
+            let (id, tool) = if target == "catalog" {
+                (w.catalog.id.clone(), "look")
+            } else {
+                (w.a_server.id.clone(), "echo")
+            };
+            answer(
+                servers()
+                    .approve_tools(pb::ApproveToolsRequest {
+                        server_id: id,
+                        tool_names: vec![tool.into()],
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ImportMcpConfig", target) => {
+            let name = w.name("imported");
+            let url = format!("https://{name}.mcp.example.com/mcp");
+            let config = serde_json::json!({"mcpServers": {
+                name: {"type": "http", "url": url},
+            }});
+            answer(
+                servers()
+                    .import_mcp_config(pb::ImportMcpConfigRequest {
+                        config_json: config.to_string(),
+                        dry_run: target.contains("dry run"),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("CreatePack", target) => {
+            let held = match target {
+                "holding A's server" => &w.a_server.id,
+                "holding B's server" => &w.b_server.id,
+                _ => &w.catalog.id,
+            };
+            answer(
+                packs()
+                    .create_pack(pb::CreatePackRequest {
+                        pack: Some(pb::Pack {
+                            name: w.name("new-pack"),
+                            description: "made by a matrix cell".into(),
+                            servers: vec![member(held)],
+                            ..Default::default()
+                        }),
+                    })
+                    .await,
+            )
+        }
+        ("GetPack", _) => answer(
+            packs()
+                .get_pack(pb::GetPackRequest {
+                    id: w.pack.id.clone(),
+                })
+                .await,
+        ),
+        ("ListPacks", _) => answer(packs().list_packs(pb::ListPacksRequest::default()).await),
+        ("UpdatePack", _) => {
+            let pack = w.fresh_pack(&[]).await;
+            answer(
+                packs()
+                    .update_pack(pb::UpdatePackRequest {
+                        pack: Some(pb::Pack {
+                            id: pack.id,
+                            description: "changed".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: mask(&["description"]),
+                    })
+                    .await,
+            )
+        }
+        ("DeletePack", _) => {
+            let pack = w.fresh_pack(&[]).await;
+            answer(
+                packs()
+                    .delete_pack(pb::DeletePackRequest {
+                        id: pack.id,
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("AddPackServer", _) => {
+            let pack = w.fresh_pack(&[]).await;
+            answer(
+                packs()
+                    .add_pack_server(pb::AddPackServerRequest {
+                        pack_id: pack.id,
+                        server: Some(member(&w.a_server.id)),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("RemovePackServer", _) => {
+            let pack = w.fresh_pack(&[&w.a_server.id]).await;
+            answer(
+                packs()
+                    .remove_pack_server(pb::RemovePackServerRequest {
+                        pack_id: pack.id,
+                        server: Some(member(&w.a_server.id)),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ReplacePackServers", _) => {
+            let pack = w.fresh_pack(&[&w.a_server.id]).await;
+            answer(
+                packs()
+                    .replace_pack_servers(pb::ReplacePackServersRequest {
+                        pack_id: pack.id,
+                        servers: vec![member(&w.a_loopback.id)],
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ListPackRevisions", _) => answer(
+            packs()
+                .list_pack_revisions(pb::ListPackRevisionsRequest {
+                    pack_id: w.pack.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("GetPackRevision", _) => answer(
+            packs()
+                .get_pack_revision(pb::GetPackRevisionRequest {
+                    pack_id: w.pack.id.clone(),
+                    version: 1,
+                })
+                .await,
+        ),
+        ("RestorePackRevision", _) => {
+            // Version 1 holds A's server, version 2 nothing: restoring 1 changes the pack.
+            let pack = w.fresh_pack(&[&w.a_server.id]).await;
+            app.packs_as(&w.a.member)
+                .replace_pack_servers(pb::ReplacePackServersRequest {
+                    pack_id: pack.id.clone(),
+                    servers: Vec::new(),
+                    ..Default::default()
+                })
+                .await
+                .expect("empty the fresh pack");
+            answer(
+                packs()
+                    .restore_pack_revision(pb::RestorePackRevisionRequest {
+                        pack_id: pack.id,
+                        version: 1,
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ResolvePack", _) => answer(
+            packs()
+                .resolve_pack(pb::ResolvePackRequest {
+                    id: w.pack.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("ExportPack", _) => answer(
+            packs()
+                .export_pack(pb::ExportPackRequest {
+                    id: w.pack.id.clone(),
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("SyncMcpServer", target) => {
+            let id = if target.starts_with("catalog") {
+                &w.catalog_loopback.id
+            } else {
+                &w.a_loopback.id
+            };
+            let result = sync()
+                .sync_mcp_server(pb::SyncMcpServerRequest { id: id.clone() })
+                .await;
+            if let Ok(run) = &result {
+                let run = run.get_ref();
+                assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
+                if !target.starts_with("catalog") {
+                    w.remember(&run.id);
+                }
+            }
+            answer(result)
+        }
+        ("GetSyncRun", _) => answer(
+            sync()
+                .get_sync_run(pb::GetSyncRunRequest {
+                    id: w.a_run.clone(),
+                })
+                .await,
+        ),
+        ("ListSyncRuns", target) => answer(
+            sync()
+                .list_sync_runs(pb::ListSyncRunsRequest {
+                    server_id: if target == "A's server" {
+                        w.a_loopback.id.clone()
+                    } else {
+                        String::new()
+                    },
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("WatchSyncEvents", target) => {
+            let server_id = match target {
+                "A's server" => w.a_loopback.id.clone(),
+                "catalog server" => w.catalog_loopback.id.clone(),
+                _ => String::new(),
+            };
+            // The stream opens (OK) or the call fails at once; no event is awaited.
+            sync()
+                .watch_sync_events(pb::WatchSyncEventsRequest { server_id })
+                .await
+                .map(|_stream| "stream opened".to_owned())
+        }
+        ("Check", _) => answer(
+            HealthClient::with_interceptor(app.channel.clone(), auth.clone())
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await,
+        ),
+        ("Watch", _) => HealthClient::with_interceptor(app.channel.clone(), auth.clone())
+            .watch(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|_stream| "stream opened".to_owned()),
+        ("ServerReflectionInfo", _) if row.service == REFLECTION => {
+            use tonic_reflection::pb::v1 as r;
+            let request = r::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(r::server_reflection_request::MessageRequest::ListServices(
+                    String::new(),
+                )),
+            };
+            reflect(
+                r::server_reflection_client::ServerReflectionClient::with_interceptor(
+                    app.channel.clone(),
+                    auth.clone(),
+                )
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await,
+            )
+            .await
+        }
+        ("ServerReflectionInfo", _) => {
+            use tonic_reflection::pb::v1alpha as r;
+            let request = r::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(r::server_reflection_request::MessageRequest::ListServices(
+                    String::new(),
+                )),
+            };
+            reflect(
+                r::server_reflection_client::ServerReflectionClient::with_interceptor(
+                    app.channel.clone(),
+                    auth.clone(),
+                )
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await,
+            )
+            .await
+        }
+        (method, target) => panic!("no request builder for {method} ({target})"),
+    }
+}
+
+/// The first answer of a reflection stream.
+async fn reflect<T: std::fmt::Debug>(
+    result: Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+) -> Answer {
+    let mut stream = result?.into_inner();
+    match stream.message().await? {
+        Some(first) => Ok(format!("{first:?}")),
+        None => Ok("empty stream".into()),
+    }
+}
+
+fn short(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::PermissionDenied => "PD",
+        Code::NotFound => "NF",
+        Code::Unauthenticated => "UA",
+        Code::InvalidArgument => "IA",
+        Code::FailedPrecondition => "FP",
+        Code::AlreadyExists => "AE",
+        Code::Internal => "IN",
+        Code::Unavailable => "UV",
+        Code::Unimplemented => "UI",
+        Code::Aborted => "AB",
+        Code::ResourceExhausted => "RE",
+        _ => "??",
+    }
+}
+
+/// The `ErrorInfo` reason that goes with `code` in these cells.
+fn reason_of(code: Code) -> &'static str {
+    match code {
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::NotFound => "NOT_FOUND",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+        _ => "",
+    }
+}
+
+/// Checks one cell's answer; returns what is wrong with it.
+fn check(w: &World, row: &Row, column: usize, answer: &Answer) -> Option<String> {
+    let expected = row.expected(column);
+    match answer {
+        Ok(debug) => {
+            if expected != Code::Ok {
+                return Some(format!("expected {expected:?}, got OK: {debug:.300}"));
+            }
+            // A caller outside organization A must never see one of its objects.
+            let outsider = (4..FIRST_UNAUTHENTICATED).contains(&column);
+            if outsider {
+                let ids = w.a_ids.lock().expect("ids");
+                if let Some(id) = ids.iter().find(|id| debug.contains(id.as_str())) {
+                    return Some(format!("OK, but the answer shows A's object {id}"));
+                }
+            }
+            None
+        }
+        Err(status) => {
+            if status.code() != expected {
+                return Some(format!(
+                    "expected {expected:?}, got {:?}: {}",
+                    status.code(),
+                    status.message()
+                ));
+            }
+            let details = status.get_error_details();
+            let reason = details.error_info().map(|i| i.reason.as_str());
+            if reason != Some(reason_of(expected)) {
+                return Some(format!(
+                    "{expected:?} as expected, but ErrorInfo reason is {reason:?}"
+                ));
+            }
+            if details
+                .request_info()
+                .is_none_or(|r| r.request_id.is_empty())
+            {
+                return Some("no RequestInfo with a request id".into());
+            }
+            None
+        }
+    }
+}
+
+async fn tenancy_matrix(app: TestApp, backend: Backend) {
+    let started = std::time::Instant::now();
+    let w = World::new(app).await;
+
+    // Every RPC the server answers has a row, and every row is a real RPC.
+    let known: BTreeSet<String> = mcp_registry::grpc::KNOWN_RPCS
+        .iter()
+        .map(|(service, method)| format!("/{service}/{method}"))
+        .collect();
+    let covered: BTreeSet<String> = ROWS
+        .iter()
+        .map(|r| format!("/{}/{}", r.service, r.method))
+        .collect();
+    let missing: Vec<_> = known.difference(&covered).collect();
+    let unknown: Vec<_> = covered.difference(&known).collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "the matrix must have a row for every RPC: without a row {missing:?}; rows for no RPC {unknown:?}"
+    );
+
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<38} {:<25} {}",
+        "RPC",
+        "target",
+        CALLERS.map(|c| format!("{c:<8}")).join("")
+    );
+    let mut failures = Vec::new();
+    let mut cells = 0;
+    for row in ROWS {
+        let mut line = format!(
+            "{:<38} {:<25} ",
+            format!(
+                "{}/{}",
+                row.service.rsplit('.').next().unwrap_or(row.service),
+                row.method
+            ),
+            row.target
+        );
+        for (column, auth) in w.callers.iter().enumerate() {
+            let answer = call(&w, row, auth).await;
+            cells += 1;
+            let actual = match &answer {
+                Ok(_) => Code::Ok,
+                Err(status) => status.code(),
+            };
+            let wrong = check(&w, row, column, &answer);
+            let mark = if wrong.is_some() { "!" } else { "" };
+            let _ = write!(line, "{:<8}", format!("{}{mark}", short(actual)));
+            if let Some(wrong) = wrong {
+                failures.push(format!(
+                    "{}/{} ({}) as {}: {wrong}",
+                    row.service, row.method, row.target, CALLERS[column]
+                ));
+            }
+        }
+        let _ = writeln!(table, "{}", line.trim_end());
+    }
+    println!(
+        "tenancy matrix on {backend:?}: {} rows ({} RPCs) x {} callers = {cells} cells in {:.1?}\n\
+         OK ok, PD PERMISSION_DENIED, NF NOT_FOUND, UA UNAUTHENTICATED; ! = not as documented\n{table}",
+        ROWS.len(),
+        covered.len(),
+        CALLERS.len(),
+        started.elapsed(),
+    );
+    // Sanity: the fixtures were what the cells needed.
+    assert!(
+        w.upstream
+            .received()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/a/mcp"),
+        "the loopback upstream saw A's syncs"
+    );
+    let _ = (&w.b, &w.c);
+    assert!(
+        failures.is_empty(),
+        "{} of {cells} cells differ from the documented behaviour:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn loopback() -> Options {
+    Options {
+        insecure_upstreams: true,
+        private_upstreams: true,
+        ..Options::default()
+    }
+}
+
+mod every_rpc_by_every_caller_answers_the_documented_code {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        run_with(Backend::Sqlite, loopback(), |app| {
+            tenancy_matrix(app, Backend::Sqlite)
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run_with(Backend::Postgres, loopback(), |app| {
+            tenancy_matrix(app, Backend::Postgres)
+        })
+        .await;
+    }
+}
