@@ -414,6 +414,13 @@ impl Servers {
             // it from them and deleting it is one transaction.
             Some(org) => {
                 let tx = self.store.begin_org_write(org).await?;
+                // A pack may have taken the server since the check above;
+                // without `force` that is IN_USE, never a silent removal.
+                if !force && !tx.packs_holding(id).await?.is_empty() {
+                    return Err(Error::InUse(format!(
+                        "server {id} was added to a pack meanwhile; delete with force to remove it from packs"
+                    )));
+                }
                 packs::remove_deleted_server(&tx, id, caller.actor()).await?;
                 tx.delete_server(id, server.revision).await?;
                 tx.commit().await?;
