@@ -23,6 +23,8 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod grpc;
 pub mod pagination;
 pub mod pb;

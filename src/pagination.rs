@@ -21,7 +21,10 @@ pub const MAX_PAGE_SIZE: u64 = 1000;
 /// Bytes of the HMAC tag kept in a token (128 bits).
 const TAG_LEN: usize = 16;
 /// Upper bound on the length of a token we are willing to decode.
-const MAX_TOKEN_LEN: usize = 2048;
+/// Longest token accepted: more than any token [`PageTokens::encode`] makes
+/// for a key of up to 16 KiB (JSON escaping can grow it sixfold, base64 by a
+/// third), so a cursor on a long resource URI still pages on.
+const MAX_TOKEN_LEN: usize = 160 * 1024;
 
 /// A validated page request: how many items, and after which key.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -473,6 +473,26 @@ fn parse_json(bytes: &[u8]) -> Result<Value, DiscoveryError> {
         .map_err(|err| DiscoveryError::protocol(format!("an answer is not valid JSON: {err}")))
 }
 
+/// A JSON-RPC answer: its result, or its error's code and message.
+pub type JsonRpcOutcome = Result<Value, (i64, String)>;
+
+/// Reads one JSON-RPC message as the client does while it waits for the
+/// answer to request `id`: `None` when the message is not that answer (a
+/// notification, a server request, another id), else its result, or the
+/// error's code and message. For the fuzzers (`crate::fuzz_targets`).
+pub fn jsonrpc_outcome(
+    bytes: &[u8],
+    id: i64,
+) -> Result<Option<JsonRpcOutcome>, DiscoveryError> {
+    let message = parse_json(bytes)?;
+    if !answers(&message, id) {
+        return Ok(None);
+    }
+    Ok(Some(
+        rpc_outcome(&message)?.map_err(|error| (error.code, error.message)),
+    ))
+}
+
 /// Whether `message` answers request `id`.
 fn answers(message: &Value, id: i64) -> bool {
     message.get("id").and_then(Value::as_i64) == Some(id) && message.get("method").is_none()

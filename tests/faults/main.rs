@@ -5,6 +5,7 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+mod fuzz_corpus;
 mod pg_restart;
 mod process;
 mod wire_fuzz;

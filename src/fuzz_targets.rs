@@ -1,0 +1,129 @@
+//! Entry points for the coverage-guided fuzzers in `fuzz/` (cargo-fuzz) and
+//! for the corpus replay test (`tests/faults/fuzz_corpus.rs`). Each takes
+//! arbitrary bytes, runs one parser or validator on them and panics only
+//! when one of its properties breaks; a panic is a finding.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::crypto::Keyring;
+use crate::error::Violations;
+use crate::grpc::import;
+use crate::pagination::PageTokens;
+use crate::registry::canonical::{canonical_json, definition_hash};
+use crate::registry::servers::validate;
+use crate::sync::client::jsonrpc_outcome;
+use crate::sync::sse::Parser;
+
+/// The names of the targets, as `fuzz/fuzz_targets/<name>.rs` and
+/// `fuzz/corpus/<name>/`.
+pub const TARGETS: &[&str] = &[
+    "import_config",
+    "page_token",
+    "canonical_json",
+    "sse_parser",
+    "jsonrpc_message",
+];
+
+/// Runs target `name` on `data`.
+pub fn run(name: &str, data: &[u8]) {
+    match name {
+        "import_config" => import_config(data),
+        "page_token" => page_token(data),
+        "canonical_json" => canonical(data),
+        "sse_parser" => sse_parser(data),
+        "jsonrpc_message" => jsonrpc_message(data),
+        other => panic!("no fuzz target {other}"),
+    }
+}
+
+/// ImportMcpConfig's reader: never panics; every server it accepts has a
+/// valid derived name.
+pub fn import_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let variables = HashMap::from([("TOKEN".to_owned(), "t".to_owned())]);
+    let mut violations = Violations::new();
+    let entries = import::read(text, &variables, &mut violations);
+    if violations.is_empty() {
+        for entry in entries {
+            if let import::EntryKind::Remote(server) = entry.kind {
+                assert!(
+                    validate::server_name(&server.name).is_ok(),
+                    "accepted entry {:?} with an invalid name {:?}",
+                    entry.key,
+                    server.name
+                );
+            }
+        }
+    }
+    let name = import::server_name(text);
+    assert!(
+        name.is_empty() || validate::server_name(&name).is_ok(),
+        "{name:?}"
+    );
+}
+
+/// Page tokens: arbitrary tokens are refused or decoded, never a panic; a
+/// token made for one query decodes to its key there and nowhere else.
+pub fn page_token(data: &[u8]) {
+    let keyring = Keyring::new(vec![("fuzz".to_owned(), [7u8; 32])]).expect("keyring");
+    let tokens = PageTokens::new(&keyring, "servers?org=a");
+    let other = PageTokens::new(&keyring, "servers?org=b");
+    let text = String::from_utf8_lossy(data);
+    let mut violations = Violations::new();
+    let _ = tokens.parse::<String>(20, &text, &mut violations);
+    let _ = tokens.parse::<(String, String)>(-1, &text, &mut violations);
+
+    // Keys are names and URIs; up to 16 KiB must make a working token.
+    let key: String = text.chars().take(16 * 1024).collect();
+    let token = tokens.encode(&key);
+    let mut clean = Violations::new();
+    let page = tokens.parse::<String>(20, &token, &mut clean);
+    assert!(clean.is_empty(), "a fresh token was refused");
+    assert_eq!(page.after.as_deref(), Some(key.as_str()));
+    let mut refused = Violations::new();
+    let _ = other.parse::<String>(20, &token, &mut refused);
+    assert!(!refused.is_empty(), "a token crossed to another query");
+}
+
+/// Canonical JSON: parses back to the same value, is a fixed point, and
+/// gives the same hash as the value it came from.
+pub fn canonical(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let text = canonical_json(&value);
+    let back: Value = serde_json::from_str(&text).expect("canonical JSON parses");
+    assert_eq!(canonical_json(&back), text, "not a fixed point");
+    assert_eq!(definition_hash(&back), definition_hash(&value));
+}
+
+/// The event-stream parser: never panics, and cutting the input anywhere
+/// gives the same events (or the same error).
+pub fn sse_parser(data: &[u8]) {
+    const LIMIT: usize = 4096;
+    let whole = Parser::new(LIMIT).feed(data);
+    let cut = data.first().map_or(0, |b| usize::from(*b)) % (data.len() + 1);
+    let mut parser = Parser::new(LIMIT);
+    let pieces = parser.feed(&data[..cut]).and_then(|mut first| {
+        first.extend(parser.feed(&data[cut..])?);
+        Ok(first)
+    });
+    match (&whole, &pieces) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "events depend on where the input was cut"),
+        (Err(_), Err(_)) => {}
+        _ => assert!(
+            // A limit counts what is buffered, which differs by where it was cut.
+            data.len() > LIMIT / 2,
+            "{whole:?} vs {pieces:?}"
+        ),
+    }
+}
+
+/// A JSON-RPC answer as the MCP client reads it: never panics.
+pub fn jsonrpc_message(data: &[u8]) {
+    let _ = jsonrpc_outcome(data, 1);
+}
