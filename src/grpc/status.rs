@@ -26,6 +26,33 @@ pub fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
+/// Longest message, field name or description an error carries. Errors
+/// travel in HTTP/2 headers (`grpc-message`, `grpc-status-details-bin`), and
+/// clients refuse header blocks past 16 KiB or so: an error that quoted a
+/// huge input would reach the client as a reset stream instead.
+const MAX_ERROR_TEXT: usize = 1024;
+/// Most field violations one BadRequest lists, and the longest field path
+/// and description of each: the whole detail stays far below 16 KiB.
+const MAX_VIOLATIONS: usize = 16;
+const MAX_FIELD_TEXT: usize = 128;
+const MAX_DESCRIPTION_TEXT: usize = 256;
+
+/// Cuts `text` to [`MAX_ERROR_TEXT`] bytes (on a character boundary), marking the cut.
+pub fn clip(text: String) -> String {
+    clip_to(text, MAX_ERROR_TEXT)
+}
+
+fn clip_to(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes in all)", &text[..end], text.len())
+}
+
 /// Builds a status with `ErrorInfo` and `RequestInfo` plus whatever `extra` adds.
 pub fn status_with(
     code: Code,
@@ -37,7 +64,7 @@ pub fn status_with(
     details.set_error_info(reason, ERROR_DOMAIN, HashMap::new());
     details.set_request_info(current_request_id(), "");
     extra(&mut details);
-    Status::with_error_details(code, message, details)
+    Status::with_error_details(code, clip(message.into()), details)
 }
 
 impl From<Error> for Status {
@@ -47,8 +74,11 @@ impl From<Error> for Status {
             Error::InvalidArgument(violations) => {
                 let message = err_message(&violations);
                 status_with(Code::InvalidArgument, "INVALID_ARGUMENT", message, |d| {
-                    for v in violations {
-                        d.add_bad_request_violation(v.field, v.description);
+                    for v in violations.into_iter().take(MAX_VIOLATIONS) {
+                        d.add_bad_request_violation(
+                            clip_to(v.field, MAX_FIELD_TEXT),
+                            clip_to(v.description, MAX_DESCRIPTION_TEXT),
+                        );
                     }
                 })
             }
@@ -108,7 +138,7 @@ impl From<Error> for Status {
                     HashMap::from([("sync_run_id".to_owned(), sync_run_id)]),
                 );
                 details.set_request_info(current_request_id(), "");
-                Status::with_error_details(Code::Unavailable, message, details)
+                Status::with_error_details(Code::Unavailable, clip(message), details)
             }
             Error::RateLimited { retry_after } => {
                 let message = err.to_string();
@@ -160,6 +190,27 @@ fn err_message(violations: &[crate::error::FieldViolation]) -> String {
 mod tests {
     use super::*;
     use crate::error::FieldViolation;
+
+    #[test]
+    fn errors_that_quote_huge_inputs_stay_small() {
+        let huge = "é".repeat(20_000);
+        let status = Status::from(Error::NotFound {
+            kind: "tool",
+            id: huge.clone(),
+        });
+        assert!(status.message().len() < 1200, "{}", status.message().len());
+        let status = Status::from(Error::InvalidArgument(
+            (0..100)
+                .map(|i| FieldViolation::new(format!("f{i}{huge}"), huge.clone()))
+                .collect(),
+        ));
+        assert!(status.message().len() < 1200);
+        assert!(
+            status.details().len() < 10_000,
+            "{}",
+            status.details().len()
+        );
+    }
 
     #[tokio::test]
     async fn invalid_argument_lists_every_violation_with_the_request_id() {

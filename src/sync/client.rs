@@ -480,10 +480,7 @@ pub type JsonRpcOutcome = Result<Value, (i64, String)>;
 /// answer to request `id`: `None` when the message is not that answer (a
 /// notification, a server request, another id), else its result, or the
 /// error's code and message. For the fuzzers (`crate::fuzz_targets`).
-pub fn jsonrpc_outcome(
-    bytes: &[u8],
-    id: i64,
-) -> Result<Option<JsonRpcOutcome>, DiscoveryError> {
+pub fn jsonrpc_outcome(bytes: &[u8], id: i64) -> Result<Option<JsonRpcOutcome>, DiscoveryError> {
     let message = parse_json(bytes)?;
     if !answers(&message, id) {
         return Ok(None);

@@ -19,7 +19,9 @@ export const file_mcpregistry_v1_errors: GenFile = /*@__PURE__*/
  *
  * Every error also carries a `google.rpc.RequestInfo` detail whose `request_id`
  * appears in the service's logs, and INVALID_ARGUMENT errors carry a
- * `google.rpc.BadRequest` detail listing every invalid field at once.
+ * `google.rpc.BadRequest` detail listing every invalid field at once (at most
+ * 16; error texts are cut at 1 KiB, field paths at 128 bytes and descriptions
+ * at 256, so that an error quoting a huge input still fits in HTTP/2 headers).
  *
  * @generated from enum mcpregistry.v1.ErrorReason
  */
