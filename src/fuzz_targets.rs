@@ -19,6 +19,7 @@ use crate::sync::sse::Parser;
 /// The names of the targets, as `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
 pub const TARGETS: &[&str] = &[
+    "request_fields",
     "import_config",
     "page_token",
     "canonical_json",
@@ -29,6 +30,7 @@ pub const TARGETS: &[&str] = &[
 /// Runs target `name` on `data`.
 pub fn run(name: &str, data: &[u8]) {
     match name {
+        "request_fields" => request_fields(data),
         "import_config" => import_config(data),
         "page_token" => page_token(data),
         "canonical_json" => canonical(data),
@@ -36,6 +38,60 @@ pub fn run(name: &str, data: &[u8]) {
         "jsonrpc_message" => jsonrpc_message(data),
         other => panic!("no fuzz target {other}"),
     }
+}
+
+/// The field rules of CreateMcpServer/UpdateMcpServer on arbitrary text:
+/// never a panic, and what they accept is usable where it goes — a name
+/// matches `[a-z0-9][a-z0-9_-]{0,63}`, a url parses as https without user
+/// info or fragment, a header name and value can be sent by the sync client.
+pub fn request_fields(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut middle = text.len() / 2;
+    while !text.is_char_boundary(middle) {
+        middle -= 1;
+    }
+    let (first, second) = text.split_at(middle);
+    if validate::server_name(&text).is_ok() {
+        let bytes = text.as_bytes();
+        assert!(!bytes.is_empty() && bytes.len() <= 64, "{text:?}");
+        assert!(
+            bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit(),
+            "{text:?}"
+        );
+        assert!(
+            bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-'),
+            "{text:?}"
+        );
+    }
+    let strict = validate::UrlPolicy {
+        allow_insecure: false,
+    };
+    if validate::upstream_url(&text, strict).is_ok() {
+        let url = url::Url::parse(&text).expect("an accepted url parses");
+        assert_eq!(url.scheme(), "https", "{text:?}");
+        assert!(
+            url.username().is_empty() && url.password().is_none(),
+            "{text:?}"
+        );
+        assert!(url.fragment().is_none(), "{text:?}");
+    }
+    if validate::header_name(first).is_ok() {
+        assert!(
+            reqwest::header::HeaderName::from_bytes(first.as_bytes()).is_ok(),
+            "accepted header name {first:?} cannot be sent"
+        );
+        if validate::header_value(first, second).is_ok() {
+            assert!(
+                reqwest::header::HeaderValue::from_str(second).is_ok(),
+                "accepted header value {second:?} cannot be sent"
+            );
+        }
+    }
+    let _ = validate::text(&text, 200);
+    let _ = validate::category(&text);
+    let _ = validate::tool_name(&text);
 }
 
 /// ImportMcpConfig's reader: never panics; every server it accepts has a

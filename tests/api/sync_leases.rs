@@ -420,3 +420,95 @@ async fn concurrent_syncs_all_store_their_results(app: TestApp) {
 sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
     concurrent_syncs_all_store_their_results,
 );
+
+/// An upstream that accepts a connection, reads the request and closes the
+/// socket without answering: it dies in the middle of every sync.
+async fn dying_server() -> u16 {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 1024];
+            let _ = stream.read(&mut buffer).await;
+            drop(stream);
+        }
+    });
+    port
+}
+
+/// An upstream that accepts connections and never answers.
+async fn hanging_server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+async fn the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die(app: TestApp) {
+    let healthy = slow_server(Duration::from_millis(20)).await;
+    let dying = dying_server().await;
+    let hanging = hanging_server().await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut ids = Vec::new();
+    for (name, url) in [
+        ("healthy", healthy.url("/mcp")),
+        ("dying", format!("http://127.0.0.1:{dying}/mcp")),
+        ("hanging", format!("http://127.0.0.1:{hanging}/mcp")),
+    ] {
+        let mut input = server(name);
+        input.url = url;
+        ids.push(app.create_server(&org.admin, input).await.id);
+    }
+    // The healthy server is synced again and again, whatever the others do.
+    let mut succeeded = 0;
+    for _ in 0..300 {
+        succeeded = runs_of(&app.channel, &org.viewer, &ids[0])
+            .await
+            .iter()
+            .filter(|r| r.outcome() == pb::SyncOutcome::Succeeded)
+            .count();
+        if succeeded >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(succeeded >= 4, "healthy server synced {succeeded} times");
+    // The dying one failed cleanly, as UNREACHABLE or a protocol error.
+    let dying_runs = runs_of(&app.channel, &org.viewer, &ids[1]).await;
+    let failed = dying_runs
+        .iter()
+        .find(|r| r.outcome() == pb::SyncOutcome::Failed)
+        .expect("the dying server's sync failed");
+    let reason = failed.error.as_ref().expect("error").reason();
+    assert!(
+        matches!(
+            reason,
+            pb::ErrorReason::UpstreamUnreachable | pb::ErrorReason::UpstreamProtocolError
+        ),
+        "{failed:?}"
+    );
+    assert!(
+        dying_runs
+            .iter()
+            .all(|r| r.outcome() != pb::SyncOutcome::Succeeded)
+    );
+}
+
+sync_leases_tests!(crate::helpers::Options {
+        background_sync: true,
+        sync_interval: Some(std::time::Duration::from_millis(300)),
+        sync_timeout: Some(std::time::Duration::from_secs(2)),
+        ..super::loopback()
+    };
+    the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die,
+);
