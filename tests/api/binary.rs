@@ -507,8 +507,7 @@ async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
 async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over() {
     use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
     use mcp_registry::pb::sync_service_client::SyncServiceClient;
-    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
-    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role};
+    use mcp_registry::registry::Plan;
     use mcp_registry::sync::run::Outcome;
 
     use crate::helpers::{Instance, Options};
@@ -532,31 +531,7 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
         ],
     )
     .await;
-    let admin = Admin::new(store.clone());
-    let org = admin
-        .create_organization(
-            &Caller::Cli,
-            NewOrganization {
-                name: OrganizationName::parse("replicas").expect("name"),
-                plan: Plan::Pro,
-            },
-        )
-        .await
-        .expect("org");
-    let key = admin
-        .create_api_key(
-            &Caller::Cli,
-            NewApiKey {
-                scope: KeyScope::Organization {
-                    organization_id: org.id.clone(),
-                    role: Role::Admin,
-                },
-                display_name: String::new(),
-            },
-        )
-        .await
-        .expect("key");
-    let auth = Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let (_, auth) = crate::helpers::org_with_admin_key(&store, "replicas", Plan::Pro).await;
     let dead_channel = Endpoint::from_shared(format!("http://{}", dead.addr))
         .expect("endpoint")
         .connect()

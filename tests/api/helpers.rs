@@ -339,6 +339,37 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
     )
 }
 
+/// Creates an organization and an ADMIN key for it through the domain (as
+/// the CLI does), for tests that start their own instances; returns the
+/// organization's id and the key's credentials.
+pub async fn org_with_admin_key(store: &Store, name: &str, plan: Plan) -> (String, Auth) {
+    let admin = Admin::new(store.clone());
+    let org = admin
+        .create_organization(
+            &Caller::Cli,
+            NewOrganization {
+                name: OrganizationName::parse(name).expect("name"),
+                plan,
+            },
+        )
+        .await
+        .expect("org");
+    let key = admin
+        .create_api_key(
+            &Caller::Cli,
+            NewApiKey {
+                scope: KeyScope::Organization {
+                    organization_id: org.id.clone(),
+                    role: Role::Admin,
+                },
+                display_name: String::new(),
+            },
+        )
+        .await
+        .expect("key");
+    (org.id, Auth::Pair(key.key.id, key.secret))
+}
+
 /// Credentials a client sends.
 #[derive(Clone, Debug)]
 pub enum Auth {

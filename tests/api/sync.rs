@@ -662,8 +662,7 @@ sync_tests!(crate::helpers::Options {
 async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
     use mcp_registry::pb::sync_service_client::SyncServiceClient;
-    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
-    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Role, now_micros};
+    use mcp_registry::registry::now_micros;
 
     let Some(database) =
         crate::helpers::TestDatabase::create(crate::helpers::Backend::Postgres).await
@@ -686,31 +685,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     let store = mcp_registry::store::Store::connect(&database.url)
         .await
         .expect("store");
-    let admin = Admin::new(store.clone());
-    let org = admin
-        .create_organization(
-            &Caller::Cli,
-            NewOrganization {
-                name: OrganizationName::parse("replicas").expect("name"),
-                plan: Plan::Enterprise,
-            },
-        )
-        .await
-        .expect("org");
-    let key = admin
-        .create_api_key(
-            &Caller::Cli,
-            NewApiKey {
-                scope: KeyScope::Organization {
-                    organization_id: org.id.clone(),
-                    role: Role::Admin,
-                },
-                display_name: String::new(),
-            },
-        )
-        .await
-        .expect("key");
-    let auth = crate::helpers::Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let (_, auth) = crate::helpers::org_with_admin_key(&store, "replicas", Plan::Enterprise).await;
     let mut servers = McpServerServiceClient::with_interceptor(a.channel.clone(), auth.clone());
     let mut ids = Vec::new();
     for i in 0..50 {

@@ -245,9 +245,6 @@ sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loo
 /// themselves), releases every lease, and ends event streams with
 /// UNAVAILABLE/SHUTTING_DOWN.
 async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backend) {
-    use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
-    use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Role};
-
     let Some(database) = TestDatabase::create(backend).await else {
         return;
     };
@@ -264,31 +261,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
     let store = mcp_registry::store::Store::connect(&database.url)
         .await
         .expect("store");
-    let admin = Admin::new(store.clone());
-    let org = admin
-        .create_organization(
-            &Caller::Cli,
-            NewOrganization {
-                name: OrganizationName::parse("acme").expect("name"),
-                plan: Plan::Pro,
-            },
-        )
-        .await
-        .expect("org");
-    let key = admin
-        .create_api_key(
-            &Caller::Cli,
-            NewApiKey {
-                scope: KeyScope::Organization {
-                    organization_id: org.id.clone(),
-                    role: Role::Admin,
-                },
-                display_name: String::new(),
-            },
-        )
-        .await
-        .expect("key");
-    let auth = crate::helpers::Auth::Pair(key.key.id.clone(), key.secret.clone());
+    let (_, auth) = crate::helpers::org_with_admin_key(&store, "acme", Plan::Pro).await;
     let mut servers = pb::mcp_server_service_client::McpServerServiceClient::with_interceptor(
         instance.channel.clone(),
         auth.clone(),
