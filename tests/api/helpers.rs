@@ -82,6 +82,49 @@ macro_rules! on_both_backends {
     )*};
 }
 
+/// Like [`on_both_backends!`], with the app started with `$options`:
+/// `on_both_backends_with!(Options { .. }; fn_a, fn_b)`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($options:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::helpers::run_with($crate::helpers::Backend::Postgres, $options, super::$name).await;
+            }
+        }
+    )*};
+}
+
+/// Settings for syncing loopback fixtures (plain http, private addresses).
+pub fn loopback() -> Options {
+    Options {
+        insecure_upstreams: true,
+        private_upstreams: true,
+        ..Options::default()
+    }
+}
+
+/// An upstream on 127.0.0.1 that accepts connections and never answers;
+/// returns its port.
+pub async fn hanging_upstream() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    port
+}
+
 /// A database that exists for one test.
 pub struct TestDatabase {
     pub url: String,

@@ -169,17 +169,7 @@ async fn an_organization_holds_at_most_its_share_of_event_streams(app: TestApp) 
 }
 
 async fn a_client_deadline_ends_a_call_that_waits_on_a_hanging_upstream(app: TestApp) {
-    // Accepts connections and never answers.
-    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = hang.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = hang.accept().await {
-            held.push(stream);
-        }
-    });
+    let port = crate::helpers::hanging_upstream().await;
     let org = app.org("acme", Plan::Pro).await;
     let mut stuck = server("stuck");
     stuck.url = format!("http://127.0.0.1:{port}/mcp");

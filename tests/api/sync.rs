@@ -11,30 +11,6 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{Instance, Options, TestApp, assert_error, everything, server};
 
-/// Settings for syncing loopback fixtures.
-fn loopback() -> Options {
-    Options {
-        insecure_upstreams: true,
-        private_upstreams: true,
-        ..Options::default()
-    }
-}
-
-macro_rules! sync_tests {
-    ($options:expr; $($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $crate::helpers::run_with($crate::helpers::Backend::Postgres, $options, super::$name).await;
-            }
-        }
-    )*};
-}
-
 /// What the Python MCP SDK's client lists at `url` (tools, prompts,
 /// resources, templates): an implementation independent of the registry's,
 /// so a bug shared by the sync and its check cannot hide.
@@ -529,17 +505,17 @@ async fn finished_run(
     panic!("no {count} finished runs for {server_id}");
 }
 
-sync_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+crate::on_both_backends_with!(crate::helpers::Options { background_sync: true, ..crate::helpers::loopback() };
     creating_or_reconnecting_a_server_syncs_it_in_the_background,
 );
 
-sync_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     a_sync_stores_what_the_reference_server_offers_over_both_transports,
     a_failed_sync_is_recorded_and_answered_unavailable_with_its_run,
     watchers_see_their_organizations_syncs_and_nothing_else,
 );
 
-sync_tests!(crate::helpers::Options { insecure_upstreams: true, ..crate::helpers::Options::default() };
+crate::on_both_backends_with!(crate::helpers::Options { insecure_upstreams: true, ..crate::helpers::Options::default() };
     the_ssrf_guard_refuses_loopback_upstreams_by_default,
 );
 
@@ -649,11 +625,11 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
     }
 }
 
-sync_tests!(crate::helpers::Options {
+crate::on_both_backends_with!(crate::helpers::Options {
         background_sync: true,
         metrics: true,
         sync_interval: Some(std::time::Duration::from_millis(300)),
-        ..super::loopback()
+        ..crate::helpers::loopback()
     };
     the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
 );
@@ -677,7 +653,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     let options = Options {
         background_sync: true,
         sync_interval: Some(Duration::from_millis(400)),
-        ..loopback()
+        ..crate::helpers::loopback()
     };
     let a = Instance::start(&database, &master_key, &options).await;
     let b = Instance::start(&database, &master_key, &options).await;
@@ -831,17 +807,7 @@ async fn mutable_server() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
 }
 
 async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp) {
-    // Accepts connections and never answers.
-    let hang = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let hang_port = hang.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = hang.accept().await {
-            held.push(stream);
-        }
-    });
+    let hang_port = crate::helpers::hanging_upstream().await;
     let (good_port, _) = mutable_server().await;
     let org = app.org("acme", Plan::Pro).await;
     let mut stuck = server("stuck");
@@ -988,7 +954,7 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
     );
 }
 
-sync_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     a_tool_that_changes_between_syncs_loses_its_approval,
     a_hanging_upstream_does_not_hold_up_other_syncs_or_health,
 );
@@ -1022,7 +988,7 @@ async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
     }
 }
 
-sync_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     every_tool_of_a_paginated_python_sdk_server_is_stored,
 );
 
@@ -1089,7 +1055,7 @@ async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are
     assert!(status.message().contains("SSRF guard"), "{status:?}");
 }
 
-sync_tests!(crate::helpers::Options {
+crate::on_both_backends_with!(crate::helpers::Options {
         insecure_upstreams: true,
         allowed_upstream_addresses: vec!["127.0.0.1".parse().expect("ip")],
         ..crate::helpers::Options::default()
@@ -1174,7 +1140,7 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
     );
 }
 
-sync_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     a_redirect_to_another_origin_is_refused_so_secrets_never_leave,
 );
 
@@ -1368,6 +1334,6 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
     assert!(status.message().contains("token endpoint"), "{status:?}");
 }
 
-sync_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires,
 );

@@ -78,29 +78,6 @@ impl Slow {
     }
 }
 
-macro_rules! sync_leases_tests {
-    ($options:expr; $($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                $crate::helpers::run_with($crate::helpers::Backend::Postgres, $options, super::$name).await;
-            }
-        }
-    )*};
-}
-
-fn loopback() -> Options {
-    Options {
-        insecure_upstreams: true,
-        private_upstreams: true,
-        ..Options::default()
-    }
-}
-
 /// Every run of a server, newest first.
 pub async fn runs_of(
     channel: &tonic::transport::Channel,
@@ -232,11 +209,11 @@ async fn a_connection_changed_during_a_sync_is_synced_again_right_after_it(app: 
     }
 }
 
-sync_leases_tests!(super::loopback();
+crate::on_both_backends_with!(crate::helpers::loopback();
     concurrent_manual_syncs_of_one_server_share_one_run,
 );
 
-sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+crate::on_both_backends_with!(crate::helpers::Options { background_sync: true, ..crate::helpers::loopback() };
     a_connection_changed_during_a_sync_is_synced_again_right_after_it,
 );
 
@@ -255,7 +232,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
         background_sync: true,
         shutdown_timeout: Some(Duration::from_secs(4)),
         sync_timeout: Some(Duration::from_secs(30)),
-        ..loopback()
+        ..crate::helpers::loopback()
     };
     let instance = Instance::start(&database, &master_key, &options).await;
     let store = mcp_registry::store::Store::connect(&database.url)
@@ -390,7 +367,7 @@ async fn concurrent_syncs_all_store_their_results(app: TestApp) {
     }
 }
 
-sync_leases_tests!(crate::helpers::Options { background_sync: true, ..super::loopback() };
+crate::on_both_backends_with!(crate::helpers::Options { background_sync: true, ..crate::helpers::loopback() };
     concurrent_syncs_all_store_their_results,
 );
 
@@ -412,25 +389,10 @@ async fn dying_server() -> u16 {
     port
 }
 
-/// An upstream that accepts connections and never answers.
-async fn hanging_server() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    port
-}
-
 async fn the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die(app: TestApp) {
     let healthy = slow_server(Duration::from_millis(20)).await;
     let dying = dying_server().await;
-    let hanging = hanging_server().await;
+    let hanging = crate::helpers::hanging_upstream().await;
     let org = app.org("acme", Plan::Pro).await;
     let mut ids = Vec::new();
     for (name, url) in [
@@ -477,11 +439,11 @@ async fn the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die(ap
     );
 }
 
-sync_leases_tests!(crate::helpers::Options {
+crate::on_both_backends_with!(crate::helpers::Options {
         background_sync: true,
         sync_interval: Some(std::time::Duration::from_millis(300)),
         sync_timeout: Some(std::time::Duration::from_secs(2)),
-        ..super::loopback()
+        ..crate::helpers::loopback()
     };
     the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die,
 );
