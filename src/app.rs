@@ -222,6 +222,13 @@ impl Application {
             abandon.clone(),
         )?;
         syncer.start_scheduler();
+        // PostgreSQL: the read caches follow the writes of other replicas.
+        {
+            let store = store.clone();
+            let url = settings.database_url.clone();
+            let stop = stopping.clone();
+            tasks.spawn(async move { store.listen_for_changes(&url, stop).await });
+        }
         // Health follows the database: NOT_SERVING while it does not answer,
         // SERVING again once it does. The lock orders this against the
         // shutdown, whose NOT_SERVING must stay.
@@ -294,7 +301,7 @@ impl Application {
                 |response: http::Response<_>| response.map(tonic::body::Body::new),
             ))
             .layer(ApiLayer::new(
-                Authenticator::new(store.clone()),
+                Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
                 settings.rate_limit,
             ))
             .add_service(health_service)
@@ -308,18 +315,17 @@ impl Application {
                 .max_decoding_message_size(max_message),
             )
             .add_service(
-                pb::mcp_server_service_server::McpServerServiceServer::new(McpServerApi::new(
-                    servers,
-                    keyring.clone(),
-                    syncer.clone(),
-                ))
+                pb::mcp_server_service_server::McpServerServiceServer::new(
+                    McpServerApi::new(servers, keyring.clone(), syncer.clone())
+                        .with_cache(settings.read_cache.servers),
+                )
                 .max_decoding_message_size(max_message),
             )
             .add_service(
-                pb::pack_service_server::PackServiceServer::new(PackApi::new(
-                    Packs::new(store.clone()),
-                    keyring.clone(),
-                ))
+                pb::pack_service_server::PackServiceServer::new(
+                    PackApi::new(Packs::new(store.clone()), keyring.clone())
+                        .with_cache(settings.read_cache.resolutions),
+                )
                 .max_decoding_message_size(max_message),
             )
             .add_service(

@@ -197,6 +197,14 @@ pub struct SettingsArgs {
         default_value = "64"
     )]
     pub max_watchers_per_org: usize,
+    /// Memory for the read caches (keys, servers by id, pack resolutions), in MiB; 0 turns them off.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_READ_CACHE_MIB",
+        default_value = "256"
+    )]
+    pub read_cache_mib: u64,
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
@@ -298,6 +306,8 @@ pub struct Settings {
     pub max_concurrent_streams: u32,
     /// Most open WatchSyncEvents streams per organization.
     pub max_watchers_per_org: usize,
+    /// Memory of the read caches, shared out by `CacheSizes`.
+    pub read_cache: crate::registry::cache::CacheSizes,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
     /// Whether changes start background syncs and the scheduler runs.
@@ -366,6 +376,7 @@ impl Settings {
             max_message_bytes: args.max_message_bytes.max(1024),
             max_concurrent_streams: args.max_concurrent_streams.max(1),
             max_watchers_per_org: args.max_watchers_per_org.max(1),
+            read_cache: crate::registry::cache::CacheSizes::from_mib(args.read_cache_mib),
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
             background_sync: args.background_sync,
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),

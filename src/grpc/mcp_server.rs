@@ -17,12 +17,14 @@ use crate::pb;
 use crate::pb::mcp_server_service_server::McpServerService;
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
+use crate::registry::cache::ReadCache;
 use crate::registry::servers::{
     Approval, ApprovalPolicy, AuthType, Capability, CapabilityKind, Credentials, HeaderInput,
     HeaderInputValue, Lookup, MASK, McpServer, NewServer, ServerFilter, ServerPatch, ServerStatus,
     ServerView, Servers, StoredHeaderValue, ToolApproval, ToolConfiguration, Transport, UrlPolicy,
     Visibility, validate,
 };
+use crate::store::Topic;
 use crate::sync::engine::Syncer;
 use crate::sync::run::Trigger;
 
@@ -32,15 +34,74 @@ pub struct McpServerApi {
     keyring: Arc<Keyring>,
     /// Starts the background sync that a create or a connection change arms.
     syncer: Syncer,
+    /// GetMcpServer by id, per (organization, server id); platform keys and
+    /// look-ups by name always read the store.
+    cache: ReadCache<(String, String), CachedServer>,
+}
+
+/// A GetMcpServer answer as it was read, without what depends on the key.
+struct CachedServer {
+    answer: pb::McpServer,
+    organization_id: Option<String>,
+    created_by: String,
 }
 
 impl McpServerApi {
     pub fn new(servers: Servers, keyring: Arc<Keyring>, syncer: Syncer) -> Self {
+        let cache = ReadCache::new("servers", servers.generations().clone(), 0);
         Self {
             servers,
             keyring,
             syncer,
+            cache,
         }
+    }
+
+    /// Keeps up to `bytes` of GetMcpServer answers in memory.
+    pub fn with_cache(mut self, bytes: u64) -> Self {
+        self.cache = ReadCache::new("servers", self.servers.generations().clone(), bytes);
+        self
+    }
+
+    /// GetMcpServer by id for an organization key, through the cache.
+    async fn get_by_id_cached(
+        &self,
+        caller: &Caller,
+        organization_id: &str,
+        id: String,
+    ) -> Result<pb::McpServer, Error> {
+        let key = (organization_id.to_owned(), id);
+        let hit = match self.cache.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let stamp = self
+                    .cache
+                    .generations()
+                    .stamp([Topic::Server(&key.1), Topic::Packs(organization_id)]);
+                let view = self.servers.get(caller, Lookup::Id(key.1.clone())).await?;
+                let organization_id = view.server.organization_id.clone();
+                let created_by = view.server.created_by.clone();
+                let answer = server_to_pb(view);
+                let weight = 3 * prost::Message::encoded_len(&answer) as u64;
+                self.cache.insert(
+                    key,
+                    stamp,
+                    CachedServer {
+                        answer,
+                        organization_id,
+                        created_by,
+                    },
+                    weight,
+                )
+            }
+        };
+        let mut answer = hit.answer.clone();
+        answer.access_info = Some(access_info_pb(crate::registry::servers::access_to(
+            caller,
+            hit.organization_id.as_deref(),
+            &hit.created_by,
+        )));
+        Ok(answer)
     }
 
     /// Syncs in the background when this write armed a sync: a create of an
@@ -87,6 +148,12 @@ impl McpServerService for McpServerApi {
             }
             None => return Err(Error::invalid("id", "id or name is required").into()),
         };
+        if let (Lookup::Id(id), Some(org), true) =
+            (&lookup, caller.organization_id(), self.cache.is_on())
+        {
+            let answer = self.get_by_id_cached(&caller, org, id.clone()).await?;
+            return Ok(Response::new(answer));
+        }
         let view = self.servers.get(&caller, lookup).await?;
         Ok(Response::new(server_to_pb(view)))
     }
@@ -1252,12 +1319,16 @@ fn server_to_pb(view: ServerView) -> pb::McpServer {
         created_by,
         modified_by,
         etag,
-        access_info: Some(pb::AccessInfo {
-            role: access.role.map_or(pb::Role::Unspecified, role_to_pb) as i32,
-            is_creator: access.is_creator,
-            can_edit: access.can_edit,
-        }),
+        access_info: Some(access_info_pb(access)),
         next_sync_at: opt_timestamp(next_sync_at),
+    }
+}
+
+fn access_info_pb(access: crate::registry::servers::Access) -> pb::AccessInfo {
+    pb::AccessInfo {
+        role: access.role.map_or(pb::Role::Unspecified, role_to_pb) as i32,
+        is_creator: access.is_creator,
+        can_edit: access.can_edit,
     }
 }
 

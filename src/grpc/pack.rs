@@ -12,22 +12,66 @@ use crate::grpc::{caller, timestamp};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::pack_service_server::PackService;
+use crate::registry::Caller;
 use crate::registry::admin::validate_id;
+use crate::registry::cache::ReadCache;
 use crate::registry::packs::{
     ChangeKind, Exclusion, Export, ExportTransport, Member, NewPack, Pack, PackChanges,
     PackRevision, Packs, Resolution, ServerRef,
 };
 use crate::registry::servers::validate;
+use crate::store::Topic;
 
 /// The PackService implementation.
 pub struct PackApi {
     packs: Packs,
     keyring: Arc<Keyring>,
+    /// ResolvePack answers per (organization, pack id, requested version).
+    resolutions: ReadCache<(String, String, i64), pb::ResolvePackResponse>,
 }
 
 impl PackApi {
     pub fn new(packs: Packs, keyring: Arc<Keyring>) -> Self {
-        Self { packs, keyring }
+        let resolutions = ReadCache::new("resolutions", packs.generations().clone(), 0);
+        Self {
+            packs,
+            keyring,
+            resolutions,
+        }
+    }
+
+    /// Keeps up to `bytes` of ResolvePack answers in memory.
+    pub fn with_cache(mut self, bytes: u64) -> Self {
+        self.resolutions = ReadCache::new("resolutions", self.packs.generations().clone(), bytes);
+        self
+    }
+
+    /// ResolvePack for an organization key, through the cache. The answer
+    /// depends on the pack and on each member server (row and tools).
+    async fn resolve_cached(
+        &self,
+        caller: &Caller,
+        organization_id: &str,
+        id: String,
+        version: i64,
+    ) -> Result<pb::ResolvePackResponse, Error> {
+        let key = (organization_id.to_owned(), id, version);
+        if let Some(hit) = self.resolutions.get(&key) {
+            return Ok((*hit).clone());
+        }
+        // Members are known only after reading: every generation now.
+        let before = self.resolutions.generations().snapshot();
+        let resolution = self.packs.resolve(caller, &key.1, version).await?;
+        let stamp = before.map(|snapshot| {
+            snapshot.stamp(
+                std::iter::once(Topic::Packs(organization_id))
+                    .chain(resolution.server_ids.iter().map(|s| Topic::Server(s))),
+            )
+        });
+        let answer = resolution_to_pb(resolution);
+        let weight = 3 * prost::Message::encoded_len(&answer) as u64;
+        let hit = self.resolutions.insert(key, stamp, answer, weight);
+        Ok((*hit).clone())
     }
 }
 
@@ -335,6 +379,10 @@ impl PackService for PackApi {
             );
         }
         v.finish()?;
+        if let (Some(org), true) = (caller.organization_id(), self.resolutions.is_on()) {
+            let answer = self.resolve_cached(&caller, org, id, version).await?;
+            return Ok(Response::new(answer));
+        }
         let resolution = self.packs.resolve(&caller, &id, version).await?;
         Ok(Response::new(resolution_to_pb(resolution)))
     }

@@ -1,11 +1,13 @@
 //! Authentication of API keys.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use crate::crypto::{constant_time_eq, hash_secret};
 use crate::error::Error;
-use crate::registry::{Caller, KeyScope, is_valid_id, now_micros};
-use crate::store::Store;
+use crate::registry::cache::ReadCache;
+use crate::registry::{ApiKey, Caller, KeyScope, is_valid_id, now_micros};
+use crate::store::{Store, Topic};
 
 /// `last_used_at` is written at most this often per key, so that a busy key
 /// does not turn every read into a database write.
@@ -15,11 +17,31 @@ pub const LAST_USED_RESOLUTION: Duration = Duration::from_secs(60);
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     store: Store,
+    keys: ReadCache<String, CachedKey>,
+}
+
+/// A key as stored (with the hash of its secret, never the secret), and when
+/// this process last recorded its use.
+struct CachedKey {
+    key: ApiKey,
+    secret_hash: String,
+    last_used_at: AtomicI64,
 }
 
 impl Authenticator {
+    /// An authenticator that reads every key from the store.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        let keys = ReadCache::new("api_keys", store.generations().clone(), 0);
+        Self { store, keys }
+    }
+
+    /// Keeps up to `bytes` of authenticated keys in memory, so that a call
+    /// costs no database read for its key. Revoking a key outdates its
+    /// entry at once here, and on other replicas when PostgreSQL delivers
+    /// the change.
+    pub fn with_cache(mut self, bytes: u64) -> Self {
+        self.keys = ReadCache::new("api_keys", self.store.generations().clone(), bytes);
+        self
     }
 
     /// Returns the caller that `key_id` + `secret` identify, or UNAUTHENTICATED.
@@ -29,19 +51,40 @@ impl Authenticator {
         if !is_valid_id("key", key_id) {
             return Err(Error::Unauthenticated(INVALID));
         }
-        let Some((key, stored)) = self.store.get_api_key_with_hash(key_id).await? else {
-            return Err(Error::Unauthenticated(INVALID));
+        let cached = match self.keys.get(&key_id.to_owned()) {
+            Some(hit) => hit,
+            None => {
+                let stamp = self.keys.generations().stamp([Topic::Key(key_id)]);
+                let Some((key, secret_hash)) = self.store.get_api_key_with_hash(key_id).await?
+                else {
+                    return Err(Error::Unauthenticated(INVALID));
+                };
+                let weight = (key.id.len() + key.display_name.len() + secret_hash.len()) as u64;
+                let entry = CachedKey {
+                    last_used_at: AtomicI64::new(key.last_used_at.unwrap_or(i64::MIN)),
+                    key,
+                    secret_hash,
+                };
+                self.keys.insert(key_id.to_owned(), stamp, entry, weight)
+            }
         };
-        if !constant_time_eq(presented.as_bytes(), stored.as_bytes()) {
+        let key = &cached.key;
+        if !constant_time_eq(presented.as_bytes(), cached.secret_hash.as_bytes()) {
             return Err(Error::Unauthenticated(INVALID));
         }
         if key.revoked_at.is_some() {
             return Err(Error::Unauthenticated("api key is revoked"));
         }
         let now = now_micros();
-        let stale = key
-            .last_used_at
-            .is_none_or(|last| now - last >= LAST_USED_RESOLUTION.as_micros() as i64);
+        let last = cached.last_used_at.load(Ordering::Relaxed);
+        let stale =
+            last == i64::MIN || now.saturating_sub(last) >= LAST_USED_RESOLUTION.as_micros() as i64;
+        // One call per key and interval records the use.
+        let stale = stale
+            && cached
+                .last_used_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
         if stale {
             // Losing this write costs only precision of `last_used_at`; a
             // database hiccup must not fail an otherwise valid call.
@@ -49,15 +92,17 @@ impl Authenticator {
                 tracing::warn!(api_key_id = %key.id, error = %err, "cannot record api key use");
             }
         }
-        Ok(match key.scope {
-            KeyScope::PlatformAdmin => Caller::PlatformAdmin { key_id: key.id },
+        Ok(match &key.scope {
+            KeyScope::PlatformAdmin => Caller::PlatformAdmin {
+                key_id: key.id.clone(),
+            },
             KeyScope::Organization {
                 organization_id,
                 role,
             } => Caller::Member {
-                key_id: key.id,
-                organization_id,
-                role,
+                key_id: key.id.clone(),
+                organization_id: organization_id.clone(),
+                role: *role,
             },
         })
     }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod canonical;
 pub mod model;
 pub mod packs;

@@ -164,6 +164,17 @@ pub enum Caller {
 
 impl Caller {
     /// Returns who to record as author of a change: the key id, or `cli`.
+    /// The organization of an organization key; `None` for platform keys
+    /// and the CLI.
+    pub fn organization_id(&self) -> Option<&str> {
+        match self {
+            Caller::Member {
+                organization_id, ..
+            } => Some(organization_id),
+            Caller::PlatformAdmin { .. } | Caller::Cli => None,
+        }
+    }
+
     pub fn actor(&self) -> &str {
         match self {
             Self::Cli => "cli",

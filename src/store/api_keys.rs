@@ -10,8 +10,8 @@ use sea_orm::{
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::{ApiKey, KeyScope, Micros, Role};
-use crate::store::Store;
 use crate::store::entities::api_key::{ActiveModel, Column, Entity, Model};
+use crate::store::{Store, Topic};
 
 impl Store {
     /// Inserts a new key with the hash of its secret.
@@ -93,6 +93,7 @@ impl Store {
             .filter(Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
+        self.changed(Topic::Key(id));
         self.get_api_key(id).await
     }
 

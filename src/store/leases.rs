@@ -12,9 +12,9 @@ use sea_orm::{
 use crate::error::Error;
 use crate::registry::Micros;
 use crate::registry::servers::McpServer;
-use crate::store::Store;
 use crate::store::entities::mcp_server::{Column, Entity};
 use crate::store::servers::find_servers;
+use crate::store::{Store, Topic};
 
 /// A claimed server and its count of failed syncs in a row.
 #[derive(Debug, Clone)]
@@ -79,6 +79,9 @@ impl Store {
             let failures: i32 = row.try_get("", "consecutive_failures")?;
             claimed.push((id, failures));
         }
+        for (id, _) in &claimed {
+            self.changed(Topic::Server(id));
+        }
         let ids: Vec<String> = claimed.iter().map(|(id, _)| id.clone()).collect();
         let servers = find_servers(&self.db, &ids).await?;
         Ok(servers
@@ -120,6 +123,7 @@ impl Store {
         if result.rows_affected != 1 {
             return Ok(None);
         }
+        self.changed(Topic::Server(server_id));
         Ok(Entity::find_by_id(server_id.to_owned())
             .one(&self.db)
             .await?
@@ -170,6 +174,7 @@ impl Store {
             .filter(Column::LeaseOwner.eq(owner))
             .exec(&self.db)
             .await?;
+        self.changed(Topic::Server(server_id));
         Ok(())
     }
 
@@ -181,6 +186,9 @@ impl Store {
             .filter(Column::LeaseOwner.eq(owner))
             .exec(&self.db)
             .await?;
+        if result.rows_affected > 0 {
+            self.generations.changed_everything();
+        }
         Ok(result.rows_affected)
     }
 }

@@ -3,17 +3,20 @@
 
 mod api_keys;
 mod entities;
+mod generations;
 mod leases;
 mod organizations;
 mod packs;
 mod servers;
 mod sync_runs;
 
+pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -27,6 +30,7 @@ use crate::error::Error;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    generations: Arc<Generations>,
 }
 
 impl Store {
@@ -57,7 +61,82 @@ impl Store {
         let db = Database::connect(options)
             .await
             .with_context(|| format!("cannot connect to the database at {}", redact_url(url)))?;
-        Ok(Self { db })
+        // SQLite has one serving process per file; on PostgreSQL other
+        // replicas write too, so caches wait for the change listener.
+        let generations = Arc::new(Generations::new(url.starts_with("sqlite:")));
+        Ok(Self { db, generations })
+    }
+
+    /// The change generations the read caches check against; bumped by
+    /// every write of this store after it commits.
+    pub fn generations(&self) -> &Arc<Generations> {
+        &self.generations
+    }
+
+    /// PostgreSQL: keeps this process's caches in step with the writes of
+    /// every replica until `stop`. Listens on `mcp_registry_changes` (see
+    /// migration 000007) on a connection of its own and marks each topic a
+    /// notification names as changed. Caches stay off until the listener is
+    /// connected and go off whenever it is lost (notifications may have been
+    /// missed), back on with nothing cached once it is listening again.
+    /// Does nothing on SQLite.
+    pub async fn listen_for_changes(&self, url: &str, stop: tokio_util::sync::CancellationToken) {
+        use sea_orm::sqlx::postgres::PgListener;
+        if self.backend() != DbBackend::Postgres {
+            return;
+        }
+        const RETRY: Duration = Duration::from_secs(1);
+        let generations = &self.generations;
+        loop {
+            let listening = async {
+                let mut listener = PgListener::connect(url).await?;
+                listener.listen(CHANGES_CHANNEL).await?;
+                Ok::<_, sea_orm::sqlx::Error>(listener)
+            };
+            let listener = tokio::select! {
+                () = stop.cancelled() => return,
+                listening = tokio::time::timeout(Duration::from_secs(10), listening) => listening,
+            };
+            match listener {
+                Ok(Ok(mut listener)) => {
+                    generations.set_enabled(true);
+                    tracing::debug!("listening for changes of other replicas: read caches on");
+                    loop {
+                        let next = tokio::select! {
+                            () = stop.cancelled() => {
+                                generations.set_enabled(false);
+                                return;
+                            }
+                            next = listener.try_recv() => next,
+                        };
+                        match next {
+                            Ok(Some(notification)) => {
+                                match Topic::from_payload(notification.payload()) {
+                                    Some(topic) => generations.changed(topic),
+                                    None => generations.changed_everything(),
+                                }
+                            }
+                            Ok(None) | Err(_) => break,
+                        }
+                    }
+                    generations.set_enabled(false);
+                    tracing::warn!("lost the change listener: read caches off until it is back");
+                }
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "cannot listen for changes yet");
+                }
+                Err(_) => tracing::debug!("cannot listen for changes yet: timed out"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(RETRY) => {}
+            }
+        }
+    }
+
+    /// Records that a committed write changed `topic`.
+    fn changed(&self, topic: Topic<'_>) {
+        self.generations.changed(topic);
     }
 
     /// Applies every pending migration.
@@ -123,7 +202,9 @@ impl Store {
 
     /// Runs raw SQL; for tests and operational tooling only.
     pub async fn execute_unprepared(&self, sql: &str) -> Result<(), Error> {
-        self.db.execute_unprepared(sql).await?;
+        let result = self.db.execute_unprepared(sql).await;
+        self.generations.changed_everything();
+        result?;
         Ok(())
     }
 
@@ -143,6 +224,9 @@ impl Store {
         Ok(rows.into_iter().map(|row| row.to_string()).collect())
     }
 }
+
+/// The PostgreSQL channel that announces changes (migration 000007).
+const CHANGES_CHANNEL: &str = "mcp_registry_changes";
 
 /// Returns `url` without its password, for logs and error messages.
 pub fn redact_url(url: &str) -> String {

@@ -24,12 +24,17 @@ use crate::store::entities::{
     mcp_server, organization, pack, pack_member, pack_revision, server_capability,
 };
 use crate::store::servers::{find_server, find_server_by_name, find_servers};
-use crate::store::{Store, unique_violation};
+use std::sync::{Arc, Mutex};
+
+use crate::store::{Generations, Store, Topic, unique_violation};
 
 /// A transaction holding the write lock of one organization's packs.
 pub struct OrgWrite {
     txn: DatabaseTransaction,
     organization: Organization,
+    generations: Arc<Generations>,
+    /// Servers deleted in this transaction, for the caches after commit.
+    deleted_servers: Mutex<Vec<String>>,
 }
 
 impl Store {
@@ -55,7 +60,12 @@ impl Store {
             .get_organization_on(&txn, organization_id)
             .await?
             .ok_or_else(|| Error::internal(anyhow!("organization {organization_id} is gone")))?;
-        Ok(OrgWrite { txn, organization })
+        Ok(OrgWrite {
+            txn,
+            organization,
+            generations: self.generations.clone(),
+            deleted_servers: Mutex::new(Vec::new()),
+        })
     }
 
     /// Returns the pack with `id` and its members.
@@ -420,12 +430,25 @@ impl OrgWrite {
                 id: id.to_owned(),
             });
         }
+        self.deleted_servers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(id.to_owned());
         Ok(())
     }
 
     /// Commits every write of the transaction.
     pub async fn commit(self) -> Result<(), Error> {
         self.txn.commit().await?;
+        self.generations
+            .changed(Topic::Packs(&self.organization.id));
+        let deleted = self
+            .deleted_servers
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in &deleted {
+            self.generations.changed(Topic::Server(id));
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ use crate::registry::servers::{
 };
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
-use crate::store::{Store, unique_violation};
+use crate::store::{Store, Topic, unique_violation};
 
 /// Which servers a listing covers.
 #[derive(Debug, Clone, Default)]
@@ -231,6 +231,7 @@ impl Store {
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
         if result.rows_affected == 1 {
+            self.changed(Topic::Server(&server.id));
             return Ok(());
         }
         match self.get_server(&server.id).await? {
@@ -266,6 +267,7 @@ impl Store {
             })?;
         if result.rows_affected == 1 {
             txn.commit().await?;
+            self.changed(Topic::Server(id));
             return Ok(());
         }
         txn.rollback().await?;
@@ -335,7 +337,9 @@ impl Store {
     /// Records the outcome of a sync: status CONNECTED or ERROR (a disabled
     /// server stays DISABLED), times, error, server info, detected transport.
     pub async fn record_sync_state(&self, server_id: &str, state: &SyncState) -> Result<(), Error> {
-        record_sync_state_on(&self.db, server_id, state).await
+        record_sync_state_on(&self.db, server_id, state).await?;
+        self.changed(Topic::Server(server_id));
+        Ok(())
     }
 
     /// Replaces a server's stored capabilities of `kind` with `items` in one
@@ -351,6 +355,7 @@ impl Store {
         let txn = self.begin_write().await?;
         replace_capabilities_on(&txn, server_id, kind, items, now).await?;
         txn.commit().await?;
+        self.changed(Topic::Server(server_id));
         Ok(())
     }
 }

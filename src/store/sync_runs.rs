@@ -19,7 +19,7 @@ use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
 use crate::store::servers::{
     find_server, record_sync_state_on, replace_capabilities_on, tool_hashes_on,
 };
-use crate::store::{NewCapability, Store, SyncState};
+use crate::store::{NewCapability, Store, SyncState, Topic};
 use crate::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
 
 /// Which runs a listing covers.
@@ -176,6 +176,7 @@ impl Store {
         };
         Entity::update(row(&finished)?).exec(&txn).await?;
         txn.commit().await?;
+        self.changed(Topic::Server(&run.server_id));
         Ok(finished)
     }
 
@@ -198,6 +199,7 @@ impl Store {
         .await?;
         Entity::update(row(run)?).exec(&txn).await?;
         txn.commit().await?;
+        self.changed(Topic::Server(&run.server_id));
         Ok(())
     }
 

@@ -241,6 +241,8 @@ pub struct Options {
     pub shutdown_timeout: Option<Duration>,
     /// `--sync-timeout` (10 s when unset).
     pub sync_timeout: Option<Duration>,
+    /// `--read-cache-mib` (the default, 256, when unset).
+    pub read_cache_mib: Option<u64>,
 }
 
 /// Settings for the app under test on `database`.
@@ -263,6 +265,11 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         max_message_bytes: options.max_message_bytes.unwrap_or(4 << 20),
         max_concurrent_streams: options.max_concurrent_streams.unwrap_or(256),
         max_watchers_per_org: options.max_watchers_per_org.unwrap_or(64),
+        read_cache: mcp_registry::registry::cache::CacheSizes::from_mib(
+            options
+                .read_cache_mib
+                .unwrap_or(mcp_registry::registry::cache::DEFAULT_MIB),
+        ),
         sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
@@ -279,6 +286,8 @@ pub struct TestApp {
     pub metrics_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub store: Store,
+    /// The database the app runs on.
+    pub database_url: String,
     /// Credentials of a platform-admin key made for the test.
     pub platform: Auth,
 }
@@ -370,6 +379,7 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
         metrics_addr,
         channel,
         store,
+        database_url: database.url.clone(),
         platform: Auth::Pair(created.key.id, created.secret),
     };
     (

@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod binary;
+mod cache;
 mod grpc_web;
 mod import;
 mod limits;

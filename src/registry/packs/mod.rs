@@ -359,6 +359,11 @@ impl Packs {
         .await
     }
 
+    /// The change generations of the store, for caches of answers.
+    pub fn generations(&self) -> &std::sync::Arc<crate::store::Generations> {
+        self.store.generations()
+    }
+
     /// Resolves the tools an agent may call through a pack.
     pub async fn resolve(
         &self,

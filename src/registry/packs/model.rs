@@ -201,6 +201,9 @@ pub struct ExcludedTool {
 pub struct Resolution {
     pub pack_id: String,
     pub version: i64,
+    /// Every member resolved (existing or not), in pack order: what the
+    /// answer depends on besides the pack.
+    pub server_ids: Vec<String>,
     pub tools: Vec<ResolvedTool>,
     pub excluded: Vec<ExcludedTool>,
 }

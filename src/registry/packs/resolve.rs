@@ -74,6 +74,7 @@ pub fn resolve(
     Resolution {
         pack_id: pack_id.to_owned(),
         version,
+        server_ids: members.iter().map(|m| m.server_id.clone()).collect(),
         tools: resolved,
         excluded,
     }

@@ -110,6 +110,11 @@ impl Servers {
         }
     }
 
+    /// The change generations of the store, for caches of answers.
+    pub fn generations(&self) -> &Arc<crate::store::Generations> {
+        self.store.generations()
+    }
+
     /// Returns the URL rules in force.
     pub fn policy(&self) -> UrlPolicy {
         self.policy
@@ -928,7 +933,15 @@ pub fn is_visible(caller: &Caller, server: &McpServer) -> bool {
 /// ADMIN keys change their organization's servers, MEMBER keys those they
 /// created, platform admins the catalog.
 pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
-    match (caller, &server.organization_id) {
+    can_edit_server_of(
+        caller,
+        server.organization_id.as_deref(),
+        &server.created_by,
+    )
+}
+
+fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> bool {
+    match (caller, organization_id) {
         (Caller::PlatformAdmin { .. } | Caller::Cli, None) => true,
         (
             Caller::Member {
@@ -939,7 +952,7 @@ pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
             Some(owner),
         ) if organization_id == owner => match role {
             Role::Admin => true,
-            Role::Member => server.created_by == *key_id,
+            Role::Member => created_by == key_id,
             Role::Viewer => false,
         },
         _ => false,
@@ -947,12 +960,22 @@ pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
 }
 
 fn access(caller: &Caller, server: &McpServer) -> Access {
+    access_to(
+        caller,
+        server.organization_id.as_deref(),
+        &server.created_by,
+    )
+}
+
+/// What `caller` may do with a server of `organization_id` (`None`: the
+/// catalog) that `created_by` created.
+pub fn access_to(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> Access {
     Access {
         role: match caller {
             Caller::Member { role, .. } => Some(*role),
             Caller::PlatformAdmin { .. } | Caller::Cli => None,
         },
-        is_creator: server.created_by == caller.actor(),
-        can_edit: can_edit(caller, server),
+        is_creator: created_by == caller.actor(),
+        can_edit: can_edit_server_of(caller, organization_id, created_by),
     }
 }

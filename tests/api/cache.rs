@@ -1,0 +1,391 @@
+//! The read caches (keys, GetMcpServer by id, ResolvePack): answers are
+//! served from memory, and every write through the service — on this
+//! replica or, on PostgreSQL, on another — is seen by the next read.
+//!
+//! To show that an answer really came from the cache, the tests change a row
+//! behind the service's back (a store of their own on SQLite; on PostgreSQL a
+//! session with triggers off, so no change notification is sent): a cached
+//! answer still shows the old value.
+
+use std::time::{Duration, Instant};
+
+use mcp_registry::pb;
+use mcp_registry::registry::Plan;
+use mcp_registry::registry::servers::CapabilityKind;
+use mcp_registry::store::{Store, SyncState};
+use serde_json::json;
+use tonic::Code;
+
+use crate::helpers::{
+    Backend, Instance, Options, TestApp, TestDatabase, discovered, org_with_admin_key, server,
+};
+use crate::on_both_backends;
+
+/// Sets a server's description without the service knowing.
+async fn behind_the_back(database_url: &str, server_id: &str, description: &str) {
+    let store = Store::connect(database_url).await.expect("own store");
+    let update =
+        format!("UPDATE mcp_servers SET description = '{description}' WHERE id = '{server_id}'");
+    let sql = if database_url.starts_with("postgres") {
+        // No trigger, so no NOTIFY: only this session knows.
+        format!("BEGIN; SET LOCAL session_replication_role = replica; {update}; COMMIT;")
+    } else {
+        update
+    };
+    store.execute_unprepared(&sql).await.expect("raw update");
+    store.close().await.expect("close");
+}
+
+async fn description(
+    client: &mut pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    id: &str,
+) -> String {
+    client
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.into())),
+        })
+        .await
+        .expect("get")
+        .into_inner()
+        .description
+}
+
+/// Waits until caching is on (on PostgreSQL the listener connects after
+/// start-up): once a change behind the back stays unseen. Returns the
+/// description the cache serves.
+async fn wait_until_cached(
+    database_url: &str,
+    client: &mut pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    id: &str,
+) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut round = 0;
+    loop {
+        round += 1;
+        let before = description(client, id).await;
+        let _ = description(client, id).await;
+        behind_the_back(database_url, id, &format!("hidden {round}")).await;
+        if description(client, id).await == before {
+            return before;
+        }
+        assert!(Instant::now() < deadline, "the cache never came on");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn tool(name: &str) -> serde_json::Value {
+    json!({"name": name, "description": format!("{name} does it"), "inputSchema": {"type": "object"}})
+}
+
+async fn synced(app: &TestApp, server_id: &str, tools: &[&str]) {
+    discovered(
+        app,
+        server_id,
+        CapabilityKind::Tool,
+        tools.iter().map(|t| tool(t)).collect(),
+    )
+    .await;
+    app.store
+        .record_sync_state(
+            server_id,
+            &SyncState {
+                at: mcp_registry::registry::now_micros(),
+                succeeded: true,
+                server_info: None,
+                detected_transport: None,
+                error: None,
+            },
+        )
+        .await
+        .expect("synced");
+}
+
+fn offered(resolved: &pb::ResolvePackResponse) -> Vec<String> {
+    resolved
+        .tools
+        .iter()
+        .map(|t| t.qualified_name.clone())
+        .collect()
+}
+
+async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let other = app.org("other", Plan::Enterprise).await;
+    let s = app.create_server(&org.admin, server("cached")).await;
+    let mut servers = app.servers_as(&org.admin);
+    let cached = wait_until_cached(&app.database_url, &mut servers, &s.id).await;
+    // Served from memory: the row already says something else.
+    assert_eq!(description(&mut servers, &s.id).await, cached);
+
+    // A cached answer is per organization: another one still cannot see it.
+    let err = app
+        .servers_as(&other.admin)
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
+        })
+        .await
+        .expect_err("other organization");
+    assert_eq!(err.code(), Code::NotFound);
+    // Access is per key even from the cache.
+    let viewer = app
+        .servers_as(&org.viewer)
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
+        })
+        .await
+        .expect("viewer")
+        .into_inner();
+    let access = viewer.access_info.expect("access");
+    assert_eq!(access.role, pb::Role::Viewer as i32);
+    assert!(!access.can_edit);
+
+    // An update is seen at once.
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(pb::McpServer {
+                id: s.id.clone(),
+                description: "updated".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("update");
+    assert_eq!(description(&mut servers, &s.id).await, "updated");
+
+    // Packs holding the server: a pack write is seen by GetMcpServer.
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "p".into(),
+                description: "a pack".into(),
+                servers: vec![pb::PackServer {
+                    server_id: s.id.clone(),
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack")
+        .into_inner();
+    let get = servers
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
+        })
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(get.pack_ids, vec![pack.id.clone()]);
+
+    // ResolvePack follows syncs (tools, state) and pack changes.
+    let mut packs = app.packs_as(&org.viewer);
+    let resolve = |version: i64| pb::ResolvePackRequest {
+        id: pack.id.clone(),
+        version,
+    };
+    let first = packs
+        .resolve_pack(resolve(0))
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert!(first.tools.is_empty());
+    assert_eq!(
+        first,
+        packs
+            .resolve_pack(resolve(0))
+            .await
+            .expect("again")
+            .into_inner()
+    );
+    synced(&app, &s.id, &["a", "b"]).await;
+    let after_sync = packs
+        .resolve_pack(resolve(0))
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(offered(&after_sync), vec!["cached__a", "cached__b"]);
+    synced(&app, &s.id, &["a"]).await;
+    let after_resync = packs
+        .resolve_pack(resolve(0))
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(offered(&after_resync), vec!["cached__a"]);
+    app.servers_as(&org.admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(pb::McpServer {
+                id: s.id.clone(),
+                tool_configuration: Some(pb::ToolConfiguration {
+                    enabled: Some(false),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["tool_configuration.enabled".into()],
+            }),
+        })
+        .await
+        .expect("tools off");
+    let tools_off = packs
+        .resolve_pack(resolve(0))
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert!(tools_off.tools.is_empty(), "{tools_off:?}");
+    app.packs_as(&org.admin)
+        .remove_pack_server(pb::RemovePackServerRequest {
+            pack_id: pack.id.clone(),
+            server: Some(pb::PackServer {
+                server_id: s.id.clone(),
+                name: String::new(),
+            }),
+            etag: String::new(),
+        })
+        .await
+        .expect("remove");
+    let emptied = packs
+        .resolve_pack(resolve(0))
+        .await
+        .expect("resolve")
+        .into_inner();
+    assert_eq!(emptied.version, 2);
+    assert!(emptied.excluded_tools.is_empty(), "{emptied:?}");
+    // A pinned version keeps its own answer.
+    let pinned = packs
+        .resolve_pack(resolve(1))
+        .await
+        .expect("v1")
+        .into_inner();
+    assert_eq!(pinned.version, 1);
+
+    // Revoking a key (cached by the calls above) takes effect at once.
+    let key_id = org.viewer.key_id().to_owned();
+    app.admin()
+        .revoke_api_key(pb::RevokeApiKeyRequest { id: key_id })
+        .await
+        .expect("revoke");
+    let err = packs.resolve_pack(resolve(0)).await.expect_err("revoked");
+    assert_eq!(err.code(), Code::Unauthenticated);
+}
+
+on_both_backends!(every_write_through_the_service_is_seen_by_the_next_read);
+
+/// Runs the service with the caches off.
+async fn with_the_caches_off_every_read_goes_to_the_database(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let s = app.create_server(&org.admin, server("plain")).await;
+    let mut servers = app.servers_as(&org.admin);
+    assert_eq!(description(&mut servers, &s.id).await, "");
+    behind_the_back(&app.database_url, &s.id, "seen").await;
+    assert_eq!(description(&mut servers, &s.id).await, "seen");
+}
+
+crate::on_both_backends_with!(crate::helpers::Options { read_cache_mib: Some(0), ..crate::helpers::Options::default() };
+    with_the_caches_off_every_read_goes_to_the_database);
+
+/// Two replicas on one PostgreSQL database: what one writes, the other's
+/// caches drop as soon as the change notification arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_drop_cached_answers_when_another_replica_writes() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let options = Options::default();
+    let a = Instance::start(&database, &master_key, &options).await;
+    let b = Instance::start(&database, &master_key, &options).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let (_, admin) = org_with_admin_key(&store, "acme", Plan::Pro).await;
+    let (_, member) = org_with_admin_key(&store, "acme-two", Plan::Pro).await;
+    let on = |instance: &Instance, auth: &crate::helpers::Auth| {
+        pb::mcp_server_service_client::McpServerServiceClient::with_interceptor(
+            instance.channel.clone(),
+            auth.clone(),
+        )
+    };
+    let created = on(&a, &admin)
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(server("shared")),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let mut on_b = on(&b, &admin);
+    wait_until_cached(&database.url, &mut on_b, &created.id).await;
+
+    // A write on A reaches B's cache.
+    on(&a, &admin)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(pb::McpServer {
+                id: created.id.clone(),
+                description: "written on a".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("update on a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while description(&mut on_b, &created.id).await != "written on a" {
+        assert!(
+            Instant::now() < deadline,
+            "B kept serving its cached answer"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A key revoked on A stops working on B.
+    let mut b_member = on(&b, &member);
+    b_member
+        .list_mcp_servers(pb::ListMcpServersRequest::default())
+        .await
+        .expect("member key works on b");
+    let platform = mcp_registry::registry::Admin::new(store.clone())
+        .create_api_key(
+            &mcp_registry::registry::Caller::Cli,
+            mcp_registry::registry::admin::NewApiKey {
+                scope: mcp_registry::registry::KeyScope::PlatformAdmin,
+                display_name: String::new(),
+            },
+        )
+        .await
+        .expect("platform key");
+    let mut admin_on_a = pb::admin_service_client::AdminServiceClient::with_interceptor(
+        a.channel.clone(),
+        crate::helpers::Auth::Pair(platform.key.id, platform.secret),
+    );
+    admin_on_a
+        .revoke_api_key(pb::RevokeApiKeyRequest {
+            id: member.key_id().to_owned(),
+        })
+        .await
+        .expect("revoke on a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match b_member
+            .list_mcp_servers(pb::ListMcpServersRequest::default())
+            .await
+        {
+            Err(status) if status.code() == Code::Unauthenticated => break,
+            Ok(_) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the revoked key still works on B"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    store.close().await.expect("close");
+    a.stop().await;
+    b.stop().await;
+    database.drop_database().await;
+}
