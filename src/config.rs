@@ -202,7 +202,7 @@ pub struct SettingsArgs {
         long,
         global = true,
         env = "MCP_REGISTRY_READ_CACHE_MIB",
-        default_value = "256"
+        default_value = "128"
     )]
     pub read_cache_mib: u64,
     /// Sync servers in the background after they are created or their connection changes.

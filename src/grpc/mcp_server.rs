@@ -82,7 +82,14 @@ impl McpServerApi {
                 let organization_id = view.server.organization_id.clone();
                 let created_by = view.server.created_by.clone();
                 let answer = server_to_pb(view);
-                let weight = 3 * prost::Message::encoded_len(&answer) as u64;
+                // Strings and small messages: about twice their encoded
+                // size; `config` is a Struct, weighed as one.
+                let weight = std::mem::size_of::<pb::McpServer>() as u64
+                    + 2 * prost::Message::encoded_len(&answer) as u64
+                    + answer
+                        .config
+                        .as_ref()
+                        .map_or(0, crate::grpc::json::struct_heap_bytes);
                 self.cache.insert(
                     key,
                     stamp,

@@ -69,7 +69,7 @@ impl PackApi {
             )
         });
         let answer = resolution_to_pb(resolution);
-        let weight = 3 * prost::Message::encoded_len(&answer) as u64;
+        let weight = resolution_heap_bytes(&answer);
         let hit = self.resolutions.insert(key, stamp, answer, weight);
         Ok((*hit).clone())
     }
@@ -630,4 +630,40 @@ fn export_to_pb(export: Export) -> Result<pb::ExportPackResponse, Error> {
             })
             .collect(),
     })
+}
+
+/// Estimated heap bytes of a ResolvePack answer, to weigh its cache entry.
+fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
+    use crate::grpc::json::{string_heap_bytes as s, struct_heap_bytes};
+    let tools: u64 = answer
+        .tools
+        .iter()
+        .map(|t| {
+            std::mem::size_of::<pb::ResolvedTool>() as u64
+                + s(&t.qualified_name)
+                + s(&t.server_id)
+                + s(&t.server_name)
+                + s(&t.name)
+                + s(&t.title)
+                + s(&t.description)
+                + s(&t.definition_hash)
+                + [&t.input_schema, &t.output_schema, &t.annotations]
+                    .into_iter()
+                    .flatten()
+                    .map(struct_heap_bytes)
+                    .sum::<u64>()
+        })
+        .sum();
+    let excluded: u64 = answer
+        .excluded_tools
+        .iter()
+        .map(|e| {
+            std::mem::size_of::<pb::ExcludedTool>() as u64
+                + s(&e.server_id)
+                + s(&e.server_name)
+                + s(&e.tool_name)
+                + s(&e.definition_hash)
+        })
+        .sum();
+    std::mem::size_of::<pb::ResolvePackResponse>() as u64 + s(&answer.pack_id) + tools + excluded
 }

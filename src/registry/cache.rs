@@ -13,7 +13,7 @@ use quick_cache::Weighter;
 use crate::store::{Generations, Stamp};
 
 /// Memory given to the caches by default (`--read-cache-mib`).
-pub const DEFAULT_MIB: u64 = 256;
+pub const DEFAULT_MIB: u64 = 128;
 
 /// How `--read-cache-mib` is shared out.
 #[derive(Debug, Clone, Copy)]

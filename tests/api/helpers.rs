@@ -241,7 +241,7 @@ pub struct Options {
     pub shutdown_timeout: Option<Duration>,
     /// `--sync-timeout` (10 s when unset).
     pub sync_timeout: Option<Duration>,
-    /// `--read-cache-mib` (the default, 256, when unset).
+    /// `--read-cache-mib` (the default, 128, when unset).
     pub read_cache_mib: Option<u64>,
 }
 
