@@ -51,7 +51,7 @@ impl Authenticator {
         if !is_valid_id("key", key_id) {
             return Err(Error::Unauthenticated(INVALID));
         }
-        let cached = match self.keys.get(&key_id.to_owned()) {
+        let cached = match self.keys.get(key_id) {
             Some(hit) => hit,
             None => {
                 let stamp = self.keys.generations().stamp([Topic::Key(key_id)]);

@@ -129,7 +129,11 @@ impl<K: Eq + Hash + Clone, V> ReadCache<K, V> {
     }
 
     /// The entry for `key` if it is still current.
-    pub fn get(&self, key: &K) -> Option<Hit<V>> {
+    pub fn get<Q>(&self, key: &Q) -> Option<Hit<V>>
+    where
+        Q: Hash + Eq + ?Sized,
+        K: std::borrow::Borrow<Q>,
+    {
         let entries = self.entries.as_ref()?;
         let result = match entries.get(key) {
             Some(entry)
@@ -184,11 +188,11 @@ mod tests {
         let cache: ReadCache<String, u32> = ReadCache::new("test", g.clone(), 1 << 20);
         let stamp = g.stamp([Topic::Server("mcp_a")]);
         cache.insert("a".into(), stamp, 1, 8);
-        assert_eq!(cache.get(&"a".into()).map(|h| *h), Some(1));
+        assert_eq!(cache.get("a").map(|h| *h), Some(1));
         g.changed(Topic::Server("mcp_b"));
-        assert_eq!(cache.get(&"a".into()).map(|h| *h), Some(1));
+        assert_eq!(cache.get("a").map(|h| *h), Some(1));
         g.changed(Topic::Server("mcp_a"));
-        assert!(cache.get(&"a".into()).is_none());
+        assert!(cache.get("a").is_none());
     }
 
     #[test]
@@ -198,7 +202,7 @@ mod tests {
         let stamp = g.stamp([Topic::Packs("org_a")]);
         g.changed(Topic::Packs("org_a"));
         cache.insert("a".into(), stamp, 1, 8);
-        assert!(cache.get(&"a".into()).is_none());
+        assert!(cache.get("a").is_none());
     }
 
     #[test]
@@ -206,11 +210,11 @@ mod tests {
         let g = Arc::new(Generations::new(false));
         let cache: ReadCache<String, u32> = ReadCache::new("test", g.clone(), 1 << 20);
         cache.insert("a".into(), g.stamp([Topic::Key("key_a")]), 1, 8);
-        assert!(cache.get(&"a".into()).is_none());
+        assert!(cache.get("a").is_none());
         let g = Arc::new(Generations::new(true));
         let none: ReadCache<String, u32> = ReadCache::new("test", g.clone(), 0);
         none.insert("a".into(), g.stamp([Topic::Key("key_a")]), 1, 8);
-        assert!(none.get(&"a".into()).is_none());
+        assert!(none.get("a").is_none());
     }
 
     #[test]

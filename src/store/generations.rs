@@ -70,20 +70,26 @@ impl Snapshot {
     /// Stamps an answer that depends on `topics`, with the generations of
     /// this snapshot.
     pub fn stamp<'a>(&self, topics: impl IntoIterator<Item = Topic<'a>>) -> Stamp {
-        let mut stripes: Vec<(u16, u64)> = topics
-            .into_iter()
-            .map(|topic| {
-                let i = stripe(topic);
-                (i as u16, self.stripes[i])
-            })
-            .collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        Stamp {
-            epoch: self.epoch,
-            stripes,
-        }
+        stamp_of(self.epoch, topics, |i| self.stripes[i])
     }
+}
+
+/// A stamp of `topics` at `epoch`, with the generation of stripe `i` from `generation(i)`.
+fn stamp_of<'a>(
+    epoch: u64,
+    topics: impl IntoIterator<Item = Topic<'a>>,
+    generation: impl Fn(usize) -> u64,
+) -> Stamp {
+    let mut stripes: Vec<(u16, u64)> = topics
+        .into_iter()
+        .map(|topic| {
+            let i = stripe(topic);
+            (i as u16, generation(i))
+        })
+        .collect();
+    stripes.sort_unstable();
+    stripes.dedup();
+    Stamp { epoch, stripes }
 }
 
 /// The generation table. One per [`super::Store`], shared by its clones.
@@ -160,16 +166,9 @@ impl Generations {
             return None;
         }
         let epoch = self.epoch.load(Ordering::SeqCst);
-        let mut stripes: Vec<(u16, u64)> = topics
-            .into_iter()
-            .map(|topic| {
-                let i = stripe(topic);
-                (i as u16, self.stripes[i].load(Ordering::SeqCst))
-            })
-            .collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        Some(Stamp { epoch, stripes })
+        Some(stamp_of(epoch, topics, |i| {
+            self.stripes[i].load(Ordering::SeqCst)
+        }))
     }
 
     /// All generations now, for an answer read after this call. `None`

@@ -11,13 +11,11 @@ use std::time::{Duration, Instant};
 
 use mcp_registry::pb;
 use mcp_registry::registry::Plan;
-use mcp_registry::registry::servers::CapabilityKind;
-use mcp_registry::store::{Store, SyncState};
-use serde_json::json;
+use mcp_registry::store::Store;
 use tonic::Code;
 
 use crate::helpers::{
-    Backend, Instance, Options, TestApp, TestDatabase, discovered, org_with_admin_key, server,
+    Backend, Instance, Options, TestApp, TestDatabase, org_with_admin_key, server, synced, tool,
 };
 use crate::on_both_backends;
 
@@ -71,33 +69,6 @@ async fn wait_until_cached(
         assert!(Instant::now() < deadline, "the cache never came on");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn tool(name: &str) -> serde_json::Value {
-    json!({"name": name, "description": format!("{name} does it"), "inputSchema": {"type": "object"}})
-}
-
-async fn synced(app: &TestApp, server_id: &str, tools: &[&str]) {
-    discovered(
-        app,
-        server_id,
-        CapabilityKind::Tool,
-        tools.iter().map(|t| tool(t)).collect(),
-    )
-    .await;
-    app.store
-        .record_sync_state(
-            server_id,
-            &SyncState {
-                at: mcp_registry::registry::now_micros(),
-                succeeded: true,
-                server_info: None,
-                detected_transport: None,
-                error: None,
-            },
-        )
-        .await
-        .expect("synced");
 }
 
 fn offered(resolved: &pb::ResolvePackResponse) -> Vec<String> {
@@ -201,14 +172,14 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
             .expect("again")
             .into_inner()
     );
-    synced(&app, &s.id, &["a", "b"]).await;
+    synced(&app, &s.id, &[tool("a"), tool("b")]).await;
     let after_sync = packs
         .resolve_pack(resolve(0))
         .await
         .expect("resolve")
         .into_inner();
     assert_eq!(offered(&after_sync), vec!["cached__a", "cached__b"]);
-    synced(&app, &s.id, &["a"]).await;
+    synced(&app, &s.id, &[tool("a")]).await;
     let after_resync = packs
         .resolve_pack(resolve(0))
         .await

@@ -650,6 +650,29 @@ pub async fn discovered(
         .expect("store capabilities");
 }
 
+/// A tool definition named `name`, as an upstream would list it.
+pub fn tool(name: &str) -> serde_json::Value {
+    serde_json::json!({"name": name, "description": format!("{name} does it"), "inputSchema": {"type": "object"}})
+}
+
+/// Stores tools for a server as a successful sync would, and marks it synced.
+pub async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value]) {
+    discovered(app, server_id, CapabilityKind::Tool, tools.to_vec()).await;
+    app.store
+        .record_sync_state(
+            server_id,
+            &mcp_registry::store::SyncState {
+                at: now_micros(),
+                succeeded: true,
+                server_info: None,
+                detected_transport: None,
+                error: None,
+            },
+        )
+        .await
+        .expect("synced");
+}
+
 /// server-everything running on 127.0.0.1 in one transport mode.
 pub struct Everything {
     _child: tokio::process::Child,

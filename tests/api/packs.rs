@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use mcp_registry::pb;
 use mcp_registry::registry::Plan;
 use mcp_registry::registry::now_micros;
-use mcp_registry::registry::servers::{CapabilityKind, LastError};
+use mcp_registry::registry::servers::LastError;
 use mcp_registry::store::SyncState;
 use prost_types::FieldMask;
 use serde_json::json;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, assert_error, bearer, discovered, server, violated_fields};
+use crate::helpers::{TestApp, assert_error, bearer, server, synced, tool, violated_fields};
 use crate::on_both_backends;
 
 fn new_pack(name: &str, servers: Vec<pb::PackServer>) -> pb::CreatePackRequest {
@@ -854,28 +854,6 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         assert_eq!(revision.change_kind(), pb::PackChangeKind::ServerDeleted);
         assert_eq!(revision.changed_servers[0].server_id, github.id);
     }
-}
-
-/// Stores tools for a server as a successful sync would, and marks it synced.
-async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value]) {
-    discovered(app, server_id, CapabilityKind::Tool, tools.to_vec()).await;
-    app.store
-        .record_sync_state(
-            server_id,
-            &SyncState {
-                at: now_micros(),
-                succeeded: true,
-                server_info: None,
-                detected_transport: None,
-                error: None,
-            },
-        )
-        .await
-        .expect("synced");
-}
-
-fn tool(name: &str) -> serde_json::Value {
-    json!({"name": name, "description": format!("{name} does it"), "inputSchema": {"type": "object"}})
 }
 
 fn reasons(response: &pb::ResolvePackResponse) -> HashMap<(String, String), pb::ExclusionReason> {

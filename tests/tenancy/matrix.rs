@@ -24,7 +24,7 @@ use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
 use crate::fixture::Upstream;
-use crate::helpers::{Auth, Backend, Options, Org, TestApp, discovered, run_with, server};
+use crate::helpers::{Auth, Backend, Options, Org, TestApp, discovered, run_with, server, tool};
 
 const ADMIN: &str = "mcpregistry.v1.AdminService";
 const SERVERS: &str = "mcpregistry.v1.McpServerService";
@@ -223,10 +223,6 @@ struct World {
     /// a caller outside A may contain one.
     a_ids: Mutex<Vec<String>>,
     counter: AtomicUsize,
-}
-
-fn tool(name: &str) -> serde_json::Value {
-    serde_json::json!({"name": name, "description": "a tool", "inputSchema": {"type": "object"}})
 }
 
 impl World {
