@@ -146,6 +146,15 @@ pub struct RunArgs {
     /// Concurrency of the ContextForge comparison's register and refresh (both sides).
     #[arg(long, default_value_t = 16)]
     pub cf_write_concurrency: usize,
+    /// Before the read cells, read every seeded server once with GetMcpServer
+    /// (64 concurrent calls), so that the read cells measure a warm read
+    /// cache, as a service does after serving for a while (`--warm-reads
+    /// false` to measure from cold).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub warm_reads: bool,
+    /// `--read-cache-mib` of the service (its default when not given).
+    #[arg(long)]
+    pub read_cache_mib: Option<u64>,
     /// Also record a `perf` profile of the service during GetMcpServer,
     /// ResolvePack and ListMcpServers at 32 concurrent calls (needs `perf`;
     /// `--profile false` to skip).

@@ -433,6 +433,53 @@ async fn seed(
     })
 }
 
+/// Reads every seeded server once (GetMcpServer, 64 concurrent calls).
+async fn warm_reads(
+    channels: &[Channel],
+    data: &Arc<Data>,
+    backend: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    const WORKERS: usize = 64;
+    let t0 = Instant::now();
+    let all: Arc<Vec<(usize, String)>> = Arc::new(
+        data.orgs
+            .iter()
+            .enumerate()
+            .flat_map(|(o, org)| org.servers.iter().map(move |id| (o, id.clone())))
+            .collect(),
+    );
+    let mut tasks = Vec::new();
+    for w in 0..WORKERS {
+        let all = all.clone();
+        let data = data.clone();
+        let ch = channels[w % channels.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = 0u64;
+            for (o, id) in all.iter().skip(w).step_by(WORKERS) {
+                let read = servers(ch.clone(), &data.orgs[*o].auth)
+                    .get_mcp_server(pb::GetMcpServerRequest {
+                        lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.clone())),
+                    })
+                    .await;
+                errors += u64::from(read.is_err());
+            }
+            errors
+        }));
+    }
+    let mut errors = 0;
+    for t in tasks {
+        errors += t.await?;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    report.seeding.push(json!({
+        "backend": backend, "what": "warm the read cache: GetMcpServer of every server",
+        "count": all.len(), "concurrency": WORKERS, "seconds": secs,
+        "per_sec": all.len() as f64 / secs, "errors": errors,
+    }));
+    Ok(())
+}
+
 /// CPU seconds of the service and of the load generator, and other
 /// processes' share of the machine (%), over a cell's recorded window.
 pub type Cpu = (f64, f64, f64, f64);
@@ -844,6 +891,9 @@ async fn backend_suite_on(
             .evidence
             .push(json!({"backend": backend, "responses": shapes}));
         reset_hwm(pid);
+        if args.warm_reads {
+            warm_reads(&channels, &data, backend, report).await?;
+        }
         let ceiling = report.ceiling.clone();
         let ops = [
             ReadOp::Get,
@@ -1414,9 +1464,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let fixture = Proc::spawn("fixture", &mut fixture_cmd, &tmp.join("fixture.log"))?;
     procs::wait_port(fixture_port, Duration::from_secs(10)).await?;
 
+    let mut env = vec![("MCP_REGISTRY_RATE_LIMIT".to_owned(), "0".to_owned())];
+    if let Some(mib) = args.read_cache_mib {
+        env.push(("MCP_REGISTRY_READ_CACHE_MIB".into(), mib.to_string()));
+    }
     let base = ServiceConfig {
         bin: service_bin.clone(),
-        env: vec![("MCP_REGISTRY_RATE_LIMIT".into(), "0".into())],
+        env,
         log: tmp.join("service.log"),
     };
     if args.has("footprint") {

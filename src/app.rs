@@ -316,8 +316,10 @@ impl Application {
             )
             .add_service(
                 pb::mcp_server_service_server::McpServerServiceServer::new(
-                    McpServerApi::new(servers, keyring.clone(), syncer.clone())
-                        .with_cache(settings.read_cache.servers),
+                    McpServerApi::new(servers, keyring.clone(), syncer.clone()).with_cache(
+                        settings.read_cache.servers,
+                        settings.read_cache.server_lists,
+                    ),
                 )
                 .max_decoding_message_size(max_message),
             )

@@ -1,8 +1,9 @@
 //! PostgreSQL only: every committed change to what the read caches hold is
 //! announced on the channel `mcp_registry_changes`, so that every replica
 //! drops its cached answers about it. Payloads: `s:<server id>` (a server row
-//! or its capabilities), `p:<organization id>` (its packs or their members),
-//! `k:<api key id>`. PostgreSQL delivers notifications at commit, drops
+//! or its capabilities), `c:<scope>` (a server of that scope created, deleted,
+//! renamed or re-categorized: what listings depend on), `p:<organization id>`
+//! (its packs or their members), `k:<api key id>`. PostgreSQL delivers notifications at commit, drops
 //! those of rolled-back transactions and merges duplicates within one.
 //! SQLite serves one process per file and needs nothing here.
 
@@ -19,7 +20,18 @@ DECLARE
     topic text;
 BEGIN
     IF TG_TABLE_NAME = 'mcp_servers' THEN
-        topic := 's:' || CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END;
+        IF TG_OP = 'DELETE' THEN
+            topic := 's:' || OLD.id;
+            PERFORM pg_notify('mcp_registry_changes', 'c:' || OLD.scope);
+        ELSE
+            topic := 's:' || NEW.id;
+            IF TG_OP = 'INSERT' THEN
+                PERFORM pg_notify('mcp_registry_changes', 'c:' || NEW.scope);
+            ELSIF OLD.name IS DISTINCT FROM NEW.name
+                OR OLD.category IS DISTINCT FROM NEW.category THEN
+                PERFORM pg_notify('mcp_registry_changes', 'c:' || NEW.scope);
+            END IF;
+        END IF;
     ELSIF TG_TABLE_NAME = 'server_capabilities' THEN
         topic := 's:' || CASE WHEN TG_OP = 'DELETE' THEN OLD.server_id ELSE NEW.server_id END;
     ELSIF TG_TABLE_NAME = 'packs' THEN

@@ -12,7 +12,7 @@ use crate::grpc::admin::role_to_pb;
 use crate::grpc::import;
 use crate::grpc::json::{json_to_struct, object_field, string_field, struct_to_json};
 use crate::grpc::{caller, opt_timestamp, timestamp};
-use crate::pagination::PageTokens;
+use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
 use crate::pb::mcp_server_service_server::McpServerService;
 use crate::registry::Caller;
@@ -37,29 +37,78 @@ pub struct McpServerApi {
     /// GetMcpServer by id, per (organization, server id); platform keys and
     /// look-ups by name always read the store.
     cache: ReadCache<(String, String), CachedServer>,
+    /// ListMcpServers pages of organization keys, per query and cursor;
+    /// listings filtered by status always read the store (a sync changes a
+    /// status without knowing the scope).
+    lists: ReadCache<String, CachedList>,
 }
 
-/// A GetMcpServer answer as it was read, without what depends on the key.
+/// A server as answered, without what depends on the key (`access_info`).
 struct CachedServer {
     answer: pb::McpServer,
     organization_id: Option<String>,
     created_by: String,
 }
 
-impl McpServerApi {
-    pub fn new(servers: Servers, keyring: Arc<Keyring>, syncer: Syncer) -> Self {
-        let cache = ReadCache::new("servers", servers.generations().clone(), 0);
+impl CachedServer {
+    fn new(view: ServerView) -> Self {
+        let organization_id = view.server.organization_id.clone();
+        let created_by = view.server.created_by.clone();
         Self {
-            servers,
-            keyring,
-            syncer,
-            cache,
+            answer: server_to_pb(view),
+            organization_id,
+            created_by,
         }
     }
 
-    /// Keeps up to `bytes` of GetMcpServer answers in memory.
-    pub fn with_cache(mut self, bytes: u64) -> Self {
-        self.cache = ReadCache::new("servers", self.servers.generations().clone(), bytes);
+    /// Estimated heap bytes: strings and small messages take about twice
+    /// their encoded size; `config` is a Struct, weighed as one.
+    fn weight(&self) -> u64 {
+        std::mem::size_of::<Self>() as u64
+            + 2 * prost::Message::encoded_len(&self.answer) as u64
+            + self
+                .answer
+                .config
+                .as_ref()
+                .map_or(0, crate::grpc::json::struct_heap_bytes)
+    }
+
+    /// The answer for `caller`.
+    fn for_caller(&self, caller: &Caller) -> pb::McpServer {
+        let mut answer = self.answer.clone();
+        answer.access_info = Some(access_info_pb(crate::registry::servers::access_to(
+            caller,
+            self.organization_id.as_deref(),
+            &self.created_by,
+        )));
+        answer
+    }
+}
+
+/// A ListMcpServers page as answered, without the keys' `access_info`.
+struct CachedList {
+    servers: Vec<CachedServer>,
+    next_page_token: String,
+    total_size: i64,
+}
+
+impl McpServerApi {
+    pub fn new(servers: Servers, keyring: Arc<Keyring>, syncer: Syncer) -> Self {
+        Self {
+            cache: ReadCache::new("servers", servers.generations().clone(), 0),
+            lists: ReadCache::new("server_lists", servers.generations().clone(), 0),
+            servers,
+            keyring,
+            syncer,
+        }
+    }
+
+    /// Keeps up to `servers` bytes of GetMcpServer answers and `lists`
+    /// bytes of ListMcpServers pages in memory.
+    pub fn with_cache(mut self, servers: u64, lists: u64) -> Self {
+        let generations = self.servers.generations().clone();
+        self.cache = ReadCache::new("servers", generations.clone(), servers);
+        self.lists = ReadCache::new("server_lists", generations, lists);
         self
     }
 
@@ -79,36 +128,58 @@ impl McpServerApi {
                     .generations()
                     .stamp([Topic::Server(&key.1), Topic::Packs(organization_id)]);
                 let view = self.servers.get(caller, Lookup::Id(key.1.clone())).await?;
-                let organization_id = view.server.organization_id.clone();
-                let created_by = view.server.created_by.clone();
-                let answer = server_to_pb(view);
-                // Strings and small messages: about twice their encoded
-                // size; `config` is a Struct, weighed as one.
-                let weight = std::mem::size_of::<pb::McpServer>() as u64
-                    + 2 * prost::Message::encoded_len(&answer) as u64
-                    + answer
-                        .config
-                        .as_ref()
-                        .map_or(0, crate::grpc::json::struct_heap_bytes);
-                self.cache.insert(
-                    key,
-                    stamp,
-                    CachedServer {
-                        answer,
-                        organization_id,
-                        created_by,
-                    },
-                    weight,
-                )
+                let entry = CachedServer::new(view);
+                let weight = entry.weight();
+                self.cache.insert(key, stamp, entry, weight)
             }
         };
-        let mut answer = hit.answer.clone();
-        answer.access_info = Some(access_info_pb(crate::registry::servers::access_to(
-            caller,
-            hit.organization_id.as_deref(),
-            &hit.created_by,
-        )));
-        Ok(answer)
+        Ok(hit.for_caller(caller))
+    }
+
+    /// One ListMcpServers page for an organization key, through the cache.
+    /// `query` identifies the caller and the filter. A page depends on the
+    /// scopes listed (which servers they hold), on each server on it, and on
+    /// the organization's packs (`pack_ids`).
+    async fn list_cached(
+        &self,
+        caller: &Caller,
+        organization_id: &str,
+        filter: &ServerFilter,
+        query: &str,
+        tokens: &PageTokens<'_>,
+        page: &PageRequest<String>,
+    ) -> Result<pb::ListMcpServersResponse, Error> {
+        let key = format!("{query}&limit={}&after={:?}", page.limit, page.after);
+        let hit = match self.lists.get(&key) {
+            Some(hit) => hit,
+            None => {
+                let before = self.lists.generations().snapshot();
+                let scopes = crate::registry::servers::list_scopes(caller, filter);
+                let listed = self.servers.list(caller, filter, page).await?;
+                let stamp = before.map(|snapshot| {
+                    snapshot.stamp(
+                        scopes
+                            .iter()
+                            .map(|s| Topic::Scope(s))
+                            .chain(std::iter::once(Topic::Packs(organization_id)))
+                            .chain(listed.items.iter().map(|v| Topic::Server(&v.server.id))),
+                    )
+                });
+                let entry = CachedList {
+                    next_page_token: tokens.next_token(listed.next.as_ref()),
+                    total_size: listed.total as i64,
+                    servers: listed.items.into_iter().map(CachedServer::new).collect(),
+                };
+                let weight = entry.servers.iter().map(CachedServer::weight).sum::<u64>()
+                    + entry.next_page_token.len() as u64;
+                self.lists.insert(key, stamp, entry, weight)
+            }
+        };
+        Ok(pb::ListMcpServersResponse {
+            mcp_servers: hit.servers.iter().map(|s| s.for_caller(caller)).collect(),
+            next_page_token: hit.next_page_token.clone(),
+            total_size: hit.total_size,
+        })
     }
 
     /// Syncs in the background when this write armed a sync: a create of an
@@ -178,15 +249,21 @@ impl McpServerService for McpServerApi {
         } = request.into_inner();
         let mut v = Violations::new();
         let filter = server_filter(filter.unwrap_or_default(), include_catalog, &mut v);
-        let tokens = PageTokens::new(
-            &self.keyring,
-            format!(
-                "mcp_servers?caller={}&filter={filter:?}",
-                caller_scope(&caller)
-            ),
+        let query = format!(
+            "mcp_servers?caller={}&filter={filter:?}",
+            caller_scope(&caller)
         );
+        let tokens = PageTokens::new(&self.keyring, query.clone());
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
+        if let (Some(org), None, true) =
+            (caller.organization_id(), filter.status, self.lists.is_on())
+        {
+            let answer = self
+                .list_cached(&caller, org, &filter, &query, &tokens, &page)
+                .await?;
+            return Ok(Response::new(answer));
+        }
         let page = self.servers.list(&caller, &filter, &page).await?;
         Ok(Response::new(pb::ListMcpServersResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
@@ -547,13 +624,7 @@ impl McpServerApi {
         what: &str,
         page_size: i32,
         page_token: &str,
-    ) -> Result<
-        (
-            PageTokens<'_>,
-            crate::pagination::PageRequest<(String, String)>,
-        ),
-        Error,
-    > {
+    ) -> Result<(PageTokens<'_>, PageRequest<(String, String)>), Error> {
         let mut v = Violations::new();
         if let Err(violation) = validate_id("server_id", "mcp", server_id) {
             v.add(violation.field, violation.description);

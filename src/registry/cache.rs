@@ -20,20 +20,23 @@ pub const DEFAULT_MIB: u64 = 128;
 pub struct CacheSizes {
     pub keys: u64,
     pub servers: u64,
+    pub server_lists: u64,
     pub resolutions: u64,
 }
 
 impl CacheSizes {
-    /// Splits `mib` MiB: 1/16 for keys (at most 16 MiB), the rest half and
-    /// half for servers and pack resolutions. 0 turns every cache off.
+    /// Splits `mib` MiB: 1/16 for keys (at most 16 MiB), the rest in
+    /// thirds for servers by id, server listings and pack resolutions. 0
+    /// turns every cache off.
     pub fn from_mib(mib: u64) -> Self {
         let total = mib.saturating_mul(1 << 20);
         let keys = (total / 16).min(16 << 20);
         let rest = total - keys;
         Self {
             keys,
-            servers: rest / 2,
-            resolutions: rest - rest / 2,
+            servers: rest / 3,
+            server_lists: rest / 3,
+            resolutions: rest - 2 * (rest / 3),
         }
     }
 }
@@ -235,8 +238,14 @@ mod tests {
     fn sizes_share_out_the_memory() {
         let s = CacheSizes::from_mib(256);
         assert_eq!(s.keys, 16 << 20);
-        assert_eq!(s.keys + s.servers + s.resolutions, 256 << 20);
+        assert_eq!(
+            s.keys + s.servers + s.server_lists + s.resolutions,
+            256 << 20
+        );
         let off = CacheSizes::from_mib(0);
-        assert_eq!((off.keys, off.servers, off.resolutions), (0, 0, 0));
+        assert_eq!(
+            (off.keys, off.servers, off.server_lists, off.resolutions),
+            (0, 0, 0, 0)
+        );
     }
 }

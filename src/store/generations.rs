@@ -28,6 +28,10 @@ pub enum Topic<'a> {
     Packs(&'a str),
     /// One API key.
     Key(&'a str),
+    /// Which servers a scope (an organization id or `catalog`) holds, and
+    /// their names and categories: what listings and their counts depend on
+    /// besides each listed server.
+    Scope(&'a str),
 }
 
 impl<'a> Topic<'a> {
@@ -37,6 +41,7 @@ impl<'a> Topic<'a> {
             Topic::Server(id) => format!("s:{id}"),
             Topic::Packs(org) => format!("p:{org}"),
             Topic::Key(id) => format!("k:{id}"),
+            Topic::Scope(scope) => format!("c:{scope}"),
         }
     }
 
@@ -47,6 +52,7 @@ impl<'a> Topic<'a> {
             "s" => Some(Topic::Server(id)),
             "p" => Some(Topic::Packs(id)),
             "k" => Some(Topic::Key(id)),
+            "c" => Some(Topic::Scope(id)),
             _ => None,
         }
     }
@@ -117,6 +123,7 @@ fn stripe(topic: Topic<'_>) -> usize {
         Topic::Server(id) => (b's', id),
         Topic::Packs(id) => (b'p', id),
         Topic::Key(id) => (b'k', id),
+        Topic::Scope(scope) => (b'c', scope),
     };
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in std::iter::once(tag).chain(id.bytes()) {

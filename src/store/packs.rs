@@ -449,6 +449,10 @@ impl OrgWrite {
         for id in &deleted {
             self.generations.changed(Topic::Server(id));
         }
+        if !deleted.is_empty() {
+            self.generations
+                .changed(Topic::Scope(&self.organization.id));
+        }
         Ok(())
     }
 }

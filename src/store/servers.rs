@@ -63,6 +63,7 @@ impl Store {
             .exec_without_returning(&self.db)
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
+        self.changed(Topic::Scope(server.scope()));
         Ok(())
     }
 
@@ -232,6 +233,7 @@ impl Store {
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
         if result.rows_affected == 1 {
             self.changed(Topic::Server(&server.id));
+            self.changed(Topic::Scope(server.scope()));
             return Ok(());
         }
         match self.get_server(&server.id).await? {
@@ -246,9 +248,14 @@ impl Store {
         }
     }
 
-    /// Deletes a server (its capabilities go with it) if it still has
-    /// `expected_revision`.
-    pub async fn delete_server(&self, id: &str, expected_revision: i64) -> Result<(), Error> {
+    /// Deletes a server of `scope` (its capabilities go with it) if it still
+    /// has `expected_revision`.
+    pub async fn delete_server(
+        &self,
+        scope: &str,
+        id: &str,
+        expected_revision: i64,
+    ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
         cap::Entity::delete_many()
             .filter(cap::Column::ServerId.eq(id))
@@ -268,6 +275,7 @@ impl Store {
         if result.rows_affected == 1 {
             txn.commit().await?;
             self.changed(Topic::Server(id));
+            self.changed(Topic::Scope(scope));
             return Ok(());
         }
         txn.rollback().await?;

@@ -246,6 +246,177 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
 
 on_both_backends!(every_write_through_the_service_is_seen_by_the_next_read);
 
+async fn update(
+    app: &TestApp,
+    auth: &crate::helpers::Auth,
+    id: &str,
+    change: pb::McpServer,
+    path: &str,
+) {
+    app.servers_as(auth)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(pb::McpServer {
+                id: id.into(),
+                ..change
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec![path.into()],
+            }),
+        })
+        .await
+        .expect("update");
+}
+
+async fn listing_follows_every_write_through_the_service(app: TestApp) {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let a = app.create_server(&org.admin, server("a")).await;
+    let b = app.create_server(&org.member, server("b")).await;
+    let mut servers = app.servers_as(&org.admin);
+    wait_until_cached(&app.database_url, &mut servers, &a.id).await;
+    let list = |page_token: String, category: &str| pb::ListMcpServersRequest {
+        page_size: 1,
+        page_token,
+        filter: Some(pb::McpServerFilter {
+            category: category.into(),
+            ..Default::default()
+        }),
+        include_catalog: false,
+    };
+    let first = servers
+        .list_mcp_servers(list(String::new(), ""))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        (first.total_size, first.mcp_servers[0].id.as_str()),
+        (2, a.id.as_str())
+    );
+    // Served from memory: a change behind the service's back stays unseen.
+    behind_the_back(&app.database_url, &a.id, "behind").await;
+    let again = servers
+        .list_mcp_servers(list(String::new(), ""))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(again, first);
+
+    // A new server counts at once; a page holding a changed server shows it.
+    let c = app.create_server(&org.admin, server("c")).await;
+    let first = servers
+        .list_mcp_servers(list(String::new(), ""))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(first.total_size, 3);
+    let second = servers
+        .list_mcp_servers(list(first.next_page_token.clone(), ""))
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(second.mcp_servers[0].id, b.id);
+    update(
+        &app,
+        &org.admin,
+        &b.id,
+        pb::McpServer {
+            description: "changed".into(),
+            ..Default::default()
+        },
+        "description",
+    )
+    .await;
+    let second = servers
+        .list_mcp_servers(list(first.next_page_token.clone(), ""))
+        .await
+        .expect("page 2")
+        .into_inner();
+    assert_eq!(second.mcp_servers[0].description, "changed");
+
+    // A filter's membership follows renames of the category.
+    let none = servers
+        .list_mcp_servers(list(String::new(), "tools"))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(none.total_size, 0);
+    update(
+        &app,
+        &org.admin,
+        &b.id,
+        pb::McpServer {
+            category: "tools".into(),
+            ..Default::default()
+        },
+        "category",
+    )
+    .await;
+    let one = servers
+        .list_mcp_servers(list(String::new(), "tools"))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(
+        (one.total_size, one.mcp_servers[0].id.as_str()),
+        (1, b.id.as_str())
+    );
+
+    // A sync and a pack show on the listed server; a delete leaves the count.
+    synced(&app, &a.id, &[tool("t")]).await;
+    app.packs_as(&org.admin)
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "p".into(),
+                description: "a pack".into(),
+                servers: vec![pb::PackServer {
+                    server_id: a.id.clone(),
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack");
+    let first = servers
+        .list_mcp_servers(list(String::new(), ""))
+        .await
+        .expect("list")
+        .into_inner();
+    let listed = &first.mcp_servers[0];
+    assert_eq!((listed.tool_count, listed.pack_ids.len()), (1, 1));
+    app.servers_as(&org.admin)
+        .delete_mcp_server(pb::DeleteMcpServerRequest {
+            id: c.id.clone(),
+            force: false,
+            etag: String::new(),
+        })
+        .await
+        .expect("delete");
+    let first = servers
+        .list_mcp_servers(list(String::new(), ""))
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(first.total_size, 2);
+
+    // access_info is the caller's own, even from a cached page.
+    let mut as_member = app.servers_as(&org.member);
+    for _ in 0..2 {
+        let page = as_member
+            .list_mcp_servers(pb::ListMcpServersRequest::default())
+            .await
+            .expect("member list")
+            .into_inner();
+        let editable: Vec<bool> = page
+            .mcp_servers
+            .iter()
+            .map(|s| s.access_info.as_ref().expect("access").can_edit)
+            .collect();
+        assert_eq!(editable, vec![false, true], "the member created b only");
+    }
+}
+
+on_both_backends!(listing_follows_every_write_through_the_service);
+
 /// Runs the service with the caches off.
 async fn with_the_caches_off_every_read_goes_to_the_database(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
@@ -309,6 +480,31 @@ async fn replicas_drop_cached_answers_when_another_replica_writes() {
             Instant::now() < deadline,
             "B kept serving its cached answer"
         );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A server created on A is counted by B's cached listing.
+    let count_on_b = |mut client: pb::mcp_server_service_client::McpServerServiceClient<
+        crate::helpers::Authed,
+    >| async move {
+        client
+            .list_mcp_servers(pb::ListMcpServersRequest::default())
+            .await
+            .expect("list on b")
+            .into_inner()
+            .total_size
+    };
+    assert_eq!(count_on_b(on(&b, &admin)).await, 1);
+    assert_eq!(count_on_b(on(&b, &admin)).await, 1);
+    on(&a, &admin)
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(server("second")),
+        })
+        .await
+        .expect("create on a");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_on_b(on(&b, &admin)).await != 2 {
+        assert!(Instant::now() < deadline, "B kept counting one server");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

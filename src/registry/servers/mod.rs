@@ -301,18 +301,8 @@ impl Servers {
         filter: &ServerFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<ServerView, String>, Error> {
-        let own = caller_org(caller).map(str::to_owned);
-        let scopes: Vec<String> = match (own, filter.visibility) {
-            (Some(_), Some(Visibility::Catalog)) | (None, None | Some(Visibility::Catalog)) => {
-                vec![CATALOG_SCOPE.to_owned()]
-            }
-            (Some(org), Some(Visibility::Private)) => vec![org],
-            (Some(org), None) if filter.include_catalog => vec![org, CATALOG_SCOPE.to_owned()],
-            (Some(org), None) => vec![org],
-            (None, Some(Visibility::Private)) => Vec::new(),
-        };
         let query = ServerQuery {
-            scopes,
+            scopes: list_scopes(caller, filter),
             status: filter.status,
             category: filter.category.clone(),
             name_prefix: filter.name_prefix.clone(),
@@ -440,7 +430,9 @@ impl Servers {
                     packs::remove_deleted_server(&tx, id, caller.actor()).await?;
                     tx.commit().await?;
                 }
-                self.store.delete_server(id, server.revision).await?;
+                self.store
+                    .delete_server(server.scope(), id, server.revision)
+                    .await?;
             }
         }
         tracing::info!(server_id = %id, actor = caller.actor(), removed_from_packs = holders.len(), "mcp server deleted");
@@ -904,6 +896,21 @@ fn check_auth(
                 "{auth_header:?} is set by the credentials and cannot also be a request header"
             ),
         );
+    }
+}
+
+/// The scopes (organization ids, `catalog`) a listing by `caller` with
+/// `filter` covers.
+pub fn list_scopes(caller: &Caller, filter: &ServerFilter) -> Vec<String> {
+    let own = caller_org(caller).map(str::to_owned);
+    match (own, filter.visibility) {
+        (Some(_), Some(Visibility::Catalog)) | (None, None | Some(Visibility::Catalog)) => {
+            vec![CATALOG_SCOPE.to_owned()]
+        }
+        (Some(org), Some(Visibility::Private)) => vec![org],
+        (Some(org), None) if filter.include_catalog => vec![org, CATALOG_SCOPE.to_owned()],
+        (Some(org), None) => vec![org],
+        (None, Some(Visibility::Private)) => Vec::new(),
     }
 }
 
