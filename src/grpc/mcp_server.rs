@@ -249,10 +249,7 @@ impl McpServerService for McpServerApi {
         } = request.into_inner();
         let mut v = Violations::new();
         let filter = server_filter(filter.unwrap_or_default(), include_catalog, &mut v);
-        let query = format!(
-            "mcp_servers?caller={}&filter={filter:?}",
-            caller_scope(&caller)
-        );
+        let query = format!("mcp_servers?caller={}&filter={filter:?}", caller.scope());
         let tokens = PageTokens::new(&self.keyring, query.clone());
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
@@ -633,15 +630,6 @@ impl McpServerApi {
         let page = tokens.parse(page_size, page_token, &mut v);
         v.finish()?;
         Ok((tokens, page))
-    }
-}
-
-fn caller_scope(caller: &Caller) -> &str {
-    match caller {
-        Caller::Member {
-            organization_id, ..
-        } => organization_id,
-        Caller::PlatformAdmin { .. } | Caller::Cli => "platform",
     }
 }
 

@@ -142,10 +142,7 @@ impl PackService for PackApi {
             page_size,
             page_token,
         } = request.into_inner();
-        let tokens = PageTokens::new(
-            &self.keyring,
-            format!("packs?caller={}", caller_org(&caller)),
-        );
+        let tokens = PageTokens::new(&self.keyring, format!("packs?caller={}", caller.scope()));
         let mut v = Violations::new();
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
@@ -404,15 +401,6 @@ impl PackService for PackApi {
         v.finish()?;
         let export = self.packs.export(&caller, &id, version).await?;
         Ok(Response::new(export_to_pb(export)?))
-    }
-}
-
-fn caller_org(caller: &crate::registry::Caller) -> &str {
-    match caller {
-        crate::registry::Caller::Member {
-            organization_id, ..
-        } => organization_id,
-        _ => "platform",
     }
 }
 

@@ -19,7 +19,7 @@ use crate::pb::sync_service_server::SyncService;
 use crate::registry::admin::validate_id;
 use crate::registry::now_micros;
 use crate::registry::servers::Transport;
-use crate::sync::engine::{Syncer, caller_scope};
+use crate::sync::engine::Syncer;
 use crate::sync::run::{CapabilityOutcome, CapabilityResult, Outcome, SyncRun, Trigger};
 
 /// The SyncService implementation.
@@ -135,10 +135,7 @@ impl SyncService for SyncApi {
         }
         let tokens = PageTokens::new(
             &self.keyring,
-            format!(
-                "sync_runs?scope={}&server={server_id}",
-                caller_scope(&caller)
-            ),
+            format!("sync_runs?scope={}&server={server_id}", caller.scope()),
         );
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
@@ -162,7 +159,7 @@ impl SyncService for SyncApi {
                 .map_err(|v| Error::InvalidArgument(vec![v]))?;
             self.syncer.check_visible(&caller, &server_id).await?;
         }
-        let own_scope = caller_scope(&caller).to_owned();
+        let own_scope = caller.scope().to_owned();
         let slot = self.admit_watcher(&own_scope)?;
         let mut events = self.syncer.subscribe();
         let stopping = self.stopping.clone();
@@ -192,7 +189,8 @@ impl SyncService for SyncApi {
                         let wanted = if server_id.is_empty() {
                             run.scope == own_scope
                         } else {
-                            run.server_id == server_id && scope_visible_for(&own_scope, &run.scope)
+                            run.server_id == server_id
+                                && crate::registry::scope_visible_from(&own_scope, &run.scope)
                         };
                         if !wanted {
                             continue;
@@ -225,11 +223,6 @@ impl SyncService for SyncApi {
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
-}
-
-/// [`scope_visible`] for a caller known only by its scope.
-fn scope_visible_for(own_scope: &str, scope: &str) -> bool {
-    scope == own_scope || scope == crate::registry::servers::CATALOG_SCOPE
 }
 
 fn result_to_pb(result: CapabilityResult) -> pb::CapabilityResult {

@@ -162,10 +162,17 @@ pub enum Caller {
     },
 }
 
+/// Scope of what belongs to no organization: catalog servers' names and their runs.
+pub const CATALOG_SCOPE: &str = "catalog";
+
+/// [`Caller::sees_scope`] for a caller known only by its own scope.
+pub fn scope_visible_from(own_scope: &str, scope: &str) -> bool {
+    scope == own_scope || scope == CATALOG_SCOPE
+}
+
 impl Caller {
-    /// Returns who to record as author of a change: the key id, or `cli`.
-    /// The organization of an organization key; `None` for platform keys
-    /// and the CLI.
+    /// Returns the organization of an organization key; `None` for platform
+    /// keys and the CLI.
     pub fn organization_id(&self) -> Option<&str> {
         match self {
             Caller::Member {
@@ -175,6 +182,20 @@ impl Caller {
         }
     }
 
+    /// Returns the caller's own scope: its organization's id, or
+    /// [`CATALOG_SCOPE`] for platform keys and the CLI. Page tokens, watcher
+    /// counts and default run listings are keyed by it.
+    pub fn scope(&self) -> &str {
+        self.organization_id().unwrap_or(CATALOG_SCOPE)
+    }
+
+    /// Returns whether things of `scope` (runs, names) are visible to the
+    /// caller: its own scope and the catalog.
+    pub fn sees_scope(&self, scope: &str) -> bool {
+        scope_visible_from(self.scope(), scope)
+    }
+
+    /// Returns who to record as author of a change: the key id, or `cli`.
     pub fn actor(&self) -> &str {
         match self {
             Self::Cli => "cli",

@@ -17,8 +17,8 @@ use crate::error::{Error, UpstreamFailure};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::canonical::definition_hash;
 use crate::registry::servers::{
-    CATALOG_SCOPE, CapabilityKind, Credentials, DEFAULT_API_KEY_HEADER, LastError, Lookup,
-    McpServer, ServerInfo, Servers, StoredHeaderValue, Transport,
+    CapabilityKind, Credentials, DEFAULT_API_KEY_HEADER, LastError, Lookup, McpServer, ServerInfo,
+    Servers, StoredHeaderValue, Transport,
 };
 use crate::registry::{Caller, new_id, now_micros};
 use crate::store::{Claim, NewCapability, RunQuery, Store, SyncSuccess};
@@ -275,7 +275,7 @@ impl Syncer {
             .get_sync_run(id)
             .await?
             .ok_or_else(not_found)?;
-        if !scope_visible(caller, &run.scope) {
+        if !caller.sees_scope(&run.scope) {
             return Err(not_found());
         }
         Ok(run)
@@ -296,7 +296,7 @@ impl Syncer {
                     .await?;
                 RunQuery::Server(id.to_owned())
             }
-            None => RunQuery::Scope(caller_scope(caller).to_owned()),
+            None => RunQuery::Scope(caller.scope().to_owned()),
         };
         self.inner.store.list_sync_runs(&query, page).await
     }
@@ -847,21 +847,6 @@ const CENSUS_EVERY: Duration = Duration::from_secs(10);
 
 fn micros(duration: Duration) -> i64 {
     i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
-}
-
-/// The scope whose runs a caller lists by default: its organization, or the catalog.
-pub fn caller_scope(caller: &Caller) -> &str {
-    match caller {
-        Caller::Member {
-            organization_id, ..
-        } => organization_id,
-        Caller::PlatformAdmin { .. } | Caller::Cli => CATALOG_SCOPE,
-    }
-}
-
-/// Whether runs of servers in `scope` are visible to the caller.
-pub fn scope_visible(caller: &Caller, scope: &str) -> bool {
-    scope == CATALOG_SCOPE || scope == caller_scope(caller)
 }
 
 /// Why an attempt did not produce a discovery.

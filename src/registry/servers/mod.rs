@@ -127,7 +127,7 @@ impl Servers {
         caller: &Caller,
         names: &[String],
     ) -> Result<std::collections::HashSet<String>, Error> {
-        let scope = caller_org(caller).unwrap_or(CATALOG_SCOPE);
+        let scope = caller.scope();
         Ok(self
             .store
             .taken_server_names(scope, names)
@@ -276,7 +276,7 @@ impl Servers {
         let server = match &lookup {
             Lookup::Id(id) => self.store.get_server(id).await?,
             Lookup::Name(name) => {
-                let own = match caller_org(caller) {
+                let own = match caller.organization_id() {
                     Some(org) => self.store.get_server_by_name(org, name).await?,
                     None => None,
                 };
@@ -382,7 +382,7 @@ impl Servers {
         check_etag(&server, etag)?;
         let holders = self.store.packs_holding(id).await?;
         if !holders.is_empty() && !force {
-            let own = caller_org(caller);
+            let own = caller.organization_id();
             let named: Vec<String> = holders
                 .iter()
                 .filter(|(_, org, _)| Some(org.as_str()) == own)
@@ -809,7 +809,7 @@ impl Servers {
         caller: &Caller,
         servers: Vec<McpServer>,
     ) -> Result<Vec<ServerView>, Error> {
-        let mut pack_ids = match caller_org(caller) {
+        let mut pack_ids = match caller.organization_id() {
             Some(org) => {
                 let ids: Vec<String> = servers.iter().map(|s| s.id.clone()).collect();
                 self.store.packs_of_servers(org, &ids).await?
@@ -902,7 +902,7 @@ fn check_auth(
 /// The scopes (organization ids, `catalog`) a listing by `caller` with
 /// `filter` covers.
 pub fn list_scopes(caller: &Caller, filter: &ServerFilter) -> Vec<String> {
-    let own = caller_org(caller).map(str::to_owned);
+    let own = caller.organization_id().map(str::to_owned);
     match (own, filter.visibility) {
         (Some(_), Some(Visibility::Catalog)) | (None, None | Some(Visibility::Catalog)) => {
             vec![CATALOG_SCOPE.to_owned()]
@@ -914,23 +914,14 @@ pub fn list_scopes(caller: &Caller, filter: &ServerFilter) -> Vec<String> {
     }
 }
 
-fn caller_org(caller: &Caller) -> Option<&str> {
-    match caller {
-        Caller::Member {
-            organization_id, ..
-        } => Some(organization_id),
-        Caller::PlatformAdmin { .. } | Caller::Cli => None,
-    }
-}
-
 fn caller_is_platform(caller: &Caller) -> bool {
-    caller_org(caller).is_none()
+    caller.organization_id().is_none()
 }
 
 /// Organization keys see their organization's servers and the catalog;
 /// platform admins see the catalog only.
 pub fn is_visible(caller: &Caller, server: &McpServer) -> bool {
-    match (caller_org(caller), &server.organization_id) {
+    match (caller.organization_id(), &server.organization_id) {
         (_, None) => true,
         (Some(org), Some(owner)) => org == owner,
         (None, Some(_)) => false,

@@ -264,8 +264,7 @@ impl McpServer {
     }
 }
 
-/// Scope of catalog servers' names.
-pub const CATALOG_SCOPE: &str = "catalog";
+pub use crate::registry::model::CATALOG_SCOPE;
 
 /// What the caller may do with a server, shown as `access_info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
