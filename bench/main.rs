@@ -10,6 +10,9 @@
 //! read and write benchmarks have `https://…mcp.example.com` URLs and the
 //! service runs with `--background-sync false`, so nothing ever contacts them.
 
+// The load generator fails loudly: unwrap, expect and panic are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod contextforge;
 mod db;
 mod fixture;

@@ -3,6 +3,9 @@
 //! arbitrary bytes, runs one parser or validator on them and panics only
 //! when one of its properties breaks; a panic is a finding.
 
+// Panicking is how a fuzz target reports a finding.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 
 use serde_json::Value;

@@ -12,8 +12,8 @@ use crate::grpc::convert::{check_id, id};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::admin_service_server::AdminService;
-use crate::registry::Admin;
 use crate::registry::admin::{NewApiKey, NewOrganization, OrganizationUpdate};
+use crate::registry::{Admin, Caller};
 
 /// The AdminService implementation.
 pub struct AdminApi {
@@ -27,14 +27,20 @@ impl AdminApi {
     }
 }
 
+/// Returns the authenticated caller if it has platform rights.
+fn platform_admin<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let caller = caller(request)?;
+    caller.require_platform_admin()?;
+    Ok(caller)
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn create_organization(
         &self,
         request: Request<pb::CreateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let new = NewOrganization::try_from(request.into_inner())?;
         let org = self.admin.create_organization(&caller, new).await?;
         Ok(Response::new(org.into()))
@@ -44,8 +50,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::GetOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let org = id("id", "org", request.into_inner().id)?;
         let org = self.admin.get_organization(&caller, &org).await?;
         Ok(Response::new(org.into()))
@@ -55,8 +60,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListOrganizationsRequest>,
     ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let pb::ListOrganizationsRequest {
             page_size,
             page_token,
@@ -77,8 +81,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::UpdateOrganizationRequest>,
     ) -> Result<Response<pb::Organization>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let update = OrganizationUpdate::try_from(request.into_inner())?;
         let org = self.admin.update_organization(&caller, update).await?;
         Ok(Response::new(org.into()))
@@ -88,8 +91,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let new = NewApiKey::try_from(request.into_inner())?;
         let created = self.admin.create_api_key(&caller, new).await?;
         let mut key = pb::ApiKey::from(created.key);
@@ -101,8 +103,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::ListApiKeysRequest>,
     ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let pb::ListApiKeysRequest {
             organization_id,
             page_size,
@@ -128,8 +129,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::ApiKey>, Status> {
-        let caller = caller(&request)?;
-        caller.require_platform_admin()?;
+        let caller = platform_admin(&request)?;
         let key = id("id", "key", request.into_inner().id)?;
         let key = self.admin.revoke_api_key(&caller, &key).await?;
         Ok(Response::new(key.into()))

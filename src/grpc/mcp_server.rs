@@ -10,7 +10,8 @@ use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::caller;
 use crate::grpc::convert::mcp_server::{
-    ImportRequest, ServerUpdate, resources_to_pb, server_filter, server_heap_bytes, tool_to_pb,
+    ImportRequest, ServerUpdate, resources_to_pb, server_filter, server_heap_bytes, servers_page,
+    tool_to_pb,
 };
 use crate::grpc::convert::{check_id, id};
 use crate::pagination::{PageRequest, PageTokens};
@@ -135,17 +136,7 @@ impl McpServerService for McpServerApi {
         let listed = self
             .answers
             .list(&self.servers, &caller, &filter, &query, &page);
-        let listed = listed.await?;
-        Ok(Response::new(pb::ListMcpServersResponse {
-            next_page_token: tokens.next_token(listed.next.as_ref()),
-            total_size: listed.total as i64,
-            mcp_servers: (listed.items.into_iter())
-                .map(|(server, access)| pb::McpServer {
-                    access_info: Some(access.into()),
-                    ..server
-                })
-                .collect(),
-        }))
+        Ok(Response::new(servers_page(listed.await?, &tokens)))
     }
 
     async fn update_mcp_server(

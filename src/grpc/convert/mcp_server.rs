@@ -11,7 +11,9 @@ use crate::grpc::convert::{check_id, checked, count, enum_field, enum_or, etag, 
 use crate::grpc::import;
 use crate::grpc::json::{json_to_struct, object_field, string_field, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
+use crate::pagination::{Page, PageTokens};
 use crate::pb;
+use crate::registry::servers::answers::Shown;
 use crate::registry::servers::import::{
     ImportEntry, ImportOptions, ImportOutcome, ImportReport, Imported, OnConflict,
 };
@@ -891,6 +893,23 @@ impl From<ServerView> for pb::McpServer {
             access_info: Some(access.into()),
             next_sync_at: opt_timestamp(next_sync_at),
         }
+    }
+}
+
+/// A ListMcpServers page: each server with the caller's access to it.
+pub fn servers_page(
+    listed: Page<Shown<pb::McpServer>, String>,
+    tokens: &PageTokens<'_>,
+) -> pb::ListMcpServersResponse {
+    pb::ListMcpServersResponse {
+        next_page_token: tokens.next_token(listed.next.as_ref()),
+        total_size: listed.total as i64,
+        mcp_servers: (listed.items.into_iter())
+            .map(|(server, access)| pb::McpServer {
+                access_info: Some(access.into()),
+                ..server
+            })
+            .collect(),
     }
 }
 
