@@ -18,6 +18,7 @@ use crate::pb::mcp_server_service_server::McpServerService;
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
 use crate::registry::cache::ReadCache;
+use crate::registry::runs::Trigger;
 use crate::registry::servers::{
     Approval, ApprovalPolicy, AuthType, Capability, CapabilityKind, Credentials, HeaderInput,
     HeaderInputValue, Lookup, MASK, McpServer, NewServer, ServerFilter, ServerPatch, ServerStatus,
@@ -26,7 +27,6 @@ use crate::registry::servers::{
 };
 use crate::store::Topic;
 use crate::sync::engine::Syncer;
-use crate::sync::run::Trigger;
 
 /// The McpServerService implementation.
 pub struct McpServerApi {
@@ -1368,8 +1368,7 @@ fn server_to_pb(view: ServerView) -> pb::McpServer {
         last_synced_at: opt_timestamp(last_synced_at),
         last_successful_sync_at: opt_timestamp(last_successful_sync_at),
         last_error: last_error.map(|e| pb::SyncError {
-            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", e.reason))
-                .unwrap_or(pb::ErrorReason::Unspecified) as i32,
+            reason: pb::ErrorReason::from(e.reason) as i32,
             message: e.message,
             occurred_at: Some(timestamp(e.occurred_at)),
             sync_run_id: e.sync_run_id,

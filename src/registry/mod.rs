@@ -8,6 +8,7 @@ pub mod cache;
 pub mod canonical;
 pub mod model;
 pub mod packs;
+pub mod runs;
 pub mod servers;
 
 pub use admin::Admin;
