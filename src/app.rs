@@ -40,11 +40,12 @@ use crate::sync::engine::{SyncSettings, Syncer};
 use crate::sync::guard::GuardPolicy;
 use crate::telemetry;
 
-/// Names under which health is reported: the whole server ("") and each service.
-/// How often health checks that the database answers, and how long it may take.
+/// How often health checks that the database answers.
 const DATABASE_PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How long the database may take to answer a health probe.
 const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Names under which health is reported: the whole server ("") and each service.
 const HEALTH_SERVICES: &[&str] = &[
     "",
     "mcpregistry.v1.AdminService",
@@ -153,26 +154,17 @@ impl Application {
         let health_lock = probe_database(&health, &store, &owned);
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let stop = owned.stopping.clone();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutdown started: finishing in-flight calls");
-            let _guard = health_lock.lock().await;
-            for service in HEALTH_SERVICES {
-                health
-                    .set_service_status(*service, ServingStatus::NotServing)
-                    .await;
-            }
-            stop.cancel();
-        };
+        let signal = shutdown_started(shutdown, health, health_lock, &owned);
         let syncer = services.syncer.clone();
-        let server = Api {
-            store: &store,
-            keyring: &keyring,
-            settings: &settings,
-            stopping: &owned.stopping,
-        }
-        .serve(services, routes, incoming, signal);
+        let routes = with_api(
+            routes,
+            services,
+            &store,
+            &keyring,
+            &settings,
+            &owned.stopping,
+        );
+        let server = serve(routes, &store, &settings, incoming, signal);
         tracing::info!(%addr, "serving gRPC");
         let grace_over = serve_until_grace_over(server, &owned, settings.shutdown_timeout).await?;
         drain(owned, grace_over, &syncer, store).await;
@@ -193,6 +185,7 @@ struct Owned {
 }
 
 impl Owned {
+    /// Returns tokens that are not cancelled yet and an empty tracker.
     fn new() -> Self {
         Self {
             stopping: CancellationToken::new(),
@@ -204,9 +197,14 @@ impl Owned {
 
 /// The domain services and the sync engine the gRPC services wrap.
 struct Services {
+    /// Organizations and API keys, for AdminService.
     admin: Admin,
+    /// MCP servers, for McpServerService.
     servers: Servers,
+    /// Run queries, for SyncService.
     runs: Runs,
+    /// The sync engine: McpServerService syncs after writes, SyncService on
+    /// demand, and shutdown releases its leases.
     syncer: Syncer,
 }
 
@@ -369,87 +367,107 @@ fn probe_database(
     health_lock
 }
 
-/// What the gRPC services are built from.
-struct Api<'a> {
-    store: &'a Store,
-    keyring: &'a Arc<Keyring>,
-    settings: &'a Settings,
-    /// Ends WatchSyncEvents streams when shutdown starts.
-    stopping: &'a CancellationToken,
+/// The first phase of shutdown, as the server's shutdown signal: once
+/// `shutdown` resolves, health turns NOT_SERVING for good (after any probe
+/// under way) and `stopping` is cancelled.
+fn shutdown_started(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    health: tonic_health::server::HealthReporter,
+    health_lock: Arc<tokio::sync::Mutex<()>>,
+    owned: &Owned,
+) -> impl Future<Output = ()> + Send + 'static {
+    let stop = owned.stopping.clone();
+    async move {
+        shutdown.await;
+        tracing::info!("shutdown started: finishing in-flight calls");
+        let _guard = health_lock.lock().await;
+        for service in HEALTH_SERVICES {
+            health
+                .set_service_status(*service, ServingStatus::NotServing)
+                .await;
+        }
+        stop.cancel();
+    }
 }
 
-impl Api<'_> {
-    /// Serves `routes` (health and reflection) and every API service on
-    /// `incoming` until `signal` resolves, then lets in-flight calls finish.
-    fn serve(
-        self,
-        services: Services,
-        routes: Routes,
-        incoming: TcpIncoming,
-        signal: impl Future<Output = ()> + Send,
-    ) -> impl Future<Output = Result<(), tonic::transport::Error>> {
-        let Self {
-            store,
-            keyring,
-            settings,
-            stopping,
-        } = self;
-        // gRPC-Web (`--grpc-web`): HTTP/1.1 accepted, calls translated before
-        // the API layer sees them, CORS for browsers on other origins (API
-        // keys travel in explicit headers, never in cookies).
-        let grpc_web = settings.grpc_web.then(|| {
-            tower::ServiceBuilder::new()
-                .layer(grpc_web_cors())
-                .layer(tonic_web::GrpcWebLayer::new())
-        });
-        let max_message = settings.max_message_bytes;
-        let cache = &settings.read_cache;
-        Server::builder()
-            .accept_http1(settings.grpc_web)
-            .max_concurrent_streams(settings.max_concurrent_streams)
-            .layer(tower::util::option_layer(grpc_web))
-            // One response body type whether or not gRPC-Web wraps the API.
-            .layer(tower::util::MapResponseLayer::new(
-                |response: http::Response<_>| response.map(tonic::body::Body::new),
+/// Adds the four API services to `routes`. `stopping` ends WatchSyncEvents
+/// streams when shutdown starts.
+fn with_api(
+    routes: Routes,
+    services: Services,
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    settings: &Settings,
+    stopping: &CancellationToken,
+) -> Routes {
+    let max_message = settings.max_message_bytes;
+    let cache = &settings.read_cache;
+    routes
+        .add_service(
+            pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
+                services.admin,
+                keyring.clone(),
             ))
-            .layer(ApiLayer::new(
-                Authenticator::new(store.clone()).with_cache(cache.keys),
-                settings.rate_limit,
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::mcp_server_service_server::McpServerServiceServer::new(
+                McpServerApi::new(services.servers, keyring.clone(), services.syncer.clone())
+                    .with_cache(cache.servers, cache.server_lists),
+            )
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::pack_service_server::PackServiceServer::new(
+                PackApi::new(Packs::new(store.clone()), keyring.clone())
+                    .with_cache(cache.resolutions),
+            )
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
+                services.syncer,
+                services.runs,
+                keyring.clone(),
+                stopping.clone(),
+                settings.max_watchers_per_org,
             ))
-            .add_routes(routes)
-            .add_service(
-                pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
-                    services.admin,
-                    keyring.clone(),
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::mcp_server_service_server::McpServerServiceServer::new(
-                    McpServerApi::new(services.servers, keyring.clone(), services.syncer.clone())
-                        .with_cache(cache.servers, cache.server_lists),
-                )
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::pack_service_server::PackServiceServer::new(
-                    PackApi::new(Packs::new(store.clone()), keyring.clone())
-                        .with_cache(cache.resolutions),
-                )
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
-                    services.syncer,
-                    services.runs,
-                    keyring.clone(),
-                    stopping.clone(),
-                    settings.max_watchers_per_org,
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .serve_with_incoming_shutdown(incoming, signal)
-    }
+            .max_decoding_message_size(max_message),
+        )
+}
+
+/// Serves `routes` on `incoming`, behind the API layer (authentication, rate
+/// limits) and optionally gRPC-Web, until `signal` resolves; then lets
+/// in-flight calls finish.
+fn serve(
+    routes: Routes,
+    store: &Store,
+    settings: &Settings,
+    incoming: TcpIncoming,
+    signal: impl Future<Output = ()> + Send,
+) -> impl Future<Output = Result<(), tonic::transport::Error>> {
+    // gRPC-Web (`--grpc-web`): HTTP/1.1 accepted, calls translated before
+    // the API layer sees them, CORS for browsers on other origins (API
+    // keys travel in explicit headers, never in cookies).
+    let grpc_web = settings.grpc_web.then(|| {
+        tower::ServiceBuilder::new()
+            .layer(grpc_web_cors())
+            .layer(tonic_web::GrpcWebLayer::new())
+    });
+    Server::builder()
+        .accept_http1(settings.grpc_web)
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .layer(tower::util::option_layer(grpc_web))
+        // One response body type whether or not gRPC-Web wraps the API.
+        .layer(tower::util::MapResponseLayer::new(
+            |response: http::Response<_>| response.map(tonic::body::Body::new),
+        ))
+        .layer(ApiLayer::new(
+            Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
+            settings.rate_limit,
+        ))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, signal)
 }
 
 /// Serves until the server has drained after its shutdown signal, or until

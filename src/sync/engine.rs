@@ -26,8 +26,12 @@ use crate::sync::locks::ServerLocks;
 /// How syncs connect.
 #[derive(Debug, Clone)]
 pub struct SyncSettings {
+    /// Which upstream addresses a sync may reach (the SSRF guard).
     pub policy: GuardPolicy,
+    /// Bounds on one discovery (deadline, pages, sizes), so that no upstream
+    /// can hold a sync or its memory without end.
     pub limits: Limits,
+    /// Longest wait for a TCP connection, so an unreachable upstream fails fast.
     pub connect_timeout: Duration,
     /// Whether background syncs and the scheduler run at all (`--background-sync`).
     pub background: bool,
@@ -43,6 +47,7 @@ pub struct SyncSettings {
 /// A live sync event, for WatchSyncEvents.
 #[derive(Debug, Clone)]
 pub struct SyncEvent {
+    /// The run as it just started (RUNNING) or finished.
     pub run: SyncRun,
 }
 

@@ -44,6 +44,28 @@ impl Syncer {
     /// run, not an error. Errors are storage failures only.
     pub async fn sync(&self, server: &McpServer, trigger: Trigger) -> Result<SyncRun, Error> {
         let _one_at_a_time = self.inner.locks.lock(&server.id).await;
+        let run = self.start(server, trigger).await?;
+        let finished = match self.attempt_and_store(server, &run).await {
+            Ok(finished) => finished,
+            Err(err) => {
+                // Never leave the run RUNNING because its result was lost.
+                if let Err(also) = self
+                    .inner
+                    .store
+                    .fail_unstored_run(&run.id, now_micros())
+                    .await
+                {
+                    tracing::error!(run_id = %run.id, error = %also, "cannot mark an unstored sync run failed");
+                }
+                return Err(err);
+            }
+        };
+        self.finished(&finished);
+        Ok(finished)
+    }
+
+    /// Stores a new RUNNING run of `server` and announces it.
+    async fn start(&self, server: &McpServer, trigger: Trigger) -> Result<SyncRun, Error> {
         let run = SyncRun {
             id: new_id("sync"),
             server_id: server.id.clone(),
@@ -61,22 +83,13 @@ impl Syncer {
             instance_id: self.inner.instance_id.clone(),
         };
         self.inner.store.insert_sync_run(&run).await?;
+        // Nobody watching is not an error.
         let _ = self.inner.events.send(SyncEvent { run: run.clone() });
-        let finished = match self.attempt_and_store(server, &run).await {
-            Ok(finished) => finished,
-            Err(err) => {
-                // Never leave the run RUNNING because its result was lost.
-                if let Err(also) = self
-                    .inner
-                    .store
-                    .fail_unstored_run(&run.id, now_micros())
-                    .await
-                {
-                    tracing::error!(run_id = %run.id, error = %also, "cannot mark an unstored sync run failed");
-                }
-                return Err(err);
-            }
-        };
+        Ok(run)
+    }
+
+    /// Logs, counts and announces a stored finished run.
+    fn finished(&self, finished: &SyncRun) {
         tracing::info!(
             server_id = %finished.server_id,
             run_id = %finished.id,
@@ -97,7 +110,6 @@ impl Syncer {
         let _ = self.inner.events.send(SyncEvent {
             run: finished.clone(),
         });
-        Ok(finished)
     }
 
     /// Connects, discovers and stores the outcome of `run`.
