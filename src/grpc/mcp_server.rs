@@ -18,10 +18,10 @@ use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
 use crate::pb::mcp_server_service_server::McpServerService;
 use crate::registry::ServerName;
+use crate::registry::runs::Trigger;
 use crate::registry::servers::answers::{Renderer, ServerAnswers};
 use crate::registry::servers::{CapabilityKind, Lookup, NewServer, ServerView, Servers};
 use crate::sync::engine::Syncer;
-use crate::sync::run::Trigger;
 
 /// The McpServerService implementation.
 pub struct McpServerApi {

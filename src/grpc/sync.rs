@@ -1,4 +1,5 @@
-//! SyncService: translation between protobuf and the sync engine.
+//! SyncService: translation between protobuf and the sync engine (syncs,
+//! events) and the domain's run queries.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -18,13 +19,16 @@ use crate::pb;
 use crate::pb::sync_service_server::SyncService;
 use crate::registry::admin::validate_id;
 use crate::registry::now_micros;
+use crate::registry::runs::{
+    CapabilityOutcome, CapabilityResult, Outcome, Runs, SyncFailure, SyncRun, Trigger,
+};
 use crate::registry::servers::Transport;
 use crate::sync::engine::Syncer;
-use crate::sync::run::{CapabilityOutcome, CapabilityResult, Outcome, SyncRun, Trigger};
 
 /// The SyncService implementation.
 pub struct SyncApi {
     syncer: Syncer,
+    runs: Runs,
     keyring: Arc<Keyring>,
     /// Cancelled when shutdown starts: event streams end then.
     stopping: CancellationToken,
@@ -37,12 +41,14 @@ pub struct SyncApi {
 impl SyncApi {
     pub fn new(
         syncer: Syncer,
+        runs: Runs,
         keyring: Arc<Keyring>,
         stopping: CancellationToken,
         max_watchers: usize,
     ) -> Self {
         Self {
             syncer,
+            runs,
             keyring,
             stopping,
             watchers: Arc::default(),
@@ -112,9 +118,7 @@ impl SyncService for SyncApi {
         let caller = caller(&request)?;
         let pb::GetSyncRunRequest { id } = request.into_inner();
         validate_id("id", "sync", &id).map_err(|v| Error::InvalidArgument(vec![v]))?;
-        Ok(Response::new(run_to_pb(
-            self.syncer.run(&caller, &id).await?,
-        )))
+        Ok(Response::new(run_to_pb(self.runs.get(&caller, &id).await?)))
     }
 
     async fn list_sync_runs(
@@ -140,7 +144,7 @@ impl SyncService for SyncApi {
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
         let server = (!server_id.is_empty()).then_some(server_id.as_str());
-        let page = self.syncer.runs(&caller, server, &page).await?;
+        let page = self.runs.list(&caller, server, &page).await?;
         Ok(Response::new(pb::ListSyncRunsResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,
@@ -157,7 +161,7 @@ impl SyncService for SyncApi {
         if !server_id.is_empty() {
             validate_id("server_id", "mcp", &server_id)
                 .map_err(|v| Error::InvalidArgument(vec![v]))?;
-            self.syncer.check_visible(&caller, &server_id).await?;
+            self.runs.check_visible(&caller, &server_id).await?;
         }
         let own_scope = caller.scope().to_owned();
         let slot = self.admit_watcher(&own_scope)?;
@@ -225,6 +229,19 @@ impl SyncService for SyncApi {
     }
 }
 
+impl From<SyncFailure> for pb::ErrorReason {
+    fn from(failure: SyncFailure) -> Self {
+        match failure {
+            SyncFailure::UpstreamUnreachable => Self::UpstreamUnreachable,
+            SyncFailure::UpstreamProtocolError => Self::UpstreamProtocolError,
+            SyncFailure::UpstreamAuthFailed => Self::UpstreamAuthFailed,
+            SyncFailure::CredentialsUnusable => Self::CredentialsUnusable,
+            SyncFailure::Internal => Self::Internal,
+            SyncFailure::Unknown => Self::Unspecified,
+        }
+    }
+}
+
 fn result_to_pb(result: CapabilityResult) -> pb::CapabilityResult {
     pb::CapabilityResult {
         outcome: match result.outcome {
@@ -275,8 +292,7 @@ pub fn run_to_pb(run: SyncRun) -> pb::SyncRun {
             tools_unapproved: run.changes.tools_unapproved,
         }),
         error: run.error.map(|e| pb::SyncError {
-            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", e.reason))
-                .unwrap_or(pb::ErrorReason::Unspecified) as i32,
+            reason: pb::ErrorReason::from(e.reason) as i32,
             message: e.message,
             occurred_at: Some(timestamp(e.occurred_at)),
             sync_run_id: e.sync_run_id,

@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod fields;
 pub mod model;
 pub mod packs;
+pub mod runs;
 pub mod servers;
 
 pub use admin::Admin;

@@ -1148,7 +1148,7 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
     app: TestApp,
 ) {
     use mcp_registry::registry::now_micros;
-    use mcp_registry::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
+    use mcp_registry::registry::runs::{Changes, Outcome, Results, SyncRun, Trigger};
     let org = app.org("acme", Plan::Pro).await;
     let created = app.create_server(&org.admin, server("crashy")).await;
 

@@ -873,8 +873,7 @@ impl From<ServerView> for pb::McpServer {
             last_synced_at: opt_timestamp(last_synced_at),
             last_successful_sync_at: opt_timestamp(last_successful_sync_at),
             last_error: last_error.map(|e| pb::SyncError {
-                reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", e.reason))
-                    .unwrap_or(pb::ErrorReason::Unspecified) as i32,
+                reason: pb::ErrorReason::from(e.reason) as i32,
                 message: e.message,
                 occurred_at: Some(timestamp(e.occurred_at)),
                 sync_run_id: e.sync_run_id,
