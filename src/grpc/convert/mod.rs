@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod mcp_server;
 pub mod pack;
+pub mod sync;
 
 use crate::error::{Error, Violations};
 use crate::registry::admin::validate_id;
