@@ -5,7 +5,7 @@ use crate::grpc::convert::{check_id, etag, required_enum, wire_enum};
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pb;
 use crate::registry::admin::{NewApiKey, NewOrganization, OrganizationChanges, OrganizationUpdate};
-use crate::registry::{ApiKey, KeyScope, Organization, OrganizationName, Plan, Role};
+use crate::registry::{ApiKey, DisplayName, KeyScope, Organization, OrganizationName, Plan, Role};
 
 wire_enum!("plan", Plan => pb::Plan {
     Free = Free,
@@ -123,8 +123,13 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
             ..
         } = key;
         let mut v = Violations::new();
-        if display_name.chars().count() > 200 {
-            v.add("api_key.display_name", "must be at most 200 characters");
+        // A key's label is one line: a display name without newlines or tabs.
+        if display_name.chars().count() > DisplayName::MAX_CHARS {
+            let most = DisplayName::MAX_CHARS;
+            v.add(
+                "api_key.display_name",
+                format!("must be at most {most} characters"),
+            );
         }
         if display_name.chars().any(char::is_control) {
             v.add(
