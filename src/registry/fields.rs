@@ -80,21 +80,30 @@ macro_rules! string_value {
     };
 }
 
-string_value!(
+/// Declares a [`string_value!`] holding a slug of at most 64 bytes.
+macro_rules! slug_value {
+    ($(#[$meta:meta])* $name:ident) => {
+        string_value!($(#[$meta])* $name);
+
+        impl $name {
+            /// Longest value.
+            pub const MAX_LEN: usize = 64;
+
+            /// Parses a value: `[a-z0-9][a-z0-9_-]*`, at most [`Self::MAX_LEN`].
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                slug(&value, Self::MAX_LEN).map(|()| Self(value))
+            }
+        }
+    };
+}
+
+slug_value!(
     /// A server's name, unique in its scope: `[a-z0-9][a-z0-9_-]{0,63}`.
     ServerName
 );
 
 impl ServerName {
-    /// Longest name.
-    pub const MAX_LEN: usize = 64;
-
-    /// Parses a server name.
-    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
-        let value = value.into();
-        slug(&value, Self::MAX_LEN).map(|()| Self(value))
-    }
-
     /// Returns `name-2`, `name-3`, …: the `n`th alternative to a taken name,
     /// within [`ServerName::MAX_LEN`].
     pub fn alternative(&self, n: u32) -> Self {
@@ -105,21 +114,10 @@ impl ServerName {
     }
 }
 
-string_value!(
+slug_value!(
     /// A pack's name, unique in its organization: `[a-z0-9][a-z0-9_-]{0,63}`.
     PackName
 );
-
-impl PackName {
-    /// Longest name.
-    pub const MAX_LEN: usize = 64;
-
-    /// Parses a pack name.
-    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
-        let value = value.into();
-        slug(&value, Self::MAX_LEN).map(|()| Self(value))
-    }
-}
 
 string_value!(
     /// A server's category: empty, or `[a-z0-9][a-z0-9_-]{0,63}`.

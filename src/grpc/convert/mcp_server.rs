@@ -62,11 +62,6 @@ wire_enum!("conflict strategy", OnConflict => pb::ImportConflict {
     Rename = Rename,
 });
 
-/// Sets a field's value, or leaves a violation under `field`.
-fn parsed<T>(v: &mut Violations, field: &str, result: Result<T, String>) -> Option<T> {
-    v.check(field, result)
-}
-
 // ---------------------------------------------------------------- inputs
 
 /// A CreateMcpServer request under the service's URL policy.
@@ -84,9 +79,14 @@ impl TryFrom<(pb::CreateMcpServerRequest, UrlPolicy)> for NewServer {
 impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
     type Error = Error;
 
+    /// Reads every field a create takes with the rules of an update, so the
+    /// two cannot drift apart; output-only fields are ignored.
     fn try_from((server, policy): (pb::McpServer, UrlPolicy)) -> Result<Self, Error> {
-        // Output-only fields are ignored on create.
-        let pb::McpServer {
+        let mut v = Violations::new();
+        let visibility = v.check("mcp_server.visibility", enum_field(server.visibility));
+        let patch = server_patch(server, CREATE_PATHS, policy, Mode::Create, &mut v);
+        v.finish()?;
+        let ServerPatch {
             name,
             display_name,
             description,
@@ -98,51 +98,11 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
             credentials,
             request_headers,
             approval_policy,
-            tool_configuration,
+            tools_enabled,
+            allowed_tools,
             config,
             enabled,
-            visibility,
-            ..
-        } = server;
-        let mut v = Violations::new();
-        let name = parsed(&mut v, "mcp_server.name", ServerName::parse(name));
-        let display_name = parsed(
-            &mut v,
-            "mcp_server.display_name",
-            DisplayName::parse(display_name),
-        );
-        let description = parsed(
-            &mut v,
-            "mcp_server.description",
-            Description::parse(description),
-        );
-        let url = parsed(&mut v, "mcp_server.url", UpstreamUrl::parse(url, policy));
-        let icon_url = parsed(
-            &mut v,
-            "mcp_server.icon_url",
-            UpstreamUrl::parse_optional(icon_url, policy),
-        );
-        let category = parsed(&mut v, "mcp_server.category", Category::parse(category));
-        let transport = parsed(
-            &mut v,
-            "mcp_server.transport",
-            enum_or(transport, Transport::Auto),
-        );
-        let auth_type = parsed(&mut v, "mcp_server.auth_type", enum_field(auth_type));
-        let approval_policy = parsed(
-            &mut v,
-            "mcp_server.approval_policy",
-            enum_or(approval_policy, ApprovalPolicy::RequireNone),
-        );
-        let visibility = parsed(&mut v, "mcp_server.visibility", enum_field(visibility));
-        let credentials = credentials.and_then(|c| credentials_from_pb(c, policy, &mut v));
-        let headers = headers_from_pb(request_headers, HeaderSet::parse, &mut v);
-        let tool_configuration = tool_configuration.unwrap_or_default();
-        let allowed_tools = allowed_tools(tool_configuration.allowed_tools, &mut v);
-        let config = config
-            .map(|c| config_from_pb(c, &mut v))
-            .unwrap_or_default();
-        v.finish()?;
+        } = patch;
         Ok(NewServer {
             visibility: checked(visibility)?,
             name: checked(name)?,
@@ -153,18 +113,44 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
             category: checked(category)?,
             transport: checked(transport)?,
             auth_type: checked(auth_type)?,
-            credentials,
-            request_headers: checked(headers)?,
+            credentials: checked(credentials)?,
+            request_headers: checked(request_headers)?,
             approval_policy: checked(approval_policy)?,
             tool_configuration: ToolConfiguration {
-                enabled: tool_configuration.enabled.unwrap_or(true),
-                allowed_tools,
+                enabled: checked(tools_enabled)?,
+                allowed_tools: checked(allowed_tools)?,
             },
-            config,
-            enabled: enabled.unwrap_or(true),
+            config: checked(config)?,
+            enabled: checked(enabled)?,
         })
     }
 }
+
+/// Whether fields are read for a create or for an update (where the mask
+/// keeps a stored header value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Create,
+    Update,
+}
+
+/// The paths a create reads: every updatable field.
+const CREATE_PATHS: &[&str] = &[
+    "name",
+    "display_name",
+    "description",
+    "url",
+    "icon_url",
+    "category",
+    "transport",
+    "auth_type",
+    "credentials",
+    "request_headers",
+    "approval_policy",
+    "tool_configuration",
+    "config",
+    "enabled",
+];
 
 /// An UpdateMcpServer request: which server, what changes, and the etag the
 /// change is conditional on.
@@ -271,7 +257,8 @@ impl TryFrom<(pb::UpdateMcpServerRequest, UrlPolicy)> for ServerUpdate {
         };
         let id = server.id.clone();
         let etag = etag(server.etag.clone());
-        let patch = server_patch(server, &paths, policy, &mut v);
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let patch = server_patch(server, &paths, policy, Mode::Update, &mut v);
         v.finish()?;
         Ok(ServerUpdate { id, patch, etag })
     }
@@ -280,8 +267,9 @@ impl TryFrom<(pb::UpdateMcpServerRequest, UrlPolicy)> for ServerUpdate {
 /// The patch that `paths` of `server` describe.
 fn server_patch(
     server: pb::McpServer,
-    paths: &[String],
+    paths: &[&str],
     policy: UrlPolicy,
+    mode: Mode,
     v: &mut Violations,
 ) -> ServerPatch {
     let pb::McpServer {
@@ -309,12 +297,12 @@ fn server_patch(
     let mut tools_allowed = Some(tool_configuration.allowed_tools);
     let tools_enabled = tool_configuration.enabled.unwrap_or(true);
     let mut seen = HashSet::new();
-    for path in paths {
-        if !seen.insert(path.as_str()) {
+    for &path in paths {
+        if !seen.insert(path) {
             v.add("update_mask", format!("{path:?} is named twice"));
             continue;
         }
-        match path.as_str() {
+        match path {
             "name" => patch.name = v.check("mcp_server.name", ServerName::parse(name.clone())),
             "display_name" => {
                 patch.display_name = v.check(
@@ -353,7 +341,11 @@ fn server_patch(
             }
             "request_headers" => {
                 let given = headers.take().unwrap_or_default();
-                patch.request_headers = headers_from_pb(given, HeaderSet::parse_update, v);
+                let parse = match mode {
+                    Mode::Create => HeaderSet::parse,
+                    Mode::Update => HeaderSet::parse_update,
+                };
+                patch.request_headers = headers_from_pb(given, parse, v);
             }
             "approval_policy" => {
                 patch.approval_policy = v.check(
