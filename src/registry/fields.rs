@@ -138,38 +138,39 @@ impl Category {
     }
 }
 
-string_value!(
-    /// A human-readable name: at most 200 characters, no control characters.
-    DisplayName
-);
+/// Declares a [`string_value!`] holding free text of at most `$max`
+/// characters without control characters other than newlines and tabs.
+macro_rules! text_value {
+    ($(#[$meta:meta])* $name:ident, $max:literal) => {
+        string_value!($(#[$meta])* $name);
 
-impl DisplayName {
-    /// Most characters.
-    pub const MAX_CHARS: usize = 200;
+        impl $name {
+            /// Most characters.
+            pub const MAX_CHARS: usize = $max;
 
-    /// Parses a display name; the empty string means none.
-    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
-        let value = value.into();
-        text(&value, Self::MAX_CHARS).map(|()| Self(value))
-    }
+            /// Parses a value; the empty string means none.
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                text(&value, Self::MAX_CHARS).map(|()| Self(value))
+            }
+        }
+    };
 }
 
-string_value!(
+text_value!(
+    /// A human-readable name: at most 200 characters, no control characters.
+    DisplayName,
+    200
+);
+
+text_value!(
     /// A description: at most 2000 characters, no control characters other
     /// than newlines and tabs.
-    Description
+    Description,
+    2000
 );
 
 impl Description {
-    /// Most characters.
-    pub const MAX_CHARS: usize = 2000;
-
-    /// Parses an optional description (servers): empty means none.
-    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
-        let value = value.into();
-        text(&value, Self::MAX_CHARS).map(|()| Self(value))
-    }
-
     /// Parses a description that must be given (packs).
     pub fn parse_required(value: impl Into<String>) -> Result<Self, String> {
         let value = value.into();

@@ -97,12 +97,8 @@ impl HeaderBuilder {
                 )?;
             }
             Credentials::BearerToken { token } => {
-                insert(
-                    &mut headers,
-                    AUTHORIZATION.as_str(),
-                    &format!("Bearer {token}"),
-                    true,
-                )?;
+                let value = format!("Bearer {token}");
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
             }
             Credentials::OAuth2ClientCredentials {
                 token_url,
@@ -110,15 +106,9 @@ impl HeaderBuilder {
                 client_secret,
                 scopes,
             } => {
-                let token = self
-                    .oauth2_token(&token_url, &client_id, &client_secret, &scopes)
-                    .await?;
-                insert(
-                    &mut headers,
-                    AUTHORIZATION.as_str(),
-                    &format!("Bearer {token}"),
-                    true,
-                )?;
+                let token = self.oauth2_token(&token_url, &client_id, &client_secret, &scopes);
+                let value = format!("Bearer {}", token.await?);
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
             }
         }
         Ok(headers)

@@ -8,14 +8,10 @@ use crate::registry::admin::{NewApiKey, NewOrganization, OrganizationChanges, Or
 use crate::registry::{ApiKey, DisplayName, KeyScope, Organization, OrganizationName, Plan, Role};
 
 wire_enum!("plan", Plan => pb::Plan {
-    Free = Free,
-    Pro = Pro,
-    Enterprise = Enterprise,
+    Free = Free, Pro = Pro, Enterprise = Enterprise,
 });
 wire_enum!("role", Role => pb::Role {
-    Admin = Admin,
-    Member = Member,
-    Viewer = Viewer,
+    Admin = Admin, Member = Member, Viewer = Viewer,
 });
 
 impl TryFrom<pb::CreateOrganizationRequest> for NewOrganization {

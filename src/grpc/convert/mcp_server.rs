@@ -25,41 +25,28 @@ use crate::registry::servers::{
 use crate::registry::{Category, Description, DisplayName, HeaderSet, ServerName, UpstreamUrl};
 
 wire_enum!("transport", Transport => pb::Transport {
-    Auto = Auto,
-    StreamableHttp = StreamableHttp,
-    Sse = Sse,
+    Auto = Auto, StreamableHttp = StreamableHttp, Sse = Sse,
 });
 wire_enum!("auth type", AuthType => pb::AuthType {
-    None = None,
-    ApiKey = ApiKey,
-    BearerToken = BearerToken,
+    None = None, ApiKey = ApiKey, BearerToken = BearerToken,
     OAuth2ClientCredentials = Oauth2ClientCredentials,
 });
 wire_enum!("approval policy", ApprovalPolicy => pb::ApprovalPolicy {
-    RequireNone = RequireNone,
-    RequireAll = RequireAll,
+    RequireNone = RequireNone, RequireAll = RequireAll,
 });
 wire_enum!("visibility", Visibility => pb::Visibility {
-    Private = Private,
-    Catalog = Catalog,
+    Private = Private, Catalog = Catalog,
 });
 wire_enum!("server status", ServerStatus => pb::ServerStatus {
-    Pending = Pending,
-    Syncing = Syncing,
-    Connected = Connected,
-    Error = Error,
+    Pending = Pending, Syncing = Syncing, Connected = Connected, Error = Error,
     Disabled = Disabled,
 });
 wire_enum!("tool approval state", ToolApproval => pb::ToolApprovalState {
-    NotRequired = NotRequired,
-    Approved = Approved,
-    NotApproved = NotApproved,
+    NotRequired = NotRequired, Approved = Approved, NotApproved = NotApproved,
     ChangedSinceApproval = ChangedSinceApproval,
 });
 wire_enum!("conflict strategy", OnConflict => pb::ImportConflict {
-    Skip = Skip,
-    Fail = Fail,
-    Rename = Rename,
+    Skip = Skip, Fail = Fail, Rename = Rename,
 });
 
 // ---------------------------------------------------------------- inputs
@@ -86,42 +73,25 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
         let visibility = v.check("mcp_server.visibility", enum_field(server.visibility));
         let patch = server_patch(server, CREATE_PATHS, policy, Mode::Create, &mut v);
         v.finish()?;
-        let ServerPatch {
-            name,
-            display_name,
-            description,
-            url,
-            icon_url,
-            category,
-            transport,
-            auth_type,
-            credentials,
-            request_headers,
-            approval_policy,
-            tools_enabled,
-            allowed_tools,
-            config,
-            enabled,
-        } = patch;
         Ok(NewServer {
             visibility: checked(visibility)?,
-            name: checked(name)?,
-            display_name: checked(display_name)?,
-            description: checked(description)?,
-            url: checked(url)?,
-            icon_url: checked(icon_url)?,
-            category: checked(category)?,
-            transport: checked(transport)?,
-            auth_type: checked(auth_type)?,
-            credentials: checked(credentials)?,
-            request_headers: checked(request_headers)?,
-            approval_policy: checked(approval_policy)?,
+            name: checked(patch.name)?,
+            display_name: checked(patch.display_name)?,
+            description: checked(patch.description)?,
+            url: checked(patch.url)?,
+            icon_url: checked(patch.icon_url)?,
+            category: checked(patch.category)?,
+            transport: checked(patch.transport)?,
+            auth_type: checked(patch.auth_type)?,
+            credentials: checked(patch.credentials)?,
+            request_headers: checked(patch.request_headers)?,
+            approval_policy: checked(patch.approval_policy)?,
             tool_configuration: ToolConfiguration {
-                enabled: checked(tools_enabled)?,
-                allowed_tools: checked(allowed_tools)?,
+                enabled: checked(patch.tools_enabled)?,
+                allowed_tools: checked(patch.allowed_tools)?,
             },
-            config: checked(config)?,
-            enabled: checked(enabled)?,
+            config: checked(patch.config)?,
+            enabled: checked(patch.enabled)?,
         })
     }
 }
@@ -134,7 +104,7 @@ enum Mode {
     Update,
 }
 
-/// The paths a create reads: every updatable field.
+/// The paths a create reads; an update may name each of them too.
 const CREATE_PATHS: &[&str] = &[
     "name",
     "display_name",
@@ -160,24 +130,10 @@ pub struct ServerUpdate {
     pub etag: Option<String>,
 }
 
-/// Paths of McpServer a caller may name in `update_mask`.
-const UPDATABLE: &[&str] = &[
-    "name",
-    "display_name",
-    "description",
-    "url",
-    "icon_url",
-    "category",
-    "transport",
-    "auth_type",
-    "credentials",
-    "request_headers",
-    "approval_policy",
-    "tool_configuration",
+/// Paths of McpServer an update may name besides [`CREATE_PATHS`].
+const SUBPATHS: &[&str] = &[
     "tool_configuration.enabled",
     "tool_configuration.allowed_tools",
-    "config",
-    "enabled",
 ];
 
 /// Paths of McpServer that only the service writes.
@@ -266,34 +222,18 @@ impl TryFrom<(pb::UpdateMcpServerRequest, UrlPolicy)> for ServerUpdate {
 
 /// The patch that `paths` of `server` describe.
 fn server_patch(
-    server: pb::McpServer,
+    mut server: pb::McpServer,
     paths: &[&str],
     policy: UrlPolicy,
     mode: Mode,
     v: &mut Violations,
 ) -> ServerPatch {
-    let pb::McpServer {
-        name,
-        display_name,
-        description,
-        url,
-        icon_url,
-        category,
-        transport,
-        auth_type,
-        credentials,
-        request_headers,
-        approval_policy,
-        tool_configuration,
-        config,
-        enabled,
-        ..
-    } = server;
     let mut patch = ServerPatch::default();
-    let mut headers = Some(request_headers);
-    let mut credentials = Some(credentials);
-    let mut config = Some(config);
-    let tool_configuration = tool_configuration.unwrap_or_default();
+    let mut headers = Some(std::mem::take(&mut server.request_headers));
+    let mut credentials = Some(server.credentials.take());
+    let mut config = Some(server.config.take());
+    let tool_configuration = server.tool_configuration.take().unwrap_or_default();
+    let s = &server;
     let mut tools_allowed = Some(tool_configuration.allowed_tools);
     let tools_enabled = tool_configuration.enabled.unwrap_or(true);
     let mut seen = HashSet::new();
@@ -303,34 +243,41 @@ fn server_patch(
             continue;
         }
         match path {
-            "name" => patch.name = v.check("mcp_server.name", ServerName::parse(name.clone())),
+            "name" => patch.name = v.check("mcp_server.name", ServerName::parse(s.name.clone())),
             "display_name" => {
                 patch.display_name = v.check(
                     "mcp_server.display_name",
-                    DisplayName::parse(display_name.clone()),
+                    DisplayName::parse(s.display_name.clone()),
                 );
             }
             "description" => {
                 patch.description = v.check(
                     "mcp_server.description",
-                    Description::parse(description.clone()),
+                    Description::parse(s.description.clone()),
                 );
             }
-            "url" => patch.url = v.check("mcp_server.url", UpstreamUrl::parse(url.clone(), policy)),
+            "url" => {
+                patch.url = v.check("mcp_server.url", UpstreamUrl::parse(s.url.clone(), policy))
+            }
             "icon_url" => {
                 patch.icon_url = v.check(
                     "mcp_server.icon_url",
-                    UpstreamUrl::parse_optional(icon_url.clone(), policy),
+                    UpstreamUrl::parse_optional(s.icon_url.clone(), policy),
                 );
             }
             "category" => {
-                patch.category = v.check("mcp_server.category", Category::parse(category.clone()));
+                patch.category =
+                    v.check("mcp_server.category", Category::parse(s.category.clone()));
             }
             "transport" => {
-                patch.transport =
-                    v.check("mcp_server.transport", enum_or(transport, Transport::Auto));
+                patch.transport = v.check(
+                    "mcp_server.transport",
+                    enum_or(s.transport, Transport::Auto),
+                );
             }
-            "auth_type" => patch.auth_type = v.check("mcp_server.auth_type", enum_field(auth_type)),
+            "auth_type" => {
+                patch.auth_type = v.check("mcp_server.auth_type", enum_field(s.auth_type))
+            }
             "credentials" => {
                 patch.credentials = Some(
                     credentials
@@ -350,7 +297,7 @@ fn server_patch(
             "approval_policy" => {
                 patch.approval_policy = v.check(
                     "mcp_server.approval_policy",
-                    enum_or(approval_policy, ApprovalPolicy::RequireNone),
+                    enum_or(s.approval_policy, ApprovalPolicy::RequireNone),
                 );
             }
             "tool_configuration" => {
@@ -367,7 +314,7 @@ fn server_patch(
                 let given = config.take().flatten();
                 patch.config = Some(given.map(|c| config_from_pb(c, v)).unwrap_or_default());
             }
-            "enabled" => patch.enabled = Some(enabled.unwrap_or(true)),
+            "enabled" => patch.enabled = Some(s.enabled.unwrap_or(true)),
             "visibility" => v.add("update_mask", "\"visibility\" cannot change after creation"),
             other if OUTPUT_ONLY.contains(&other) => {
                 v.add("update_mask", format!("{other:?} is output only"));
@@ -375,8 +322,9 @@ fn server_patch(
             other => v.add(
                 "update_mask",
                 format!(
-                    "{other:?} is not an updatable field of McpServer (updatable: {})",
-                    UPDATABLE.join(", ")
+                    "{other:?} is not an updatable field of McpServer (updatable: {}, {})",
+                    CREATE_PATHS.join(", "),
+                    SUBPATHS.join(", ")
                 ),
             ),
         }
@@ -987,17 +935,28 @@ impl From<&Capability> for pb::Resource {
 }
 
 impl From<&Capability> for pb::ResourceTemplate {
+    /// A template reads like a resource whose key is a URI template.
     fn from(template: &Capability) -> Self {
-        let d = &template.definition;
+        let pb::Resource {
+            uri,
+            name,
+            title,
+            description,
+            mime_type,
+            size: _,
+            annotations,
+            definition_hash,
+            discovered_at,
+        } = pb::Resource::from(template);
         Self {
-            uri_template: template.key.clone(),
-            name: string_field(d, "name"),
-            title: string_field(d, "title"),
-            description: string_field(d, "description"),
-            mime_type: string_field(d, "mimeType"),
-            annotations: object_field(d, "annotations"),
-            definition_hash: template.definition_hash.clone(),
-            discovered_at: Some(timestamp(template.discovered_at)),
+            uri_template: uri,
+            name,
+            title,
+            description,
+            mime_type,
+            annotations,
+            definition_hash,
+            discovered_at,
         }
     }
 }

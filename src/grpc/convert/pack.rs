@@ -16,29 +16,19 @@ use crate::registry::packs::{
 use crate::registry::{Description, PackName, ServerName};
 
 wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
-    Created = Created,
-    Updated = Updated,
-    ServerAdded = ServerAdded,
-    ServerRemoved = ServerRemoved,
-    ServersReplaced = ServersReplaced,
-    Restored = Restored,
+    Created = Created, Updated = Updated, ServerAdded = ServerAdded,
+    ServerRemoved = ServerRemoved, ServersReplaced = ServersReplaced, Restored = Restored,
     ServerDeleted = ServerDeleted,
 });
 wire_enum!("exclusion reason", Exclusion => pb::ExclusionReason {
-    ServerDeleted = ServerDeleted,
-    ServerDisabled = ServerDisabled,
-    ServerNeverSynced = ServerNeverSynced,
-    ServerError = ServerError,
-    ToolsDisabled = ToolsDisabled,
-    NotAllowed = NotAllowed,
-    AddedSinceRevision = AddedSinceRevision,
-    ChangedSinceRevision = ChangedSinceRevision,
-    NotApproved = NotApproved,
-    ChangedSinceApproval = ChangedSinceApproval,
+    ServerDeleted = ServerDeleted, ServerDisabled = ServerDisabled,
+    ServerNeverSynced = ServerNeverSynced, ServerError = ServerError,
+    ToolsDisabled = ToolsDisabled, NotAllowed = NotAllowed,
+    AddedSinceRevision = AddedSinceRevision, ChangedSinceRevision = ChangedSinceRevision,
+    NotApproved = NotApproved, ChangedSinceApproval = ChangedSinceApproval,
 });
 wire_enum!("export transport", ExportTransport => pb::ExportTransport {
-    Http = Http,
-    Sse = Sse,
+    Http = Http, Sse = Sse,
 });
 
 /// Most servers in one pack request.

@@ -11,29 +11,18 @@ use crate::registry::runs::{
 use crate::registry::servers::{LastError, Transport};
 
 wire_enum!("error reason", SyncFailure => pb::ErrorReason {
-    UpstreamUnreachable = UpstreamUnreachable,
-    UpstreamProtocolError = UpstreamProtocolError,
-    UpstreamAuthFailed = UpstreamAuthFailed,
-    CredentialsUnusable = CredentialsUnusable,
-    Internal = Internal,
-    Unknown = Unspecified,
+    UpstreamUnreachable = UpstreamUnreachable, UpstreamProtocolError = UpstreamProtocolError,
+    UpstreamAuthFailed = UpstreamAuthFailed, CredentialsUnusable = CredentialsUnusable,
+    Internal = Internal, Unknown = Unspecified,
 });
 wire_enum!("trigger", Trigger => pb::SyncTrigger {
-    Created = Created,
-    Updated = Updated,
-    Scheduled = Scheduled,
-    Manual = Manual,
+    Created = Created, Updated = Updated, Scheduled = Scheduled, Manual = Manual,
 });
 wire_enum!("outcome", Outcome => pb::SyncOutcome {
-    Running = Running,
-    Succeeded = Succeeded,
-    Failed = Failed,
+    Running = Running, Succeeded = Succeeded, Failed = Failed,
 });
 wire_enum!("capability outcome", CapabilityOutcome => pb::CapabilityOutcome {
-    Ok = Ok,
-    Failed = Failed,
-    NotSupported = NotSupported,
-    Skipped = Skipped,
+    Ok = Ok, Failed = Failed, NotSupported = NotSupported, Skipped = Skipped,
 });
 
 /// A server id that may be empty (meaning every server).
