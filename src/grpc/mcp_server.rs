@@ -9,9 +9,10 @@ use tonic::{Request, Response, Status};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::caller;
+use crate::grpc::convert::capability::{resources_to_pb, tool_to_pb};
+use crate::grpc::convert::import::ImportRequest;
 use crate::grpc::convert::mcp_server::{
-    ImportRequest, ServerUpdate, resources_to_pb, server_filter, server_heap_bytes, servers_page,
-    tool_to_pb,
+    ServerUpdate, server_filter, server_heap_bytes, servers_page,
 };
 use crate::grpc::convert::{check_id, id};
 use crate::pagination::{PageRequest, PageTokens};

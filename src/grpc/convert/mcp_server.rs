@@ -1,6 +1,7 @@
-//! McpServerService conversions: requests into servers, patches, filters,
-//! approvals and imports; servers and capabilities into responses (no
-//! secret, sensitive headers masked).
+//! McpServerService conversions: requests into servers, patches, filters
+//! and approvals; servers into responses (no secret, sensitive headers
+//! masked). Imports are in `convert::import`, capabilities in
+//! `convert::capability`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -8,19 +9,15 @@ use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::{check_id, checked, count, enum_field, enum_or, etag, wire_enum};
-use crate::grpc::import;
-use crate::grpc::json::{json_to_struct, object_field, string_field, struct_to_json};
+use crate::grpc::json::{json_to_struct, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pagination::{Page, PageTokens};
 use crate::pb;
 use crate::registry::servers::answers::Shown;
-use crate::registry::servers::import::{
-    ImportEntry, ImportOptions, ImportOutcome, ImportReport, Imported, OnConflict,
-};
 use crate::registry::servers::{
-    Access, Approval, ApprovalPolicy, AuthType, Capability, Credentials, MASK, McpServer,
-    NewServer, ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue,
-    ToolApproval, ToolConfiguration, Transport, UrlPolicy, Visibility, validate,
+    Access, Approval, ApprovalPolicy, AuthType, Credentials, MASK, McpServer, NewServer,
+    ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue, ToolConfiguration,
+    Transport, UrlPolicy, Visibility, validate,
 };
 use crate::registry::{Category, Description, DisplayName, HeaderSet, ServerName, UpstreamUrl};
 
@@ -40,13 +37,6 @@ wire_enum!("visibility", Visibility => pb::Visibility {
 wire_enum!("server status", ServerStatus => pb::ServerStatus {
     Pending = Pending, Syncing = Syncing, Connected = Connected, Error = Error,
     Disabled = Disabled,
-});
-wire_enum!("tool approval state", ToolApproval => pb::ToolApprovalState {
-    NotRequired = NotRequired, Approved = Approved, NotApproved = NotApproved,
-    ChangedSinceApproval = ChangedSinceApproval,
-});
-wire_enum!("conflict strategy", OnConflict => pb::ImportConflict {
-    Skip = Skip, Fail = Fail, Rename = Rename,
 });
 
 // ---------------------------------------------------------------- inputs
@@ -539,172 +529,6 @@ impl TryFrom<pb::ApproveToolsRequest> for (String, Approval) {
     }
 }
 
-/// An ImportMcpConfig request: the configuration read into entries (every
-/// problem at its JSON path) and how to import them.
-pub struct ImportRequest {
-    pub entries: Vec<ImportEntry>,
-    pub options: ImportOptions,
-}
-
-impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
-    type Error = Error;
-
-    fn try_from((request, policy): (pb::ImportMcpConfigRequest, UrlPolicy)) -> Result<Self, Error> {
-        let pb::ImportMcpConfigRequest {
-            config_json,
-            variables,
-            on_conflict,
-            dry_run,
-            visibility,
-        } = request;
-        let mut v = Violations::new();
-        let visibility = match enum_field::<Visibility>(visibility) {
-            Ok(_) => visibility,
-            Err(err) => {
-                v.add("visibility", err);
-                0
-            }
-        };
-        let on_conflict = v
-            .check("on_conflict", enum_or(on_conflict, OnConflict::Skip))
-            .unwrap_or(OnConflict::Skip);
-        let variables: HashMap<String, String> = variables.into_iter().collect();
-        let mut entries = Vec::new();
-        for entry in import::read(&config_json, &variables, &mut v) {
-            let import::EntryKind::Remote(mut server) = entry.kind else {
-                entries.push(ImportEntry {
-                    key: entry.key,
-                    server: None,
-                });
-                continue;
-            };
-            // Every remote entry is validated as CreateMcpServer would, its
-            // problems reported at its JSON path.
-            server.visibility = visibility;
-            match NewServer::try_from((*server, policy)) {
-                Ok(new) => entries.push(ImportEntry {
-                    key: entry.key,
-                    server: Some(new),
-                }),
-                Err(Error::InvalidArgument(violations)) => {
-                    for violation in violations {
-                        let field = import_field(&entry.path, &violation.field);
-                        v.add(field, violation.description);
-                    }
-                }
-                Err(other) => return Err(other),
-            }
-        }
-        v.finish()?;
-        let options = ImportOptions {
-            on_conflict,
-            dry_run,
-        };
-        Ok(ImportRequest { entries, options })
-    }
-}
-
-/// The JSON path of a CreateMcpServer field of an imported entry.
-fn import_field(entry_path: &str, field: &str) -> String {
-    let rest = field.strip_prefix("mcp_server.").unwrap_or(field);
-    let (head, tail) = rest
-        .find(['.', '['])
-        .map_or((rest, ""), |at| rest.split_at(at));
-    match head {
-        "url" => format!("{entry_path}.url"),
-        "transport" => format!("{entry_path}.type"),
-        "request_headers" => format!("{entry_path}.headers{tail}"),
-        "credentials" | "auth_type" => format!("{entry_path}.headers"),
-        _ => entry_path.to_owned(),
-    }
-}
-
-// ---------------------------------------------------------------- outputs
-
-impl From<ImportReport> for pb::ImportMcpConfigResponse {
-    fn from(report: ImportReport) -> Self {
-        let ImportReport {
-            entries,
-            created,
-            skipped,
-        } = report;
-        Self {
-            entries: entries.into_iter().map(imported_entry).collect(),
-            created_count: count(created as i64),
-            skipped_count: count(skipped as i64),
-        }
-    }
-}
-
-fn imported_entry((key, outcome): (String, ImportOutcome)) -> pb::ImportedEntry {
-    let (outcome, mcp_server, detail) = match outcome {
-        ImportOutcome::SkippedLocal => (
-            pb::ImportOutcome::SkippedLocal,
-            None,
-            "a local (stdio) server: the registry keeps remote servers only".to_owned(),
-        ),
-        ImportOutcome::SkippedExists { name } => (
-            pb::ImportOutcome::SkippedExists,
-            None,
-            format!("a server named {name:?} exists"),
-        ),
-        ImportOutcome::Created { wanted, server } => {
-            let server = match server {
-                Imported::Created(view) => pb::McpServer::from(*view),
-                Imported::Planned(new) => would_create(&new),
-            };
-            if server.name == wanted {
-                (pb::ImportOutcome::Created, Some(server), String::new())
-            } else {
-                let detail = format!("{wanted:?} is taken; created as {:?}", server.name);
-                (pb::ImportOutcome::Renamed, Some(server), detail)
-            }
-        }
-    };
-    pb::ImportedEntry {
-        key,
-        outcome: outcome as i32,
-        mcp_server,
-        detail,
-    }
-}
-
-/// What a dry run reports for an entry: the server as it would be created,
-/// without id, etag, times or secrets.
-fn would_create(new: &NewServer) -> pb::McpServer {
-    let auth_type = new
-        .credentials
-        .as_ref()
-        .map_or(AuthType::None, Credentials::auth_type);
-    pb::McpServer {
-        name: new.name.as_str().to_owned(),
-        url: new.url.as_str().to_owned(),
-        transport: pb::Transport::from(new.transport) as i32,
-        auth_type: pb::AuthType::from(auth_type) as i32,
-        has_credentials: new.credentials.is_some(),
-        request_headers: new
-            .request_headers
-            .iter()
-            .map(|header| {
-                let shown = match &header.value {
-                    crate::registry::servers::HeaderInputValue::Value(value)
-                        if !validate::is_sensitive_header(&header.name) =>
-                    {
-                        value.clone()
-                    }
-                    _ => MASK.to_owned(),
-                };
-                (header.name.clone(), shown)
-            })
-            .collect(),
-        visibility: new
-            .visibility
-            .map_or(pb::Visibility::Unspecified, pb::Visibility::from) as i32,
-        enabled: Some(true),
-        ..Default::default()
-    }
-}
-
 impl From<Access> for pb::AccessInfo {
     fn from(access: Access) -> Self {
         Self {
@@ -863,119 +687,6 @@ pub fn server_heap_bytes(answer: &pb::McpServer) -> u64 {
             .map_or(0, crate::grpc::json::struct_heap_bytes)
 }
 
-/// A tool of `server` with its approval state.
-pub fn tool_to_pb(server: &McpServer, tool: &Capability) -> pb::Tool {
-    let d = &tool.definition;
-    let approval_state = server.tool_approval(&tool.key, &tool.definition_hash);
-    pb::Tool {
-        name: tool.key.clone(),
-        title: string_field(d, "title"),
-        description: string_field(d, "description"),
-        input_schema: object_field(d, "inputSchema"),
-        output_schema: object_field(d, "outputSchema"),
-        annotations: object_field(d, "annotations"),
-        definition_hash: tool.definition_hash.clone(),
-        approval_state: pb::ToolApprovalState::from(approval_state) as i32,
-        approved_definition_hash: server
-            .tool_approvals
-            .get(&tool.key)
-            .cloned()
-            .unwrap_or_default(),
-        discovered_at: Some(timestamp(tool.discovered_at)),
-        changed_at: Some(timestamp(tool.changed_at)),
-    }
-}
-
-impl From<&Capability> for pb::Prompt {
-    fn from(prompt: &Capability) -> Self {
-        let d = &prompt.definition;
-        let arguments = d
-            .get("arguments")
-            .and_then(serde_json::Value::as_array)
-            .map(|args| {
-                args.iter()
-                    .map(|a| pb::PromptArgument {
-                        name: string_field(a, "name"),
-                        title: string_field(a, "title"),
-                        description: string_field(a, "description"),
-                        required: a
-                            .get("required")
-                            .and_then(serde_json::Value::as_bool)
-                            .unwrap_or(false),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            name: prompt.key.clone(),
-            title: string_field(d, "title"),
-            description: string_field(d, "description"),
-            arguments,
-            definition_hash: prompt.definition_hash.clone(),
-            discovered_at: Some(timestamp(prompt.discovered_at)),
-        }
-    }
-}
-
-impl From<&Capability> for pb::Resource {
-    fn from(resource: &Capability) -> Self {
-        let d = &resource.definition;
-        Self {
-            uri: resource.key.clone(),
-            name: string_field(d, "name"),
-            title: string_field(d, "title"),
-            description: string_field(d, "description"),
-            mime_type: string_field(d, "mimeType"),
-            size: d.get("size").and_then(serde_json::Value::as_i64),
-            annotations: object_field(d, "annotations"),
-            definition_hash: resource.definition_hash.clone(),
-            discovered_at: Some(timestamp(resource.discovered_at)),
-        }
-    }
-}
-
-impl From<&Capability> for pb::ResourceTemplate {
-    /// A template reads like a resource whose key is a URI template.
-    fn from(template: &Capability) -> Self {
-        let pb::Resource {
-            uri,
-            name,
-            title,
-            description,
-            mime_type,
-            size: _,
-            annotations,
-            definition_hash,
-            discovered_at,
-        } = pb::Resource::from(template);
-        Self {
-            uri_template: uri,
-            name,
-            title,
-            description,
-            mime_type,
-            annotations,
-            definition_hash,
-            discovered_at,
-        }
-    }
-}
-
-/// Splits resources and resource templates of one listing page.
-pub fn resources_to_pb(items: &[Capability]) -> (Vec<pb::Resource>, Vec<pb::ResourceTemplate>) {
-    use crate::registry::servers::CapabilityKind;
-    let (templates, resources): (Vec<&Capability>, Vec<&Capability>) = items
-        .iter()
-        .partition(|c| c.kind == CapabilityKind::ResourceTemplate);
-    (
-        resources.into_iter().map(pb::Resource::from).collect(),
-        templates
-            .into_iter()
-            .map(pb::ResourceTemplate::from)
-            .collect(),
-    )
-}
-
 /// Names the enum values a field accepts (for documentation tests).
 #[cfg(test)]
 fn accepted<D: crate::grpc::convert::WireEnum>() -> Vec<&'static str> {
@@ -996,16 +707,5 @@ mod tests {
                 "TRANSPORT_SSE"
             ]
         );
-    }
-
-    #[test]
-    fn imported_fields_are_reported_at_their_json_path() {
-        let path = "config_json.mcpServers.search";
-        assert_eq!(import_field(path, "mcp_server.url"), format!("{path}.url"));
-        assert_eq!(
-            import_field(path, "mcp_server.request_headers[\"X\"]"),
-            format!("{path}.headers[\"X\"]")
-        );
-        assert_eq!(import_field(path, "mcp_server.name"), path);
     }
 }

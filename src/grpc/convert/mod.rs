@@ -7,6 +7,8 @@
 //! must be handled, so adding one is a compile error until it is.
 
 pub mod admin;
+pub mod capability;
+pub mod import;
 pub mod mcp_server;
 pub mod pack;
 pub mod sync;
