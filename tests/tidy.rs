@@ -60,34 +60,29 @@ fn mentions(dir: &str, forbidden: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_grpc_layer_names_nothing_from_the_store() {
-    let found = mentions("src/grpc", "crate::store");
+/// Fails, listing them, if files under `dir` name `forbidden`.
+fn assert_absent(dir: &str, forbidden: &str) {
+    let found = mentions(dir, forbidden);
     assert!(
         found.is_empty(),
-        "src/grpc uses the store:\n{}",
+        "{dir} names {forbidden}:\n{}",
         found.join("\n")
     );
+}
+
+#[test]
+fn the_grpc_layer_names_nothing_from_the_store() {
+    assert_absent("src/grpc", "crate::store");
 }
 
 #[test]
 fn the_store_names_nothing_from_the_sync_engine() {
-    let found = mentions("src/store", "crate::sync");
-    assert!(
-        found.is_empty(),
-        "src/store uses sync:\n{}",
-        found.join("\n")
-    );
+    assert_absent("src/store", "crate::sync");
 }
 
 #[test]
 fn the_domain_names_no_protobuf_type() {
-    let found = mentions("src/registry", "crate::pb");
-    assert!(
-        found.is_empty(),
-        "src/registry uses protobuf:\n{}",
-        found.join("\n")
-    );
+    assert_absent("src/registry", "crate::pb");
 }
 
 #[test]
