@@ -3,6 +3,13 @@
 
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../support/mcp.rs"]
+mod mcp;
+#[allow(dead_code)]
+#[path = "../support/process.rs"]
+mod process;
+
 mod admin;
 mod auth;
 mod binary;

@@ -5,6 +5,13 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../support/mcp.rs"]
+mod mcp;
+#[allow(dead_code)]
+#[path = "../support/process.rs"]
+mod process;
+
 mod durability;
 mod races;
 mod support;

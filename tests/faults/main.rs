@@ -5,7 +5,14 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[allow(dead_code)]
+#[path = "../support/mcp.rs"]
+mod mcp;
+#[allow(dead_code)]
+#[path = "../support/process.rs"]
+mod process;
+
 mod fuzz_corpus;
 mod pg_restart;
-mod process;
+mod postgres;
 mod wire_fuzz;

@@ -11,13 +11,13 @@ use mcp_registry::pb;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use tokio::sync::Mutex;
 use tonic::Code;
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Auth, server};
-use crate::process::{OwnPostgres, Served, admin_cli, required};
+use crate::postgres::{OwnPostgres, required};
+use crate::process::{Served, admin_cli};
 
 async fn health(channel: &tonic::transport::Channel) -> Option<ServingStatus> {
     HealthClient::new(channel.clone())
@@ -82,11 +82,7 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
         key["api_key_id"].as_str().expect("id").to_owned(),
         key["secret"].as_str().expect("secret").to_owned(),
     );
-    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let channel = served.channel().await;
     wait_for_health(&channel, ServingStatus::Serving).await;
 
     // Bounded load: four writers, two readers, until told to stop.
@@ -168,12 +164,11 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
     }
 
     let outcomes = outcomes.lock().await;
-    let mut served = served;
     assert!(
         outcomes.other.is_empty(),
         "only UNAVAILABLE during the outage: {:?}\nlogs: {:?}",
         outcomes.other,
-        served.drain_logs()
+        served.logs()
     );
     // Every acknowledged create is there, whatever the outage did.
     let mut stored = BTreeSet::new();
@@ -204,10 +199,6 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
         outcomes.unavailable
     );
 
-    served.sigterm();
-    let exit = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
-        .await
-        .expect("stopped")
-        .expect("wait");
-    assert!(exit.success(), "clean exit after the outage: {exit:?}");
+    let (code, logs) = served.stop().await;
+    assert_eq!(code, Some(0), "clean exit after the outage: {logs:?}");
 }
