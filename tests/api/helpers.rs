@@ -109,20 +109,9 @@ pub fn loopback() -> Options {
     }
 }
 
-/// An upstream on 127.0.0.1 that accepts connections and never answers;
-/// returns its port.
+/// Starts a fake MCP server on 127.0.0.1 that never answers; returns its port.
 pub async fn hanging_upstream() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    port
+    crate::mcp::McpServer::new().hang().start().await.port
 }
 
 /// A database that exists for one test.
@@ -692,10 +681,7 @@ pub async fn everything(mode: &str) -> Option<Everything> {
         }
     };
     // A free port: bind, read, release (the server binds it right after).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::mcp::free_port();
     let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loopback.cjs");
     let child = tokio::process::Command::new("node")
         .args(["--require", preload, &script, mode])
@@ -744,10 +730,7 @@ pub fn python_sdk_path() -> Option<String> {
 /// `None` outside the test command (required with CI=true).
 pub async fn python_many_tools(transport: &str) -> Option<PythonServer> {
     let pythonpath = python_sdk_path()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::mcp::free_port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/many_tools.py");
     let child = tokio::process::Command::new("python3")
         .args([script, transport, &port.to_string()])

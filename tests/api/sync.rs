@@ -10,6 +10,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{Instance, Options, TestApp, assert_error, everything, server};
+use crate::mcp::{McpServer, Running, tool};
 
 /// What the Python MCP SDK's client lists at `url` (tools, prompts,
 /// resources, templates): an implementation independent of the registry's,
@@ -257,10 +258,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
 async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::mcp::free_port();
     let mut input = server("gone");
     input.url = format!("http://127.0.0.1:{port}/mcp");
     let created = app.create_server(&org.admin, input).await;
@@ -374,7 +372,7 @@ async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
 async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
     let a = app.org("a", Plan::Pro).await;
     let b = app.org("b", Plan::Pro).await;
-    let (port, _) = mutable_server().await;
+    let port = mutable_server().await.port;
     let mut input = server("docs");
     input.url = format!("http://127.0.0.1:{port}/mcp");
     let in_a = app.create_server(&a.admin, input.clone()).await;
@@ -567,10 +565,7 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
         healthy.push(app.create_server(&org.admin, input).await);
     }
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let closed = crate::mcp::free_port();
     let mut input = server("failing");
     input.url = format!("http://127.0.0.1:{closed}/mcp");
     let failing = app.create_server(&org.admin, input).await;
@@ -761,54 +756,20 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     database.drop_database().await;
 }
 
-/// A minimal MCP server (JSON answers) whose `search` tool description can be changed.
-async fn mutable_server() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    let description = std::sync::Arc::new(std::sync::Mutex::new("searches documents".to_owned()));
-    let shared = description.clone();
-    let app = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move |body: String| {
-            let shared = shared.clone();
-            async move {
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let result = match body["method"].as_str() {
-                    Some("initialize") => serde_json::json!({
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {"tools": {}},
-                        "serverInfo": {"name": "mutable", "version": "1"},
-                    }),
-                    Some("tools/list") => {
-                        let description = shared.lock().map(|d| d.clone()).unwrap_or_default();
-                        serde_json::json!({"tools": [
-                            {"name": "search", "description": description, "inputSchema": {"type": "object"}},
-                            {"name": "stable", "description": "never changes", "inputSchema": {"type": "object"}},
-                        ]})
-                    }
-                    _ => return StatusCode::ACCEPTED.into_response(),
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string(),
-                )
-                    .into_response()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Starts a fake MCP server (JSON answers) with a `search` and a `stable`
+/// tool; tests change `search` with [`Running::set_tools`].
+async fn mutable_server() -> Running {
+    McpServer::new()
+        .name("mutable")
+        .tool("search", "searches documents")
+        .tool("stable", "never changes")
+        .start()
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, description)
 }
 
 async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp) {
     let hang_port = crate::helpers::hanging_upstream().await;
-    let (good_port, _) = mutable_server().await;
+    let good_port = mutable_server().await.port;
     let org = app.org("acme", Plan::Pro).await;
     let mut stuck = server("stuck");
     stuck.url = format!("http://127.0.0.1:{hang_port}/mcp");
@@ -858,7 +819,8 @@ async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp)
 }
 
 async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
-    let (port, description) = mutable_server().await;
+    let upstream = mutable_server().await;
+    let port = upstream.port;
     let org = app.org("acme", Plan::Pro).await;
     let mut input = server("docs");
     input.url = format!("http://127.0.0.1:{port}/mcp");
@@ -919,7 +881,10 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
     assert_eq!(offered, vec!["docs__search", "docs__stable"]);
 
     // The server silently changes `search`.
-    *description.lock().expect("lock") = "deletes documents".into();
+    upstream.set_tools([
+        tool("search", "deletes documents"),
+        tool("stable", "never changes"),
+    ]);
     let run = sync(created.id.clone()).await;
     let changes = run.changes.expect("changes");
     assert_eq!(changes.tools_changed, vec!["search"]);
@@ -995,12 +960,10 @@ crate::on_both_backends_with!(crate::helpers::loopback();
 async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused(
     app: TestApp,
 ) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
     let org = app.org("acme", Plan::Pro).await;
 
     // 127.0.0.1 is allowed explicitly: a sync to it works.
-    let (port, _) = mutable_server().await;
+    let port = mutable_server().await.port;
     let mut allowed = server("allowed");
     allowed.url = format!("http://127.0.0.1:{port}/mcp");
     let allowed = app.create_server(&org.admin, allowed).await;
@@ -1013,23 +976,11 @@ async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
 
     // A redirect from it to another loopback address is refused before connecting.
-    let redirector = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move || async move {
-            (
-                StatusCode::TEMPORARY_REDIRECT,
-                [(header::LOCATION, format!("http://127.0.0.2:{port}/mcp"))],
-            )
-                .into_response()
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let redirect_port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, redirector).await;
-    });
+    let redirector = McpServer::new()
+        .redirect("/", &format!("http://127.0.0.2:{port}/mcp"))
+        .start()
+        .await;
+    let redirect_port = redirector.port;
     let mut redirected = server("redirected");
     redirected.url = format!("http://127.0.0.1:{redirect_port}/mcp");
     let redirected = app.create_server(&org.admin, redirected).await;
@@ -1064,42 +1015,14 @@ crate::on_both_backends_with!(crate::helpers::Options {
 );
 
 async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: TestApp) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    // B would receive whatever follows the redirect: count what reaches it.
-    let reached_b = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = reached_b.clone();
-    let b = axum::Router::new().fallback(move || {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            StatusCode::OK
-        }
-    });
-    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port_b = listener_b.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener_b, b).await;
-    });
+    // B would receive whatever follows the redirect: its log shows what reaches it.
+    let b = McpServer::new().start().await;
     // A redirects every request to B, another origin (localhost, another port).
-    let a = axum::Router::new().fallback(move || async move {
-        (
-            StatusCode::TEMPORARY_REDIRECT,
-            [(header::LOCATION, format!("http://localhost:{port_b}/mcp"))],
-        )
-            .into_response()
-    });
-    let listener_a = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port_a = listener_a.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener_a, a).await;
-    });
+    let a = McpServer::new()
+        .redirect("/", &format!("http://localhost:{}/mcp", b.port))
+        .start()
+        .await;
+    let port_a = a.port;
 
     let org = app.org("acme", Plan::Pro).await;
     let mut input = server("redirecting");
@@ -1134,7 +1057,7 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
         assert!(status.message().contains("another origin"), "{status:?}");
     }
     assert_eq!(
-        reached_b.load(Ordering::SeqCst),
+        b.requests().len(),
         0,
         "nothing (and no secret) reached the other origin"
     );
@@ -1220,73 +1143,21 @@ crate::on_both_backends!(
     runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff
 );
 
-/// A token endpoint (client `cid` / `csecret` gets `tok-live`) and an MCP
-/// endpoint that requires that token; counts token requests.
-async fn oauth2_fixture() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use axum::http::{HeaderMap, StatusCode, header};
-    use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let issued = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = issued.clone();
-    let app = axum::Router::new()
-        .route(
-            "/token",
-            axum::routing::post(move |form: String| {
-                let counter = counter.clone();
-                async move {
-                    let fields: std::collections::HashMap<String, String> =
-                        url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
-                    let valid = fields.get("grant_type").map(String::as_str) == Some("client_credentials")
-                        && fields.get("client_id").map(String::as_str) == Some("cid")
-                        && fields.get("client_secret").map(String::as_str) == Some("csecret");
-                    if !valid {
-                        return (StatusCode::UNAUTHORIZED, "invalid_client").into_response();
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        serde_json::json!({"access_token": "tok-live", "token_type": "Bearer", "expires_in": 3600}).to_string(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
-        .route(
-            "/mcp",
-            axum::routing::post(|headers: HeaderMap, body: String| async move {
-                if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer tok-live") {
-                    return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
-                }
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let result = match body["method"].as_str() {
-                    Some("initialize") => serde_json::json!({
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {"tools": {}},
-                        "serverInfo": {"name": "guarded", "version": "1"},
-                    }),
-                    Some("tools/list") => serde_json::json!({"tools": [{"name": "secret_tool", "inputSchema": {"type": "object"}}]}),
-                    _ => return StatusCode::ACCEPTED.into_response(),
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string(),
-                )
-                    .into_response()
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Starts a token endpoint (client `cid` / `csecret` gets `tok-live`) and
+/// an MCP endpoint that requires that token.
+async fn oauth2_fixture() -> Running {
+    McpServer::new()
+        .name("guarded")
+        .tool("secret_tool", "")
+        .token_endpoint_for("/token", "tok-live", "cid", "csecret")
+        .bearer("tok-live")
+        .start()
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, issued)
 }
 
 async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(app: TestApp) {
-    use std::sync::atomic::Ordering;
-    let (port, issued) = oauth2_fixture().await;
+    let upstream = oauth2_fixture().await;
+    let port = upstream.port;
     let org = app.org("acme", Plan::Pro).await;
     let oauth = |secret: &str| {
         Some(pb::Credentials {
@@ -1316,7 +1187,7 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
         assert_eq!(run.tools.map(|t| t.count), Some(1));
     }
     assert_eq!(
-        issued.load(Ordering::SeqCst),
+        upstream.tokens_issued(),
         1,
         "the token is fetched once and reused"
     );
