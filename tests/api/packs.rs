@@ -60,12 +60,21 @@ async fn catalog(app: &TestApp, name: &str) -> pb::McpServer {
     app.create_server(&app.platform, input).await
 }
 
-async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
+/// The pack "dev" created by the member, holding "github" (by id) and the
+/// catalog's "everything" (by name).
+struct DevPack {
+    org: crate::helpers::Org,
+    github: pb::McpServer,
+    everything: pb::McpServer,
+    pack: pb::Pack,
+}
+
+async fn dev_pack(app: &TestApp) -> DevPack {
     let org = app.org("acme", Plan::Pro).await;
     let github = app.create_server(&org.admin, server("github")).await;
-    let everything = catalog(&app, "everything").await;
-    let mut client = app.packs_as(&org.member);
-    let created = client
+    let everything = catalog(app, "everything").await;
+    let pack = app
+        .packs_as(&org.member)
         .create_pack(new_pack(
             "dev",
             vec![by_id(&github.id), by_name("everything")],
@@ -73,6 +82,36 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .await
         .expect("create")
         .into_inner();
+    DevPack {
+        org,
+        github,
+        everything,
+        pack,
+    }
+}
+
+/// Returns an update of the pack's description to `description`.
+fn describe(id: &str, description: &str, etag: &str) -> pb::UpdatePackRequest {
+    pb::UpdatePackRequest {
+        pack: Some(pb::Pack {
+            id: id.into(),
+            description: description.into(),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["description".into()],
+        }),
+    }
+}
+
+async fn a_created_pack_holds_its_servers_by_id_or_name(app: TestApp) {
+    let DevPack {
+        org,
+        everything,
+        pack: created,
+        ..
+    } = dev_pack(&app).await;
     assert!(created.id.starts_with("pack_"));
     assert_eq!(created.version, 1);
     assert_eq!(names(&created), vec!["github", "everything"]);
@@ -84,9 +123,14 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         ),
         (org.member.key_id(), org.id.as_str())
     );
+}
 
-    let fetched = app
-        .packs_as(&org.viewer)
+async fn a_pack_is_read_and_listed_by_its_organization(app: TestApp) {
+    let DevPack {
+        org, pack: created, ..
+    } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.viewer);
+    let fetched = client
         .get_pack(pb::GetPackRequest {
             id: created.id.clone(),
         })
@@ -94,15 +138,20 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .expect("get")
         .into_inner();
     assert_eq!(fetched, created);
-    let listed = client
+    let listed = app
+        .packs_as(&org.member)
         .list_packs(pb::ListPacksRequest::default())
         .await
         .expect("list")
         .into_inner();
     assert_eq!((listed.total_size, listed.packs.len()), (1, 1));
     assert_eq!(listed.packs[0], created);
+}
 
-    // The server shows the pack that holds it.
+async fn a_server_shows_the_packs_that_hold_it(app: TestApp) {
+    let DevPack {
+        org, github, pack, ..
+    } = dev_pack(&app).await;
     let got = app
         .servers_as(&org.viewer)
         .get_mcp_server(pb::GetMcpServerRequest {
@@ -111,20 +160,14 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .await
         .expect("server")
         .into_inner();
-    assert_eq!(got.pack_ids, vec![created.id.clone()]);
+    assert_eq!(got.pack_ids, vec![pack.id.clone()]);
+}
 
-    let updated = client
-        .update_pack(pb::UpdatePackRequest {
-            pack: Some(pb::Pack {
-                id: created.id.clone(),
-                description: "tools for developers".into(),
-                etag: created.etag.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["description".into()],
-            }),
-        })
+async fn updating_a_pack_makes_a_new_version(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let updated = app
+        .packs_as(&org.member)
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
         .await
         .expect("update")
         .into_inner();
@@ -132,11 +175,19 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         (updated.version, updated.description.as_str()),
         (2, "tools for developers")
     );
-    // The same values again change nothing and make no version.
+}
+
+async fn an_update_with_the_same_values_makes_no_version(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.member);
+    client
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update");
     let same = client
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 description: "tools for developers".into(),
                 ..Default::default()
             }),
@@ -146,12 +197,21 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .expect("no-op")
         .into_inner();
     assert_eq!(same.version, 2);
+}
+
+async fn updating_a_pack_with_a_stale_etag_is_aborted(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.member);
+    client
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update");
     let result = client
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 name: "x".into(),
-                etag: created.etag.clone(),
+                etag: pack.etag.clone(),
                 ..Default::default()
             }),
             update_mask: Some(FieldMask {
@@ -160,10 +220,15 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         })
         .await;
     assert_error(result, Code::Aborted, "ETAG_MISMATCH");
-    let result = client
+}
+
+async fn updating_a_pack_rejects_bad_masks(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let result = app
+        .packs_as(&org.member)
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 ..Default::default()
             }),
             update_mask: Some(FieldMask {
@@ -176,12 +241,15 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         violated_fields(&status),
         vec!["update_mask", "update_mask", "update_mask"]
     );
+}
 
+async fn strangers_cannot_touch_a_pack(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
     // Only the creator or an ADMIN changes it; others cannot see it.
     let result = app
         .packs_as(&org.member2)
         .delete_pack(pb::DeletePackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
             etag: String::new(),
         })
         .await;
@@ -190,7 +258,7 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
     let result = app
         .packs_as(&other.admin)
         .get_pack(pb::GetPackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
         })
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
@@ -199,19 +267,31 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .list_packs(pb::ListPacksRequest::default())
         .await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+}
 
+async fn an_admin_deletes_a_pack_at_its_etag(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let updated = app
+        .packs_as(&org.member)
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update")
+        .into_inner();
     app.packs_as(&org.admin)
         .delete_pack(pb::DeletePackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
             etag: updated.etag,
         })
         .await
         .expect("delete");
-    let result = client.get_pack(pb::GetPackRequest { id: created.id }).await;
+    let result = app
+        .packs_as(&org.member)
+        .get_pack(pb::GetPackRequest { id: pack.id })
+        .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
 }
 
-async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp) {
+async fn creating_a_pack_reports_every_invalid_field(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     let github = app.create_server(&org.admin, server("github")).await;
     let mut client = app.packs_as(&org.admin);
@@ -230,11 +310,7 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
         violated_fields(&status),
         vec!["pack.name", "pack.description", "pack.servers"]
     );
-    let result = client
-        .create_pack(new_pack("dev", vec![by_name("nope")]))
-        .await;
-    let status = assert_error(result, Code::NotFound, "NOT_FOUND");
-    assert!(status.message().contains("nope"), "{status:?}");
+    // An id and a name that disagree.
     let result = client
         .create_pack(new_pack(
             "dev",
@@ -246,17 +322,16 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
         .await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["pack.servers"]);
-    client
-        .create_pack(new_pack("dev", vec![]))
-        .await
-        .expect("first");
-    let result = client.create_pack(new_pack("dev", vec![])).await;
-    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
-    let result = app
-        .packs_as(&org.viewer)
-        .create_pack(new_pack("view", vec![]))
+}
+
+async fn creating_a_pack_of_an_unknown_server_is_not_found(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut client = app.packs_as(&org.admin);
+    let result = client
+        .create_pack(new_pack("dev", vec![by_name("nope")]))
         .await;
-    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+    let status = assert_error(result, Code::NotFound, "NOT_FOUND");
+    assert!(status.message().contains("nope"), "{status:?}");
     // Another organization's server does not exist for this one.
     let other = app.org("other", Plan::Pro).await;
     let theirs = app.create_server(&other.admin, server("theirs")).await;
@@ -264,6 +339,26 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
         .create_pack(new_pack("x", vec![by_id(&theirs.id)]))
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
+}
+
+async fn a_pack_name_already_exists_within_the_organization(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut client = app.packs_as(&org.admin);
+    client
+        .create_pack(new_pack("dev", vec![]))
+        .await
+        .expect("first");
+    let result = client.create_pack(new_pack("dev", vec![])).await;
+    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+}
+
+async fn viewers_cannot_create_packs(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let result = app
+        .packs_as(&org.viewer)
+        .create_pack(new_pack("view", vec![]))
+        .await;
+    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
 }
 
 async fn membership_changes_one_version_at_a_time(app: TestApp) {
@@ -795,8 +890,12 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
     assert!(status.message().contains(&c.id), "{status:?}");
 }
 
-async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates "github" and "other", and the packs "first" (both) and "second"
+/// (github only); returns github and the packs.
+async fn github_in_two_packs(
+    app: &TestApp,
+    org: &crate::helpers::Org,
+) -> (pb::McpServer, pb::Pack, pb::Pack) {
     let github = app.create_server(&org.admin, server("github")).await;
     app.create_server(&org.admin, server("other")).await;
     let mut packs = app.packs_as(&org.admin);
@@ -810,9 +909,14 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         .await
         .expect("second")
         .into_inner();
+    (github, first, second)
+}
 
-    let mut servers = app.servers_as(&org.admin);
-    let result = servers
+async fn deleting_a_server_in_packs_needs_force(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let (github, _, _) = github_in_two_packs(&app, &org).await;
+    let result = app
+        .servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: github.id.clone(),
             force: false,
@@ -824,8 +928,12 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         status.message().contains("first") && status.message().contains("second"),
         "{status:?}"
     );
+}
 
-    servers
+async fn force_deleting_a_server_leaves_a_revision_in_each_pack(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let (github, first, second) = github_in_two_packs(&app, &org).await;
+    app.servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: github.id.clone(),
             force: true,
@@ -833,6 +941,7 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         })
         .await
         .expect("force");
+    let mut packs = app.packs_as(&org.admin);
     for (pack, remaining) in [(&first, vec!["other"]), (&second, vec![])] {
         let now = packs
             .get_pack(pb::GetPackRequest {
@@ -1222,15 +1331,27 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
 }
 
 on_both_backends!(
-    packs_can_be_created_read_listed_updated_and_deleted,
-    creating_a_pack_reports_invalid_input_and_unknown_servers,
+    a_created_pack_holds_its_servers_by_id_or_name,
+    a_pack_is_read_and_listed_by_its_organization,
+    a_server_shows_the_packs_that_hold_it,
+    updating_a_pack_makes_a_new_version,
+    an_update_with_the_same_values_makes_no_version,
+    updating_a_pack_with_a_stale_etag_is_aborted,
+    updating_a_pack_rejects_bad_masks,
+    strangers_cannot_touch_a_pack,
+    an_admin_deletes_a_pack_at_its_etag,
+    creating_a_pack_reports_every_invalid_field,
+    creating_a_pack_of_an_unknown_server_is_not_found,
+    a_pack_name_already_exists_within_the_organization,
+    viewers_cannot_create_packs,
     membership_changes_one_version_at_a_time,
     plan_limits_block_growth_but_a_downgrade_deletes_nothing,
     fifty_parallel_creates_on_a_free_plan_make_exactly_one_pack,
     twenty_parallel_adds_on_a_free_pack_stop_at_five_members,
     a_hundred_parallel_mutations_make_contiguous_versions_with_one_revision_each,
     restoring_a_revision_brings_back_its_members,
-    deleting_a_server_in_packs_needs_force_and_leaves_a_revision,
+    deleting_a_server_in_packs_needs_force,
+    force_deleting_a_server_leaves_a_revision_in_each_pack,
     resolve_offers_usable_tools_and_explains_every_exclusion,
     export_is_client_configuration_without_secrets,
 );
