@@ -6,6 +6,7 @@ use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
+use tonic_reflection::pb::v1alpha as ra;
 
 use crate::helpers::{Backend, Options, TestApp, TestDatabase, spawn_app};
 use crate::on_both_backends;
@@ -28,15 +29,54 @@ async fn health_check_answers_serving_without_an_api_key(app: TestApp) {
     }
 }
 
-async fn reflection_v1_and_v1alpha_list_every_service(app: TestApp) {
-    let expected = [
-        "grpc.health.v1.Health",
-        "mcpregistry.v1.AdminService",
-        "mcpregistry.v1.McpServerService",
-        "mcpregistry.v1.PackService",
-        "mcpregistry.v1.SyncService",
-    ];
+/// The services every reflection version must list.
+const SERVICES: [&str; 5] = [
+    "grpc.health.v1.Health",
+    "mcpregistry.v1.AdminService",
+    "mcpregistry.v1.McpServerService",
+    "mcpregistry.v1.PackService",
+    "mcpregistry.v1.SyncService",
+];
 
+/// Asserts that `names` holds every one of [`SERVICES`].
+fn assert_lists_every_service(version: &str, names: &[String]) {
+    for service in SERVICES {
+        assert!(
+            names.iter().any(|n| n == service),
+            "{version} lacks {service}: {names:?}"
+        );
+    }
+}
+
+/// Sends `requests` to reflection v1alpha; returns the responses in order.
+async fn reflect_v1alpha(
+    app: &TestApp,
+    requests: Vec<ra::server_reflection_request::MessageRequest>,
+) -> Vec<ra::server_reflection_response::MessageResponse> {
+    let mut client = ra::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
+    let count = requests.len();
+    let requests = requests
+        .into_iter()
+        .map(|request| ra::ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(request),
+        });
+    let mut stream = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .expect("reflection v1alpha")
+        .into_inner();
+    let mut responses = Vec::new();
+    for _ in 0..count {
+        let Some(Ok(response)) = stream.next().await else {
+            panic!("no v1alpha response");
+        };
+        responses.push(response.message_response.expect("a message"));
+    }
+    responses
+}
+
+async fn reflection_v1_lists_every_service(app: TestApp) {
     use tonic_reflection::pb::v1 as r1;
     let mut client = r1::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
     let request = r1::ServerReflectionRequest {
@@ -59,59 +99,31 @@ async fn reflection_v1_and_v1alpha_list_every_service(app: TestApp) {
         panic!("unexpected v1 response");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for service in expected {
-        assert!(
-            names.iter().any(|n| n == service),
-            "v1 lacks {service}: {names:?}"
-        );
-    }
+    assert_lists_every_service("v1", &names);
+}
 
-    use tonic_reflection::pb::v1alpha as ra;
-    let mut client = ra::server_reflection_client::ServerReflectionClient::new(app.channel.clone());
-    // v1alpha also resolves the google.rpc error-detail types for clients
-    // such as grpcurl that decode BadRequest and ErrorInfo.
-    let requests = [
-        ra::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(ra::server_reflection_request::MessageRequest::ListServices(
-                String::new(),
-            )),
-        },
-        ra::ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(
-                ra::server_reflection_request::MessageRequest::FileContainingSymbol(
-                    "google.rpc.BadRequest".into(),
-                ),
-            ),
-        },
-    ];
-    let mut stream = client
-        .server_reflection_info(tokio_stream::iter(requests))
-        .await
-        .expect("reflection v1alpha")
-        .into_inner();
-    let Some(Ok(first)) = stream.next().await else {
-        panic!("no v1alpha response");
-    };
+async fn reflection_v1alpha_lists_every_service(app: TestApp) {
+    let list = ra::server_reflection_request::MessageRequest::ListServices(String::new());
+    let responses = reflect_v1alpha(&app, vec![list]).await;
     let Some(ra::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
-        first.message_response
+        responses.into_iter().next()
     else {
         panic!("unexpected v1alpha response");
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-    for service in expected {
-        assert!(
-            names.iter().any(|n| n == service),
-            "v1alpha lacks {service}: {names:?}"
-        );
-    }
-    let Some(Ok(second)) = stream.next().await else {
-        panic!("no descriptor response");
-    };
+    assert_lists_every_service("v1alpha", &names);
+}
+
+/// v1alpha also resolves the google.rpc error-detail types for clients
+/// such as grpcurl that decode BadRequest and ErrorInfo.
+async fn reflection_v1alpha_resolves_the_error_detail_types(app: TestApp) {
+    let symbol = ra::server_reflection_request::MessageRequest::FileContainingSymbol(
+        "google.rpc.BadRequest".into(),
+    );
+    let responses = reflect_v1alpha(&app, vec![symbol]).await;
     assert!(
         matches!(
-            second.message_response,
+            responses.first(),
             Some(ra::server_reflection_response::MessageResponse::FileDescriptorResponse(_))
         ),
         "google.rpc.BadRequest is not resolvable"
@@ -120,7 +132,9 @@ async fn reflection_v1_and_v1alpha_list_every_service(app: TestApp) {
 
 on_both_backends!(
     health_check_answers_serving_without_an_api_key,
-    reflection_v1_and_v1alpha_list_every_service,
+    reflection_v1_lists_every_service,
+    reflection_v1alpha_lists_every_service,
+    reflection_v1alpha_resolves_the_error_detail_types,
 );
 
 /// Fetches `/metrics` with a minimal HTTP/1.1 request.
