@@ -554,7 +554,15 @@ fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
         .expect("timestamp")
 }
 
-async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: TestApp) {
+/// Asserts that /metrics of `app` exports every one of `series`.
+async fn assert_exported(app: &TestApp, series: &[&str]) {
+    let body = crate::operations::scrape(app.metrics_addr.expect("metrics enabled")).await;
+    for series in series {
+        assert!(body.contains(series), "{series} missing from /metrics");
+    }
+}
+
+async fn the_scheduler_resyncs_healthy_servers(app: TestApp) {
     let Some(upstream) = everything("streamableHttp").await else {
         return;
     };
@@ -565,11 +573,6 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
         healthy.push(app.create_server(&org.admin, input).await);
     }
-    let closed = crate::mcp::free_port();
-    let mut input = server("failing");
-    input.url = format!("http://127.0.0.1:{closed}/mcp");
-    let failing = app.create_server(&org.admin, input).await;
-
     for server in &healthy {
         let runs = runs_when(&app, &org.viewer, &server.id, 3).await;
         assert!(
@@ -591,6 +594,21 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
             );
         }
     }
+    // The sync metrics are exported.
+    let series = [
+        "mcp_registry_syncs_total{outcome=\"succeeded\"",
+        "mcp_registry_sync_duration_seconds",
+        "mcp_registry_servers{status=\"connected\"}",
+    ];
+    assert_exported(&app, &series).await;
+}
+
+async fn the_scheduler_backs_off_failing_servers(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let closed = crate::mcp::free_port();
+    let mut input = server("failing");
+    input.url = format!("http://127.0.0.1:{closed}/mcp");
+    let failing = app.create_server(&org.admin, input).await;
     // 300 ms interval: retries wait ~300, ~600, ~1200 ms (±10 %) after each
     // failure; measured from a run's end to the next run's start, so the
     // syncs' own durations do not blur the comparison.
@@ -607,17 +625,11 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
     let now = get(&app, &org.viewer, &failing.id).await;
     assert_eq!(now.status(), pb::ServerStatus::Error);
     assert!(now.next_sync_at.is_some());
-
-    // The sync metrics are exported.
-    let body = crate::operations::scrape(app.metrics_addr.expect("metrics enabled")).await;
-    for series in [
-        "mcp_registry_syncs_total{outcome=\"succeeded\"",
+    let series = [
         "mcp_registry_syncs_total{outcome=\"failed\",reason=\"UPSTREAM_UNREACHABLE\"}",
         "mcp_registry_sync_duration_seconds",
-        "mcp_registry_servers{status=\"connected\"}",
-    ] {
-        assert!(body.contains(series), "{series} missing from /metrics");
-    }
+    ];
+    assert_exported(&app, &series).await;
 }
 
 crate::on_both_backends_with!(crate::helpers::Options {
@@ -626,7 +638,8 @@ crate::on_both_backends_with!(crate::helpers::Options {
         sync_interval: Some(std::time::Duration::from_millis(300)),
         ..crate::helpers::loopback()
     };
-    the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
+    the_scheduler_resyncs_healthy_servers,
+    the_scheduler_backs_off_failing_servers,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -957,53 +970,52 @@ crate::on_both_backends_with!(crate::helpers::loopback();
     every_tool_of_a_paginated_python_sdk_server_is_stored,
 );
 
-async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused(
-    app: TestApp,
-) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates a server `name` at `url` as the organization's admin, and syncs it.
+async fn sync_new_server(
+    app: &TestApp,
+    org: &crate::helpers::Org,
+    name: &str,
+    url: String,
+) -> Result<tonic::Response<pb::SyncRun>, tonic::Status> {
+    let mut input = server(name);
+    input.url = url;
+    let created = app.create_server(&org.admin, input).await;
+    app.sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
+        .await
+}
 
+async fn with_the_guard_on_only_the_allowed_address_is_reached(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
     // 127.0.0.1 is allowed explicitly: a sync to it works.
     let port = mutable_server().await.port;
-    let mut allowed = server("allowed");
-    allowed.url = format!("http://127.0.0.1:{port}/mcp");
-    let allowed = app.create_server(&org.admin, allowed).await;
-    let run = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: allowed.id })
-        .await
-        .expect("allowed address syncs")
-        .into_inner();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let run = sync_new_server(&app, &org, "allowed", url).await;
+    let run = run.expect("allowed address syncs").into_inner();
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
 
-    // A redirect from it to another loopback address is refused before connecting.
+    // Any other loopback address is refused.
+    let url = format!("http://127.0.0.3:{port}/mcp");
+    let result = sync_new_server(&app, &org, "other", url).await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(status.message().contains("SSRF guard"), "{status:?}");
+}
+
+async fn with_the_guard_on_a_redirect_to_another_address_is_refused(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    // A redirect from the allowed address to another loopback address is
+    // refused before connecting.
+    let port = mutable_server().await.port;
     let redirector = McpServer::new()
         .redirect("/", &format!("http://127.0.0.2:{port}/mcp"))
         .start()
         .await;
-    let redirect_port = redirector.port;
-    let mut redirected = server("redirected");
-    redirected.url = format!("http://127.0.0.1:{redirect_port}/mcp");
-    let redirected = app.create_server(&org.admin, redirected).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: redirected.id })
-        .await;
+    let result = sync_new_server(&app, &org, "redirected", redirector.url("/mcp")).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
     assert!(
         status.message().contains("SSRF guard") && status.message().contains("127.0.0.2"),
         "{status:?}"
     );
-
-    // Any other loopback address is refused too.
-    let mut other = server("other");
-    other.url = format!("http://127.0.0.3:{port}/mcp");
-    let other = app.create_server(&org.admin, other).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: other.id })
-        .await;
-    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
-    assert!(status.message().contains("SSRF guard"), "{status:?}");
 }
 
 crate::on_both_backends_with!(crate::helpers::Options {
@@ -1011,7 +1023,8 @@ crate::on_both_backends_with!(crate::helpers::Options {
         allowed_upstream_addresses: vec!["127.0.0.1".parse().expect("ip")],
         ..crate::helpers::Options::default()
     };
-    with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused,
+    with_the_guard_on_only_the_allowed_address_is_reached,
+    with_the_guard_on_a_redirect_to_another_address_is_refused,
 );
 
 async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: TestApp) {
@@ -1067,9 +1080,7 @@ crate::on_both_backends_with!(crate::helpers::loopback();
     a_redirect_to_another_origin_is_refused_so_secrets_never_leave,
 );
 
-async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff(
-    app: TestApp,
-) {
+async fn runs_abandoned_by_a_crashed_replica_end_failed(app: TestApp) {
     use mcp_registry::registry::now_micros;
     use mcp_registry::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
     let org = app.org("acme", Plan::Pro).await;
@@ -1111,8 +1122,12 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
     assert_eq!(error.sync_run_id, after.id, "the error names its run");
     assert_eq!(error.reason(), pb::ErrorReason::UpstreamUnreachable);
     assert!(error.message.contains("interrupted"), "{}", error.message);
+}
 
-    // Five failures in a row; a new url starts the backoff again.
+async fn a_new_url_starts_the_backoff_again(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.admin, server("crashy")).await;
+    // Five failures in a row.
     app.store
         .execute_unprepared(&format!(
             "UPDATE mcp_servers SET consecutive_failures = 5 WHERE id = '{}'",
@@ -1140,7 +1155,8 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
 }
 
 crate::on_both_backends!(
-    runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff
+    runs_abandoned_by_a_crashed_replica_end_failed,
+    a_new_url_starts_the_backoff_again,
 );
 
 /// Starts a token endpoint (client `cid` / `csecret` gets `tok-live`) and
