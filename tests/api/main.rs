@@ -3,12 +3,7 @@
 
 mod helpers;
 
-#[allow(dead_code)]
-#[path = "../support/mcp.rs"]
-mod mcp;
-#[allow(dead_code)]
-#[path = "../support/process.rs"]
-mod process;
+include!("../support/modules.rs");
 
 mod admin;
 mod auth;

@@ -383,3 +383,62 @@ crate::on_both_backends_with!(crate::helpers::Options {
     };
     the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die,
 );
+
+/// Two replicas asked to sync one server at the same time: one sync, one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_asked_to_sync_one_server_at_once_share_one_run() {
+    use mcp_registry::crypto::Keyring;
+    use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+    use mcp_registry::pb::sync_service_client::SyncServiceClient;
+    use mcp_registry::store::Store;
+
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let options = Options {
+        sync_timeout: Some(Duration::from_secs(3)),
+        ..crate::helpers::loopback()
+    };
+    // The replicas migrate the database before the admin writes below.
+    let b = Instance::start(&database, &master_key, &options).await;
+    let c = Instance::start(&database, &master_key, &options).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let (_, auth) = crate::helpers::org_with_admin_key(&store, "replicas", Plan::Pro).await;
+    // Each sync takes 2 s: the second caller arrives while the first runs.
+    let upstream = slow_server(Duration::from_secs(2)).await;
+    let mut input = server("s0");
+    input.url = upstream.url("/mcp");
+    let target = McpServerServiceClient::with_interceptor(b.channel.clone(), auth.clone())
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(input),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .id;
+
+    let mut on_b = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
+    let first = {
+        let target = target.clone();
+        tokio::spawn(async move {
+            on_b.sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+                .await
+        })
+    };
+    let running = running_run(&c.channel, &auth, &target).await;
+    let second = SyncServiceClient::with_interceptor(c.channel.clone(), auth.clone())
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+        .await
+        .expect("sync on c")
+        .into_inner();
+    let first = first.await.expect("task").expect("sync on b").into_inner();
+    assert_eq!(first.id, running.id);
+    assert_eq!(second.id, first.id, "both callers got the one run");
+    assert_eq!(upstream.paths_of("initialize").len(), 1, "one sync");
+
+    b.stop().await;
+    c.stop().await;
+    store.close().await.expect("close");
+    database.drop_database().await;
+}

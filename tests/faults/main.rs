@@ -4,13 +4,7 @@
 #[allow(dead_code, unused_macros)]
 #[path = "../api/helpers.rs"]
 mod helpers;
-
-#[allow(dead_code)]
-#[path = "../support/mcp.rs"]
-mod mcp;
-#[allow(dead_code)]
-#[path = "../support/process.rs"]
-mod process;
+include!("../support/modules.rs");
 
 mod fuzz_corpus;
 mod pg_restart;
