@@ -973,8 +973,17 @@ fn reasons(response: &pb::ResolvePackResponse) -> HashMap<(String, String), pb::
         .collect()
 }
 
-async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) {
-    let org = app.org("acme", Plan::Enterprise).await;
+/// A pack "all" of nine servers, each synced into the state that one
+/// exclusion reason (or none) describes.
+struct Resolvable {
+    org: crate::helpers::Org,
+    pack: pb::Pack,
+    ok: pb::McpServer,
+    a_b: pb::McpServer,
+}
+
+/// Creates the nine members of [`Resolvable`], in pack order.
+async fn create_members(app: &TestApp, org: &crate::helpers::Org) -> Vec<pb::McpServer> {
     let create = |name: &str, change: fn(&mut pb::McpServer)| {
         let mut s = server(name);
         change(&mut s);
@@ -986,7 +995,7 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     let off = app
         .create_server(&org.admin, create("off", |s| s.enabled = Some(false)))
         .await;
-    app.create_server(&org.admin, server("never")).await;
+    let never = app.create_server(&org.admin, server("never")).await;
     let broken = app.create_server(&org.admin, server("broken")).await;
     let quiet = app
         .create_server(
@@ -1019,11 +1028,19 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         )
         .await;
 
-    synced(&app, &ok.id, &[tool("t1"), tool("t2")]).await;
-    synced(&app, &a.id, &[tool("b__c")]).await;
-    synced(&app, &a_b.id, &[tool("c")]).await;
-    synced(&app, &off.id, &[tool("x")]).await;
-    synced(&app, &broken.id, &[tool("y")]).await;
+    vec![ok, a, a_b, off, never, broken, quiet, picky, strict]
+}
+
+/// Records the syncs that put each member in its state.
+async fn sync_members(app: &TestApp, org: &crate::helpers::Org, members: &[pb::McpServer]) {
+    let [ok, a, a_b, off, _never, broken, quiet, picky, strict] = members else {
+        panic!("nine members");
+    };
+    synced(app, &ok.id, &[tool("t1"), tool("t2")]).await;
+    synced(app, &a.id, &[tool("b__c")]).await;
+    synced(app, &a_b.id, &[tool("c")]).await;
+    synced(app, &off.id, &[tool("x")]).await;
+    synced(app, &broken.id, &[tool("y")]).await;
     app.store
         .record_sync_state(
             &broken.id,
@@ -1042,10 +1059,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         )
         .await
         .expect("failed sync");
-    synced(&app, &quiet.id, &[tool("z")]).await;
-    synced(&app, &picky.id, &[tool("no"), tool("yes")]).await;
+    synced(app, &quiet.id, &[tool("z")]).await;
+    synced(app, &picky.id, &[tool("no"), tool("yes")]).await;
     synced(
-        &app,
+        app,
         &strict.id,
         &[tool("approved"), tool("changed"), tool("unapproved")],
     )
@@ -1062,12 +1079,17 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     let mut changed_tool = tool("changed");
     changed_tool["description"] = json!("now does something else");
     synced(
-        &app,
+        app,
         &strict.id,
         &[tool("approved"), changed_tool, tool("unapproved")],
     )
     .await;
+}
 
+async fn resolvable(app: &TestApp) -> Resolvable {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let servers = create_members(app, &org).await;
+    sync_members(app, &org, &servers).await;
     let members = [
         "ok", "a", "a__b", "off", "never", "broken", "quiet", "picky", "strict",
     ];
@@ -1080,15 +1102,29 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         .await
         .expect("pack")
         .into_inner();
-    let resolved = app
-        .packs_as(&org.viewer)
+    Resolvable {
+        org,
+        pack,
+        ok: servers[0].clone(),
+        a_b: servers[2].clone(),
+    }
+}
+
+/// Resolves the pack "all" at its latest version.
+async fn resolve_latest(app: &TestApp, r: &Resolvable) -> pb::ResolvePackResponse {
+    app.packs_as(&r.org.viewer)
         .resolve_pack(pb::ResolvePackRequest {
-            id: pack.id.clone(),
+            id: r.pack.id.clone(),
             version: 0,
         })
         .await
         .expect("resolve")
-        .into_inner();
+        .into_inner()
+}
+
+async fn resolve_offers_the_usable_tools(app: TestApp) {
+    let r = resolvable(&app).await;
+    let resolved = resolve_latest(&app, &r).await;
     assert_eq!(resolved.version, 1);
     let offered: Vec<&str> = resolved
         .tools
@@ -1113,7 +1149,11 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     );
     assert_eq!(resolved.tools[0].description, "t1 does it");
     assert!(resolved.tools[0].input_schema.is_some());
+}
 
+async fn resolve_explains_every_exclusion(app: TestApp) {
+    let r = resolvable(&app).await;
+    let resolved = resolve_latest(&app, &r).await;
     let why = reasons(&resolved);
     let expect = |server: &str, tool: &str, reason: pb::ExclusionReason| {
         assert_eq!(
@@ -1134,7 +1174,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         pb::ExclusionReason::ChangedSinceApproval,
     );
     assert_eq!(why.len(), 7);
+}
 
+async fn resolving_a_version_uses_its_frozen_definitions(app: TestApp) {
+    let Resolvable { org, pack, ok, a_b } = resolvable(&app).await;
     // Against version 1's frozen definitions: a changed tool and a new tool are
     // left out; after a forced delete the member is SERVER_DELETED.
     let mut ok_changed = tool("t1");
@@ -1179,7 +1222,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         offered,
         vec!["ok__t2", "a__b__c", "picky__yes", "strict__approved"]
     );
+}
 
+async fn resolving_a_bad_version_fails(app: TestApp) {
+    let Resolvable { org, pack, .. } = resolvable(&app).await;
     let result = app
         .packs_as(&org.viewer)
         .resolve_pack(pb::ResolvePackRequest {
@@ -1352,6 +1398,9 @@ on_both_backends!(
     restoring_a_revision_brings_back_its_members,
     deleting_a_server_in_packs_needs_force,
     force_deleting_a_server_leaves_a_revision_in_each_pack,
-    resolve_offers_usable_tools_and_explains_every_exclusion,
+    resolve_offers_the_usable_tools,
+    resolve_explains_every_exclusion,
+    resolving_a_version_uses_its_frozen_definitions,
+    resolving_a_bad_version_fails,
     export_is_client_configuration_without_secrets,
 );
