@@ -79,62 +79,37 @@ fn offered(resolved: &pb::ResolvePackResponse) -> Vec<String> {
         .collect()
 }
 
-async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) {
+/// A server of "acme" whose GetMcpServer answers come from the cache.
+struct Cached {
+    org: crate::helpers::Org,
+    s: pb::McpServer,
+    servers: pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    /// The description the cache serves.
+    cached: String,
+}
+
+async fn cached_server(app: &TestApp) -> Cached {
     let org = app.org("acme", Plan::Enterprise).await;
-    let other = app.org("other", Plan::Enterprise).await;
     let s = app.create_server(&org.admin, server("cached")).await;
     let mut servers = app.servers_as(&org.admin);
     let cached = wait_until_cached(&app.database_url, &mut servers, &s.id).await;
-    // Served from memory: the row already says something else.
-    assert_eq!(description(&mut servers, &s.id).await, cached);
+    Cached {
+        org,
+        s,
+        servers,
+        cached,
+    }
+}
 
-    // A cached answer is per organization: another one still cannot see it.
-    let err = app
-        .servers_as(&other.admin)
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
-        .await
-        .expect_err("other organization");
-    assert_eq!(err.code(), Code::NotFound);
-    // Access is per key even from the cache.
-    let viewer = app
-        .servers_as(&org.viewer)
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
-        .await
-        .expect("viewer")
-        .into_inner();
-    let access = viewer.access_info.expect("access");
-    assert_eq!(access.role, pb::Role::Viewer as i32);
-    assert!(!access.can_edit);
-
-    // An update is seen at once.
-    app.servers_as(&org.admin)
-        .update_mcp_server(pb::UpdateMcpServerRequest {
-            mcp_server: Some(pb::McpServer {
-                id: s.id.clone(),
-                description: "updated".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["description".into()],
-            }),
-        })
-        .await
-        .expect("update");
-    assert_eq!(description(&mut servers, &s.id).await, "updated");
-
-    // Packs holding the server: a pack write is seen by GetMcpServer.
-    let pack = app
-        .packs_as(&org.admin)
+/// Creates the pack "p" holding `server_id`.
+async fn pack_of(app: &TestApp, auth: &crate::helpers::Auth, server_id: &str) -> pb::Pack {
+    app.packs_as(auth)
         .create_pack(pb::CreatePackRequest {
             pack: Some(pb::Pack {
                 name: "p".into(),
                 description: "a pack".into(),
                 servers: vec![pb::PackServer {
-                    server_id: s.id.clone(),
+                    server_id: server_id.into(),
                     name: String::new(),
                 }],
                 ..Default::default()
@@ -142,16 +117,84 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         })
         .await
         .expect("pack")
+        .into_inner()
+}
+
+fn get_by_id(id: &str) -> pb::GetMcpServerRequest {
+    pb::GetMcpServerRequest {
+        lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.into())),
+    }
+}
+
+async fn get_mcp_server_is_served_from_memory(app: TestApp) {
+    let Cached {
+        s,
+        mut servers,
+        cached,
+        ..
+    } = cached_server(&app).await;
+    // Served from memory: the row already says something else.
+    assert_eq!(description(&mut servers, &s.id).await, cached);
+}
+
+async fn a_cached_answer_stays_within_its_organization(app: TestApp) {
+    let Cached { s, .. } = cached_server(&app).await;
+    let other = app.org("other", Plan::Enterprise).await;
+    let err = app
+        .servers_as(&other.admin)
+        .get_mcp_server(get_by_id(&s.id))
+        .await
+        .expect_err("other organization");
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+async fn a_cached_answer_carries_the_access_of_each_key(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let viewer = app
+        .servers_as(&org.viewer)
+        .get_mcp_server(get_by_id(&s.id))
+        .await
+        .expect("viewer")
         .into_inner();
+    let access = viewer.access_info.expect("access");
+    assert_eq!(access.role, pb::Role::Viewer as i32);
+    assert!(!access.can_edit);
+}
+
+async fn an_update_is_seen_by_the_next_get(app: TestApp) {
+    let Cached {
+        org,
+        s,
+        mut servers,
+        ..
+    } = cached_server(&app).await;
+    let change = pb::McpServer {
+        description: "updated".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &s.id, change, "description").await;
+    assert_eq!(description(&mut servers, &s.id).await, "updated");
+}
+
+async fn a_pack_write_is_seen_by_the_next_get(app: TestApp) {
+    let Cached {
+        org,
+        s,
+        mut servers,
+        ..
+    } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
     let get = servers
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
+        .get_mcp_server(get_by_id(&s.id))
         .await
         .expect("get")
         .into_inner();
     assert_eq!(get.pack_ids, vec![pack.id.clone()]);
+}
 
+async fn a_cached_resolution_follows_every_change_it_depends_on(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
     // ResolvePack follows syncs (tools, state) and pack changes.
     let mut packs = app.packs_as(&org.viewer);
     let resolve = |version: i64| pb::ResolvePackRequest {
@@ -164,14 +207,8 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("resolve")
         .into_inner();
     assert!(first.tools.is_empty());
-    assert_eq!(
-        first,
-        packs
-            .resolve_pack(resolve(0))
-            .await
-            .expect("again")
-            .into_inner()
-    );
+    let again = packs.resolve_pack(resolve(0)).await.expect("again");
+    assert_eq!(first, again.into_inner());
     synced(&app, &s.id, &[tool("a"), tool("b")]).await;
     let after_sync = packs
         .resolve_pack(resolve(0))
@@ -186,22 +223,21 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("resolve")
         .into_inner();
     assert_eq!(offered(&after_resync), vec!["cached__a"]);
-    app.servers_as(&org.admin)
-        .update_mcp_server(pb::UpdateMcpServerRequest {
-            mcp_server: Some(pb::McpServer {
-                id: s.id.clone(),
-                tool_configuration: Some(pb::ToolConfiguration {
-                    enabled: Some(false),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["tool_configuration.enabled".into()],
-            }),
-        })
-        .await
-        .expect("tools off");
+    let tools_off = pb::McpServer {
+        tool_configuration: Some(pb::ToolConfiguration {
+            enabled: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    update(
+        &app,
+        &org.admin,
+        &s.id,
+        tools_off,
+        "tool_configuration.enabled",
+    )
+    .await;
     let tools_off = packs
         .resolve_pack(resolve(0))
         .await
@@ -233,18 +269,37 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("v1")
         .into_inner();
     assert_eq!(pinned.version, 1);
+}
 
-    // Revoking a key (cached by the calls above) takes effect at once.
+async fn revoking_a_cached_key_takes_effect_at_once(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
+    let mut packs = app.packs_as(&org.viewer);
+    let resolve = || pb::ResolvePackRequest {
+        id: pack.id.clone(),
+        version: 0,
+    };
+    // The viewer's key is cached by these calls.
+    packs.resolve_pack(resolve()).await.expect("resolve");
+    packs.resolve_pack(resolve()).await.expect("again");
     let key_id = org.viewer.key_id().to_owned();
     app.admin()
         .revoke_api_key(pb::RevokeApiKeyRequest { id: key_id })
         .await
         .expect("revoke");
-    let err = packs.resolve_pack(resolve(0)).await.expect_err("revoked");
+    let err = packs.resolve_pack(resolve()).await.expect_err("revoked");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
 
-on_both_backends!(every_write_through_the_service_is_seen_by_the_next_read);
+on_both_backends!(
+    get_mcp_server_is_served_from_memory,
+    a_cached_answer_stays_within_its_organization,
+    a_cached_answer_carries_the_access_of_each_key,
+    an_update_is_seen_by_the_next_get,
+    a_pack_write_is_seen_by_the_next_get,
+    a_cached_resolution_follows_every_change_it_depends_on,
+    revoking_a_cached_key_takes_effect_at_once,
+);
 
 async fn update(
     app: &TestApp,
