@@ -322,122 +322,128 @@ async fn update(
         .expect("update");
 }
 
-async fn listing_follows_every_write_through_the_service(app: TestApp) {
+/// Servers "a" (the admin's) and "b" (the member's) of "acme", listed
+/// through the cache.
+struct Listed {
+    org: crate::helpers::Org,
+    a: pb::McpServer,
+    b: pb::McpServer,
+    servers: pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+}
+
+async fn listed(app: &TestApp) -> Listed {
     let org = app.org("acme", Plan::Enterprise).await;
     let a = app.create_server(&org.admin, server("a")).await;
     let b = app.create_server(&org.member, server("b")).await;
     let mut servers = app.servers_as(&org.admin);
     wait_until_cached(&app.database_url, &mut servers, &a.id).await;
-    let list = |page_token: String, category: &str| pb::ListMcpServersRequest {
-        page_size: 1,
-        page_token,
-        filter: Some(pb::McpServerFilter {
-            category: category.into(),
-            ..Default::default()
-        }),
-        include_catalog: false,
-    };
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
+    Listed { org, a, b, servers }
+}
+
+/// Returns the page of one server after `page_token`, in `category` (any when empty).
+async fn page(
+    servers: &mut pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    page_token: String,
+    category: &str,
+) -> pb::ListMcpServersResponse {
+    servers
+        .list_mcp_servers(pb::ListMcpServersRequest {
+            page_size: 1,
+            page_token,
+            filter: Some(pb::McpServerFilter {
+                category: category.into(),
+                ..Default::default()
+            }),
+            include_catalog: false,
+        })
         .await
         .expect("list")
-        .into_inner();
+        .into_inner()
+}
+
+async fn a_listing_is_served_from_memory(app: TestApp) {
+    let Listed { a, mut servers, .. } = listed(&app).await;
+    let first = page(&mut servers, String::new(), "").await;
     assert_eq!(
         (first.total_size, first.mcp_servers[0].id.as_str()),
         (2, a.id.as_str())
     );
     // Served from memory: a change behind the service's back stays unseen.
     behind_the_back(&app.database_url, &a.id, "behind").await;
-    let again = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(again, first);
+    assert_eq!(page(&mut servers, String::new(), "").await, first);
+}
 
-    // A new server counts at once; a page holding a changed server shows it.
-    let c = app.create_server(&org.admin, server("c")).await;
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(first.total_size, 3);
-    let second = servers
-        .list_mcp_servers(list(first.next_page_token.clone(), ""))
-        .await
-        .expect("page 2")
-        .into_inner();
+async fn a_new_server_counts_at_once_in_a_cached_listing(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
+    app.create_server(&org.admin, server("c")).await;
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 3);
+}
+
+async fn a_cached_page_shows_a_changed_server(app: TestApp) {
+    let Listed {
+        org,
+        b,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    let first = page(&mut servers, String::new(), "").await;
+    let second = page(&mut servers, first.next_page_token.clone(), "").await;
     assert_eq!(second.mcp_servers[0].id, b.id);
-    update(
-        &app,
-        &org.admin,
-        &b.id,
-        pb::McpServer {
-            description: "changed".into(),
-            ..Default::default()
-        },
-        "description",
-    )
-    .await;
-    let second = servers
-        .list_mcp_servers(list(first.next_page_token.clone(), ""))
-        .await
-        .expect("page 2")
-        .into_inner();
+    let change = pb::McpServer {
+        description: "changed".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &b.id, change, "description").await;
+    let second = page(&mut servers, first.next_page_token, "").await;
     assert_eq!(second.mcp_servers[0].description, "changed");
+}
 
-    // A filter's membership follows renames of the category.
-    let none = servers
-        .list_mcp_servers(list(String::new(), "tools"))
-        .await
-        .expect("list")
-        .into_inner();
+async fn a_cached_filter_follows_a_change_of_category(app: TestApp) {
+    let Listed {
+        org,
+        b,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    let none = page(&mut servers, String::new(), "tools").await;
     assert_eq!(none.total_size, 0);
-    update(
-        &app,
-        &org.admin,
-        &b.id,
-        pb::McpServer {
-            category: "tools".into(),
-            ..Default::default()
-        },
-        "category",
-    )
-    .await;
-    let one = servers
-        .list_mcp_servers(list(String::new(), "tools"))
-        .await
-        .expect("list")
-        .into_inner();
+    let change = pb::McpServer {
+        category: "tools".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &b.id, change, "category").await;
+    let one = page(&mut servers, String::new(), "tools").await;
     assert_eq!(
         (one.total_size, one.mcp_servers[0].id.as_str()),
         (1, b.id.as_str())
     );
+}
 
-    // A sync and a pack show on the listed server; a delete leaves the count.
+async fn a_cached_listing_shows_the_latest_tool_and_pack_counts(app: TestApp) {
+    let Listed {
+        org,
+        a,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
+    // A sync and a pack show on the listed server.
     synced(&app, &a.id, &[tool("t")]).await;
-    app.packs_as(&org.admin)
-        .create_pack(pb::CreatePackRequest {
-            pack: Some(pb::Pack {
-                name: "p".into(),
-                description: "a pack".into(),
-                servers: vec![pb::PackServer {
-                    server_id: a.id.clone(),
-                    name: String::new(),
-                }],
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("pack");
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
+    pack_of(&app, &org.admin, &a.id).await;
+    let first = page(&mut servers, String::new(), "").await;
     let listed = &first.mcp_servers[0];
     assert_eq!((listed.tool_count, listed.pack_ids.len()), (1, 1));
+}
+
+async fn a_deleted_server_leaves_the_cached_count(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    let c = app.create_server(&org.admin, server("c")).await;
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 3);
     app.servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: c.id.clone(),
@@ -446,13 +452,14 @@ async fn listing_follows_every_write_through_the_service(app: TestApp) {
         })
         .await
         .expect("delete");
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(first.total_size, 2);
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 2);
+}
 
+async fn a_cached_page_carries_the_access_of_each_caller(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
     // access_info is the caller's own, even from a cached page.
     let mut as_member = app.servers_as(&org.member);
     for _ in 0..2 {
@@ -470,7 +477,15 @@ async fn listing_follows_every_write_through_the_service(app: TestApp) {
     }
 }
 
-on_both_backends!(listing_follows_every_write_through_the_service);
+on_both_backends!(
+    a_listing_is_served_from_memory,
+    a_new_server_counts_at_once_in_a_cached_listing,
+    a_cached_page_shows_a_changed_server,
+    a_cached_filter_follows_a_change_of_category,
+    a_cached_listing_shows_the_latest_tool_and_pack_counts,
+    a_deleted_server_leaves_the_cached_count,
+    a_cached_page_carries_the_access_of_each_caller,
+);
 
 /// Runs the service with the caches off.
 async fn with_the_caches_off_every_read_goes_to_the_database(app: TestApp) {
