@@ -424,16 +424,7 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
     for i in 0..3 {
         let mut input = crate::helpers::server(&format!("s{i}"));
         input.url = upstream.url("/mcp");
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
     let mut interrupted = Vec::new();
     for id in &ids {

@@ -100,6 +100,20 @@ macro_rules! on_both_backends_with {
     )*};
 }
 
+/// Like [`on_both_backends_with!`], on SQLite only (for what does not depend
+/// on the database: limits, transports).
+#[macro_export]
+macro_rules! on_sqlite_with {
+    ($options:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
+            }
+        }
+    )*};
+}
+
 /// Settings for syncing loopback fixtures (plain http, private addresses).
 pub fn loopback() -> Options {
     Options {
@@ -396,12 +410,19 @@ pub async fn org_with_admin_key(store: &Store, name: &str, plan: Plan) -> (Strin
         )
         .await
         .expect("org");
+    let key = admin_key(&admin, &org.id).await;
+    (org.id, key)
+}
+
+/// Creates an ADMIN key of organization `org_id` through the domain (as the
+/// CLI does); returns its credentials.
+pub async fn admin_key(admin: &Admin, org_id: &str) -> Auth {
     let key = admin
         .create_api_key(
             &Caller::Cli,
             NewApiKey {
                 scope: KeyScope::Organization {
-                    organization_id: org.id.clone(),
+                    organization_id: org_id.into(),
                     role: Role::Admin,
                 },
                 display_name: String::new(),
@@ -409,7 +430,7 @@ pub async fn org_with_admin_key(store: &Store, name: &str, plan: Plan) -> (Strin
         )
         .await
         .expect("key");
-    (org.id, Auth::Pair(key.key.id, key.secret))
+    Auth::Pair(key.key.id, key.secret)
 }
 
 /// Credentials a client sends.
@@ -590,6 +611,37 @@ impl TestApp {
             .expect("create server")
             .into_inner()
     }
+
+    /// Syncs server `id` as `auth`.
+    pub async fn try_sync(
+        &self,
+        auth: &Auth,
+        id: &str,
+    ) -> Result<tonic::Response<pb::SyncRun>, tonic::Status> {
+        self.sync_as(auth)
+            .sync_mcp_server(pb::SyncMcpServerRequest { id: id.into() })
+            .await
+    }
+
+    /// Syncs server `id` as `auth` and returns its run (any outcome but an error answer).
+    pub async fn sync(&self, auth: &Auth, id: &str) -> pb::SyncRun {
+        self.try_sync(auth, id).await.expect("sync").into_inner()
+    }
+}
+
+/// Creates `server` through `servers` and returns its id.
+pub async fn create_id(
+    servers: &mut McpServerServiceClient<Authed>,
+    server: pb::McpServer,
+) -> String {
+    servers
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(server),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .id
 }
 
 /// A minimal valid server.

@@ -138,14 +138,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         input.url = url.clone();
         let created = app.create_server(&org.admin, input).await;
 
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
         assert_eq!(run.transport(), transport, "{mode}");
         assert_eq!(run.trigger(), pb::SyncTrigger::Manual);
@@ -204,14 +197,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
             })
             .await
             .expect("explicit transport");
-        let explicit_run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("explicit sync")
-            .into_inner();
+        let explicit_run = app.sync(&org.admin, &created.id).await;
         assert_eq!(
             (explicit_run.outcome(), explicit_run.transport()),
             (pb::SyncOutcome::Succeeded, transport)
@@ -219,14 +205,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         assert_eq!(stored_tools(&app, &org.viewer, &created.id).await, expected);
 
         // Another sync changes nothing.
-        let again = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("second sync")
-            .into_inner();
+        let again = app.sync(&org.admin, &created.id).await;
         let changes = again.changes.expect("changes");
         assert!(
             changes.tools_added.is_empty()
@@ -262,12 +241,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
     let mut input = server("gone");
     input.url = format!("http://127.0.0.1:{port}/mcp");
     let created = app.create_server(&org.admin, input).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: created.id.clone(),
-        })
-        .await;
+    let result = app.try_sync(&org.admin, &created.id).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
     let details = status.get_error_details();
     let run_id = details
@@ -318,12 +292,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
     assert_eq!(ours.total_size, 1);
 
     // Rights: viewers and strangers cannot sync; disabled servers are not synced.
-    let result = app
-        .sync_as(&org.viewer)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: created.id.clone(),
-        })
-        .await;
+    let result = app.try_sync(&org.viewer, &created.id).await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
     let result = app
         .sync_as(&other.admin)
@@ -343,10 +312,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
         })
         .await
         .expect("disable");
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
-        .await;
+    let result = app.try_sync(&org.admin, &created.id).await;
     assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
 }
 
@@ -360,10 +326,7 @@ async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
         let mut input = server(name);
         input.url = url.into();
         let created = app.create_server(&org.admin, input).await;
-        let result = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
-            .await;
+        let result = app.try_sync(&org.admin, &created.id).await;
         let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
         assert!(status.message().contains("SSRF guard"), "{url}: {status:?}");
     }
@@ -675,16 +638,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     for i in 0..50 {
         let mut input = server(&format!("s{i:02}"));
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
 
     // Every one of the 50 servers is synced at least twice, by either replica.
@@ -799,12 +753,7 @@ async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp)
             .await
     });
     // While that sync waits for its deadline, another server syncs and health answers.
-    let run = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: good.id })
-        .await
-        .expect("good sync")
-        .into_inner();
+    let run = app.sync(&org.admin, &good.id).await;
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
     assert!(
         !stuck_sync.is_finished(),
@@ -949,14 +898,7 @@ async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
         let mut input = server(&format!("many-{}", transport.replace('-', "")));
         input.url = format!("http://127.0.0.1:{}{path}", upstream.port);
         let created = app.create_server(&org.admin, input).await;
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.transport(), expected_transport);
         let tools = run.tools.expect("tools");
         assert_eq!((tools.count, tools.pages), (250, 25), "{transport}");
@@ -1060,12 +1002,7 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
             })
             .await
             .expect("transport");
-        let result = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await;
+        let result = app.try_sync(&org.admin, &created.id).await;
         let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
         assert!(status.message().contains("another origin"), "{status:?}");
     }
@@ -1192,14 +1129,7 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
     input.credentials = oauth("csecret");
     let created = app.create_server(&org.admin, input).await;
     for _ in 0..2 {
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync with an access token")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.tools.map(|t| t.count), Some(1));
     }
     assert_eq!(
@@ -1213,10 +1143,7 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
     refused.url = format!("http://127.0.0.1:{port}/mcp");
     refused.credentials = oauth("wrong");
     let refused = app.create_server(&org.admin, refused).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: refused.id })
-        .await;
+    let result = app.try_sync(&org.admin, &refused.id).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_AUTH_FAILED");
     assert!(status.message().contains("token endpoint"), "{status:?}");
 }

@@ -75,14 +75,7 @@ async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
     };
     let running = running_run(&app.channel, &org.viewer, &id).await;
     // A second caller while the first sync runs: no second sync.
-    let second = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: running.server_id.clone(),
-        })
-        .await
-        .expect("second call")
-        .into_inner();
+    let second = app.sync(&org.admin, &running.server_id).await;
     let first = first.await.expect("task").expect("first call").into_inner();
     assert_eq!(first.id, running.id);
     assert_eq!(
@@ -103,14 +96,7 @@ async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
     );
 
     // Once it is over, the next call syncs again.
-    let third = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: first.server_id.clone(),
-        })
-        .await
-        .expect("third call")
-        .into_inner();
+    let third = app.sync(&org.admin, &first.server_id).await;
     assert_ne!(third.id, first.id);
     assert_eq!(slow.paths_of("initialize").len(), 2);
 }
@@ -209,16 +195,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
     for (name, url) in [("quick", quick.url("/mcp")), ("stuck", stuck.url("/mcp"))] {
         let mut input = server(name);
         input.url = url;
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
     let quick_run = running_run(&instance.channel, &auth, &ids[0]).await;
     let stuck_run = running_run(&instance.channel, &auth, &ids[1]).await;

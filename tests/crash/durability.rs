@@ -15,8 +15,8 @@ use mcp_registry::crypto::Keyring;
 use mcp_registry::pb;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
-use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
-use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role, etag_of};
+use mcp_registry::registry::admin::NewOrganization;
+use mcp_registry::registry::{Admin, Caller, OrganizationName, Plan, etag_of};
 use mcp_registry::store::Store;
 use serde_json::Value;
 use tonic::transport::Channel;
@@ -710,20 +710,7 @@ async fn crash_rounds(backend: Backend) {
         .expect("org");
     let mut keys = Vec::new();
     for _ in 0..2 {
-        let key = admin
-            .create_api_key(
-                &Caller::Cli,
-                NewApiKey {
-                    scope: KeyScope::Organization {
-                        organization_id: org.id.clone(),
-                        role: Role::Admin,
-                    },
-                    display_name: String::new(),
-                },
-            )
-            .await
-            .expect("key");
-        keys.push(Auth::Pair(key.key.id.clone(), key.secret.clone()));
+        keys.push(crate::helpers::admin_key(&admin, &org.id).await);
     }
     store.close().await.expect("close");
 
