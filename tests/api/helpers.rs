@@ -714,10 +714,36 @@ pub async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value])
         .expect("synced");
 }
 
-/// server-everything running on 127.0.0.1 in one transport mode.
-pub struct Everything {
+/// An MCP server of another implementation, run as a child process on
+/// 127.0.0.1 (killed when dropped).
+pub struct FixtureProcess {
     _child: tokio::process::Child,
     pub port: u16,
+}
+
+/// server-everything running on 127.0.0.1 in one transport mode.
+pub type Everything = FixtureProcess;
+
+/// The Python SDK fixture (`tests/fixtures/many_tools.py`) on 127.0.0.1.
+pub type PythonServer = FixtureProcess;
+
+impl FixtureProcess {
+    /// Waits (for `tries` × 100 ms at most) until `child` listens on `port`.
+    async fn listening(child: tokio::process::Child, port: u16, tries: u32, what: &str) -> Self {
+        for _ in 0..tries {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    _child: child,
+                    port,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what} did not listen on 127.0.0.1:{port}");
+    }
 }
 
 /// Starts the reference server, or `None` outside the test command (required with CI=true).
@@ -743,25 +769,7 @@ pub async fn everything(mode: &str) -> Option<Everything> {
         .kill_on_drop(true)
         .spawn()
         .expect("start server-everything");
-    for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(Everything {
-                _child: child,
-                port,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server-everything did not listen on 127.0.0.1:{port}");
-}
-
-/// The Python SDK fixture (`tests/fixtures/many_tools.py`) on 127.0.0.1.
-pub struct PythonServer {
-    _child: tokio::process::Child,
-    pub port: u16,
+    Some(FixtureProcess::listening(child, port, 150, "server-everything").await)
 }
 
 /// The Python MCP SDK's path, or `None` outside the test command (required with CI=true).
@@ -792,17 +800,5 @@ pub async fn python_many_tools(transport: &str) -> Option<PythonServer> {
         .kill_on_drop(true)
         .spawn()
         .expect("start the python fixture");
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(PythonServer {
-                _child: child,
-                port,
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the python fixture did not listen on 127.0.0.1:{port}");
+    Some(FixtureProcess::listening(child, port, 300, "the python fixture").await)
 }
