@@ -29,13 +29,17 @@ fn org_key(org: &str, role: pb::Role) -> pb::CreateApiKeyRequest {
     }
 }
 
-async fn organizations_can_be_created_read_and_listed(app: TestApp) {
-    let mut admin = app.admin();
-    let created = admin
+/// Creates the PRO organization "Acme Corp".
+async fn acme_corp(app: &TestApp) -> pb::Organization {
+    app.admin()
         .create_organization(new_org("Acme Corp", pb::Plan::Pro))
         .await
         .expect("create")
-        .into_inner();
+        .into_inner()
+}
+
+async fn a_new_organization_gets_an_id_and_an_etag(app: TestApp) {
+    let created = acme_corp(&app).await;
     assert!(
         created.id.starts_with("org_") && created.id.len() == 36,
         "{}",
@@ -44,8 +48,12 @@ async fn organizations_can_be_created_read_and_listed(app: TestApp) {
     assert_eq!(created.name, "Acme Corp");
     assert_eq!(created.plan(), pb::Plan::Pro);
     assert!(created.created_at.is_some() && !created.etag.is_empty());
+}
 
-    let fetched = admin
+async fn an_organization_reads_back_as_created(app: TestApp) {
+    let created = acme_corp(&app).await;
+    let fetched = app
+        .admin()
         .get_organization(pb::GetOrganizationRequest {
             id: created.id.clone(),
         })
@@ -53,8 +61,12 @@ async fn organizations_can_be_created_read_and_listed(app: TestApp) {
         .expect("get")
         .into_inner();
     assert_eq!(fetched, created);
+}
 
-    let listed = admin
+async fn a_new_organization_is_listed(app: TestApp) {
+    let created = acme_corp(&app).await;
+    let listed = app
+        .admin()
         .list_organizations(pb::ListOrganizationsRequest::default())
         .await
         .expect("list")
@@ -539,7 +551,9 @@ async fn the_api_key_table_holds_no_secret(app: TestApp) {
 }
 
 on_both_backends!(
-    organizations_can_be_created_read_and_listed,
+    a_new_organization_gets_an_id_and_an_etag,
+    an_organization_reads_back_as_created,
+    a_new_organization_is_listed,
     listing_organizations_walks_every_page_once_in_creation_order,
     creating_an_organization_reports_every_invalid_field_at_once,
     a_duplicate_organization_name_already_exists,

@@ -152,20 +152,10 @@ pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
     body
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_rpcs_by_code_and_record_latency_on_sqlite() {
-    metrics_count_rpcs_by_code_and_record_latency(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_count_rpcs_by_code_and_record_latency_on_postgres() {
-    metrics_count_rpcs_by_code_and_record_latency(Backend::Postgres).await;
-}
-
-async fn metrics_count_rpcs_by_code_and_record_latency(backend: Backend) {
-    let Some(database) = TestDatabase::create(backend).await else {
-        return;
-    };
+/// Returns /metrics after one successful and one invalid call, or `None`
+/// without the backend.
+async fn metrics_after_two_calls(backend: Backend) -> Option<String> {
+    let database = TestDatabase::create(backend).await?;
     let (app, guard) = spawn_app(
         database,
         Options {
@@ -184,19 +174,56 @@ async fn metrics_count_rpcs_by_code_and_record_latency(backend: Backend) {
         .await
         .expect_err("invalid id");
     let body = scrape(app.metrics_addr.expect("metrics enabled")).await;
-    let has = |needle: &str| body.lines().any(|line| line.contains(needle));
-    assert!(
-        has(
-            r#"grpc_server_handled_total{grpc_service="mcpregistry.v1.AdminService",grpc_method="ListOrganizations",grpc_code="OK"}"#
-        ),
-        "{body}"
-    );
-    assert!(
-        has(r#"grpc_code="INVALID_ARGUMENT""#) && has("GetOrganization"),
-        "{body}"
-    );
-    assert!(has("grpc_server_handling_seconds_bucket"), "{body}");
     drop(admin);
     drop(app);
     guard.stop().await;
+    Some(body)
+}
+
+/// Asserts that some line of `body` holds every one of `needles`.
+fn assert_has(body: &str, needles: &[&str]) {
+    for needle in needles {
+        assert!(body.lines().any(|line| line.contains(needle)), "{body}");
+    }
+}
+
+async fn metrics_count_rpcs_by_code(backend: Backend) {
+    let Some(body) = metrics_after_two_calls(backend).await else {
+        return;
+    };
+    assert_has(
+        &body,
+        &[
+            r#"grpc_server_handled_total{grpc_service="mcpregistry.v1.AdminService",grpc_method="ListOrganizations",grpc_code="OK"}"#,
+            r#"grpc_code="INVALID_ARGUMENT""#,
+            "GetOrganization",
+        ],
+    );
+}
+
+async fn metrics_record_the_latency_of_rpcs(backend: Backend) {
+    let Some(body) = metrics_after_two_calls(backend).await else {
+        return;
+    };
+    assert_has(&body, &["grpc_server_handling_seconds_bucket"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_by_code_on_sqlite() {
+    metrics_count_rpcs_by_code(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_rpcs_by_code_on_postgres() {
+    metrics_count_rpcs_by_code(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_record_the_latency_of_rpcs_on_sqlite() {
+    metrics_record_the_latency_of_rpcs(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_record_the_latency_of_rpcs_on_postgres() {
+    metrics_record_the_latency_of_rpcs(Backend::Postgres).await;
 }
