@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use mcp_registry::pb;
+use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::registry::Plan;
 use mcp_registry::registry::now_micros;
 use mcp_registry::registry::servers::LastError;
@@ -13,7 +14,9 @@ use serde_json::json;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, assert_error, bearer, server, synced, tool, violated_fields};
+use crate::helpers::{
+    Authed, TestApp, assert_error, bearer, server, synced, tool, violated_fields,
+};
 use crate::on_both_backends;
 
 fn new_pack(name: &str, servers: Vec<pb::PackServer>) -> pb::CreatePackRequest {
@@ -361,7 +364,8 @@ async fn viewers_cannot_create_packs(app: TestApp) {
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
 }
 
-async fn membership_changes_one_version_at_a_time(app: TestApp) {
+/// Servers "a" to "d" of "acme", and the pack "p" holding "a" (version 1).
+async fn pack_of_a(app: &TestApp) -> (PackServiceClient<Authed>, pb::Pack) {
     let org = app.org("acme", Plan::Pro).await;
     for name in ["a", "b", "c", "d"] {
         app.create_server(&org.admin, server(name)).await;
@@ -372,13 +376,40 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         .await
         .expect("create")
         .into_inner();
+    (client, pack)
+}
+
+/// Returns a replacement of the members of `pack_id` by `servers`.
+fn replace(pack_id: &str, servers: Vec<pb::PackServer>) -> pb::ReplacePackServersRequest {
+    pb::ReplacePackServersRequest {
+        pack_id: pack_id.into(),
+        servers,
+        etag: String::new(),
+    }
+}
+
+/// Returns a removal of `name` from `pack_id` at `etag` (any when empty).
+fn remove(pack_id: &str, name: &str, etag: &str) -> pb::RemovePackServerRequest {
+    pb::RemovePackServerRequest {
+        pack_id: pack_id.into(),
+        server: Some(by_name(name)),
+        etag: etag.into(),
+    }
+}
+
+async fn adding_a_server_makes_one_version(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
     let pack = client
         .add_pack_server(add(&pack.id, by_name("b")))
         .await
         .expect("add")
         .into_inner();
     assert_eq!((names(&pack), pack.version), (vec!["a", "b"], 2));
-    let result = client.add_pack_server(add(&pack.id, by_name("b"))).await;
+}
+
+async fn a_bad_add_is_refused(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client.add_pack_server(add(&pack.id, by_name("a"))).await;
     assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
     let result = client.add_pack_server(add(&pack.id, by_name("zzz"))).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
@@ -389,14 +420,12 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
             etag: String::new(),
         })
         .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["server"]
-    );
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["server"]);
+    client
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add");
     let result = client
         .add_pack_server(pb::AddPackServerRequest {
             etag: "r1".into(),
@@ -404,34 +433,34 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         })
         .await;
     assert_error(result, Code::Aborted, "ETAG_MISMATCH");
+}
 
+async fn removing_a_member_makes_one_version(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
     let pack = client
-        .remove_pack_server(pb::RemovePackServerRequest {
-            pack_id: pack.id.clone(),
-            server: Some(by_name("a")),
-            etag: pack.etag.clone(),
-        })
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add")
+        .into_inner();
+    let pack = client
+        .remove_pack_server(remove(&pack.id, "a", &pack.etag))
         .await
         .expect("remove")
         .into_inner();
     assert_eq!((names(&pack), pack.version), (vec!["b"], 3));
-    let result = client
-        .remove_pack_server(pb::RemovePackServerRequest {
-            pack_id: pack.id.clone(),
-            server: Some(by_name("a")),
-            etag: String::new(),
-        })
-        .await;
-    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
 
-    // Replace is atomic: one unknown server and nothing changes.
-    let replace = |servers: Vec<pb::PackServer>| pb::ReplacePackServersRequest {
-        pack_id: pack.id.clone(),
-        servers,
-        etag: String::new(),
-    };
+async fn removing_a_non_member_is_not_found(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client.remove_pack_server(remove(&pack.id, "b", "")).await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
+
+async fn replacing_the_members_is_atomic(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    // One unknown server and nothing changes.
     let result = client
-        .replace_pack_servers(replace(vec![by_name("c"), by_name("nope")]))
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c"), by_name("nope")]))
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
     let unchanged = client
@@ -441,40 +470,63 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         .await
         .expect("get")
         .into_inner();
-    assert_eq!((names(&unchanged), unchanged.version), (vec!["b"], 3));
+    assert_eq!((names(&unchanged), unchanged.version), (vec!["a"], 1));
+}
+
+async fn replacing_the_members_makes_one_version_per_change(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let members = || vec![by_name("d"), by_name("c"), by_name("b")];
     let replaced = client
-        .replace_pack_servers(replace(vec![by_name("d"), by_name("c"), by_name("b")]))
+        .replace_pack_servers(replace(&pack.id, members()))
         .await
         .expect("replace")
         .into_inner();
     assert_eq!(
         (names(&replaced), replaced.version),
-        (vec!["d", "c", "b"], 4)
+        (vec!["d", "c", "b"], 2)
     );
     let same = client
-        .replace_pack_servers(replace(vec![by_name("d"), by_name("c"), by_name("b")]))
+        .replace_pack_servers(replace(&pack.id, members()))
         .await
         .expect("same")
         .into_inner();
-    assert_eq!(same.version, 4);
-    let result = client
-        .replace_pack_servers(replace(vec![by_name("c"), by_name("c")]))
-        .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["servers"]
-    );
+    assert_eq!(same.version, 2);
     let emptied = client
-        .replace_pack_servers(replace(vec![]))
+        .replace_pack_servers(replace(&pack.id, vec![]))
         .await
         .expect("empty")
         .into_inner();
-    assert_eq!((emptied.servers.len(), emptied.version), (0, 5));
+    assert_eq!((emptied.servers.len(), emptied.version), (0, 3));
+}
 
+async fn replacing_the_members_with_a_duplicate_is_invalid(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c"), by_name("c")]))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["servers"]);
+}
+
+async fn every_membership_change_leaves_a_revision_of_its_kind(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    client
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add");
+    client
+        .remove_pack_server(remove(&pack.id, "a", ""))
+        .await
+        .expect("remove");
+    let members = vec![by_name("d"), by_name("c"), by_name("b")];
+    client
+        .replace_pack_servers(replace(&pack.id, members))
+        .await
+        .expect("replace");
+    client
+        .replace_pack_servers(replace(&pack.id, vec![]))
+        .await
+        .expect("empty");
     let revisions = client
         .list_pack_revisions(pb::ListPackRevisionsRequest {
             pack_id: pack.id.clone(),
@@ -1390,7 +1442,14 @@ on_both_backends!(
     creating_a_pack_of_an_unknown_server_is_not_found,
     a_pack_name_already_exists_within_the_organization,
     viewers_cannot_create_packs,
-    membership_changes_one_version_at_a_time,
+    adding_a_server_makes_one_version,
+    a_bad_add_is_refused,
+    removing_a_member_makes_one_version,
+    removing_a_non_member_is_not_found,
+    replacing_the_members_is_atomic,
+    replacing_the_members_makes_one_version_per_change,
+    replacing_the_members_with_a_duplicate_is_invalid,
+    every_membership_change_leaves_a_revision_of_its_kind,
     plan_limits_block_growth_but_a_downgrade_deletes_nothing,
     fifty_parallel_creates_on_a_free_plan_make_exactly_one_pack,
     twenty_parallel_adds_on_a_free_pack_stop_at_five_members,
