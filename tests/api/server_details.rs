@@ -794,11 +794,9 @@ const SECRETS: &[&str] = &[
     "cookie_val_6a2f",
 ];
 
-async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
-    let mut answers: Vec<String> = Vec::new();
-    let mut client = app.servers_as(&org.admin);
-
+/// Servers holding every kind of secret: a bearer token, an API key, an
+/// OAuth2 client secret and sensitive headers.
+fn servers_with_every_secret() -> Vec<pb::McpServer> {
     let mut with_bearer = server("bearer");
     with_bearer.credentials = bearer(SECRETS[0]);
     let mut with_api_key = server("apikey");
@@ -825,8 +823,77 @@ async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
         ("Cookie".to_owned(), SECRETS[4].to_owned()),
     ]
     .into();
+    vec![with_bearer, with_api_key, with_oauth, with_headers]
+}
+
+/// Every answer about `created` (get, an update that re-seals, approval,
+/// tools, prompts, resources), as text.
+async fn answers_about(
+    client: &mut McpServerServiceClient<Authed>,
+    created: &pb::McpServer,
+) -> Vec<String> {
+    let id = created.id.clone();
+    let got = client
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.clone())),
+        })
+        .await
+        .expect("get");
+    let mut moved = created.clone();
+    moved.url = "https://moved.example.com/mcp".into();
+    let updated = client
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(moved),
+            update_mask: Some(FieldMask {
+                paths: vec!["url".into(), "request_headers".into()],
+            }),
+        })
+        .await
+        .expect("update keeps masked headers");
+    let approved = client
+        .approve_tools(pb::ApproveToolsRequest {
+            all_tools: true,
+            ..approve(&id)
+        })
+        .await
+        .expect("approve");
+    let tools = client
+        .list_server_tools(pb::ListServerToolsRequest {
+            server_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("tools");
+    let prompts = client
+        .list_server_prompts(pb::ListServerPromptsRequest {
+            server_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("prompts");
+    let resources = client
+        .list_server_resources(pb::ListServerResourcesRequest {
+            server_id: id,
+            ..Default::default()
+        })
+        .await
+        .expect("resources");
+    vec![
+        format!("{got:?}"),
+        format!("{updated:?}"),
+        format!("{approved:?}"),
+        format!("{tools:?}"),
+        format!("{prompts:?}"),
+        format!("{resources:?}"),
+    ]
+}
+
+async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut answers: Vec<String> = Vec::new();
+    let mut client = app.servers_as(&org.admin);
     let mut ids = Vec::new();
-    for input in [with_bearer, with_api_key, with_oauth, with_headers] {
+    for input in servers_with_every_secret() {
         let created = client
             .create_mcp_server(pb::CreateMcpServerRequest {
                 mcp_server: Some(input),
@@ -838,68 +905,7 @@ async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
     }
     // Every RPC that returns a server, including an update that re-seals.
     for created in &ids {
-        let got = client
-            .get_mcp_server(pb::GetMcpServerRequest {
-                lookup: Some(pb::get_mcp_server_request::Lookup::Id(created.id.clone())),
-            })
-            .await
-            .expect("get");
-        answers.push(format!("{got:?}"));
-        let mut moved = created.clone();
-        moved.url = "https://moved.example.com/mcp".into();
-        let updated = client
-            .update_mcp_server(pb::UpdateMcpServerRequest {
-                mcp_server: Some(moved),
-                update_mask: Some(FieldMask {
-                    paths: vec!["url".into(), "request_headers".into()],
-                }),
-            })
-            .await
-            .expect("update keeps masked headers");
-        answers.push(format!("{updated:?}"));
-        let approved = client
-            .approve_tools(pb::ApproveToolsRequest {
-                server_id: created.id.clone(),
-                all_tools: true,
-                ..Default::default()
-            })
-            .await
-            .expect("approve");
-        answers.push(format!("{approved:?}"));
-        for response in [
-            format!(
-                "{:?}",
-                client
-                    .list_server_tools(pb::ListServerToolsRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("tools")
-            ),
-            format!(
-                "{:?}",
-                client
-                    .list_server_prompts(pb::ListServerPromptsRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("prompts")
-            ),
-            format!(
-                "{:?}",
-                client
-                    .list_server_resources(pb::ListServerResourcesRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("resources")
-            ),
-        ] {
-            answers.push(response);
-        }
+        answers.extend(answers_about(&mut client, created).await);
     }
     answers.push(format!(
         "{:?}",
