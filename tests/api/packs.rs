@@ -817,7 +817,11 @@ async fn a_hundred_parallel_mutations_make_contiguous_versions_with_one_revision
     assert_eq!((final_pack.version, final_pack.servers.len()), (101, 50));
 }
 
-async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
+/// Servers "a", "b" and "c" of "acme", and the pack "p" created with "a"
+/// and "b" (version 1) whose members were then replaced by "c" (version 2).
+async fn replaced_pack(
+    app: &TestApp,
+) -> (crate::helpers::Org, PackServiceClient<Authed>, pb::Pack) {
     let org = app.org("acme", Plan::Pro).await;
     for name in ["a", "b", "c"] {
         app.create_server(&org.admin, server(name)).await;
@@ -829,34 +833,45 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         .expect("create")
         .into_inner();
     client
-        .replace_pack_servers(pb::ReplacePackServersRequest {
-            pack_id: pack.id.clone(),
-            servers: vec![by_name("c")],
-            etag: String::new(),
-        })
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c")]))
         .await
         .expect("replace");
+    (org, client, pack)
+}
+
+/// Returns a restore of `version` of `pack_id`.
+fn restore(pack_id: &str, version: i64) -> pb::RestorePackRevisionRequest {
+    pb::RestorePackRevisionRequest {
+        pack_id: pack_id.into(),
+        version,
+        etag: String::new(),
+    }
+}
+
+/// Returns a read of revision `version` of `pack_id`.
+fn revision(pack_id: &str, version: i64) -> pb::GetPackRevisionRequest {
+    pb::GetPackRevisionRequest {
+        pack_id: pack_id.into(),
+        version,
+    }
+}
+
+async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
     let v1 = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 1,
-        })
+        .get_pack_revision(revision(&pack.id, 1))
         .await
         .expect("v1")
         .into_inner();
-    assert_eq!(
-        v1.members
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>(),
-        vec!["a", "b"]
-    );
+    let frozen: Vec<(String, String)> = v1
+        .members
+        .iter()
+        .map(|m| (m.server_id.clone(), m.name.clone()))
+        .collect();
+    let frozen_names: Vec<&str> = frozen.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(frozen_names, vec!["a", "b"]);
     let restored = client
-        .restore_pack_revision(pb::RestorePackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 1,
-            etag: String::new(),
-        })
+        .restore_pack_revision(restore(&pack.id, 1))
         .await
         .expect("restore")
         .into_inner();
@@ -873,17 +888,17 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         .iter()
         .map(|s| (s.server_id.clone(), s.name.clone()))
         .collect();
-    let frozen: Vec<(String, String)> = v1
-        .members
-        .iter()
-        .map(|m| (m.server_id.clone(), m.name.clone()))
-        .collect();
     assert_eq!(members, frozen);
+}
+
+async fn a_restore_is_a_revision_naming_its_source(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
+    client
+        .restore_pack_revision(restore(&pack.id, 1))
+        .await
+        .expect("restore");
     let v3 = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 3,
-        })
+        .get_pack_revision(revision(&pack.id, 3))
         .await
         .expect("v3")
         .into_inner();
@@ -891,39 +906,29 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         (v3.change_kind(), v3.restored_from_version),
         (pb::PackChangeKind::Restored, 1)
     );
+}
 
-    let result = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 0,
-        })
-        .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["version"]
-    );
-    let result = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 99,
-        })
-        .await;
+async fn reading_a_revision_that_cannot_exist_fails(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
+    let result = client.get_pack_revision(revision(&pack.id, 0)).await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["version"]);
+    let result = client.get_pack_revision(revision(&pack.id, 99)).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
+}
 
+async fn a_revision_with_a_deleted_member_cannot_be_restored(app: TestApp) {
+    let (org, mut client, pack) = replaced_pack(&app).await;
     // A member of version 2 is deleted (with force): version 2 cannot be restored.
-    let c = app
-        .servers_as(&org.admin)
+    let mut servers = app.servers_as(&org.admin);
+    let c = servers
         .get_mcp_server(pb::GetMcpServerRequest {
             lookup: Some(pb::get_mcp_server_request::Lookup::Name("c".into())),
         })
         .await
         .expect("c")
         .into_inner();
-    app.servers_as(&org.admin)
+    servers
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: c.id.clone(),
             force: true,
@@ -931,13 +936,7 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         })
         .await
         .expect("delete c");
-    let result = client
-        .restore_pack_revision(pb::RestorePackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 2,
-            etag: String::new(),
-        })
-        .await;
+    let result = client.restore_pack_revision(restore(&pack.id, 2)).await;
     let status = assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
     assert!(status.message().contains(&c.id), "{status:?}");
 }
@@ -1455,6 +1454,9 @@ on_both_backends!(
     twenty_parallel_adds_on_a_free_pack_stop_at_five_members,
     a_hundred_parallel_mutations_make_contiguous_versions_with_one_revision_each,
     restoring_a_revision_brings_back_its_members,
+    a_restore_is_a_revision_naming_its_source,
+    reading_a_revision_that_cannot_exist_fails,
+    a_revision_with_a_deleted_member_cannot_be_restored,
     deleting_a_server_in_packs_needs_force,
     force_deleting_a_server_leaves_a_revision_in_each_pack,
     resolve_offers_the_usable_tools,
