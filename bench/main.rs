@@ -10,6 +10,9 @@
 //! read and write benchmarks have `https://…mcp.example.com` URLs and the
 //! service runs with `--background-sync false`, so nothing ever contacts them.
 
+// The load generator fails loudly: unwrap, expect and panic are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod contextforge;
 mod db;
 mod fixture;
@@ -33,7 +36,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the benchmark suite.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serve the MCP fixture (Streamable HTTP, JSON responses) on 127.0.0.1.
     Fixture {
         #[arg(long)]
@@ -213,7 +216,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fixture { port, tools } => runtime.block_on(fixture::serve(port, tools)),
-        Command::Run(mut args) => {
+        Command::Run(args) => {
+            let mut args = *args;
             args.apply_quick();
             if args.run_id.is_empty() {
                 args.run_id = std::process::id().to_string();

@@ -13,6 +13,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
@@ -31,6 +32,7 @@ use crate::pb;
 use crate::registry::Admin;
 use crate::registry::auth::Authenticator;
 use crate::registry::packs::Packs;
+use crate::registry::runs::Runs;
 use crate::registry::servers::{Servers, UrlPolicy};
 use crate::store::{Store, redact_url};
 use crate::sync::client::Limits;
@@ -38,11 +40,12 @@ use crate::sync::engine::{SyncSettings, Syncer};
 use crate::sync::guard::GuardPolicy;
 use crate::telemetry;
 
-/// Names under which health is reported: the whole server ("") and each service.
-/// How often health checks that the database answers, and how long it may take.
+/// How often health checks that the database answers.
 const DATABASE_PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How long the database may take to answer a health probe.
 const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Names under which health is reported: the whole server ("") and each service.
 const HEALTH_SERVICES: &[&str] = &[
     "",
     "mcpregistry.v1.AdminService",
@@ -141,255 +144,401 @@ impl Application {
             settings,
         } = self;
         let addr = listener.local_addr()?;
-
-        // Cancelled when shutdown starts; every owned task watches it.
-        let stopping = CancellationToken::new();
-        // Cancelled when the shutdown grace period is over: syncs still
-        // running then are abandoned.
-        let abandon = CancellationToken::new();
-        let tasks = TaskTracker::new();
-
-        let health = tonic_health::server::HealthReporter::new();
-        let health_service = HealthServer::new(DrainingHealth::new(
-            HealthService::from_health_reporter(health.clone()),
-            stopping.clone(),
-        ));
-        for service in HEALTH_SERVICES {
-            health
-                .set_service_status(*service, ServingStatus::Serving)
-                .await;
-        }
-
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        // grpcurl and other older clients speak only v1alpha.
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
-
+        let owned = Owned::new();
+        let (health, health_service) = start_health(&owned).await;
+        let routes = with_reflection(Routes::new(health_service))?;
         if let Some(listener) = metrics_listener {
-            let metrics_addr = listener.local_addr()?;
-            let handle = telemetry::metrics_handle();
-            let router = axum::Router::new().route(
-                "/metrics",
-                axum::routing::get(move || async move { handle.render() }),
-            );
-            let stop = stopping.clone();
-            tasks.spawn(async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(stop.cancelled_owned())
-                    .await;
-                if let Err(err) = served {
-                    tracing::error!(error = %err, "metrics listener failed");
-                }
-            });
-            tracing::info!(addr = %metrics_addr, "serving metrics on /metrics");
+            serve_metrics(listener, &owned)?;
         }
-
-        let admin = Admin::new(store.clone());
-        let servers = Servers::new(
-            store.clone(),
-            keyring.clone(),
-            UrlPolicy {
-                allow_insecure: settings.allow_insecure_upstreams,
-            },
-        );
-        let syncer = Syncer::new(
-            store.clone(),
-            servers.clone(),
-            SyncSettings {
-                policy: GuardPolicy {
-                    allow_private: settings.allow_private_upstreams,
-                    allowed: settings.allowed_upstream_addresses.clone().into(),
-                },
-                limits: Limits {
-                    deadline: settings.sync_timeout,
-                    ..Limits::default()
-                },
-                connect_timeout: Duration::from_secs(10).min(settings.sync_timeout),
-                background: settings.background_sync,
-                interval: settings.sync_interval,
-                max_backoff: settings.sync_max_backoff,
-                concurrency: settings.sync_concurrency,
-            },
-            tasks.clone(),
-            stopping.clone(),
-            abandon.clone(),
-        )?;
-        syncer.start_scheduler();
-        // PostgreSQL: the read caches follow the writes of other replicas.
-        {
-            let store = store.clone();
-            let url = settings.database_url.clone();
-            let stop = stopping.clone();
-            tasks.spawn(async move { store.listen_for_changes(&url, stop).await });
-        }
-        // Health follows the database: NOT_SERVING while it does not answer,
-        // SERVING again once it does. The lock orders this against the
-        // shutdown, whose NOT_SERVING must stay.
-        let health_lock = Arc::new(tokio::sync::Mutex::new(()));
-        {
-            let health = health.clone();
-            let store = store.clone();
-            let stop = stopping.clone();
-            let lock = health_lock.clone();
-            tasks.spawn(async move {
-                let mut up = true;
-                metrics::gauge!("mcp_registry_database_up").set(1.0);
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(DATABASE_PROBE_EVERY) => {}
-                    }
-                    let now_up = store.answers_within(DATABASE_PROBE_TIMEOUT).await;
-                    if now_up == up {
-                        continue;
-                    }
-                    let _guard = lock.lock().await;
-                    if stop.is_cancelled() {
-                        return;
-                    }
-                    up = now_up;
-                    metrics::gauge!("mcp_registry_database_up").set(if up { 1.0 } else { 0.0 });
-                    let status = if up {
-                        tracing::info!("database reachable again: SERVING");
-                        ServingStatus::Serving
-                    } else {
-                        tracing::warn!("database unreachable: NOT_SERVING until it answers");
-                        ServingStatus::NotServing
-                    };
-                    for service in HEALTH_SERVICES {
-                        health.set_service_status(*service, status).await;
-                    }
-                }
-            });
-        }
+        let services = start_services(&store, &keyring, &settings, &owned)?;
+        let health_lock = probe_database(&health, &store, &owned);
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        let stop = stopping.clone();
-        let signal = async move {
-            shutdown.await;
-            tracing::info!("shutdown started: finishing in-flight calls");
-            let _guard = health_lock.lock().await;
-            for service in HEALTH_SERVICES {
-                health
-                    .set_service_status(*service, ServingStatus::NotServing)
-                    .await;
-            }
-            stop.cancel();
-        };
-        // gRPC-Web (`--grpc-web`): HTTP/1.1 accepted, calls translated before
-        // the API layer sees them, CORS for browsers on other origins (API
-        // keys travel in explicit headers, never in cookies).
-        let grpc_web = settings.grpc_web.then(|| {
-            tower::ServiceBuilder::new()
-                .layer(grpc_web_cors())
-                .layer(tonic_web::GrpcWebLayer::new())
-        });
-        let max_message = settings.max_message_bytes;
-        let server = Server::builder()
-            .accept_http1(settings.grpc_web)
-            .max_concurrent_streams(settings.max_concurrent_streams)
-            .layer(tower::util::option_layer(grpc_web))
-            // One response body type whether or not gRPC-Web wraps the API.
-            .layer(tower::util::MapResponseLayer::new(
-                |response: http::Response<_>| response.map(tonic::body::Body::new),
-            ))
-            .layer(ApiLayer::new(
-                Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
-                settings.rate_limit,
-            ))
-            .add_service(health_service)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(
-                pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
-                    admin,
-                    keyring.clone(),
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::mcp_server_service_server::McpServerServiceServer::new(
-                    McpServerApi::new(servers, keyring.clone(), syncer.clone()).with_cache(
-                        settings.read_cache.servers,
-                        settings.read_cache.server_lists,
-                    ),
-                )
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::pack_service_server::PackServiceServer::new(
-                    PackApi::new(Packs::new(store.clone()), keyring.clone())
-                        .with_cache(settings.read_cache.resolutions),
-                )
-                .max_decoding_message_size(max_message),
-            )
-            .add_service(
-                pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
-                    syncer.clone(),
-                    keyring.clone(),
-                    stopping.clone(),
-                    settings.max_watchers_per_org,
-                ))
-                .max_decoding_message_size(max_message),
-            )
-            .serve_with_incoming_shutdown(incoming, signal);
+        let signal = shutdown_started(shutdown, health, health_lock, &owned);
+        let syncer = services.syncer.clone();
+        let routes = with_api(
+            routes,
+            services,
+            &store,
+            &keyring,
+            &settings,
+            &owned.stopping,
+        );
+        let server = serve(routes, &store, &settings, incoming, signal);
         tracing::info!(%addr, "serving gRPC");
-
-        // In-flight calls and running syncs get `shutdown_timeout` once
-        // shutdown has started; then calls are cut and syncs abandoned.
-        let grace = settings.shutdown_timeout;
-        let grace_over = {
-            let stop = stopping.clone();
-            let abandon = abandon.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                tokio::time::sleep(grace).await;
-                abandon.cancel();
-            })
-        };
-        tokio::select! {
-            served = server => served.context("gRPC server failed")?,
-            () = abandon.cancelled() => {
-                tracing::warn!(timeout_secs = grace.as_secs(), "in-flight calls did not finish in time; exiting anyway");
-            }
-        }
-
-        // No new sync starts; those under way finish, or are abandoned when
-        // the grace period ends.
-        stopping.cancel();
-        tasks.close();
-        if !abandon.is_cancelled() && !tasks.is_empty() {
-            tracing::info!(tasks = tasks.len(), "waiting for running syncs to finish");
-        }
-        tasks.wait().await;
-        grace_over.abort();
-        match syncer.release_leases().await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "released sync leases"),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot release sync leases; they will expire")
-            }
-        }
-        match syncer.fail_abandoned_runs().await {
-            Ok(0) => {}
-            Ok(count) => {
-                tracing::info!(count, "marked syncs interrupted by the shutdown as failed")
-            }
-            Err(err) => tracing::warn!(error = %err, "cannot mark interrupted syncs as failed"),
-        }
-        if let Err(err) = store.close().await {
-            tracing::warn!(error = %err, "closing the database failed");
-        }
-        tracing::info!("stopped");
+        let grace_over = serve_until_grace_over(server, &owned, settings.shutdown_timeout).await?;
+        drain(owned, grace_over, &syncer, store).await;
         Ok(())
     }
+}
+
+/// What the application owns while it serves, and the two phases of its
+/// shutdown.
+struct Owned {
+    /// Cancelled when shutdown starts; every owned task watches it.
+    stopping: CancellationToken,
+    /// Cancelled when the shutdown grace period is over: syncs still
+    /// running then are abandoned.
+    abandon: CancellationToken,
+    /// Every long-lived task, so that shutdown can wait for all of them.
+    tasks: TaskTracker,
+}
+
+impl Owned {
+    /// Returns tokens that are not cancelled yet and an empty tracker.
+    fn new() -> Self {
+        Self {
+            stopping: CancellationToken::new(),
+            abandon: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }
+    }
+}
+
+/// The domain services and the sync engine the gRPC services wrap.
+struct Services {
+    /// Organizations and API keys, for AdminService.
+    admin: Admin,
+    /// MCP servers, for McpServerService.
+    servers: Servers,
+    /// Run queries, for SyncService.
+    runs: Runs,
+    /// The sync engine: McpServerService syncs after writes, SyncService on
+    /// demand, and shutdown releases its leases.
+    syncer: Syncer,
+}
+
+/// Reports every service SERVING; the health service answers NOT_SERVING
+/// on its own once shutdown starts.
+async fn start_health(
+    owned: &Owned,
+) -> (
+    tonic_health::server::HealthReporter,
+    HealthServer<DrainingHealth>,
+) {
+    let health = tonic_health::server::HealthReporter::new();
+    let health_service = HealthServer::new(DrainingHealth::new(
+        HealthService::from_health_reporter(health.clone()),
+        owned.stopping.clone(),
+    ));
+    for service in HEALTH_SERVICES {
+        health
+            .set_service_status(*service, ServingStatus::Serving)
+            .await;
+    }
+    (health, health_service)
+}
+
+/// Adds server reflection to `routes`, in v1 and in the v1alpha that
+/// grpcurl and other older clients speak.
+fn with_reflection(routes: Routes) -> anyhow::Result<Routes> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok(routes.add_service(v1).add_service(v1alpha))
+}
+
+/// Serves `/metrics` on its own listener until shutdown starts.
+fn serve_metrics(listener: TcpListener, owned: &Owned) -> anyhow::Result<()> {
+    let metrics_addr = listener.local_addr()?;
+    let handle = telemetry::metrics_handle();
+    let router = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || async move { handle.render() }),
+    );
+    let stop = owned.stopping.clone();
+    owned.tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "metrics listener failed");
+        }
+    });
+    tracing::info!(addr = %metrics_addr, "serving metrics on /metrics");
+    Ok(())
+}
+
+/// Builds the domain services and the sync engine, and starts the sync
+/// scheduler and (on PostgreSQL) the listener for other replicas' writes.
+fn start_services(
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    settings: &Settings,
+    owned: &Owned,
+) -> anyhow::Result<Services> {
+    let admin = Admin::new(store.clone());
+    let servers = Servers::new(
+        store.clone(),
+        keyring.clone(),
+        UrlPolicy {
+            allow_insecure: settings.allow_insecure_upstreams,
+        },
+    );
+    let syncer = Syncer::new(
+        store.clone(),
+        servers.clone(),
+        SyncSettings {
+            policy: GuardPolicy {
+                allow_private: settings.allow_private_upstreams,
+                allowed: settings.allowed_upstream_addresses.clone().into(),
+            },
+            limits: Limits {
+                deadline: settings.sync_timeout,
+                ..Limits::default()
+            },
+            connect_timeout: Duration::from_secs(10).min(settings.sync_timeout),
+            background: settings.background_sync,
+            interval: settings.sync_interval,
+            max_backoff: settings.sync_max_backoff,
+            concurrency: settings.sync_concurrency,
+        },
+        owned.tasks.clone(),
+        owned.stopping.clone(),
+        owned.abandon.clone(),
+    )?;
+    syncer.start_scheduler();
+    // PostgreSQL: the read caches follow the writes of other replicas.
+    let listening = store.clone();
+    let url = settings.database_url.clone();
+    let stop = owned.stopping.clone();
+    owned
+        .tasks
+        .spawn(async move { listening.listen_for_changes(&url, stop).await });
+    let runs = Runs::new(store.clone(), servers.clone());
+    Ok(Services {
+        admin,
+        servers,
+        runs,
+        syncer,
+    })
+}
+
+/// Health follows the database: NOT_SERVING while it does not answer,
+/// SERVING again once it does. The returned lock orders this against the
+/// shutdown, whose NOT_SERVING must stay.
+fn probe_database(
+    health: &tonic_health::server::HealthReporter,
+    store: &Store,
+    owned: &Owned,
+) -> Arc<tokio::sync::Mutex<()>> {
+    let health_lock = Arc::new(tokio::sync::Mutex::new(()));
+    let health = health.clone();
+    let store = store.clone();
+    let stop = owned.stopping.clone();
+    let lock = health_lock.clone();
+    owned.tasks.spawn(async move {
+        let mut up = true;
+        metrics::gauge!("mcp_registry_database_up").set(1.0);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(DATABASE_PROBE_EVERY) => {}
+            }
+            let now_up = store.answers_within(DATABASE_PROBE_TIMEOUT).await;
+            if now_up == up {
+                continue;
+            }
+            let _guard = lock.lock().await;
+            if stop.is_cancelled() {
+                return;
+            }
+            up = now_up;
+            metrics::gauge!("mcp_registry_database_up").set(if up { 1.0 } else { 0.0 });
+            let status = if up {
+                tracing::info!("database reachable again: SERVING");
+                ServingStatus::Serving
+            } else {
+                tracing::warn!("database unreachable: NOT_SERVING until it answers");
+                ServingStatus::NotServing
+            };
+            for service in HEALTH_SERVICES {
+                health.set_service_status(*service, status).await;
+            }
+        }
+    });
+    health_lock
+}
+
+/// The first phase of shutdown, as the server's shutdown signal: once
+/// `shutdown` resolves, health turns NOT_SERVING for good (after any probe
+/// under way) and `stopping` is cancelled.
+fn shutdown_started(
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    health: tonic_health::server::HealthReporter,
+    health_lock: Arc<tokio::sync::Mutex<()>>,
+    owned: &Owned,
+) -> impl Future<Output = ()> + Send + 'static {
+    let stop = owned.stopping.clone();
+    async move {
+        shutdown.await;
+        tracing::info!("shutdown started: finishing in-flight calls");
+        let _guard = health_lock.lock().await;
+        for service in HEALTH_SERVICES {
+            health
+                .set_service_status(*service, ServingStatus::NotServing)
+                .await;
+        }
+        stop.cancel();
+    }
+}
+
+/// Adds the four API services to `routes`. `stopping` ends WatchSyncEvents
+/// streams when shutdown starts.
+fn with_api(
+    routes: Routes,
+    services: Services,
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    settings: &Settings,
+    stopping: &CancellationToken,
+) -> Routes {
+    let max_message = settings.max_message_bytes;
+    let cache = &settings.read_cache;
+    routes
+        .add_service(
+            pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
+                services.admin,
+                keyring.clone(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::mcp_server_service_server::McpServerServiceServer::new(
+                McpServerApi::new(services.servers, keyring.clone(), services.syncer.clone())
+                    .with_cache(cache.servers, cache.server_lists),
+            )
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::pack_service_server::PackServiceServer::new(
+                PackApi::new(Packs::new(store.clone()), keyring.clone())
+                    .with_cache(cache.resolutions),
+            )
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
+                services.syncer,
+                services.runs,
+                keyring.clone(),
+                stopping.clone(),
+                settings.max_watchers_per_org,
+            ))
+            .max_decoding_message_size(max_message),
+        )
+}
+
+/// Serves `routes` on `incoming`, behind the API layer (authentication, rate
+/// limits) and optionally gRPC-Web, until `signal` resolves; then lets
+/// in-flight calls finish.
+fn serve(
+    routes: Routes,
+    store: &Store,
+    settings: &Settings,
+    incoming: TcpIncoming,
+    signal: impl Future<Output = ()> + Send,
+) -> impl Future<Output = Result<(), tonic::transport::Error>> {
+    // gRPC-Web (`--grpc-web`): HTTP/1.1 accepted, calls translated before
+    // the API layer sees them, CORS for browsers on other origins (API
+    // keys travel in explicit headers, never in cookies).
+    let grpc_web = settings.grpc_web.then(|| {
+        tower::ServiceBuilder::new()
+            .layer(grpc_web_cors())
+            .layer(tonic_web::GrpcWebLayer::new())
+    });
+    Server::builder()
+        .accept_http1(settings.grpc_web)
+        .max_concurrent_streams(settings.max_concurrent_streams)
+        .layer(tower::util::option_layer(grpc_web))
+        // One response body type whether or not gRPC-Web wraps the API.
+        .layer(tower::util::MapResponseLayer::new(
+            |response: http::Response<_>| response.map(tonic::body::Body::new),
+        ))
+        .layer(ApiLayer::new(
+            Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
+            settings.rate_limit,
+        ))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, signal)
+}
+
+/// Serves until the server has drained after its shutdown signal, or until
+/// the grace period (`grace` after shutdown started) is over, whichever
+/// comes first. Returns the timer that ends the grace period.
+async fn serve_until_grace_over(
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    owned: &Owned,
+    grace: Duration,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    // In-flight calls and running syncs get `grace` once shutdown has
+    // started; then calls are cut and syncs abandoned.
+    let grace_over = {
+        let stop = owned.stopping.clone();
+        let abandon = owned.abandon.clone();
+        tokio::spawn(async move {
+            stop.cancelled().await;
+            tokio::time::sleep(grace).await;
+            abandon.cancel();
+        })
+    };
+    tokio::select! {
+        served = server => served.context("gRPC server failed")?,
+        () = owned.abandon.cancelled() => {
+            tracing::warn!(timeout_secs = grace.as_secs(), "in-flight calls did not finish in time; exiting anyway");
+        }
+    }
+    Ok(grace_over)
+}
+
+/// Stops every owned task (syncs under way finish, or are abandoned when the
+/// grace period ends), releases this replica's leases, fails the runs it
+/// abandoned and closes the database.
+async fn drain(
+    owned: Owned,
+    grace_over: tokio::task::JoinHandle<()>,
+    syncer: &Syncer,
+    store: Store,
+) {
+    let Owned {
+        stopping,
+        abandon,
+        tasks,
+    } = owned;
+    // No new sync starts; those under way finish, or are abandoned when
+    // the grace period ends.
+    stopping.cancel();
+    tasks.close();
+    if !abandon.is_cancelled() && !tasks.is_empty() {
+        tracing::info!(tasks = tasks.len(), "waiting for running syncs to finish");
+    }
+    tasks.wait().await;
+    grace_over.abort();
+    match syncer.release_leases().await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "released sync leases"),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot release sync leases; they will expire")
+        }
+    }
+    match syncer.fail_abandoned_runs().await {
+        Ok(0) => {}
+        Ok(count) => {
+            tracing::info!(count, "marked syncs interrupted by the shutdown as failed")
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot mark interrupted syncs as failed"),
+    }
+    if let Err(err) = store.close().await {
+        tracing::warn!(error = %err, "closing the database failed");
+    }
+    tracing::info!("stopped");
 }
 
 /// CORS for gRPC-Web: any origin, the headers gRPC-Web clients send, and the

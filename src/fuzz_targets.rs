@@ -3,6 +3,9 @@
 //! arbitrary bytes, runs one parser or validator on them and panics only
 //! when one of its properties breaks; a panic is a finding.
 
+// Panicking is how a fuzz target reports a finding.
+#![allow(clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -13,6 +16,7 @@ use crate::grpc::import;
 use crate::pagination::PageTokens;
 use crate::registry::canonical::{canonical_json, definition_hash};
 use crate::registry::servers::validate;
+use crate::registry::{Category, Description, DisplayName, ServerName, UpstreamUrl};
 use crate::sync::client::jsonrpc_outcome;
 use crate::sync::sse::Parser;
 
@@ -51,7 +55,7 @@ pub fn request_fields(data: &[u8]) {
         middle -= 1;
     }
     let (first, second) = text.split_at(middle);
-    if validate::server_name(&text).is_ok() {
+    if ServerName::parse(text.as_ref()).is_ok() {
         let bytes = text.as_bytes();
         assert!(!bytes.is_empty() && bytes.len() <= 64, "{text:?}");
         assert!(
@@ -68,7 +72,7 @@ pub fn request_fields(data: &[u8]) {
     let strict = validate::UrlPolicy {
         allow_insecure: false,
     };
-    if validate::upstream_url(&text, strict).is_ok() {
+    if UpstreamUrl::parse(text.as_ref(), strict).is_ok() {
         let url = url::Url::parse(&text).expect("an accepted url parses");
         assert_eq!(url.scheme(), "https", "{text:?}");
         assert!(
@@ -89,8 +93,9 @@ pub fn request_fields(data: &[u8]) {
             );
         }
     }
-    let _ = validate::text(&text, 200);
-    let _ = validate::category(&text);
+    let _ = DisplayName::parse(text.as_ref());
+    let _ = Description::parse(text.as_ref());
+    let _ = Category::parse(text.as_ref());
     let _ = validate::tool_name(&text);
 }
 
@@ -107,7 +112,7 @@ pub fn import_config(data: &[u8]) {
         for entry in entries {
             if let import::EntryKind::Remote(server) = entry.kind {
                 assert!(
-                    validate::server_name(&server.name).is_ok(),
+                    ServerName::parse(server.name.as_str()).is_ok(),
                     "accepted entry {:?} with an invalid name {:?}",
                     entry.key,
                     server.name
@@ -117,7 +122,7 @@ pub fn import_config(data: &[u8]) {
     }
     let name = import::server_name(text);
     assert!(
-        name.is_empty() || validate::server_name(&name).is_ok(),
+        name.is_empty() || ServerName::parse(name.as_str()).is_ok(),
         "{name:?}"
     );
 }

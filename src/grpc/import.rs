@@ -301,14 +301,6 @@ pub fn server_name(key: &str) -> String {
         .to_owned()
 }
 
-/// `name-2`, `name-3`, …: the `n`th alternative to a taken name, within 64 characters.
-pub fn alternative_name(name: &str, n: u32) -> String {
-    let suffix = format!("-{n}");
-    let keep = 64usize.saturating_sub(suffix.len());
-    let base: String = name.chars().take(keep).collect();
-    format!("{}{suffix}", base.trim_end_matches('-'))
-}
-
 /// `.key` for plain keys, `["key"]` for others.
 fn segment(key: &str) -> String {
     let plain = !key.is_empty()
@@ -443,12 +435,9 @@ mod tests {
     }
 
     #[test]
-    fn names_are_derived_and_alternatives_fit() {
+    fn names_are_derived_from_keys() {
         assert_eq!(server_name("My Server (prod)"), "my-server--prod");
         assert_eq!(server_name("__x"), "x");
         assert_eq!(server_name("☃"), "");
-        assert_eq!(alternative_name("search", 2), "search-2");
-        let long = "a".repeat(64);
-        assert_eq!(alternative_name(&long, 12).len(), 64);
     }
 }

@@ -1,4 +1,6 @@
-//! SyncService: translation between protobuf and the sync engine.
+//! SyncService: authenticate, convert (`convert::sync`), call the sync
+//! engine (syncs, events) or the domain's run queries, convert back.
+//! WatchSyncEvents streams are forwarded by one task each, counted per scope.
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -12,19 +14,20 @@ use tonic::{Request, Response, Status};
 
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
-use crate::grpc::{caller, opt_timestamp, timestamp};
+use crate::grpc::caller;
+use crate::grpc::convert::id;
+use crate::grpc::convert::sync::{missed_event, optional_server_id, run_event};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::sync_service_server::SyncService;
-use crate::registry::admin::validate_id;
-use crate::registry::now_micros;
-use crate::registry::servers::Transport;
-use crate::sync::engine::Syncer;
-use crate::sync::run::{CapabilityOutcome, CapabilityResult, Outcome, SyncRun, Trigger};
+use crate::registry::runs::Runs;
+use crate::registry::scope_visible_from;
+use crate::sync::engine::{SyncEvent, Syncer};
 
 /// The SyncService implementation.
 pub struct SyncApi {
     syncer: Syncer,
+    runs: Runs,
     keyring: Arc<Keyring>,
     /// Cancelled when shutdown starts: event streams end then.
     stopping: CancellationToken,
@@ -37,12 +40,14 @@ pub struct SyncApi {
 impl SyncApi {
     pub fn new(
         syncer: Syncer,
+        runs: Runs,
         keyring: Arc<Keyring>,
         stopping: CancellationToken,
         max_watchers: usize,
     ) -> Self {
         Self {
             syncer,
+            runs,
             keyring,
             stopping,
             watchers: Arc::default(),
@@ -99,10 +104,9 @@ impl SyncService for SyncApi {
         request: Request<pb::SyncMcpServerRequest>,
     ) -> Result<Response<pb::SyncRun>, Status> {
         let caller = caller(&request)?;
-        let pb::SyncMcpServerRequest { id } = request.into_inner();
-        validate_id("id", "mcp", &id).map_err(|v| Error::InvalidArgument(vec![v]))?;
-        let run = self.syncer.sync_now(&caller, &id).await?;
-        Ok(Response::new(run_to_pb(run)))
+        let server = id("id", "mcp", request.into_inner().id)?;
+        let run = self.syncer.sync_now(&caller, &server).await?;
+        Ok(Response::new(run.into()))
     }
 
     async fn get_sync_run(
@@ -110,11 +114,8 @@ impl SyncService for SyncApi {
         request: Request<pb::GetSyncRunRequest>,
     ) -> Result<Response<pb::SyncRun>, Status> {
         let caller = caller(&request)?;
-        let pb::GetSyncRunRequest { id } = request.into_inner();
-        validate_id("id", "sync", &id).map_err(|v| Error::InvalidArgument(vec![v]))?;
-        Ok(Response::new(run_to_pb(
-            self.syncer.run(&caller, &id).await?,
-        )))
+        let run = id("id", "sync", request.into_inner().id)?;
+        Ok(Response::new(self.runs.get(&caller, &run).await?.into()))
     }
 
     async fn list_sync_runs(
@@ -128,23 +129,16 @@ impl SyncService for SyncApi {
             server_id,
         } = request.into_inner();
         let mut v = Violations::new();
-        if !server_id.is_empty()
-            && let Err(violation) = validate_id("server_id", "mcp", &server_id)
-        {
-            v.add(violation.field, violation.description);
-        }
-        let tokens = PageTokens::new(
-            &self.keyring,
-            format!("sync_runs?scope={}&server={server_id}", caller.scope()),
-        );
+        let server = optional_server_id(&server_id, &mut v);
+        let query = format!("sync_runs?scope={}&server={server_id}", caller.scope());
+        let tokens = PageTokens::new(&self.keyring, query);
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
-        let server = (!server_id.is_empty()).then_some(server_id.as_str());
-        let page = self.syncer.runs(&caller, server, &page).await?;
+        let page = self.runs.list(&caller, server.as_deref(), &page).await?;
         Ok(Response::new(pb::ListSyncRunsResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,
-            sync_runs: page.items.into_iter().map(run_to_pb).collect(),
+            sync_runs: page.items.into_iter().map(Into::into).collect(),
         }))
     }
 
@@ -155,132 +149,74 @@ impl SyncService for SyncApi {
         let caller = caller(&request)?;
         let pb::WatchSyncEventsRequest { server_id } = request.into_inner();
         if !server_id.is_empty() {
-            validate_id("server_id", "mcp", &server_id)
-                .map_err(|v| Error::InvalidArgument(vec![v]))?;
-            self.syncer.check_visible(&caller, &server_id).await?;
+            let server_id = id("server_id", "mcp", server_id.clone())?;
+            self.runs.check_visible(&caller, &server_id).await?;
         }
         let own_scope = caller.scope().to_owned();
         let slot = self.admit_watcher(&own_scope)?;
-        let mut events = self.syncer.subscribe();
-        let stopping = self.stopping.clone();
+        let events = self.syncer.subscribe();
         let (tx, rx) = mpsc::channel(64);
-        // The forwarder ends when the client goes away or shutdown starts; a
-        // lagging subscriber is told how many events it missed. It holds the
-        // organization's watcher slot until it ends.
-        tokio::spawn(async move {
-            let _slot = slot;
-            loop {
-                let event = tokio::select! {
-                    () = stopping.cancelled() => {
-                        let status = Status::from(Error::ShuttingDown(
-                            "this replica is shutting down; reconnect to watch on",
-                        ));
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
-                    // The client went away: free its place at once, even
-                    // when no event comes to find out.
-                    () = tx.closed() => return,
-                    event = events.recv() => event,
-                };
-                let message = match event {
-                    Ok(event) => {
-                        let run = event.run;
-                        let wanted = if server_id.is_empty() {
-                            run.scope == own_scope
-                        } else {
-                            run.server_id == server_id
-                                && crate::registry::scope_visible_from(&own_scope, &run.scope)
-                        };
-                        if !wanted {
-                            continue;
-                        }
-                        pb::SyncEvent {
-                            kind: match run.outcome {
-                                Outcome::Running => pb::SyncEventKind::Started,
-                                Outcome::Succeeded => pb::SyncEventKind::Succeeded,
-                                Outcome::Failed => pb::SyncEventKind::Failed,
-                            } as i32,
-                            server_id: run.server_id.clone(),
-                            occurred_at: Some(timestamp(run.finished_at.unwrap_or(run.started_at))),
-                            run: Some(run_to_pb(run)),
-                            missed_count: 0,
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => pb::SyncEvent {
-                        kind: pb::SyncEventKind::EventsMissed as i32,
-                        server_id: String::new(),
-                        run: None,
-                        occurred_at: Some(timestamp(now_micros())),
-                        missed_count: i64::try_from(missed).unwrap_or(i64::MAX),
-                    },
-                    Err(broadcast::error::RecvError::Closed) => return,
-                };
-                if tx.send(Ok(message)).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let watch = Watch {
+            own_scope,
+            server_id,
+        };
+        tokio::spawn(forward(events, tx, self.stopping.clone(), watch, slot));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
-fn result_to_pb(result: CapabilityResult) -> pb::CapabilityResult {
-    pb::CapabilityResult {
-        outcome: match result.outcome {
-            CapabilityOutcome::Ok => pb::CapabilityOutcome::Ok,
-            CapabilityOutcome::Failed => pb::CapabilityOutcome::Failed,
-            CapabilityOutcome::NotSupported => pb::CapabilityOutcome::NotSupported,
-            CapabilityOutcome::Skipped => pb::CapabilityOutcome::Skipped,
-        } as i32,
-        count: i32::try_from(result.count).unwrap_or(i32::MAX),
-        pages: i32::try_from(result.pages).unwrap_or(i32::MAX),
-        error_message: result.error_message,
+/// What one WatchSyncEvents stream wants to see.
+struct Watch {
+    /// The watcher's own scope: without a server, its runs only.
+    own_scope: String,
+    /// One server's runs (visible to the watcher), or empty for the scope's.
+    server_id: String,
+}
+
+impl Watch {
+    fn wants(&self, event: &SyncEvent) -> bool {
+        let run = &event.run;
+        if self.server_id.is_empty() {
+            run.scope == self.own_scope
+        } else {
+            run.server_id == self.server_id && scope_visible_from(&self.own_scope, &run.scope)
+        }
     }
 }
 
-/// Converts a run for a response.
-pub fn run_to_pb(run: SyncRun) -> pb::SyncRun {
-    pb::SyncRun {
-        id: run.id,
-        server_id: run.server_id,
-        server_name: run.server_name,
-        trigger: match run.trigger {
-            Trigger::Created => pb::SyncTrigger::Created,
-            Trigger::Updated => pb::SyncTrigger::Updated,
-            Trigger::Scheduled => pb::SyncTrigger::Scheduled,
-            Trigger::Manual => pb::SyncTrigger::Manual,
-        } as i32,
-        started_at: Some(timestamp(run.started_at)),
-        finished_at: opt_timestamp(run.finished_at),
-        outcome: match run.outcome {
-            Outcome::Running => pb::SyncOutcome::Running,
-            Outcome::Succeeded => pb::SyncOutcome::Succeeded,
-            Outcome::Failed => pb::SyncOutcome::Failed,
-        } as i32,
-        transport: match run.transport {
-            Some(Transport::StreamableHttp) => pb::Transport::StreamableHttp,
-            Some(Transport::Sse) => pb::Transport::Sse,
-            Some(Transport::Auto) | None => pb::Transport::Unspecified,
-        } as i32,
-        protocol_version: run.protocol_version,
-        tools: Some(result_to_pb(run.results.tools)),
-        prompts: Some(result_to_pb(run.results.prompts)),
-        resources: Some(result_to_pb(run.results.resources)),
-        resource_templates: Some(result_to_pb(run.results.resource_templates)),
-        changes: Some(pb::SyncChanges {
-            tools_added: run.changes.tools_added,
-            tools_removed: run.changes.tools_removed,
-            tools_changed: run.changes.tools_changed,
-            tools_unapproved: run.changes.tools_unapproved,
-        }),
-        error: run.error.map(|e| pb::SyncError {
-            reason: pb::ErrorReason::from_str_name(&format!("ERROR_REASON_{}", e.reason))
-                .unwrap_or(pb::ErrorReason::Unspecified) as i32,
-            message: e.message,
-            occurred_at: Some(timestamp(e.occurred_at)),
-            sync_run_id: e.sync_run_id,
-        }),
-        instance_id: run.instance_id,
+/// Forwards the events `watch` wants to one stream until the client goes
+/// away or shutdown starts; a lagging subscriber is told how many events it
+/// missed. Holds the organization's watcher slot until it ends.
+async fn forward(
+    mut events: broadcast::Receiver<SyncEvent>,
+    tx: mpsc::Sender<Result<pb::SyncEvent, Status>>,
+    stopping: CancellationToken,
+    watch: Watch,
+    slot: WatcherSlot,
+) {
+    let _slot = slot;
+    loop {
+        let event = tokio::select! {
+            () = stopping.cancelled() => {
+                let status = Status::from(Error::ShuttingDown(
+                    "this replica is shutting down; reconnect to watch on",
+                ));
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+            // The client went away: free its place at once, even when no
+            // event comes to find out.
+            () = tx.closed() => return,
+            event = events.recv() => event,
+        };
+        let message = match event {
+            Ok(event) if watch.wants(&event) => run_event(event.run),
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(missed)) => missed_event(missed),
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if tx.send(Ok(message)).await.is_err() {
+            return;
+        }
     }
 }

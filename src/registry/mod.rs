@@ -6,11 +6,16 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod canonical;
+pub mod fields;
 pub mod model;
 pub mod packs;
+pub mod runs;
 pub mod servers;
 
 pub use admin::Admin;
+pub use fields::{
+    Category, Description, DisplayName, HeaderSet, PackName, ServerName, UpstreamUrl,
+};
 pub use model::*;
 
 /// Returns the current time in microseconds since the Unix epoch.

@@ -203,6 +203,18 @@ impl Caller {
         }
     }
 
+    /// Fails with PERMISSION_DENIED for VIEWER keys, which may only read.
+    pub fn require_write(&self) -> Result<(), Error> {
+        match self {
+            Self::Member {
+                role: Role::Viewer, ..
+            } => Err(Error::PermissionDenied(
+                "viewer api keys may only read".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Fails with PERMISSION_DENIED unless the caller has platform rights.
     pub fn require_platform_admin(&self) -> Result<(), Error> {
         match self {

@@ -14,13 +14,13 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
+use crate::registry::runs::{Changes, Outcome, Results, SyncFailure, SyncRun, Trigger};
 use crate::registry::servers::{CapabilityKind, ServerInfo, Transport};
 use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
 use crate::store::servers::{
     find_server, record_sync_state_on, replace_capabilities_on, tool_hashes_on,
 };
 use crate::store::{NewCapability, Store, SyncState, Topic};
-use crate::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
 
 /// Which runs a listing covers.
 #[derive(Debug, Clone)]
@@ -244,7 +244,7 @@ impl Store {
         self.fail_running(
             Column::StartedAt.lt(started_before),
             "the sync was interrupted: its replica stopped before finishing it",
-            "UPSTREAM_UNREACHABLE",
+            SyncFailure::UpstreamUnreachable,
             at,
         )
         .await
@@ -255,7 +255,7 @@ impl Store {
         self.fail_running(
             Column::InstanceId.eq(instance_id),
             "the sync was interrupted by a shutdown",
-            "UPSTREAM_UNREACHABLE",
+            SyncFailure::UpstreamUnreachable,
             at,
         )
         .await
@@ -267,7 +267,7 @@ impl Store {
         self.fail_running(
             Column::Id.eq(id),
             "the sync's result could not be stored; the next sync tries again",
-            "INTERNAL",
+            SyncFailure::Internal,
             at,
         )
         .await
@@ -292,7 +292,7 @@ impl Store {
         &self,
         which: sea_orm::sea_query::SimpleExpr,
         message: &str,
-        reason: &str,
+        reason: SyncFailure,
         at: Micros,
     ) -> Result<u64, Error> {
         let running = name(&Outcome::Running)?;
@@ -308,7 +308,7 @@ impl Store {
         let mut count = 0;
         for id in ids {
             let error = json(&crate::registry::servers::LastError {
-                reason: reason.into(),
+                reason,
                 message: message.into(),
                 occurred_at: at,
                 sync_run_id: id.clone(),

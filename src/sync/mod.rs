@@ -1,11 +1,17 @@
 //! Syncing MCP servers: the SSRF guard ([`guard`], [`http`]), the bounded
 //! MCP discovery client over Streamable HTTP and legacy SSE ([`client`],
-//! [`sse`]), sync runs ([`run`]), and the engine with its background syncs
-//! and lease-based scheduler ([`engine`]).
+//! [`sse`]), and the engine: its handle [`engine::Syncer`], the scheduler
+//! with leases and backoff ([`scheduler`]), the request headers and OAuth2
+//! tokens of a sync ([`credentials`]), the lifecycle of one run
+//! ([`lifecycle`]) and the per-server locks ([`locks`]). The run model lives
+//! in the domain (`registry::runs`).
 
 pub mod client;
+pub mod credentials;
 pub mod engine;
 pub mod guard;
 pub mod http;
-pub mod run;
+pub mod lifecycle;
+pub mod locks;
+pub mod scheduler;
 pub mod sse;

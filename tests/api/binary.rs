@@ -391,7 +391,7 @@ async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
 async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over() {
     use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
     use mcp_registry::registry::Plan;
-    use mcp_registry::sync::run::Outcome;
+    use mcp_registry::registry::runs::Outcome;
 
     use crate::helpers::{Instance, Options};
     use crate::sync_leases::{runs_of, slow_server};

@@ -1,6 +1,9 @@
 //! Integration tests: the real server, in-process on an ephemeral port, over
 //! real gRPC, on SQLite and on PostgreSQL (see `helpers`).
 
+// Test code fails loudly: unwrap, expect and panic are how it says so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod helpers;
 
 include!("../support/modules.rs");

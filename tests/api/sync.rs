@@ -1019,7 +1019,7 @@ crate::on_both_backends_with!(crate::helpers::loopback();
 
 async fn runs_abandoned_by_a_crashed_replica_end_failed(app: TestApp) {
     use mcp_registry::registry::now_micros;
-    use mcp_registry::sync::run::{Changes, Outcome, Results, SyncRun, Trigger};
+    use mcp_registry::registry::runs::{Changes, Outcome, Results, SyncRun, Trigger};
     let org = app.org("acme", Plan::Pro).await;
     let created = app.create_server(&org.admin, server("crashy")).await;
 

@@ -227,7 +227,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
         .expect("run");
     assert_eq!(
         quick_done.outcome,
-        mcp_registry::sync::run::Outcome::Succeeded,
+        mcp_registry::registry::runs::Outcome::Succeeded,
         "a sync shorter than the grace period finished: {quick_done:?}"
     );
     let stuck_done = store
@@ -237,7 +237,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
         .expect("run");
     assert_eq!(
         stuck_done.outcome,
-        mcp_registry::sync::run::Outcome::Failed,
+        mcp_registry::registry::runs::Outcome::Failed,
         "{stuck_done:?}"
     );
     let error = stuck_done.error.expect("error");

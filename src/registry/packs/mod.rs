@@ -1,6 +1,7 @@
 //! Packs: named, ordered, versioned sets of servers under plan limits, what
 //! an agent may call through them, and their export as client configuration.
 
+pub mod answers;
 pub mod export;
 pub mod model;
 pub mod resolve;
@@ -12,22 +13,22 @@ pub use model::*;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::servers::{CATALOG_SCOPE, McpServer, Visibility, is_visible};
-use crate::registry::{Caller, Role, new_id, now_micros};
+use crate::registry::{Caller, Description, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
 
 /// A validated request to create a pack.
 #[derive(Debug, Clone)]
 pub struct NewPack {
-    pub name: String,
-    pub description: String,
+    pub name: PackName,
+    pub description: Description,
     pub servers: Vec<ServerRef>,
 }
 
 /// A validated change of name and/or description.
 #[derive(Debug, Clone, Default)]
 pub struct PackChanges {
-    pub name: Option<String>,
-    pub description: Option<String>,
+    pub name: Option<PackName>,
+    pub description: Option<Description>,
 }
 
 /// Pack administration and use.
@@ -96,8 +97,8 @@ impl Packs {
         let pack = Pack {
             id: new_id("pack"),
             organization_id: org.to_owned(),
-            name: new.name,
-            description: new.description,
+            name: new.name.into_inner(),
+            description: new.description.into_inner(),
             members: servers.iter().map(member).collect(),
             version: 1,
             created_at: now,
@@ -152,15 +153,15 @@ impl Packs {
         self.mutate(caller, id, etag, |_, pack| {
             let mut fields = Vec::new();
             if let Some(name) = changes.name.clone()
-                && name != pack.name
+                && name.as_str() != pack.name
             {
-                pack.name = name;
+                pack.name = name.into_inner();
                 fields.push("name".to_owned());
             }
             if let Some(description) = changes.description.clone()
-                && description != pack.description
+                && description.as_str() != pack.description
             {
-                pack.description = description;
+                pack.description = description.into_inner();
                 fields.push("description".to_owned());
             }
             Ok((!fields.is_empty()).then_some(Change {

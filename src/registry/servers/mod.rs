@@ -1,6 +1,8 @@
 //! MCP servers: who may see and change them, how their secrets are sealed,
 //! and the rules a configuration must satisfy as a whole.
 
+pub mod answers;
+pub mod import;
 pub mod model;
 pub mod validate;
 
@@ -14,7 +16,10 @@ use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::packs;
-use crate::registry::{Caller, Plan, Role, new_id, now_micros};
+use crate::registry::{
+    Caller, Category, Description, DisplayName, HeaderSet, Plan, Role, ServerName, UpstreamUrl,
+    new_id, now_micros,
+};
 use crate::store::{ServerQuery, Store};
 
 /// A validated request to register a server. Secrets are plaintext here and
@@ -23,17 +28,17 @@ use crate::store::{ServerQuery, Store};
 pub struct NewServer {
     /// `None`: private for organization keys, catalog for platform admins.
     pub visibility: Option<Visibility>,
-    pub name: String,
-    pub display_name: String,
-    pub description: String,
-    pub url: String,
-    pub icon_url: String,
-    pub category: String,
+    pub name: ServerName,
+    pub display_name: DisplayName,
+    pub description: Description,
+    pub url: UpstreamUrl,
+    pub icon_url: Option<UpstreamUrl>,
+    pub category: Category,
     pub transport: Transport,
     /// `None`: inferred from `credentials`.
     pub auth_type: Option<AuthType>,
     pub credentials: Option<Credentials>,
-    pub request_headers: Vec<(String, String)>,
+    pub request_headers: HeaderSet,
     pub approval_policy: ApprovalPolicy,
     pub tool_configuration: ToolConfiguration,
     pub config: serde_json::Map<String, serde_json::Value>,
@@ -43,18 +48,19 @@ pub struct NewServer {
 /// A validated change: `Some` fields replace the stored ones.
 #[derive(Debug, Clone, Default)]
 pub struct ServerPatch {
-    pub name: Option<String>,
-    pub display_name: Option<String>,
-    pub description: Option<String>,
-    pub url: Option<String>,
-    pub icon_url: Option<String>,
-    pub category: Option<String>,
+    pub name: Option<ServerName>,
+    pub display_name: Option<DisplayName>,
+    pub description: Option<Description>,
+    pub url: Option<UpstreamUrl>,
+    /// `Some(None)` removes the icon.
+    pub icon_url: Option<Option<UpstreamUrl>>,
+    pub category: Option<Category>,
     pub transport: Option<Transport>,
     /// `Some(None)`: AUTH_TYPE_UNSPECIFIED, i.e. inferred from the credentials.
     pub auth_type: Option<Option<AuthType>>,
     /// `Some(None)` clears the credentials.
     pub credentials: Option<Option<Credentials>>,
-    pub request_headers: Option<Vec<HeaderInput>>,
+    pub request_headers: Option<HeaderSet>,
     pub approval_policy: Option<ApprovalPolicy>,
     pub tools_enabled: Option<bool>,
     pub allowed_tools: Option<Vec<String>>,
@@ -173,14 +179,7 @@ impl Servers {
                 .as_ref()
                 .map_or(AuthType::None, Credentials::auth_type)
         });
-        let headers: Vec<HeaderInput> = new
-            .request_headers
-            .into_iter()
-            .map(|(name, value)| HeaderInput {
-                name,
-                value: HeaderInputValue::Value(value),
-            })
-            .collect();
+        let headers: Vec<HeaderInput> = new.request_headers.into_inner();
         let mut v = Violations::new();
         check_auth(
             auth_type,
@@ -235,12 +234,15 @@ impl Servers {
             } else {
                 Visibility::Private
             },
-            name: new.name,
-            display_name: new.display_name,
-            description: new.description,
-            url: new.url,
-            icon_url: new.icon_url,
-            category: new.category,
+            name: new.name.into_inner(),
+            display_name: new.display_name.into_inner(),
+            description: new.description.into_inner(),
+            url: new.url.into_inner(),
+            icon_url: new
+                .icon_url
+                .map(UpstreamUrl::into_inner)
+                .unwrap_or_default(),
+            category: new.category.into_inner(),
             transport: new.transport,
             auth_type,
             request_headers,
@@ -573,27 +575,27 @@ impl Servers {
             config,
             enabled,
         } = patch;
-        let connection_changed = url.as_ref().is_some_and(|u| *u != current.url)
+        let connection_changed = url.as_ref().is_some_and(|u| u.as_str() != current.url)
             || transport.is_some_and(|t| t != current.transport)
             || auth_type.is_some()
             || credentials.is_some();
         if let Some(value) = name {
-            server.name = value;
+            server.name = value.into_inner();
         }
         if let Some(value) = display_name {
-            server.display_name = value;
+            server.display_name = value.into_inner();
         }
         if let Some(value) = description {
-            server.description = value;
+            server.description = value.into_inner();
         }
         if let Some(value) = url {
-            server.url = value;
+            server.url = value.into_inner();
         }
         if let Some(value) = icon_url {
-            server.icon_url = value;
+            server.icon_url = value.map(UpstreamUrl::into_inner).unwrap_or_default();
         }
         if let Some(value) = category {
-            server.category = value;
+            server.category = value.into_inner();
         }
         if let Some(value) = transport {
             server.transport = value;
@@ -644,7 +646,7 @@ impl Servers {
             None if kind.is_none() => AuthType::None,
             None => current.auth_type,
         };
-        let headers: Option<Vec<HeaderInput>> = request_headers;
+        let headers: Option<Vec<HeaderInput>> = request_headers.map(HeaderSet::into_inner);
         let checked: Vec<HeaderInput> = match &headers {
             Some(headers) => headers.clone(),
             None => current

@@ -199,8 +199,8 @@ pub struct ServerInfo {
 /// Why the last sync failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
-    /// An `ErrorReason` name such as `UPSTREAM_UNREACHABLE`.
-    pub reason: String,
+    /// Why it failed (stored as an `ErrorReason` name such as `UPSTREAM_UNREACHABLE`).
+    pub reason: crate::registry::runs::SyncFailure,
     pub message: String,
     pub occurred_at: Micros,
     #[serde(default)]

@@ -1,14 +1,13 @@
-//! Field rules for MCP servers. Each function checks one value and says what
-//! is wrong in a sentence fragment for a `BadRequest` field violation.
+//! Rules for the parts of a server that are checked, not kept as a value of
+//! their own (header names and values, tool names, credentials). Each says
+//! what is wrong in a sentence fragment for a `BadRequest` field violation;
+//! values with a type of their own are parsed in [`crate::registry::fields`].
 
+use crate::registry::fields::UpstreamUrl;
 use crate::registry::servers::model::{Credentials, MASK};
 
-/// Longest URL accepted.
-pub const MAX_URL_LEN: usize = 2048;
 /// Largest `config` object, as compact JSON.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
-/// Most request headers per server.
-pub const MAX_HEADERS: usize = 50;
 /// Most names in `allowed_tools`.
 pub const MAX_ALLOWED_TOOLS: usize = 1000;
 /// Longest secret value (token, key, client secret, header value).
@@ -18,101 +17,6 @@ pub const MAX_SECRET_LEN: usize = 8192;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UrlPolicy {
     pub allow_insecure: bool,
-}
-
-/// `[a-z0-9][a-z0-9_-]{0,63}`.
-pub fn server_name(name: &str) -> Result<(), String> {
-    slug(name, 64)
-}
-
-/// Category: empty, or a slug of up to 64 characters.
-pub fn category(value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        Ok(())
-    } else {
-        slug(value, 64)
-    }
-}
-
-fn slug(value: &str, max: usize) -> Result<(), String> {
-    if value.is_empty() {
-        return Err("is required".into());
-    }
-    if value.len() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    let bytes = value.as_bytes();
-    let first_ok = bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit();
-    let rest_ok = bytes
-        .iter()
-        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    if first_ok && rest_ok {
-        Ok(())
-    } else {
-        Err("must match [a-z0-9][a-z0-9_-]* (lower-case ASCII letters, digits, '_' and '-', starting with a letter or digit)".into())
-    }
-}
-
-/// Free text of at most `max` characters without control characters other
-/// than newlines and tabs.
-pub fn text(value: &str, max: usize) -> Result<(), String> {
-    if value.chars().count() > max {
-        return Err(format!("must be at most {max} characters"));
-    }
-    if value
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\t')
-    {
-        return Err("must not contain control characters".into());
-    }
-    Ok(())
-}
-
-/// An absolute `https` URL (or `http` when allowed) with a host, without
-/// userinfo or fragment.
-pub fn upstream_url(value: &str, policy: UrlPolicy) -> Result<(), String> {
-    if value.is_empty() {
-        return Err("is required".into());
-    }
-    if value.len() > MAX_URL_LEN {
-        return Err(format!("must be at most {MAX_URL_LEN} characters"));
-    }
-    if value.trim() != value || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("must not contain whitespace or control characters".into());
-    }
-    let url = url::Url::parse(value).map_err(|err| format!("is not an absolute URL ({err})"))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if policy.allow_insecure => {}
-        "http" => {
-            return Err(
-                "must use https (plain http needs the service flag --allow-insecure-upstreams)"
-                    .into(),
-            );
-        }
-        other => return Err(format!("must use https, not {other:?}")),
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err("must have a host".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "must not contain credentials (user:password@); use auth_type and credentials".into(),
-        );
-    }
-    if url.fragment().is_some() {
-        return Err("must not contain a fragment (#...)".into());
-    }
-    Ok(())
-}
-
-/// An optional URL: empty, or like [`upstream_url`].
-pub fn optional_url(value: &str, policy: UrlPolicy) -> Result<(), String> {
-    if value.is_empty() {
-        Ok(())
-    } else {
-        upstream_url(value, policy)
-    }
 }
 
 /// Headers that describe the connection, not the request, and are never
@@ -261,7 +165,7 @@ pub fn credentials(value: &Credentials, policy: UrlPolicy) -> Vec<(&'static str,
             client_secret,
             scopes,
         } => {
-            if let Err(err) = upstream_url(token_url, policy) {
+            if let Err(err) = UpstreamUrl::check(token_url, policy) {
                 problems.push((".oauth2_client_credentials.token_url", err));
             }
             if client_id.is_empty() {
@@ -300,59 +204,6 @@ pub fn credentials(value: &Credentials, policy: UrlPolicy) -> Vec<(&'static str,
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_follow_the_slug_rule() {
-        for ok in ["a", "github", "my-server_2", "0x", &"a".repeat(64)] {
-            assert!(server_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "GitHub",
-            "-lead",
-            "_lead",
-            "sp ace",
-            "ünï",
-            "gіthub",
-            &"a".repeat(65),
-            "a.b",
-        ] {
-            assert!(server_name(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn urls_must_be_https_absolute_without_userinfo_or_fragment() {
-        let strict = UrlPolicy::default();
-        let lax = UrlPolicy {
-            allow_insecure: true,
-        };
-        assert!(upstream_url("https://mcp.example.com/mcp", strict).is_ok());
-        assert!(upstream_url("http://127.0.0.1:8080/mcp", strict).is_err());
-        assert!(upstream_url("http://127.0.0.1:8080/mcp", lax).is_ok());
-        for bad in [
-            "",
-            "mcp.example.com",
-            "/relative",
-            "javascript:alert(1)",
-            "file:///etc/passwd",
-            "ftp://x.example.com",
-            "https://user:pw@x.example.com",
-            "https://user@x.example.com",
-            "https://x.example.com/#frag",
-            " https://x.example.com",
-            "https://x.example.com/a b",
-        ] {
-            assert!(upstream_url(bad, lax).is_err(), "{bad}");
-        }
-        assert!(
-            upstream_url(
-                &format!("https://x.example.com/{}", "a".repeat(2100)),
-                strict
-            )
-            .is_err()
-        );
-    }
 
     #[test]
     fn header_rules_refuse_hop_by_hop_and_control_characters() {

@@ -1,0 +1,199 @@
+//! ImportMcpConfig conversions: the request read into entries to create
+//! (each problem at its JSON path) and the report of what became of them.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Violations};
+use crate::grpc::convert::{count, enum_field, enum_or, wire_enum};
+use crate::grpc::import;
+use crate::pb;
+use crate::registry::servers::import::{
+    ImportEntry, ImportOptions, ImportOutcome, ImportReport, Imported, OnConflict,
+};
+use crate::registry::servers::{
+    AuthType, Credentials, MASK, NewServer, UrlPolicy, Visibility, validate,
+};
+
+wire_enum!("conflict strategy", OnConflict => pb::ImportConflict {
+    Skip = Skip, Fail = Fail, Rename = Rename,
+});
+
+/// An ImportMcpConfig request: the configuration read into entries (every
+/// problem at its JSON path) and how to import them.
+pub struct ImportRequest {
+    pub entries: Vec<ImportEntry>,
+    pub options: ImportOptions,
+}
+
+impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
+    type Error = Error;
+
+    fn try_from((request, policy): (pb::ImportMcpConfigRequest, UrlPolicy)) -> Result<Self, Error> {
+        let pb::ImportMcpConfigRequest {
+            config_json,
+            variables,
+            on_conflict,
+            dry_run,
+            visibility,
+        } = request;
+        let mut v = Violations::new();
+        let visibility = match enum_field::<Visibility>(visibility) {
+            Ok(_) => visibility,
+            Err(err) => {
+                v.add("visibility", err);
+                0
+            }
+        };
+        let on_conflict = v
+            .check("on_conflict", enum_or(on_conflict, OnConflict::Skip))
+            .unwrap_or(OnConflict::Skip);
+        let variables: HashMap<String, String> = variables.into_iter().collect();
+        let mut entries = Vec::new();
+        for entry in import::read(&config_json, &variables, &mut v) {
+            let import::EntryKind::Remote(mut server) = entry.kind else {
+                entries.push(ImportEntry {
+                    key: entry.key,
+                    server: None,
+                });
+                continue;
+            };
+            // Every remote entry is validated as CreateMcpServer would, its
+            // problems reported at its JSON path.
+            server.visibility = visibility;
+            match NewServer::try_from((*server, policy)) {
+                Ok(new) => entries.push(ImportEntry {
+                    key: entry.key,
+                    server: Some(new),
+                }),
+                Err(Error::InvalidArgument(violations)) => {
+                    for violation in violations {
+                        let field = import_field(&entry.path, &violation.field);
+                        v.add(field, violation.description);
+                    }
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        v.finish()?;
+        let options = ImportOptions {
+            on_conflict,
+            dry_run,
+        };
+        Ok(ImportRequest { entries, options })
+    }
+}
+
+/// The JSON path of a CreateMcpServer field of an imported entry.
+fn import_field(entry_path: &str, field: &str) -> String {
+    let rest = field.strip_prefix("mcp_server.").unwrap_or(field);
+    let (head, tail) = rest
+        .find(['.', '['])
+        .map_or((rest, ""), |at| rest.split_at(at));
+    match head {
+        "url" => format!("{entry_path}.url"),
+        "transport" => format!("{entry_path}.type"),
+        "request_headers" => format!("{entry_path}.headers{tail}"),
+        "credentials" | "auth_type" => format!("{entry_path}.headers"),
+        _ => entry_path.to_owned(),
+    }
+}
+
+impl From<ImportReport> for pb::ImportMcpConfigResponse {
+    fn from(report: ImportReport) -> Self {
+        let ImportReport {
+            entries,
+            created,
+            skipped,
+        } = report;
+        Self {
+            entries: entries.into_iter().map(imported_entry).collect(),
+            created_count: count(created as i64),
+            skipped_count: count(skipped as i64),
+        }
+    }
+}
+
+fn imported_entry((key, outcome): (String, ImportOutcome)) -> pb::ImportedEntry {
+    let (outcome, mcp_server, detail) = match outcome {
+        ImportOutcome::SkippedLocal => (
+            pb::ImportOutcome::SkippedLocal,
+            None,
+            "a local (stdio) server: the registry keeps remote servers only".to_owned(),
+        ),
+        ImportOutcome::SkippedExists { name } => (
+            pb::ImportOutcome::SkippedExists,
+            None,
+            format!("a server named {name:?} exists"),
+        ),
+        ImportOutcome::Created { wanted, server } => {
+            let server = match server {
+                Imported::Created(view) => pb::McpServer::from(*view),
+                Imported::Planned(new) => would_create(&new),
+            };
+            if server.name == wanted {
+                (pb::ImportOutcome::Created, Some(server), String::new())
+            } else {
+                let detail = format!("{wanted:?} is taken; created as {:?}", server.name);
+                (pb::ImportOutcome::Renamed, Some(server), detail)
+            }
+        }
+    };
+    pb::ImportedEntry {
+        key,
+        outcome: outcome as i32,
+        mcp_server,
+        detail,
+    }
+}
+
+/// What a dry run reports for an entry: the server as it would be created,
+/// without id, etag, times or secrets.
+fn would_create(new: &NewServer) -> pb::McpServer {
+    let auth_type = new
+        .credentials
+        .as_ref()
+        .map_or(AuthType::None, Credentials::auth_type);
+    pb::McpServer {
+        name: new.name.as_str().to_owned(),
+        url: new.url.as_str().to_owned(),
+        transport: pb::Transport::from(new.transport) as i32,
+        auth_type: pb::AuthType::from(auth_type) as i32,
+        has_credentials: new.credentials.is_some(),
+        request_headers: new
+            .request_headers
+            .iter()
+            .map(|header| {
+                let shown = match &header.value {
+                    crate::registry::servers::HeaderInputValue::Value(value)
+                        if !validate::is_sensitive_header(&header.name) =>
+                    {
+                        value.clone()
+                    }
+                    _ => MASK.to_owned(),
+                };
+                (header.name.clone(), shown)
+            })
+            .collect(),
+        visibility: new
+            .visibility
+            .map_or(pb::Visibility::Unspecified, pb::Visibility::from) as i32,
+        enabled: Some(true),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imported_fields_are_reported_at_their_json_path() {
+        let path = "config_json.mcpServers.search";
+        assert_eq!(import_field(path, "mcp_server.url"), format!("{path}.url"));
+        assert_eq!(
+            import_field(path, "mcp_server.request_headers[\"X\"]"),
+            format!("{path}.headers[\"X\"]")
+        );
+        assert_eq!(import_field(path, "mcp_server.name"), path);
+    }
+}

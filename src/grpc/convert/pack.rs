@@ -1,0 +1,383 @@
+//! PackService conversions: pack requests and member references in; packs,
+//! revisions, resolutions and exports out.
+
+use std::collections::HashSet;
+
+use crate::error::{Error, Violations};
+use crate::grpc::convert::{check_id, etag, wire_enum};
+use crate::grpc::json::{object_field, string_field};
+use crate::grpc::timestamp;
+use crate::pb;
+use crate::registry::admin::validate_id;
+use crate::registry::packs::{
+    ChangeKind, Exclusion, Export, ExportTransport, Member, NewPack, Pack, PackChanges,
+    PackRevision, Resolution, ServerRef,
+};
+use crate::registry::{Description, PackName, ServerName};
+
+wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
+    Created = Created, Updated = Updated, ServerAdded = ServerAdded,
+    ServerRemoved = ServerRemoved, ServersReplaced = ServersReplaced, Restored = Restored,
+    ServerDeleted = ServerDeleted,
+});
+wire_enum!("exclusion reason", Exclusion => pb::ExclusionReason {
+    ServerDeleted = ServerDeleted, ServerDisabled = ServerDisabled,
+    ServerNeverSynced = ServerNeverSynced, ServerError = ServerError,
+    ToolsDisabled = ToolsDisabled, NotAllowed = NotAllowed,
+    AddedSinceRevision = AddedSinceRevision, ChangedSinceRevision = ChangedSinceRevision,
+    NotApproved = NotApproved, ChangedSinceApproval = ChangedSinceApproval,
+});
+wire_enum!("export transport", ExportTransport => pb::ExportTransport {
+    Http = Http, Sse = Sse,
+});
+
+/// Most servers in one pack request.
+const MAX_SERVERS: usize = 1000;
+
+impl TryFrom<pb::CreatePackRequest> for NewPack {
+    type Error = Error;
+
+    fn try_from(request: pb::CreatePackRequest) -> Result<Self, Error> {
+        let pack = request
+            .pack
+            .ok_or_else(|| Error::invalid("pack", "is required"))?;
+        // Output-only fields are ignored.
+        let pb::Pack {
+            name,
+            description,
+            servers,
+            ..
+        } = pack;
+        let mut v = Violations::new();
+        let name = v.check("pack.name", PackName::parse(name));
+        let description = v.check("pack.description", Description::parse_required(description));
+        let servers = server_refs(servers, "pack.servers", &mut v);
+        v.finish()?;
+        match (name, description) {
+            (Some(name), Some(description)) => Ok(NewPack {
+                name,
+                description,
+                servers,
+            }),
+            _ => Err(Error::internal(anyhow::anyhow!(
+                "validated pack lost a field"
+            ))),
+        }
+    }
+}
+
+/// An UpdatePack request: which pack, what changes, and the etag the change
+/// is conditional on.
+pub struct PackUpdate {
+    pub id: String,
+    pub changes: PackChanges,
+    pub etag: Option<String>,
+}
+
+impl TryFrom<pb::UpdatePackRequest> for PackUpdate {
+    type Error = Error;
+
+    fn try_from(request: pb::UpdatePackRequest) -> Result<Self, Error> {
+        let pb::UpdatePackRequest { pack, update_mask } = request;
+        let pack = pack.ok_or_else(|| Error::invalid("pack", "is required"))?;
+        let pb::Pack {
+            id,
+            name,
+            description,
+            etag: tag,
+            ..
+        } = pack;
+        let mut v = Violations::new();
+        check_id(&mut v, "pack.id", "pack", &id);
+        let paths: Vec<String> = match update_mask {
+            Some(mask) if !mask.paths.is_empty() => mask.paths,
+            _ => {
+                let mut paths = Vec::new();
+                if !name.is_empty() {
+                    paths.push("name".to_owned());
+                }
+                if !description.is_empty() {
+                    paths.push("description".to_owned());
+                }
+                if paths.is_empty() {
+                    v.add(
+                        "update_mask",
+                        "names no field to update (updatable: name, description)",
+                    );
+                }
+                paths
+            }
+        };
+        let mut changes = PackChanges::default();
+        for path in &paths {
+            match path.as_str() {
+                "name" => changes.name = v.check("pack.name", PackName::parse(name.as_str())),
+                "description" => {
+                    changes.description = v.check(
+                        "pack.description",
+                        Description::parse_required(description.as_str()),
+                    );
+                }
+                "servers" => v.add(
+                    "update_mask",
+                    "\"servers\" changes with AddPackServer, RemovePackServer, ReplacePackServers \
+                     or RestorePackRevision",
+                ),
+                "id" | "organization_id" | "version" | "created_at" | "updated_at"
+                | "created_by" | "modified_by" | "etag" => {
+                    v.add("update_mask", format!("{path:?} is output only"));
+                }
+                other => v.add(
+                    "update_mask",
+                    format!("{other:?} is not a field of Pack (updatable: name, description)"),
+                ),
+            }
+        }
+        v.finish()?;
+        Ok(PackUpdate {
+            id,
+            changes,
+            etag: etag(tag),
+        })
+    }
+}
+
+/// A pack version to read: 1 or more, or with `current_allowed`, 0 for the
+/// current version.
+pub fn version(version: i64, current_allowed: bool, v: &mut Violations) -> i64 {
+    if current_allowed && version < 0 {
+        v.add(
+            "version",
+            "must not be negative (0 means the current version)",
+        );
+    } else if !current_allowed && version < 1 {
+        v.add("version", "must be 1 or more");
+    }
+    version
+}
+
+fn server_ref(server: pb::PackServer, field: &str, v: &mut Violations) -> Option<ServerRef> {
+    let pb::PackServer { server_id, name } = server;
+    let mut ok = true;
+    if server_id.is_empty() && name.is_empty() {
+        v.add(field, "needs a server_id or a name");
+        return None;
+    }
+    if !server_id.is_empty() && validate_id(field, "mcp", &server_id).is_err() {
+        check_id(v, field, "mcp", &server_id);
+        ok = false;
+    }
+    if !name.is_empty()
+        && let Err(err) = ServerName::parse(name.as_str())
+    {
+        v.add(field, format!("name: {err}"));
+        ok = false;
+    }
+    ok.then_some(ServerRef {
+        id: (!server_id.is_empty()).then_some(server_id),
+        name: (!name.is_empty()).then_some(name),
+    })
+}
+
+pub fn one_ref(server: Option<pb::PackServer>, v: &mut Violations) -> ServerRef {
+    match server {
+        Some(server) => server_ref(server, "server", v).unwrap_or_default(),
+        None => {
+            v.add("server", "is required");
+            ServerRef::default()
+        }
+    }
+}
+
+pub fn server_refs(
+    servers: Vec<pb::PackServer>,
+    field: &str,
+    v: &mut Violations,
+) -> Vec<ServerRef> {
+    if servers.len() > MAX_SERVERS {
+        v.add(field, format!("must hold at most {MAX_SERVERS} servers"));
+    }
+    let mut seen = HashSet::new();
+    let mut refs = Vec::with_capacity(servers.len());
+    for server in servers {
+        if let Some(reference) = server_ref(server, field, v) {
+            let key = (reference.id.clone(), reference.name.clone());
+            if !seen.insert(key) {
+                v.add(
+                    field,
+                    format!("server {} is given twice", reference.describe()),
+                );
+                continue;
+            }
+            refs.push(reference);
+        }
+    }
+    refs
+}
+
+fn member_to_pb(member: Member) -> pb::PackServer {
+    pb::PackServer {
+        server_id: member.server_id,
+        name: member.name,
+    }
+}
+
+impl From<Pack> for pb::Pack {
+    fn from(pack: Pack) -> Self {
+        pb::Pack {
+            etag: pack.etag(),
+            id: pack.id,
+            organization_id: pack.organization_id,
+            name: pack.name,
+            description: pack.description,
+            servers: pack.members.into_iter().map(member_to_pb).collect(),
+            version: pack.version,
+            created_at: Some(timestamp(pack.created_at)),
+            updated_at: Some(timestamp(pack.updated_at)),
+            created_by: pack.created_by,
+            modified_by: pack.modified_by,
+        }
+    }
+}
+
+impl From<PackRevision> for pb::PackRevision {
+    fn from(revision: PackRevision) -> Self {
+        pb::PackRevision {
+            pack_id: revision.pack_id,
+            version: revision.version,
+            author: revision.author,
+            created_at: Some(timestamp(revision.created_at)),
+            change_kind: pb::PackChangeKind::from(revision.change_kind) as i32,
+            changed_servers: revision
+                .changed_servers
+                .into_iter()
+                .map(member_to_pb)
+                .collect(),
+            updated_fields: revision.updated_fields,
+            restored_from_version: revision.restored_from_version,
+            name: revision.name,
+            description: revision.description,
+            members: revision
+                .members
+                .into_iter()
+                .map(|m| pb::PackRevisionMember {
+                    server_id: m.server_id,
+                    name: m.name,
+                    tools: m
+                        .tools
+                        .into_iter()
+                        .map(|t| pb::PinnedTool {
+                            name: t.name,
+                            definition_hash: t.definition_hash,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Resolution> for pb::ResolvePackResponse {
+    fn from(resolution: Resolution) -> Self {
+        pb::ResolvePackResponse {
+            pack_id: resolution.pack_id,
+            version: resolution.version,
+            tools: resolution
+                .tools
+                .into_iter()
+                .map(|t| pb::ResolvedTool {
+                    title: string_field(&t.definition, "title"),
+                    description: string_field(&t.definition, "description"),
+                    input_schema: object_field(&t.definition, "inputSchema"),
+                    output_schema: object_field(&t.definition, "outputSchema"),
+                    annotations: object_field(&t.definition, "annotations"),
+                    qualified_name: t.qualified_name,
+                    server_id: t.server_id,
+                    server_name: t.server_name,
+                    name: t.name,
+                    definition_hash: t.definition_hash,
+                })
+                .collect(),
+            excluded_tools: resolution
+                .excluded
+                .into_iter()
+                .map(|e| pb::ExcludedTool {
+                    server_id: e.server_id,
+                    server_name: e.server_name,
+                    tool_name: e.tool_name,
+                    reason: pb::ExclusionReason::from(e.reason) as i32,
+                    definition_hash: e.definition_hash,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<Export> for pb::ExportPackResponse {
+    type Error = Error;
+
+    fn try_from(export: Export) -> Result<Self, Error> {
+        Ok(pb::ExportPackResponse {
+            pack_id: export.pack_id,
+            version: export.version,
+            config_json: serde_json::to_string_pretty(&export.config).map_err(Error::internal)?,
+            servers: export
+                .servers
+                .into_iter()
+                .map(|s| pb::ExportedServer {
+                    key: s.key,
+                    server_id: s.server_id,
+                    transport: pb::ExportTransport::from(s.transport) as i32,
+                    url: s.url,
+                    server_name: s.server_name,
+                })
+                .collect(),
+            placeholders: export
+                .placeholders
+                .into_iter()
+                .map(|p| pb::ExportPlaceholder {
+                    name: p.name,
+                    server_id: p.server_id,
+                    header_name: p.header_name,
+                    description: p.description,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Estimated heap bytes of a ResolvePack answer, to weigh its cache entry.
+pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
+    use crate::grpc::json::{string_heap_bytes as s, struct_heap_bytes};
+    let tools: u64 = answer
+        .tools
+        .iter()
+        .map(|t| {
+            std::mem::size_of::<pb::ResolvedTool>() as u64
+                + s(&t.qualified_name)
+                + s(&t.server_id)
+                + s(&t.server_name)
+                + s(&t.name)
+                + s(&t.title)
+                + s(&t.description)
+                + s(&t.definition_hash)
+                + [&t.input_schema, &t.output_schema, &t.annotations]
+                    .into_iter()
+                    .flatten()
+                    .map(struct_heap_bytes)
+                    .sum::<u64>()
+        })
+        .sum();
+    let excluded: u64 = answer
+        .excluded_tools
+        .iter()
+        .map(|e| {
+            std::mem::size_of::<pb::ExcludedTool>() as u64
+                + s(&e.server_id)
+                + s(&e.server_name)
+                + s(&e.tool_name)
+                + s(&e.definition_hash)
+        })
+        .sum();
+    std::mem::size_of::<pb::ResolvePackResponse>() as u64 + s(&answer.pack_id) + tools + excluded
+}

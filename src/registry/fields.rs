@@ -1,0 +1,520 @@
+//! Field values parsed once, at the edge: a value of these types is valid by
+//! construction, so the rules live here and nowhere else. Create and update
+//! hold the same types, and so share the rules. Each `parse` says what is
+//! wrong in a sentence fragment for a `BadRequest` field violation.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use crate::registry::servers::model::{HeaderInput, HeaderInputValue, MASK};
+use crate::registry::servers::validate::{self, UrlPolicy};
+
+/// Checks `[a-z0-9][a-z0-9_-]*` of at most `max` bytes.
+fn slug(value: &str, max: usize) -> Result<(), String> {
+    let Some(&first) = value.as_bytes().first() else {
+        return Err("is required".into());
+    };
+    if value.len() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    let first_ok = first.is_ascii_lowercase() || first.is_ascii_digit();
+    let rest_ok = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if first_ok && rest_ok {
+        Ok(())
+    } else {
+        Err(
+            "must match [a-z0-9][a-z0-9_-]* (lower-case ASCII letters, digits, '_' and '-', \
+             starting with a letter or digit)"
+                .into(),
+        )
+    }
+}
+
+/// Checks free text of at most `max` characters without control characters
+/// other than newlines and tabs.
+fn text(value: &str, max: usize) -> Result<(), String> {
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// Declares a string newtype with `as_str`, `into_inner`, `Display`.
+macro_rules! string_value {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Returns the value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Returns the value as an owned string.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+/// Declares a [`string_value!`] holding a slug of at most 64 bytes.
+macro_rules! slug_value {
+    ($(#[$meta:meta])* $name:ident) => {
+        string_value!($(#[$meta])* $name);
+
+        impl $name {
+            /// Longest value.
+            pub const MAX_LEN: usize = 64;
+
+            /// Parses a value: `[a-z0-9][a-z0-9_-]*`, at most [`Self::MAX_LEN`].
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                slug(&value, Self::MAX_LEN).map(|()| Self(value))
+            }
+        }
+    };
+}
+
+slug_value!(
+    /// A server's name, unique in its scope: `[a-z0-9][a-z0-9_-]{0,63}`.
+    ServerName
+);
+
+impl ServerName {
+    /// Returns `name-2`, `name-3`, …: the `n`th alternative to a taken name,
+    /// within [`ServerName::MAX_LEN`].
+    pub fn alternative(&self, n: u32) -> Self {
+        let suffix = format!("-{n}");
+        let keep = Self::MAX_LEN.saturating_sub(suffix.len());
+        let base: String = self.0.chars().take(keep).collect();
+        Self(format!("{}{suffix}", base.trim_end_matches('-')))
+    }
+}
+
+slug_value!(
+    /// A pack's name, unique in its organization: `[a-z0-9][a-z0-9_-]{0,63}`.
+    PackName
+);
+
+string_value!(
+    /// A server's category: empty, or `[a-z0-9][a-z0-9_-]{0,63}`.
+    Category
+);
+
+impl Category {
+    /// Longest category.
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a category; the empty string means none.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Ok(Self(value));
+        }
+        slug(&value, Self::MAX_LEN).map(|()| Self(value))
+    }
+}
+
+/// Declares a [`string_value!`] holding free text of at most `$max`
+/// characters without control characters other than newlines and tabs.
+macro_rules! text_value {
+    ($(#[$meta:meta])* $name:ident, $max:literal) => {
+        string_value!($(#[$meta])* $name);
+
+        impl $name {
+            /// Most characters.
+            pub const MAX_CHARS: usize = $max;
+
+            /// Parses a value; the empty string means none.
+            pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+                let value = value.into();
+                text(&value, Self::MAX_CHARS).map(|()| Self(value))
+            }
+        }
+    };
+}
+
+text_value!(
+    /// A human-readable name: at most 200 characters, no control characters.
+    DisplayName,
+    200
+);
+
+text_value!(
+    /// A description: at most 2000 characters, no control characters other
+    /// than newlines and tabs.
+    Description,
+    2000
+);
+
+impl Description {
+    /// Parses a description that must be given (packs).
+    pub fn parse_required(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        Self::parse(value)
+    }
+}
+
+string_value!(
+    /// An absolute `https` URL (plain `http` only under
+    /// `--allow-insecure-upstreams`) with a host, without user info or
+    /// fragment, of at most 2048 characters. Which addresses it may reach is
+    /// decided when connecting (`sync::guard`), not here.
+    UpstreamUrl
+);
+
+impl UpstreamUrl {
+    /// Longest URL.
+    pub const MAX_LEN: usize = 2048;
+
+    /// Parses an upstream URL under `policy`.
+    pub fn parse(value: impl Into<String>, policy: UrlPolicy) -> Result<Self, String> {
+        let value = value.into();
+        Self::check(&value, policy).map(|()| Self(value))
+    }
+
+    /// Parses an optional URL (icons): empty means none.
+    pub fn parse_optional(
+        value: impl Into<String>,
+        policy: UrlPolicy,
+    ) -> Result<Option<Self>, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        Self::parse(value, policy).map(Some)
+    }
+
+    /// Checks a URL without keeping it (token endpoints inside credentials).
+    pub fn check(value: &str, policy: UrlPolicy) -> Result<(), String> {
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if value.trim() != value || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain whitespace or control characters".into());
+        }
+        let url =
+            url::Url::parse(value).map_err(|err| format!("is not an absolute URL ({err})"))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if policy.allow_insecure => {}
+            "http" => {
+                return Err("must use https (plain http needs the service flag \
+                            --allow-insecure-upstreams)"
+                    .into());
+            }
+            other => return Err(format!("must use https, not {other:?}")),
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must have a host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "must not contain credentials (user:password@); use auth_type and credentials"
+                    .into(),
+            );
+        }
+        if url.fragment().is_some() {
+            return Err("must not contain a fragment (#...)".into());
+        }
+        Ok(())
+    }
+}
+
+/// A server's request headers as a caller sends them: at most
+/// [`HeaderSet::MAX`], valid names and values, each name once (ignoring
+/// case), in name order. On update a value may be the mask, meaning "keep
+/// the stored value" ([`HeaderInputValue::KeepStored`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderSet(Vec<HeaderInput>);
+
+impl HeaderSet {
+    /// Most headers per server.
+    pub const MAX: usize = 50;
+
+    /// Parses the headers of a create: the mask is refused.
+    pub fn parse(headers: HashMap<String, String>) -> Result<Self, Vec<String>> {
+        Self::parse_with(headers, false)
+    }
+
+    /// Parses the headers of an update: the mask keeps a stored value.
+    pub fn parse_update(headers: HashMap<String, String>) -> Result<Self, Vec<String>> {
+        Self::parse_with(headers, true)
+    }
+
+    fn parse_with(
+        mut headers: HashMap<String, String>,
+        allow_keep: bool,
+    ) -> Result<Self, Vec<String>> {
+        let mut problems = Vec::new();
+        if headers.len() > Self::MAX {
+            problems.push(format!("must hold at most {} headers", Self::MAX));
+        }
+        let mut names: Vec<String> = headers.keys().cloned().collect();
+        names.sort();
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            let value = headers.remove(&name).unwrap_or_default();
+            if let Err(err) = validate::header_name(&name) {
+                problems.push(err);
+                continue;
+            }
+            if !seen.insert(name.to_ascii_lowercase()) {
+                problems.push(format!(
+                    "{name:?} is given twice (header names ignore case)"
+                ));
+                continue;
+            }
+            let value = if allow_keep && value == MASK {
+                HeaderInputValue::KeepStored
+            } else {
+                if let Err(err) = validate::header_value(&name, &value) {
+                    problems.push(err);
+                    continue;
+                }
+                HeaderInputValue::Value(value)
+            };
+            out.push(HeaderInput { name, value });
+        }
+        if problems.is_empty() {
+            Ok(Self(out))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Returns the headers in name order.
+    pub fn iter(&self) -> impl Iterator<Item = &HeaderInput> {
+        self.0.iter()
+    }
+
+    /// Returns the headers.
+    pub fn into_inner(self) -> Vec<HeaderInput> {
+        self.0
+    }
+
+    /// Returns the (name, value) pairs of a create; masks (only possible in
+    /// an update) are left out.
+    pub fn into_values(self) -> Vec<(String, String)> {
+        self.0
+            .into_iter()
+            .filter_map(|h| match h.value {
+                HeaderInputValue::Value(value) => Some((h.name, value)),
+                HeaderInputValue::KeepStored => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BAD_SLUGS: [&str; 8] = [
+        "GitHub", "-lead", "_lead", "sp ace", "ünï", "gіthub", "a.b", "a/b",
+    ];
+
+    #[test]
+    fn server_names_follow_the_slug_rule() {
+        for ok in ["a", "github", "my-server_2", "0x", &"a".repeat(64)] {
+            assert_eq!(
+                ServerName::parse(ok).map(ServerName::into_inner),
+                Ok(ok.into())
+            );
+        }
+        for bad in BAD_SLUGS.into_iter().chain(["", &"a".repeat(65)]) {
+            assert!(ServerName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_names_say_what_is_wrong() {
+        assert_eq!(ServerName::parse(""), Err("is required".into()));
+        assert_eq!(
+            ServerName::parse("a".repeat(65)),
+            Err("must be at most 64 characters".into())
+        );
+    }
+
+    #[test]
+    fn alternative_server_names_are_valid_names() {
+        let name = ServerName::parse("search").map(|n| n.alternative(2));
+        assert_eq!(name.map(ServerName::into_inner), Ok("search-2".into()));
+        let long = ServerName::parse("a".repeat(64)).map(|n| n.alternative(12).into_inner());
+        assert_eq!(long.map(|a| a.len()), Ok(64));
+    }
+
+    #[test]
+    fn pack_names_follow_the_slug_rule() {
+        assert!(PackName::parse("tools-2").is_ok());
+        for bad in BAD_SLUGS.into_iter().chain(["", &"a".repeat(65)]) {
+            assert!(PackName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn categories_are_empty_or_a_slug() {
+        assert!(Category::parse("").is_ok());
+        assert!(Category::parse("dev-tools").is_ok());
+        for bad in BAD_SLUGS.into_iter().chain([&*"a".repeat(65)]) {
+            assert!(Category::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_names_count_characters_not_bytes() {
+        assert!(DisplayName::parse("é".repeat(200)).is_ok());
+        assert!(DisplayName::parse("é".repeat(201)).is_err());
+        assert!(DisplayName::parse("").is_ok());
+    }
+
+    #[test]
+    fn free_text_refuses_control_characters_but_newlines_and_tabs() {
+        assert!(Description::parse("two\nlines\tand a tab").is_ok());
+        assert!(Description::parse("bell\u{7}").is_err());
+        assert!(DisplayName::parse("nul\0").is_err());
+    }
+
+    #[test]
+    fn descriptions_are_at_most_2000_characters() {
+        assert!(Description::parse("d".repeat(2000)).is_ok());
+        assert!(Description::parse("d".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn pack_descriptions_are_required() {
+        assert_eq!(Description::parse_required(""), Err("is required".into()));
+        assert!(Description::parse_required("x").is_ok());
+        assert!(Description::parse_required("d".repeat(2001)).is_err());
+    }
+
+    #[test]
+    fn upstream_urls_must_be_https_absolute_without_userinfo_or_fragment() {
+        let strict = UrlPolicy::default();
+        let lax = UrlPolicy {
+            allow_insecure: true,
+        };
+        assert!(UpstreamUrl::parse("https://mcp.example.com/mcp", strict).is_ok());
+        for bad in [
+            "",
+            "mcp.example.com",
+            "/relative",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "ftp://x.example.com",
+            "https://user:pw@x.example.com",
+            "https://user@x.example.com",
+            "https://x.example.com/#frag",
+            " https://x.example.com",
+            "https://x.example.com/a b",
+        ] {
+            assert!(UpstreamUrl::parse(bad, lax).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn plain_http_upstream_urls_need_the_insecure_policy() {
+        let lax = UrlPolicy {
+            allow_insecure: true,
+        };
+        assert!(UpstreamUrl::parse("http://127.0.0.1:8080/mcp", UrlPolicy::default()).is_err());
+        assert!(UpstreamUrl::parse("http://127.0.0.1:8080/mcp", lax).is_ok());
+    }
+
+    #[test]
+    fn upstream_urls_are_at_most_2048_characters() {
+        let long = format!("https://x.example.com/{}", "a".repeat(2100));
+        assert_eq!(
+            UpstreamUrl::parse(long, UrlPolicy::default()),
+            Err("must be at most 2048 characters".into())
+        );
+    }
+
+    #[test]
+    fn optional_urls_may_be_empty() {
+        assert_eq!(
+            UpstreamUrl::parse_optional("", UrlPolicy::default()),
+            Ok(None)
+        );
+        assert!(UpstreamUrl::parse_optional("ftp://x", UrlPolicy::default()).is_err());
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn header_sets_are_kept_in_name_order() {
+        let set =
+            HeaderSet::parse(headers(&[("X-B", "2"), ("X-A", "1")])).map(HeaderSet::into_values);
+        assert_eq!(
+            set,
+            Ok(vec![("X-A".into(), "1".into()), ("X-B".into(), "2".into())])
+        );
+    }
+
+    #[test]
+    fn header_sets_refuse_a_name_given_twice_in_another_case() {
+        let problems = HeaderSet::parse(headers(&[("X-A", "1"), ("x-a", "2")])).err();
+        assert_eq!(problems.map(|p| p.len()), Some(1));
+    }
+
+    #[test]
+    fn header_sets_hold_at_most_50_headers() {
+        let many: HashMap<String, String> = (0..51)
+            .map(|i| (format!("X-{i}"), "v".to_owned()))
+            .collect();
+        assert!(HeaderSet::parse(many).is_err());
+    }
+
+    #[test]
+    fn the_mask_keeps_a_stored_header_only_on_update() {
+        assert!(HeaderSet::parse(headers(&[("X-Key", MASK)])).is_err());
+        let update =
+            HeaderSet::parse_update(headers(&[("X-Key", MASK)])).map(HeaderSet::into_inner);
+        let value = update
+            .ok()
+            .and_then(|h| h.into_iter().next())
+            .map(|h| h.value);
+        assert!(matches!(value, Some(HeaderInputValue::KeepStored)));
+    }
+
+    #[test]
+    fn header_sets_report_every_bad_header() {
+        let problems = HeaderSet::parse(headers(&[("Host", "x"), ("X-A", "a\r\nb")])).err();
+        assert_eq!(problems.map(|p| p.len()), Some(2));
+    }
+}

@@ -1,0 +1,66 @@
+//! ResolvePack answers kept in memory, per organization, pack and requested
+//! version. An answer is rendered once for the wire by the adapter (a hit
+//! costs a clone) and depends on the organization's packs
+//! (`Topic::Packs`) and on each member server, row and tools
+//! (`Topic::Server`). Platform keys have no packs and are not cached.
+
+use crate::error::Error;
+use crate::registry::Caller;
+use crate::registry::cache::ReadCache;
+use crate::registry::packs::{Packs, Resolution};
+use crate::store::Topic;
+
+/// Turns a resolution into the answer kept, and estimates its heap bytes.
+pub struct Renderer<V> {
+    pub render: fn(Resolution) -> V,
+    pub weigh: fn(&V) -> u64,
+}
+
+/// The ResolvePack answer cache of one service instance.
+pub struct ResolutionAnswers<V> {
+    renderer: Renderer<V>,
+    /// By (organization, pack id, requested version).
+    entries: ReadCache<(String, String, i64), V>,
+}
+
+impl<V: Clone> ResolutionAnswers<V> {
+    /// Keeps up to `bytes` of answers (0 keeps none).
+    pub fn new(packs: &Packs, renderer: Renderer<V>, bytes: u64) -> Self {
+        Self {
+            renderer,
+            entries: ReadCache::new("resolutions", packs.generations().clone(), bytes),
+        }
+    }
+
+    /// Returns the tools pack `id` offers at `version` (0: the current one),
+    /// as rendered.
+    pub async fn resolve(
+        &self,
+        packs: &Packs,
+        caller: &Caller,
+        id: String,
+        version: i64,
+    ) -> Result<V, Error> {
+        let (Some(org), true) = (caller.organization_id(), self.entries.is_on()) else {
+            return Ok((self.renderer.render)(
+                packs.resolve(caller, &id, version).await?,
+            ));
+        };
+        let key = (org.to_owned(), id, version);
+        if let Some(hit) = self.entries.get(&key) {
+            return Ok((*hit).clone());
+        }
+        // Members are known only after reading: every generation now.
+        let before = self.entries.generations().snapshot();
+        let resolution = packs.resolve(caller, &key.1, version).await?;
+        let stamp = before.map(|snapshot| {
+            snapshot.stamp(
+                std::iter::once(Topic::Packs(org))
+                    .chain(resolution.server_ids.iter().map(|s| Topic::Server(s))),
+            )
+        });
+        let answer = (self.renderer.render)(resolution);
+        let weight = (self.renderer.weigh)(&answer);
+        Ok((*self.entries.insert(key, stamp, answer, weight)).clone())
+    }
+}

@@ -1,0 +1,251 @@
+//! The request headers of a sync: plain headers, sealed (encrypted) headers
+//! opened for the one sync, and what the server's credentials add, including
+//! OAuth2 client-credentials tokens, cached until shortly before they expire.
+//! Plaintext secrets live only in the returned [`HeaderMap`].
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::error::UpstreamFailure;
+use crate::registry::servers::{
+    Credentials, DEFAULT_API_KEY_HEADER, McpServer, Servers, StoredHeaderValue,
+};
+use crate::sync::client::DiscoveryError;
+use crate::sync::guard::GuardPolicy;
+use crate::sync::http::check_url;
+use crate::sync::lifecycle::AttemptFailure;
+
+/// How long before its expiry a cached OAuth2 token is renewed.
+const OAUTH2_MARGIN: Duration = Duration::from_secs(30);
+
+/// Builds the request headers of syncs.
+pub struct HeaderBuilder {
+    /// Opens sealed headers and credentials (it holds the keyring).
+    servers: Servers,
+    /// Sends token requests: the guarded upstream client, so that a token
+    /// url obeys the same SSRF rules as a server url.
+    client: reqwest::Client,
+    /// Checked on the token url before any request is sent.
+    policy: GuardPolicy,
+    /// Longest a token request may take (the sync deadline).
+    deadline: Duration,
+    /// OAuth2 access tokens by client (a hash of token url, client id,
+    /// secret and scopes), each with the instant it stops being reused; so
+    /// that every sync does not fetch a new token.
+    tokens: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl HeaderBuilder {
+    /// Returns a builder that opens secrets with `servers` and fetches
+    /// tokens with `client` under `policy`, each within `deadline`.
+    pub fn new(
+        servers: Servers,
+        client: reqwest::Client,
+        policy: GuardPolicy,
+        deadline: Duration,
+    ) -> Self {
+        Self {
+            servers,
+            client,
+            policy,
+            deadline,
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Forgets every cached token: a token refused before its expiry
+    /// (revoked, rotated) must not keep failing syncs until then.
+    pub async fn forget_tokens(&self) {
+        self.tokens.lock().await.clear();
+    }
+
+    /// Returns the request headers of a sync: the plain ones, the opened
+    /// sealed ones, and what the credentials add.
+    pub async fn headers(&self, server: &McpServer) -> Result<HeaderMap, AttemptFailure> {
+        let servers = &self.servers;
+        let mut headers = HeaderMap::new();
+        for header in &server.request_headers {
+            let (value, sensitive) = match &header.value {
+                StoredHeaderValue::Plain(value) => (value.clone(), false),
+                StoredHeaderValue::Sealed(sealed) => (
+                    servers
+                        .open_secret(&server.id, sealed)
+                        .map_err(|err| AttemptFailure::Credentials(err.to_string()))?,
+                    true,
+                ),
+            };
+            insert(&mut headers, &header.name, &value, sensitive)?;
+        }
+        let Some(sealed) = &server.sealed_credentials else {
+            return Ok(headers);
+        };
+        let credentials = servers
+            .open_credentials(&server.id, sealed)
+            .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
+        match credentials {
+            Credentials::ApiKey { key, header_name } => {
+                insert(
+                    &mut headers,
+                    header_name.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER),
+                    &key,
+                    true,
+                )?;
+            }
+            Credentials::BearerToken { token } => {
+                let value = format!("Bearer {token}");
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
+            }
+            Credentials::OAuth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scopes,
+            } => {
+                let token = self.oauth2_token(&token_url, &client_id, &client_secret, &scopes);
+                let value = format!("Bearer {}", token.await?);
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Returns an access token for the client: a cached one while it is
+    /// valid, else a new one from the token endpoint.
+    async fn oauth2_token(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[String],
+    ) -> Result<String, AttemptFailure> {
+        let key = hex::encode(ring::digest::digest(
+            &ring::digest::SHA256,
+            format!(
+                "{token_url}\n{client_id}\n{client_secret}\n{}",
+                scopes.join(" ")
+            )
+            .as_bytes(),
+        ));
+        if let Some((token, valid_until)) = self.tokens.lock().await.get(&key)
+            && Instant::now() < *valid_until
+        {
+            return Ok(token.clone());
+        }
+        let (token, lifetime) = self
+            .fetch_oauth2_token(token_url, client_id, client_secret, scopes)
+            .await?;
+        // Renew a little early, so a token never expires during a sync.
+        let valid_until = Instant::now() + lifetime.saturating_sub(OAUTH2_MARGIN);
+        self.tokens
+            .lock()
+            .await
+            .insert(key, (token.clone(), valid_until));
+        Ok(token)
+    }
+
+    /// Gets an access token with the client-credentials grant (RFC 6749 §4.4)
+    /// and its lifetime (`expires_in`, 5 minutes when absent).
+    async fn fetch_oauth2_token(
+        &self,
+        token_url: &str,
+        client_id: &str,
+        client_secret: &str,
+        scopes: &[String],
+    ) -> Result<(String, Duration), AttemptFailure> {
+        let upstream = |failure, message: String| {
+            AttemptFailure::Upstream(DiscoveryError { failure, message })
+        };
+        let url = Url::parse(token_url).map_err(|err| {
+            upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token url does not parse: {err}"),
+            )
+        })?;
+        check_url(&url, &self.policy)
+            .map_err(|err| upstream(UpstreamFailure::Unreachable, err.to_string()))?;
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "client_credentials");
+            form.append_pair("client_id", client_id);
+            form.append_pair("client_secret", client_secret);
+            if !scopes.is_empty() {
+                form.append_pair("scope", &scopes.join(" "));
+            }
+            form.finish()
+        };
+        let response = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(form)
+            .timeout(self.deadline)
+            .send()
+            .await
+            .map_err(|err| {
+                upstream(
+                    UpstreamFailure::Unreachable,
+                    format!("OAuth2 token endpoint: {err}"),
+                )
+            })?;
+        let status = response.status();
+        if status.is_client_error() {
+            return Err(upstream(
+                UpstreamFailure::AuthFailed,
+                format!("the OAuth2 token endpoint answered HTTP {status}"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token endpoint answered HTTP {status}"),
+            ));
+        }
+        let body: Value = response.json().await.map_err(|err| {
+            upstream(
+                UpstreamFailure::ProtocolError,
+                format!("the OAuth2 token answer is not JSON: {err}"),
+            )
+        })?;
+        let token = body
+            .get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                upstream(
+                    UpstreamFailure::ProtocolError,
+                    "the OAuth2 token answer has no access_token".into(),
+                )
+            })?;
+        let lifetime = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .map_or(Duration::from_secs(300), Duration::from_secs);
+        Ok((token, lifetime))
+    }
+}
+
+/// Adds one header; a name or value HTTP cannot carry fails the sync as a
+/// protocol error.
+fn insert(
+    headers: &mut HeaderMap,
+    name: &str,
+    value: &str,
+    sensitive: bool,
+) -> Result<(), AttemptFailure> {
+    let invalid = || {
+        AttemptFailure::Upstream(DiscoveryError {
+            failure: UpstreamFailure::ProtocolError,
+            message: format!("header {name:?} cannot be sent"),
+        })
+    };
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+    let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+    value.set_sensitive(sensitive);
+    headers.insert(name, value);
+    Ok(())
+}
