@@ -11,132 +11,39 @@ use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::store::Store;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::mpsc;
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Auth, Backend, TestDatabase};
+use crate::process::{self, Served};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mcp-registry");
+/// Returns the environment of a binary on `database` with `master_key`.
+fn env<'a>(database: &'a TestDatabase, master_key: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("MCP_REGISTRY_DATABASE_URL", database.url.as_str()),
+        ("MCP_REGISTRY_MASTER_KEYS", master_key),
+        ("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "60"),
+    ]
+}
 
+/// Returns a command for the binary on `database` (background sync off).
 fn command(database: &TestDatabase, master_key: &str) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("MCP_REGISTRY_DATABASE_URL", &database.url)
-        .env("MCP_REGISTRY_MASTER_KEYS", master_key)
-        .env("MCP_REGISTRY_METRICS_LISTEN", "off")
-        .env("MCP_REGISTRY_LOG_FORMAT", "json")
-        .env("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "60")
-        // Never sync example.com servers; tests that sync loopback fixtures
-        // turn it on with `start_with`.
-        .env("MCP_REGISTRY_BACKGROUND_SYNC", "false")
-        .kill_on_drop(true);
-    cmd
+    process::command(&env(database, master_key))
 }
 
 /// Runs `mcp-registry admin …` and returns the JSON object it prints.
 async fn admin_cli(database: &TestDatabase, master_key: &str, args: &[&str]) -> Value {
-    let output = command(database, master_key)
-        .arg("admin")
-        .args(args)
-        .output()
-        .await
-        .expect("run admin cli");
-    assert!(output.status.success(), "admin {args:?} failed: {output:?}");
-    let stdout = String::from_utf8(output.stdout).expect("utf8");
-    assert_eq!(
-        stdout.trim().lines().count(),
-        1,
-        "one JSON object: {stdout}"
-    );
-    serde_json::from_str(stdout.trim()).expect("json")
+    process::admin_cli(&env(database, master_key), args).await
 }
 
-/// A served binary and its log lines.
-struct Served {
-    child: Child,
-    addr: String,
-    logs: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
-}
-
-impl Served {
-    async fn start(database: &TestDatabase, master_key: &str) -> Self {
-        Self::start_with(database, master_key, &[]).await
-    }
-
-    /// Starts `serve` with extra environment variables.
-    async fn start_with(database: &TestDatabase, master_key: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = command(database, master_key)
-            .envs(env.iter().copied())
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, mut logs) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = logs.recv().await {
-                seen.push(line.clone());
-                if let Ok(event) = serde_json::from_str::<Value>(&line)
-                    && event["message"] == "serving gRPC"
-                {
-                    return event["addr"].as_str().map(str::to_owned);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("server did not start: {seen:?}"));
-        Self {
-            child,
-            addr,
-            logs,
-            seen,
-        }
-    }
-
-    fn sigterm(&self) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit and returns its exit code and every log line.
-    async fn wait(mut self) -> (Option<i32>, Vec<String>) {
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("exited in time")
-            .expect("wait");
-        while let Ok(line) = self.logs.try_recv() {
-            self.seen.push(line);
-        }
-        // Drain what the reader forwards after exit.
-        while let Ok(Some(line)) =
-            tokio::time::timeout(Duration::from_millis(200), self.logs.recv()).await
-        {
-            self.seen.push(line);
-        }
-        (status.code(), self.seen)
-    }
+/// Starts `serve` on `database`, with `extra` environment variables on top.
+async fn serve(database: &TestDatabase, master_key: &str, extra: &[(&str, &str)]) -> Served {
+    let mut env = env(database, master_key);
+    env.extend_from_slice(extra);
+    Served::start(&env).await
 }
 
 async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) {
@@ -149,12 +56,8 @@ async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) 
         key["api_key_id"].as_str().expect("id").to_owned(),
         key["secret"].as_str().expect("secret").to_owned(),
     );
-    let served = Served::start(&database, &master_key).await;
-    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let served = serve(&database, &master_key, &[]).await;
+    let channel = served.channel().await;
 
     // Many writes at once on one connection; SIGTERM as soon as the first
     // answer shows the server is working through them.
@@ -179,11 +82,7 @@ async fn sigterm_lets_in_flight_calls_complete_and_exits_zero(backend: Backend) 
         });
     }
     // A health watcher on another connection sees SERVING now.
-    let watch_channel = Endpoint::from_shared(format!("http://{}", served.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let watch_channel = served.channel().await;
     let mut watch = HealthClient::new(watch_channel)
         .watch(HealthCheckRequest {
             service: String::new(),
@@ -292,20 +191,15 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Bac
         platform["secret"].as_str().expect("secret").to_owned(),
     );
 
-    let served = Served::start(&database, &master_key).await;
-    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let served = serve(&database, &master_key, &[]).await;
+    let channel = served.channel().await;
     let fetched = AdminServiceClient::with_interceptor(channel, auth)
         .get_organization(pb::GetOrganizationRequest { id: org_id })
         .await
         .expect("platform key from the CLI works")
         .into_inner();
     assert_eq!(fetched.name, "Acme");
-    served.sigterm();
-    let (code, _) = served.wait().await;
+    let (code, _) = served.stop().await;
     assert_eq!(code, Some(0));
 
     // Unknown organization: a clear error and a non-zero exit.
@@ -358,13 +252,13 @@ fn grpcurl() -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn grpcurl_lists_every_service_and_sees_health_serving_through_reflection() {
+async fn grpcurl_talks_to_the_service_through_reflection() {
     let Some(grpcurl) = grpcurl() else {
         return;
     };
     let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let master_key = Keyring::generate_entry("test").expect("key");
-    let served = Served::start(&database, &master_key).await;
+    let served = serve(&database, &master_key, &[]).await;
     let run = |args: &[&str]| {
         let output = std::process::Command::new(&grpcurl)
             .args(args)
@@ -397,8 +291,7 @@ async fn grpcurl_lists_every_service_and_sees_health_serving_through_reflection(
         "google.rpc.BadRequest",
     ]);
     assert!(described.contains("field_violations"), "{described}");
-    served.sigterm();
-    let (code, _) = served.wait().await;
+    let (code, _) = served.stop().await;
     assert_eq!(code, Some(0));
 }
 
@@ -406,17 +299,14 @@ async fn grpcurl_lists_every_service_and_sees_health_serving_through_reflection(
 async fn a_first_start_on_an_empty_database_says_how_to_get_a_key() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let master_key = Keyring::generate_entry("test").expect("key");
-    let served = Served::start(&database, &master_key).await;
+    let served = serve(&database, &master_key, &[]).await;
+    let logs = served.logs();
     assert!(
-        served
-            .seen
-            .iter()
+        logs.iter()
             .any(|line| line.contains("mcp-registry admin create-key --platform-admin")),
-        "{:#?}",
-        served.seen
+        "{logs:#?}"
     );
-    served.sigterm();
-    let (code, _) = served.wait().await;
+    let (code, _) = served.stop().await;
     assert_eq!(code, Some(0));
 }
 
@@ -449,7 +339,7 @@ async fn invalid_configuration_is_a_one_line_error_and_a_non_zero_exit() {
     }
 
     // PostgreSQL without a master key is refused (no silent dev key there).
-    let output = Command::new(BIN)
+    let output = Command::new(process::BIN)
         .env_clear()
         .args(["serve", "--database-url", "postgres://127.0.0.1:1/none"])
         .output()
@@ -480,12 +370,7 @@ async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
         .expect("a log line in time")
         .expect("read")
         .expect("a first line");
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    process::sigterm(&child);
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let exit = tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
@@ -501,12 +386,10 @@ async fn a_sigterm_during_start_up_is_still_a_graceful_exit() {
 /// A replica killed (SIGKILL) in the middle of its syncs: its leases hold
 /// until they expire, nobody syncs those servers meanwhile, then the live
 /// replicas take over; the dead replica's runs end FAILED, each naming
-/// itself. Two live replicas asked to sync one server at the same time
-/// share one run.
+/// itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over() {
     use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
-    use mcp_registry::pb::sync_service_client::SyncServiceClient;
     use mcp_registry::registry::Plan;
     use mcp_registry::registry::runs::Outcome;
 
@@ -519,7 +402,7 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
     let master_key = Keyring::generate_entry("test").expect("key");
     let store = Store::connect(&database.url).await.expect("store");
     // Migrations first, so that the admin writes below find their tables.
-    let dead = Served::start_with(
+    let dead = serve(
         &database,
         &master_key,
         &[
@@ -532,11 +415,7 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
     )
     .await;
     let (_, auth) = crate::helpers::org_with_admin_key(&store, "replicas", Plan::Pro).await;
-    let dead_channel = Endpoint::from_shared(format!("http://{}", dead.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let dead_channel = dead.channel().await;
 
     // Each sync takes 2 s: the replica is killed while it runs them.
     let upstream = slow_server(Duration::from_secs(2)).await;
@@ -545,24 +424,14 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
     for i in 0..3 {
         let mut input = crate::helpers::server(&format!("s{i}"));
         input.url = upstream.url("/mcp");
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
     let mut interrupted = Vec::new();
     for id in &ids {
         interrupted.push(crate::sync_leases::running_run(&dead_channel, &auth, id).await);
     }
     let mut dead = dead;
-    dead.child.start_kill().expect("SIGKILL");
-    dead.child.wait().await.expect("killed");
+    dead.kill().await;
     let mut expiries = Vec::new();
     for row in store.dump_table("mcp_servers").await.expect("dump") {
         let row: Value = serde_json::from_str(&row).expect("json");
@@ -634,26 +503,6 @@ async fn a_killed_replica_leaves_its_leases_to_expire_and_the_others_take_over()
         assert_eq!(error.sync_run_id, run.id);
         assert!(error.message.contains("interrupted"), "{}", error.message);
     }
-
-    // Two replicas asked to sync one server at once: one sync, one run.
-    let target = ids[0].clone();
-    let mut on_b = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
-    let first = {
-        let target = target.clone();
-        tokio::spawn(async move {
-            on_b.sync_mcp_server(pb::SyncMcpServerRequest { id: target })
-                .await
-        })
-    };
-    let running = crate::sync_leases::running_run(&c.channel, &auth, &target).await;
-    let second = SyncServiceClient::with_interceptor(c.channel.clone(), auth.clone())
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: target })
-        .await
-        .expect("sync on c")
-        .into_inner();
-    let first = first.await.expect("task").expect("sync on b").into_inner();
-    assert_eq!(first.id, running.id);
-    assert_eq!(second.id, first.id, "both callers got the one run");
 
     b.stop().await;
     c.stop().await;

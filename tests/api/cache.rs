@@ -79,62 +79,37 @@ fn offered(resolved: &pb::ResolvePackResponse) -> Vec<String> {
         .collect()
 }
 
-async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) {
+/// A server of "acme" whose GetMcpServer answers come from the cache.
+struct Cached {
+    org: crate::helpers::Org,
+    s: pb::McpServer,
+    servers: pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    /// The description the cache serves.
+    cached: String,
+}
+
+async fn cached_server(app: &TestApp) -> Cached {
     let org = app.org("acme", Plan::Enterprise).await;
-    let other = app.org("other", Plan::Enterprise).await;
     let s = app.create_server(&org.admin, server("cached")).await;
     let mut servers = app.servers_as(&org.admin);
     let cached = wait_until_cached(&app.database_url, &mut servers, &s.id).await;
-    // Served from memory: the row already says something else.
-    assert_eq!(description(&mut servers, &s.id).await, cached);
+    Cached {
+        org,
+        s,
+        servers,
+        cached,
+    }
+}
 
-    // A cached answer is per organization: another one still cannot see it.
-    let err = app
-        .servers_as(&other.admin)
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
-        .await
-        .expect_err("other organization");
-    assert_eq!(err.code(), Code::NotFound);
-    // Access is per key even from the cache.
-    let viewer = app
-        .servers_as(&org.viewer)
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
-        .await
-        .expect("viewer")
-        .into_inner();
-    let access = viewer.access_info.expect("access");
-    assert_eq!(access.role, pb::Role::Viewer as i32);
-    assert!(!access.can_edit);
-
-    // An update is seen at once.
-    app.servers_as(&org.admin)
-        .update_mcp_server(pb::UpdateMcpServerRequest {
-            mcp_server: Some(pb::McpServer {
-                id: s.id.clone(),
-                description: "updated".into(),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["description".into()],
-            }),
-        })
-        .await
-        .expect("update");
-    assert_eq!(description(&mut servers, &s.id).await, "updated");
-
-    // Packs holding the server: a pack write is seen by GetMcpServer.
-    let pack = app
-        .packs_as(&org.admin)
+/// Creates the pack "p" holding `server_id`.
+async fn pack_of(app: &TestApp, auth: &crate::helpers::Auth, server_id: &str) -> pb::Pack {
+    app.packs_as(auth)
         .create_pack(pb::CreatePackRequest {
             pack: Some(pb::Pack {
                 name: "p".into(),
                 description: "a pack".into(),
                 servers: vec![pb::PackServer {
-                    server_id: s.id.clone(),
+                    server_id: server_id.into(),
                     name: String::new(),
                 }],
                 ..Default::default()
@@ -142,16 +117,84 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         })
         .await
         .expect("pack")
+        .into_inner()
+}
+
+fn get_by_id(id: &str) -> pb::GetMcpServerRequest {
+    pb::GetMcpServerRequest {
+        lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.into())),
+    }
+}
+
+async fn get_mcp_server_is_served_from_memory(app: TestApp) {
+    let Cached {
+        s,
+        mut servers,
+        cached,
+        ..
+    } = cached_server(&app).await;
+    // Served from memory: the row already says something else.
+    assert_eq!(description(&mut servers, &s.id).await, cached);
+}
+
+async fn a_cached_answer_stays_within_its_organization(app: TestApp) {
+    let Cached { s, .. } = cached_server(&app).await;
+    let other = app.org("other", Plan::Enterprise).await;
+    let err = app
+        .servers_as(&other.admin)
+        .get_mcp_server(get_by_id(&s.id))
+        .await
+        .expect_err("other organization");
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+async fn a_cached_answer_carries_the_access_of_each_key(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let viewer = app
+        .servers_as(&org.viewer)
+        .get_mcp_server(get_by_id(&s.id))
+        .await
+        .expect("viewer")
         .into_inner();
+    let access = viewer.access_info.expect("access");
+    assert_eq!(access.role, pb::Role::Viewer as i32);
+    assert!(!access.can_edit);
+}
+
+async fn an_update_is_seen_by_the_next_get(app: TestApp) {
+    let Cached {
+        org,
+        s,
+        mut servers,
+        ..
+    } = cached_server(&app).await;
+    let change = pb::McpServer {
+        description: "updated".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &s.id, change, "description").await;
+    assert_eq!(description(&mut servers, &s.id).await, "updated");
+}
+
+async fn a_pack_write_is_seen_by_the_next_get(app: TestApp) {
+    let Cached {
+        org,
+        s,
+        mut servers,
+        ..
+    } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
     let get = servers
-        .get_mcp_server(pb::GetMcpServerRequest {
-            lookup: Some(pb::get_mcp_server_request::Lookup::Id(s.id.clone())),
-        })
+        .get_mcp_server(get_by_id(&s.id))
         .await
         .expect("get")
         .into_inner();
     assert_eq!(get.pack_ids, vec![pack.id.clone()]);
+}
 
+async fn a_cached_resolution_follows_every_change_it_depends_on(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
     // ResolvePack follows syncs (tools, state) and pack changes.
     let mut packs = app.packs_as(&org.viewer);
     let resolve = |version: i64| pb::ResolvePackRequest {
@@ -164,14 +207,8 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("resolve")
         .into_inner();
     assert!(first.tools.is_empty());
-    assert_eq!(
-        first,
-        packs
-            .resolve_pack(resolve(0))
-            .await
-            .expect("again")
-            .into_inner()
-    );
+    let again = packs.resolve_pack(resolve(0)).await.expect("again");
+    assert_eq!(first, again.into_inner());
     synced(&app, &s.id, &[tool("a"), tool("b")]).await;
     let after_sync = packs
         .resolve_pack(resolve(0))
@@ -186,22 +223,21 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("resolve")
         .into_inner();
     assert_eq!(offered(&after_resync), vec!["cached__a"]);
-    app.servers_as(&org.admin)
-        .update_mcp_server(pb::UpdateMcpServerRequest {
-            mcp_server: Some(pb::McpServer {
-                id: s.id.clone(),
-                tool_configuration: Some(pb::ToolConfiguration {
-                    enabled: Some(false),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            update_mask: Some(prost_types::FieldMask {
-                paths: vec!["tool_configuration.enabled".into()],
-            }),
-        })
-        .await
-        .expect("tools off");
+    let tools_off = pb::McpServer {
+        tool_configuration: Some(pb::ToolConfiguration {
+            enabled: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    update(
+        &app,
+        &org.admin,
+        &s.id,
+        tools_off,
+        "tool_configuration.enabled",
+    )
+    .await;
     let tools_off = packs
         .resolve_pack(resolve(0))
         .await
@@ -233,18 +269,37 @@ async fn every_write_through_the_service_is_seen_by_the_next_read(app: TestApp) 
         .expect("v1")
         .into_inner();
     assert_eq!(pinned.version, 1);
+}
 
-    // Revoking a key (cached by the calls above) takes effect at once.
+async fn revoking_a_cached_key_takes_effect_at_once(app: TestApp) {
+    let Cached { org, s, .. } = cached_server(&app).await;
+    let pack = pack_of(&app, &org.admin, &s.id).await;
+    let mut packs = app.packs_as(&org.viewer);
+    let resolve = || pb::ResolvePackRequest {
+        id: pack.id.clone(),
+        version: 0,
+    };
+    // The viewer's key is cached by these calls.
+    packs.resolve_pack(resolve()).await.expect("resolve");
+    packs.resolve_pack(resolve()).await.expect("again");
     let key_id = org.viewer.key_id().to_owned();
     app.admin()
         .revoke_api_key(pb::RevokeApiKeyRequest { id: key_id })
         .await
         .expect("revoke");
-    let err = packs.resolve_pack(resolve(0)).await.expect_err("revoked");
+    let err = packs.resolve_pack(resolve()).await.expect_err("revoked");
     assert_eq!(err.code(), Code::Unauthenticated);
 }
 
-on_both_backends!(every_write_through_the_service_is_seen_by_the_next_read);
+on_both_backends!(
+    get_mcp_server_is_served_from_memory,
+    a_cached_answer_stays_within_its_organization,
+    a_cached_answer_carries_the_access_of_each_key,
+    an_update_is_seen_by_the_next_get,
+    a_pack_write_is_seen_by_the_next_get,
+    a_cached_resolution_follows_every_change_it_depends_on,
+    revoking_a_cached_key_takes_effect_at_once,
+);
 
 async fn update(
     app: &TestApp,
@@ -267,122 +322,128 @@ async fn update(
         .expect("update");
 }
 
-async fn listing_follows_every_write_through_the_service(app: TestApp) {
+/// Servers "a" (the admin's) and "b" (the member's) of "acme", listed
+/// through the cache.
+struct Listed {
+    org: crate::helpers::Org,
+    a: pb::McpServer,
+    b: pb::McpServer,
+    servers: pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+}
+
+async fn listed(app: &TestApp) -> Listed {
     let org = app.org("acme", Plan::Enterprise).await;
     let a = app.create_server(&org.admin, server("a")).await;
     let b = app.create_server(&org.member, server("b")).await;
     let mut servers = app.servers_as(&org.admin);
     wait_until_cached(&app.database_url, &mut servers, &a.id).await;
-    let list = |page_token: String, category: &str| pb::ListMcpServersRequest {
-        page_size: 1,
-        page_token,
-        filter: Some(pb::McpServerFilter {
-            category: category.into(),
-            ..Default::default()
-        }),
-        include_catalog: false,
-    };
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
+    Listed { org, a, b, servers }
+}
+
+/// Returns the page of one server after `page_token`, in `category` (any when empty).
+async fn page(
+    servers: &mut pb::mcp_server_service_client::McpServerServiceClient<crate::helpers::Authed>,
+    page_token: String,
+    category: &str,
+) -> pb::ListMcpServersResponse {
+    servers
+        .list_mcp_servers(pb::ListMcpServersRequest {
+            page_size: 1,
+            page_token,
+            filter: Some(pb::McpServerFilter {
+                category: category.into(),
+                ..Default::default()
+            }),
+            include_catalog: false,
+        })
         .await
         .expect("list")
-        .into_inner();
+        .into_inner()
+}
+
+async fn a_listing_is_served_from_memory(app: TestApp) {
+    let Listed { a, mut servers, .. } = listed(&app).await;
+    let first = page(&mut servers, String::new(), "").await;
     assert_eq!(
         (first.total_size, first.mcp_servers[0].id.as_str()),
         (2, a.id.as_str())
     );
     // Served from memory: a change behind the service's back stays unseen.
     behind_the_back(&app.database_url, &a.id, "behind").await;
-    let again = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(again, first);
+    assert_eq!(page(&mut servers, String::new(), "").await, first);
+}
 
-    // A new server counts at once; a page holding a changed server shows it.
-    let c = app.create_server(&org.admin, server("c")).await;
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(first.total_size, 3);
-    let second = servers
-        .list_mcp_servers(list(first.next_page_token.clone(), ""))
-        .await
-        .expect("page 2")
-        .into_inner();
+async fn a_new_server_counts_at_once_in_a_cached_listing(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
+    app.create_server(&org.admin, server("c")).await;
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 3);
+}
+
+async fn a_cached_page_shows_a_changed_server(app: TestApp) {
+    let Listed {
+        org,
+        b,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    let first = page(&mut servers, String::new(), "").await;
+    let second = page(&mut servers, first.next_page_token.clone(), "").await;
     assert_eq!(second.mcp_servers[0].id, b.id);
-    update(
-        &app,
-        &org.admin,
-        &b.id,
-        pb::McpServer {
-            description: "changed".into(),
-            ..Default::default()
-        },
-        "description",
-    )
-    .await;
-    let second = servers
-        .list_mcp_servers(list(first.next_page_token.clone(), ""))
-        .await
-        .expect("page 2")
-        .into_inner();
+    let change = pb::McpServer {
+        description: "changed".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &b.id, change, "description").await;
+    let second = page(&mut servers, first.next_page_token, "").await;
     assert_eq!(second.mcp_servers[0].description, "changed");
+}
 
-    // A filter's membership follows renames of the category.
-    let none = servers
-        .list_mcp_servers(list(String::new(), "tools"))
-        .await
-        .expect("list")
-        .into_inner();
+async fn a_cached_filter_follows_a_change_of_category(app: TestApp) {
+    let Listed {
+        org,
+        b,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    let none = page(&mut servers, String::new(), "tools").await;
     assert_eq!(none.total_size, 0);
-    update(
-        &app,
-        &org.admin,
-        &b.id,
-        pb::McpServer {
-            category: "tools".into(),
-            ..Default::default()
-        },
-        "category",
-    )
-    .await;
-    let one = servers
-        .list_mcp_servers(list(String::new(), "tools"))
-        .await
-        .expect("list")
-        .into_inner();
+    let change = pb::McpServer {
+        category: "tools".into(),
+        ..Default::default()
+    };
+    update(&app, &org.admin, &b.id, change, "category").await;
+    let one = page(&mut servers, String::new(), "tools").await;
     assert_eq!(
         (one.total_size, one.mcp_servers[0].id.as_str()),
         (1, b.id.as_str())
     );
+}
 
-    // A sync and a pack show on the listed server; a delete leaves the count.
+async fn a_cached_listing_shows_the_latest_tool_and_pack_counts(app: TestApp) {
+    let Listed {
+        org,
+        a,
+        mut servers,
+        ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
+    // A sync and a pack show on the listed server.
     synced(&app, &a.id, &[tool("t")]).await;
-    app.packs_as(&org.admin)
-        .create_pack(pb::CreatePackRequest {
-            pack: Some(pb::Pack {
-                name: "p".into(),
-                description: "a pack".into(),
-                servers: vec![pb::PackServer {
-                    server_id: a.id.clone(),
-                    name: String::new(),
-                }],
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("pack");
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
+    pack_of(&app, &org.admin, &a.id).await;
+    let first = page(&mut servers, String::new(), "").await;
     let listed = &first.mcp_servers[0];
     assert_eq!((listed.tool_count, listed.pack_ids.len()), (1, 1));
+}
+
+async fn a_deleted_server_leaves_the_cached_count(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    let c = app.create_server(&org.admin, server("c")).await;
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 3);
     app.servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: c.id.clone(),
@@ -391,13 +452,14 @@ async fn listing_follows_every_write_through_the_service(app: TestApp) {
         })
         .await
         .expect("delete");
-    let first = servers
-        .list_mcp_servers(list(String::new(), ""))
-        .await
-        .expect("list")
-        .into_inner();
-    assert_eq!(first.total_size, 2);
+    assert_eq!(page(&mut servers, String::new(), "").await.total_size, 2);
+}
 
+async fn a_cached_page_carries_the_access_of_each_caller(app: TestApp) {
+    let Listed {
+        org, mut servers, ..
+    } = listed(&app).await;
+    page(&mut servers, String::new(), "").await;
     // access_info is the caller's own, even from a cached page.
     let mut as_member = app.servers_as(&org.member);
     for _ in 0..2 {
@@ -415,7 +477,15 @@ async fn listing_follows_every_write_through_the_service(app: TestApp) {
     }
 }
 
-on_both_backends!(listing_follows_every_write_through_the_service);
+on_both_backends!(
+    a_listing_is_served_from_memory,
+    a_new_server_counts_at_once_in_a_cached_listing,
+    a_cached_page_shows_a_changed_server,
+    a_cached_filter_follows_a_change_of_category,
+    a_cached_listing_shows_the_latest_tool_and_pack_counts,
+    a_deleted_server_leaves_the_cached_count,
+    a_cached_page_carries_the_access_of_each_caller,
+);
 
 /// Runs the service with the caches off.
 async fn with_the_caches_off_every_read_goes_to_the_database(app: TestApp) {

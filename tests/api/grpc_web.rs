@@ -190,18 +190,7 @@ async fn without_the_flag_http1_is_refused(app: TestApp) {
     assert!(err.is_request() || err.is_connect(), "{err:?}");
 }
 
-macro_rules! web_tests {
-    ($options:expr; $($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
-            }
-        }
-    )*};
-}
-
-web_tests!(crate::helpers::Options { grpc_web: true, ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { grpc_web: true, ..crate::helpers::Options::default() };
     grpc_web_calls_work_over_http1_next_to_plain_grpc,
 );
-web_tests!(crate::helpers::Options::default(); without_the_flag_http1_is_refused);
+crate::on_sqlite_with!(crate::helpers::Options::default(); without_the_flag_http1_is_refused);

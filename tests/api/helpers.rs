@@ -100,6 +100,20 @@ macro_rules! on_both_backends_with {
     )*};
 }
 
+/// Like [`on_both_backends_with!`], on SQLite only (for what does not depend
+/// on the database: limits, transports).
+#[macro_export]
+macro_rules! on_sqlite_with {
+    ($options:expr; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
+            }
+        }
+    )*};
+}
+
 /// Settings for syncing loopback fixtures (plain http, private addresses).
 pub fn loopback() -> Options {
     Options {
@@ -109,20 +123,9 @@ pub fn loopback() -> Options {
     }
 }
 
-/// An upstream on 127.0.0.1 that accepts connections and never answers;
-/// returns its port.
+/// Starts a fake MCP server on 127.0.0.1 that never answers; returns its port.
 pub async fn hanging_upstream() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((stream, _)) = listener.accept().await {
-            held.push(stream);
-        }
-    });
-    port
+    crate::mcp::McpServer::new().hang().start().await.port
 }
 
 /// A database that exists for one test.
@@ -407,12 +410,19 @@ pub async fn org_with_admin_key(store: &Store, name: &str, plan: Plan) -> (Strin
         )
         .await
         .expect("org");
+    let key = admin_key(&admin, &org.id).await;
+    (org.id, key)
+}
+
+/// Creates an ADMIN key of organization `org_id` through the domain (as the
+/// CLI does); returns its credentials.
+pub async fn admin_key(admin: &Admin, org_id: &str) -> Auth {
     let key = admin
         .create_api_key(
             &Caller::Cli,
             NewApiKey {
                 scope: KeyScope::Organization {
-                    organization_id: org.id.clone(),
+                    organization_id: org_id.into(),
                     role: Role::Admin,
                 },
                 display_name: String::new(),
@@ -420,7 +430,7 @@ pub async fn org_with_admin_key(store: &Store, name: &str, plan: Plan) -> (Strin
         )
         .await
         .expect("key");
-    (org.id, Auth::Pair(key.key.id, key.secret))
+    Auth::Pair(key.key.id, key.secret)
 }
 
 /// Credentials a client sends.
@@ -601,6 +611,37 @@ impl TestApp {
             .expect("create server")
             .into_inner()
     }
+
+    /// Syncs server `id` as `auth`.
+    pub async fn try_sync(
+        &self,
+        auth: &Auth,
+        id: &str,
+    ) -> Result<tonic::Response<pb::SyncRun>, tonic::Status> {
+        self.sync_as(auth)
+            .sync_mcp_server(pb::SyncMcpServerRequest { id: id.into() })
+            .await
+    }
+
+    /// Syncs server `id` as `auth` and returns its run (any outcome but an error answer).
+    pub async fn sync(&self, auth: &Auth, id: &str) -> pb::SyncRun {
+        self.try_sync(auth, id).await.expect("sync").into_inner()
+    }
+}
+
+/// Creates `server` through `servers` and returns its id.
+pub async fn create_id(
+    servers: &mut McpServerServiceClient<Authed>,
+    server: pb::McpServer,
+) -> String {
+    servers
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(server),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .id
 }
 
 /// A minimal valid server.
@@ -673,10 +714,36 @@ pub async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value])
         .expect("synced");
 }
 
-/// server-everything running on 127.0.0.1 in one transport mode.
-pub struct Everything {
+/// An MCP server of another implementation, run as a child process on
+/// 127.0.0.1 (killed when dropped).
+pub struct FixtureProcess {
     _child: tokio::process::Child,
     pub port: u16,
+}
+
+/// server-everything running on 127.0.0.1 in one transport mode.
+pub type Everything = FixtureProcess;
+
+/// The Python SDK fixture (`tests/fixtures/many_tools.py`) on 127.0.0.1.
+pub type PythonServer = FixtureProcess;
+
+impl FixtureProcess {
+    /// Waits (for `tries` × 100 ms at most) until `child` listens on `port`.
+    async fn listening(child: tokio::process::Child, port: u16, tries: u32, what: &str) -> Self {
+        for _ in 0..tries {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Self {
+                    _child: child,
+                    port,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what} did not listen on 127.0.0.1:{port}");
+    }
 }
 
 /// Starts the reference server, or `None` outside the test command (required with CI=true).
@@ -692,10 +759,7 @@ pub async fn everything(mode: &str) -> Option<Everything> {
         }
     };
     // A free port: bind, read, release (the server binds it right after).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::mcp::free_port();
     let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/loopback.cjs");
     let child = tokio::process::Command::new("node")
         .args(["--require", preload, &script, mode])
@@ -705,25 +769,7 @@ pub async fn everything(mode: &str) -> Option<Everything> {
         .kill_on_drop(true)
         .spawn()
         .expect("start server-everything");
-    for _ in 0..150 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(Everything {
-                _child: child,
-                port,
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("server-everything did not listen on 127.0.0.1:{port}");
-}
-
-/// The Python SDK fixture (`tests/fixtures/many_tools.py`) on 127.0.0.1.
-pub struct PythonServer {
-    _child: tokio::process::Child,
-    pub port: u16,
+    Some(FixtureProcess::listening(child, port, 150, "server-everything").await)
 }
 
 /// The Python MCP SDK's path, or `None` outside the test command (required with CI=true).
@@ -744,10 +790,7 @@ pub fn python_sdk_path() -> Option<String> {
 /// `None` outside the test command (required with CI=true).
 pub async fn python_many_tools(transport: &str) -> Option<PythonServer> {
     let pythonpath = python_sdk_path()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = crate::mcp::free_port();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/many_tools.py");
     let child = tokio::process::Command::new("python3")
         .args([script, transport, &port.to_string()])
@@ -757,17 +800,5 @@ pub async fn python_many_tools(transport: &str) -> Option<PythonServer> {
         .kill_on_drop(true)
         .spawn()
         .expect("start the python fixture");
-    for _ in 0..300 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Some(PythonServer {
-                _child: child,
-                port,
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the python fixture did not listen on 127.0.0.1:{port}");
+    Some(FixtureProcess::listening(child, port, 300, "the python fixture").await)
 }

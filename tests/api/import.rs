@@ -297,19 +297,20 @@ async fn invalid_configs_name_every_problem_by_json_path(app: TestApp) {
     assert_eq!(violated_fields(&status), vec!["on_conflict"]);
 }
 
-async fn viewers_and_free_plans_cannot_import(app: TestApp) {
+async fn viewers_cannot_import(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     let mut request = import(desktop_config());
     request.dry_run = true;
     assert_error(
-        app.servers_as(&org.viewer)
-            .import_mcp_config(request.clone())
-            .await,
+        app.servers_as(&org.viewer).import_mcp_config(request).await,
         Code::PermissionDenied,
         "PERMISSION_DENIED",
     );
+}
+
+async fn free_plans_cannot_import(app: TestApp) {
+    let request = import(desktop_config());
     let free = app.org("free", Plan::Free).await;
-    request.dry_run = false;
     assert_error(
         app.servers_as(&free.admin).import_mcp_config(request).await,
         Code::FailedPrecondition,
@@ -434,6 +435,7 @@ crate::on_both_backends!(
     a_dry_run_reports_without_creating,
     name_conflicts_are_skipped_renamed_or_refused,
     invalid_configs_name_every_problem_by_json_path,
-    viewers_and_free_plans_cannot_import,
+    viewers_cannot_import,
+    free_plans_cannot_import,
     what_export_pack_writes_imports_back,
 );

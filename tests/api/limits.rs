@@ -11,17 +11,6 @@ use tonic_types::StatusExt;
 
 use crate::helpers::{TestApp, assert_error, server};
 
-macro_rules! limit_tests {
-    ($options:expr; $($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                $crate::helpers::run_with($crate::helpers::Backend::Sqlite, $options, super::$name).await;
-            }
-        }
-    )*};
-}
-
 async fn serving(app: &TestApp) {
     let status = tonic_health::pb::health_client::HealthClient::new(app.channel.clone())
         .check(tonic_health::pb::HealthCheckRequest::default())
@@ -216,18 +205,18 @@ async fn a_client_deadline_ends_a_call_that_waits_on_a_hanging_upstream(app: Tes
     serving(&app).await;
 }
 
-limit_tests!(crate::helpers::Options { rate_limit: std::num::NonZeroU32::new(10), ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { rate_limit: std::num::NonZeroU32::new(10), ..crate::helpers::Options::default() };
     a_key_over_its_rate_limit_is_told_when_to_retry,
 );
-limit_tests!(crate::helpers::Options { max_message_bytes: Some(64 * 1024), ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { max_message_bytes: Some(64 * 1024), ..crate::helpers::Options::default() };
     an_oversized_request_is_refused_and_the_service_goes_on,
 );
-limit_tests!(crate::helpers::Options { max_concurrent_streams: Some(2), ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { max_concurrent_streams: Some(2), ..crate::helpers::Options::default() };
     a_connection_gets_no_more_streams_than_the_limit,
 );
-limit_tests!(crate::helpers::Options { max_watchers_per_org: Some(2), ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { max_watchers_per_org: Some(2), ..crate::helpers::Options::default() };
     an_organization_holds_at_most_its_share_of_event_streams,
 );
-limit_tests!(crate::helpers::Options { insecure_upstreams: true, private_upstreams: true, sync_timeout: Some(std::time::Duration::from_secs(3)), ..crate::helpers::Options::default() };
+crate::on_sqlite_with!(crate::helpers::Options { insecure_upstreams: true, private_upstreams: true, sync_timeout: Some(std::time::Duration::from_secs(3)), ..crate::helpers::Options::default() };
     a_client_deadline_ends_a_call_that_waits_on_a_hanging_upstream,
 );

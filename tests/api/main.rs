@@ -6,6 +6,8 @@
 
 mod helpers;
 
+include!("../support/modules.rs");
+
 mod admin;
 mod auth;
 mod binary;

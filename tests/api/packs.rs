@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use mcp_registry::pb;
+use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::registry::Plan;
 use mcp_registry::registry::now_micros;
 use mcp_registry::registry::servers::LastError;
@@ -13,7 +14,9 @@ use serde_json::json;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::helpers::{TestApp, assert_error, bearer, server, synced, tool, violated_fields};
+use crate::helpers::{
+    Authed, TestApp, assert_error, bearer, server, synced, tool, violated_fields,
+};
 use crate::on_both_backends;
 
 fn new_pack(name: &str, servers: Vec<pb::PackServer>) -> pb::CreatePackRequest {
@@ -60,12 +63,21 @@ async fn catalog(app: &TestApp, name: &str) -> pb::McpServer {
     app.create_server(&app.platform, input).await
 }
 
-async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
+/// The pack "dev" created by the member, holding "github" (by id) and the
+/// catalog's "everything" (by name).
+struct DevPack {
+    org: crate::helpers::Org,
+    github: pb::McpServer,
+    everything: pb::McpServer,
+    pack: pb::Pack,
+}
+
+async fn dev_pack(app: &TestApp) -> DevPack {
     let org = app.org("acme", Plan::Pro).await;
     let github = app.create_server(&org.admin, server("github")).await;
-    let everything = catalog(&app, "everything").await;
-    let mut client = app.packs_as(&org.member);
-    let created = client
+    let everything = catalog(app, "everything").await;
+    let pack = app
+        .packs_as(&org.member)
         .create_pack(new_pack(
             "dev",
             vec![by_id(&github.id), by_name("everything")],
@@ -73,6 +85,36 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .await
         .expect("create")
         .into_inner();
+    DevPack {
+        org,
+        github,
+        everything,
+        pack,
+    }
+}
+
+/// Returns an update of the pack's description to `description`.
+fn describe(id: &str, description: &str, etag: &str) -> pb::UpdatePackRequest {
+    pb::UpdatePackRequest {
+        pack: Some(pb::Pack {
+            id: id.into(),
+            description: description.into(),
+            etag: etag.into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["description".into()],
+        }),
+    }
+}
+
+async fn a_created_pack_holds_its_servers_by_id_or_name(app: TestApp) {
+    let DevPack {
+        org,
+        everything,
+        pack: created,
+        ..
+    } = dev_pack(&app).await;
     assert!(created.id.starts_with("pack_"));
     assert_eq!(created.version, 1);
     assert_eq!(names(&created), vec!["github", "everything"]);
@@ -84,9 +126,14 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         ),
         (org.member.key_id(), org.id.as_str())
     );
+}
 
-    let fetched = app
-        .packs_as(&org.viewer)
+async fn a_pack_is_read_and_listed_by_its_organization(app: TestApp) {
+    let DevPack {
+        org, pack: created, ..
+    } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.viewer);
+    let fetched = client
         .get_pack(pb::GetPackRequest {
             id: created.id.clone(),
         })
@@ -94,15 +141,20 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .expect("get")
         .into_inner();
     assert_eq!(fetched, created);
-    let listed = client
+    let listed = app
+        .packs_as(&org.member)
         .list_packs(pb::ListPacksRequest::default())
         .await
         .expect("list")
         .into_inner();
     assert_eq!((listed.total_size, listed.packs.len()), (1, 1));
     assert_eq!(listed.packs[0], created);
+}
 
-    // The server shows the pack that holds it.
+async fn a_server_shows_the_packs_that_hold_it(app: TestApp) {
+    let DevPack {
+        org, github, pack, ..
+    } = dev_pack(&app).await;
     let got = app
         .servers_as(&org.viewer)
         .get_mcp_server(pb::GetMcpServerRequest {
@@ -111,20 +163,14 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .await
         .expect("server")
         .into_inner();
-    assert_eq!(got.pack_ids, vec![created.id.clone()]);
+    assert_eq!(got.pack_ids, vec![pack.id.clone()]);
+}
 
-    let updated = client
-        .update_pack(pb::UpdatePackRequest {
-            pack: Some(pb::Pack {
-                id: created.id.clone(),
-                description: "tools for developers".into(),
-                etag: created.etag.clone(),
-                ..Default::default()
-            }),
-            update_mask: Some(FieldMask {
-                paths: vec!["description".into()],
-            }),
-        })
+async fn updating_a_pack_makes_a_new_version(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let updated = app
+        .packs_as(&org.member)
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
         .await
         .expect("update")
         .into_inner();
@@ -132,11 +178,19 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         (updated.version, updated.description.as_str()),
         (2, "tools for developers")
     );
-    // The same values again change nothing and make no version.
+}
+
+async fn an_update_with_the_same_values_makes_no_version(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.member);
+    client
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update");
     let same = client
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 description: "tools for developers".into(),
                 ..Default::default()
             }),
@@ -146,12 +200,21 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .expect("no-op")
         .into_inner();
     assert_eq!(same.version, 2);
+}
+
+async fn updating_a_pack_with_a_stale_etag_is_aborted(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let mut client = app.packs_as(&org.member);
+    client
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update");
     let result = client
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 name: "x".into(),
-                etag: created.etag.clone(),
+                etag: pack.etag.clone(),
                 ..Default::default()
             }),
             update_mask: Some(FieldMask {
@@ -160,10 +223,15 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         })
         .await;
     assert_error(result, Code::Aborted, "ETAG_MISMATCH");
-    let result = client
+}
+
+async fn updating_a_pack_rejects_bad_masks(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let result = app
+        .packs_as(&org.member)
         .update_pack(pb::UpdatePackRequest {
             pack: Some(pb::Pack {
-                id: created.id.clone(),
+                id: pack.id.clone(),
                 ..Default::default()
             }),
             update_mask: Some(FieldMask {
@@ -176,12 +244,15 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         violated_fields(&status),
         vec!["update_mask", "update_mask", "update_mask"]
     );
+}
 
+async fn strangers_cannot_touch_a_pack(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
     // Only the creator or an ADMIN changes it; others cannot see it.
     let result = app
         .packs_as(&org.member2)
         .delete_pack(pb::DeletePackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
             etag: String::new(),
         })
         .await;
@@ -190,7 +261,7 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
     let result = app
         .packs_as(&other.admin)
         .get_pack(pb::GetPackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
         })
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
@@ -199,19 +270,31 @@ async fn packs_can_be_created_read_listed_updated_and_deleted(app: TestApp) {
         .list_packs(pb::ListPacksRequest::default())
         .await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+}
 
+async fn an_admin_deletes_a_pack_at_its_etag(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let updated = app
+        .packs_as(&org.member)
+        .update_pack(describe(&pack.id, "tools for developers", &pack.etag))
+        .await
+        .expect("update")
+        .into_inner();
     app.packs_as(&org.admin)
         .delete_pack(pb::DeletePackRequest {
-            id: created.id.clone(),
+            id: pack.id.clone(),
             etag: updated.etag,
         })
         .await
         .expect("delete");
-    let result = client.get_pack(pb::GetPackRequest { id: created.id }).await;
+    let result = app
+        .packs_as(&org.member)
+        .get_pack(pb::GetPackRequest { id: pack.id })
+        .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
 }
 
-async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp) {
+async fn creating_a_pack_reports_every_invalid_field(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     let github = app.create_server(&org.admin, server("github")).await;
     let mut client = app.packs_as(&org.admin);
@@ -230,11 +313,7 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
         violated_fields(&status),
         vec!["pack.name", "pack.description", "pack.servers"]
     );
-    let result = client
-        .create_pack(new_pack("dev", vec![by_name("nope")]))
-        .await;
-    let status = assert_error(result, Code::NotFound, "NOT_FOUND");
-    assert!(status.message().contains("nope"), "{status:?}");
+    // An id and a name that disagree.
     let result = client
         .create_pack(new_pack(
             "dev",
@@ -246,17 +325,16 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
         .await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["pack.servers"]);
-    client
-        .create_pack(new_pack("dev", vec![]))
-        .await
-        .expect("first");
-    let result = client.create_pack(new_pack("dev", vec![])).await;
-    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
-    let result = app
-        .packs_as(&org.viewer)
-        .create_pack(new_pack("view", vec![]))
+}
+
+async fn creating_a_pack_of_an_unknown_server_is_not_found(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut client = app.packs_as(&org.admin);
+    let result = client
+        .create_pack(new_pack("dev", vec![by_name("nope")]))
         .await;
-    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+    let status = assert_error(result, Code::NotFound, "NOT_FOUND");
+    assert!(status.message().contains("nope"), "{status:?}");
     // Another organization's server does not exist for this one.
     let other = app.org("other", Plan::Pro).await;
     let theirs = app.create_server(&other.admin, server("theirs")).await;
@@ -266,7 +344,28 @@ async fn creating_a_pack_reports_invalid_input_and_unknown_servers(app: TestApp)
     assert_error(result, Code::NotFound, "NOT_FOUND");
 }
 
-async fn membership_changes_one_version_at_a_time(app: TestApp) {
+async fn a_pack_name_already_exists_within_the_organization(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut client = app.packs_as(&org.admin);
+    client
+        .create_pack(new_pack("dev", vec![]))
+        .await
+        .expect("first");
+    let result = client.create_pack(new_pack("dev", vec![])).await;
+    assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+}
+
+async fn viewers_cannot_create_packs(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let result = app
+        .packs_as(&org.viewer)
+        .create_pack(new_pack("view", vec![]))
+        .await;
+    assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+}
+
+/// Servers "a" to "d" of "acme", and the pack "p" holding "a" (version 1).
+async fn pack_of_a(app: &TestApp) -> (PackServiceClient<Authed>, pb::Pack) {
     let org = app.org("acme", Plan::Pro).await;
     for name in ["a", "b", "c", "d"] {
         app.create_server(&org.admin, server(name)).await;
@@ -277,13 +376,40 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         .await
         .expect("create")
         .into_inner();
+    (client, pack)
+}
+
+/// Returns a replacement of the members of `pack_id` by `servers`.
+fn replace(pack_id: &str, servers: Vec<pb::PackServer>) -> pb::ReplacePackServersRequest {
+    pb::ReplacePackServersRequest {
+        pack_id: pack_id.into(),
+        servers,
+        etag: String::new(),
+    }
+}
+
+/// Returns a removal of `name` from `pack_id` at `etag` (any when empty).
+fn remove(pack_id: &str, name: &str, etag: &str) -> pb::RemovePackServerRequest {
+    pb::RemovePackServerRequest {
+        pack_id: pack_id.into(),
+        server: Some(by_name(name)),
+        etag: etag.into(),
+    }
+}
+
+async fn adding_a_server_makes_one_version(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
     let pack = client
         .add_pack_server(add(&pack.id, by_name("b")))
         .await
         .expect("add")
         .into_inner();
     assert_eq!((names(&pack), pack.version), (vec!["a", "b"], 2));
-    let result = client.add_pack_server(add(&pack.id, by_name("b"))).await;
+}
+
+async fn a_bad_add_is_refused(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client.add_pack_server(add(&pack.id, by_name("a"))).await;
     assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
     let result = client.add_pack_server(add(&pack.id, by_name("zzz"))).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
@@ -294,14 +420,12 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
             etag: String::new(),
         })
         .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["server"]
-    );
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["server"]);
+    client
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add");
     let result = client
         .add_pack_server(pb::AddPackServerRequest {
             etag: "r1".into(),
@@ -309,34 +433,34 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         })
         .await;
     assert_error(result, Code::Aborted, "ETAG_MISMATCH");
+}
 
+async fn removing_a_member_makes_one_version(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
     let pack = client
-        .remove_pack_server(pb::RemovePackServerRequest {
-            pack_id: pack.id.clone(),
-            server: Some(by_name("a")),
-            etag: pack.etag.clone(),
-        })
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add")
+        .into_inner();
+    let pack = client
+        .remove_pack_server(remove(&pack.id, "a", &pack.etag))
         .await
         .expect("remove")
         .into_inner();
     assert_eq!((names(&pack), pack.version), (vec!["b"], 3));
-    let result = client
-        .remove_pack_server(pb::RemovePackServerRequest {
-            pack_id: pack.id.clone(),
-            server: Some(by_name("a")),
-            etag: String::new(),
-        })
-        .await;
-    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
 
-    // Replace is atomic: one unknown server and nothing changes.
-    let replace = |servers: Vec<pb::PackServer>| pb::ReplacePackServersRequest {
-        pack_id: pack.id.clone(),
-        servers,
-        etag: String::new(),
-    };
+async fn removing_a_non_member_is_not_found(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client.remove_pack_server(remove(&pack.id, "b", "")).await;
+    assert_error(result, Code::NotFound, "NOT_FOUND");
+}
+
+async fn replacing_the_members_is_atomic(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    // One unknown server and nothing changes.
     let result = client
-        .replace_pack_servers(replace(vec![by_name("c"), by_name("nope")]))
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c"), by_name("nope")]))
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
     let unchanged = client
@@ -346,40 +470,63 @@ async fn membership_changes_one_version_at_a_time(app: TestApp) {
         .await
         .expect("get")
         .into_inner();
-    assert_eq!((names(&unchanged), unchanged.version), (vec!["b"], 3));
+    assert_eq!((names(&unchanged), unchanged.version), (vec!["a"], 1));
+}
+
+async fn replacing_the_members_makes_one_version_per_change(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let members = || vec![by_name("d"), by_name("c"), by_name("b")];
     let replaced = client
-        .replace_pack_servers(replace(vec![by_name("d"), by_name("c"), by_name("b")]))
+        .replace_pack_servers(replace(&pack.id, members()))
         .await
         .expect("replace")
         .into_inner();
     assert_eq!(
         (names(&replaced), replaced.version),
-        (vec!["d", "c", "b"], 4)
+        (vec!["d", "c", "b"], 2)
     );
     let same = client
-        .replace_pack_servers(replace(vec![by_name("d"), by_name("c"), by_name("b")]))
+        .replace_pack_servers(replace(&pack.id, members()))
         .await
         .expect("same")
         .into_inner();
-    assert_eq!(same.version, 4);
-    let result = client
-        .replace_pack_servers(replace(vec![by_name("c"), by_name("c")]))
-        .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["servers"]
-    );
+    assert_eq!(same.version, 2);
     let emptied = client
-        .replace_pack_servers(replace(vec![]))
+        .replace_pack_servers(replace(&pack.id, vec![]))
         .await
         .expect("empty")
         .into_inner();
-    assert_eq!((emptied.servers.len(), emptied.version), (0, 5));
+    assert_eq!((emptied.servers.len(), emptied.version), (0, 3));
+}
 
+async fn replacing_the_members_with_a_duplicate_is_invalid(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    let result = client
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c"), by_name("c")]))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["servers"]);
+}
+
+async fn every_membership_change_leaves_a_revision_of_its_kind(app: TestApp) {
+    let (mut client, pack) = pack_of_a(&app).await;
+    client
+        .add_pack_server(add(&pack.id, by_name("b")))
+        .await
+        .expect("add");
+    client
+        .remove_pack_server(remove(&pack.id, "a", ""))
+        .await
+        .expect("remove");
+    let members = vec![by_name("d"), by_name("c"), by_name("b")];
+    client
+        .replace_pack_servers(replace(&pack.id, members))
+        .await
+        .expect("replace");
+    client
+        .replace_pack_servers(replace(&pack.id, vec![]))
+        .await
+        .expect("empty");
     let revisions = client
         .list_pack_revisions(pb::ListPackRevisionsRequest {
             pack_id: pack.id.clone(),
@@ -670,7 +817,11 @@ async fn a_hundred_parallel_mutations_make_contiguous_versions_with_one_revision
     assert_eq!((final_pack.version, final_pack.servers.len()), (101, 50));
 }
 
-async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
+/// Servers "a", "b" and "c" of "acme", and the pack "p" created with "a"
+/// and "b" (version 1) whose members were then replaced by "c" (version 2).
+async fn replaced_pack(
+    app: &TestApp,
+) -> (crate::helpers::Org, PackServiceClient<Authed>, pb::Pack) {
     let org = app.org("acme", Plan::Pro).await;
     for name in ["a", "b", "c"] {
         app.create_server(&org.admin, server(name)).await;
@@ -682,34 +833,45 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         .expect("create")
         .into_inner();
     client
-        .replace_pack_servers(pb::ReplacePackServersRequest {
-            pack_id: pack.id.clone(),
-            servers: vec![by_name("c")],
-            etag: String::new(),
-        })
+        .replace_pack_servers(replace(&pack.id, vec![by_name("c")]))
         .await
         .expect("replace");
+    (org, client, pack)
+}
+
+/// Returns a restore of `version` of `pack_id`.
+fn restore(pack_id: &str, version: i64) -> pb::RestorePackRevisionRequest {
+    pb::RestorePackRevisionRequest {
+        pack_id: pack_id.into(),
+        version,
+        etag: String::new(),
+    }
+}
+
+/// Returns a read of revision `version` of `pack_id`.
+fn revision(pack_id: &str, version: i64) -> pb::GetPackRevisionRequest {
+    pb::GetPackRevisionRequest {
+        pack_id: pack_id.into(),
+        version,
+    }
+}
+
+async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
     let v1 = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 1,
-        })
+        .get_pack_revision(revision(&pack.id, 1))
         .await
         .expect("v1")
         .into_inner();
-    assert_eq!(
-        v1.members
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>(),
-        vec!["a", "b"]
-    );
+    let frozen: Vec<(String, String)> = v1
+        .members
+        .iter()
+        .map(|m| (m.server_id.clone(), m.name.clone()))
+        .collect();
+    let frozen_names: Vec<&str> = frozen.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(frozen_names, vec!["a", "b"]);
     let restored = client
-        .restore_pack_revision(pb::RestorePackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 1,
-            etag: String::new(),
-        })
+        .restore_pack_revision(restore(&pack.id, 1))
         .await
         .expect("restore")
         .into_inner();
@@ -726,17 +888,17 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         .iter()
         .map(|s| (s.server_id.clone(), s.name.clone()))
         .collect();
-    let frozen: Vec<(String, String)> = v1
-        .members
-        .iter()
-        .map(|m| (m.server_id.clone(), m.name.clone()))
-        .collect();
     assert_eq!(members, frozen);
+}
+
+async fn a_restore_is_a_revision_naming_its_source(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
+    client
+        .restore_pack_revision(restore(&pack.id, 1))
+        .await
+        .expect("restore");
     let v3 = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 3,
-        })
+        .get_pack_revision(revision(&pack.id, 3))
         .await
         .expect("v3")
         .into_inner();
@@ -744,39 +906,29 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         (v3.change_kind(), v3.restored_from_version),
         (pb::PackChangeKind::Restored, 1)
     );
+}
 
-    let result = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 0,
-        })
-        .await;
-    assert_eq!(
-        violated_fields(&assert_error(
-            result,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT"
-        )),
-        vec!["version"]
-    );
-    let result = client
-        .get_pack_revision(pb::GetPackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 99,
-        })
-        .await;
+async fn reading_a_revision_that_cannot_exist_fails(app: TestApp) {
+    let (_, mut client, pack) = replaced_pack(&app).await;
+    let result = client.get_pack_revision(revision(&pack.id, 0)).await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["version"]);
+    let result = client.get_pack_revision(revision(&pack.id, 99)).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
+}
 
+async fn a_revision_with_a_deleted_member_cannot_be_restored(app: TestApp) {
+    let (org, mut client, pack) = replaced_pack(&app).await;
     // A member of version 2 is deleted (with force): version 2 cannot be restored.
-    let c = app
-        .servers_as(&org.admin)
+    let mut servers = app.servers_as(&org.admin);
+    let c = servers
         .get_mcp_server(pb::GetMcpServerRequest {
             lookup: Some(pb::get_mcp_server_request::Lookup::Name("c".into())),
         })
         .await
         .expect("c")
         .into_inner();
-    app.servers_as(&org.admin)
+    servers
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: c.id.clone(),
             force: true,
@@ -784,19 +936,17 @@ async fn restoring_a_revision_brings_back_its_members(app: TestApp) {
         })
         .await
         .expect("delete c");
-    let result = client
-        .restore_pack_revision(pb::RestorePackRevisionRequest {
-            pack_id: pack.id.clone(),
-            version: 2,
-            etag: String::new(),
-        })
-        .await;
+    let result = client.restore_pack_revision(restore(&pack.id, 2)).await;
     let status = assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
     assert!(status.message().contains(&c.id), "{status:?}");
 }
 
-async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates "github" and "other", and the packs "first" (both) and "second"
+/// (github only); returns github and the packs.
+async fn github_in_two_packs(
+    app: &TestApp,
+    org: &crate::helpers::Org,
+) -> (pb::McpServer, pb::Pack, pb::Pack) {
     let github = app.create_server(&org.admin, server("github")).await;
     app.create_server(&org.admin, server("other")).await;
     let mut packs = app.packs_as(&org.admin);
@@ -810,9 +960,14 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         .await
         .expect("second")
         .into_inner();
+    (github, first, second)
+}
 
-    let mut servers = app.servers_as(&org.admin);
-    let result = servers
+async fn deleting_a_server_in_packs_needs_force(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let (github, _, _) = github_in_two_packs(&app, &org).await;
+    let result = app
+        .servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: github.id.clone(),
             force: false,
@@ -824,8 +979,12 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         status.message().contains("first") && status.message().contains("second"),
         "{status:?}"
     );
+}
 
-    servers
+async fn force_deleting_a_server_leaves_a_revision_in_each_pack(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let (github, first, second) = github_in_two_packs(&app, &org).await;
+    app.servers_as(&org.admin)
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: github.id.clone(),
             force: true,
@@ -833,6 +992,7 @@ async fn deleting_a_server_in_packs_needs_force_and_leaves_a_revision(app: TestA
         })
         .await
         .expect("force");
+    let mut packs = app.packs_as(&org.admin);
     for (pack, remaining) in [(&first, vec!["other"]), (&second, vec![])] {
         let now = packs
             .get_pack(pb::GetPackRequest {
@@ -864,8 +1024,17 @@ fn reasons(response: &pb::ResolvePackResponse) -> HashMap<(String, String), pb::
         .collect()
 }
 
-async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) {
-    let org = app.org("acme", Plan::Enterprise).await;
+/// A pack "all" of nine servers, each synced into the state that one
+/// exclusion reason (or none) describes.
+struct Resolvable {
+    org: crate::helpers::Org,
+    pack: pb::Pack,
+    ok: pb::McpServer,
+    a_b: pb::McpServer,
+}
+
+/// Creates the nine members of [`Resolvable`], in pack order.
+async fn create_members(app: &TestApp, org: &crate::helpers::Org) -> Vec<pb::McpServer> {
     let create = |name: &str, change: fn(&mut pb::McpServer)| {
         let mut s = server(name);
         change(&mut s);
@@ -877,7 +1046,7 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     let off = app
         .create_server(&org.admin, create("off", |s| s.enabled = Some(false)))
         .await;
-    app.create_server(&org.admin, server("never")).await;
+    let never = app.create_server(&org.admin, server("never")).await;
     let broken = app.create_server(&org.admin, server("broken")).await;
     let quiet = app
         .create_server(
@@ -910,11 +1079,19 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         )
         .await;
 
-    synced(&app, &ok.id, &[tool("t1"), tool("t2")]).await;
-    synced(&app, &a.id, &[tool("b__c")]).await;
-    synced(&app, &a_b.id, &[tool("c")]).await;
-    synced(&app, &off.id, &[tool("x")]).await;
-    synced(&app, &broken.id, &[tool("y")]).await;
+    vec![ok, a, a_b, off, never, broken, quiet, picky, strict]
+}
+
+/// Records the syncs that put each member in its state.
+async fn sync_members(app: &TestApp, org: &crate::helpers::Org, members: &[pb::McpServer]) {
+    let [ok, a, a_b, off, _never, broken, quiet, picky, strict] = members else {
+        panic!("nine members");
+    };
+    synced(app, &ok.id, &[tool("t1"), tool("t2")]).await;
+    synced(app, &a.id, &[tool("b__c")]).await;
+    synced(app, &a_b.id, &[tool("c")]).await;
+    synced(app, &off.id, &[tool("x")]).await;
+    synced(app, &broken.id, &[tool("y")]).await;
     app.store
         .record_sync_state(
             &broken.id,
@@ -933,10 +1110,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         )
         .await
         .expect("failed sync");
-    synced(&app, &quiet.id, &[tool("z")]).await;
-    synced(&app, &picky.id, &[tool("no"), tool("yes")]).await;
+    synced(app, &quiet.id, &[tool("z")]).await;
+    synced(app, &picky.id, &[tool("no"), tool("yes")]).await;
     synced(
-        &app,
+        app,
         &strict.id,
         &[tool("approved"), tool("changed"), tool("unapproved")],
     )
@@ -953,12 +1130,17 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     let mut changed_tool = tool("changed");
     changed_tool["description"] = json!("now does something else");
     synced(
-        &app,
+        app,
         &strict.id,
         &[tool("approved"), changed_tool, tool("unapproved")],
     )
     .await;
+}
 
+async fn resolvable(app: &TestApp) -> Resolvable {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let servers = create_members(app, &org).await;
+    sync_members(app, &org, &servers).await;
     let members = [
         "ok", "a", "a__b", "off", "never", "broken", "quiet", "picky", "strict",
     ];
@@ -971,15 +1153,29 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         .await
         .expect("pack")
         .into_inner();
-    let resolved = app
-        .packs_as(&org.viewer)
+    Resolvable {
+        org,
+        pack,
+        ok: servers[0].clone(),
+        a_b: servers[2].clone(),
+    }
+}
+
+/// Resolves the pack "all" at its latest version.
+async fn resolve_latest(app: &TestApp, r: &Resolvable) -> pb::ResolvePackResponse {
+    app.packs_as(&r.org.viewer)
         .resolve_pack(pb::ResolvePackRequest {
-            id: pack.id.clone(),
+            id: r.pack.id.clone(),
             version: 0,
         })
         .await
         .expect("resolve")
-        .into_inner();
+        .into_inner()
+}
+
+async fn resolve_offers_the_usable_tools(app: TestApp) {
+    let r = resolvable(&app).await;
+    let resolved = resolve_latest(&app, &r).await;
     assert_eq!(resolved.version, 1);
     let offered: Vec<&str> = resolved
         .tools
@@ -1004,7 +1200,11 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
     );
     assert_eq!(resolved.tools[0].description, "t1 does it");
     assert!(resolved.tools[0].input_schema.is_some());
+}
 
+async fn resolve_explains_every_exclusion(app: TestApp) {
+    let r = resolvable(&app).await;
+    let resolved = resolve_latest(&app, &r).await;
     let why = reasons(&resolved);
     let expect = |server: &str, tool: &str, reason: pb::ExclusionReason| {
         assert_eq!(
@@ -1025,7 +1225,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         pb::ExclusionReason::ChangedSinceApproval,
     );
     assert_eq!(why.len(), 7);
+}
 
+async fn resolving_a_version_uses_its_frozen_definitions(app: TestApp) {
+    let Resolvable { org, pack, ok, a_b } = resolvable(&app).await;
     // Against version 1's frozen definitions: a changed tool and a new tool are
     // left out; after a forced delete the member is SERVER_DELETED.
     let mut ok_changed = tool("t1");
@@ -1070,7 +1273,10 @@ async fn resolve_offers_usable_tools_and_explains_every_exclusion(app: TestApp) 
         offered,
         vec!["ok__t2", "a__b__c", "picky__yes", "strict__approved"]
     );
+}
 
+async fn resolving_a_bad_version_fails(app: TestApp) {
+    let Resolvable { org, pack, .. } = resolvable(&app).await;
     let result = app
         .packs_as(&org.viewer)
         .resolve_pack(pb::ResolvePackRequest {
@@ -1222,15 +1428,40 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
 }
 
 on_both_backends!(
-    packs_can_be_created_read_listed_updated_and_deleted,
-    creating_a_pack_reports_invalid_input_and_unknown_servers,
-    membership_changes_one_version_at_a_time,
+    a_created_pack_holds_its_servers_by_id_or_name,
+    a_pack_is_read_and_listed_by_its_organization,
+    a_server_shows_the_packs_that_hold_it,
+    updating_a_pack_makes_a_new_version,
+    an_update_with_the_same_values_makes_no_version,
+    updating_a_pack_with_a_stale_etag_is_aborted,
+    updating_a_pack_rejects_bad_masks,
+    strangers_cannot_touch_a_pack,
+    an_admin_deletes_a_pack_at_its_etag,
+    creating_a_pack_reports_every_invalid_field,
+    creating_a_pack_of_an_unknown_server_is_not_found,
+    a_pack_name_already_exists_within_the_organization,
+    viewers_cannot_create_packs,
+    adding_a_server_makes_one_version,
+    a_bad_add_is_refused,
+    removing_a_member_makes_one_version,
+    removing_a_non_member_is_not_found,
+    replacing_the_members_is_atomic,
+    replacing_the_members_makes_one_version_per_change,
+    replacing_the_members_with_a_duplicate_is_invalid,
+    every_membership_change_leaves_a_revision_of_its_kind,
     plan_limits_block_growth_but_a_downgrade_deletes_nothing,
     fifty_parallel_creates_on_a_free_plan_make_exactly_one_pack,
     twenty_parallel_adds_on_a_free_pack_stop_at_five_members,
     a_hundred_parallel_mutations_make_contiguous_versions_with_one_revision_each,
     restoring_a_revision_brings_back_its_members,
-    deleting_a_server_in_packs_needs_force_and_leaves_a_revision,
-    resolve_offers_usable_tools_and_explains_every_exclusion,
+    a_restore_is_a_revision_naming_its_source,
+    reading_a_revision_that_cannot_exist_fails,
+    a_revision_with_a_deleted_member_cannot_be_restored,
+    deleting_a_server_in_packs_needs_force,
+    force_deleting_a_server_leaves_a_revision_in_each_pack,
+    resolve_offers_the_usable_tools,
+    resolve_explains_every_exclusion,
+    resolving_a_version_uses_its_frozen_definitions,
+    resolving_a_bad_version_fails,
     export_is_client_configuration_without_secrets,
 );

@@ -10,7 +10,9 @@ use prost_types::{FieldMask, Struct, Value, value::Kind};
 use serde_json::json;
 use tonic::Code;
 
-use crate::helpers::{TestApp, assert_error, bearer, discovered, server, violated_fields};
+use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+
+use crate::helpers::{Authed, TestApp, assert_error, bearer, discovered, server, violated_fields};
 use crate::on_both_backends;
 
 fn tool(name: &str, description: &str) -> serde_json::Value {
@@ -22,15 +24,65 @@ fn tool(name: &str, description: &str) -> serde_json::Value {
     })
 }
 
-async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// A member's "github" (REQUIRE_ALL) whose last sync found 25 tools.
+struct Synced {
+    org: crate::helpers::Org,
+    created: pb::McpServer,
+    tools: Vec<serde_json::Value>,
+}
+
+/// Creates a member's "github" that requires approval of every tool.
+async fn require_all(app: &TestApp, org: &crate::helpers::Org) -> pb::McpServer {
     let mut input = server("github");
     input.approval_policy = pb::ApprovalPolicy::RequireAll as i32;
-    let created = app.create_server(&org.member, input).await;
-    let mut client = app.servers_as(&org.member);
+    app.create_server(&org.member, input).await
+}
 
-    // Nothing before the first sync.
-    let empty = client
+async fn synced_github(app: &TestApp) -> Synced {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = require_all(app, &org).await;
+    let tools: Vec<serde_json::Value> = (0..25)
+        .map(|i| tool(&format!("tool_{i:02}"), "does things"))
+        .collect();
+    discovered(app, &created.id, CapabilityKind::Tool, tools.clone()).await;
+    Synced {
+        org,
+        created,
+        tools,
+    }
+}
+
+/// Returns the first `count` tools of `server_id`.
+async fn first_tools(
+    client: &mut McpServerServiceClient<Authed>,
+    server_id: &str,
+    count: i32,
+) -> Vec<pb::Tool> {
+    client
+        .list_server_tools(pb::ListServerToolsRequest {
+            server_id: server_id.into(),
+            page_size: count,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner()
+        .tools
+}
+
+/// Returns an approval request for `server_id` with nothing set.
+fn approve(server_id: &str) -> pb::ApproveToolsRequest {
+    pb::ApproveToolsRequest {
+        server_id: server_id.into(),
+        ..Default::default()
+    }
+}
+
+async fn a_server_lists_no_tools_before_its_first_sync(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = require_all(&app, &org).await;
+    let empty = app
+        .servers_as(&org.member)
         .list_server_tools(pb::ListServerToolsRequest {
             server_id: created.id.clone(),
             ..Default::default()
@@ -39,11 +91,11 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
         .expect("empty")
         .into_inner();
     assert_eq!((empty.tools.len(), empty.total_size), (0, 0));
+}
 
-    let tools: Vec<serde_json::Value> = (0..25)
-        .map(|i| tool(&format!("tool_{i:02}"), "does things"))
-        .collect();
-    discovered(&app, &created.id, CapabilityKind::Tool, tools.clone()).await;
+async fn tools_are_listed_in_pages_with_their_hashes(app: TestApp) {
+    let Synced { org, created, .. } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
     let mut names = Vec::new();
     let mut token = String::new();
     loop {
@@ -75,31 +127,28 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
     }
     let expected: Vec<String> = (0..25).map(|i| format!("tool_{i:02}")).collect();
     assert_eq!(names, expected);
+}
 
-    // Approve one by name and one by hash.
+async fn tools_are_approved_by_name_or_by_hash(app: TestApp) {
+    let Synced {
+        org,
+        created,
+        tools,
+    } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
     let approved = client
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             tool_names: vec!["tool_00".into()],
             definition_hashes: vec![definition_hash(&tools[1])],
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await
         .expect("approve")
         .into_inner();
     assert_eq!(approved.tool_approval_hashes.len(), 2);
     assert_ne!(approved.etag, created.etag);
-    let listed = client
-        .list_server_tools(pb::ListServerToolsRequest {
-            server_id: created.id.clone(),
-            page_size: 3,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
-    let states: Vec<pb::ToolApprovalState> =
-        listed.tools.iter().map(|t| t.approval_state()).collect();
+    let listed = first_tools(&mut client, &created.id, 3).await;
+    let states: Vec<pb::ToolApprovalState> = listed.iter().map(|t| t.approval_state()).collect();
     assert_eq!(
         states,
         vec![
@@ -108,54 +157,65 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
             pb::ToolApprovalState::NotApproved
         ]
     );
+}
 
+async fn a_tool_that_changes_silently_loses_its_approval(app: TestApp) {
+    let Synced {
+        org,
+        created,
+        tools,
+    } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
+    client
+        .approve_tools(pb::ApproveToolsRequest {
+            tool_names: vec!["tool_00".into()],
+            ..approve(&created.id)
+        })
+        .await
+        .expect("approve");
     // The server silently changes tool_00: its approval no longer holds.
     let mut changed = tools.clone();
     changed[0] = tool("tool_00", "now deletes things");
-    discovered(&app, &created.id, CapabilityKind::Tool, changed.clone()).await;
-    let listed = client
-        .list_server_tools(pb::ListServerToolsRequest {
-            server_id: created.id.clone(),
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
+    discovered(&app, &created.id, CapabilityKind::Tool, changed).await;
+    let listed = first_tools(&mut client, &created.id, 1).await;
     assert_eq!(
-        listed.tools[0].approval_state(),
+        listed[0].approval_state(),
         pb::ToolApprovalState::ChangedSinceApproval
     );
     assert_eq!(
-        listed.tools[0].approved_definition_hash,
+        listed[0].approved_definition_hash,
         definition_hash(&tools[0])
     );
-
-    // Approving the old hash is refused; unknown names are NOT_FOUND naming the tool.
+    // Approving the old hash is refused.
     let result = client
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             definition_hashes: vec![definition_hash(&tools[0])],
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await;
     assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
-    let result = client
+}
+
+async fn approving_an_unknown_tool_is_not_found_naming_it(app: TestApp) {
+    let Synced { org, created, .. } = synced_github(&app).await;
+    let result = app
+        .servers_as(&org.member)
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             tool_names: vec!["no_such_tool".into()],
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await;
     let status = assert_error(result, Code::NotFound, "NOT_FOUND");
     assert!(status.message().contains("no_such_tool"), "{status:?}");
+}
 
-    // All tools, then a revocation.
+async fn revoking_a_tool_follows_the_etag_of_the_approvals(app: TestApp) {
+    let Synced { org, created, .. } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
     let all = client
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             all_tools: true,
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await
         .expect("all")
@@ -163,10 +223,9 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
     assert_eq!(all.tool_approval_hashes.len(), 25);
     let revoked = client
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             revoke_tool_names: vec!["tool_03".into()],
             etag: all.etag.clone(),
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await
         .expect("revoke")
@@ -174,19 +233,18 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
     assert_eq!(revoked.tool_approval_hashes.len(), 24);
     let result = client
         .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
             all_tools: true,
             etag: all.etag,
-            ..Default::default()
+            ..approve(&created.id)
         })
         .await;
     assert_error(result, Code::Aborted, "ETAG_MISMATCH");
-    let result = client
-        .approve_tools(pb::ApproveToolsRequest {
-            server_id: created.id.clone(),
-            ..Default::default()
-        })
-        .await;
+}
+
+async fn an_approval_request_reports_every_invalid_field(app: TestApp) {
+    let Synced { org, created, .. } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
+    let result = client.approve_tools(approve(&created.id)).await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["tool_names"]);
     let result = client
@@ -204,10 +262,14 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
         violated_fields(&status),
         vec!["all_tools", "revoke_tool_names", "definition_hashes"]
     );
+}
 
-    // Under REQUIRE_NONE no approval is needed.
-    let mut relaxed = revoked.clone();
+async fn under_require_none_no_approval_is_needed(app: TestApp) {
+    let Synced { org, created, .. } = synced_github(&app).await;
+    let mut client = app.servers_as(&org.member);
+    let mut relaxed = created.clone();
     relaxed.approval_policy = pb::ApprovalPolicy::RequireNone as i32;
+    relaxed.etag.clear();
     client
         .update_mcp_server(pb::UpdateMcpServerRequest {
             mcp_server: Some(relaxed),
@@ -217,40 +279,33 @@ async fn tools_are_listed_with_hashes_and_approval_states(app: TestApp) {
         })
         .await
         .expect("relax");
-    let listed = client
-        .list_server_tools(pb::ListServerToolsRequest {
-            server_id: created.id.clone(),
-            page_size: 1,
-            ..Default::default()
-        })
-        .await
-        .expect("list")
-        .into_inner();
+    let listed = first_tools(&mut client, &created.id, 1).await;
     assert_eq!(
-        listed.tools[0].approval_state(),
+        listed[0].approval_state(),
         pb::ToolApprovalState::NotRequired
     );
 }
 
-async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates "everything" with one prompt, three resources and two resource
+/// templates from its last sync.
+async fn everything_discovered(app: &TestApp, org: &crate::helpers::Org) -> pb::McpServer {
     let created = app.create_server(&org.admin, server("everything")).await;
     discovered(
-        &app,
+        app,
         &created.id,
         CapabilityKind::Prompt,
         vec![json!({"name": "greet", "description": "says hi", "arguments": [{"name": "who", "required": true}]})],
     )
     .await;
     discovered(
-        &app,
+        app,
         &created.id,
         CapabilityKind::Resource,
         (0..3).map(|i| json!({"uri": format!("test://r/{i}"), "name": format!("r{i}"), "mimeType": "text/plain"})).collect(),
     )
     .await;
     discovered(
-        &app,
+        app,
         &created.id,
         CapabilityKind::ResourceTemplate,
         vec![
@@ -259,8 +314,14 @@ async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
         ],
     )
     .await;
-    let mut client = app.servers_as(&org.viewer);
-    let prompts = client
+    created
+}
+
+async fn prompts_are_listed_from_the_last_sync(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = everything_discovered(&app, &org).await;
+    let prompts = app
+        .servers_as(&org.viewer)
         .list_server_prompts(pb::ListServerPromptsRequest {
             server_id: created.id.clone(),
             ..Default::default()
@@ -271,7 +332,12 @@ async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
     assert_eq!(prompts.total_size, 1);
     assert_eq!(prompts.prompts[0].name, "greet");
     assert!(prompts.prompts[0].arguments[0].required);
+}
 
+async fn pages_walk_resources_then_templates_across_the_boundary(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = everything_discovered(&app, &org).await;
+    let mut client = app.servers_as(&org.viewer);
     // Pages of 2 walk resources, then templates, across the boundary.
     let mut resources = Vec::new();
     let mut templates = Vec::new();
@@ -300,8 +366,13 @@ async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
     assert_eq!(pages, 3);
     assert_eq!(resources, vec!["test://r/0", "test://r/1", "test://r/2"]);
     assert_eq!(templates, vec!["test://t/{id}", "test://u/{id}"]);
+}
 
-    let got = client
+async fn a_server_counts_what_its_last_sync_found(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = everything_discovered(&app, &org).await;
+    let got = app
+        .servers_as(&org.viewer)
         .get_mcp_server(pb::GetMcpServerRequest {
             lookup: Some(pb::get_mcp_server_request::Lookup::Id(created.id.clone())),
         })
@@ -316,8 +387,11 @@ async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
         ),
         (1, 3, 2)
     );
+}
 
-    // A token of the tools listing does not page the resources.
+async fn a_token_of_the_tools_listing_does_not_page_the_resources(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = everything_discovered(&app, &org).await;
     discovered(
         &app,
         &created.id,
@@ -325,6 +399,7 @@ async fn prompts_and_resources_are_listed_from_the_last_sync(app: TestApp) {
         (0..3).map(|i| tool(&format!("t{i}"), "d")).collect(),
     )
     .await;
+    let mut client = app.servers_as(&org.viewer);
     let tools = client
         .list_server_tools(pb::ListServerToolsRequest {
             server_id: created.id.clone(),
@@ -719,11 +794,9 @@ const SECRETS: &[&str] = &[
     "cookie_val_6a2f",
 ];
 
-async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
-    let mut answers: Vec<String> = Vec::new();
-    let mut client = app.servers_as(&org.admin);
-
+/// Servers holding every kind of secret: a bearer token, an API key, an
+/// OAuth2 client secret and sensitive headers.
+fn servers_with_every_secret() -> Vec<pb::McpServer> {
     let mut with_bearer = server("bearer");
     with_bearer.credentials = bearer(SECRETS[0]);
     let mut with_api_key = server("apikey");
@@ -750,8 +823,77 @@ async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
         ("Cookie".to_owned(), SECRETS[4].to_owned()),
     ]
     .into();
+    vec![with_bearer, with_api_key, with_oauth, with_headers]
+}
+
+/// Every answer about `created` (get, an update that re-seals, approval,
+/// tools, prompts, resources), as text.
+async fn answers_about(
+    client: &mut McpServerServiceClient<Authed>,
+    created: &pb::McpServer,
+) -> Vec<String> {
+    let id = created.id.clone();
+    let got = client
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.clone())),
+        })
+        .await
+        .expect("get");
+    let mut moved = created.clone();
+    moved.url = "https://moved.example.com/mcp".into();
+    let updated = client
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(moved),
+            update_mask: Some(FieldMask {
+                paths: vec!["url".into(), "request_headers".into()],
+            }),
+        })
+        .await
+        .expect("update keeps masked headers");
+    let approved = client
+        .approve_tools(pb::ApproveToolsRequest {
+            all_tools: true,
+            ..approve(&id)
+        })
+        .await
+        .expect("approve");
+    let tools = client
+        .list_server_tools(pb::ListServerToolsRequest {
+            server_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("tools");
+    let prompts = client
+        .list_server_prompts(pb::ListServerPromptsRequest {
+            server_id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("prompts");
+    let resources = client
+        .list_server_resources(pb::ListServerResourcesRequest {
+            server_id: id,
+            ..Default::default()
+        })
+        .await
+        .expect("resources");
+    vec![
+        format!("{got:?}"),
+        format!("{updated:?}"),
+        format!("{approved:?}"),
+        format!("{tools:?}"),
+        format!("{prompts:?}"),
+        format!("{resources:?}"),
+    ]
+}
+
+async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut answers: Vec<String> = Vec::new();
+    let mut client = app.servers_as(&org.admin);
     let mut ids = Vec::new();
-    for input in [with_bearer, with_api_key, with_oauth, with_headers] {
+    for input in servers_with_every_secret() {
         let created = client
             .create_mcp_server(pb::CreateMcpServerRequest {
                 mcp_server: Some(input),
@@ -763,68 +905,7 @@ async fn secrets_are_never_at_rest_or_in_answers(app: TestApp) {
     }
     // Every RPC that returns a server, including an update that re-seals.
     for created in &ids {
-        let got = client
-            .get_mcp_server(pb::GetMcpServerRequest {
-                lookup: Some(pb::get_mcp_server_request::Lookup::Id(created.id.clone())),
-            })
-            .await
-            .expect("get");
-        answers.push(format!("{got:?}"));
-        let mut moved = created.clone();
-        moved.url = "https://moved.example.com/mcp".into();
-        let updated = client
-            .update_mcp_server(pb::UpdateMcpServerRequest {
-                mcp_server: Some(moved),
-                update_mask: Some(FieldMask {
-                    paths: vec!["url".into(), "request_headers".into()],
-                }),
-            })
-            .await
-            .expect("update keeps masked headers");
-        answers.push(format!("{updated:?}"));
-        let approved = client
-            .approve_tools(pb::ApproveToolsRequest {
-                server_id: created.id.clone(),
-                all_tools: true,
-                ..Default::default()
-            })
-            .await
-            .expect("approve");
-        answers.push(format!("{approved:?}"));
-        for response in [
-            format!(
-                "{:?}",
-                client
-                    .list_server_tools(pb::ListServerToolsRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("tools")
-            ),
-            format!(
-                "{:?}",
-                client
-                    .list_server_prompts(pb::ListServerPromptsRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("prompts")
-            ),
-            format!(
-                "{:?}",
-                client
-                    .list_server_resources(pb::ListServerResourcesRequest {
-                        server_id: created.id.clone(),
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("resources")
-            ),
-        ] {
-            answers.push(response);
-        }
+        answers.extend(answers_about(&mut client, created).await);
     }
     answers.push(format!(
         "{:?}",
@@ -1002,8 +1083,18 @@ async fn an_update_based_on_a_stale_read_does_not_undo_a_sync(app: TestApp) {
 
 on_both_backends!(
     an_update_based_on_a_stale_read_does_not_undo_a_sync,
-    tools_are_listed_with_hashes_and_approval_states,
-    prompts_and_resources_are_listed_from_the_last_sync,
+    a_server_lists_no_tools_before_its_first_sync,
+    tools_are_listed_in_pages_with_their_hashes,
+    tools_are_approved_by_name_or_by_hash,
+    a_tool_that_changes_silently_loses_its_approval,
+    approving_an_unknown_tool_is_not_found_naming_it,
+    revoking_a_tool_follows_the_etag_of_the_approvals,
+    an_approval_request_reports_every_invalid_field,
+    under_require_none_no_approval_is_needed,
+    prompts_are_listed_from_the_last_sync,
+    pages_walk_resources_then_templates_across_the_boundary,
+    a_server_counts_what_its_last_sync_found,
+    a_token_of_the_tools_listing_does_not_page_the_resources,
     each_invalid_input_is_reported_under_its_field,
     secrets_are_never_at_rest_or_in_answers,
     a_ciphertext_copied_to_another_server_is_reported_unusable,

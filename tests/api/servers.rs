@@ -111,8 +111,14 @@ async fn a_free_plan_cannot_create_private_servers(app: TestApp) {
     assert_eq!(quota.violations[0].subject, "private_servers");
 }
 
-async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_them(app: TestApp) {
-    let a = app.org("a", Plan::Free).await;
+/// Returns the catalog server "everything", created by the platform admin.
+async fn catalog_server(app: &TestApp) -> pb::McpServer {
+    let mut catalog = server("everything");
+    catalog.visibility = pb::Visibility::Catalog as i32;
+    app.create_server(&app.platform, catalog).await
+}
+
+async fn only_a_platform_admin_creates_catalog_servers(app: TestApp) {
     let b = app.org("b", Plan::Pro).await;
     let mut catalog = server("everything");
     catalog.visibility = pb::Visibility::Catalog as i32;
@@ -124,6 +130,12 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         .await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
 
+    let created = app.create_server(&app.platform, catalog).await;
+    assert_eq!(created.visibility(), pb::Visibility::Catalog);
+    assert!(created.organization_id.is_empty());
+}
+
+async fn the_platform_admin_creates_no_private_servers(app: TestApp) {
     let mut private = server("mine");
     private.visibility = pb::Visibility::Private as i32;
     let result = app
@@ -134,11 +146,12 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         .await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["mcp_server.visibility"]);
+}
 
-    let created = app.create_server(&app.platform, catalog).await;
-    assert_eq!(created.visibility(), pb::Visibility::Catalog);
-    assert!(created.organization_id.is_empty());
-
+async fn catalog_servers_are_read_only_to_every_organization(app: TestApp) {
+    let a = app.org("a", Plan::Free).await;
+    let b = app.org("b", Plan::Pro).await;
+    let created = catalog_server(&app).await;
     for key in [&a.viewer, &b.member] {
         let mut client = app.servers_as(key);
         let by_id = client
@@ -170,10 +183,13 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         })
         .await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
+}
 
-    // A FREE organization lists the catalog when asked to.
-    let listed = app
-        .servers_as(&a.admin)
+async fn a_free_organization_lists_the_catalog_only_when_asked(app: TestApp) {
+    let a = app.org("a", Plan::Free).await;
+    catalog_server(&app).await;
+    let mut client = app.servers_as(&a.admin);
+    let listed = client
         .list_mcp_servers(pb::ListMcpServersRequest {
             include_catalog: true,
             ..Default::default()
@@ -182,15 +198,17 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         .expect("list")
         .into_inner();
     assert_eq!(listed.mcp_servers.len(), 1);
-    let own_only = app
-        .servers_as(&a.admin)
+    let own_only = client
         .list_mcp_servers(pb::ListMcpServersRequest::default())
         .await
         .expect("list")
         .into_inner();
     assert_eq!(own_only.total_size, 0);
+}
 
-    // An organization's server of the same name shadows the catalog entry by name.
+async fn an_organizations_server_shadows_the_catalog_entry_of_its_name(app: TestApp) {
+    let b = app.org("b", Plan::Pro).await;
+    catalog_server(&app).await;
     let own = app.create_server(&b.admin, server("everything")).await;
     let by_name = app
         .servers_as(&b.member)
@@ -199,39 +217,36 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         .expect("by name")
         .into_inner();
     assert_eq!(by_name.id, own.id);
+}
 
-    // The platform admin sees the catalog and nothing else.
-    let platform = app
-        .servers_as(&app.platform)
+async fn the_platform_admin_sees_the_catalog_and_nothing_else(app: TestApp) {
+    let b = app.org("b", Plan::Pro).await;
+    let created = catalog_server(&app).await;
+    let own = app.create_server(&b.admin, server("everything")).await;
+    let mut platform = app.servers_as(&app.platform);
+    let listed = platform
         .list_mcp_servers(pb::ListMcpServersRequest::default())
         .await
         .expect("platform list")
         .into_inner();
-    assert_eq!(
-        platform
-            .mcp_servers
-            .iter()
-            .map(|s| s.id.as_str())
-            .collect::<Vec<_>>(),
-        vec![created.id.as_str()]
-    );
-    let result = app
-        .servers_as(&app.platform)
-        .get_mcp_server(get_by_id(&own.id))
-        .await;
+    let ids: Vec<&str> = listed.mcp_servers.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, vec![created.id.as_str()]);
+    let result = platform.get_mcp_server(get_by_id(&own.id)).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
+}
 
-    // The platform admin may change and delete catalog servers.
+async fn the_platform_admin_may_edit_catalog_servers(app: TestApp) {
+    let created = catalog_server(&app).await;
+    let mut platform = app.servers_as(&app.platform);
     let mut change = created.clone();
     change.description = "reference server".into();
-    let changed = app
-        .servers_as(&app.platform)
+    let changed = platform
         .update_mcp_server(update(change, &["description"]))
         .await
         .expect("platform update")
         .into_inner();
     assert_eq!(changed.description, "reference server");
-    app.servers_as(&app.platform)
+    platform
         .delete_mcp_server(pb::DeleteMcpServerRequest {
             id: created.id,
             ..Default::default()
@@ -240,53 +255,42 @@ async fn catalog_servers_need_a_platform_admin_and_every_organization_can_read_t
         .expect("platform delete");
 }
 
-async fn get_finds_servers_by_id_or_name_and_rejects_bad_lookups(app: TestApp) {
+async fn get_finds_servers_by_id_or_name(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     let created = app.create_server(&org.admin, server("github")).await;
     let mut client = app.servers_as(&org.viewer);
-    assert_eq!(
-        client
-            .get_mcp_server(get_by_id(&created.id))
-            .await
-            .expect("id")
-            .into_inner(),
-        {
-            let mut expected = created.clone();
-            // Same server, seen by another key.
-            expected.access_info = Some(pb::AccessInfo {
-                role: pb::Role::Viewer as i32,
-                is_creator: false,
-                can_edit: false,
-            });
-            expected
-        }
-    );
-    assert_eq!(
-        client
-            .get_mcp_server(get_by_name("github"))
-            .await
-            .expect("name")
-            .into_inner()
-            .id,
-        created.id
-    );
+    let mut expected = created.clone();
+    // Same server, seen by another key.
+    expected.access_info = Some(pb::AccessInfo {
+        role: pb::Role::Viewer as i32,
+        is_creator: false,
+        can_edit: false,
+    });
+    let by_id = client.get_mcp_server(get_by_id(&created.id)).await;
+    assert_eq!(by_id.expect("id").into_inner(), expected);
+    let by_name = client.get_mcp_server(get_by_name("github")).await;
+    assert_eq!(by_name.expect("name").into_inner().id, created.id);
+}
+
+async fn get_rejects_bad_lookups(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    app.create_server(&org.admin, server("github")).await;
+    let mut client = app.servers_as(&org.viewer);
     let result = client.get_mcp_server(get_by_name("gitlab")).await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
     let result = client
         .get_mcp_server(get_by_id("mcp_0123456789abcdef0123456789abcdef"))
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
-    let result = client
-        .get_mcp_server(pb::GetMcpServerRequest { lookup: None })
-        .await;
-    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
-    assert_eq!(violated_fields(&status), vec!["id"]);
-    let result = client.get_mcp_server(get_by_id("github")).await;
-    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
-    assert_eq!(violated_fields(&status), vec!["id"]);
-    let result = client.get_mcp_server(get_by_name("Not A Name")).await;
-    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
-    assert_eq!(violated_fields(&status), vec!["name"]);
+    for (lookup, field) in [
+        (pb::GetMcpServerRequest { lookup: None }, "id"),
+        (get_by_id("github"), "id"),
+        (get_by_name("Not A Name"), "name"),
+    ] {
+        let result = client.get_mcp_server(lookup).await;
+        let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(violated_fields(&status), vec![field]);
+    }
 }
 
 async fn listing_1050_servers_by_100_returns_each_once_in_order(app: TestApp) {
@@ -343,8 +347,8 @@ async fn listing_1050_servers_by_100_returns_each_once_in_order(app: TestApp) {
     );
 }
 
-async fn list_filters_combine_and_tokens_stay_bound_to_their_filter(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates dev and chat servers (one dev server disabled) for the filter tests.
+async fn categorized_servers(app: &TestApp, org: &crate::helpers::Org) {
     for (name, category) in [
         ("git_hub", "dev"),
         ("gitxhub", "dev"),
@@ -359,91 +363,94 @@ async fn list_filters_combine_and_tokens_stay_bound_to_their_filter(app: TestApp
     off.enabled = Some(false);
     off.category = "dev".into();
     app.create_server(&org.admin, off).await;
-    let mut client = app.servers_as(&org.member);
-    let list = |filter: pb::McpServerFilter| pb::ListMcpServersRequest {
-        filter: Some(filter),
+}
+
+/// Returns a request for one page of `category`, after `page_token`.
+fn one_page_of(category: &str, page_token: String) -> pb::ListMcpServersRequest {
+    pb::ListMcpServersRequest {
+        page_size: 1,
+        page_token,
+        filter: Some(pb::McpServerFilter {
+            category: category.into(),
+            ..Default::default()
+        }),
         ..Default::default()
-    };
-    let names = |response: pb::ListMcpServersResponse| {
+    }
+}
+
+async fn list_filters_combine(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    categorized_servers(&app, &org).await;
+    let mut client = app.servers_as(&org.member);
+    let mut list = async |filter: pb::McpServerFilter| {
+        let request = pb::ListMcpServersRequest {
+            filter: Some(filter),
+            ..Default::default()
+        };
+        let response = client.list_mcp_servers(request).await.expect("list");
+        let response = response.into_inner();
         let mut names: Vec<String> = response.mcp_servers.into_iter().map(|s| s.name).collect();
         names.sort();
-        names
+        (response.total_size, names)
     };
-    let dev = client
-        .list_mcp_servers(list(pb::McpServerFilter {
-            category: "dev".into(),
-            ..Default::default()
-        }))
-        .await
-        .expect("dev")
-        .into_inner();
-    assert_eq!(dev.total_size, 4);
+    let (dev, _) = list(pb::McpServerFilter {
+        category: "dev".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(dev, 4);
     // `_` in a prefix is a literal, not a LIKE wildcard.
-    let prefixed = client
-        .list_mcp_servers(list(pb::McpServerFilter {
-            name_prefix: "git_".into(),
-            ..Default::default()
-        }))
-        .await
-        .expect("prefix")
-        .into_inner();
-    assert_eq!(names(prefixed), vec!["git_hub"]);
-    let disabled = client
-        .list_mcp_servers(list(pb::McpServerFilter {
-            status: pb::ServerStatus::Disabled as i32,
-            category: "dev".into(),
-            ..Default::default()
-        }))
-        .await
-        .expect("status")
-        .into_inner();
-    assert_eq!(names(disabled), vec!["git-off"]);
+    let (_, prefixed) = list(pb::McpServerFilter {
+        name_prefix: "git_".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(prefixed, vec!["git_hub"]);
+    let (_, disabled) = list(pb::McpServerFilter {
+        status: pb::ServerStatus::Disabled as i32,
+        category: "dev".into(),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(disabled, vec!["git-off"]);
+}
 
+async fn page_tokens_stay_bound_to_their_filter(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    categorized_servers(&app, &org).await;
+    let mut client = app.servers_as(&org.member);
     let first = client
-        .list_mcp_servers(pb::ListMcpServersRequest {
-            page_size: 1,
-            filter: Some(pb::McpServerFilter {
-                category: "dev".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .list_mcp_servers(one_page_of("dev", String::new()))
         .await
         .expect("first")
         .into_inner();
     let result = client
-        .list_mcp_servers(pb::ListMcpServersRequest {
-            page_size: 1,
-            page_token: first.next_page_token.clone(),
-            filter: Some(pb::McpServerFilter {
-                category: "chat".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .list_mcp_servers(one_page_of("chat", first.next_page_token.clone()))
         .await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["page_token"]);
+}
 
-    // Another organization's token (same filter) is refused too.
+async fn page_tokens_stay_bound_to_their_organization(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    categorized_servers(&app, &org).await;
+    let first = app
+        .servers_as(&org.member)
+        .list_mcp_servers(one_page_of("dev", String::new()))
+        .await
+        .expect("first")
+        .into_inner();
+    // Another organization's token (same filter) is refused.
     let other = app.org("other", Plan::Pro).await;
     let result = app
         .servers_as(&other.admin)
-        .list_mcp_servers(pb::ListMcpServersRequest {
-            page_size: 1,
-            page_token: first.next_page_token,
-            filter: Some(pb::McpServerFilter {
-                category: "dev".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .list_mcp_servers(one_page_of("dev", first.next_page_token))
         .await;
     assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
 }
 
-async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
-    let org = app.org("acme", Plan::Pro).await;
+/// Creates "github" (a member's, with a bearer token and two headers).
+async fn github(app: &TestApp, org: &crate::helpers::Org) -> pb::McpServer {
     let mut input = server("github");
     input.auth_type = pb::AuthType::BearerToken as i32;
     input.credentials = bearer("ghp_one");
@@ -452,7 +459,12 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
         ("X-Trace".to_owned(), "t".to_owned()),
     ]
     .into();
-    let created = app.create_server(&org.member, input).await;
+    app.create_server(&org.member, input).await
+}
+
+async fn updating_a_server_changes_only_the_fields_in_its_mask(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = github(&app, &org).await;
     let mut admin = app.servers_as(&org.admin);
 
     // The description changes; the url in the request is ignored (not in the mask).
@@ -473,14 +485,6 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
     let micros = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| (t.seconds, t.nanos));
     assert!(micros(&updated.updated_at) > micros(&created.updated_at));
     assert_eq!(updated.created_at, created.created_at);
-
-    // The old etag is stale.
-    let mut stale = created.clone();
-    stale.display_name = "late".into();
-    let result = admin
-        .update_mcp_server(update(stale, &["display_name"]))
-        .await;
-    assert_error(result, Code::Aborted, "ETAG_MISMATCH");
 
     // Masked header values keep what is stored; the url change re-arms the sync.
     let mut change = updated.clone();
@@ -514,19 +518,50 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
     assert_eq!(renamed.name, "github-2");
     assert_eq!(renamed.url, moved.url);
     assert_eq!(renamed.request_headers, moved.request_headers);
+}
 
-    // Switching to NONE drops the credentials.
-    let mut none = renamed.clone();
+async fn updating_a_server_with_a_stale_etag_is_aborted(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = github(&app, &org).await;
+    let mut admin = app.servers_as(&org.admin);
+    let mut change = created.clone();
+    change.description = "new words".into();
+    admin
+        .update_mcp_server(update(change, &["description"]))
+        .await
+        .expect("update");
+    let mut stale = created.clone();
+    stale.display_name = "late".into();
+    let result = admin
+        .update_mcp_server(update(stale, &["display_name"]))
+        .await;
+    assert_error(result, Code::Aborted, "ETAG_MISMATCH");
+}
+
+async fn switching_to_no_auth_drops_the_credentials(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut none = github(&app, &org).await;
     none.auth_type = pb::AuthType::None as i32;
-    let cleared = admin
+    let cleared = app
+        .servers_as(&org.admin)
         .update_mcp_server(update(none, &["auth_type"]))
         .await
         .expect("none")
         .into_inner();
     assert!(!cleared.has_credentials);
     assert_eq!(cleared.auth_type(), pb::AuthType::None);
+}
 
-    // Back to a bearer token needs credentials in the same update.
+async fn switching_back_to_a_bearer_token_needs_credentials_in_the_same_update(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut none = github(&app, &org).await;
+    none.auth_type = pb::AuthType::None as i32;
+    let mut admin = app.servers_as(&org.admin);
+    let cleared = admin
+        .update_mcp_server(update(none, &["auth_type"]))
+        .await
+        .expect("none")
+        .into_inner();
     let mut back = cleared.clone();
     back.auth_type = pb::AuthType::BearerToken as i32;
     let result = admin
@@ -541,9 +576,12 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
         .expect("bearer again")
         .into_inner();
     assert!(restored.has_credentials);
+}
 
-    // Disabling and enabling.
-    let mut off = restored.clone();
+async fn a_disabled_server_is_pending_again_once_enabled(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let mut off = github(&app, &org).await;
+    let mut admin = app.servers_as(&org.admin);
     off.enabled = Some(false);
     let disabled = admin
         .update_mcp_server(update(off, &["enabled"]))
@@ -561,10 +599,9 @@ async fn updating_a_server_follows_the_mask_and_the_etag(app: TestApp) {
     assert_eq!(enabled.status(), pb::ServerStatus::Pending);
 }
 
-async fn updating_a_server_rejects_bad_masks_taken_names_and_strangers(app: TestApp) {
+async fn updating_a_server_rejects_bad_masks(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     let created = app.create_server(&org.member, server("github")).await;
-    app.create_server(&org.admin, server("gitlab")).await;
     let mut admin = app.servers_as(&org.admin);
 
     let result = admin
@@ -590,12 +627,24 @@ async fn updating_a_server_rejects_bad_masks_taken_names_and_strangers(app: Test
         .await;
     let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
     assert_eq!(violated_fields(&status), vec!["update_mask"]);
+}
 
+async fn renaming_a_server_to_a_taken_name_already_exists(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.member, server("github")).await;
+    app.create_server(&org.admin, server("gitlab")).await;
     let mut taken = created.clone();
     taken.name = "gitlab".into();
-    let result = admin.update_mcp_server(update(taken, &["name"])).await;
+    let result = app
+        .servers_as(&org.admin)
+        .update_mcp_server(update(taken, &["name"]))
+        .await;
     assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+}
 
+async fn strangers_cannot_update_a_server(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.member, server("github")).await;
     // Another member may not change it; another organization cannot see it.
     let mut change = created.clone();
     change.description = "x".into();
@@ -823,12 +872,27 @@ on_both_backends!(
     a_server_created_disabled_is_disabled,
     a_duplicate_name_already_exists_only_within_the_organization,
     a_free_plan_cannot_create_private_servers,
-    catalog_servers_need_a_platform_admin_and_every_organization_can_read_them,
-    get_finds_servers_by_id_or_name_and_rejects_bad_lookups,
+    only_a_platform_admin_creates_catalog_servers,
+    the_platform_admin_creates_no_private_servers,
+    catalog_servers_are_read_only_to_every_organization,
+    a_free_organization_lists_the_catalog_only_when_asked,
+    an_organizations_server_shadows_the_catalog_entry_of_its_name,
+    the_platform_admin_sees_the_catalog_and_nothing_else,
+    the_platform_admin_may_edit_catalog_servers,
+    get_finds_servers_by_id_or_name,
+    get_rejects_bad_lookups,
     listing_1050_servers_by_100_returns_each_once_in_order,
-    list_filters_combine_and_tokens_stay_bound_to_their_filter,
-    updating_a_server_follows_the_mask_and_the_etag,
-    updating_a_server_rejects_bad_masks_taken_names_and_strangers,
+    list_filters_combine,
+    page_tokens_stay_bound_to_their_filter,
+    page_tokens_stay_bound_to_their_organization,
+    updating_a_server_changes_only_the_fields_in_its_mask,
+    updating_a_server_with_a_stale_etag_is_aborted,
+    switching_to_no_auth_drops_the_credentials,
+    switching_back_to_a_bearer_token_needs_credentials_in_the_same_update,
+    a_disabled_server_is_pending_again_once_enabled,
+    updating_a_server_rejects_bad_masks,
+    renaming_a_server_to_a_taken_name_already_exists,
+    strangers_cannot_update_a_server,
     deleting_a_server_needs_its_creator_or_an_admin,
     tenancy_holds_for_every_rpc,
 );

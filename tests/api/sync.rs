@@ -10,6 +10,7 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{Instance, Options, TestApp, assert_error, everything, server};
+use crate::mcp::{McpServer, Running, tool};
 
 /// What the Python MCP SDK's client lists at `url` (tools, prompts,
 /// resources, templates): an implementation independent of the registry's,
@@ -137,14 +138,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         input.url = url.clone();
         let created = app.create_server(&org.admin, input).await;
 
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
         assert_eq!(run.transport(), transport, "{mode}");
         assert_eq!(run.trigger(), pb::SyncTrigger::Manual);
@@ -203,14 +197,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
             })
             .await
             .expect("explicit transport");
-        let explicit_run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("explicit sync")
-            .into_inner();
+        let explicit_run = app.sync(&org.admin, &created.id).await;
         assert_eq!(
             (explicit_run.outcome(), explicit_run.transport()),
             (pb::SyncOutcome::Succeeded, transport)
@@ -218,14 +205,7 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
         assert_eq!(stored_tools(&app, &org.viewer, &created.id).await, expected);
 
         // Another sync changes nothing.
-        let again = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("second sync")
-            .into_inner();
+        let again = app.sync(&org.admin, &created.id).await;
         let changes = again.changes.expect("changes");
         assert!(
             changes.tools_added.is_empty()
@@ -257,19 +237,11 @@ async fn a_sync_stores_what_the_reference_server_offers_over_both_transports(app
 async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: TestApp) {
     let org = app.org("acme", Plan::Pro).await;
     // A port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = crate::mcp::free_port();
     let mut input = server("gone");
     input.url = format!("http://127.0.0.1:{port}/mcp");
     let created = app.create_server(&org.admin, input).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: created.id.clone(),
-        })
-        .await;
+    let result = app.try_sync(&org.admin, &created.id).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
     let details = status.get_error_details();
     let run_id = details
@@ -320,12 +292,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
     assert_eq!(ours.total_size, 1);
 
     // Rights: viewers and strangers cannot sync; disabled servers are not synced.
-    let result = app
-        .sync_as(&org.viewer)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: created.id.clone(),
-        })
-        .await;
+    let result = app.try_sync(&org.viewer, &created.id).await;
     assert_error(result, Code::PermissionDenied, "PERMISSION_DENIED");
     let result = app
         .sync_as(&other.admin)
@@ -345,10 +312,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
         })
         .await
         .expect("disable");
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
-        .await;
+    let result = app.try_sync(&org.admin, &created.id).await;
     assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
 }
 
@@ -362,10 +326,7 @@ async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
         let mut input = server(name);
         input.url = url.into();
         let created = app.create_server(&org.admin, input).await;
-        let result = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
-            .await;
+        let result = app.try_sync(&org.admin, &created.id).await;
         let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
         assert!(status.message().contains("SSRF guard"), "{url}: {status:?}");
     }
@@ -374,7 +335,7 @@ async fn the_ssrf_guard_refuses_loopback_upstreams_by_default(app: TestApp) {
 async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
     let a = app.org("a", Plan::Pro).await;
     let b = app.org("b", Plan::Pro).await;
-    let (port, _) = mutable_server().await;
+    let port = mutable_server().await.port;
     let mut input = server("docs");
     input.url = format!("http://127.0.0.1:{port}/mcp");
     let in_a = app.create_server(&a.admin, input.clone()).await;
@@ -556,7 +517,15 @@ fn micros(t: &Option<prost_types::Timestamp>) -> i64 {
         .expect("timestamp")
 }
 
-async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: TestApp) {
+/// Asserts that /metrics of `app` exports every one of `series`.
+async fn assert_exported(app: &TestApp, series: &[&str]) {
+    let body = crate::operations::scrape(app.metrics_addr.expect("metrics enabled")).await;
+    for series in series {
+        assert!(body.contains(series), "{series} missing from /metrics");
+    }
+}
+
+async fn the_scheduler_resyncs_healthy_servers(app: TestApp) {
     let Some(upstream) = everything("streamableHttp").await else {
         return;
     };
@@ -567,14 +536,6 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
         healthy.push(app.create_server(&org.admin, input).await);
     }
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let mut input = server("failing");
-    input.url = format!("http://127.0.0.1:{closed}/mcp");
-    let failing = app.create_server(&org.admin, input).await;
-
     for server in &healthy {
         let runs = runs_when(&app, &org.viewer, &server.id, 3).await;
         assert!(
@@ -596,6 +557,21 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
             );
         }
     }
+    // The sync metrics are exported.
+    let series = [
+        "mcp_registry_syncs_total{outcome=\"succeeded\"",
+        "mcp_registry_sync_duration_seconds",
+        "mcp_registry_servers{status=\"connected\"}",
+    ];
+    assert_exported(&app, &series).await;
+}
+
+async fn the_scheduler_backs_off_failing_servers(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let closed = crate::mcp::free_port();
+    let mut input = server("failing");
+    input.url = format!("http://127.0.0.1:{closed}/mcp");
+    let failing = app.create_server(&org.admin, input).await;
     // 300 ms interval: retries wait ~300, ~600, ~1200 ms (±10 %) after each
     // failure; measured from a run's end to the next run's start, so the
     // syncs' own durations do not blur the comparison.
@@ -612,17 +588,11 @@ async fn the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones(app: T
     let now = get(&app, &org.viewer, &failing.id).await;
     assert_eq!(now.status(), pb::ServerStatus::Error);
     assert!(now.next_sync_at.is_some());
-
-    // The sync metrics are exported.
-    let body = crate::operations::scrape(app.metrics_addr.expect("metrics enabled")).await;
-    for series in [
-        "mcp_registry_syncs_total{outcome=\"succeeded\"",
+    let series = [
         "mcp_registry_syncs_total{outcome=\"failed\",reason=\"UPSTREAM_UNREACHABLE\"}",
         "mcp_registry_sync_duration_seconds",
-        "mcp_registry_servers{status=\"connected\"}",
-    ] {
-        assert!(body.contains(series), "{series} missing from /metrics");
-    }
+    ];
+    assert_exported(&app, &series).await;
 }
 
 crate::on_both_backends_with!(crate::helpers::Options {
@@ -631,7 +601,8 @@ crate::on_both_backends_with!(crate::helpers::Options {
         sync_interval: Some(std::time::Duration::from_millis(300)),
         ..crate::helpers::loopback()
     };
-    the_scheduler_resyncs_healthy_servers_and_backs_off_failing_ones,
+    the_scheduler_resyncs_healthy_servers,
+    the_scheduler_backs_off_failing_servers,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -667,16 +638,7 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     for i in 0..50 {
         let mut input = server(&format!("s{i:02}"));
         input.url = format!("http://127.0.0.1:{}/mcp", upstream.port);
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
 
     // Every one of the 50 servers is synced at least twice, by either replica.
@@ -761,54 +723,20 @@ async fn two_replicas_on_one_postgres_share_the_servers_and_never_overlap() {
     database.drop_database().await;
 }
 
-/// A minimal MCP server (JSON answers) whose `search` tool description can be changed.
-async fn mutable_server() -> (u16, std::sync::Arc<std::sync::Mutex<String>>) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    let description = std::sync::Arc::new(std::sync::Mutex::new("searches documents".to_owned()));
-    let shared = description.clone();
-    let app = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move |body: String| {
-            let shared = shared.clone();
-            async move {
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let result = match body["method"].as_str() {
-                    Some("initialize") => serde_json::json!({
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {"tools": {}},
-                        "serverInfo": {"name": "mutable", "version": "1"},
-                    }),
-                    Some("tools/list") => {
-                        let description = shared.lock().map(|d| d.clone()).unwrap_or_default();
-                        serde_json::json!({"tools": [
-                            {"name": "search", "description": description, "inputSchema": {"type": "object"}},
-                            {"name": "stable", "description": "never changes", "inputSchema": {"type": "object"}},
-                        ]})
-                    }
-                    _ => return StatusCode::ACCEPTED.into_response(),
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string(),
-                )
-                    .into_response()
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Starts a fake MCP server (JSON answers) with a `search` and a `stable`
+/// tool; tests change `search` with [`Running::set_tools`].
+async fn mutable_server() -> Running {
+    McpServer::new()
+        .name("mutable")
+        .tool("search", "searches documents")
+        .tool("stable", "never changes")
+        .start()
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, description)
 }
 
 async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp) {
     let hang_port = crate::helpers::hanging_upstream().await;
-    let (good_port, _) = mutable_server().await;
+    let good_port = mutable_server().await.port;
     let org = app.org("acme", Plan::Pro).await;
     let mut stuck = server("stuck");
     stuck.url = format!("http://127.0.0.1:{hang_port}/mcp");
@@ -825,12 +753,7 @@ async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp)
             .await
     });
     // While that sync waits for its deadline, another server syncs and health answers.
-    let run = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: good.id })
-        .await
-        .expect("good sync")
-        .into_inner();
+    let run = app.sync(&org.admin, &good.id).await;
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
     assert!(
         !stuck_sync.is_finished(),
@@ -858,7 +781,8 @@ async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp)
 }
 
 async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
-    let (port, description) = mutable_server().await;
+    let upstream = mutable_server().await;
+    let port = upstream.port;
     let org = app.org("acme", Plan::Pro).await;
     let mut input = server("docs");
     input.url = format!("http://127.0.0.1:{port}/mcp");
@@ -919,7 +843,10 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
     assert_eq!(offered, vec!["docs__search", "docs__stable"]);
 
     // The server silently changes `search`.
-    *description.lock().expect("lock") = "deletes documents".into();
+    upstream.set_tools([
+        tool("search", "deletes documents"),
+        tool("stable", "never changes"),
+    ]);
     let run = sync(created.id.clone()).await;
     let changes = run.changes.expect("changes");
     assert_eq!(changes.tools_changed, vec!["search"]);
@@ -971,14 +898,7 @@ async fn every_tool_of_a_paginated_python_sdk_server_is_stored(app: TestApp) {
         let mut input = server(&format!("many-{}", transport.replace('-', "")));
         input.url = format!("http://127.0.0.1:{}{path}", upstream.port);
         let created = app.create_server(&org.admin, input).await;
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.transport(), expected_transport);
         let tools = run.tools.expect("tools");
         assert_eq!((tools.count, tools.pages), (250, 25), "{transport}");
@@ -992,67 +912,52 @@ crate::on_both_backends_with!(crate::helpers::loopback();
     every_tool_of_a_paginated_python_sdk_server_is_stored,
 );
 
-async fn with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused(
-    app: TestApp,
-) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    let org = app.org("acme", Plan::Pro).await;
-
-    // 127.0.0.1 is allowed explicitly: a sync to it works.
-    let (port, _) = mutable_server().await;
-    let mut allowed = server("allowed");
-    allowed.url = format!("http://127.0.0.1:{port}/mcp");
-    let allowed = app.create_server(&org.admin, allowed).await;
-    let run = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: allowed.id })
+/// Creates a server `name` at `url` as the organization's admin, and syncs it.
+async fn sync_new_server(
+    app: &TestApp,
+    org: &crate::helpers::Org,
+    name: &str,
+    url: String,
+) -> Result<tonic::Response<pb::SyncRun>, tonic::Status> {
+    let mut input = server(name);
+    input.url = url;
+    let created = app.create_server(&org.admin, input).await;
+    app.sync_as(&org.admin)
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
         .await
-        .expect("allowed address syncs")
-        .into_inner();
+}
+
+async fn with_the_guard_on_only_the_allowed_address_is_reached(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    // 127.0.0.1 is allowed explicitly: a sync to it works.
+    let port = mutable_server().await.port;
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let run = sync_new_server(&app, &org, "allowed", url).await;
+    let run = run.expect("allowed address syncs").into_inner();
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
 
-    // A redirect from it to another loopback address is refused before connecting.
-    let redirector = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move || async move {
-            (
-                StatusCode::TEMPORARY_REDIRECT,
-                [(header::LOCATION, format!("http://127.0.0.2:{port}/mcp"))],
-            )
-                .into_response()
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let redirect_port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, redirector).await;
-    });
-    let mut redirected = server("redirected");
-    redirected.url = format!("http://127.0.0.1:{redirect_port}/mcp");
-    let redirected = app.create_server(&org.admin, redirected).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: redirected.id })
+    // Any other loopback address is refused.
+    let url = format!("http://127.0.0.3:{port}/mcp");
+    let result = sync_new_server(&app, &org, "other", url).await;
+    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(status.message().contains("SSRF guard"), "{status:?}");
+}
+
+async fn with_the_guard_on_a_redirect_to_another_address_is_refused(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    // A redirect from the allowed address to another loopback address is
+    // refused before connecting.
+    let port = mutable_server().await.port;
+    let redirector = McpServer::new()
+        .redirect("/", &format!("http://127.0.0.2:{port}/mcp"))
+        .start()
         .await;
+    let result = sync_new_server(&app, &org, "redirected", redirector.url("/mcp")).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
     assert!(
         status.message().contains("SSRF guard") && status.message().contains("127.0.0.2"),
         "{status:?}"
     );
-
-    // Any other loopback address is refused too.
-    let mut other = server("other");
-    other.url = format!("http://127.0.0.3:{port}/mcp");
-    let other = app.create_server(&org.admin, other).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: other.id })
-        .await;
-    let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
-    assert!(status.message().contains("SSRF guard"), "{status:?}");
 }
 
 crate::on_both_backends_with!(crate::helpers::Options {
@@ -1060,46 +965,19 @@ crate::on_both_backends_with!(crate::helpers::Options {
         allowed_upstream_addresses: vec!["127.0.0.1".parse().expect("ip")],
         ..crate::helpers::Options::default()
     };
-    with_the_guard_on_only_the_allowed_address_is_reached_and_redirects_are_refused,
+    with_the_guard_on_only_the_allowed_address_is_reached,
+    with_the_guard_on_a_redirect_to_another_address_is_refused,
 );
 
 async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: TestApp) {
-    use axum::http::{StatusCode, header};
-    use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    // B would receive whatever follows the redirect: count what reaches it.
-    let reached_b = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = reached_b.clone();
-    let b = axum::Router::new().fallback(move || {
-        let counter = counter.clone();
-        async move {
-            counter.fetch_add(1, Ordering::SeqCst);
-            StatusCode::OK
-        }
-    });
-    let listener_b = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port_b = listener_b.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener_b, b).await;
-    });
+    // B would receive whatever follows the redirect: its log shows what reaches it.
+    let b = McpServer::new().start().await;
     // A redirects every request to B, another origin (localhost, another port).
-    let a = axum::Router::new().fallback(move || async move {
-        (
-            StatusCode::TEMPORARY_REDIRECT,
-            [(header::LOCATION, format!("http://localhost:{port_b}/mcp"))],
-        )
-            .into_response()
-    });
-    let listener_a = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port_a = listener_a.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener_a, a).await;
-    });
+    let a = McpServer::new()
+        .redirect("/", &format!("http://localhost:{}/mcp", b.port))
+        .start()
+        .await;
+    let port_a = a.port;
 
     let org = app.org("acme", Plan::Pro).await;
     let mut input = server("redirecting");
@@ -1124,17 +1002,12 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
             })
             .await
             .expect("transport");
-        let result = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await;
+        let result = app.try_sync(&org.admin, &created.id).await;
         let status = assert_error(result, Code::Unavailable, "UPSTREAM_UNREACHABLE");
         assert!(status.message().contains("another origin"), "{status:?}");
     }
     assert_eq!(
-        reached_b.load(Ordering::SeqCst),
+        b.requests().len(),
         0,
         "nothing (and no secret) reached the other origin"
     );
@@ -1144,9 +1017,7 @@ crate::on_both_backends_with!(crate::helpers::loopback();
     a_redirect_to_another_origin_is_refused_so_secrets_never_leave,
 );
 
-async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff(
-    app: TestApp,
-) {
+async fn runs_abandoned_by_a_crashed_replica_end_failed(app: TestApp) {
     use mcp_registry::registry::now_micros;
     use mcp_registry::registry::runs::{Changes, Outcome, Results, SyncRun, Trigger};
     let org = app.org("acme", Plan::Pro).await;
@@ -1188,8 +1059,12 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
     assert_eq!(error.sync_run_id, after.id, "the error names its run");
     assert_eq!(error.reason(), pb::ErrorReason::UpstreamUnreachable);
     assert!(error.message.contains("interrupted"), "{}", error.message);
+}
 
-    // Five failures in a row; a new url starts the backoff again.
+async fn a_new_url_starts_the_backoff_again(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app.create_server(&org.admin, server("crashy")).await;
+    // Five failures in a row.
     app.store
         .execute_unprepared(&format!(
             "UPDATE mcp_servers SET consecutive_failures = 5 WHERE id = '{}'",
@@ -1217,76 +1092,25 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_
 }
 
 crate::on_both_backends!(
-    runs_abandoned_by_a_crashed_replica_end_failed_and_reconnecting_resets_the_backoff
+    runs_abandoned_by_a_crashed_replica_end_failed,
+    a_new_url_starts_the_backoff_again,
 );
 
-/// A token endpoint (client `cid` / `csecret` gets `tok-live`) and an MCP
-/// endpoint that requires that token; counts token requests.
-async fn oauth2_fixture() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use axum::http::{HeaderMap, StatusCode, header};
-    use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let issued = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = issued.clone();
-    let app = axum::Router::new()
-        .route(
-            "/token",
-            axum::routing::post(move |form: String| {
-                let counter = counter.clone();
-                async move {
-                    let fields: std::collections::HashMap<String, String> =
-                        url::form_urlencoded::parse(form.as_bytes()).into_owned().collect();
-                    let valid = fields.get("grant_type").map(String::as_str) == Some("client_credentials")
-                        && fields.get("client_id").map(String::as_str) == Some("cid")
-                        && fields.get("client_secret").map(String::as_str) == Some("csecret");
-                    if !valid {
-                        return (StatusCode::UNAUTHORIZED, "invalid_client").into_response();
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    (
-                        [(header::CONTENT_TYPE, "application/json")],
-                        serde_json::json!({"access_token": "tok-live", "token_type": "Bearer", "expires_in": 3600}).to_string(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
-        .route(
-            "/mcp",
-            axum::routing::post(|headers: HeaderMap, body: String| async move {
-                if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer tok-live") {
-                    return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
-                }
-                let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let result = match body["method"].as_str() {
-                    Some("initialize") => serde_json::json!({
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {"tools": {}},
-                        "serverInfo": {"name": "guarded", "version": "1"},
-                    }),
-                    Some("tools/list") => serde_json::json!({"tools": [{"name": "secret_tool", "inputSchema": {"type": "object"}}]}),
-                    _ => return StatusCode::ACCEPTED.into_response(),
-                };
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result}).to_string(),
-                )
-                    .into_response()
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Starts a token endpoint (client `cid` / `csecret` gets `tok-live`) and
+/// an MCP endpoint that requires that token.
+async fn oauth2_fixture() -> Running {
+    McpServer::new()
+        .name("guarded")
+        .tool("secret_tool", "")
+        .token_endpoint_for("/token", "tok-live", "cid", "csecret")
+        .bearer("tok-live")
+        .start()
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, issued)
 }
 
 async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(app: TestApp) {
-    use std::sync::atomic::Ordering;
-    let (port, issued) = oauth2_fixture().await;
+    let upstream = oauth2_fixture().await;
+    let port = upstream.port;
     let org = app.org("acme", Plan::Pro).await;
     let oauth = |secret: &str| {
         Some(pb::Credentials {
@@ -1305,18 +1129,11 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
     input.credentials = oauth("csecret");
     let created = app.create_server(&org.admin, input).await;
     for _ in 0..2 {
-        let run = app
-            .sync_as(&org.admin)
-            .sync_mcp_server(pb::SyncMcpServerRequest {
-                id: created.id.clone(),
-            })
-            .await
-            .expect("sync with an access token")
-            .into_inner();
+        let run = app.sync(&org.admin, &created.id).await;
         assert_eq!(run.tools.map(|t| t.count), Some(1));
     }
     assert_eq!(
-        issued.load(Ordering::SeqCst),
+        upstream.tokens_issued(),
         1,
         "the token is fetched once and reused"
     );
@@ -1326,10 +1143,7 @@ async fn oauth2_client_credentials_get_a_token_that_is_reused_until_it_expires(a
     refused.url = format!("http://127.0.0.1:{port}/mcp");
     refused.credentials = oauth("wrong");
     let refused = app.create_server(&org.admin, refused).await;
-    let result = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: refused.id })
-        .await;
+    let result = app.try_sync(&org.admin, &refused.id).await;
     let status = assert_error(result, Code::Unavailable, "UPSTREAM_AUTH_FAILED");
     assert!(status.message().contains("token endpoint"), "{status:?}");
 }

@@ -2,7 +2,6 @@
 //! calls share a run, a write made during a sync is synced again right after
 //! it, and a shutdown lets running syncs finish within its grace period.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mcp_registry::pb;
@@ -11,71 +10,18 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::helpers::{Backend, Instance, Options, TestApp, TestDatabase, server};
+use crate::mcp::{McpServer, Running};
 
-/// An MCP server on 127.0.0.1 (JSON answers, one tool) that waits before
-/// answering `initialize`: a sync of it runs for about that long.
-pub struct Slow {
-    pub port: u16,
-    /// The request path of every `initialize` received, in order.
-    pub initialized: Arc<Mutex<Vec<String>>>,
-}
-
-/// Starts a [`Slow`] server whose `initialize` takes `delay`, on any path.
-pub async fn slow_server(delay: Duration) -> Slow {
-    use axum::http::{StatusCode, Uri, header};
-    use axum::response::IntoResponse;
-    let initialized = Arc::new(Mutex::new(Vec::new()));
-    let seen = initialized.clone();
-    let app = axum::Router::new().fallback(move |uri: Uri, body: String| {
-        let seen = seen.clone();
-        async move {
-            let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-            let result = match body["method"].as_str() {
-                Some("initialize") => {
-                    if let Ok(mut seen) = seen.lock() {
-                        seen.push(uri.path().to_owned());
-                    }
-                    tokio::time::sleep(delay).await;
-                    serde_json::json!({
-                        "protocolVersion": "2025-06-18",
-                        "capabilities": {"tools": {}},
-                        "serverInfo": {"name": "slow", "version": "1"},
-                    })
-                }
-                Some("tools/list") => serde_json::json!({"tools": [
-                    {"name": "wait", "description": "waits", "inputSchema": {"type": "object"}},
-                ]}),
-                _ => return StatusCode::ACCEPTED.into_response(),
-            };
-            (
-                [(header::CONTENT_TYPE, "application/json")],
-                serde_json::json!({"jsonrpc": "2.0", "id": body["id"], "result": result})
-                    .to_string(),
-            )
-                .into_response()
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+/// Starts a fake MCP server (JSON answers, one tool) whose `initialize`
+/// takes `delay`, on any path: a sync of it runs for about that long. Its
+/// request log says which paths were initialized.
+pub async fn slow_server(delay: Duration) -> Running {
+    McpServer::new()
+        .name("slow")
+        .tool("wait", "waits")
+        .delay("initialize", delay)
+        .start()
         .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Slow { port, initialized }
-}
-
-impl Slow {
-    pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    pub fn initialized(&self) -> Vec<String> {
-        self.initialized
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default()
-    }
 }
 
 /// Every run of a server, newest first.
@@ -129,14 +75,7 @@ async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
     };
     let running = running_run(&app.channel, &org.viewer, &id).await;
     // A second caller while the first sync runs: no second sync.
-    let second = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: running.server_id.clone(),
-        })
-        .await
-        .expect("second call")
-        .into_inner();
+    let second = app.sync(&org.admin, &running.server_id).await;
     let first = first.await.expect("task").expect("first call").into_inner();
     assert_eq!(first.id, running.id);
     assert_eq!(
@@ -150,19 +89,16 @@ async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
             .len(),
         1
     );
-    assert_eq!(slow.initialized().len(), 1, "the upstream was synced once");
+    assert_eq!(
+        slow.paths_of("initialize").len(),
+        1,
+        "the upstream was synced once"
+    );
 
     // Once it is over, the next call syncs again.
-    let third = app
-        .sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest {
-            id: first.server_id.clone(),
-        })
-        .await
-        .expect("third call")
-        .into_inner();
+    let third = app.sync(&org.admin, &first.server_id).await;
     assert_ne!(third.id, first.id);
-    assert_eq!(slow.initialized().len(), 2);
+    assert_eq!(slow.paths_of("initialize").len(), 2);
 }
 
 async fn a_connection_changed_during_a_sync_is_synced_again_right_after_it(app: TestApp) {
@@ -188,13 +124,17 @@ async fn a_connection_changed_during_a_sync_is_synced_again_right_after_it(app: 
         .await
         .expect("move");
     for _ in 0..300 {
-        if slow.initialized().iter().any(|path| path == "/second") {
+        if slow
+            .paths_of("initialize")
+            .iter()
+            .any(|path| path == "/second")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
-        slow.initialized(),
+        slow.paths_of("initialize"),
         vec!["/first".to_owned(), "/second".to_owned()],
         "the new url was synced after the running sync, and nothing overlapped"
     );
@@ -255,16 +195,7 @@ async fn shutdown_finishes_running_syncs_within_its_grace_period(backend: Backen
     for (name, url) in [("quick", quick.url("/mcp")), ("stuck", stuck.url("/mcp"))] {
         let mut input = server(name);
         input.url = url;
-        ids.push(
-            servers
-                .create_mcp_server(pb::CreateMcpServerRequest {
-                    mcp_server: Some(input),
-                })
-                .await
-                .expect("create")
-                .into_inner()
-                .id,
-        );
+        ids.push(crate::helpers::create_id(&mut servers, input).await);
     }
     let quick_run = running_run(&instance.channel, &auth, &ids[0]).await;
     let stuck_run = running_run(&instance.channel, &auth, &ids[1]).await;
@@ -371,27 +302,9 @@ crate::on_both_backends_with!(crate::helpers::Options { background_sync: true, .
     concurrent_syncs_all_store_their_results,
 );
 
-/// An upstream that accepts a connection, reads the request and closes the
-/// socket without answering: it dies in the middle of every sync.
-async fn dying_server() -> u16 {
-    use tokio::io::AsyncReadExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let mut buffer = [0u8; 1024];
-            let _ = stream.read(&mut buffer).await;
-            drop(stream);
-        }
-    });
-    port
-}
-
 async fn the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die(app: TestApp) {
     let healthy = slow_server(Duration::from_millis(20)).await;
-    let dying = dying_server().await;
+    let dying = crate::mcp::closing_listener().await;
     let hanging = crate::helpers::hanging_upstream().await;
     let org = app.org("acme", Plan::Pro).await;
     let mut ids = Vec::new();
@@ -447,3 +360,62 @@ crate::on_both_backends_with!(crate::helpers::Options {
     };
     the_scheduler_keeps_syncing_healthy_servers_while_others_hang_or_die,
 );
+
+/// Two replicas asked to sync one server at the same time: one sync, one run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_asked_to_sync_one_server_at_once_share_one_run() {
+    use mcp_registry::crypto::Keyring;
+    use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+    use mcp_registry::pb::sync_service_client::SyncServiceClient;
+    use mcp_registry::store::Store;
+
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let options = Options {
+        sync_timeout: Some(Duration::from_secs(3)),
+        ..crate::helpers::loopback()
+    };
+    // The replicas migrate the database before the admin writes below.
+    let b = Instance::start(&database, &master_key, &options).await;
+    let c = Instance::start(&database, &master_key, &options).await;
+    let store = Store::connect(&database.url).await.expect("store");
+    let (_, auth) = crate::helpers::org_with_admin_key(&store, "replicas", Plan::Pro).await;
+    // Each sync takes 2 s: the second caller arrives while the first runs.
+    let upstream = slow_server(Duration::from_secs(2)).await;
+    let mut input = server("s0");
+    input.url = upstream.url("/mcp");
+    let target = McpServerServiceClient::with_interceptor(b.channel.clone(), auth.clone())
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(input),
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .id;
+
+    let mut on_b = SyncServiceClient::with_interceptor(b.channel.clone(), auth.clone());
+    let first = {
+        let target = target.clone();
+        tokio::spawn(async move {
+            on_b.sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+                .await
+        })
+    };
+    let running = running_run(&c.channel, &auth, &target).await;
+    let second = SyncServiceClient::with_interceptor(c.channel.clone(), auth.clone())
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+        .await
+        .expect("sync on c")
+        .into_inner();
+    let first = first.await.expect("task").expect("sync on b").into_inner();
+    assert_eq!(first.id, running.id);
+    assert_eq!(second.id, first.id, "both callers got the one run");
+    assert_eq!(upstream.paths_of("initialize").len(), 1, "one sync");
+
+    b.stop().await;
+    c.stop().await;
+    store.close().await.expect("close");
+    database.drop_database().await;
+}

@@ -7,7 +7,6 @@
 //! change the number of rounds and the seed.
 
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,23 +15,20 @@ use mcp_registry::crypto::Keyring;
 use mcp_registry::pb;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
-use mcp_registry::registry::admin::{NewApiKey, NewOrganization};
-use mcp_registry::registry::{Admin, Caller, KeyScope, OrganizationName, Plan, Role, etag_of};
+use mcp_registry::registry::admin::NewOrganization;
+use mcp_registry::registry::{Admin, Caller, OrganizationName, Plan, etag_of};
 use mcp_registry::store::Store;
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Auth, Backend, TestDatabase};
+use crate::process::{Served, error_lines};
 use crate::support::{Dump, Rng, int, member_ids, seed, text, undocumented};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mcp-registry");
 /// Clients writing at once.
 const CLIENTS: usize = 6;
 
@@ -43,96 +39,16 @@ fn rounds() -> usize {
         .unwrap_or(20)
 }
 
-/// The real binary, serving on an ephemeral port (the `Served` pattern of
-/// tests/api/binary.rs). Its log lines at level ERROR are kept.
-struct Served {
-    child: Child,
-    addr: String,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
-impl Served {
-    async fn start(url: &str, master_key: &str, data_dir: &std::path::Path) -> Self {
-        let mut child = Command::new(BIN)
-            .env_clear()
-            .env("MCP_REGISTRY_DATABASE_URL", url)
-            .env("MCP_REGISTRY_DATA_DIR", data_dir)
-            .env("MCP_REGISTRY_MASTER_KEYS", master_key)
-            .env("MCP_REGISTRY_METRICS_LISTEN", "off")
-            .env("MCP_REGISTRY_LOG_FORMAT", "json")
-            .env("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "10")
-            // Servers have example.com URLs: never sync them.
-            .env("MCP_REGISTRY_BACKGROUND_SYNC", "false")
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn server");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        let errors = Arc::new(Mutex::new(Vec::new()));
-        let kept = errors.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                if line.contains("\"level\":\"ERROR\"") {
-                    kept.lock().unwrap().push(line.clone());
-                }
-                let _ = tx.send(line);
-            }
-        });
-        let mut seen = Vec::new();
-        let addr = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.recv().await {
-                seen.push(line.clone());
-                if let Ok(event) = serde_json::from_str::<Value>(&line)
-                    && event["message"] == "serving gRPC"
-                {
-                    return event["addr"].as_str().map(str::to_owned);
-                }
-            }
-            None
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("server did not start: {seen:#?}"));
-        Self {
-            child,
-            addr,
-            errors,
-        }
-    }
-
-    async fn channel(&self) -> Channel {
-        Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    /// SIGKILL: no shutdown sequence, no flush, nothing.
-    async fn kill(&mut self) {
-        self.child.start_kill().expect("SIGKILL");
-        self.child.wait().await.expect("killed");
-    }
-
-    /// SIGTERM, and the exit code.
-    async fn stop(mut self) -> Option<i32> {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("exited in time")
-            .expect("wait")
-            .code()
-    }
+/// Starts the real binary on `url`, its data in `data_dir`.
+async fn serve(url: &str, master_key: &str, data_dir: &std::path::Path) -> Served {
+    let data_dir = data_dir.to_string_lossy();
+    Served::start(&[
+        ("MCP_REGISTRY_DATABASE_URL", url),
+        ("MCP_REGISTRY_DATA_DIR", &data_dir),
+        ("MCP_REGISTRY_MASTER_KEYS", master_key),
+        ("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "10"),
+    ])
+    .await
 }
 
 /// A pack state whose success answer arrived.
@@ -778,7 +694,7 @@ async fn crash_rounds(backend: Backend) {
     println!("crash durability on {backend:?}: seed {seed}, {rounds} rounds, {CLIENTS} clients");
 
     // The first start applies the migrations.
-    let mut served = Served::start(&url, &master_key, &dir).await;
+    let mut served = serve(&url, &master_key, &dir).await;
     let store = Store::connect(&url).await.expect("store");
     let admin = Admin::new(store.clone());
     let org = admin
@@ -794,20 +710,7 @@ async fn crash_rounds(backend: Backend) {
         .expect("org");
     let mut keys = Vec::new();
     for _ in 0..2 {
-        let key = admin
-            .create_api_key(
-                &Caller::Cli,
-                NewApiKey {
-                    scope: KeyScope::Organization {
-                        organization_id: org.id.clone(),
-                        role: Role::Admin,
-                    },
-                    display_name: String::new(),
-                },
-            )
-            .await
-            .expect("key");
-        keys.push(Auth::Pair(key.key.id.clone(), key.secret.clone()));
+        keys.push(crate::helpers::admin_key(&admin, &org.id).await);
     }
     store.close().await.expect("close");
 
@@ -860,11 +763,11 @@ async fn crash_rounds(backend: Backend) {
                 .expect("client ends once the server is gone")
                 .expect("client task");
         }
-        server_errors.extend(served.errors.lock().unwrap().drain(..));
+        server_errors.extend(served.errors());
         let acked = shared.ledger.lock().unwrap().total() - acks_before;
         kill_points.push((delay, elapsed, acked, in_flight));
 
-        served = Served::start(&url, &master_key, &dir).await;
+        served = serve(&url, &master_key, &dir).await;
         // The clients are done: the ledger is complete for this round.
         let ledger = std::mem::take(&mut *shared.ledger.lock().unwrap());
         assert!(
@@ -875,10 +778,9 @@ async fn crash_rounds(backend: Backend) {
         checked += verify(&served, &url, &keys[0], &ledger, round).await;
         *shared.ledger.lock().unwrap() = ledger;
     }
-    let last_errors = served.errors.clone();
-    let code = served.stop().await;
+    let (code, logs) = served.stop().await;
     assert_eq!(code, Some(0), "a clean stop after the last round");
-    server_errors.extend(last_errors.lock().unwrap().drain(..));
+    server_errors.extend(error_lines(&logs));
 
     let ledger = std::mem::take(&mut *shared.ledger.lock().unwrap());
     let mut per_rpc: Vec<_> = ledger.acks.iter().collect();

@@ -7,8 +7,9 @@
 #[allow(dead_code, unused_macros)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+include!("../support/modules.rs");
 
 mod fuzz_corpus;
 mod pg_restart;
-mod process;
+mod postgres;
 mod wire_fuzz;

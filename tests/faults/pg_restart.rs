@@ -11,13 +11,13 @@ use mcp_registry::pb;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use tokio::sync::Mutex;
 use tonic::Code;
-use tonic::transport::Endpoint;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::{Auth, server};
-use crate::process::{OwnPostgres, Served, admin_cli, required};
+use crate::postgres::{OwnPostgres, required};
+use crate::process::{Served, admin_cli};
 
 async fn health(channel: &tonic::transport::Channel) -> Option<ServingStatus> {
     HealthClient::new(channel.clone())
@@ -45,57 +45,34 @@ struct Outcomes {
     other: Vec<String>,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
-    let Some(postgres) = OwnPostgres::start() else {
-        assert!(
-            !required(),
-            "CI=true needs PostgreSQL binaries and the postgres user to run a cluster of the test's own"
-        );
-        eprintln!("skipping: cannot run a PostgreSQL cluster of the test's own here");
-        return;
-    };
-    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
-    let url = postgres.url();
-    let env = [
-        ("MCP_REGISTRY_DATABASE_URL", url.as_str()),
-        ("MCP_REGISTRY_MASTER_KEYS", master_key.as_str()),
-    ];
-    let served = Served::start(&env).await;
+/// Creates an ENTERPRISE organization and an ADMIN key with the admin CLI.
+async fn admin_key(env: &[(&str, &str)]) -> Auth {
     let org = admin_cli(
-        &env,
+        env,
         &["create-org", "--name", "load", "--plan", "enterprise"],
     )
     .await;
-    let key = admin_cli(
-        &env,
-        &[
-            "create-key",
-            "--org",
-            org["organization_id"].as_str().expect("org id"),
-            "--role",
-            "admin",
-        ],
-    )
-    .await;
-    let auth = Auth::Pair(
+    let org_id = org["organization_id"].as_str().expect("org id");
+    let args = ["create-key", "--org", org_id, "--role", "admin"];
+    let key = admin_cli(env, &args).await;
+    Auth::Pair(
         key["api_key_id"].as_str().expect("id").to_owned(),
         key["secret"].as_str().expect("secret").to_owned(),
-    );
-    let channel = Endpoint::from_shared(format!("http://{}", served.addr))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    wait_for_health(&channel, ServingStatus::Serving).await;
+    )
+}
 
-    // Bounded load: four writers, two readers, until told to stop.
-    let stop = Arc::new(AtomicBool::new(false));
-    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+/// Starts a bounded load: four writers, two readers, until `stop`; each
+/// outcome goes to `outcomes`.
+fn start_load(
+    channel: &tonic::transport::Channel,
+    auth: &Auth,
+    stop: &Arc<AtomicBool>,
+    outcomes: &Arc<Mutex<Outcomes>>,
+) -> tokio::task::JoinSet<()> {
     let mut load = tokio::task::JoinSet::new();
     for writer in 0..6 {
-        let stop = stop.clone();
-        let outcomes = outcomes.clone();
+        let stop = Arc::clone(stop);
+        let outcomes = Arc::clone(outcomes);
         let mut client = McpServerServiceClient::with_interceptor(channel.clone(), auth.clone());
         load.spawn(async move {
             let mut n = 0;
@@ -128,6 +105,57 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
             }
         });
     }
+    load
+}
+
+/// Returns the id of every stored server.
+async fn stored_ids(channel: &tonic::transport::Channel, auth: &Auth) -> BTreeSet<String> {
+    let mut stored = BTreeSet::new();
+    let mut page_token = String::new();
+    let mut client = McpServerServiceClient::with_interceptor(channel.clone(), auth.clone());
+    loop {
+        let page = client
+            .list_mcp_servers(pb::ListMcpServersRequest {
+                page_size: 1000,
+                page_token: page_token.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        stored.extend(page.mcp_servers.into_iter().map(|s| s.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    stored
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
+    let Some(postgres) = OwnPostgres::start() else {
+        assert!(
+            !required(),
+            "CI=true needs PostgreSQL binaries and the postgres user to run a cluster of the test's own"
+        );
+        eprintln!("skipping: cannot run a PostgreSQL cluster of the test's own here");
+        return;
+    };
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let url = postgres.url();
+    let env = [
+        ("MCP_REGISTRY_DATABASE_URL", url.as_str()),
+        ("MCP_REGISTRY_MASTER_KEYS", master_key.as_str()),
+    ];
+    let served = Served::start(&env).await;
+    let auth = admin_key(&env).await;
+    let channel = served.channel().await;
+    wait_for_health(&channel, ServingStatus::Serving).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let mut load = start_load(&channel, &auth, &stop, &outcomes);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let before_outage = outcomes.lock().await.ok;
     assert!(before_outage > 0, "the load ran before the outage");
@@ -168,33 +196,14 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
     }
 
     let outcomes = outcomes.lock().await;
-    let mut served = served;
     assert!(
         outcomes.other.is_empty(),
         "only UNAVAILABLE during the outage: {:?}\nlogs: {:?}",
         outcomes.other,
-        served.drain_logs()
+        served.logs()
     );
     // Every acknowledged create is there, whatever the outage did.
-    let mut stored = BTreeSet::new();
-    let mut page_token = String::new();
-    let mut client = McpServerServiceClient::with_interceptor(channel.clone(), auth.clone());
-    loop {
-        let page = client
-            .list_mcp_servers(pb::ListMcpServersRequest {
-                page_size: 1000,
-                page_token: page_token.clone(),
-                ..Default::default()
-            })
-            .await
-            .expect("list")
-            .into_inner();
-        stored.extend(page.mcp_servers.into_iter().map(|s| s.id));
-        if page.next_page_token.is_empty() {
-            break;
-        }
-        page_token = page.next_page_token;
-    }
+    let stored = stored_ids(&channel, &auth).await;
     let missing: Vec<&String> = outcomes.acknowledged.difference(&stored).collect();
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     println!(
@@ -204,10 +213,6 @@ async fn a_postgres_restart_under_load_loses_no_acknowledged_write() {
         outcomes.unavailable
     );
 
-    served.sigterm();
-    let exit = tokio::time::timeout(Duration::from_secs(30), served.child.wait())
-        .await
-        .expect("stopped")
-        .expect("wait");
-    assert!(exit.success(), "clean exit after the outage: {exit:?}");
+    let (code, logs) = served.stop().await;
+    assert_eq!(code, Some(0), "clean exit after the outage: {logs:?}");
 }

@@ -7,6 +7,7 @@
 #[allow(dead_code, unused_macros)]
 #[path = "../api/helpers.rs"]
 mod helpers;
+include!("../support/modules.rs");
 
 mod fixture;
 mod matrix;

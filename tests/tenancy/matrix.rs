@@ -23,7 +23,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_types::StatusExt;
 
-use crate::fixture::Upstream;
+use crate::fixture::upstream;
 use crate::helpers::{Auth, Backend, Options, Org, TestApp, discovered, run_with, server, tool};
 
 const ADMIN: &str = "mcpregistry.v1.AdminService";
@@ -204,7 +204,7 @@ struct World {
     b: Org,
     c: Org,
     callers: Vec<Auth>,
-    upstream: Upstream,
+    upstream: crate::mcp::Running,
     /// A's server, created by A's first MEMBER, in `pack`, with a tool.
     a_server: pb::McpServer,
     /// B's server.
@@ -230,7 +230,7 @@ impl World {
         let a = app.org("tenant-a", Plan::Enterprise).await;
         let b = app.org("tenant-b", Plan::Pro).await;
         let c = app.org("tenant-c", Plan::Enterprise).await;
-        let upstream = Upstream::start("unused-access-token".into()).await;
+        let upstream = upstream("unused-access-token").await;
 
         let a_server = app.create_server(&a.member, server("alpha")).await;
         discovered(&app, &a_server.id, CapabilityKind::Tool, vec![tool("echo")]).await;
@@ -1005,7 +1005,7 @@ async fn tenancy_matrix(app: TestApp, backend: Backend) {
     // Sanity: the fixtures were what the cells needed.
     assert!(
         w.upstream
-            .received()
+            .requests()
             .iter()
             .any(|r| r.method == "POST" && r.path == "/a/mcp"),
         "the loopback upstream saw A's syncs"
