@@ -7,8 +7,8 @@ use tonic::{Request, Response, Status};
 
 use crate::crypto::Keyring;
 use crate::error::Violations;
-use crate::grpc::caller;
 use crate::grpc::convert::{check_id, id};
+use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::admin_service_server::AdminService;
@@ -39,7 +39,7 @@ impl AdminService for AdminApi {
     async fn create_organization(
         &self,
         request: Request<pb::CreateOrganizationRequest>,
-    ) -> Result<Response<pb::Organization>, Status> {
+    ) -> Reply<pb::Organization> {
         let caller = platform_admin(&request)?;
         let new = NewOrganization::try_from(request.into_inner())?;
         let org = self.admin.create_organization(&caller, new).await?;
@@ -49,7 +49,7 @@ impl AdminService for AdminApi {
     async fn get_organization(
         &self,
         request: Request<pb::GetOrganizationRequest>,
-    ) -> Result<Response<pb::Organization>, Status> {
+    ) -> Reply<pb::Organization> {
         let caller = platform_admin(&request)?;
         let org = id("id", "org", request.into_inner().id)?;
         let org = self.admin.get_organization(&caller, &org).await?;
@@ -59,7 +59,7 @@ impl AdminService for AdminApi {
     async fn list_organizations(
         &self,
         request: Request<pb::ListOrganizationsRequest>,
-    ) -> Result<Response<pb::ListOrganizationsResponse>, Status> {
+    ) -> Reply<pb::ListOrganizationsResponse> {
         let caller = platform_admin(&request)?;
         let pb::ListOrganizationsRequest {
             page_size,
@@ -80,17 +80,14 @@ impl AdminService for AdminApi {
     async fn update_organization(
         &self,
         request: Request<pb::UpdateOrganizationRequest>,
-    ) -> Result<Response<pb::Organization>, Status> {
+    ) -> Reply<pb::Organization> {
         let caller = platform_admin(&request)?;
         let update = OrganizationUpdate::try_from(request.into_inner())?;
         let org = self.admin.update_organization(&caller, update).await?;
         Ok(Response::new(org.into()))
     }
 
-    async fn create_api_key(
-        &self,
-        request: Request<pb::CreateApiKeyRequest>,
-    ) -> Result<Response<pb::ApiKey>, Status> {
+    async fn create_api_key(&self, request: Request<pb::CreateApiKeyRequest>) -> Reply<pb::ApiKey> {
         let caller = platform_admin(&request)?;
         let new = NewApiKey::try_from(request.into_inner())?;
         let created = self.admin.create_api_key(&caller, new).await?;
@@ -102,7 +99,7 @@ impl AdminService for AdminApi {
     async fn list_api_keys(
         &self,
         request: Request<pb::ListApiKeysRequest>,
-    ) -> Result<Response<pb::ListApiKeysResponse>, Status> {
+    ) -> Reply<pb::ListApiKeysResponse> {
         let caller = platform_admin(&request)?;
         let pb::ListApiKeysRequest {
             organization_id,
@@ -125,10 +122,7 @@ impl AdminService for AdminApi {
         }))
     }
 
-    async fn revoke_api_key(
-        &self,
-        request: Request<pb::RevokeApiKeyRequest>,
-    ) -> Result<Response<pb::ApiKey>, Status> {
+    async fn revoke_api_key(&self, request: Request<pb::RevokeApiKeyRequest>) -> Reply<pb::ApiKey> {
         let caller = platform_admin(&request)?;
         let key = id("id", "key", request.into_inner().id)?;
         let key = self.admin.revoke_api_key(&caller, &key).await?;

@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
-use crate::grpc::caller;
 use crate::grpc::convert::capability::{resources_to_pb, tool_to_pb};
 use crate::grpc::convert::import::ImportRequest;
 use crate::grpc::convert::mcp_server::{
     ServerUpdate, server_filter, server_heap_bytes, servers_page,
 };
 use crate::grpc::convert::{check_id, id};
+use crate::grpc::{Reply, caller};
 use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
 use crate::pb::mcp_server_service_server::McpServerService;
@@ -89,7 +89,7 @@ impl McpServerService for McpServerApi {
     async fn create_mcp_server(
         &self,
         request: Request<pb::CreateMcpServerRequest>,
-    ) -> Result<Response<pb::McpServer>, Status> {
+    ) -> Reply<pb::McpServer> {
         let caller = caller(&request)?;
         let new = NewServer::try_from((request.into_inner(), self.servers.policy()))?;
         let view = self.servers.create(&caller, new).await?;
@@ -100,7 +100,7 @@ impl McpServerService for McpServerApi {
     async fn get_mcp_server(
         &self,
         request: Request<pb::GetMcpServerRequest>,
-    ) -> Result<Response<pb::McpServer>, Status> {
+    ) -> Reply<pb::McpServer> {
         use pb::get_mcp_server_request::Lookup as L;
         let caller = caller(&request)?;
         let lookup = match request.into_inner().lookup {
@@ -120,7 +120,7 @@ impl McpServerService for McpServerApi {
     async fn list_mcp_servers(
         &self,
         request: Request<pb::ListMcpServersRequest>,
-    ) -> Result<Response<pb::ListMcpServersResponse>, Status> {
+    ) -> Reply<pb::ListMcpServersResponse> {
         let caller = caller(&request)?;
         let pb::ListMcpServersRequest {
             page_size,
@@ -143,7 +143,7 @@ impl McpServerService for McpServerApi {
     async fn update_mcp_server(
         &self,
         request: Request<pb::UpdateMcpServerRequest>,
-    ) -> Result<Response<pb::McpServer>, Status> {
+    ) -> Reply<pb::McpServer> {
         let caller = caller(&request)?;
         let ServerUpdate { id, patch, etag } =
             ServerUpdate::try_from((request.into_inner(), self.servers.policy()))?;
@@ -153,10 +153,7 @@ impl McpServerService for McpServerApi {
         Ok(Response::new(view.into()))
     }
 
-    async fn delete_mcp_server(
-        &self,
-        request: Request<pb::DeleteMcpServerRequest>,
-    ) -> Result<Response<()>, Status> {
+    async fn delete_mcp_server(&self, request: Request<pb::DeleteMcpServerRequest>) -> Reply<()> {
         let caller = caller(&request)?;
         let pb::DeleteMcpServerRequest {
             id: server,
@@ -174,7 +171,7 @@ impl McpServerService for McpServerApi {
     async fn list_server_tools(
         &self,
         request: Request<pb::ListServerToolsRequest>,
-    ) -> Result<Response<pb::ListServerToolsResponse>, Status> {
+    ) -> Reply<pb::ListServerToolsResponse> {
         let caller = caller(&request)?;
         let pb::ListServerToolsRequest {
             page_size,
@@ -197,7 +194,7 @@ impl McpServerService for McpServerApi {
     async fn list_server_prompts(
         &self,
         request: Request<pb::ListServerPromptsRequest>,
-    ) -> Result<Response<pb::ListServerPromptsResponse>, Status> {
+    ) -> Reply<pb::ListServerPromptsResponse> {
         let caller = caller(&request)?;
         let pb::ListServerPromptsRequest {
             page_size,
@@ -220,7 +217,7 @@ impl McpServerService for McpServerApi {
     async fn list_server_resources(
         &self,
         request: Request<pb::ListServerResourcesRequest>,
-    ) -> Result<Response<pb::ListServerResourcesResponse>, Status> {
+    ) -> Reply<pb::ListServerResourcesResponse> {
         let caller = caller(&request)?;
         let pb::ListServerResourcesRequest {
             page_size,
@@ -246,7 +243,7 @@ impl McpServerService for McpServerApi {
     async fn approve_tools(
         &self,
         request: Request<pb::ApproveToolsRequest>,
-    ) -> Result<Response<pb::McpServer>, Status> {
+    ) -> Reply<pb::McpServer> {
         let caller = caller(&request)?;
         let (server_id, approval) = request.into_inner().try_into()?;
         let view = self.servers.approve_tools(&caller, &server_id, approval);
@@ -256,7 +253,7 @@ impl McpServerService for McpServerApi {
     async fn import_mcp_config(
         &self,
         request: Request<pb::ImportMcpConfigRequest>,
-    ) -> Result<Response<pb::ImportMcpConfigResponse>, Status> {
+    ) -> Reply<pb::ImportMcpConfigResponse> {
         let caller = caller(&request)?;
         // A viewer is refused before its configuration is read.
         caller.require_write()?;

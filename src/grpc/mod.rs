@@ -13,12 +13,15 @@ pub mod pack;
 pub mod status;
 pub mod sync;
 
-use tonic::{Request, Status};
+use tonic::{Request, Response, Status};
 
 use crate::error::Error;
 use crate::registry::{Caller, Micros};
 
 include!(concat!(env!("OUT_DIR"), "/known_rpcs.rs"));
+
+/// What a unary handler answers.
+pub type Reply<T> = Result<Response<T>, Status>;
 
 /// Returns the authenticated caller that the middleware attached to `request`.
 pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {

@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response};
 
 use crate::crypto::Keyring;
 use crate::error::Violations;
-use crate::grpc::caller;
 use crate::grpc::convert::pack::{
     PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
+use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::pack_service_server::PackService;
@@ -62,19 +62,13 @@ impl PackApi {
 
 #[tonic::async_trait]
 impl PackService for PackApi {
-    async fn create_pack(
-        &self,
-        request: Request<pb::CreatePackRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    async fn create_pack(&self, request: Request<pb::CreatePackRequest>) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let new = NewPack::try_from(request.into_inner())?;
         Ok(Response::new(self.packs.create(&caller, new).await?.into()))
     }
 
-    async fn get_pack(
-        &self,
-        request: Request<pb::GetPackRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    async fn get_pack(&self, request: Request<pb::GetPackRequest>) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let pack = id("id", "pack", request.into_inner().id)?;
         Ok(Response::new(self.packs.get(&caller, &pack).await?.into()))
@@ -83,7 +77,7 @@ impl PackService for PackApi {
     async fn list_packs(
         &self,
         request: Request<pb::ListPacksRequest>,
-    ) -> Result<Response<pb::ListPacksResponse>, Status> {
+    ) -> Reply<pb::ListPacksResponse> {
         let caller = caller(&request)?;
         let pb::ListPacksRequest {
             page_size,
@@ -101,20 +95,14 @@ impl PackService for PackApi {
         }))
     }
 
-    async fn update_pack(
-        &self,
-        request: Request<pb::UpdatePackRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    async fn update_pack(&self, request: Request<pb::UpdatePackRequest>) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let PackUpdate { id, changes, etag } = request.into_inner().try_into()?;
         let pack = self.packs.update(&caller, &id, changes, etag.as_deref());
         Ok(Response::new(pack.await?.into()))
     }
 
-    async fn delete_pack(
-        &self,
-        request: Request<pb::DeletePackRequest>,
-    ) -> Result<Response<()>, Status> {
+    async fn delete_pack(&self, request: Request<pb::DeletePackRequest>) -> Reply<()> {
         let caller = caller(&request)?;
         let pb::DeletePackRequest {
             id: pack,
@@ -127,10 +115,7 @@ impl PackService for PackApi {
         Ok(Response::new(()))
     }
 
-    async fn add_pack_server(
-        &self,
-        request: Request<pb::AddPackServerRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    async fn add_pack_server(&self, request: Request<pb::AddPackServerRequest>) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let pb::AddPackServerRequest {
             pack_id,
@@ -148,7 +133,7 @@ impl PackService for PackApi {
     async fn remove_pack_server(
         &self,
         request: Request<pb::RemovePackServerRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    ) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let pb::RemovePackServerRequest {
             pack_id,
@@ -166,7 +151,7 @@ impl PackService for PackApi {
     async fn replace_pack_servers(
         &self,
         request: Request<pb::ReplacePackServersRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    ) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let pb::ReplacePackServersRequest {
             pack_id,
@@ -184,7 +169,7 @@ impl PackService for PackApi {
     async fn list_pack_revisions(
         &self,
         request: Request<pb::ListPackRevisionsRequest>,
-    ) -> Result<Response<pb::ListPackRevisionsResponse>, Status> {
+    ) -> Reply<pb::ListPackRevisionsResponse> {
         let caller = caller(&request)?;
         let pb::ListPackRevisionsRequest {
             page_size,
@@ -204,7 +189,7 @@ impl PackService for PackApi {
     async fn get_pack_revision(
         &self,
         request: Request<pb::GetPackRevisionRequest>,
-    ) -> Result<Response<pb::PackRevision>, Status> {
+    ) -> Reply<pb::PackRevision> {
         let caller = caller(&request)?;
         let pb::GetPackRevisionRequest {
             pack_id,
@@ -218,7 +203,7 @@ impl PackService for PackApi {
     async fn restore_pack_revision(
         &self,
         request: Request<pb::RestorePackRevisionRequest>,
-    ) -> Result<Response<pb::Pack>, Status> {
+    ) -> Reply<pb::Pack> {
         let caller = caller(&request)?;
         let pb::RestorePackRevisionRequest {
             pack_id,
@@ -234,7 +219,7 @@ impl PackService for PackApi {
     async fn resolve_pack(
         &self,
         request: Request<pb::ResolvePackRequest>,
-    ) -> Result<Response<pb::ResolvePackResponse>, Status> {
+    ) -> Reply<pb::ResolvePackResponse> {
         let caller = caller(&request)?;
         let pb::ResolvePackRequest { id, version: v } = request.into_inner();
         let mut violations = Violations::new();
@@ -248,7 +233,7 @@ impl PackService for PackApi {
     async fn export_pack(
         &self,
         request: Request<pb::ExportPackRequest>,
-    ) -> Result<Response<pb::ExportPackResponse>, Status> {
+    ) -> Reply<pb::ExportPackResponse> {
         let caller = caller(&request)?;
         let pb::ExportPackRequest { id, version: v } = request.into_inner();
         let mut violations = Violations::new();

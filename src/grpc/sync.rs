@@ -14,9 +14,9 @@ use tonic::{Request, Response, Status};
 
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
-use crate::grpc::caller;
 use crate::grpc::convert::id;
 use crate::grpc::convert::sync::{missed_event, optional_server_id, run_event};
+use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::sync_service_server::SyncService;
@@ -102,17 +102,14 @@ impl SyncService for SyncApi {
     async fn sync_mcp_server(
         &self,
         request: Request<pb::SyncMcpServerRequest>,
-    ) -> Result<Response<pb::SyncRun>, Status> {
+    ) -> Reply<pb::SyncRun> {
         let caller = caller(&request)?;
         let server = id("id", "mcp", request.into_inner().id)?;
         let run = self.syncer.sync_now(&caller, &server).await?;
         Ok(Response::new(run.into()))
     }
 
-    async fn get_sync_run(
-        &self,
-        request: Request<pb::GetSyncRunRequest>,
-    ) -> Result<Response<pb::SyncRun>, Status> {
+    async fn get_sync_run(&self, request: Request<pb::GetSyncRunRequest>) -> Reply<pb::SyncRun> {
         let caller = caller(&request)?;
         let run = id("id", "sync", request.into_inner().id)?;
         Ok(Response::new(self.runs.get(&caller, &run).await?.into()))
@@ -121,7 +118,7 @@ impl SyncService for SyncApi {
     async fn list_sync_runs(
         &self,
         request: Request<pb::ListSyncRunsRequest>,
-    ) -> Result<Response<pb::ListSyncRunsResponse>, Status> {
+    ) -> Reply<pb::ListSyncRunsResponse> {
         let caller = caller(&request)?;
         let pb::ListSyncRunsRequest {
             page_size,
@@ -145,7 +142,7 @@ impl SyncService for SyncApi {
     async fn watch_sync_events(
         &self,
         request: Request<pb::WatchSyncEventsRequest>,
-    ) -> Result<Response<EventStream>, Status> {
+    ) -> Reply<EventStream> {
         let caller = caller(&request)?;
         let pb::WatchSyncEventsRequest { server_id } = request.into_inner();
         if !server_id.is_empty() {
