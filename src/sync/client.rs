@@ -25,8 +25,19 @@ use crate::sync::guard::GuardPolicy;
 use crate::sync::http::check_url;
 use crate::sync::sse::{Event, Parser};
 
-/// The protocol version the client asks for.
-pub const PROTOCOL_VERSION: &str = "2025-06-18";
+/// The protocol version the client asks for: the newest it speaks.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+
+/// Every protocol version the client speaks, newest first. A server that
+/// does not speak the one asked for answers another it supports; the client
+/// goes on with that one when it is listed here.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// How long the legacy SSE transport waits for the `endpoint` event.
+const ENDPOINT_WAIT: Duration = Duration::from_secs(5);
+
+/// Most bytes of an HTTP error's body read to find a JSON-RPC error in it.
+const ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Bounds of one discovery.
 #[derive(Debug, Clone)]
@@ -211,6 +222,13 @@ async fn run(
         .and_then(Value::as_str)
         .ok_or_else(|| DiscoveryError::protocol("initialize result has no protocolVersion"))?
         .to_owned();
+    if !PROTOCOL_VERSIONS.contains(&protocol_version.as_str()) {
+        return Err(DiscoveryError::protocol(format!(
+            "the server answered protocol version {:?}, which this client does not speak ({})",
+            protocol_version.chars().take(40).collect::<String>(),
+            PROTOCOL_VERSIONS.join(", ")
+        )));
+    }
     let capabilities = init
         .get("capabilities")
         .and_then(Value::as_object)
@@ -495,6 +513,49 @@ fn answers(message: &Value, id: i64) -> bool {
     message.get("id").and_then(Value::as_i64) == Some(id) && message.get("method").is_none()
 }
 
+/// The client's answer to a request the server sent it (a JSON-RPC message
+/// with both `method` and `id`): `ping` is answered, anything else refused
+/// with "method not found", since the client declares no capability. `None`
+/// for responses and notifications.
+fn reply_to_server_request(message: &Value) -> Option<Value> {
+    let method = message.get("method")?.as_str()?;
+    let id = message.get("id")?.clone();
+    Some(if method == "ping" {
+        json!({"jsonrpc": "2.0", "id": id, "result": {}})
+    } else {
+        json!({"jsonrpc": "2.0", "id": id, "error": {
+            "code": -32601,
+            "message": format!("the mcp-registry client does not serve {}", method.chars().take(100).collect::<String>()),
+        }})
+    })
+}
+
+/// The JSON-RPC error in an HTTP error's body, if it holds one.
+async fn rpc_error_body(response: reqwest::Response) -> Option<RpcError> {
+    let body = read_capped(response, ERROR_BODY_BYTES).await.ok()?;
+    let message: Value = serde_json::from_slice(&body).ok()?;
+    message.get("error")?;
+    rpc_outcome(&message).ok()?.err()
+}
+
+/// Adds the upstream's own JSON-RPC error to an HTTP error.
+fn with_rpc_error(mut error: DiscoveryError, rpc: &RpcError) -> DiscoveryError {
+    error.message = format!("{}: {} ({})", error.message, rpc.message, rpc.code);
+    error
+}
+
+/// The failure an HTTP error answer stands for, with the JSON-RPC error its
+/// body holds, if any.
+async fn http_error(context: &str, response: reqwest::Response) -> DiscoveryError {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let error = status_error(context, status, &headers);
+    match rpc_error_body(response).await {
+        Some(rpc) => with_rpc_error(error, &rpc),
+        None => error,
+    }
+}
+
 /// How the first POST of a Streamable HTTP session went.
 enum Initialize {
     /// 400, 404 or 405: the endpoint is not Streamable HTTP.
@@ -519,15 +580,18 @@ impl Streamable {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params});
         let response = self.send(&body).await.map_err(Initialize::Failed)?;
         let status = response.status();
-        if matches!(status.as_u16(), 400 | 404 | 405) {
-            return Err(Initialize::Fallback(status));
-        }
         if !status.is_success() {
-            return Err(Initialize::Failed(status_error(
-                "POST initialize",
-                status,
-                response.headers(),
-            )));
+            let headers = response.headers().clone();
+            let error = status_error("POST initialize", status, &headers);
+            return Err(match (status.as_u16(), rpc_error_body(response).await) {
+                // A JSON-RPC error body is a Streamable HTTP endpoint
+                // refusing (say, "Server already initialized"), not a sign
+                // of another transport; 405 still means "POST not here".
+                (405, _) => Initialize::Fallback(status),
+                (_, Some(rpc)) => Initialize::Failed(with_rpc_error(error, &rpc)),
+                (400 | 404, None) => Initialize::Fallback(status),
+                (_, None) => Initialize::Failed(error),
+            });
         }
         self.session_id = response.headers().get("mcp-session-id").cloned();
         let answer = self
@@ -570,11 +634,7 @@ impl Streamable {
     async fn post(&self, body: &Value) -> Result<reqwest::Response, DiscoveryError> {
         let response = self.send(body).await?;
         if !response.status().is_success() {
-            return Err(status_error(
-                "a notification",
-                response.status(),
-                response.headers(),
-            ));
+            return Err(http_error("a notification", response).await);
         }
         Ok(response)
     }
@@ -588,7 +648,7 @@ impl Streamable {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let response = self.send(&body).await?;
         if !response.status().is_success() {
-            return Err(status_error(method, response.status(), response.headers()));
+            return Err(http_error(method, response).await);
         }
         let answer = self.answer(response, id).await?;
         rpc_outcome(&answer)
@@ -634,6 +694,9 @@ impl Streamable {
                 let message = parse_json(data.as_bytes())?;
                 if answers(&message, id) {
                     return Ok(message);
+                }
+                if let Some(reply) = reply_to_server_request(&message) {
+                    self.post(&reply).await?;
                 }
             }
         }
@@ -699,17 +762,25 @@ impl LegacySse {
             tokio::sync::oneshot::channel::<Result<String, DiscoveryError>>();
         let (tx, messages) = mpsc::channel(64);
         let reader = tokio::spawn(read_stream(response, max_bytes, endpoint_tx, tx));
-        let endpoint = match endpoint_rx.await {
-            Ok(Ok(endpoint)) => endpoint,
-            Ok(Err(err)) => {
+        let endpoint = match tokio::time::timeout(ENDPOINT_WAIT, endpoint_rx).await {
+            Ok(Ok(Ok(endpoint))) => endpoint,
+            Ok(Ok(Err(err))) => {
                 reader.abort();
                 return Err(err);
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 reader.abort();
                 return Err(DiscoveryError::protocol(
                     "the SSE stream ended before its endpoint event",
                 ));
+            }
+            Err(_) => {
+                reader.abort();
+                return Err(DiscoveryError::protocol(format!(
+                    "GET (legacy SSE) sent no endpoint event within {} s: the URL may be a \
+                     Streamable HTTP endpoint (try TRANSPORT_STREAMABLE_HTTP)",
+                    ENDPOINT_WAIT.as_secs()
+                )));
             }
         };
         let endpoint = url.join(&endpoint).map_err(|_| {
@@ -744,11 +815,7 @@ impl LegacySse {
             .await
             .map_err(transport_error)?;
         if !response.status().is_success() {
-            return Err(status_error(
-                "POST (legacy SSE)",
-                response.status(),
-                response.headers(),
-            ));
+            return Err(http_error("POST (legacy SSE)", response).await);
         }
         Ok(())
     }
@@ -766,6 +833,9 @@ impl LegacySse {
             let message = message?;
             if answers(&message, id) {
                 return rpc_outcome(&message);
+            }
+            if let Some(reply) = reply_to_server_request(&message) {
+                self.post(&reply).await?;
             }
         }
         Err(DiscoveryError::protocol(
@@ -821,5 +891,43 @@ async fn read_stream(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_ping_is_answered_with_an_empty_result() {
+        let reply =
+            reply_to_server_request(&json!({"jsonrpc": "2.0", "id": "p1", "method": "ping"}));
+        assert_eq!(
+            reply,
+            Some(json!({"jsonrpc": "2.0", "id": "p1", "result": {}}))
+        );
+    }
+
+    #[test]
+    fn other_server_requests_are_refused_as_unknown_methods() {
+        let request = json!({"jsonrpc": "2.0", "id": 7, "method": "sampling/createMessage"});
+        let reply = reply_to_server_request(&request).unwrap_or_default();
+        assert_eq!(reply["id"], 7);
+        assert_eq!(reply["error"]["code"], -32601);
+    }
+
+    #[test]
+    fn responses_and_notifications_get_no_reply() {
+        let notification = json!({"jsonrpc": "2.0", "method": "notifications/progress"});
+        assert_eq!(reply_to_server_request(&notification), None);
+        assert_eq!(
+            reply_to_server_request(&json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
+            None
+        );
+    }
+
+    #[test]
+    fn the_newest_protocol_version_is_asked_for_first() {
+        assert_eq!(PROTOCOL_VERSIONS.first(), Some(&PROTOCOL_VERSION));
     }
 }

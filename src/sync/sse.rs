@@ -57,16 +57,17 @@ impl Parser {
             }
             let line = String::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
             if line.is_empty() {
-                if !self.data.is_empty() {
+                // An event whose data is empty is not dispatched (the
+                // standard's rule): 2025-11-25 servers open a stream with
+                // such a priming event, carrying only an `id`.
+                let data = self.data.join("\n");
+                if !data.is_empty() {
                     let event = if self.event.is_empty() {
                         "message".to_owned()
                     } else {
                         std::mem::take(&mut self.event)
                     };
-                    events.push(Event {
-                        event,
-                        data: self.data.join("\n"),
-                    });
+                    events.push(Event { event, data });
                 }
                 self.data.clear();
                 self.event.clear();
@@ -97,6 +98,14 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_priming_event_with_empty_data_is_not_dispatched() {
+        let mut parser = Parser::new(1024);
+        let events = parser.feed(b"id: 0\ndata:\n\nid: 1\ndata: \n\nevent: message\ndata: {}\n\n");
+        let data: Vec<String> = events.expect("ok").into_iter().map(|e| e.data).collect();
+        assert_eq!(data, ["{}"]);
+    }
 
     #[test]
     fn events_split_across_chunks_are_joined() {

@@ -56,6 +56,13 @@ pub enum Reply {
     Json,
     /// `text/event-stream`, one `message` event holding the response.
     Sse,
+    /// `text/event-stream` that opens with a priming event (an `id` and an
+    /// empty `data`, as 2025-11-25 servers send), then the response.
+    SsePrimed,
+    /// `text/event-stream` that first sends the client a `ping` request and
+    /// answers only once the client has answered it (within 10 s; else the
+    /// stream ends without an answer).
+    SsePing,
     /// `application/json` that does not parse.
     InvalidJson,
     /// `application/json` of this many spaces, streamed lazily.
@@ -93,6 +100,9 @@ pub struct McpServer {
     redirect: Option<(String, String)>,
     deny_suffix: Option<String>,
     tokens: Vec<TokenEndpoint>,
+    rpc_error: Option<(StatusCode, i64, String)>,
+    protocol_version: String,
+    silent_sse: bool,
 }
 
 impl Default for McpServer {
@@ -120,7 +130,29 @@ impl McpServer {
             redirect: None,
             deny_suffix: None,
             tokens: Vec::new(),
+            rpc_error: None,
+            protocol_version: "2025-06-18".into(),
+            silent_sse: false,
         }
+    }
+
+    /// Answers every POST with HTTP `status` and a JSON-RPC error body.
+    pub fn rpc_error(mut self, status: StatusCode, code: i64, message: &str) -> Self {
+        self.rpc_error = Some((status, code, message.into()));
+        self
+    }
+
+    /// Answers `initialize` with this protocol version (default 2025-06-18).
+    pub fn protocol_version(mut self, version: &str) -> Self {
+        self.protocol_version = version.into();
+        self
+    }
+
+    /// Answers GET with an event stream that never sends an event (a legacy
+    /// SSE client waits in vain for its `endpoint`).
+    pub fn silent_sse(mut self) -> Self {
+        self.silent_sse = true;
+        self
     }
 
     /// Sets the name in `serverInfo`.
@@ -274,6 +306,7 @@ impl McpServer {
                     .unwrap_or_default(),
             ),
             issued: AtomicUsize::new(0),
+            pings: AtomicUsize::new(0),
             config: self,
         });
         let state = shared.clone();
@@ -389,11 +422,19 @@ struct Shared {
     log: Mutex<Vec<Request>>,
     location: Mutex<String>,
     issued: AtomicUsize,
+    /// Pings sent so far (each gets its own id).
+    pings: AtomicUsize,
 }
 
 impl Shared {
     /// Logs the request, then answers it.
-    async fn answer(&self, method: Method, uri: Uri, headers: HeaderMap, body: String) -> Response {
+    async fn answer(
+        self: Arc<Self>,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: String,
+    ) -> Response {
         let path = uri.path().to_owned();
         let request: Value = serde_json::from_str(&body).unwrap_or_default();
         let rpc = request["method"].as_str().map(str::to_owned);
@@ -429,6 +470,21 @@ impl Shared {
         if let Some((_, status)) = config.statuses.iter().find(|(m, _)| *m == method) {
             return self.status(*status);
         }
+        if method == Method::GET && config.silent_sse {
+            let never = tokio_stream::pending::<Result<Bytes, std::io::Error>>();
+            return (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(never),
+            )
+                .into_response();
+        }
+        if let (Some((status, code, message)), true) = (&config.rpc_error, method == Method::POST)
+        {
+            let error = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+            let mut response = json_body(&error.to_string());
+            *response.status_mut() = *status;
+            return response;
+        }
         if method != Method::POST {
             return StatusCode::METHOD_NOT_ALLOWED.into_response();
         }
@@ -453,7 +509,7 @@ impl Shared {
         match config.reply {
             Reply::InvalidJson => return json_body("{this is not json"),
             Reply::Oversized(bytes) => return oversized(bytes),
-            Reply::Json | Reply::Sse => {}
+            Reply::Json | Reply::Sse | Reply::SsePrimed | Reply::SsePing => {}
         }
         let Some(result) = rpc.as_deref().and_then(|m| self.result(m, &request)) else {
             // Notifications, and anything else the server does not answer.
@@ -461,13 +517,44 @@ impl Shared {
         };
         let response = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
         match config.reply {
-            Reply::Sse => (
-                [(header::CONTENT_TYPE, "text/event-stream")],
-                format!("event: message\ndata: {response}\n\n"),
-            )
-                .into_response(),
+            Reply::Sse => event_stream(format!("event: message\ndata: {response}\n\n")),
+            Reply::SsePrimed => {
+                event_stream(format!("id: 0\ndata:\n\nevent: message\ndata: {response}\n\n"))
+            }
+            Reply::SsePing => self.answer_after_ping(response),
             _ => json_body(&response.to_string()),
         }
+    }
+
+    /// Returns a stream that sends the client a `ping` request, then
+    /// `response` once the client's answer to it has arrived.
+    fn answer_after_ping(self: &Arc<Self>, response: Value) -> Response {
+        let shared = self.clone();
+        let ping_id = format!("ping-{}", self.pings.fetch_add(1, Ordering::SeqCst));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+        tokio::spawn(async move {
+            let ping = json!({"jsonrpc": "2.0", "id": ping_id, "method": "ping"});
+            let event = format!("event: message\ndata: {ping}\n\n");
+            if tx.send(Ok(Bytes::from(event))).await.is_err() {
+                return;
+            }
+            let answered = |log: &[Request]| {
+                log.iter().any(|r| {
+                    let message: Value = serde_json::from_str(&r.body).unwrap_or_default();
+                    message["id"] == ping_id.as_str() && message.get("result").is_some()
+                })
+            };
+            for _ in 0..500 {
+                if shared.log.lock().map(|l| answered(&l)).unwrap_or(false) {
+                    let event = format!("event: message\ndata: {response}\n\n");
+                    let _ = tx.send(Ok(Bytes::from(event))).await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+        ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
     }
 
     /// Returns the `result` for JSON-RPC `method`, or `None` to answer 202.
@@ -487,7 +574,7 @@ impl Shared {
                     capabilities["resources"] = json!({});
                 }
                 Some(json!({
-                    "protocolVersion": "2025-06-18",
+                    "protocolVersion": config.protocol_version,
                     "capabilities": capabilities,
                     "serverInfo": {"name": config.name, "version": "1"},
                 }))
@@ -552,6 +639,11 @@ impl Shared {
             &json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}).to_string(),
         )
     }
+}
+
+/// Returns a 200 `text/event-stream` answer with `body`.
+fn event_stream(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/event-stream")], body).into_response()
 }
 
 /// Returns a 200 `application/json` answer with `body`.
