@@ -22,6 +22,7 @@ use tonic_health::server::HealthService;
 
 use crate::config::Settings;
 use crate::crypto::Keyring;
+use crate::gateway::Gateway;
 use crate::grpc::admin::AdminApi;
 use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
@@ -58,6 +59,8 @@ const HEALTH_SERVICES: &[&str] = &[
 pub struct Application {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
+    /// The pack gateway's listener (`--mcp-listen`), when on.
+    gateway_listener: Option<TcpListener>,
     store: Store,
     keyring: Arc<Keyring>,
     settings: Settings,
@@ -91,6 +94,14 @@ impl Application {
             ),
             None => None,
         };
+        let gateway_listener = match settings.mcp_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen for the pack gateway on {addr}"))?,
+            ),
+            None => None,
+        };
 
         if Admin::new(store.clone()).has_no_keys().await? {
             tracing::info!(
@@ -100,6 +111,7 @@ impl Application {
         Ok(Self {
             listener,
             metrics_listener,
+            gateway_listener,
             store,
             keyring,
             settings,
@@ -124,6 +136,13 @@ impl Application {
             .and_then(|listener| listener.local_addr().ok())
     }
 
+    /// Returns the address of the pack gateway's listener, if enabled.
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// Returns the store, for tests and tooling that inspect what is at rest.
     pub fn store(&self) -> &Store {
         &self.store
@@ -139,6 +158,7 @@ impl Application {
         let Self {
             listener,
             metrics_listener,
+            gateway_listener,
             store,
             keyring,
             settings,
@@ -151,6 +171,9 @@ impl Application {
             serve_metrics(listener, &owned)?;
         }
         let services = start_services(&store, &keyring, &settings, &owned)?;
+        if let Some(listener) = gateway_listener {
+            serve_gateway(listener, &store, &settings, &owned)?;
+        }
         let health_lock = probe_database(&health, &store, &owned);
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -263,6 +286,33 @@ fn serve_metrics(listener: TcpListener, owned: &Owned) -> anyhow::Result<()> {
         }
     });
     tracing::info!(addr = %metrics_addr, "serving metrics on /metrics");
+    Ok(())
+}
+
+/// Serves the pack gateway on `listener` until shutdown starts; in-flight
+/// requests finish within the shutdown grace period, like gRPC calls.
+fn serve_gateway(
+    listener: TcpListener,
+    store: &Store,
+    settings: &Settings,
+    owned: &Owned,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let gateway = Gateway::new(
+        Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
+        Packs::new(store.clone()),
+    );
+    let router = crate::gateway::router(gateway, settings.max_message_bytes);
+    let stop = owned.stopping.clone();
+    owned.tasks.spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "pack gateway listener failed");
+        }
+    });
+    tracing::info!(%addr, "serving the pack gateway on /mcp/packs/<pack id>");
     Ok(())
 }
 

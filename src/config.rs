@@ -127,6 +127,15 @@ pub struct SettingsArgs {
         default_value = "127.0.0.1:9464"
     )]
     pub metrics_listen: String,
+    /// Address of the pack gateway (every pack as an MCP endpoint at
+    /// `/mcp/packs/<pack id>`); `off` (the default while it is a preview) disables it.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_MCP_LISTEN",
+        default_value = "off"
+    )]
+    pub mcp_listen: String,
     /// Master keys for credential encryption, `<id>:<base64 32 bytes>`, comma-separated; the first encrypts, all decrypt.
     #[arg(
         long = "master-key",
@@ -288,6 +297,8 @@ pub struct Settings {
     pub embedded_database: bool,
     pub data_dir: PathBuf,
     pub metrics_listen: Option<SocketAddr>,
+    /// The pack gateway's listener (`--mcp-listen`); `None` when off.
+    pub mcp_listen: Option<SocketAddr>,
     pub master_keys: MasterKeySource,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -328,6 +339,10 @@ impl Settings {
             "off" | "" => None,
             addr => Some(parse_addr("--metrics-listen", addr)?),
         };
+        let mcp_listen = match args.mcp_listen.as_str() {
+            "off" | "" => None,
+            addr => Some(parse_addr("--mcp-listen", addr)?),
+        };
         let (database_url, embedded_database) = match args.database_url {
             Some(url) if !url.is_empty() => {
                 if !(url.starts_with("postgres://")
@@ -365,6 +380,7 @@ impl Settings {
             embedded_database,
             data_dir: args.data_dir,
             metrics_listen,
+            mcp_listen,
             master_keys,
             log_format: args.log_format,
             log_level: args.log_level,
@@ -539,10 +555,19 @@ mod tests {
     }
 
     #[test]
+    fn the_pack_gateway_is_off_unless_given_an_address() {
+        let off = Settings::from_args(args(&[]), true).expect("defaults");
+        assert_eq!(off.mcp_listen, None);
+        let on = Settings::from_args(args(&["--mcp-listen", "127.0.0.1:8080"]), true).expect("on");
+        assert_eq!(on.mcp_listen, Some("127.0.0.1:8080".parse().expect("addr")));
+    }
+
+    #[test]
     fn invalid_settings_are_one_line_errors() {
         for bad in [
             &["--listen", "nowhere"][..],
             &["--metrics-listen", "x:y"],
+            &["--mcp-listen", "x:y"],
             &["--database-url", "mysql://x"],
             &["--database-url", "postgres://x/y"],
             &["--log-level", "info,[=bad"],

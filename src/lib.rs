@@ -6,6 +6,8 @@
 //!   until a shutdown signal; owns every long-lived task.
 //! - [`config`]: command line and `MCP_REGISTRY_*` settings, validated once.
 //! - [`cli`]: the `admin` subcommands used to bootstrap organizations and keys.
+//! - [`gateway`]: the pack gateway, every pack as one MCP endpoint over
+//!   Streamable HTTP (`--mcp-listen`).
 //! - [`grpc`]: the tonic layer. One file per service that only translates
 //!   between protobuf and the domain, `status` (domain errors → `tonic::Status`)
 //!   and `middleware` (request ids, authentication, metrics, logs).
@@ -25,6 +27,7 @@ pub mod crypto;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod gateway;
 pub mod grpc;
 pub mod pagination;
 pub mod pb;

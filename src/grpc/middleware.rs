@@ -198,7 +198,7 @@ fn is_read_only(method: &str) -> bool {
 
 /// Extracts `(key id, secret)` from `x-api-key` + `x-api-secret` or from
 /// `authorization: Bearer <key>.<secret>`.
-fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
+pub fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
     const MALFORMED: &str = "malformed credentials: send x-api-key and x-api-secret, or authorization: Bearer <key>.<secret>";
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value

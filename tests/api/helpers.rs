@@ -246,6 +246,8 @@ pub struct Options {
     pub sync_timeout: Option<Duration>,
     /// `--read-cache-mib` (the default, 128, when unset).
     pub read_cache_mib: Option<u64>,
+    /// `--mcp-listen` on a free loopback port (off when false).
+    pub gateway: bool,
 }
 
 /// Settings for the app under test on `database`.
@@ -257,6 +259,9 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         embedded_database: false,
         data_dir: database.dir.path().to_path_buf(),
         metrics_listen: metrics.then(|| "127.0.0.1:0".parse().expect("addr")),
+        mcp_listen: options
+            .gateway
+            .then(|| "127.0.0.1:0".parse().expect("addr")),
         master_keys: MasterKeySource::Inline(vec![master_key]),
         log_format: LogFormat::Text,
         log_level: "warn".into(),
@@ -287,6 +292,8 @@ pub struct TestApp {
     /// The gRPC listener.
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    /// The pack gateway's listener, when `Options::gateway` is on.
+    pub gateway_addr: Option<SocketAddr>,
     pub channel: Channel,
     pub store: Store,
     /// The database the app runs on.
@@ -357,6 +364,7 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
     let app = Application::build(settings).await.expect("build app");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
+    let gateway_addr = app.gateway_addr();
     let store = app.store().clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -380,6 +388,7 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
     let app = TestApp {
         addr,
         metrics_addr,
+        gateway_addr,
         channel,
         store,
         database_url: database.url.clone(),

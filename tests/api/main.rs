@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod binary;
 mod cache;
+mod gateway;
 mod grpc_web;
 mod import;
 mod limits;
