@@ -172,7 +172,7 @@ impl Application {
         }
         let services = start_services(&store, &keyring, &settings, &owned)?;
         if let Some(listener) = gateway_listener {
-            serve_gateway(listener, &store, &settings, &owned)?;
+            serve_gateway(listener, &store, &services, &settings, &owned)?;
         }
         let health_lock = probe_database(&health, &store, &owned);
 
@@ -294,6 +294,7 @@ fn serve_metrics(listener: TcpListener, owned: &Owned) -> anyhow::Result<()> {
 fn serve_gateway(
     listener: TcpListener,
     store: &Store,
+    services: &Services,
     settings: &Settings,
     owned: &Owned,
 ) -> anyhow::Result<()> {
@@ -301,6 +302,9 @@ fn serve_gateway(
     let gateway = Gateway::new(
         Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
         Packs::new(store.clone()),
+        services.servers.clone(),
+        services.syncer.clone(),
+        settings.gateway_call_timeout,
     );
     let router = crate::gateway::router(gateway, settings.max_message_bytes);
     let stop = owned.stopping.clone();

@@ -265,6 +265,16 @@ pub struct SettingsArgs {
         default_value = "30"
     )]
     pub shutdown_timeout: u64,
+    /// Seconds one `tools/call` through the pack gateway may take, upstream
+    /// connection included.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_GATEWAY_CALL_TIMEOUT",
+        default_value = "60",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub gateway_call_timeout: u64,
 }
 
 const NO_MASTER_KEY: &str = "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)";
@@ -303,6 +313,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_level: String,
     pub shutdown_timeout: Duration,
+    /// `--gateway-call-timeout`.
+    pub gateway_call_timeout: Duration,
     /// Whether plain `http` upstream URLs are accepted.
     pub allow_insecure_upstreams: bool,
     /// Whether syncs may connect to private-network addresses.
@@ -385,6 +397,7 @@ impl Settings {
             log_format: args.log_format,
             log_level: args.log_level,
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+            gateway_call_timeout: Duration::from_secs(args.gateway_call_timeout),
             allow_insecure_upstreams: args.allow_insecure_upstreams,
             allow_private_upstreams: args.allow_private_upstreams,
             grpc_web: args.grpc_web,

@@ -7,13 +7,17 @@
 //! <key>.<secret>` or `x-api-key` + `x-api-secret`), with the same rights as
 //! on gRPC: a pack of another organization is not found.
 //!
-//! Served so far: `initialize`, `ping` and `tools/list` (the pack's
-//! resolution at its current version, exactly ResolvePack's qualified names
-//! and exclusions, each tool's definition as its upstream declared it but
-//! for the name), read from the store, never from upstreams. `tools/call`,
-//! prompts and resources are not served yet: they answer "method not found".
+//! Served so far: `initialize`, `ping`, `tools/list` (the pack's resolution
+//! at its current version, exactly ResolvePack's qualified names and
+//! exclusions, each tool's definition as its upstream declared it but for the
+//! name, read from the store, never from upstreams) and `tools/call` (checked
+//! against that resolution at call time, then made upstream by the sync
+//! engine with the server's sealed credentials; under REQUIRE_ALL the
+//! definition the upstream presents now must hash to the approved one).
+//! Prompts and resources are not served yet: "method not found".
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,30 +26,50 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::Error;
+use crate::error::{Error, UpstreamFailure};
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
 use crate::registry::auth::Authenticator;
-use crate::registry::packs::{Packs, ResolvedTool};
-use crate::sync::client::PROTOCOL_VERSIONS;
+use crate::registry::packs::{ExcludedTool, Exclusion, Packs, ResolvedTool};
+use crate::registry::runs::Trigger;
+use crate::registry::servers::{ApprovalPolicy, Lookup, Servers};
+use crate::sync::client::{PROTOCOL_VERSIONS, ToolCallOutcome};
+use crate::sync::engine::Syncer;
+use crate::sync::lifecycle::AttemptFailure;
 
 /// Most tools in one `tools/list` page; `nextCursor` leads to the next.
 pub const TOOLS_PAGE: usize = 100;
 
-/// What the gateway needs from the domain.
+/// What the gateway needs from the domain and the sync engine.
 pub struct Gateway {
     /// Turns the request's API key into a caller.
     authenticator: Authenticator,
     /// Reads and resolves packs with the caller's rights.
     packs: Packs,
+    /// Reads a member server (url, transport, sealed secrets) for a call.
+    servers: Servers,
+    /// Makes upstream calls (guard, credentials, transports) and records a
+    /// changed tool by syncing its server.
+    syncer: Syncer,
+    /// `--gateway-call-timeout`: one call, upstream connection included.
+    call_timeout: Duration,
 }
 
 impl Gateway {
-    /// Returns a gateway over these domain services.
-    pub fn new(authenticator: Authenticator, packs: Packs) -> Arc<Self> {
+    /// Returns a gateway over these services.
+    pub fn new(
+        authenticator: Authenticator,
+        packs: Packs,
+        servers: Servers,
+        syncer: Syncer,
+        call_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Self {
             authenticator,
             packs,
+            servers,
+            syncer,
+            call_timeout,
         })
     }
 }
@@ -97,6 +121,7 @@ async fn post(
         "initialize" => initialize(&gateway, &caller, &pack_id, &message).await,
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(&gateway, &caller, &pack_id, &message).await,
+        "tools/call" => tools_call(&gateway, &caller, &pack_id, &message).await,
         other => {
             let text = format!("the pack gateway does not serve {}", clip(other, 100));
             return json_answer(rpc_error(id, -32601, &text));
@@ -193,6 +218,133 @@ async fn tools_list(
     Ok(result)
 }
 
+/// `tools/call`: the tool must be offered by the pack's current version
+/// (member, enabled, allowed, approved: ResolvePack's rules), then it is
+/// called upstream. The result passes through unchanged; an upstream failure
+/// is a result with `isError` naming the failure kind.
+async fn tools_call(
+    gateway: &Gateway,
+    caller: &Caller,
+    pack_id: &str,
+    message: &Value,
+) -> Result<Value, Answer> {
+    let params = &message["params"];
+    let Some(name) = params["name"].as_str() else {
+        return Err(Answer::Rpc(
+            -32602,
+            "params.name (the tool's name) is required".into(),
+        ));
+    };
+    let arguments = match &params["arguments"] {
+        Value::Null => json!({}),
+        Value::Object(_) => params["arguments"].clone(),
+        _ => {
+            return Err(Answer::Rpc(
+                -32602,
+                "params.arguments must be an object".into(),
+            ));
+        }
+    };
+    let resolution = gateway
+        .packs
+        .resolve(caller, &checked_pack_id(pack_id)?, 0)
+        .await?;
+    let Some(tool) = resolution.tools.iter().find(|t| t.qualified_name == name) else {
+        return Err(Answer::Rpc(-32602, not_offered(name, &resolution.excluded)));
+    };
+    let view = gateway
+        .servers
+        .get(caller, Lookup::Id(tool.server_id.clone()))
+        .await?;
+    let server = view.server;
+    let approved = (server.approval_policy == ApprovalPolicy::RequireAll)
+        .then_some(tool.definition_hash.as_str());
+    let called = gateway
+        .syncer
+        .call_tool(
+            &server,
+            &tool.name,
+            arguments,
+            approved,
+            gateway.call_timeout,
+        )
+        .await;
+    match called {
+        Ok(ToolCallOutcome::Result(result)) => Ok(result),
+        Ok(ToolCallOutcome::Error { code, message }) => Err(Answer::Rpc(code, message)),
+        Ok(ToolCallOutcome::Changed { .. }) => {
+            // The registry records the change (approval dropped, a run with
+            // the diff, an event) by syncing the server.
+            gateway.syncer.spawn_sync(server, Trigger::Manual);
+            Err(Answer::Rpc(
+                -32602,
+                format!(
+                    "tool {name:?} changed since approval: the upstream presents another definition; \
+                     a sync records the change, approve the tool again to call it"
+                ),
+            ))
+        }
+        Err(AttemptFailure::Upstream(err)) => Ok(failed_result(&format!(
+            "upstream {}: {}",
+            failure_kind(err.failure, &err.message),
+            err.message
+        ))),
+        Err(AttemptFailure::Credentials(_)) => Ok(failed_result(
+            "upstream credentials unusable: the stored credentials cannot be opened",
+        )),
+    }
+}
+
+/// Why `name` is not offered: the exclusion ResolvePack gives it, if any.
+fn not_offered(name: &str, excluded: &[ExcludedTool]) -> String {
+    let reason = excluded
+        .iter()
+        .find(|e| !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name)
+        .or_else(|| {
+            excluded.iter().find(|e| {
+                e.tool_name.is_empty() && name.starts_with(&format!("{}__", e.server_name))
+            })
+        });
+    match reason {
+        Some(e) => format!(
+            "tool {name:?} is not offered by this pack: {}",
+            exclusion(e.reason)
+        ),
+        None => format!("this pack offers no tool named {:?}", clip(name, 200)),
+    }
+}
+
+/// An exclusion as the error names it (ResolvePack's reasons).
+fn exclusion(reason: Exclusion) -> &'static str {
+    match reason {
+        Exclusion::ServerDeleted => "its server was deleted",
+        Exclusion::ServerDisabled => "its server is disabled",
+        Exclusion::ServerNeverSynced => "its server was never synced",
+        Exclusion::ServerError => "its server's last sync failed",
+        Exclusion::ToolsDisabled => "its server's tools are disabled",
+        Exclusion::NotAllowed => "it is not in its server's allowed tools",
+        Exclusion::AddedSinceRevision => "it was added since the pinned revision",
+        Exclusion::ChangedSinceRevision => "it changed since the pinned revision",
+        Exclusion::NotApproved => "it is not approved",
+        Exclusion::ChangedSinceApproval => "it changed since approval",
+    }
+}
+
+/// The failure kind an `isError` result names.
+fn failure_kind(failure: UpstreamFailure, message: &str) -> &'static str {
+    match failure {
+        UpstreamFailure::Unreachable if message.starts_with("timeout") => "timeout",
+        UpstreamFailure::Unreachable => "unreachable",
+        UpstreamFailure::AuthFailed => "auth failed",
+        UpstreamFailure::ProtocolError => "protocol error",
+    }
+}
+
+/// A tool result that reports a failure to the model (`isError`).
+fn failed_result(text: &str) -> Value {
+    json!({"content": [{"type": "text", "text": text}], "isError": true})
+}
+
 /// A tool as listed: its upstream definition, field for field, under its
 /// qualified name.
 fn listed_tool(tool: &ResolvedTool) -> Value {
@@ -220,6 +372,7 @@ fn known(method: &str) -> &'static str {
         "initialize" => "initialize",
         "ping" => "ping",
         "tools/list" => "tools/list",
+        "tools/call" => "tools/call",
         _ => "other",
     }
 }

@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::error::UpstreamFailure;
+use crate::registry::canonical::definition_hash;
 use crate::sync::guard::GuardPolicy;
 use crate::sync::http::check_url;
 use crate::sync::sse::{Event, Parser};
@@ -212,23 +213,102 @@ async fn connect(
     Ok((Connection::Sse(session), result))
 }
 
+/// The protocol version `initialize` answered, if the client speaks it.
+fn negotiated_version(init: &Value) -> Result<String, DiscoveryError> {
+    let version = init
+        .get("protocolVersion")
+        .and_then(Value::as_str)
+        .ok_or_else(|| DiscoveryError::protocol("initialize result has no protocolVersion"))?;
+    if !PROTOCOL_VERSIONS.contains(&version) {
+        return Err(DiscoveryError::protocol(format!(
+            "the server answered protocol version {:?}, which this client does not speak ({})",
+            version.chars().take(40).collect::<String>(),
+            PROTOCOL_VERSIONS.join(", ")
+        )));
+    }
+    Ok(version.to_owned())
+}
+
+/// What a `tools/call` made for the pack gateway came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ToolCallOutcome {
+    /// The tool's result, exactly as the upstream sent it.
+    Result(Value),
+    /// The upstream answered the call with a JSON-RPC error.
+    Error { code: i64, message: String },
+    /// The upstream lists the tool with another definition than the
+    /// approved one: its hash now (empty when it no longer lists the tool).
+    Changed { hash: String },
+}
+
+/// Calls tool `name` with `arguments` on the server at `url`, on a session
+/// of its own, under the same guard and limits as a discovery. With
+/// `approved`, the tool the upstream lists now must hash to it first.
+#[allow(clippy::too_many_arguments)]
+pub async fn call_tool(
+    client: &reqwest::Client,
+    url: &Url,
+    headers: &HeaderMap,
+    wire: Wire,
+    limits: &Limits,
+    policy: &GuardPolicy,
+    name: &str,
+    arguments: Value,
+    approved: Option<&str>,
+) -> Result<ToolCallOutcome, DiscoveryError> {
+    check_url(url, policy).map_err(|err| DiscoveryError::unreachable(err.to_string()))?;
+    let work = async {
+        let (mut connection, init) = connect(client, url, headers, wire, limits).await?;
+        let result = call_on(&mut connection, &init, name, arguments, approved, limits).await;
+        connection.close().await;
+        result
+    };
+    match tokio::time::timeout(limits.deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(DiscoveryError::unreachable(format!(
+            "timeout: no complete answer within {} s",
+            limits.deadline.as_secs_f64()
+        ))),
+    }
+}
+
+async fn call_on(
+    connection: &mut Connection,
+    init: &Value,
+    name: &str,
+    arguments: Value,
+    approved: Option<&str>,
+    limits: &Limits,
+) -> Result<ToolCallOutcome, DiscoveryError> {
+    let version = negotiated_version(init)?;
+    connection.set_protocol_version(&version);
+    connection.notify("notifications/initialized").await?;
+    if let Some(approved) = approved {
+        let listed = match list_all(connection, "tools/list", "tools", "name", limits).await? {
+            Listing::Listed { items, .. } => items.into_iter().find(|t| t["name"] == name),
+            _ => None,
+        };
+        let hash = listed.as_ref().map(definition_hash).unwrap_or_default();
+        if hash != approved {
+            return Ok(ToolCallOutcome::Changed { hash });
+        }
+    }
+    let params = json!({"name": name, "arguments": arguments});
+    Ok(match connection.request("tools/call", params).await? {
+        Ok(result) => ToolCallOutcome::Result(result),
+        Err(error) => ToolCallOutcome::Error {
+            code: error.code,
+            message: error.message,
+        },
+    })
+}
+
 async fn run(
     connection: &mut Connection,
     init: Value,
     limits: &Limits,
 ) -> Result<Discovery, DiscoveryError> {
-    let protocol_version = init
-        .get("protocolVersion")
-        .and_then(Value::as_str)
-        .ok_or_else(|| DiscoveryError::protocol("initialize result has no protocolVersion"))?
-        .to_owned();
-    if !PROTOCOL_VERSIONS.contains(&protocol_version.as_str()) {
-        return Err(DiscoveryError::protocol(format!(
-            "the server answered protocol version {:?}, which this client does not speak ({})",
-            protocol_version.chars().take(40).collect::<String>(),
-            PROTOCOL_VERSIONS.join(", ")
-        )));
-    }
+    let protocol_version = negotiated_version(&init)?;
     let capabilities = init
         .get("capabilities")
         .and_then(Value::as_object)

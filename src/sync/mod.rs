@@ -6,6 +6,7 @@
 //! ([`lifecycle`]) and the per-server locks ([`locks`]). The run model lives
 //! in the domain (`registry::runs`).
 
+pub mod calls;
 pub mod client;
 pub mod credentials;
 pub mod engine;

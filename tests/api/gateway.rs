@@ -6,7 +6,10 @@ use mcp_registry::pb;
 use mcp_registry::registry::Plan;
 use serde_json::{Value, json};
 
-use crate::helpers::{Auth, Options, Org, TestApp, server, synced, tool};
+use std::time::Duration;
+
+use crate::helpers::{Auth, Options, Org, TestApp, bearer, loopback, server, synced, tool};
+use crate::mcp::{McpServer, Running};
 
 fn gateway() -> Options {
     Options {
@@ -210,11 +213,15 @@ async fn what_the_gateway_does_not_serve_is_refused_by_the_protocol(app: TestApp
     let served = pack_with(&app, &[tool("search")]).await;
     let url = endpoint(&app, &served.pack.id);
     let member = &served.org.member;
-    let (status, _, body) = call(&url, member, request("tools/call", json!({"name": "x"}))).await;
+    let (status, _, body) = call(&url, member, request("resources/list", json!({}))).await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
         (200, json!(-32601))
     );
+    let (_, _, body) = call(&url, member, request("tools/call", json!({"name": "nope"}))).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no tool named"), "{message}");
     let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let (status, _, _) = call(&url, member, note).await;
     assert_eq!(status, 202, "a notification is accepted");
@@ -253,6 +260,212 @@ async fn the_python_sdk_client_lists_a_packs_tools(app: TestApp) {
     names.sort_unstable();
     assert_eq!(names, ["github__issues", "github__search"]);
 }
+
+/// Options for packs of loopback upstreams: syncs reach 127.0.0.1, and the
+/// syncs the service starts itself (a changed tool's) run.
+fn upstreams() -> Options {
+    Options {
+        gateway: true,
+        background_sync: true,
+        sync_interval: Some(Duration::from_secs(3600)),
+        ..loopback()
+    }
+}
+
+/// What the fake upstream's `echo` answers: every kind of content, with
+/// structured content and `_meta`, so that pass-through is visible.
+fn echo_result(request: &Value) -> Value {
+    let text = request["params"]["arguments"]["text"].clone();
+    json!({
+        "content": [
+            {"type": "text", "text": text},
+            {"type": "image", "data": "aGk=", "mimeType": "image/png"},
+            {"type": "resource_link", "uri": "file:///echo", "name": "echo"}
+        ],
+        "structuredContent": {"echoed": text},
+        "isError": false,
+        "_meta": {"fixture": true}
+    })
+}
+
+/// A loopback upstream "echo" that demands `token`, registered with it as
+/// bearer credentials under `policy`, synced, in pack "dev".
+struct Upstream {
+    served: Served,
+    upstream: Running,
+    server_id: String,
+    url: String,
+}
+
+async fn upstream_pack(app: &TestApp, token: &str, policy: pb::ApprovalPolicy) -> Upstream {
+    let upstream = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .bearer(token)
+        .on("tools/call", echo_result)
+        .start()
+        .await;
+    let org = app.org("acme", Plan::Pro).await;
+    let mut input = server("echoer");
+    input.url = upstream.url("/mcp");
+    input.credentials = bearer(token);
+    input.approval_policy = policy as i32;
+    let created = app.create_server(&org.admin, input).await;
+    app.sync(&org.admin, &created.id).await;
+    let pack = app
+        .packs_as(&org.member)
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "dev".into(),
+                description: "echo".into(),
+                servers: vec![pb::PackServer {
+                    server_id: created.id.clone(),
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create pack")
+        .into_inner();
+    let url = endpoint(app, &pack.id);
+    Upstream {
+        served: Served { org, pack },
+        upstream,
+        server_id: created.id,
+        url,
+    }
+}
+
+fn echo(text: &str) -> Value {
+    request(
+        "tools/call",
+        json!({"name": "echoer__echo", "arguments": {"text": text}}),
+    )
+}
+
+async fn a_tool_call_returns_the_upstreams_result_unchanged(app: TestApp) {
+    let u = upstream_pack(&app, "s3cret-token", pb::ApprovalPolicy::RequireNone).await;
+    let (status, _, body) = call(&u.url, &u.served.org.member, echo("hello")).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = echo_result(&json!({"params": {"arguments": {"text": "hello"}}}));
+    assert_eq!(body["result"], expected);
+}
+
+async fn a_tool_call_carries_the_stored_secret_upstream_and_never_back(app: TestApp) {
+    let u = upstream_pack(&app, "s3cret-token", pb::ApprovalPolicy::RequireNone).await;
+    let (_, _, body) = call(&u.url, &u.served.org.member, echo("hi")).await;
+    assert!(!body.to_string().contains("s3cret-token"), "{body}");
+    let calls: Vec<_> = u
+        .upstream
+        .requests()
+        .into_iter()
+        .filter(|r| r.rpc.as_deref() == Some("tools/call"))
+        .collect();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].header("authorization"), ["Bearer s3cret-token"]);
+}
+
+/// Waits until the server has more sync runs than `before`.
+async fn runs_after(app: &TestApp, auth: &Auth, server_id: &str, before: usize) -> usize {
+    for _ in 0..100 {
+        let runs = app
+            .sync_as(auth)
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: server_id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner();
+        let finished = runs
+            .sync_runs
+            .iter()
+            .filter(|r| r.outcome != pb::SyncOutcome::Running as i32)
+            .count();
+        if finished > before {
+            return finished;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no new sync run of {server_id}");
+}
+
+async fn approve(app: &TestApp, auth: &Auth, server_id: &str) {
+    app.servers_as(auth)
+        .approve_tools(pb::ApproveToolsRequest {
+            server_id: server_id.into(),
+            all_tools: true,
+            ..Default::default()
+        })
+        .await
+        .expect("approve");
+}
+
+async fn an_unapproved_tool_is_refused_until_it_is_approved(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireAll).await;
+    let member = &u.served.org.member;
+    let (_, _, body) = call(&u.url, member, echo("x")).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not approved"), "{message}");
+    approve(&app, &u.served.org.admin, &u.server_id).await;
+    let (_, _, body) = call(&u.url, member, echo("x")).await;
+    assert_eq!(body["result"]["structuredContent"]["echoed"], "x", "{body}");
+}
+
+async fn a_tool_changed_since_approval_is_refused_and_its_server_synced(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireAll).await;
+    let (admin, member) = (&u.served.org.admin, &u.served.org.member);
+    approve(&app, admin, &u.server_id).await;
+    let before = runs_after(&app, admin, &u.server_id, 0).await;
+    u.upstream
+        .set_tools([crate::mcp::tool("echo", "Now also deletes files")]);
+    let (_, _, body) = call(&u.url, member, echo("x")).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"echoer__echo\" changed since approval"),
+        "{message}"
+    );
+    assert_eq!(
+        u.upstream.paths_of("tools/call").len(),
+        0,
+        "a changed tool is never called"
+    );
+    runs_after(&app, admin, &u.server_id, before).await;
+    let (_, _, body) = call(&u.url, member, echo("x")).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("changed since approval"),
+        "after the sync: {message}"
+    );
+    approve(&app, admin, &u.server_id).await;
+    let (_, _, body) = call(&u.url, member, echo("x")).await;
+    assert_eq!(body["result"]["structuredContent"]["echoed"], "x", "{body}");
+}
+
+async fn an_unreachable_upstream_is_a_failed_tool_result(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    u.upstream.stop();
+    let (status, _, body) = call(&u.url, &u.served.org.member, echo("x")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.starts_with("upstream unreachable"), "{text}");
+}
+
+crate::on_both_backends_with!(super::upstreams();
+    a_tool_call_returns_the_upstreams_result_unchanged,
+    a_tool_changed_since_approval_is_refused_and_its_server_synced,
+);
+
+crate::on_sqlite_with!(super::upstreams();
+    a_tool_call_carries_the_stored_secret_upstream_and_never_back,
+    an_unapproved_tool_is_refused_until_it_is_approved,
+    an_unreachable_upstream_is_a_failed_tool_result,
+);
 
 crate::on_both_backends_with!(super::gateway();
     a_pack_lists_its_resolved_tools_through_the_gateway,

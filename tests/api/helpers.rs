@@ -248,6 +248,8 @@ pub struct Options {
     pub read_cache_mib: Option<u64>,
     /// `--mcp-listen` on a free loopback port (off when false).
     pub gateway: bool,
+    /// `--gateway-call-timeout` (60 s when unset).
+    pub gateway_call_timeout: Option<Duration>,
 }
 
 /// Settings for the app under test on `database`.
@@ -266,6 +268,9 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         shutdown_timeout: options.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
+        gateway_call_timeout: options
+            .gateway_call_timeout
+            .unwrap_or(Duration::from_secs(60)),
         allow_insecure_upstreams: options.insecure_upstreams,
         allow_private_upstreams: options.private_upstreams,
         grpc_web: options.grpc_web,
