@@ -308,12 +308,18 @@ fn serve_gateway(
     );
     let router = crate::gateway::router(gateway, settings.max_message_bytes);
     let stop = owned.stopping.clone();
+    let abandon = owned.abandon.clone();
     owned.tasks.spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
-        if let Err(err) = served {
-            tracing::error!(error = %err, "pack gateway listener failed");
+        let served = axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned());
+        // In-flight calls get the grace period, like gRPC calls; calls still
+        // waiting on an upstream then are cut.
+        tokio::select! {
+            served = served => if let Err(err) = served {
+                tracing::error!(error = %err, "pack gateway listener failed");
+            },
+            () = abandon.cancelled() => {
+                tracing::warn!("pack gateway calls still running at the end of the grace period were cut");
+            }
         }
     });
     tracing::info!(%addr, "serving the pack gateway on /mcp/packs/<pack id>");

@@ -301,9 +301,17 @@ async fn upstream_pack(app: &TestApp, token: &str, policy: pb::ApprovalPolicy) -
     let upstream = McpServer::new()
         .tool("echo", "Echoes its text")
         .bearer(token)
-        .on("tools/call", echo_result)
-        .start()
-        .await;
+        .on("tools/call", echo_result);
+    upstream_pack_of(app, upstream, token, policy).await
+}
+
+async fn upstream_pack_of(
+    app: &TestApp,
+    upstream: McpServer,
+    token: &str,
+    policy: pb::ApprovalPolicy,
+) -> Upstream {
+    let upstream = upstream.start().await;
     let org = app.org("acme", Plan::Pro).await;
     let mut input = server("echoer");
     input.url = upstream.url("/mcp");
@@ -454,6 +462,44 @@ async fn an_unreachable_upstream_is_a_failed_tool_result(app: TestApp) {
         .as_str()
         .unwrap_or_default();
     assert!(text.starts_with("upstream unreachable"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cuts_gateway_calls_still_waiting_at_the_end_of_its_grace_period() {
+    use crate::helpers::{Backend, TestDatabase, spawn_app};
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let options = Options {
+        shutdown_timeout: Some(Duration::from_secs(1)),
+        ..upstreams()
+    };
+    let (app, guard) = spawn_app(database, options).await;
+    let hanging = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .on("tools/call", echo_result)
+        .delay("tools/call", Duration::from_secs(3600));
+    let u = upstream_pack_of(&app, hanging, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    let (url, member) = (u.url.clone(), u.served.org.member.clone());
+    let pending = tokio::spawn(async move { call(&url, &member, echo("x")).await });
+    for _ in 0..100 {
+        if !u.upstream.paths_of("tools/call").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        u.upstream.paths_of("tools/call").len(),
+        1,
+        "the call is in flight"
+    );
+    // The call's own deadline is 60 s: only the grace period can end it sooner.
+    let stopped = tokio::time::timeout(Duration::from_secs(20), guard.stop()).await;
+    assert!(
+        stopped.is_ok(),
+        "shutdown waited for a gateway call past its grace period"
+    );
+    pending.abort();
 }
 
 crate::on_both_backends_with!(super::upstreams();
