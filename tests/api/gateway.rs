@@ -231,23 +231,48 @@ async fn what_the_gateway_does_not_serve_is_refused_by_the_protocol(app: TestApp
     assert_eq!(get.status().as_u16(), 405, "no server-to-client stream");
 }
 
-async fn the_python_sdk_client_lists_a_packs_tools(app: TestApp) {
-    let served = pack_with(&app, &[tool("search"), tool("issues")]).await;
-    let url = endpoint(&app, &served.pack.id);
+/// Runs the Python SDK client against `url` as `auth`, with `extra`
+/// arguments (a tool to call and its JSON arguments); returns its JSON.
+async fn python_client(url: &str, auth: &Auth, extra: &[&str]) -> Value {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gateway_tools.py"
     );
     let pythonpath = std::env::var("MCP_REGISTRY_TEST_PYTHONPATH").expect("set by ./scripts/test");
-    let member = &served.org.member;
     let output = tokio::process::Command::new("python3")
-        .args([script, url.as_str(), member.key_id(), member.secret()])
+        .args([script, url, auth.key_id(), auth.secret()])
+        .args(extra)
         .env("PYTHONPATH", pythonpath)
         .output()
         .await
         .expect("run the python client");
     assert!(output.status.success(), "python client: {output:?}");
-    let listing: Value = serde_json::from_slice(&output.stdout).expect("json");
+    serde_json::from_slice(&output.stdout).expect("json")
+}
+
+async fn the_python_sdk_client_calls_a_tool_through_the_gateway(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    let arguments = json!({"text": "from python"}).to_string();
+    let out = python_client(&u.url, &u.served.org.member, &["echoer__echo", &arguments]).await;
+    let call = &out["call"];
+    assert_eq!(
+        call["content"][0],
+        json!({"type": "text", "text": "from python"}),
+        "{out}"
+    );
+    assert_eq!(call["content"][1]["type"], "image", "{out}");
+    assert_eq!(
+        call["structuredContent"],
+        json!({"echoed": "from python"}),
+        "{out}"
+    );
+    assert_eq!(call["isError"], false, "{out}");
+}
+
+async fn the_python_sdk_client_lists_a_packs_tools(app: TestApp) {
+    let served = pack_with(&app, &[tool("search"), tool("issues")]).await;
+    let url = endpoint(&app, &served.pack.id);
+    let listing = python_client(&url, &served.org.member, &[]).await;
     assert_eq!(listing["protocolVersion"], "2025-11-25");
     assert_eq!(listing["serverName"], "mcp-registry");
     let mut names: Vec<&str> = (listing["tools"]
@@ -508,6 +533,7 @@ crate::on_both_backends_with!(super::upstreams();
 );
 
 crate::on_sqlite_with!(super::upstreams();
+    the_python_sdk_client_calls_a_tool_through_the_gateway,
     a_tool_call_carries_the_stored_secret_upstream_and_never_back,
     an_unapproved_tool_is_refused_until_it_is_approved,
     an_unreachable_upstream_is_a_failed_tool_result,
