@@ -43,6 +43,12 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
                 Matcher::Full("grpc_server_handling_seconds".into()),
                 LATENCY_BUCKETS,
             )
+            .and_then(|builder| {
+                builder.set_buckets_for_metric(
+                    Matcher::Full("mcp_registry_gateway_call_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+            })
             .map(PrometheusBuilder::build_recorder)
             .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
         let handle = recorder.handle();

@@ -259,6 +259,7 @@ async fn tools_call(
     let server = view.server;
     let approved = (server.approval_policy == ApprovalPolicy::RequireAll)
         .then_some(tool.definition_hash.as_str());
+    let started = std::time::Instant::now();
     let called = gateway
         .syncer
         .call_tool(
@@ -269,6 +270,17 @@ async fn tools_call(
             gateway.call_timeout,
         )
         .await;
+    let outcome = match &called {
+        Ok(ToolCallOutcome::Result(result)) if result["isError"] == true => "tool_error",
+        Ok(ToolCallOutcome::Result(_)) => "ok",
+        Ok(ToolCallOutcome::Error { .. }) => "rpc_error",
+        Ok(ToolCallOutcome::Changed { .. }) => "changed",
+        Err(_) => "upstream_failed",
+    };
+    // Bounded labels only: pack and server ids would make a series each.
+    metrics::counter!("mcp_registry_gateway_calls_total", "outcome" => outcome).increment(1);
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!("mcp_registry_gateway_call_seconds").record(seconds);
     match called {
         Ok(ToolCallOutcome::Result(result)) => Ok(result),
         Ok(ToolCallOutcome::Error { code, message }) => Err(Answer::Rpc(code, message)),

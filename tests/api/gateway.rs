@@ -489,6 +489,38 @@ async fn an_unreachable_upstream_is_a_failed_tool_result(app: TestApp) {
     assert!(text.starts_with("upstream unreachable"), "{text}");
 }
 
+/// [`upstreams`] with the metrics listener on.
+fn upstreams_with_metrics() -> Options {
+    Options {
+        metrics: true,
+        ..upstreams()
+    }
+}
+
+async fn gateway_calls_are_counted_by_outcome_and_timed(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    call(&u.url, &u.served.org.member, echo("x")).await;
+    let addr = app.metrics_addr.expect("metrics listener");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        text.contains("mcp_registry_gateway_calls_total{outcome=\"ok\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mcp_registry_gateway_call_seconds_bucket"),
+        "{text}"
+    );
+}
+
+crate::on_sqlite_with!(super::upstreams_with_metrics();
+    gateway_calls_are_counted_by_outcome_and_timed,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cuts_gateway_calls_still_waiting_at_the_end_of_its_grace_period() {
     use crate::helpers::{Backend, TestDatabase, spawn_app};
