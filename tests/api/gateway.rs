@@ -522,6 +522,80 @@ crate::on_sqlite_with!(super::upstreams_with_metrics();
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_serve_one_pack_without_sessions() {
+    use crate::helpers::{Backend, Instance, TestDatabase, org_with_admin_key};
+    use mcp_registry::pb::{
+        mcp_server_service_client::McpServerServiceClient, pack_service_client::PackServiceClient,
+        sync_service_client::SyncServiceClient,
+    };
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let a = Instance::start(&database, &master_key, &upstreams()).await;
+    let b = Instance::start(&database, &master_key, &upstreams()).await;
+    let store = mcp_registry::store::Store::connect(&database.url)
+        .await
+        .expect("store");
+    let (_, auth) = org_with_admin_key(&store, "acme", Plan::Pro).await;
+    let upstream = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .on("tools/call", echo_result)
+        .start()
+        .await;
+    let mut input = server("echoer");
+    input.url = upstream.url("/mcp");
+    let id = crate::helpers::create_id(
+        &mut McpServerServiceClient::with_interceptor(a.channel.clone(), auth.clone()),
+        input,
+    )
+    .await;
+    SyncServiceClient::with_interceptor(a.channel.clone(), auth.clone())
+        .sync_mcp_server(pb::SyncMcpServerRequest { id: id.clone() })
+        .await
+        .expect("sync");
+    let pack = PackServiceClient::with_interceptor(a.channel.clone(), auth.clone())
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "dev".into(),
+                description: "echo".into(),
+                servers: vec![pb::PackServer {
+                    server_id: id,
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack")
+        .into_inner();
+    let url = |instance: &Instance| {
+        let addr = instance.gateway_addr.expect("gateway");
+        format!("http://{addr}/mcp/packs/{}", pack.id)
+    };
+    let init = request(
+        "initialize",
+        json!({"protocolVersion": "2025-11-25", "capabilities": {}}),
+    );
+    let (status, _, _) = call(&url(&a), &auth, init).await;
+    assert_eq!(status, 200);
+    // No session to carry over: the other replica answers the next calls.
+    let (_, _, listed) = call(&url(&b), &auth, request("tools/list", json!({}))).await;
+    assert_eq!(
+        listed["result"]["tools"][0]["name"], "echoer__echo",
+        "{listed}"
+    );
+    let (_, _, called) = call(&url(&b), &auth, echo("either")).await;
+    assert_eq!(
+        called["result"]["structuredContent"]["echoed"], "either",
+        "{called}"
+    );
+    a.stop().await;
+    b.stop().await;
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cuts_gateway_calls_still_waiting_at_the_end_of_its_grace_period() {
     use crate::helpers::{Backend, TestDatabase, spawn_app};
     let Some(database) = TestDatabase::create(Backend::Sqlite).await else {

@@ -329,6 +329,8 @@ impl AppGuard {
 /// by sending on `shutdown`.
 pub struct Instance {
     pub channel: Channel,
+    /// The pack gateway's listener, when `Options::gateway` is on.
+    pub gateway_addr: Option<SocketAddr>,
     pub shutdown: oneshot::Sender<()>,
     pub task: JoinHandle<anyhow::Result<()>>,
 }
@@ -339,6 +341,7 @@ impl Instance {
         let settings = test_settings(database, master_key.to_owned(), options);
         let app = Application::build(settings).await.expect("build");
         let addr = app.local_addr();
+        let gateway_addr = app.gateway_addr();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async move {
             let _ = stopped.await;
@@ -350,6 +353,7 @@ impl Instance {
             .expect("connect");
         Self {
             channel,
+            gateway_addr,
             shutdown,
             task,
         }
