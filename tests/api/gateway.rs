@@ -489,6 +489,98 @@ async fn an_unreachable_upstream_is_a_failed_tool_result(app: TestApp) {
     assert!(text.starts_with("upstream unreachable"), "{text}");
 }
 
+async fn two_hundred_concurrent_calls_all_answer_correctly(app: TestApp) {
+    let u = upstream_pack(&app, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    let calls = (0..200).map(|i| {
+        let (url, member) = (u.url.clone(), u.served.org.member.clone());
+        tokio::spawn(async move { (i, call(&url, &member, echo(&format!("call {i}"))).await) })
+    });
+    for handle in calls.collect::<Vec<_>>() {
+        let (i, (status, _, body)) = handle.await.expect("call task");
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["result"]["structuredContent"]["echoed"],
+            format!("call {i}"),
+            "{body}"
+        );
+    }
+}
+
+async fn an_answer_over_the_message_cap_is_a_failed_result(app: TestApp) {
+    let huge = McpServer::new().tool("echo", "Echoes its text").on(
+        "tools/call",
+        |_| json!({"content": [{"type": "text", "text": "x".repeat(10 << 20)}]}),
+    );
+    let u = upstream_pack_of(&app, huge, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    let (status, _, body) = call(&u.url, &u.served.org.member, echo("x")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], true);
+    let text = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.starts_with("upstream protocol error"), "{text}");
+    assert!(text.contains("larger than"), "{text}");
+}
+
+/// [`upstreams`] with gateway calls cut after three seconds.
+fn upstreams_with_short_calls() -> Options {
+    Options {
+        gateway_call_timeout: Some(Duration::from_secs(3)),
+        ..upstreams()
+    }
+}
+
+async fn a_hanging_member_times_out_while_another_member_answers(app: TestApp) {
+    let hanging = McpServer::new()
+        .tool("wait", "Never answers")
+        .delay("tools/call", Duration::from_secs(3600));
+    let u = upstream_pack_of(&app, hanging, "t0k", pb::ApprovalPolicy::RequireNone).await;
+    let quick = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .on("tools/call", echo_result)
+        .start()
+        .await;
+    let org = &u.served.org;
+    let mut input = server("quick");
+    input.url = quick.url("/mcp");
+    let quick_id = app.create_server(&org.admin, input).await.id;
+    app.sync(&org.admin, &quick_id).await;
+    app.packs_as(&org.member)
+        .add_pack_server(pb::AddPackServerRequest {
+            pack_id: u.served.pack.id.clone(),
+            server: Some(pb::PackServer {
+                server_id: quick_id,
+                name: String::new(),
+            }),
+            etag: String::new(),
+        })
+        .await
+        .expect("add the quick member");
+    let wait = request(
+        "tools/call",
+        json!({"name": "echoer__wait", "arguments": {}}),
+    );
+    let (url, member) = (u.url.clone(), org.member.clone());
+    let waiting = tokio::spawn(async move { call(&url, &member, wait).await });
+    let quick_call = request(
+        "tools/call",
+        json!({"name": "quick__echo", "arguments": {"text": "q"}}),
+    );
+    let (_, _, body) = call(&u.url, &org.member, quick_call).await;
+    assert_eq!(body["result"]["structuredContent"]["echoed"], "q", "{body}");
+    let (status, _, body) = waiting.await.expect("the hanging call ends");
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["isError"], true, "{body}");
+    let text = body["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.starts_with("upstream timeout"), "{text}");
+}
+
+crate::on_sqlite_with!(super::upstreams_with_short_calls();
+    a_hanging_member_times_out_while_another_member_answers,
+);
+
 /// [`upstreams`] with the metrics listener on.
 fn upstreams_with_metrics() -> Options {
     Options {
@@ -639,6 +731,8 @@ crate::on_both_backends_with!(super::upstreams();
 );
 
 crate::on_sqlite_with!(super::upstreams();
+    two_hundred_concurrent_calls_all_answer_correctly,
+    an_answer_over_the_message_cap_is_a_failed_result,
     the_python_sdk_client_calls_a_tool_through_the_gateway,
     a_tool_call_carries_the_stored_secret_upstream_and_never_back,
     an_unapproved_tool_is_refused_until_it_is_approved,
