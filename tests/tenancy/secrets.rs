@@ -37,13 +37,16 @@ fn sek() -> String {
 }
 
 /// The environment of the binary on `database`: debug JSON logs, syncs only
-/// when the test asks, and only of loopback fixtures.
+/// when the test asks, and only of loopback fixtures; the pack gateway on
+/// `gateway`.
 fn env<'a>(
     database: &'a TestDatabase,
     data_dir: &'a str,
     master_key: &'a str,
+    gateway: &'a str,
 ) -> Vec<(&'a str, &'a str)> {
     vec![
+        ("MCP_REGISTRY_MCP_LISTEN", gateway),
         ("MCP_REGISTRY_DATABASE_URL", database.url.as_str()),
         ("MCP_REGISTRY_DATA_DIR", data_dir),
         ("MCP_REGISTRY_MASTER_KEYS", master_key),
@@ -397,6 +400,8 @@ struct Session {
     master_material: String,
     upstream: Running,
     served: Served,
+    /// The pack gateway's address.
+    gateway: String,
     channel: Channel,
     c: Capture,
     root: Clients,
@@ -436,7 +441,8 @@ impl Session {
             .expect("id:key");
         let upstream = upstream(&s.access_token).await;
         let data_dir = database.dir.path().to_string_lossy().into_owned();
-        let env = env(&database, &data_dir, &master_key);
+        let gateway = format!("127.0.0.1:{}", crate::mcp::free_port());
+        let env = env(&database, &data_dir, &master_key, &gateway);
         let (platform, cli_logs) = platform_key(&env).await;
         let served = Served::start(&env).await;
         let channel = served.channel().await;
@@ -502,6 +508,7 @@ impl Session {
             master_material,
             upstream,
             served,
+            gateway,
             channel,
             c,
             root,
@@ -988,11 +995,64 @@ async fn read_everything(session: &mut Session, all_servers: &[String]) {
         .list_api_keys(pb::ListApiKeysRequest::default())
         .await;
     c.ok("ListApiKeys", result);
-    read_a_pack_of_everything(session, all_servers).await;
+    let pack_id = read_a_pack_of_everything(session, all_servers).await;
+    call_through_the_gateway(session, &pack_id).await;
+}
+
+/// Every tool of the pack listed and called through the pack gateway, which
+/// opens the servers' secrets for each call: every answer recorded.
+async fn call_through_the_gateway(session: &mut Session, pack_id: &str) {
+    let url = format!("http://{}/mcp/packs/{pack_id}", session.gateway);
+    let key = &session.admin_key;
+    // This process builds no upstream client that would have installed one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let post = |message: serde_json::Value| {
+        reqwest::Client::new()
+            .post(&url)
+            .header("x-api-key", key.key_id())
+            .header("x-api-secret", key.secret())
+            .header("content-type", "application/json")
+            .body(message.to_string())
+            .send()
+    };
+    let list = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    let listed = post(list)
+        .await
+        .expect("tools/list")
+        .text()
+        .await
+        .expect("body");
+    let listing: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    session
+        .c
+        .answers
+        .push(("gateway tools/list".into(), listed));
+    let names: Vec<String> = (listing["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default())
+    .iter()
+    .filter_map(|t| t["name"].as_str().map(str::to_owned))
+    .collect();
+    assert!(!names.is_empty(), "the pack offers tools: {listing}");
+    for name in names {
+        let message = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": name, "arguments": {}}});
+        let answer = post(message)
+            .await
+            .expect("tools/call")
+            .text()
+            .await
+            .expect("body");
+        session
+            .c
+            .answers
+            .push((format!("gateway tools/call {name}"), answer));
+    }
 }
 
 /// A pack of every server: resolved, its revision read, exported.
-async fn read_a_pack_of_everything(session: &mut Session, all_servers: &[String]) {
+async fn read_a_pack_of_everything(session: &mut Session, all_servers: &[String]) -> String {
     let (admin, viewer, c) = (&session.admin, &session.viewer, &mut session.c);
     let servers = all_servers
         .iter()
@@ -1046,6 +1106,7 @@ async fn read_a_pack_of_everything(session: &mut Session, all_servers: &[String]
         "a placeholder per secret: {:?}",
         export.placeholders
     );
+    pack.id
 }
 
 /// The live events of those syncs.
