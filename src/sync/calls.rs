@@ -6,13 +6,12 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use url::Url;
 
 use crate::error::UpstreamFailure;
 use crate::registry::servers::{McpServer, Transport};
-use crate::sync::client::{DiscoveryError, Limits, ToolCallOutcome, Wire, call_tool};
+use crate::sync::client::{Limits, ToolCallOutcome, Wire, call_tool};
 use crate::sync::engine::Syncer;
-use crate::sync::lifecycle::AttemptFailure;
+use crate::sync::lifecycle::{AttemptFailure, stored_url};
 
 impl Syncer {
     /// Calls tool `name` of `server` with `arguments`. With `approved`, the
@@ -26,12 +25,7 @@ impl Syncer {
         approved: Option<&str>,
         deadline: Duration,
     ) -> Result<ToolCallOutcome, AttemptFailure> {
-        let url = Url::parse(&server.url).map_err(|err| {
-            AttemptFailure::Upstream(DiscoveryError {
-                failure: UpstreamFailure::ProtocolError,
-                message: format!("the stored url does not parse: {err}"),
-            })
-        })?;
+        let url = stored_url(server)?;
         let headers = self.inner.credentials.headers(server).await?;
         // The transport the last sync found, when the server leaves it open.
         let wire = match (server.transport, server.detected_transport) {

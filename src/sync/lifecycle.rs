@@ -36,6 +36,16 @@ impl AttemptFailure {
     }
 }
 
+/// The server's url, parsed (it was checked when stored).
+pub(crate) fn stored_url(server: &McpServer) -> Result<Url, AttemptFailure> {
+    Url::parse(&server.url).map_err(|err| {
+        AttemptFailure::Upstream(DiscoveryError {
+            failure: UpstreamFailure::ProtocolError,
+            message: format!("the stored url does not parse: {err}"),
+        })
+    })
+}
+
 /// A discovery in which a list failed: why, and what each list did.
 type Failure = Box<(SyncFailure, String, Results)>;
 
@@ -158,12 +168,7 @@ impl Syncer {
     /// Connects with the detected transport when there is one, and detects
     /// again when that no longer works (except after an auth failure).
     async fn attempt(&self, server: &McpServer) -> Result<Discovery, AttemptFailure> {
-        let url = Url::parse(&server.url).map_err(|err| {
-            AttemptFailure::Upstream(DiscoveryError {
-                failure: UpstreamFailure::ProtocolError,
-                message: format!("the stored url does not parse: {err}"),
-            })
-        })?;
+        let url = stored_url(server)?;
         let headers = self.inner.credentials.headers(server).await?;
         let settings = &self.inner.settings;
         let configured = match server.transport {

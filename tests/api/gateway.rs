@@ -31,21 +31,26 @@ async fn pack_with(app: &TestApp, tools: &[Value]) -> Served {
     synced(app, &github.id, tools).await;
     let pack = app
         .packs_as(&org.member)
-        .create_pack(pb::CreatePackRequest {
-            pack: Some(pb::Pack {
-                name: "dev".into(),
-                description: "tools for developers".into(),
-                servers: vec![pb::PackServer {
-                    server_id: github.id.clone(),
-                    name: String::new(),
-                }],
-                ..Default::default()
-            }),
-        })
+        .create_pack(dev_pack("tools for developers", github.id.clone()))
         .await
         .expect("create pack")
         .into_inner();
     Served { org, pack }
+}
+
+/// A request to create pack "dev" of one server.
+fn dev_pack(description: &str, server_id: impl Into<String>) -> pb::CreatePackRequest {
+    pb::CreatePackRequest {
+        pack: Some(pb::Pack {
+            name: "dev".into(),
+            description: description.into(),
+            servers: vec![pb::PackServer {
+                server_id: server_id.into(),
+                name: String::new(),
+            }],
+            ..Default::default()
+        }),
+    }
 }
 
 /// The pack's endpoint.
@@ -346,17 +351,7 @@ async fn upstream_pack_of(
     app.sync(&org.admin, &created.id).await;
     let pack = app
         .packs_as(&org.member)
-        .create_pack(pb::CreatePackRequest {
-            pack: Some(pb::Pack {
-                name: "dev".into(),
-                description: "echo".into(),
-                servers: vec![pb::PackServer {
-                    server_id: created.id.clone(),
-                    name: String::new(),
-                }],
-                ..Default::default()
-            }),
-        })
+        .create_pack(dev_pack("echo", created.id.clone()))
         .await
         .expect("create pack")
         .into_inner();
@@ -647,17 +642,7 @@ async fn two_replicas_serve_one_pack_without_sessions() {
         .await
         .expect("sync");
     let pack = PackServiceClient::with_interceptor(a.channel.clone(), auth.clone())
-        .create_pack(pb::CreatePackRequest {
-            pack: Some(pb::Pack {
-                name: "dev".into(),
-                description: "echo".into(),
-                servers: vec![pb::PackServer {
-                    server_id: id,
-                    name: String::new(),
-                }],
-                ..Default::default()
-            }),
-        })
+        .create_pack(dev_pack("echo", id))
         .await
         .expect("pack")
         .into_inner();
