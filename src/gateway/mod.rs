@@ -33,7 +33,7 @@ use crate::registry::auth::Authenticator;
 use crate::registry::packs::{ExcludedTool, Exclusion, Packs, ResolvedTool};
 use crate::registry::runs::Trigger;
 use crate::registry::servers::{ApprovalPolicy, Lookup, Servers};
-use crate::sync::client::{PROTOCOL_VERSIONS, ToolCallOutcome};
+use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS, ToolCallOutcome};
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::AttemptFailure;
 
@@ -298,7 +298,7 @@ async fn tools_call(
         }
         Err(AttemptFailure::Upstream(err)) => Ok(failed_result(&format!(
             "upstream {}: {}",
-            failure_kind(err.failure, &err.message),
+            failure_kind(&err),
             err.message
         ))),
         Err(AttemptFailure::Credentials(_)) => Ok(failed_result(
@@ -343,9 +343,9 @@ fn exclusion(reason: Exclusion) -> &'static str {
 }
 
 /// The failure kind an `isError` result names.
-fn failure_kind(failure: UpstreamFailure, message: &str) -> &'static str {
-    match failure {
-        UpstreamFailure::Unreachable if message.starts_with("timeout") => "timeout",
+fn failure_kind(err: &DiscoveryError) -> &'static str {
+    match err.failure {
+        _ if err.is_timeout() => "timeout",
         UpstreamFailure::Unreachable => "unreachable",
         UpstreamFailure::AuthFailed => "auth failed",
         UpstreamFailure::ProtocolError => "protocol error",

@@ -19,8 +19,9 @@ use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
 use crate::pb::mcp_server_service_server::McpServerService;
 use crate::registry::ServerName;
+use crate::registry::cache::Renderer;
 use crate::registry::runs::Trigger;
-use crate::registry::servers::answers::{Renderer, ServerAnswers};
+use crate::registry::servers::answers::ServerAnswers;
 use crate::registry::servers::{CapabilityKind, Lookup, NewServer, ServerView, Servers};
 use crate::sync::engine::Syncer;
 
@@ -34,7 +35,7 @@ pub struct McpServerApi {
     answers: ServerAnswers<pb::McpServer>,
 }
 
-const RENDERER: Renderer<pb::McpServer> = Renderer {
+const RENDERER: Renderer<ServerView, pb::McpServer> = Renderer {
     render: pb::McpServer::from,
     weigh: server_heap_bytes,
 };

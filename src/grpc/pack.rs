@@ -16,8 +16,9 @@ use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::pack_service_server::PackService;
-use crate::registry::packs::answers::{Renderer, ResolutionAnswers};
-use crate::registry::packs::{NewPack, Packs, ServerRef};
+use crate::registry::cache::Renderer;
+use crate::registry::packs::answers::ResolutionAnswers;
+use crate::registry::packs::{NewPack, Packs, Resolution, ServerRef};
 
 /// The PackService implementation.
 pub struct PackApi {
@@ -27,7 +28,7 @@ pub struct PackApi {
     resolutions: ResolutionAnswers<pb::ResolvePackResponse>,
 }
 
-const RENDERER: Renderer<pb::ResolvePackResponse> = Renderer {
+const RENDERER: Renderer<Resolution, pb::ResolvePackResponse> = Renderer {
     render: pb::ResolvePackResponse::from,
     weigh: resolution_heap_bytes,
 };

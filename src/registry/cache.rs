@@ -47,6 +47,13 @@ impl Default for CacheSizes {
     }
 }
 
+/// How a service renders an answer of `S` for the wire once, to keep it
+/// (e.g. its protobuf message), and estimates that answer's heap bytes.
+pub struct Renderer<S, V> {
+    pub render: fn(S) -> V,
+    pub weigh: fn(&V) -> u64,
+}
+
 struct Entry<V> {
     stamp: Option<Stamp>,
     weight: u64,

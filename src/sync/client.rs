@@ -102,7 +102,24 @@ impl DiscoveryError {
             message: message.into(),
         }
     }
+
+    /// The session did not finish within `deadline`.
+    fn timeout(deadline: Duration) -> Self {
+        Self::unreachable(format!(
+            "{TIMEOUT}: no complete answer within {} s",
+            deadline.as_secs_f64()
+        ))
+    }
+
+    /// Returns whether the session ran out of time (an unreachable upstream
+    /// otherwise refused or failed to connect).
+    pub fn is_timeout(&self) -> bool {
+        self.failure == UpstreamFailure::Unreachable && self.message.starts_with(TIMEOUT)
+    }
 }
+
+/// How a session that ran out of time is reported.
+const TIMEOUT: &str = "timeout";
 
 /// The outcome of listing one kind of capability.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,20 +166,46 @@ pub async fn discover(
     limits: &Limits,
     policy: &GuardPolicy,
 ) -> Result<Discovery, DiscoveryError> {
+    in_session(
+        client,
+        url,
+        headers,
+        wire,
+        limits,
+        policy,
+        |mut connection, init| async move {
+            let result = run(&mut connection, init, limits).await;
+            (connection, result)
+        },
+    )
+    .await
+}
+
+/// Runs `work` on a fresh session with the server at `url` (the guard's
+/// decision first; `work` gets the connection and the `initialize` result
+/// and hands the connection back to be closed), all within the deadline.
+async fn in_session<T, Fut>(
+    client: &reqwest::Client,
+    url: &Url,
+    headers: &HeaderMap,
+    wire: Wire,
+    limits: &Limits,
+    policy: &GuardPolicy,
+    work: impl FnOnce(Connection, Value) -> Fut,
+) -> Result<T, DiscoveryError>
+where
+    Fut: std::future::Future<Output = (Connection, Result<T, DiscoveryError>)>,
+{
     check_url(url, policy).map_err(|err| DiscoveryError::unreachable(err.to_string()))?;
-    let work = async {
-        let (mut connection, init) = connect(client, url, headers, wire, limits).await?;
-        let result = run(&mut connection, init, limits).await;
+    let session = async {
+        let (connection, init) = connect(client, url, headers, wire, limits).await?;
+        let (mut connection, result) = work(connection, init).await;
         connection.close().await;
         result
     };
-    match tokio::time::timeout(limits.deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err(DiscoveryError::unreachable(format!(
-            "no complete answer within {} s",
-            limits.deadline.as_secs_f64()
-        ))),
-    }
+    tokio::time::timeout(limits.deadline, session)
+        .await
+        .unwrap_or_else(|_| Err(DiscoveryError::timeout(limits.deadline)))
 }
 
 /// Connects and initializes; returns the connection and the `initialize` result.
@@ -256,20 +299,19 @@ pub async fn call_tool(
     arguments: Value,
     approved: Option<&str>,
 ) -> Result<ToolCallOutcome, DiscoveryError> {
-    check_url(url, policy).map_err(|err| DiscoveryError::unreachable(err.to_string()))?;
-    let work = async {
-        let (mut connection, init) = connect(client, url, headers, wire, limits).await?;
-        let result = call_on(&mut connection, &init, name, arguments, approved, limits).await;
-        connection.close().await;
-        result
-    };
-    match tokio::time::timeout(limits.deadline, work).await {
-        Ok(result) => result,
-        Err(_) => Err(DiscoveryError::unreachable(format!(
-            "timeout: no complete answer within {} s",
-            limits.deadline.as_secs_f64()
-        ))),
-    }
+    in_session(
+        client,
+        url,
+        headers,
+        wire,
+        limits,
+        policy,
+        |mut connection, init| async move {
+            let result = call_on(&mut connection, &init, name, arguments, approved, limits).await;
+            (connection, result)
+        },
+    )
+    .await
 }
 
 async fn call_on(

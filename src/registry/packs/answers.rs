@@ -6,26 +6,20 @@
 
 use crate::error::Error;
 use crate::registry::Caller;
-use crate::registry::cache::ReadCache;
+use crate::registry::cache::{ReadCache, Renderer};
 use crate::registry::packs::{Packs, Resolution};
 use crate::store::Topic;
 
-/// Turns a resolution into the answer kept, and estimates its heap bytes.
-pub struct Renderer<V> {
-    pub render: fn(Resolution) -> V,
-    pub weigh: fn(&V) -> u64,
-}
-
 /// The ResolvePack answer cache of one service instance.
 pub struct ResolutionAnswers<V> {
-    renderer: Renderer<V>,
+    renderer: Renderer<Resolution, V>,
     /// By (organization, pack id, requested version).
     entries: ReadCache<(String, String, i64), V>,
 }
 
 impl<V: Clone> ResolutionAnswers<V> {
     /// Keeps up to `bytes` of answers (0 keeps none).
-    pub fn new(packs: &Packs, renderer: Renderer<V>, bytes: u64) -> Self {
+    pub fn new(packs: &Packs, renderer: Renderer<Resolution, V>, bytes: u64) -> Self {
         Self {
             renderer,
             entries: ReadCache::new("resolutions", packs.generations().clone(), bytes),

@@ -76,8 +76,8 @@ impl Packs {
 
     /// Creates a pack, optionally with members.
     pub async fn create(&self, caller: &Caller, new: NewPack) -> Result<Pack, Error> {
-        let (org, role, key) = member_of(caller)?;
-        require_writer(role)?;
+        let (org, _, key) = member_of(caller)?;
+        caller.require_write()?;
         let tx = self.store.begin_org_write(org).await?;
         let limits = PlanLimits::of(tx.organization().plan);
         if let Some(max) = limits.packs
@@ -176,8 +176,8 @@ impl Packs {
 
     /// Deletes a pack with its revisions.
     pub async fn delete(&self, caller: &Caller, id: &str, etag: Option<&str>) -> Result<(), Error> {
-        let (org, role, key) = member_of(caller)?;
-        require_writer(role)?;
+        let (org, _, key) = member_of(caller)?;
+        caller.require_write()?;
         let tx = self.store.begin_org_write(org).await?;
         let pack = tx.get_pack(id).await?.ok_or_else(|| not_found(id))?;
         require_editor(caller, &pack)?;
@@ -469,8 +469,8 @@ impl Packs {
                 Box<dyn std::future::Future<Output = Result<Option<Change>, Error>> + Send + 'a>,
             > + Send,
     {
-        let (org, role, key) = member_of(caller)?;
-        require_writer(role)?;
+        let (org, _, key) = member_of(caller)?;
+        caller.require_write()?;
         let tx = self.store.begin_org_write(org).await?;
         let mut pack = tx.get_pack(id).await?.ok_or_else(|| not_found(id))?;
         require_editor(caller, &pack)?;
@@ -602,15 +602,6 @@ fn symmetric_difference(before: &[Member], after: &[Member]) -> Vec<Member> {
         )
         .cloned()
         .collect()
-}
-
-fn require_writer(role: Role) -> Result<(), Error> {
-    match role {
-        Role::Viewer => Err(Error::PermissionDenied(
-            "viewer api keys may only read".into(),
-        )),
-        Role::Admin | Role::Member => Ok(()),
-    }
 }
 
 fn require_editor(caller: &Caller, pack: &Pack) -> Result<(), Error> {

@@ -11,7 +11,7 @@
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Caller;
-use crate::registry::cache::ReadCache;
+use crate::registry::cache::{ReadCache, Renderer};
 use crate::registry::servers::{
     Access, Lookup, ServerFilter, ServerView, Servers, access_to, list_scopes,
 };
@@ -19,13 +19,6 @@ use crate::store::Topic;
 
 /// An answer as the wire shows it, with the caller's access to it.
 pub type Shown<V> = (V, Access);
-
-/// Turns a server into the answer kept (e.g. its protobuf message), and
-/// estimates that answer's heap bytes.
-pub struct Renderer<V> {
-    pub render: fn(ServerView) -> V,
-    pub weigh: fn(&V) -> u64,
-}
 
 /// One server's answer without what depends on the caller.
 struct Rendered<V> {
@@ -35,7 +28,7 @@ struct Rendered<V> {
 }
 
 impl<V: Clone> Rendered<V> {
-    fn new(view: ServerView, renderer: &Renderer<V>) -> Self {
+    fn new(view: ServerView, renderer: &Renderer<ServerView, V>) -> Self {
         Self {
             organization_id: view.server.organization_id.clone(),
             created_by: view.server.created_by.clone(),
@@ -43,7 +36,7 @@ impl<V: Clone> Rendered<V> {
         }
     }
 
-    fn weight(&self, renderer: &Renderer<V>) -> u64 {
+    fn weight(&self, renderer: &Renderer<ServerView, V>) -> u64 {
         std::mem::size_of::<Self>() as u64 + (renderer.weigh)(&self.value)
     }
 
@@ -62,7 +55,7 @@ struct RenderedPage<V> {
 
 /// The server answer caches of one service instance.
 pub struct ServerAnswers<V> {
-    renderer: Renderer<V>,
+    renderer: Renderer<ServerView, V>,
     /// By (organization, server id).
     by_id: ReadCache<(String, String), Rendered<V>>,
     /// By the listing's query (caller scope and filter) and cursor.
@@ -72,7 +65,12 @@ pub struct ServerAnswers<V> {
 impl<V: Clone> ServerAnswers<V> {
     /// Keeps up to `by_id` bytes of single answers and `pages` bytes of
     /// listing pages (0 keeps none).
-    pub fn new(servers: &Servers, renderer: Renderer<V>, by_id: u64, pages: u64) -> Self {
+    pub fn new(
+        servers: &Servers,
+        renderer: Renderer<ServerView, V>,
+        by_id: u64,
+        pages: u64,
+    ) -> Self {
         let generations = servers.generations().clone();
         Self {
             renderer,

@@ -144,17 +144,8 @@ impl Servers {
 
     /// Registers a server.
     pub async fn create(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
+        caller.require_write()?;
         let organization_id = match (caller, new.visibility) {
-            (
-                Caller::Member {
-                    role: Role::Viewer, ..
-                },
-                _,
-            ) => {
-                return Err(Error::PermissionDenied(
-                    "viewer api keys may only read".into(),
-                ));
-            }
             (Caller::Member { .. }, Some(Visibility::Catalog)) => {
                 return Err(Error::PermissionDenied(
                     "only platform-admin api keys create catalog servers".into(),
