@@ -396,19 +396,8 @@ async fn a_tool_call_carries_the_stored_secret_upstream_and_never_back(app: Test
 /// Waits until the server has more sync runs than `before`.
 async fn runs_after(app: &TestApp, auth: &Auth, server_id: &str, before: usize) -> usize {
     for _ in 0..100 {
-        let runs = app
-            .sync_as(auth)
-            .list_sync_runs(pb::ListSyncRunsRequest {
-                server_id: server_id.into(),
-                ..Default::default()
-            })
-            .await
-            .expect("runs")
-            .into_inner();
-        let finished = runs
-            .sync_runs
-            .iter()
-            .filter(|r| r.outcome != pb::SyncOutcome::Running as i32)
+        let finished = (app.runs(auth, server_id).await.iter())
+            .filter(|r| r.outcome() != pb::SyncOutcome::Running)
             .count();
         if finished > before {
             return finished;

@@ -641,6 +641,19 @@ impl TestApp {
             .await
     }
 
+    /// Returns the runs of server `id` that `auth` sees, newest first.
+    pub async fn runs(&self, auth: &Auth, id: &str) -> Vec<pb::SyncRun> {
+        self.sync_as(auth)
+            .list_sync_runs(pb::ListSyncRunsRequest {
+                server_id: id.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("runs")
+            .into_inner()
+            .sync_runs
+    }
+
     /// Syncs server `id` as `auth` and returns its run (any outcome but an error answer).
     pub async fn sync(&self, auth: &Auth, id: &str) -> pb::SyncRun {
         self.try_sync(auth, id).await.expect("sync").into_inner()

@@ -439,16 +439,7 @@ async fn finished_run(
     count: usize,
 ) -> pb::SyncRun {
     for _ in 0..300 {
-        let runs = app
-            .sync_as(auth)
-            .list_sync_runs(pb::ListSyncRunsRequest {
-                server_id: server_id.into(),
-                ..Default::default()
-            })
-            .await
-            .expect("runs")
-            .into_inner()
-            .sync_runs;
+        let runs = app.runs(auth, server_id).await;
         let finished: Vec<&pb::SyncRun> = runs
             .iter()
             .filter(|r| r.outcome() != pb::SyncOutcome::Running)
