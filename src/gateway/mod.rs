@@ -1,44 +1,44 @@
 //! The pack gateway: every pack as one MCP endpoint at `/mcp/packs/{pack_id}`
-//! on its own listener (`--mcp-listen`), speaking Streamable HTTP.
+//! on its own listener (`--mcp-listen`), over Streamable HTTP, and over the
+//! legacy HTTP+SSE transport at `/mcp/packs/{pack_id}/sse` (+ `/messages`)
+//! for older clients.
 //!
-//! It is stateless: no `Mcp-Session-Id` is issued, every POST carries one
-//! JSON-RPC message and gets one JSON answer, so any replica can answer any
-//! request. Callers are the organization's API keys (`Authorization: Bearer
+//! Streamable HTTP is served without sessions: no `Mcp-Session-Id` is
+//! issued, every POST carries one JSON-RPC message and gets one answer (JSON,
+//! or an event stream when a `tools/call` asks for progress), so any replica
+//! can answer any request. A legacy SSE session lives on the replica that
+//! holds its stream; a POST for it elsewhere gets 404, and the client opens a
+//! new one. Callers are the organization's API keys (`Authorization: Bearer
 //! <key>.<secret>` or `x-api-key` + `x-api-secret`), with the same rights as
-//! on gRPC: a pack of another organization is not found.
-//!
-//! Served so far: `initialize`, `ping`, `tools/list` (the pack's resolution
-//! at its current version, exactly ResolvePack's qualified names and
-//! exclusions, each tool's definition as its upstream declared it but for the
-//! name, read from the store, never from upstreams) and `tools/call` (checked
-//! against that resolution at call time, then made upstream by the sync
-//! engine with the server's sealed credentials; under REQUIRE_ALL the
-//! definition the upstream presents now must hash to the approved one).
-//! Prompts and resources are not served yet: "method not found".
+//! on gRPC. The methods themselves are in [`rpc`].
 
+pub mod legacy;
+pub mod rpc;
+
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, UpstreamFailure};
+use crate::error::Error;
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
 use crate::registry::auth::Authenticator;
-use crate::registry::packs::{ExcludedTool, Exclusion, Packs, ResolvedTool};
-use crate::registry::runs::Trigger;
-use crate::registry::servers::{ApprovalPolicy, Lookup, Servers};
-use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS, ToolCallOutcome};
+use crate::registry::packs::Packs;
+use crate::registry::servers::Servers;
 use crate::sync::engine::Syncer;
-use crate::sync::lifecycle::AttemptFailure;
+use rpc::{Answer, InFlight, Incoming, dispatch};
 
-/// Most tools in one `tools/list` page; `nextCursor` leads to the next.
-pub const TOOLS_PAGE: usize = 100;
+/// Most tools in one `tools/list` page (and prompts, resources).
+pub const TOOLS_PAGE: usize = rpc::PAGE;
 
 /// What the gateway needs from the domain and the sync engine.
 pub struct Gateway {
@@ -53,6 +53,13 @@ pub struct Gateway {
     syncer: Syncer,
     /// `--gateway-call-timeout`: one call, upstream connection included.
     call_timeout: Duration,
+    /// Calls in flight, for the client's `notifications/cancelled`.
+    in_flight: InFlight,
+    /// The legacy SSE sessions this replica holds.
+    sessions: legacy::Sessions,
+    /// Cancelled when shutdown starts: legacy SSE streams end once their
+    /// requests are answered.
+    stopping: CancellationToken,
 }
 
 impl Gateway {
@@ -63,6 +70,7 @@ impl Gateway {
         servers: Servers,
         syncer: Syncer,
         call_timeout: Duration,
+        stopping: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Self {
             authenticator,
@@ -70,6 +78,9 @@ impl Gateway {
             servers,
             syncer,
             call_timeout,
+            in_flight: InFlight::default(),
+            sessions: legacy::Sessions::default(),
+            stopping,
         })
     }
 }
@@ -81,6 +92,11 @@ pub fn router(gateway: Arc<Gateway>, max_bytes: usize) -> Router {
             "/mcp/packs/{pack_id}",
             axum::routing::post(post).get(no_stream).delete(no_stream),
         )
+        .route("/mcp/packs/{pack_id}/sse", axum::routing::get(legacy::open))
+        .route(
+            "/mcp/packs/{pack_id}/messages",
+            axum::routing::post(legacy::message),
+        )
         .layer(DefaultBodyLimit::max(max_bytes))
         .with_state(gateway)
 }
@@ -91,7 +107,9 @@ async fn no_stream() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response()
 }
 
-/// Answers one JSON-RPC message posted to a pack's endpoint.
+/// Answers one JSON-RPC message posted to a pack's endpoint: JSON, or an
+/// event stream (progress notifications, then the answer) for a call that
+/// asks for progress from a client that accepts event streams.
 async fn post(
     State(gateway): State<Arc<Gateway>>,
     Path(pack_id): Path<String>,
@@ -102,51 +120,95 @@ async fn post(
         Ok(caller) => caller,
         Err(err) => return http_error(&err, Value::Null),
     };
-    let message: Value = match serde_json::from_slice(&body) {
+    let message = match parse(&body) {
         Ok(message) => message,
-        Err(err) => {
-            let error = rpc_error(Value::Null, -32700, &format!("not valid JSON: {err}"));
-            return json_response(StatusCode::BAD_REQUEST, &error);
-        }
+        Err(error) => return json_response(StatusCode::BAD_REQUEST, &error),
     };
-    let (Some(method), Some(id)) = (
-        message.get("method").and_then(Value::as_str),
-        message.get("id"),
-    ) else {
-        // A notification or a response: nothing to answer.
-        return StatusCode::ACCEPTED.into_response();
+    if wants_stream(&headers, &message) {
+        return streamed(gateway, caller, pack_id, message);
+    }
+    let incoming = Incoming {
+        caller: &caller,
+        pack_id: &pack_id,
+        message: &message,
+        notify: None,
     };
-    let id = id.clone();
-    let answer = match method {
-        "initialize" => initialize(&gateway, &caller, &pack_id, &message).await,
-        "ping" => Ok(json!({})),
-        "tools/list" => tools_list(&gateway, &caller, &pack_id, &message).await,
-        "tools/call" => tools_call(&gateway, &caller, &pack_id, &message).await,
-        other => {
-            let text = format!("the pack gateway does not serve {}", clip(other, 100));
-            return json_answer(rpc_error(id, -32601, &text));
-        }
-    };
-    metrics::counter!("mcp_registry_gateway_requests_total", "method" => known(method),
-        "outcome" => if answer.is_ok() { "ok" } else { "error" })
-    .increment(1);
-    match answer {
-        Ok(result) => json_answer(json!({"jsonrpc": "2.0", "id": id, "result": result})),
-        Err(Answer::Rpc(code, text)) => json_answer(rpc_error(id, code, &text)),
-        Err(Answer::Http(err)) => http_error(&err, id),
+    match dispatch(&gateway, incoming).await {
+        None => StatusCode::ACCEPTED.into_response(),
+        Some((id, Err(Answer::Http(err)))) => http_error(&err, id),
+        Some((id, answer)) => json_answer(response(id, answer)),
     }
 }
 
-/// How a method fails: a JSON-RPC error in a 200 answer, or an HTTP error
-/// (an unknown pack, an unavailable database).
-enum Answer {
-    Rpc(i64, String),
-    Http(Error),
+/// One JSON-RPC message, or the parse error to answer.
+fn parse(body: &[u8]) -> Result<Value, Value> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(message) if message.is_object() => Ok(message),
+        Ok(_) => Err(rpc_error(
+            Value::Null,
+            -32600,
+            "one JSON-RPC message per request: batches are not supported",
+        )),
+        Err(err) => Err(rpc_error(
+            Value::Null,
+            -32700,
+            &format!("not valid JSON: {err}"),
+        )),
+    }
 }
 
-impl From<Error> for Answer {
-    fn from(err: Error) -> Self {
-        Self::Http(err)
+/// Whether to answer with an event stream: a call with a progress token
+/// from a client that accepts one.
+fn wants_stream(headers: &HeaderMap, message: &Value) -> bool {
+    let accepts = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"));
+    accepts && message.get("id").is_some() && !message["params"]["_meta"]["progressToken"].is_null()
+}
+
+/// Answers on an event stream: notifications while the call runs, then the
+/// answer. A client that goes away cancels the call.
+fn streamed(gateway: Arc<Gateway>, caller: Caller, pack_id: String, message: Value) -> Response {
+    let (events, rx) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        let incoming = Incoming {
+            caller: &caller,
+            pack_id: &pack_id,
+            message: &message,
+            notify: Some(&events),
+        };
+        tokio::select! {
+            answered = dispatch(&gateway, incoming) => {
+                if let Some((id, answer)) = answered {
+                    let _ = events.send(response(id, answer));
+                }
+            }
+            () = events.closed() => {}
+        }
+    });
+    let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
+    let body = Body::from_stream(tokio_stream::StreamExt::map(stream, |message| {
+        Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n")))
+    }));
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The JSON-RPC response for request `id`. An HTTP error is reported as a
+/// JSON-RPC error where no status can be sent (on a stream).
+fn response(id: Value, answer: Result<Value, Answer>) -> Value {
+    match answer {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(Answer::Rpc(code, text)) => rpc_error(id, code, &text),
+        Err(Answer::Http(err)) => rpc_error(id, -32001, &http_status(&err).1),
     }
 }
 
@@ -156,220 +218,8 @@ async fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<Caller, 
     gateway.authenticator.authenticate(key_id, secret).await
 }
 
-/// `initialize`: the protocol version the client asked for when the gateway
-/// speaks it, else the newest it speaks; the pack must be the caller's.
-async fn initialize(
-    gateway: &Gateway,
-    caller: &Caller,
-    pack_id: &str,
-    message: &Value,
-) -> Result<Value, Answer> {
-    let pack = gateway
-        .packs
-        .get(caller, &checked_pack_id(pack_id)?)
-        .await?;
-    let asked = message["params"]["protocolVersion"]
-        .as_str()
-        .unwrap_or_default();
-    let version = PROTOCOL_VERSIONS
-        .iter()
-        .find(|v| **v == asked)
-        .unwrap_or(&PROTOCOL_VERSIONS[0]);
-    Ok(json!({
-        "protocolVersion": version,
-        "capabilities": {"tools": {"listChanged": false}},
-        "serverInfo": {"name": "mcp-registry", "title": pack.name, "version": env!("CARGO_PKG_VERSION")},
-        "instructions": pack.description,
-    }))
-}
-
-/// `tools/list`: the pack's tools at its current version, a page at a time.
-async fn tools_list(
-    gateway: &Gateway,
-    caller: &Caller,
-    pack_id: &str,
-    message: &Value,
-) -> Result<Value, Answer> {
-    let start = match message["params"]["cursor"].as_str() {
-        None => 0,
-        Some(cursor) => cursor.parse::<usize>().map_err(|_| {
-            Answer::Rpc(
-                -32602,
-                format!("cursor {:?} is not one this gateway gave", clip(cursor, 40)),
-            )
-        })?,
-    };
-    let resolution = gateway
-        .packs
-        .resolve(caller, &checked_pack_id(pack_id)?, 0)
-        .await?;
-    let end = start.saturating_add(TOOLS_PAGE).min(resolution.tools.len());
-    let tools: Vec<Value> = resolution
-        .tools
-        .get(start..end)
-        .unwrap_or_default()
-        .iter()
-        .map(listed_tool)
-        .collect();
-    let mut result = json!({"tools": tools});
-    if end < resolution.tools.len() {
-        result["nextCursor"] = json!(end.to_string());
-    }
-    Ok(result)
-}
-
-/// `tools/call`: the tool must be offered by the pack's current version
-/// (member, enabled, allowed, approved: ResolvePack's rules), then it is
-/// called upstream. The result passes through unchanged; an upstream failure
-/// is a result with `isError` naming the failure kind.
-async fn tools_call(
-    gateway: &Gateway,
-    caller: &Caller,
-    pack_id: &str,
-    message: &Value,
-) -> Result<Value, Answer> {
-    let params = &message["params"];
-    let Some(name) = params["name"].as_str() else {
-        return Err(Answer::Rpc(
-            -32602,
-            "params.name (the tool's name) is required".into(),
-        ));
-    };
-    let arguments = match &params["arguments"] {
-        Value::Null => json!({}),
-        Value::Object(_) => params["arguments"].clone(),
-        _ => {
-            return Err(Answer::Rpc(
-                -32602,
-                "params.arguments must be an object".into(),
-            ));
-        }
-    };
-    let resolution = gateway
-        .packs
-        .resolve(caller, &checked_pack_id(pack_id)?, 0)
-        .await?;
-    let Some(tool) = resolution.tools.iter().find(|t| t.qualified_name == name) else {
-        return Err(Answer::Rpc(-32602, not_offered(name, &resolution.excluded)));
-    };
-    let view = gateway
-        .servers
-        .get(caller, Lookup::Id(tool.server_id.clone()))
-        .await?;
-    let server = view.server;
-    let approved = (server.approval_policy == ApprovalPolicy::RequireAll)
-        .then_some(tool.definition_hash.as_str());
-    let started = std::time::Instant::now();
-    let called = gateway
-        .syncer
-        .call_tool(
-            &server,
-            &tool.name,
-            arguments,
-            approved,
-            gateway.call_timeout,
-        )
-        .await;
-    let outcome = match &called {
-        Ok(ToolCallOutcome::Result(result)) if result["isError"] == true => "tool_error",
-        Ok(ToolCallOutcome::Result(_)) => "ok",
-        Ok(ToolCallOutcome::Error { .. }) => "rpc_error",
-        Ok(ToolCallOutcome::Changed { .. }) => "changed",
-        Err(_) => "upstream_failed",
-    };
-    // Bounded labels only: pack and server ids would make a series each.
-    metrics::counter!("mcp_registry_gateway_calls_total", "outcome" => outcome).increment(1);
-    let seconds = started.elapsed().as_secs_f64();
-    metrics::histogram!("mcp_registry_gateway_call_seconds").record(seconds);
-    match called {
-        Ok(ToolCallOutcome::Result(result)) => Ok(result),
-        Ok(ToolCallOutcome::Error { code, message }) => Err(Answer::Rpc(code, message)),
-        Ok(ToolCallOutcome::Changed { .. }) => {
-            // The registry records the change (approval dropped, a run with
-            // the diff, an event) by syncing the server.
-            gateway.syncer.spawn_sync(server, Trigger::Manual);
-            Err(Answer::Rpc(
-                -32602,
-                format!(
-                    "tool {name:?} changed since approval: the upstream presents another definition; \
-                     a sync records the change, approve the tool again to call it"
-                ),
-            ))
-        }
-        Err(AttemptFailure::Upstream(err)) => Ok(failed_result(&format!(
-            "upstream {}: {}",
-            failure_kind(&err),
-            err.message
-        ))),
-        Err(AttemptFailure::Credentials(_)) => Ok(failed_result(
-            "upstream credentials unusable: the stored credentials cannot be opened",
-        )),
-    }
-}
-
-/// Why `name` is not offered: the exclusion ResolvePack gives it, if any.
-fn not_offered(name: &str, excluded: &[ExcludedTool]) -> String {
-    let reason = excluded
-        .iter()
-        .find(|e| !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name)
-        .or_else(|| {
-            excluded.iter().find(|e| {
-                e.tool_name.is_empty() && name.starts_with(&format!("{}__", e.server_name))
-            })
-        });
-    match reason {
-        Some(e) => format!(
-            "tool {name:?} is not offered by this pack: {}",
-            exclusion(e.reason)
-        ),
-        None => format!("this pack offers no tool named {:?}", clip(name, 200)),
-    }
-}
-
-/// An exclusion as the error names it (ResolvePack's reasons).
-fn exclusion(reason: Exclusion) -> &'static str {
-    match reason {
-        Exclusion::ServerDeleted => "its server was deleted",
-        Exclusion::ServerDisabled => "its server is disabled",
-        Exclusion::ServerNeverSynced => "its server was never synced",
-        Exclusion::ServerError => "its server's last sync failed",
-        Exclusion::ToolsDisabled => "its server's tools are disabled",
-        Exclusion::NotAllowed => "it is not in its server's allowed tools",
-        Exclusion::AddedSinceRevision => "it was added since the pinned revision",
-        Exclusion::ChangedSinceRevision => "it changed since the pinned revision",
-        Exclusion::NotApproved => "it is not approved",
-        Exclusion::ChangedSinceApproval => "it changed since approval",
-    }
-}
-
-/// The failure kind an `isError` result names.
-fn failure_kind(err: &DiscoveryError) -> &'static str {
-    match err.failure {
-        _ if err.is_timeout() => "timeout",
-        UpstreamFailure::Unreachable => "unreachable",
-        UpstreamFailure::AuthFailed => "auth failed",
-        UpstreamFailure::ProtocolError => "protocol error",
-    }
-}
-
-/// A tool result that reports a failure to the model (`isError`).
-fn failed_result(text: &str) -> Value {
-    json!({"content": [{"type": "text", "text": text}], "isError": true})
-}
-
-/// A tool as listed: its upstream definition, field for field, under its
-/// qualified name.
-fn listed_tool(tool: &ResolvedTool) -> Value {
-    let mut definition = match &tool.definition {
-        Value::Object(map) => map.clone(),
-        _ => serde_json::Map::new(),
-    };
-    definition.insert("name".into(), Value::String(tool.qualified_name.clone()));
-    Value::Object(definition)
-}
-
 /// A pack id of the right form, or NOT_FOUND (no pack has a malformed id).
-fn checked_pack_id(pack_id: &str) -> Result<String, Error> {
+pub(crate) fn checked_pack_id(pack_id: &str) -> Result<String, Error> {
     validate_id("pack_id", "pack", pack_id)
         .map(|()| pack_id.to_owned())
         .map_err(|_| Error::NotFound {
@@ -378,18 +228,7 @@ fn checked_pack_id(pack_id: &str) -> Result<String, Error> {
         })
 }
 
-/// The metric label of a method: the known ones, else `other`.
-fn known(method: &str) -> &'static str {
-    match method {
-        "initialize" => "initialize",
-        "ping" => "ping",
-        "tools/list" => "tools/list",
-        "tools/call" => "tools/call",
-        _ => "other",
-    }
-}
-
-fn clip(text: &str, chars: usize) -> String {
+pub(crate) fn clip(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
@@ -410,7 +249,20 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 /// 401 with a challenge, 403, 404, 503 or 500. Internal causes are logged,
 /// never sent.
 fn http_error(err: &Error, id: Value) -> Response {
-    let (status, message) = match err {
+    let (status, message) = http_status(err);
+    let mut response = json_response(status, &rpc_error(id, -32001, &message));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"mcp-registry\""),
+        );
+    }
+    response
+}
+
+/// The HTTP status of an error, and what the client is told.
+fn http_status(err: &Error) -> (StatusCode, String) {
+    match err {
         Error::Unauthenticated(text) => (StatusCode::UNAUTHORIZED, (*text).to_owned()),
         Error::PermissionDenied(text) => (StatusCode::FORBIDDEN, text.clone()),
         Error::NotFound { kind, id } => (StatusCode::NOT_FOUND, format!("{kind} {id:?} not found")),
@@ -429,13 +281,5 @@ fn http_error(err: &Error, id: Value) -> Response {
                 "internal error".to_owned(),
             )
         }
-    };
-    let mut response = json_response(status, &rpc_error(id, -32001, &message));
-    if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"mcp-registry\""),
-        );
     }
-    response
 }

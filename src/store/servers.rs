@@ -122,13 +122,23 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, Vec<Capability>>, Error> {
+        self.capabilities_of_servers(ids, CapabilityKind::Tool)
+            .await
+    }
+
+    /// Returns the capabilities of `kind` of each of these servers, by key.
+    pub async fn capabilities_of_servers(
+        &self,
+        ids: &[String],
+        kind: CapabilityKind,
+    ) -> Result<HashMap<String, Vec<Capability>>, Error> {
         let mut out: HashMap<String, Vec<Capability>> = HashMap::new();
         if ids.is_empty() {
             return Ok(out);
         }
         let rows = cap::Entity::find()
             .filter(cap::Column::ServerId.is_in(ids.iter().map(String::as_str)))
-            .filter(cap::Column::Kind.eq(CapabilityKind::Tool.as_str()))
+            .filter(cap::Column::Kind.eq(kind.as_str()))
             .order_by_asc(cap::Column::ServerId)
             .order_by_asc(cap::Column::Key)
             .all(&self.db)

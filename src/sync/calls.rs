@@ -1,64 +1,204 @@
-//! Tool calls for the pack gateway: one upstream session per call, opened
-//! with the server's sealed credentials and request headers (plaintext in
-//! memory for that call only) through the same guard, transport choice and
-//! limits as a sync, within the gateway's own deadline.
+//! Upstream requests for the pack gateway (`tools/call`, `prompts/get`,
+//! `resources/read`), made on the server's pooled session
+//! ([`crate::sync::pool`]), opened with its sealed credentials and request
+//! headers (plaintext in memory only) through the same guard, transport
+//! choice and limits as a sync, within the gateway's own deadline. A session
+//! the upstream no longer knows (404) is opened again and the request sent
+//! once more; it cannot have run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::UpstreamFailure;
 use crate::registry::servers::{McpServer, Transport};
-use crate::sync::client::{Limits, ToolCallOutcome, Wire, call_tool};
+use crate::sync::client::{DiscoveryError, Limits, Wire, open, within};
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::{AttemptFailure, stored_url};
+use crate::sync::pool::Pooled;
+use crate::sync::session::Sink;
+
+/// What a request made for the pack gateway came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamOutcome {
+    /// The answer's result, exactly as the upstream sent it.
+    Result(Value),
+    /// The upstream answered with a JSON-RPC error.
+    Error { code: i64, message: String },
+    /// The upstream lists the tool with another definition than the
+    /// approved one: its hash now (empty when it no longer lists the tool).
+    Changed { hash: String },
+}
+
+/// One request to an upstream.
+pub struct UpstreamRequest<'a> {
+    pub method: &'a str,
+    pub params: Value,
+    /// For `tools/call` under REQUIRE_ALL: the tool and its approved hash,
+    /// which the definition the session lists must still have.
+    pub approved: Option<(&'a str, &'a str)>,
+    /// Where the request's progress notifications go, when the caller asked
+    /// for progress.
+    pub progress: Option<&'a Sink>,
+}
+
+impl UpstreamRequest<'_> {
+    /// A `tools/call` of tool `name` with `arguments`.
+    pub fn call<'a>(
+        name: &'a str,
+        arguments: Value,
+        approved: Option<&'a str>,
+    ) -> UpstreamRequest<'a> {
+        UpstreamRequest {
+            method: "tools/call",
+            params: json!({"name": name, "arguments": arguments}),
+            approved: approved.map(|hash| (name, hash)),
+            progress: None,
+        }
+    }
+}
 
 impl Syncer {
-    /// Calls tool `name` of `server` with `arguments`. With `approved`, the
-    /// definition the upstream lists now must hash to it, or nothing is
-    /// called ([`ToolCallOutcome::Changed`]).
-    pub async fn call_tool(
+    /// Sends `request` to `server` on its pooled session, within `deadline`
+    /// (opening the session included).
+    pub async fn request(
         &self,
         server: &McpServer,
-        name: &str,
-        arguments: Value,
-        approved: Option<&str>,
+        request: UpstreamRequest<'_>,
         deadline: Duration,
-    ) -> Result<ToolCallOutcome, AttemptFailure> {
-        let url = stored_url(server)?;
-        let headers = self.inner.credentials.headers(server).await?;
-        // The transport the last sync found, when the server leaves it open.
-        let wire = match (server.transport, server.detected_transport) {
-            (Transport::StreamableHttp, _) | (Transport::Auto, Some(Transport::StreamableHttp)) => {
-                Wire::StreamableHttp
-            }
-            (Transport::Sse, _) | (Transport::Auto, Some(Transport::Sse)) => Wire::Sse,
-            (Transport::Auto, _) => Wire::Auto,
-        };
-        let settings = &self.inner.settings;
+    ) -> Result<UpstreamOutcome, AttemptFailure> {
         let limits = Limits {
             deadline,
-            ..settings.limits.clone()
+            ..self.inner.settings.limits.clone()
         };
-        let client = &self.inner.client;
-        let called = call_tool(
-            client,
-            &url,
-            &headers,
-            wire,
-            &limits,
-            &settings.policy,
-            name,
-            arguments,
-            approved,
-        )
+        let answered = within(deadline, async {
+            for attempt in 0.. {
+                let session = self.session(server, &limits).await?;
+                let sent = send(&session, &request, &limits).await;
+                match sent {
+                    Err(_) if session.is_gone() && attempt == 0 => {
+                        self.inner.pool.forget(&server.id, &session);
+                    }
+                    Err(err) => {
+                        self.inner.pool.forget(&server.id, &session);
+                        return Err(Failure::Upstream(err));
+                    }
+                    Ok(outcome) => return Ok(outcome),
+                }
+            }
+            Err(Failure::Upstream(DiscoveryError::protocol(
+                "the upstream session could not be reopened",
+            )))
+        })
         .await;
-        if let Err(err) = &called
+        let answered = match answered {
+            Ok(outcome) => Ok(outcome),
+            Err(Failure::Credentials(err)) => return Err(err),
+            Err(Failure::Upstream(err)) => Err(err),
+        };
+        if let Err(err) = &answered
             && err.failure == UpstreamFailure::AuthFailed
         {
             // A refused token must not keep failing calls until it expires.
             self.inner.credentials.forget_tokens().await;
         }
-        called.map_err(AttemptFailure::Upstream)
+        answered.map_err(AttemptFailure::Upstream)
+    }
+
+    /// The server's pooled session, opened if needed.
+    async fn session(&self, server: &McpServer, limits: &Limits) -> Result<Arc<Pooled>, Failure> {
+        // Any change to the server (its url, transport, credentials,
+        // headers) changes `updated_at`: a new session.
+        let fingerprint = server.updated_at.to_string();
+        let opening = async {
+            let url = stored_url(server).map_err(Failure::from)?;
+            let headers = self
+                .inner
+                .credentials
+                .headers(server)
+                .await
+                .map_err(Failure::from)?;
+            let settings = &self.inner.settings;
+            let (connection, _) = open(
+                &self.inner.client,
+                &url,
+                &headers,
+                wire(server),
+                limits,
+                &settings.policy,
+            )
+            .await
+            .map_err(Failure::Upstream)?;
+            Ok(Pooled::new(connection, fingerprint.clone()))
+        };
+        self.inner
+            .pool
+            .session(&server.id, &fingerprint, opening)
+            .await
+    }
+
+    /// How many upstream sessions the gateway holds open.
+    pub fn open_sessions(&self) -> usize {
+        self.inner.pool.open_sessions()
+    }
+}
+
+/// Why no session could be had.
+enum Failure {
+    Credentials(AttemptFailure),
+    Upstream(DiscoveryError),
+}
+
+impl From<AttemptFailure> for Failure {
+    fn from(err: AttemptFailure) -> Self {
+        match err {
+            AttemptFailure::Upstream(err) => Self::Upstream(err),
+            other => Self::Credentials(other),
+        }
+    }
+}
+
+impl From<DiscoveryError> for Failure {
+    fn from(err: DiscoveryError) -> Self {
+        Self::Upstream(err)
+    }
+}
+
+/// Sends `request` on `session` (after the approval check, if any).
+async fn send(
+    session: &Pooled,
+    request: &UpstreamRequest<'_>,
+    limits: &Limits,
+) -> Result<UpstreamOutcome, DiscoveryError> {
+    if let Some((name, approved)) = request.approved {
+        let hash = session.tool_hash(name, limits).await?;
+        if hash != approved {
+            return Ok(UpstreamOutcome::Changed { hash });
+        }
+    }
+    let connection = session.connection()?;
+    Ok(
+        match connection
+            .request(request.method, request.params.clone(), request.progress)
+            .await?
+        {
+            Ok(result) => UpstreamOutcome::Result(result),
+            Err(error) => UpstreamOutcome::Error {
+                code: error.code,
+                message: error.message,
+            },
+        },
+    )
+}
+
+/// The transport the last sync found, when the server leaves it open.
+fn wire(server: &McpServer) -> Wire {
+    match (server.transport, server.detected_transport) {
+        (Transport::StreamableHttp, _) | (Transport::Auto, Some(Transport::StreamableHttp)) => {
+            Wire::StreamableHttp
+        }
+        (Transport::Sse, _) | (Transport::Auto, Some(Transport::Sse)) => Wire::Sse,
+        (Transport::Auto, _) => Wire::Auto,
     }
 }

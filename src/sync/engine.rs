@@ -79,6 +79,8 @@ pub(super) struct Inner {
     /// One sync per server at a time in this process (the lease covers the
     /// other replicas).
     pub(super) locks: ServerLocks,
+    /// The pack gateway's upstream sessions, one per server.
+    pub(super) pool: crate::sync::pool::Pool,
     /// Owner of background syncs (the application's tracker), so shutdown
     /// can wait for them.
     pub(super) tasks: TaskTracker,
@@ -119,6 +121,7 @@ impl Syncer {
                 instance_id: format!("inst_{}", uuid::Uuid::now_v7().simple()),
                 events,
                 locks: ServerLocks::new(),
+                pool: crate::sync::pool::Pool::default(),
                 tasks,
                 stopping,
                 abandon,

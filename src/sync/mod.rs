@@ -14,5 +14,7 @@ pub mod guard;
 pub mod http;
 pub mod lifecycle;
 pub mod locks;
+pub mod pool;
 pub mod scheduler;
+pub mod session;
 pub mod sse;

@@ -218,7 +218,7 @@ async fn what_the_gateway_does_not_serve_is_refused_by_the_protocol(app: TestApp
     let served = pack_with(&app, &[tool("search")]).await;
     let url = endpoint(&app, &served.pack.id);
     let member = &served.org.member;
-    let (status, _, body) = call(&url, member, request("resources/list", json!({}))).await;
+    let (status, _, body) = call(&url, member, request("completion/complete", json!({}))).await;
     assert_eq!(
         (status, body["error"]["code"].clone()),
         (200, json!(-32601))

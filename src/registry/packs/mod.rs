@@ -12,7 +12,7 @@ pub use model::*;
 
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
-use crate::registry::servers::{CATALOG_SCOPE, McpServer, Visibility, is_visible};
+use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
 use crate::registry::{Caller, Description, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
 
@@ -399,6 +399,60 @@ impl Packs {
             &servers,
             &tools,
         ))
+    }
+
+    /// The prompts, resources or resource templates (`kind`) the pack's
+    /// current members offer through the gateway ([`resolve::offer`]).
+    pub async fn offer(
+        &self,
+        caller: &Caller,
+        id: &str,
+        kind: CapabilityKind,
+    ) -> Result<Vec<Offered>, Error> {
+        let (members, servers) = self.current_members(caller, id).await?;
+        let ids: Vec<String> = members.iter().map(|m| m.server_id.clone()).collect();
+        let items = self.store.capabilities_of_servers(&ids, kind).await?;
+        Ok(resolve::offer(&members, &servers, &items, kind))
+    }
+
+    /// The member server a resource URI the gateway showed names, with the
+    /// upstream's own URI; NOT_FOUND when it names no member that offers
+    /// resources now.
+    pub async fn resource_server(
+        &self,
+        caller: &Caller,
+        id: &str,
+        uri: &str,
+    ) -> Result<(McpServer, String), Error> {
+        let (members, servers) = self.current_members(caller, id).await?;
+        let found = resolve::resource_of(uri, &members, &servers)
+            .filter(|(s, _)| s.enabled && s.last_successful_sync_at.is_some())
+            .map(|(server, upstream)| (server.clone(), upstream.to_owned()));
+        found.ok_or_else(|| Error::NotFound {
+            kind: "resource",
+            id: uri.chars().take(200).collect(),
+        })
+    }
+
+    /// The pack's current members and their servers as they are now.
+    async fn current_members(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Vec<RevisionMember>, Vec<McpServer>), Error> {
+        let pack = self.get(caller, id).await?;
+        let members: Vec<RevisionMember> = pack
+            .members
+            .iter()
+            .map(|m| RevisionMember {
+                server_id: m.server_id.clone(),
+                name: m.name.clone(),
+                tools: Vec::new(),
+            })
+            .collect();
+        let ids: Vec<String> = members.iter().map(|m| m.server_id.clone()).collect();
+        let servers = self.store.get_servers(&ids).await?;
+        Ok((members, servers))
     }
 
     /// Exports a pack as an MCP client configuration.

@@ -196,6 +196,19 @@ pub struct ExcludedTool {
     pub definition_hash: String,
 }
 
+/// A prompt, resource or resource template a pack offers through the
+/// gateway (see [`crate::registry::packs::resolve::offer`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offered {
+    /// Its name (prompts) or URI (resources, templates) as the gateway shows it.
+    pub shown: String,
+    pub server_id: String,
+    /// Its name, URI or URI template upstream.
+    pub key: String,
+    /// Its definition as the upstream declared it.
+    pub definition: serde_json::Value,
+}
+
 /// What ResolvePack answers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Resolution {

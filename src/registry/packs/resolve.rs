@@ -3,9 +3,13 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::registry::packs::model::{
-    ExcludedTool, Exclusion, Resolution, ResolvedTool, RevisionMember,
+    ExcludedTool, Exclusion, Offered, Resolution, ResolvedTool, RevisionMember,
 };
-use crate::registry::servers::{Capability, McpServer, ServerStatus, ToolApproval};
+use crate::registry::servers::{Capability, CapabilityKind, McpServer, ServerStatus, ToolApproval};
+
+/// Prefix of the URIs under which a pack offers its members' resources:
+/// `mcp-registry://<server label>/<the upstream's own URI>`.
+pub const RESOURCE_SCHEME: &str = "mcp-registry://";
 
 /// Resolves `members` (current members, or a revision's when `frozen`).
 /// `servers` and `tools` hold what exists now; a revision's member that no
@@ -78,6 +82,79 @@ pub fn resolve(
         tools: resolved,
         excluded,
     }
+}
+
+/// The prompts, resources or resource templates (`kind`) that `members`
+/// offer, under the names or URIs the pack gateway shows: prompts as
+/// `<server name>__<prompt name>` (made unique like tool names), resources
+/// and templates as `mcp-registry://<server label>/<upstream URI>`, where
+/// the label is the server's name, suffixed `_2`, `_3`… when two members
+/// share it. A member offers them while its server exists, is enabled, and
+/// its last sync succeeded (ResolvePack's whole-server rules; tool settings
+/// and approvals concern tools only).
+pub fn offer(
+    members: &[RevisionMember],
+    servers: &[McpServer],
+    items: &HashMap<String, Vec<Capability>>,
+    kind: CapabilityKind,
+) -> Vec<Offered> {
+    let by_id: HashMap<&str, &McpServer> = servers.iter().map(|s| (s.id.as_str(), s)).collect();
+    let mut offered = Vec::new();
+    let mut used_names: HashSet<String> = HashSet::new();
+    let empty = Vec::new();
+    for (server, label) in labelled(members, &by_id) {
+        if !server.enabled
+            || server.status == ServerStatus::Error
+            || server.last_successful_sync_at.is_none()
+        {
+            continue;
+        }
+        for item in items.get(&server.id).unwrap_or(&empty) {
+            let shown = match kind {
+                CapabilityKind::Prompt | CapabilityKind::Tool => {
+                    unique_name(&mut used_names, format!("{}__{}", server.name, item.key))
+                }
+                CapabilityKind::Resource | CapabilityKind::ResourceTemplate => {
+                    format!("{RESOURCE_SCHEME}{label}/{}", item.key)
+                }
+            };
+            offered.push(Offered {
+                shown,
+                server_id: server.id.clone(),
+                key: item.key.clone(),
+                definition: item.definition.clone(),
+            });
+        }
+    }
+    offered
+}
+
+/// The member a resource URI shown by the gateway names, and the
+/// upstream's own URI; `None` when it is not of that form or names no member.
+pub fn resource_of<'a>(
+    uri: &'a str,
+    members: &[RevisionMember],
+    servers: &'a [McpServer],
+) -> Option<(&'a McpServer, &'a str)> {
+    let (label, upstream_uri) = uri.strip_prefix(RESOURCE_SCHEME)?.split_once('/')?;
+    let by_id: HashMap<&str, &McpServer> = servers.iter().map(|s| (s.id.as_str(), s)).collect();
+    labelled(members, &by_id)
+        .into_iter()
+        .find(|(_, l)| l == label)
+        .map(|(server, _)| (server, upstream_uri))
+}
+
+/// The existing member servers with their labels, in member order.
+fn labelled<'a>(
+    members: &[RevisionMember],
+    by_id: &HashMap<&str, &'a McpServer>,
+) -> Vec<(&'a McpServer, String)> {
+    let mut used: HashSet<String> = HashSet::new();
+    members
+        .iter()
+        .filter_map(|m| by_id.get(m.server_id.as_str()).copied())
+        .map(|server| (server, unique_name(&mut used, server.name.clone())))
+        .collect()
 }
 
 /// The first reason (in the enum's order) to leave `tool` out, if any.

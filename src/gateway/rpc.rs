@@ -1,0 +1,540 @@
+//! The MCP methods the pack gateway serves, whatever the transport:
+//! `initialize`, `ping`, `tools/list`, `tools/call`, `prompts/list`,
+//! `prompts/get`, `resources/list`, `resources/templates/list`,
+//! `resources/read`, and the client's `notifications/cancelled`.
+//!
+//! Lists are the pack's current version as the store has it (never read
+//! from upstreams), a page of [`PAGE`] at a time. Names and URIs are
+//! namespaced per member (see `registry::packs::resolve`): tools and prompts
+//! `<server>__<name>`, resources `mcp-registry://<server>/<upstream URI>`.
+//! Calls are checked against the same rules at call time, then made on the
+//! member's pooled upstream session; results pass through unchanged.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, UpstreamFailure};
+use crate::registry::Caller;
+use crate::registry::packs::resolve::RESOURCE_SCHEME;
+use crate::registry::packs::{ExcludedTool, Exclusion, Offered, ResolvedTool};
+use crate::registry::runs::Trigger;
+use crate::registry::servers::{ApprovalPolicy, CapabilityKind, Lookup, McpServer};
+use crate::sync::calls::{UpstreamOutcome, UpstreamRequest};
+use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS};
+use crate::sync::lifecycle::AttemptFailure;
+use crate::sync::session::lock;
+
+use super::{Gateway, checked_pack_id, clip};
+
+/// Most items in one page of a list; `nextCursor` leads to the next.
+pub const PAGE: usize = 100;
+
+/// JSON-RPC "invalid params", also used for tools a pack does not offer.
+pub const INVALID_PARAMS: i64 = -32602;
+/// The answer to a request the client cancelled (it ignores it).
+pub const CANCELLED: i64 = -32800;
+
+/// Where notifications for the client go while its request runs.
+pub type Notify = mpsc::UnboundedSender<Value>;
+
+/// How a method fails: a JSON-RPC error, or an HTTP error (an unknown pack,
+/// a refused key, an unavailable database) where the transport has one.
+pub enum Answer {
+    Rpc(i64, String),
+    Http(Error),
+}
+
+impl From<Error> for Answer {
+    fn from(err: Error) -> Self {
+        Self::Http(err)
+    }
+}
+
+/// One message from a client of a pack.
+pub struct Incoming<'a> {
+    pub caller: &'a Caller,
+    pub pack_id: &'a str,
+    pub message: &'a Value,
+    /// Where progress notifications go, when the transport can send them.
+    pub notify: Option<&'a Notify>,
+}
+
+/// Requests in flight, by (caller, pack, request id), so that the client's
+/// `notifications/cancelled` can stop them.
+#[derive(Default)]
+pub struct InFlight(Mutex<HashMap<String, CancellationToken>>);
+
+impl InFlight {
+    fn key(incoming: &Incoming<'_>, id: &Value) -> String {
+        format!(
+            "{}\u{0}{}\u{0}{id}",
+            incoming.caller.actor(),
+            incoming.pack_id
+        )
+    }
+
+    /// Cancels request `id` of this caller and pack, if it is running here.
+    fn cancel(&self, incoming: &Incoming<'_>, id: &Value) {
+        if let Some(token) = lock(&self.0).get(&Self::key(incoming, id)) {
+            token.cancel();
+        }
+    }
+}
+
+/// Answers one message: `Some((id, answer))` for a request, `None` for a
+/// notification or a response (nothing to answer).
+pub async fn dispatch(
+    gateway: &Gateway,
+    incoming: Incoming<'_>,
+) -> Option<(Value, Result<Value, Answer>)> {
+    let message = incoming.message;
+    let method = message.get("method").and_then(Value::as_str)?;
+    let Some(id) = message.get("id").cloned() else {
+        if method == "notifications/cancelled" {
+            gateway
+                .in_flight
+                .cancel(&incoming, &message["params"]["requestId"]);
+        }
+        return None;
+    };
+    let answer = match method {
+        "initialize" => initialize(gateway, &incoming).await,
+        "ping" => Ok(json!({})),
+        "tools/list" => tools_list(gateway, &incoming).await,
+        "prompts/list" => listed(gateway, &incoming, CapabilityKind::Prompt).await,
+        "resources/list" => listed(gateway, &incoming, CapabilityKind::Resource).await,
+        "resources/templates/list" => {
+            listed(gateway, &incoming, CapabilityKind::ResourceTemplate).await
+        }
+        "tools/call" | "prompts/get" | "resources/read" => {
+            cancellable(gateway, &incoming, &id, method).await
+        }
+        other => Err(Answer::Rpc(
+            -32601,
+            format!("the pack gateway does not serve {}", clip(other, 100)),
+        )),
+    };
+    metrics::counter!("mcp_registry_gateway_requests_total", "method" => known(method),
+        "outcome" => if answer.is_ok() { "ok" } else { "error" })
+    .increment(1);
+    Some((id, answer))
+}
+
+/// Runs a call that reaches an upstream until it answers or the client
+/// cancels it.
+async fn cancellable(
+    gateway: &Gateway,
+    incoming: &Incoming<'_>,
+    id: &Value,
+    method: &str,
+) -> Result<Value, Answer> {
+    let key = InFlight::key(incoming, id);
+    let token = CancellationToken::new();
+    lock(&gateway.in_flight.0).insert(key.clone(), token.clone());
+    let work = async {
+        match method {
+            "tools/call" => tools_call(gateway, incoming).await,
+            "prompts/get" => prompts_get(gateway, incoming).await,
+            _ => resources_read(gateway, incoming).await,
+        }
+    };
+    let answer = tokio::select! {
+        answer = work => answer,
+        () = token.cancelled() => Err(Answer::Rpc(CANCELLED, "the client cancelled the request".into())),
+    };
+    lock(&gateway.in_flight.0).remove(&key);
+    answer
+}
+
+/// `initialize`: the protocol version the client asked for when the gateway
+/// speaks it, else the newest it speaks; the pack must be the caller's.
+async fn initialize(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let pack = gateway
+        .packs
+        .get(incoming.caller, &checked_pack_id(incoming.pack_id)?)
+        .await?;
+    let asked = incoming.message["params"]["protocolVersion"]
+        .as_str()
+        .unwrap_or_default();
+    let version = PROTOCOL_VERSIONS
+        .iter()
+        .find(|v| **v == asked)
+        .unwrap_or(&PROTOCOL_VERSIONS[0]);
+    Ok(json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": false},
+            "prompts": {"listChanged": false},
+            "resources": {"subscribe": false, "listChanged": false},
+        },
+        "serverInfo": {"name": "mcp-registry", "title": pack.name, "version": env!("CARGO_PKG_VERSION")},
+        "instructions": pack.description,
+    }))
+}
+
+/// The page of `items` the request's cursor asks for, as `{field: [...]}`
+/// with `nextCursor` when more follow.
+fn page(incoming: &Incoming<'_>, field: &str, items: Vec<Value>) -> Result<Value, Answer> {
+    let start = match incoming.message["params"]["cursor"].as_str() {
+        None => 0,
+        Some(cursor) => cursor.parse::<usize>().map_err(|_| {
+            Answer::Rpc(
+                INVALID_PARAMS,
+                format!("cursor {:?} is not one this gateway gave", clip(cursor, 40)),
+            )
+        })?,
+    };
+    let total = items.len();
+    let end = start.saturating_add(PAGE).min(total);
+    let shown: Vec<Value> = items
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    let mut result = json!({ field: shown });
+    if end < total {
+        result["nextCursor"] = json!(end.to_string());
+    }
+    Ok(result)
+}
+
+/// `tools/list`: the pack's tools at its current version (ResolvePack).
+async fn tools_list(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let resolution = gateway
+        .packs
+        .resolve(incoming.caller, &checked_pack_id(incoming.pack_id)?, 0)
+        .await?;
+    let tools = resolution.tools.iter().map(listed_tool).collect();
+    page(incoming, "tools", tools)
+}
+
+/// `prompts/list`, `resources/list`, `resources/templates/list`.
+async fn listed(
+    gateway: &Gateway,
+    incoming: &Incoming<'_>,
+    kind: CapabilityKind,
+) -> Result<Value, Answer> {
+    let offered = gateway
+        .packs
+        .offer(incoming.caller, &checked_pack_id(incoming.pack_id)?, kind)
+        .await?;
+    let (field, key) = shown_field(kind);
+    let items = offered.iter().map(|o| shown(o, key)).collect();
+    page(incoming, field, items)
+}
+
+/// The list field and the item key that the gateway namespaces.
+fn shown_field(kind: CapabilityKind) -> (&'static str, &'static str) {
+    match kind {
+        CapabilityKind::Tool => ("tools", "name"),
+        CapabilityKind::Prompt => ("prompts", "name"),
+        CapabilityKind::Resource => ("resources", "uri"),
+        CapabilityKind::ResourceTemplate => ("resourceTemplates", "uriTemplate"),
+    }
+}
+
+/// An item as listed: its upstream definition, field for field, under the
+/// name or URI the gateway shows.
+fn shown(item: &Offered, key: &str) -> Value {
+    with_field(&item.definition, key, &item.shown)
+}
+
+fn listed_tool(tool: &ResolvedTool) -> Value {
+    with_field(&tool.definition, "name", &tool.qualified_name)
+}
+
+fn with_field(definition: &Value, key: &str, value: &str) -> Value {
+    let mut map = match definition {
+        Value::Object(map) => map.clone(),
+        _ => serde_json::Map::new(),
+    };
+    map.insert(key.into(), Value::String(value.to_owned()));
+    Value::Object(map)
+}
+
+/// `tools/call`: the tool must be offered by the pack's current version
+/// (member, enabled, allowed, approved: ResolvePack's rules), then it is
+/// called upstream. The result passes through unchanged; an upstream failure
+/// is a result with `isError` naming the failure kind.
+async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let params = &incoming.message["params"];
+    let name = required_str(params, "name", "the tool's name")?;
+    let arguments = arguments(params)?;
+    let resolution = gateway
+        .packs
+        .resolve(incoming.caller, &checked_pack_id(incoming.pack_id)?, 0)
+        .await?;
+    let Some(tool) = resolution.tools.iter().find(|t| t.qualified_name == name) else {
+        return Err(Answer::Rpc(
+            INVALID_PARAMS,
+            not_offered(name, &resolution.excluded),
+        ));
+    };
+    let server = member(gateway, incoming.caller, &tool.server_id).await?;
+    let approved = (server.approval_policy == ApprovalPolicy::RequireAll)
+        .then_some(tool.definition_hash.as_str());
+    let request = UpstreamRequest::call(&tool.name, arguments, approved);
+    let started = Instant::now();
+    let called = upstream(gateway, incoming, &server, request).await;
+    let outcome = match &called {
+        Ok(UpstreamOutcome::Result(result)) if result["isError"] == true => "tool_error",
+        Ok(UpstreamOutcome::Result(_)) => "ok",
+        Ok(UpstreamOutcome::Error { .. }) => "rpc_error",
+        Ok(UpstreamOutcome::Changed { .. }) => "changed",
+        Err(_) => "upstream_failed",
+    };
+    // Bounded labels only: pack and server ids would make a series each.
+    metrics::counter!("mcp_registry_gateway_calls_total", "outcome" => outcome).increment(1);
+    let seconds = started.elapsed().as_secs_f64();
+    metrics::histogram!("mcp_registry_gateway_call_seconds").record(seconds);
+    match called {
+        Ok(UpstreamOutcome::Changed { .. }) => {
+            // The registry records the change (approval dropped, a run with
+            // the diff, an event) by syncing the server.
+            gateway.syncer.spawn_sync(server, Trigger::Manual);
+            Err(Answer::Rpc(
+                INVALID_PARAMS,
+                format!(
+                    "tool {name:?} changed since approval: the upstream presents another definition; \
+                     a sync records the change, approve the tool again to call it"
+                ),
+            ))
+        }
+        other => passed(other, true),
+    }
+}
+
+/// `prompts/get`: a prompt the pack offers, got from its member.
+async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let params = &incoming.message["params"];
+    let name = required_str(params, "name", "the prompt's name")?;
+    let offered = gateway
+        .packs
+        .offer(
+            incoming.caller,
+            &checked_pack_id(incoming.pack_id)?,
+            CapabilityKind::Prompt,
+        )
+        .await?;
+    let Some(prompt) = offered.iter().find(|p| p.shown == name) else {
+        return Err(Answer::Rpc(
+            INVALID_PARAMS,
+            format!("this pack offers no prompt named {:?}", clip(name, 200)),
+        ));
+    };
+    let server = member(gateway, incoming.caller, &prompt.server_id).await?;
+    let mut upstream_params = json!({"name": prompt.key});
+    if let Some(arguments) = params.get("arguments").filter(|a| !a.is_null()) {
+        upstream_params["arguments"] = arguments.clone();
+    }
+    let request = UpstreamRequest {
+        method: "prompts/get",
+        params: upstream_params,
+        approved: None,
+        progress: None,
+    };
+    passed(upstream(gateway, incoming, &server, request).await, false)
+}
+
+/// `resources/read`: a resource of a member, by the URI the gateway showed;
+/// the contents' URIs are shown the same way.
+async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let uri = required_str(&incoming.message["params"], "uri", "the resource's URI")?;
+    let pack_id = checked_pack_id(incoming.pack_id)?;
+    let (server, upstream_uri) = match gateway
+        .packs
+        .resource_server(incoming.caller, &pack_id, uri)
+        .await
+    {
+        Ok(found) => found,
+        Err(Error::NotFound { .. }) => {
+            return Err(Answer::Rpc(
+                INVALID_PARAMS,
+                format!(
+                    "resource {:?} is not offered by this pack (its URIs start with {RESOURCE_SCHEME}<server>/)",
+                    clip(uri, 200)
+                ),
+            ));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let server = member(gateway, incoming.caller, &server.id).await?;
+    let prefix = uri
+        .get(..uri.len().saturating_sub(upstream_uri.len()))
+        .unwrap_or_default()
+        .to_owned();
+    let request = UpstreamRequest {
+        method: "resources/read",
+        params: json!({"uri": upstream_uri}),
+        approved: None,
+        progress: None,
+    };
+    let mut result = passed(upstream(gateway, incoming, &server, request).await, false)?;
+    if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
+        for content in contents {
+            if let Some(own) = content.get("uri").and_then(Value::as_str) {
+                content["uri"] = json!(format!("{prefix}{own}"));
+            }
+        }
+    }
+    Ok(result)
+}
+
+/// A member server with its sealed secrets, read with the caller's rights.
+async fn member(gateway: &Gateway, caller: &Caller, server_id: &str) -> Result<McpServer, Answer> {
+    Ok(gateway
+        .servers
+        .get(caller, Lookup::Id(server_id.to_owned()))
+        .await?
+        .server)
+}
+
+/// Sends `request` upstream; with a client progress token and somewhere to
+/// send notifications, the upstream's progress is relayed under the
+/// client's token as it arrives.
+async fn upstream(
+    gateway: &Gateway,
+    incoming: &Incoming<'_>,
+    server: &McpServer,
+    mut request: UpstreamRequest<'_>,
+) -> Result<UpstreamOutcome, AttemptFailure> {
+    let token = incoming.message["params"]["_meta"]["progressToken"].clone();
+    let (Some(notify), false) = (incoming.notify, token.is_null()) else {
+        return gateway
+            .syncer
+            .request(server, request, gateway.call_timeout)
+            .await;
+    };
+    let (sink, mut progress) = mpsc::unbounded_channel::<Value>();
+    request.progress = Some(&sink);
+    let call = gateway
+        .syncer
+        .request(server, request, gateway.call_timeout);
+    tokio::pin!(call);
+    let relay = |mut message: Value| {
+        if message.get("method").and_then(Value::as_str) == Some("notifications/progress") {
+            message["params"]["progressToken"] = token.clone();
+            let _ = notify.send(message);
+        }
+    };
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut call => break outcome,
+            Some(message) = progress.recv() => relay(message),
+        }
+    };
+    while let Ok(message) = progress.try_recv() {
+        relay(message);
+    }
+    outcome
+}
+
+/// What the client gets for an upstream's answer: its result unchanged, its
+/// JSON-RPC error, or (for tools, as the spec wants) a failed result naming
+/// the failure kind; for prompts and resources a JSON-RPC error.
+fn passed(outcome: Result<UpstreamOutcome, AttemptFailure>, tool: bool) -> Result<Value, Answer> {
+    let failure = match outcome {
+        Ok(UpstreamOutcome::Result(result)) => return Ok(result),
+        Ok(UpstreamOutcome::Error { code, message }) => return Err(Answer::Rpc(code, message)),
+        Ok(UpstreamOutcome::Changed { .. }) => {
+            "upstream protocol error: the tool changed".to_owned()
+        }
+        Err(AttemptFailure::Upstream(err)) => {
+            format!("upstream {}: {}", failure_kind(&err), err.message)
+        }
+        Err(_) => {
+            "upstream credentials unusable: the stored credentials cannot be opened".to_owned()
+        }
+    };
+    if tool {
+        Ok(json!({"content": [{"type": "text", "text": failure}], "isError": true}))
+    } else {
+        Err(Answer::Rpc(-32603, failure))
+    }
+}
+
+fn required_str<'a>(params: &'a Value, field: &str, what: &str) -> Result<&'a str, Answer> {
+    params[field].as_str().ok_or_else(|| {
+        Answer::Rpc(
+            INVALID_PARAMS,
+            format!("params.{field} ({what}) is required"),
+        )
+    })
+}
+
+fn arguments(params: &Value) -> Result<Value, Answer> {
+    match &params["arguments"] {
+        Value::Null => Ok(json!({})),
+        Value::Object(_) => Ok(params["arguments"].clone()),
+        _ => Err(Answer::Rpc(
+            INVALID_PARAMS,
+            "params.arguments must be an object".into(),
+        )),
+    }
+}
+
+/// Why `name` is not offered: the exclusion ResolvePack gives it, if any.
+fn not_offered(name: &str, excluded: &[ExcludedTool]) -> String {
+    let reason = excluded
+        .iter()
+        .find(|e| !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name)
+        .or_else(|| {
+            excluded.iter().find(|e| {
+                e.tool_name.is_empty() && name.starts_with(&format!("{}__", e.server_name))
+            })
+        });
+    match reason {
+        Some(e) => format!(
+            "tool {name:?} is not offered by this pack: {}",
+            exclusion(e.reason)
+        ),
+        None => format!("this pack offers no tool named {:?}", clip(name, 200)),
+    }
+}
+
+/// An exclusion as the error names it (ResolvePack's reasons).
+fn exclusion(reason: Exclusion) -> &'static str {
+    match reason {
+        Exclusion::ServerDeleted => "its server was deleted",
+        Exclusion::ServerDisabled => "its server is disabled",
+        Exclusion::ServerNeverSynced => "its server was never synced",
+        Exclusion::ServerError => "its server's last sync failed",
+        Exclusion::ToolsDisabled => "its server's tools are disabled",
+        Exclusion::NotAllowed => "it is not in its server's allowed tools",
+        Exclusion::AddedSinceRevision => "it was added since the pinned revision",
+        Exclusion::ChangedSinceRevision => "it changed since the pinned revision",
+        Exclusion::NotApproved => "it is not approved",
+        Exclusion::ChangedSinceApproval => "it changed since approval",
+    }
+}
+
+/// The failure kind an `isError` result names.
+fn failure_kind(err: &DiscoveryError) -> &'static str {
+    match err.failure {
+        _ if err.is_timeout() => "timeout",
+        UpstreamFailure::Unreachable => "unreachable",
+        UpstreamFailure::AuthFailed => "auth failed",
+        UpstreamFailure::ProtocolError => "protocol error",
+    }
+}
+
+/// The metric label of a method: the known ones, else `other`.
+fn known(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] = [
+        "initialize",
+        "ping",
+        "tools/list",
+        "tools/call",
+        "prompts/list",
+        "prompts/get",
+        "resources/list",
+        "resources/templates/list",
+        "resources/read",
+    ];
+    KNOWN.into_iter().find(|k| *k == method).unwrap_or("other")
+}

@@ -1,0 +1,202 @@
+//! Upstream sessions for the pack gateway, one per server, shared by every
+//! call to it: initialized once (guard, transport, `initialize`, then the
+//! `initialized` notification), reused while the server's configuration is
+//! unchanged, and opened again when the upstream forgets it (404), its stream
+//! ends, it grows old, or it sits idle. The tool listing used for approval
+//! checks is the session's own `tools/list`, read again when the upstream
+//! says `notifications/tools/list_changed` or the listing is older than
+//! [`LISTING_TTL`].
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::registry::canonical::definition_hash;
+use crate::sync::client::{DiscoveryError, Listing, list_all};
+use crate::sync::session::{Connection, lock};
+
+/// How long a session's tool listing is trusted without a `list_changed`.
+pub const LISTING_TTL: Duration = Duration::from_secs(15);
+/// A session is opened again after this long, used or not.
+pub const MAX_AGE: Duration = Duration::from_secs(30 * 60);
+/// A session nobody used for this long is closed.
+pub const MAX_IDLE: Duration = Duration::from_secs(5 * 60);
+
+/// An open upstream session and what is known of it.
+pub struct Pooled {
+    connection: Option<Connection>,
+    /// The server configuration it was opened for (see [`Pool::session`]).
+    fingerprint: String,
+    opened: Instant,
+    last_used: Mutex<Instant>,
+    /// Tool name → definition hash, and when it was listed.
+    listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, String>)>>,
+}
+
+impl Pooled {
+    pub fn new(connection: Connection, fingerprint: String) -> Self {
+        let now = Instant::now();
+        Self {
+            connection: Some(connection),
+            fingerprint,
+            opened: now,
+            last_used: Mutex::new(now),
+            listing: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The session's connection (present until it is dropped).
+    pub fn connection(&self) -> Result<&Connection, DiscoveryError> {
+        self.connection
+            .as_ref()
+            .ok_or_else(|| DiscoveryError::protocol("the upstream session is closed"))
+    }
+
+    /// Whether the upstream no longer has the session.
+    pub fn is_gone(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_none_or(|c| c.signals().gone.load(Ordering::Acquire))
+    }
+
+    fn usable(&self, fingerprint: &str, now: Instant) -> bool {
+        self.fingerprint == fingerprint
+            && !self.is_gone()
+            && now.duration_since(self.opened) < MAX_AGE
+            && now.duration_since(*lock(&self.last_used)) < MAX_IDLE
+    }
+
+    /// The hash of tool `name`'s definition as the session lists it now
+    /// (empty when it does not list the tool).
+    pub async fn tool_hash(
+        &self,
+        name: &str,
+        limits: &crate::sync::client::Limits,
+    ) -> Result<String, DiscoveryError> {
+        let connection = self.connection()?;
+        let changed = connection
+            .signals()
+            .tools_changed
+            .swap(false, Ordering::AcqRel);
+        let mut listing = self.listing.lock().await;
+        let fresh = listing
+            .as_ref()
+            .is_some_and(|(at, _)| !changed && at.elapsed() < LISTING_TTL);
+        if !fresh {
+            let hashes = match list_all(connection, "tools/list", "tools", "name", limits).await? {
+                Listing::Listed { items, .. } => items
+                    .iter()
+                    .filter_map(|t| Some((t["name"].as_str()?.to_owned(), definition_hash(t))))
+                    .collect(),
+                _ => HashMap::new(),
+            };
+            *listing = Some((Instant::now(), hashes));
+        }
+        Ok(listing
+            .as_ref()
+            .and_then(|(_, hashes)| hashes.get(name).cloned())
+            .unwrap_or_default())
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        // Ends the session upstream (a DELETE, or closing the SSE stream).
+        if let Some(mut connection) = self.connection.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { connection.close().await });
+        }
+    }
+}
+
+/// The sessions, by server id.
+#[derive(Default)]
+pub struct Pool {
+    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    last_sweep: Mutex<Option<Instant>>,
+}
+
+/// One server's session; its lock makes concurrent first calls share one
+/// `initialize`.
+#[derive(Default)]
+struct Slot(tokio::sync::Mutex<Option<Arc<Pooled>>>);
+
+impl Pool {
+    /// The session of `server_id` for the configuration `fingerprint`: the
+    /// pooled one while usable, else one `open` makes (and the pool keeps).
+    pub async fn session<F, E>(
+        &self,
+        server_id: &str,
+        fingerprint: &str,
+        open: F,
+    ) -> Result<Arc<Pooled>, E>
+    where
+        F: Future<Output = Result<Pooled, E>>,
+    {
+        self.sweep();
+        let slot = lock(&self.slots)
+            .entry(server_id.to_owned())
+            .or_default()
+            .clone();
+        let mut held = slot.0.lock().await;
+        let now = Instant::now();
+        if let Some(pooled) = held.as_ref().filter(|p| p.usable(fingerprint, now)) {
+            *lock(&pooled.last_used) = now;
+            return Ok(pooled.clone());
+        }
+        *held = None;
+        let pooled = Arc::new(open.await?);
+        *held = Some(pooled.clone());
+        Ok(pooled)
+    }
+
+    /// Drops `server_id`'s session if it is still `pooled` (it failed).
+    pub fn forget(&self, server_id: &str, pooled: &Arc<Pooled>) {
+        let slot = lock(&self.slots).get(server_id).cloned();
+        if let Some(slot) = slot
+            && let Ok(mut held) = slot.0.try_lock()
+            && held.as_ref().is_some_and(|p| Arc::ptr_eq(p, pooled))
+        {
+            *held = None;
+        }
+    }
+
+    /// How many sessions are open.
+    pub fn open_sessions(&self) -> usize {
+        lock(&self.slots)
+            .values()
+            .filter(|slot| slot.0.try_lock().map_or(true, |held| held.is_some()))
+            .count()
+    }
+
+    /// Closes idle and expired sessions, at most every few seconds.
+    fn sweep(&self) {
+        let now = Instant::now();
+        {
+            let mut last = lock(&self.last_sweep);
+            if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(10)) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let mut slots = lock(&self.slots);
+        slots.retain(|_, slot| match slot.0.try_lock() {
+            Ok(mut held) => {
+                let keep = held.as_ref().is_some_and(|p| {
+                    now.duration_since(p.opened) < MAX_AGE
+                        && now.duration_since(*lock(&p.last_used)) < MAX_IDLE
+                        && !p.is_gone()
+                });
+                if !keep {
+                    *held = None;
+                }
+                keep
+            }
+            // In use: kept.
+            Err(_) => true,
+        });
+        metrics::gauge!("mcp_registry_gateway_upstream_sessions").set(slots.len() as f64);
+    }
+}
