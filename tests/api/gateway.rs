@@ -20,9 +20,9 @@ fn gateway() -> Options {
 
 /// An organization, its server "github" with `tools` stored as synced, and
 /// a pack "dev" holding it.
-struct Served {
-    org: Org,
-    pack: pb::Pack,
+pub(crate) struct Served {
+    pub org: Org,
+    pub pack: pb::Pack,
 }
 
 async fn pack_with(app: &TestApp, tools: &[Value]) -> Served {
@@ -39,7 +39,7 @@ async fn pack_with(app: &TestApp, tools: &[Value]) -> Served {
 }
 
 /// A request to create pack "dev" of one server.
-fn dev_pack(description: &str, server_id: impl Into<String>) -> pb::CreatePackRequest {
+pub(crate) fn dev_pack(description: &str, server_id: impl Into<String>) -> pb::CreatePackRequest {
     pb::CreatePackRequest {
         pack: Some(pb::Pack {
             name: "dev".into(),
@@ -54,14 +54,14 @@ fn dev_pack(description: &str, server_id: impl Into<String>) -> pb::CreatePackRe
 }
 
 /// The pack's endpoint.
-fn endpoint(app: &TestApp, pack_id: &str) -> String {
+pub(crate) fn endpoint(app: &TestApp, pack_id: &str) -> String {
     let addr = app.gateway_addr.expect("the gateway listens");
     format!("http://{addr}/mcp/packs/{pack_id}")
 }
 
 /// POSTs one JSON-RPC message as `auth`; returns the status, the
 /// `WWW-Authenticate` header and the body (null when empty).
-async fn call(url: &str, auth: &Auth, message: Value) -> (u16, String, Value) {
+pub(crate) async fn call(url: &str, auth: &Auth, message: Value) -> (u16, String, Value) {
     let mut request = reqwest::Client::new()
         .post(url)
         .header("accept", "application/json, text/event-stream")
@@ -92,7 +92,7 @@ async fn call(url: &str, auth: &Auth, message: Value) -> (u16, String, Value) {
     )
 }
 
-fn request(method: &str, params: Value) -> Value {
+pub(crate) fn request(method: &str, params: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 }
 
@@ -293,7 +293,7 @@ async fn the_python_sdk_client_lists_a_packs_tools(app: TestApp) {
 
 /// Options for packs of loopback upstreams: syncs reach 127.0.0.1, and the
 /// syncs the service starts itself (a changed tool's) run.
-fn upstreams() -> Options {
+pub(crate) fn upstreams() -> Options {
     Options {
         gateway: true,
         background_sync: true,
@@ -304,7 +304,7 @@ fn upstreams() -> Options {
 
 /// What the fake upstream's `echo` answers: every kind of content, with
 /// structured content and `_meta`, so that pass-through is visible.
-fn echo_result(request: &Value) -> Value {
+pub(crate) fn echo_result(request: &Value) -> Value {
     let text = request["params"]["arguments"]["text"].clone();
     json!({
         "content": [
@@ -320,11 +320,11 @@ fn echo_result(request: &Value) -> Value {
 
 /// A loopback upstream "echo" that demands `token`, registered with it as
 /// bearer credentials under `policy`, synced, in pack "dev".
-struct Upstream {
-    served: Served,
-    upstream: Running,
-    server_id: String,
-    url: String,
+pub(crate) struct Upstream {
+    pub served: Served,
+    pub upstream: Running,
+    pub server_id: String,
+    pub url: String,
 }
 
 async fn upstream_pack(app: &TestApp, token: &str, policy: pb::ApprovalPolicy) -> Upstream {
@@ -335,7 +335,7 @@ async fn upstream_pack(app: &TestApp, token: &str, policy: pb::ApprovalPolicy) -
     upstream_pack_of(app, upstream, token, policy).await
 }
 
-async fn upstream_pack_of(
+pub(crate) async fn upstream_pack_of(
     app: &TestApp,
     upstream: McpServer,
     token: &str,
@@ -364,7 +364,7 @@ async fn upstream_pack_of(
     }
 }
 
-fn echo(text: &str) -> Value {
+pub(crate) fn echo(text: &str) -> Value {
     request(
         "tools/call",
         json!({"name": "echoer__echo", "arguments": {"text": text}}),

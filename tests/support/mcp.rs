@@ -63,6 +63,9 @@ pub enum Reply {
     /// answers only once the client has answered it (within 10 s; else the
     /// stream ends without an answer).
     SsePing,
+    /// `text/event-stream` that, for a request with a progress token, first
+    /// sends two `notifications/progress` (1 of 2, 2 of 2), then the response.
+    SseProgress,
     /// `application/json` that does not parse.
     InvalidJson,
     /// `application/json` of this many spaces, streamed lazily.
@@ -103,6 +106,7 @@ pub struct McpServer {
     rpc_error: Option<(StatusCode, i64, String)>,
     protocol_version: String,
     silent_sse: bool,
+    sessions: bool,
 }
 
 impl Default for McpServer {
@@ -133,6 +137,7 @@ impl McpServer {
             rpc_error: None,
             protocol_version: "2025-06-18".into(),
             silent_sse: false,
+            sessions: false,
         }
     }
 
@@ -145,6 +150,13 @@ impl McpServer {
     /// Answers `initialize` with this protocol version (default 2025-06-18).
     pub fn protocol_version(mut self, version: &str) -> Self {
         self.protocol_version = version.into();
+        self
+    }
+
+    /// Issues an `Mcp-Session-Id` on `initialize` and answers 404 to a
+    /// request without a live one (see [`Running::expire_sessions`]).
+    pub fn sessions(mut self) -> Self {
+        self.sessions = true;
         self
     }
 
@@ -307,6 +319,7 @@ impl McpServer {
             ),
             issued: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
+            sessions: Mutex::new(Vec::new()),
             config: self,
         });
         let state = shared.clone();
@@ -409,6 +422,13 @@ impl Running {
         }
     }
 
+    /// Forgets every session issued so far: their next request gets 404.
+    pub fn expire_sessions(&self) {
+        if let Ok(mut sessions) = self.shared.sessions.lock() {
+            sessions.clear();
+        }
+    }
+
     /// Stops accepting connections.
     pub fn stop(&self) {
         self.task.abort();
@@ -424,6 +444,8 @@ struct Shared {
     issued: AtomicUsize,
     /// Pings sent so far (each gets its own id).
     pings: AtomicUsize,
+    /// The session ids issued and not expired (with `sessions`).
+    sessions: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -501,6 +523,13 @@ impl Shared {
         {
             return self.status(StatusCode::UNAUTHORIZED);
         }
+        if config.sessions && rpc.as_deref() != Some("initialize") {
+            let id = headers.get("mcp-session-id").and_then(|v| v.to_str().ok());
+            let known = self.sessions.lock().map(|s| s.iter().any(|k| Some(k.as_str()) == id));
+            if !known.unwrap_or(false) {
+                return StatusCode::NOT_FOUND.into_response();
+            }
+        }
         if let Some(method) = &rpc
             && let Some((_, delay)) = config.delays.iter().find(|(m, _)| m == method)
         {
@@ -509,14 +538,42 @@ impl Shared {
         match config.reply {
             Reply::InvalidJson => return json_body("{this is not json"),
             Reply::Oversized(bytes) => return oversized(bytes),
-            Reply::Json | Reply::Sse | Reply::SsePrimed | Reply::SsePing => {}
+            Reply::Json | Reply::Sse | Reply::SsePrimed | Reply::SsePing | Reply::SseProgress => {}
         }
         let Some(result) = rpc.as_deref().and_then(|m| self.result(m, &request)) else {
             // Notifications, and anything else the server does not answer.
             return StatusCode::ACCEPTED.into_response();
         };
         let response = json!({"jsonrpc": "2.0", "id": request["id"], "result": result});
-        match config.reply {
+        let mut answer = self.reply(&request, response);
+        if config.sessions && rpc.as_deref() == Some("initialize") {
+            let id = format!("session-{}", self.log.lock().map(|l| l.len()).unwrap_or_default());
+            if let Ok(mut sessions) = self.sessions.lock() {
+                sessions.push(id.clone());
+            }
+            if let Ok(value) = header::HeaderValue::from_str(&id) {
+                answer.headers_mut().insert("mcp-session-id", value);
+            }
+        }
+        answer
+    }
+
+    /// Returns `response` the way the server is set to reply.
+    fn reply(self: &Arc<Self>, request: &Value, response: Value) -> Response {
+        match self.config.reply {
+            Reply::SseProgress => {
+                let token = &request["params"]["_meta"]["progressToken"];
+                let mut events = String::new();
+                if !token.is_null() {
+                    for progress in 1..=2 {
+                        let note = json!({"jsonrpc": "2.0", "method": "notifications/progress",
+                            "params": {"progressToken": token, "progress": progress, "total": 2}});
+                        events.push_str(&format!("event: message\ndata: {note}\n\n"));
+                    }
+                }
+                events.push_str(&format!("event: message\ndata: {response}\n\n"));
+                event_stream(events)
+            }
             Reply::Sse => event_stream(format!("event: message\ndata: {response}\n\n")),
             Reply::SsePrimed => {
                 event_stream(format!("id: 0\ndata:\n\nevent: message\ndata: {response}\n\n"))
