@@ -157,7 +157,7 @@ pub async fn message(
         Err(error) => return json_response(StatusCode::BAD_REQUEST, &error),
     };
     busy.fetch_add(1, Ordering::AcqRel);
-    tokio::spawn(async move {
+    super::spawn_in_request(async move {
         let incoming = Incoming {
             caller: &caller,
             pack_id: &pack_id,

@@ -29,6 +29,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::grpc::middleware::{REQUEST_ID_HEADER, request_id};
+use crate::grpc::status::{REQUEST_ID, current_request_id};
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
 use crate::registry::auth::Authenticator;
@@ -98,7 +100,33 @@ pub fn router(gateway: Arc<Gateway>, max_bytes: usize) -> Router {
             axum::routing::post(legacy::message),
         )
         .layer(DefaultBodyLimit::max(max_bytes))
+        .layer(axum::middleware::from_fn(with_request_id))
         .with_state(gateway)
+}
+
+/// Serves a request under its id (the client's `x-request-id` when sane,
+/// else a new one): in the logs' span, in every JSON-RPC error's
+/// `data.requestId`, and in the answer's `x-request-id` header.
+async fn with_request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("mcp", request_id = %id, path = %request.uri().path());
+    let header_id = HeaderValue::from_str(&id).ok();
+    let mut response = REQUEST_ID
+        .scope(id, tracing::Instrument::instrument(next.run(request), span))
+        .await;
+    if let Some(value) = header_id {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+/// Spawns `work` under the current request's id.
+fn spawn_in_request(work: impl Future<Output = ()> + Send + 'static) {
+    let id = current_request_id();
+    tokio::spawn(REQUEST_ID.scope(id, tracing::Instrument::in_current_span(work)));
 }
 
 /// GET (a server-to-client stream) and DELETE (ending a session) have no
@@ -172,7 +200,7 @@ fn wants_stream(headers: &HeaderMap, message: &Value) -> bool {
 /// answer. A client that goes away cancels the call.
 fn streamed(gateway: Arc<Gateway>, caller: Caller, pack_id: String, message: Value) -> Response {
     let (events, rx) = mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
+    spawn_in_request(async move {
         let incoming = Incoming {
             caller: &caller,
             pack_id: &pack_id,
@@ -232,8 +260,11 @@ pub(crate) fn clip(text: &str, chars: usize) -> String {
     text.chars().take(chars).collect()
 }
 
+/// A JSON-RPC error answer; its `data.requestId` is the request's id in
+/// the logs.
 fn rpc_error(id: Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message,
+        "data": {"requestId": current_request_id()}}})
 }
 
 fn json_answer(body: Value) -> Response {

@@ -35,7 +35,7 @@ type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 /// Metadata keys of the two credential styles.
 const API_KEY: &str = "x-api-key";
 const API_SECRET: &str = "x-api-secret";
-const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Calls per second per API key (GCRA, a burst of one second's worth).
 pub type KeyRateLimiter = governor::DefaultKeyedRateLimiter<String>;
@@ -231,7 +231,7 @@ pub fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
 }
 
 /// Returns the client's request id when it is short printable ASCII, else a new one.
-fn request_id(headers: &HeaderMap) -> String {
+pub fn request_id(headers: &HeaderMap) -> String {
     headers
         .get(REQUEST_ID_HEADER)
         .and_then(|value| value.to_str().ok())

@@ -149,6 +149,8 @@ impl Pool {
         *held = None;
         let pooled = Arc::new(open.await?);
         *held = Some(pooled.clone());
+        let open_now = self.open_sessions();
+        metrics::gauge!("mcp_registry_gateway_upstream_sessions").set(open_now as f64);
         Ok(pooled)
     }
 

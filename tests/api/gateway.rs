@@ -490,11 +490,11 @@ async fn two_hundred_concurrent_calls_all_answer_correctly(app: TestApp) {
     }
 }
 
+/// A 100 MiB answer: the gateway stops reading at the message cap.
 async fn an_answer_over_the_message_cap_is_a_failed_result(app: TestApp) {
-    let huge = McpServer::new().tool("echo", "Echoes its text").on(
-        "tools/call",
-        |_| json!({"content": [{"type": "text", "text": "x".repeat(10 << 20)}]}),
-    );
+    let huge = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .oversized("tools/call", 100 << 20);
     let u = upstream_pack_of(&app, huge, "t0k", pb::ApprovalPolicy::RequireNone).await;
     let (status, _, body) = call(&u.url, &u.served.org.member, echo("x")).await;
     assert_eq!(status, 200);

@@ -361,7 +361,33 @@ async fn legacy_sse_clients_get_answers_on_their_stream(app: TestApp) {
     assert_eq!(status, 401, "no key, no stream");
 }
 
+async fn errors_carry_the_request_id_of_the_logs(app: TestApp) {
+    let u = echo_pack(&app, echoer()).await;
+    let response = reqwest::Client::new()
+        .post(&u.url)
+        .header("x-request-id", "trace-42")
+        .bearer_auth(token(&u.served.org.member))
+        .json(&request("tools/call", json!({"name": "nobody__nothing"})))
+        .send()
+        .await
+        .expect("gateway answers");
+    let header = response.headers().get("x-request-id").cloned();
+    assert_eq!(
+        header.as_ref().and_then(|v| v.to_str().ok()),
+        Some("trace-42")
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["data"]["requestId"], "trace-42", "{body}");
+    let (status, _, body) = call(&u.url, &Auth::None, echo("x")).await;
+    assert_eq!(status, 401);
+    let id = body["error"]["data"]["requestId"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(id.starts_with("req_"), "a made id: {body}");
+}
+
 crate::on_sqlite_with!(super::super::gateway::upstreams();
+    errors_carry_the_request_id_of_the_logs,
     calls_share_one_upstream_session,
     a_session_the_upstream_forgot_is_opened_again,
     progress_is_relayed_under_the_clients_token,

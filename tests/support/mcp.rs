@@ -107,6 +107,7 @@ pub struct McpServer {
     protocol_version: String,
     silent_sse: bool,
     sessions: bool,
+    oversized: Option<(String, usize)>,
 }
 
 impl Default for McpServer {
@@ -138,6 +139,7 @@ impl McpServer {
             protocol_version: "2025-06-18".into(),
             silent_sse: false,
             sessions: false,
+            oversized: None,
         }
     }
 
@@ -150,6 +152,13 @@ impl McpServer {
     /// Answers `initialize` with this protocol version (default 2025-06-18).
     pub fn protocol_version(mut self, version: &str) -> Self {
         self.protocol_version = version.into();
+        self
+    }
+
+    /// Answers JSON-RPC `method` with `bytes` of JSON (spaces), streamed
+    /// lazily so that the test does not hold them.
+    pub fn oversized(mut self, method: &str, bytes: usize) -> Self {
+        self.oversized = Some((method.to_owned(), bytes));
         self
     }
 
@@ -534,6 +543,11 @@ impl Shared {
             && let Some((_, delay)) = config.delays.iter().find(|(m, _)| m == method)
         {
             tokio::time::sleep(*delay).await;
+        }
+        if let Some((method, bytes)) = &config.oversized
+            && rpc.as_deref() == Some(method.as_str())
+        {
+            return oversized(*bytes);
         }
         match config.reply {
             Reply::InvalidJson => return json_body("{this is not json"),
