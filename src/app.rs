@@ -305,6 +305,7 @@ fn serve_gateway(
         services.servers.clone(),
         services.syncer.clone(),
         settings.gateway_call_timeout,
+        &settings.read_cache,
         owned.stopping.clone(),
     );
     let router = crate::gateway::router(gateway, settings.max_message_bytes);

@@ -14,6 +14,7 @@
 
 pub mod legacy;
 pub mod rpc;
+pub mod views;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,8 +35,11 @@ use crate::grpc::status::{REQUEST_ID, current_request_id};
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
 use crate::registry::auth::Authenticator;
+use crate::registry::cache::CacheSizes;
 use crate::registry::packs::Packs;
-use crate::registry::servers::Servers;
+use crate::registry::packs::answers::ResolutionAnswers;
+use crate::registry::servers::answers::ServerAnswers;
+use crate::registry::servers::{McpServer, Servers};
 use crate::sync::engine::Syncer;
 use rpc::{Answer, InFlight, Incoming, dispatch};
 
@@ -55,6 +59,10 @@ pub struct Gateway {
     syncer: Syncer,
     /// `--gateway-call-timeout`: one call, upstream connection included.
     call_timeout: Duration,
+    /// Resolutions as the gateway uses them (tools listed, by name).
+    resolutions: ResolutionAnswers<Arc<views::Offering>>,
+    /// Member servers as the store has them.
+    members: ServerAnswers<Arc<McpServer>>,
     /// Calls in flight, for the client's `notifications/cancelled`.
     in_flight: InFlight,
     /// The legacy SSE sessions this replica holds.
@@ -72,12 +80,23 @@ impl Gateway {
         servers: Servers,
         syncer: Syncer,
         call_timeout: Duration,
+        cache: &CacheSizes,
         stopping: CancellationToken,
     ) -> Arc<Self> {
+        let resolutions = ResolutionAnswers::named(
+            "gateway_resolutions",
+            &packs,
+            views::OFFERING,
+            cache.resolutions,
+        );
+        let members =
+            ServerAnswers::by_id_named("gateway_servers", &servers, views::MEMBER, cache.servers);
         Arc::new(Self {
             authenticator,
             packs,
             servers,
+            resolutions,
+            members,
             syncer,
             call_timeout,
             in_flight: InFlight::default(),

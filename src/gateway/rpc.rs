@@ -11,7 +11,7 @@
 //! member's pooled upstream session; results pass through unchanged.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, UpstreamFailure};
 use crate::registry::Caller;
 use crate::registry::packs::resolve::RESOURCE_SCHEME;
-use crate::registry::packs::{ExcludedTool, Exclusion, Offered, ResolvedTool};
+use crate::registry::packs::{ExcludedTool, Exclusion, Offered};
 use crate::registry::runs::Trigger;
 use crate::registry::servers::{ApprovalPolicy, CapabilityKind, Lookup, McpServer};
 use crate::sync::calls::{UpstreamOutcome, UpstreamRequest};
@@ -29,6 +29,7 @@ use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS};
 use crate::sync::lifecycle::AttemptFailure;
 use crate::sync::session::lock;
 
+use super::views::{Offering, with_field};
 use super::{Gateway, checked_pack_id, clip};
 
 /// Most items in one page of a list; `nextCursor` leads to the next.
@@ -179,7 +180,7 @@ async fn initialize(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
 
 /// The page of `items` the request's cursor asks for, as `{field: [...]}`
 /// with `nextCursor` when more follow.
-fn page(incoming: &Incoming<'_>, field: &str, items: Vec<Value>) -> Result<Value, Answer> {
+fn page(incoming: &Incoming<'_>, field: &str, items: &[Value]) -> Result<Value, Answer> {
     let start = match incoming.message["params"]["cursor"].as_str() {
         None => 0,
         Some(cursor) => cursor.parse::<usize>().map_err(|_| {
@@ -191,11 +192,7 @@ fn page(incoming: &Incoming<'_>, field: &str, items: Vec<Value>) -> Result<Value
     };
     let total = items.len();
     let end = start.saturating_add(PAGE).min(total);
-    let shown: Vec<Value> = items
-        .into_iter()
-        .skip(start)
-        .take(end.saturating_sub(start))
-        .collect();
+    let shown = items.get(start..end).unwrap_or_default();
     let mut result = json!({ field: shown });
     if end < total {
         result["nextCursor"] = json!(end.to_string());
@@ -205,12 +202,17 @@ fn page(incoming: &Incoming<'_>, field: &str, items: Vec<Value>) -> Result<Value
 
 /// `tools/list`: the pack's tools at its current version (ResolvePack).
 async fn tools_list(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
-    let resolution = gateway
-        .packs
-        .resolve(incoming.caller, &checked_pack_id(incoming.pack_id)?, 0)
-        .await?;
-    let tools = resolution.tools.iter().map(listed_tool).collect();
-    page(incoming, "tools", tools)
+    let offering = offering(gateway, incoming).await?;
+    page(incoming, "tools", &offering.listed)
+}
+
+/// The pack's current resolution, from the answer cache.
+async fn offering(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Arc<Offering>, Answer> {
+    let id = checked_pack_id(incoming.pack_id)?;
+    Ok(gateway
+        .resolutions
+        .resolve(&gateway.packs, incoming.caller, id, 0)
+        .await?)
 }
 
 /// `prompts/list`, `resources/list`, `resources/templates/list`.
@@ -224,8 +226,8 @@ async fn listed(
         .offer(incoming.caller, &checked_pack_id(incoming.pack_id)?, kind)
         .await?;
     let (field, key) = shown_field(kind);
-    let items = offered.iter().map(|o| shown(o, key)).collect();
-    page(incoming, field, items)
+    let items: Vec<Value> = offered.iter().map(|o| shown(o, key)).collect();
+    page(incoming, field, &items)
 }
 
 /// The list field and the item key that the gateway namespaces.
@@ -244,19 +246,6 @@ fn shown(item: &Offered, key: &str) -> Value {
     with_field(&item.definition, key, &item.shown)
 }
 
-fn listed_tool(tool: &ResolvedTool) -> Value {
-    with_field(&tool.definition, "name", &tool.qualified_name)
-}
-
-fn with_field(definition: &Value, key: &str, value: &str) -> Value {
-    let mut map = match definition {
-        Value::Object(map) => map.clone(),
-        _ => serde_json::Map::new(),
-    };
-    map.insert(key.into(), Value::String(value.to_owned()));
-    Value::Object(map)
-}
-
 /// `tools/call`: the tool must be offered by the pack's current version
 /// (member, enabled, allowed, approved: ResolvePack's rules), then it is
 /// called upstream. The result passes through unchanged; an upstream failure
@@ -265,14 +254,11 @@ async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
     let params = &incoming.message["params"];
     let name = required_str(params, "name", "the tool's name")?;
     let arguments = arguments(params)?;
-    let resolution = gateway
-        .packs
-        .resolve(incoming.caller, &checked_pack_id(incoming.pack_id)?, 0)
-        .await?;
-    let Some(tool) = resolution.tools.iter().find(|t| t.qualified_name == name) else {
+    let offering = offering(gateway, incoming).await?;
+    let Some(tool) = offering.tool(name) else {
         return Err(Answer::Rpc(
             INVALID_PARAMS,
-            not_offered(name, &resolution.excluded),
+            not_offered(name, &offering.resolution.excluded),
         ));
     };
     let server = member(gateway, incoming.caller, &tool.server_id).await?;
@@ -296,7 +282,9 @@ async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
         Ok(UpstreamOutcome::Changed { .. }) => {
             // The registry records the change (approval dropped, a run with
             // the diff, an event) by syncing the server.
-            gateway.syncer.spawn_sync(server, Trigger::Manual);
+            gateway
+                .syncer
+                .spawn_sync((*server).clone(), Trigger::Manual);
             Err(Answer::Rpc(
                 INVALID_PARAMS,
                 format!(
@@ -385,13 +373,19 @@ async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Va
     Ok(result)
 }
 
-/// A member server with its sealed secrets, read with the caller's rights.
-async fn member(gateway: &Gateway, caller: &Caller, server_id: &str) -> Result<McpServer, Answer> {
+/// A member server with its sealed secrets, read with the caller's rights
+/// (from the answer cache).
+async fn member(
+    gateway: &Gateway,
+    caller: &Caller,
+    server_id: &str,
+) -> Result<Arc<McpServer>, Answer> {
+    let lookup = Lookup::Id(server_id.to_owned());
     Ok(gateway
-        .servers
-        .get(caller, Lookup::Id(server_id.to_owned()))
+        .members
+        .get(&gateway.servers, caller, lookup)
         .await?
-        .server)
+        .0)
 }
 
 /// Sends `request` upstream; with a client progress token and somewhere to

@@ -20,9 +20,19 @@ pub struct ResolutionAnswers<V> {
 impl<V: Clone> ResolutionAnswers<V> {
     /// Keeps up to `bytes` of answers (0 keeps none).
     pub fn new(packs: &Packs, renderer: Renderer<Resolution, V>, bytes: u64) -> Self {
+        Self::named("resolutions", packs, renderer, bytes)
+    }
+
+    /// [`Self::new`] for another rendering, under its own metrics name.
+    pub fn named(
+        name: &'static str,
+        packs: &Packs,
+        renderer: Renderer<Resolution, V>,
+        bytes: u64,
+    ) -> Self {
         Self {
             renderer,
-            entries: ReadCache::new("resolutions", packs.generations().clone(), bytes),
+            entries: ReadCache::new(name, packs.generations().clone(), bytes),
         }
     }
 

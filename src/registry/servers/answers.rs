@@ -79,6 +79,22 @@ impl<V: Clone> ServerAnswers<V> {
         }
     }
 
+    /// Single answers only (no listings), for another rendering, under its
+    /// own metrics name.
+    pub fn by_id_named(
+        name: &'static str,
+        servers: &Servers,
+        renderer: Renderer<ServerView, V>,
+        bytes: u64,
+    ) -> Self {
+        let generations = servers.generations().clone();
+        Self {
+            renderer,
+            by_id: ReadCache::new(name, generations.clone(), bytes),
+            pages: ReadCache::new("unused", generations, 0),
+        }
+    }
+
     /// Returns the server `lookup` names, as rendered.
     pub async fn get(
         &self,
