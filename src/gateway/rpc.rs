@@ -278,6 +278,9 @@ async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
     metrics::counter!("mcp_registry_gateway_calls_total", "outcome" => outcome).increment(1);
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("mcp_registry_gateway_call_seconds").record(seconds);
+    // Which pack and server: in the log line, which can name them.
+    tracing::info!(pack_id = incoming.pack_id, server_id = %server.id, tool = %tool.name, outcome,
+        ms = seconds * 1000.0, "gateway tools/call");
     match called {
         Ok(UpstreamOutcome::Changed { .. }) => {
             // The registry records the change (approval dropped, a run with
