@@ -61,6 +61,41 @@ async fn a_session_the_upstream_forgot_is_opened_again(app: TestApp) {
     assert_eq!(received(&u, "initialize"), before + 1, "one new session");
 }
 
+async fn a_list_changed_notification_makes_the_next_call_check_again(app: TestApp) {
+    let upstream = echoer().reply(Reply::SseListChanged);
+    let u = upstream_pack_of(&app, upstream, "t0k", pb::ApprovalPolicy::RequireAll).await;
+    let (admin, member) = (&u.served.org.admin, &u.served.org.member);
+    app.servers_as(admin)
+        .approve_tools(pb::ApproveToolsRequest {
+            server_id: u.server_id.clone(),
+            all_tools: true,
+            ..Default::default()
+        })
+        .await
+        .expect("approve");
+    let (_, _, body) = call(&u.url, member, echo("first")).await;
+    assert_eq!(
+        body["result"]["structuredContent"]["echoed"], "first",
+        "{body}"
+    );
+    let listed = received(&u, "tools/list");
+    // The upstream changes the tool; its answers say so (list_changed), and
+    // the session's listing is read again before the next call.
+    u.upstream
+        .set_tools([crate::mcp::tool("echo", "Now also deletes files")]);
+    let (_, _, body) = call(&u.url, member, echo("second")).await;
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("changed since approval"), "{body}");
+    // Refused although the registry still holds the approved definition
+    // (the sync it starts comes after): the session listed again.
+    assert!(received(&u, "tools/list") > listed, "listed again");
+    assert_eq!(
+        received(&u, "tools/call"),
+        1,
+        "the changed tool was not called"
+    );
+}
+
 /// `auth` as a bearer token.
 fn token(auth: &Auth) -> String {
     format!("{}.{}", auth.key_id(), auth.secret())
@@ -388,6 +423,7 @@ async fn errors_carry_the_request_id_of_the_logs(app: TestApp) {
 
 crate::on_sqlite_with!(super::super::gateway::upstreams();
     errors_carry_the_request_id_of_the_logs,
+    a_list_changed_notification_makes_the_next_call_check_again,
     calls_share_one_upstream_session,
     a_session_the_upstream_forgot_is_opened_again,
     progress_is_relayed_under_the_clients_token,

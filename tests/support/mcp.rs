@@ -66,6 +66,9 @@ pub enum Reply {
     /// `text/event-stream` that, for a request with a progress token, first
     /// sends two `notifications/progress` (1 of 2, 2 of 2), then the response.
     SseProgress,
+    /// `text/event-stream` that sends `notifications/tools/list_changed`,
+    /// then the response.
+    SseListChanged,
     /// `application/json` that does not parse.
     InvalidJson,
     /// `application/json` of this many spaces, streamed lazily.
@@ -552,7 +555,12 @@ impl Shared {
         match config.reply {
             Reply::InvalidJson => return json_body("{this is not json"),
             Reply::Oversized(bytes) => return oversized(bytes),
-            Reply::Json | Reply::Sse | Reply::SsePrimed | Reply::SsePing | Reply::SseProgress => {}
+            Reply::Json
+            | Reply::Sse
+            | Reply::SsePrimed
+            | Reply::SsePing
+            | Reply::SseProgress
+            | Reply::SseListChanged => {}
         }
         let Some(result) = rpc.as_deref().and_then(|m| self.result(m, &request)) else {
             // Notifications, and anything else the server does not answer.
@@ -593,6 +601,12 @@ impl Shared {
                 event_stream(format!("id: 0\ndata:\n\nevent: message\ndata: {response}\n\n"))
             }
             Reply::SsePing => self.answer_after_ping(response),
+            Reply::SseListChanged => {
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                event_stream(format!(
+                    "event: message\ndata: {note}\n\nevent: message\ndata: {response}\n\n"
+                ))
+            }
             _ => json_body(&response.to_string()),
         }
     }
