@@ -4,8 +4,10 @@
 //! It is stateless: no `Mcp-Session-Id` is issued, every POST carries one
 //! JSON-RPC message and gets one JSON answer, so any replica can answer any
 //! request. Callers are the organization's API keys (`Authorization: Bearer
-//! <key>.<secret>` or `x-api-key` + `x-api-secret`), with the same rights as
-//! on gRPC: a pack of another organization is not found.
+//! <key>.<secret>` or `x-api-key` + `x-api-secret`), admitted by `access`:
+//! 401 without a valid key, 429 over the key's rate budget, 404 for an
+//! unknown pack, 403 for another organization's pack or one outside a
+//! pack-limited key's packs.
 //!
 //! Served so far: `initialize`, `ping`, `tools/list` (the pack's resolution
 //! at its current version, exactly ResolvePack's qualified names and
@@ -15,6 +17,8 @@
 //! engine with the server's sealed credentials; under REQUIRE_ALL the
 //! definition the upstream presents now must hash to the approved one).
 //! Prompts and resources are not served yet: "method not found".
+
+pub mod access;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,10 +31,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::{Error, UpstreamFailure};
+use crate::gateway::access::Admission;
 use crate::registry::Caller;
 use crate::registry::admin::validate_id;
-use crate::registry::auth::Authenticator;
-use crate::registry::packs::{ExcludedTool, Exclusion, Packs, ResolvedTool};
+use crate::registry::packs::{ExcludedTool, Exclusion, Pack, Packs, ResolvedTool};
 use crate::registry::runs::Trigger;
 use crate::registry::servers::{ApprovalPolicy, Lookup, Servers};
 use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS, ToolCallOutcome};
@@ -42,8 +46,8 @@ pub const TOOLS_PAGE: usize = 100;
 
 /// What the gateway needs from the domain and the sync engine.
 pub struct Gateway {
-    /// Turns the request's API key into a caller.
-    authenticator: Authenticator,
+    /// Turns the request's API key into a caller, within its rate budget.
+    admission: Admission,
     /// Reads and resolves packs with the caller's rights.
     packs: Packs,
     /// Reads a member server (url, transport, sealed secrets) for a call.
@@ -58,14 +62,14 @@ pub struct Gateway {
 impl Gateway {
     /// Returns a gateway over these services.
     pub fn new(
-        authenticator: Authenticator,
+        admission: Admission,
         packs: Packs,
         servers: Servers,
         syncer: Syncer,
         call_timeout: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
-            authenticator,
+            admission,
             packs,
             servers,
             syncer,
@@ -98,8 +102,8 @@ async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match authenticate(&gateway, &headers).await {
-        Ok(caller) => caller,
+    let (caller, pack) = match authenticate(&gateway, &headers, &pack_id).await {
+        Ok(admitted) => admitted,
         Err(err) => return http_error(&err, Value::Null),
     };
     let message: Value = match serde_json::from_slice(&body) {
@@ -118,7 +122,7 @@ async fn post(
     };
     let id = id.clone();
     let answer = match method {
-        "initialize" => initialize(&gateway, &caller, &pack_id, &message).await,
+        "initialize" => initialize(&pack, &message),
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(&gateway, &caller, &pack_id, &message).await,
         "tools/call" => tools_call(&gateway, &caller, &pack_id, &message).await,
@@ -150,24 +154,19 @@ impl From<Error> for Answer {
     }
 }
 
-/// Returns the caller the request's API key stands for.
-async fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<Caller, Error> {
-    let (key_id, secret) = crate::grpc::middleware::credentials(headers)?;
-    gateway.authenticator.authenticate(key_id, secret).await
+/// Returns the caller the request's API key stands for and the pack it may
+/// use (see `access`).
+async fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    pack_id: &str,
+) -> Result<(Caller, Pack), Error> {
+    access::admit(&gateway.admission, &gateway.packs, headers, pack_id).await
 }
 
 /// `initialize`: the protocol version the client asked for when the gateway
-/// speaks it, else the newest it speaks; the pack must be the caller's.
-async fn initialize(
-    gateway: &Gateway,
-    caller: &Caller,
-    pack_id: &str,
-    message: &Value,
-) -> Result<Value, Answer> {
-    let pack = gateway
-        .packs
-        .get(caller, &checked_pack_id(pack_id)?)
-        .await?;
+/// speaks it, else the newest it speaks, for the admitted pack.
+fn initialize(pack: &Pack, message: &Value) -> Result<Value, Answer> {
     let asked = message["params"]["protocolVersion"]
         .as_str()
         .unwrap_or_default();
@@ -436,6 +435,13 @@ fn http_error(err: &Error, id: Value) -> Response {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"mcp-registry\""),
         );
+    }
+    if let Error::RateLimited { retry_after } = err {
+        // Whole seconds, rounded up: a client waiting this long has budget.
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

@@ -41,6 +41,12 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Calls per second per API key (GCRA, a burst of one second's worth).
 pub type KeyRateLimiter = governor::DefaultKeyedRateLimiter<String>;
 
+/// Returns the per-key limiter of `rate` calls per second, or none. One
+/// limiter serves gRPC and the pack gateway, so a key has one budget.
+pub fn key_rate_limiter(rate: Option<std::num::NonZeroU32>) -> Option<Arc<KeyRateLimiter>> {
+    rate.map(|rate| Arc::new(KeyRateLimiter::keyed(governor::Quota::per_second(rate))))
+}
+
 /// Layer that wraps the router with [`ApiService`].
 #[derive(Clone)]
 pub struct ApiLayer {
@@ -49,12 +55,11 @@ pub struct ApiLayer {
 }
 
 impl ApiLayer {
-    /// `rate_limit`: calls per second each key may make, or no limit.
-    pub fn new(auth: Authenticator, rate_limit: Option<std::num::NonZeroU32>) -> Self {
+    /// `limiter`: the per-key budget ([`key_rate_limiter`]), or no limit.
+    pub fn new(auth: Authenticator, limiter: Option<Arc<KeyRateLimiter>>) -> Self {
         Self {
             auth: Arc::new(auth),
-            limiter: rate_limit
-                .map(|rate| Arc::new(KeyRateLimiter::keyed(governor::Quota::per_second(rate)))),
+            limiter,
         }
     }
 }
