@@ -121,6 +121,7 @@ pub async fn org_with_key_id(admin: &Admin, name: &str) -> anyhow::Result<(Strin
                 scope: KeyScope::Organization {
                     organization_id: org.id.clone(),
                     role: Role::Admin,
+                    pack_ids: Vec::new(),
                 },
                 display_name: "bench".into(),
             },

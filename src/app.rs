@@ -23,10 +23,11 @@ use tonic_health::server::HealthService;
 use crate::config::Settings;
 use crate::crypto::Keyring;
 use crate::gateway::Gateway;
+use crate::gateway::access::Admission;
 use crate::grpc::admin::AdminApi;
 use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
-use crate::grpc::middleware::ApiLayer;
+use crate::grpc::middleware::{ApiLayer, KeyRateLimiter, key_rate_limiter};
 use crate::grpc::pack::PackApi;
 use crate::grpc::sync::SyncApi;
 use crate::pb;
@@ -179,6 +180,7 @@ impl Application {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let signal = shutdown_started(shutdown, health, health_lock, &owned);
         let syncer = services.syncer.clone();
+        let limiter = services.limiter.clone();
         let routes = with_api(
             routes,
             services,
@@ -187,7 +189,7 @@ impl Application {
             &settings,
             &owned.stopping,
         );
-        let server = serve(routes, &store, &settings, incoming, signal);
+        let server = serve(routes, &store, &settings, limiter, incoming, signal);
         tracing::info!(%addr, "serving gRPC");
         let grace_over = serve_until_grace_over(server, &owned, settings.shutdown_timeout).await?;
         drain(owned, grace_over, &syncer, store).await;
@@ -229,6 +231,9 @@ struct Services {
     /// The sync engine: McpServerService syncs after writes, SyncService on
     /// demand, and shutdown releases its leases.
     syncer: Syncer,
+    /// `--rate-limit`: one budget per key, charged by gRPC calls and gateway
+    /// requests alike.
+    limiter: Option<Arc<KeyRateLimiter>>,
 }
 
 /// Reports every service SERVING; the health service answers NOT_SERVING
@@ -300,7 +305,10 @@ fn serve_gateway(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let gateway = Gateway::new(
-        Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
+        Admission::new(
+            Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
+            services.limiter.clone(),
+        ),
         Packs::new(store.clone()),
         services.servers.clone(),
         services.syncer.clone(),
@@ -380,6 +388,7 @@ fn start_services(
         servers,
         runs,
         syncer,
+        limiter: key_rate_limiter(settings.rate_limit),
     })
 }
 
@@ -505,6 +514,7 @@ fn serve(
     routes: Routes,
     store: &Store,
     settings: &Settings,
+    limiter: Option<Arc<KeyRateLimiter>>,
     incoming: TcpIncoming,
     signal: impl Future<Output = ()> + Send,
 ) -> impl Future<Output = Result<(), tonic::transport::Error>> {
@@ -526,7 +536,7 @@ fn serve(
         ))
         .layer(ApiLayer::new(
             Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
-            settings.rate_limit,
+            limiter,
         ))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, signal)

@@ -45,6 +45,7 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
             org,
             role,
             platform_admin,
+            packs,
             display_name,
         } => {
             let scope = match (platform_admin, org, role) {
@@ -60,6 +61,7 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
                     KeyScope::Organization {
                         organization_id,
                         role,
+                        pack_ids: packs,
                     }
                 }
                 _ => {
@@ -78,20 +80,30 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
                     },
                 )
                 .await?;
-            let (organization_id, role) = match &created.key.scope {
-                KeyScope::PlatformAdmin => (None, None),
+            let (organization_id, role, pack_ids) = match &created.key.scope {
+                KeyScope::PlatformAdmin => (None, None, None),
                 KeyScope::Organization {
                     organization_id,
                     role,
-                } => (Some(organization_id.clone()), Some(role.as_str())),
+                    pack_ids,
+                } => (
+                    Some(organization_id.clone()),
+                    Some(role.as_str()),
+                    (!pack_ids.is_empty()).then_some(pack_ids),
+                ),
             };
-            Ok(json!({
+            let mut output = json!({
                 "api_key_id": created.key.id,
                 "secret": created.secret,
                 "organization_id": organization_id,
                 "role": role,
                 "platform_admin": matches!(created.key.scope, KeyScope::PlatformAdmin),
-            }))
+            });
+            // Only limited keys print the field, so other keys' output is unchanged.
+            if let Some(pack_ids) = pack_ids {
+                output["pack_ids"] = json!(pack_ids);
+            }
+            Ok(output)
         }
     }
 }

@@ -68,6 +68,14 @@ pub enum AdminCommand {
         /// Creates a platform-admin key (AdminService, catalog servers) instead.
         #[arg(long)]
         platform_admin: bool,
+        /// Limits the key to this pack of its organization (repeatable, at most
+        /// 100): it then only reads those packs and calls them through the gateway.
+        #[arg(
+            long = "pack",
+            value_name = "PACK_ID",
+            conflicts_with = "platform_admin"
+        )]
+        packs: Vec<String>,
         /// Optional label for humans.
         #[arg(long, default_value = "")]
         display_name: String,

@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::rpc::{Incoming, dispatch};
-use super::{Gateway, authenticate, checked_pack_id, http_error, json_response, parse, response};
+use super::{Gateway, authenticate, http_error, json_response, parse, response};
 use crate::error::Error;
 use crate::sync::session::lock;
 
@@ -51,17 +51,10 @@ pub async fn open(
     Path(pack_id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let caller = match authenticate(&gateway, &headers).await {
-        Ok(caller) => caller,
+    let caller = match authenticate(&gateway, &headers, &pack_id).await {
+        Ok((caller, _)) => caller,
         Err(err) => return http_error(&err, Value::Null),
     };
-    let pack = match checked_pack_id(&pack_id) {
-        Ok(id) => gateway.packs.get(&caller, &id).await,
-        Err(err) => Err(err),
-    };
-    if let Err(err) = pack {
-        return http_error(&err, Value::Null);
-    }
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let (events, messages) = mpsc::unbounded_channel();
     let busy = Arc::new(AtomicUsize::new(0));
@@ -133,8 +126,8 @@ pub async fn message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match authenticate(&gateway, &headers).await {
-        Ok(caller) => caller,
+    let (caller, pack) = match authenticate(&gateway, &headers, &pack_id).await {
+        Ok(admitted) => admitted,
         Err(err) => return http_error(&err, Value::Null),
     };
     let session_id = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
@@ -160,7 +153,7 @@ pub async fn message(
     super::spawn_in_request(async move {
         let incoming = Incoming {
             caller: &caller,
-            pack_id: &pack_id,
+            pack: &pack,
             message: &message,
             notify: Some(&events),
         };

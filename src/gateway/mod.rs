@@ -10,8 +10,10 @@
 //! holds its stream; a POST for it elsewhere gets 404, and the client opens a
 //! new one. Callers are the organization's API keys (`Authorization: Bearer
 //! <key>.<secret>` or `x-api-key` + `x-api-secret`), with the same rights as
-//! on gRPC. The methods themselves are in [`rpc`].
+//! on gRPC; who may use which pack is decided in [`access`] (401, 429, 404,
+//! 403). The methods themselves are in [`rpc`].
 
+pub mod access;
 pub mod legacy;
 pub mod rpc;
 pub mod views;
@@ -30,14 +32,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Error;
+use crate::gateway::access::Admission;
 use crate::grpc::middleware::{REQUEST_ID_HEADER, request_id};
 use crate::grpc::status::{REQUEST_ID, current_request_id};
 use crate::registry::Caller;
-use crate::registry::admin::validate_id;
-use crate::registry::auth::Authenticator;
 use crate::registry::cache::CacheSizes;
-use crate::registry::packs::Packs;
 use crate::registry::packs::answers::ResolutionAnswers;
+use crate::registry::packs::{Pack, Packs};
 use crate::registry::servers::answers::ServerAnswers;
 use crate::registry::servers::{McpServer, Servers};
 use crate::sync::engine::Syncer;
@@ -48,8 +49,8 @@ pub const TOOLS_PAGE: usize = rpc::PAGE;
 
 /// What the gateway needs from the domain and the sync engine.
 pub struct Gateway {
-    /// Turns the request's API key into a caller.
-    authenticator: Authenticator,
+    /// Turns the request's API key into a caller and admits it to a pack.
+    admission: Admission,
     /// Reads and resolves packs with the caller's rights.
     packs: Packs,
     /// Reads a member server (url, transport, sealed secrets) for a call.
@@ -75,7 +76,7 @@ pub struct Gateway {
 impl Gateway {
     /// Returns a gateway over these services.
     pub fn new(
-        authenticator: Authenticator,
+        admission: Admission,
         packs: Packs,
         servers: Servers,
         syncer: Syncer,
@@ -92,7 +93,7 @@ impl Gateway {
         let members =
             ServerAnswers::by_id_named("gateway_servers", &servers, views::MEMBER, cache.servers);
         Arc::new(Self {
-            authenticator,
+            admission,
             packs,
             servers,
             resolutions,
@@ -163,8 +164,8 @@ async fn post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let caller = match authenticate(&gateway, &headers).await {
-        Ok(caller) => caller,
+    let (caller, pack) = match authenticate(&gateway, &headers, &pack_id).await {
+        Ok(admitted) => admitted,
         Err(err) => return http_error(&err, Value::Null),
     };
     let message = match parse(&body) {
@@ -172,11 +173,11 @@ async fn post(
         Err(error) => return json_response(StatusCode::BAD_REQUEST, &error),
     };
     if wants_stream(&headers, &message) {
-        return streamed(gateway, caller, pack_id, message);
+        return streamed(gateway, caller, pack, message);
     }
     let incoming = Incoming {
         caller: &caller,
-        pack_id: &pack_id,
+        pack: &pack,
         message: &message,
         notify: None,
     };
@@ -217,12 +218,12 @@ fn wants_stream(headers: &HeaderMap, message: &Value) -> bool {
 
 /// Answers on an event stream: notifications while the call runs, then the
 /// answer. A client that goes away cancels the call.
-fn streamed(gateway: Arc<Gateway>, caller: Caller, pack_id: String, message: Value) -> Response {
+fn streamed(gateway: Arc<Gateway>, caller: Caller, pack: Pack, message: Value) -> Response {
     let (events, rx) = mpsc::unbounded_channel::<Value>();
     spawn_in_request(async move {
         let incoming = Incoming {
             caller: &caller,
-            pack_id: &pack_id,
+            pack: &pack,
             message: &message,
             notify: Some(&events),
         };
@@ -259,20 +260,14 @@ fn response(id: Value, answer: Result<Value, Answer>) -> Value {
     }
 }
 
-/// Returns the caller the request's API key stands for.
-async fn authenticate(gateway: &Gateway, headers: &HeaderMap) -> Result<Caller, Error> {
-    let (key_id, secret) = crate::grpc::middleware::credentials(headers)?;
-    gateway.authenticator.authenticate(key_id, secret).await
-}
-
-/// A pack id of the right form, or NOT_FOUND (no pack has a malformed id).
-pub(crate) fn checked_pack_id(pack_id: &str) -> Result<String, Error> {
-    validate_id("pack_id", "pack", pack_id)
-        .map(|()| pack_id.to_owned())
-        .map_err(|_| Error::NotFound {
-            kind: "pack",
-            id: clip(pack_id, 80),
-        })
+/// Returns the caller the request's API key stands for and the pack it may
+/// use ([`access::admit`]).
+async fn authenticate(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    pack_id: &str,
+) -> Result<(Caller, Pack), Error> {
+    access::admit(&gateway.admission, &gateway.packs, headers, pack_id).await
 }
 
 pub(crate) fn clip(text: &str, chars: usize) -> String {
@@ -306,6 +301,13 @@ fn http_error(err: &Error, id: Value) -> Response {
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"mcp-registry\""),
         );
+    }
+    if let Error::RateLimited { retry_after } = err {
+        // Whole seconds, rounded up: a client waiting this long has budget.
+        let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }

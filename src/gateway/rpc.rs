@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, UpstreamFailure};
 use crate::registry::Caller;
 use crate::registry::packs::resolve::RESOURCE_SCHEME;
-use crate::registry::packs::{ExcludedTool, Exclusion, Offered};
+use crate::registry::packs::{ExcludedTool, Exclusion, Offered, Pack};
 use crate::registry::runs::Trigger;
 use crate::registry::servers::{ApprovalPolicy, CapabilityKind, Lookup, McpServer};
 use crate::sync::calls::{UpstreamOutcome, UpstreamRequest};
@@ -30,7 +30,7 @@ use crate::sync::lifecycle::AttemptFailure;
 use crate::sync::session::lock;
 
 use super::views::{Offering, with_field};
-use super::{Gateway, checked_pack_id, clip};
+use super::{Gateway, clip};
 
 /// Most items in one page of a list; `nextCursor` leads to the next.
 pub const PAGE: usize = 100;
@@ -59,7 +59,8 @@ impl From<Error> for Answer {
 /// One message from a client of a pack.
 pub struct Incoming<'a> {
     pub caller: &'a Caller,
-    pub pack_id: &'a str,
+    /// The pack the caller was admitted to.
+    pub pack: &'a Pack,
     pub message: &'a Value,
     /// Where progress notifications go, when the transport can send them.
     pub notify: Option<&'a Notify>,
@@ -75,7 +76,7 @@ impl InFlight {
         format!(
             "{}\u{0}{}\u{0}{id}",
             incoming.caller.actor(),
-            incoming.pack_id
+            incoming.pack.id
         )
     }
 
@@ -104,7 +105,7 @@ pub async fn dispatch(
         return None;
     };
     let answer = match method {
-        "initialize" => initialize(gateway, &incoming).await,
+        "initialize" => initialize(&incoming),
         "ping" => Ok(json!({})),
         "tools/list" => tools_list(gateway, &incoming).await,
         "prompts/list" => listed(gateway, &incoming, CapabilityKind::Prompt).await,
@@ -154,11 +155,8 @@ async fn cancellable(
 
 /// `initialize`: the protocol version the client asked for when the gateway
 /// speaks it, else the newest it speaks; the pack must be the caller's.
-async fn initialize(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
-    let pack = gateway
-        .packs
-        .get(incoming.caller, &checked_pack_id(incoming.pack_id)?)
-        .await?;
+fn initialize(incoming: &Incoming<'_>) -> Result<Value, Answer> {
+    let pack = incoming.pack;
     let asked = incoming.message["params"]["protocolVersion"]
         .as_str()
         .unwrap_or_default();
@@ -208,7 +206,7 @@ async fn tools_list(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
 
 /// The pack's current resolution, from the answer cache.
 async fn offering(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Arc<Offering>, Answer> {
-    let id = checked_pack_id(incoming.pack_id)?;
+    let id = incoming.pack.id.clone();
     Ok(gateway
         .resolutions
         .resolve(&gateway.packs, incoming.caller, id, 0)
@@ -223,7 +221,7 @@ async fn listed(
 ) -> Result<Value, Answer> {
     let offered = gateway
         .packs
-        .offer(incoming.caller, &checked_pack_id(incoming.pack_id)?, kind)
+        .offer(incoming.caller, &incoming.pack.id, kind)
         .await?;
     let (field, key) = shown_field(kind);
     let items: Vec<Value> = offered.iter().map(|o| shown(o, key)).collect();
@@ -279,7 +277,7 @@ async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
     let seconds = started.elapsed().as_secs_f64();
     metrics::histogram!("mcp_registry_gateway_call_seconds").record(seconds);
     // Which pack and server: in the log line, which can name them.
-    tracing::info!(pack_id = incoming.pack_id, server_id = %server.id, tool = %tool.name, outcome,
+    tracing::info!(pack_id = %incoming.pack.id, server_id = %server.id, tool = %tool.name, outcome,
         ms = seconds * 1000.0, "gateway tools/call");
     match called {
         Ok(UpstreamOutcome::Changed { .. }) => {
@@ -306,11 +304,7 @@ async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value
     let name = required_str(params, "name", "the prompt's name")?;
     let offered = gateway
         .packs
-        .offer(
-            incoming.caller,
-            &checked_pack_id(incoming.pack_id)?,
-            CapabilityKind::Prompt,
-        )
+        .offer(incoming.caller, &incoming.pack.id, CapabilityKind::Prompt)
         .await?;
     let Some(prompt) = offered.iter().find(|p| p.shown == name) else {
         return Err(Answer::Rpc(
@@ -336,10 +330,10 @@ async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value
 /// the contents' URIs are shown the same way.
 async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
     let uri = required_str(&incoming.message["params"], "uri", "the resource's URI")?;
-    let pack_id = checked_pack_id(incoming.pack_id)?;
+    let pack_id = &incoming.pack.id;
     let (server, upstream_uri) = match gateway
         .packs
-        .resource_server(incoming.caller, &pack_id, uri)
+        .resource_server(incoming.caller, pack_id, uri)
         .await
     {
         Ok(found) => found,

@@ -4,8 +4,9 @@
 //!    ([`crate::grpc::status::REQUEST_ID`]) and echoes it in the response;
 //! 2. authenticates the API key (all paths except health and reflection) and
 //!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
-//!    a VIEWER key calling anything but a read (Get*, List*, Resolve*, Export*,
-//!    Watch*) is refused here with PERMISSION_DENIED, for every service;
+//!    a VIEWER key or a pack-limited key calling anything but a read (Get*,
+//!    List*, Resolve*, Export*, Watch*) is refused here with PERMISSION_DENIED,
+//!    for every service;
 //!    then, with `--rate-limit`, charges the call to the key's quota and answers
 //!    RESOURCE_EXHAUSTED/RATE_LIMITED with a RetryInfo when it is spent;
 //! 3. turns tonic's INTERNAL for a request it cannot decode into
@@ -40,6 +41,12 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Calls per second per API key (GCRA, a burst of one second's worth).
 pub type KeyRateLimiter = governor::DefaultKeyedRateLimiter<String>;
 
+/// Returns the per-key limiter of `rate` calls per second, or none. One
+/// limiter serves gRPC and the pack gateway, so a key has one budget.
+pub fn key_rate_limiter(rate: Option<std::num::NonZeroU32>) -> Option<Arc<KeyRateLimiter>> {
+    rate.map(|rate| Arc::new(KeyRateLimiter::keyed(governor::Quota::per_second(rate))))
+}
+
 /// Layer that wraps the router with [`ApiService`].
 #[derive(Clone)]
 pub struct ApiLayer {
@@ -48,12 +55,11 @@ pub struct ApiLayer {
 }
 
 impl ApiLayer {
-    /// `rate_limit`: calls per second each key may make, or no limit.
-    pub fn new(auth: Authenticator, rate_limit: Option<std::num::NonZeroU32>) -> Self {
+    /// `limiter`: the per-key budget ([`key_rate_limiter`]), or no limit.
+    pub fn new(auth: Authenticator, limiter: Option<Arc<KeyRateLimiter>>) -> Self {
         Self {
             auth: Arc::new(auth),
-            limiter: rate_limit
-                .map(|rate| Arc::new(KeyRateLimiter::keyed(governor::Quota::per_second(rate)))),
+            limiter,
         }
     }
 }
@@ -163,21 +169,28 @@ async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Calle
     auth.authenticate(key, secret).await
 }
 
-/// Refuses writes to VIEWER keys. Finer rules (creator or ADMIN, platform
-/// admin) are the domain's; this one holds for every RPC, present and future.
+/// Refuses writes to VIEWER keys and pack-limited keys. Finer rules (creator
+/// or ADMIN, platform admin, which reads a limited key may make) are the
+/// domain's; this one holds for every RPC, present and future.
 fn authorize(caller: &Caller, rpc: RpcName) -> Result<(), Error> {
+    if is_read_only(rpc.method) {
+        return Ok(());
+    }
     match caller {
         Caller::Member {
             role: Role::Viewer, ..
-        } if !is_read_only(rpc.method) => Err(Error::PermissionDenied(
+        } => Err(Error::PermissionDenied(
             "viewer api keys may only read (Get, List, Resolve, Export, Watch)".into(),
+        )),
+        Caller::Member { packs: Some(_), .. } => Err(Error::PermissionDenied(
+            "pack-limited api keys may only read (Get, List, Resolve, Export, Watch)".into(),
         )),
         _ => Ok(()),
     }
 }
 
 /// Charges one call to the caller's key; RATE_LIMITED when its quota is spent.
-fn rate_limit(limiter: Option<&KeyRateLimiter>, caller: &Caller) -> Result<(), Error> {
+pub fn rate_limit(limiter: Option<&KeyRateLimiter>, caller: &Caller) -> Result<(), Error> {
     use governor::clock::{Clock, DefaultClock};
     let Some(limiter) = limiter else {
         return Ok(());
@@ -487,6 +500,7 @@ mod tests {
             key_id: "key_1".into(),
             organization_id: "org_1".into(),
             role: Role::Viewer,
+            packs: None,
         };
         let rpc = |path| RpcName::from_path(path);
         assert!(authorize(&viewer, rpc("/mcpregistry.v1.PackService/ResolvePack")).is_ok());
@@ -507,6 +521,32 @@ mod tests {
         assert!(authorize(&viewer, rpc("/mcpregistry.v1.SyncService/SyncMcpServer")).is_err());
         // Unknown paths count as writes.
         assert!(authorize(&viewer, rpc("/x.Y/GetZ")).is_err());
+    }
+
+    #[test]
+    fn pack_limited_keys_may_only_read_whatever_their_role() {
+        let limited = Caller::Member {
+            key_id: "key_1".into(),
+            organization_id: "org_1".into(),
+            role: Role::Admin,
+            packs: Some(Arc::from(vec!["pack_1".to_owned()])),
+        };
+        let rpc = |path| RpcName::from_path(path);
+        assert!(authorize(&limited, rpc("/mcpregistry.v1.PackService/GetPack")).is_ok());
+        for write in [
+            "/mcpregistry.v1.PackService/UpdatePack",
+            "/mcpregistry.v1.McpServerService/ApproveTools",
+            "/mcpregistry.v1.SyncService/SyncMcpServer",
+            "/x.Y/GetZ",
+        ] {
+            assert!(
+                matches!(
+                    authorize(&limited, rpc(write)),
+                    Err(Error::PermissionDenied(_))
+                ),
+                "{write}"
+            );
+        }
     }
 
     #[test]

@@ -145,10 +145,11 @@ impl SyncService for SyncApi {
     ) -> Reply<EventStream> {
         let caller = caller(&request)?;
         let pb::WatchSyncEventsRequest { server_id } = request.into_inner();
-        if !server_id.is_empty() {
-            let server_id = id("server_id", "mcp", server_id.clone())?;
-            self.runs.check_visible(&caller, &server_id).await?;
-        }
+        let watched = match server_id.as_str() {
+            "" => None,
+            given => Some(id("server_id", "mcp", given.to_owned())?),
+        };
+        self.runs.check_watch(&caller, watched.as_deref()).await?;
         let own_scope = caller.scope().to_owned();
         let slot = self.admit_watcher(&own_scope)?;
         let events = self.syncer.subscribe();

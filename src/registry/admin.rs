@@ -5,10 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::crypto::hash_secret;
-use crate::error::{Error, FieldViolation};
+use crate::error::{Error, FieldViolation, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::{
-    ApiKey, Caller, KeyScope, Organization, OrganizationName, Plan, is_valid_id, new_id, now_micros,
+    ApiKey, Caller, KeyScope, MAX_KEY_PACKS, Organization, OrganizationName, Plan, is_valid_id,
+    new_id, now_micros,
 };
 use crate::store::Store;
 
@@ -135,18 +136,23 @@ impl Admin {
     ) -> Result<CreatedApiKey, Error> {
         caller.require_platform_admin()?;
         if let KeyScope::Organization {
-            organization_id, ..
+            organization_id,
+            pack_ids,
+            ..
         } = &new.scope
-            && self
+        {
+            if self
                 .store
                 .get_organization(organization_id)
                 .await?
                 .is_none()
-        {
-            return Err(Error::InvalidArgument(vec![FieldViolation::new(
-                "api_key.organization_id",
-                format!("organization {organization_id} does not exist"),
-            )]));
+            {
+                return Err(Error::InvalidArgument(vec![FieldViolation::new(
+                    "api_key.organization_id",
+                    format!("organization {organization_id} does not exist"),
+                )]));
+            }
+            self.check_key_packs(organization_id, pack_ids).await?;
         }
         let secret = generate_secret()?;
         let key = ApiKey {
@@ -163,6 +169,33 @@ impl Admin {
             .await?;
         tracing::info!(api_key_id = %key.id, actor = caller.actor(), "api key created");
         Ok(CreatedApiKey { key, secret })
+    }
+
+    /// Checks a key's pack limit: well-formed, distinct ids, at most
+    /// [`MAX_KEY_PACKS`], each a pack of the key's organization; every bad
+    /// id is reported under `api_key.pack_ids[i]`.
+    async fn check_key_packs(
+        &self,
+        organization_id: &str,
+        pack_ids: &[String],
+    ) -> Result<(), Error> {
+        let mut v = Violations::new();
+        check_pack_ids(pack_ids, &mut v);
+        v.finish()?;
+        let existing = self
+            .store
+            .existing_pack_ids(organization_id, pack_ids)
+            .await?;
+        let mut v = Violations::new();
+        for (i, id) in pack_ids.iter().enumerate() {
+            if !existing.contains(id) {
+                v.add(
+                    format!("api_key.pack_ids[{i}]"),
+                    format!("pack {id} does not exist in organization {organization_id}"),
+                );
+            }
+        }
+        v.finish()
     }
 
     /// Lists keys, optionally those of one organization (which must exist).
@@ -211,6 +244,30 @@ fn generate_secret() -> Result<String, Error> {
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
         .map_err(|_| Error::internal(anyhow::anyhow!("random number generator failed")))?;
     Ok(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+/// Checks the form of a key's pack limit (`api_key.pack_ids`): at most
+/// [`MAX_KEY_PACKS`] ids, each a pack id, none twice. Whether the packs
+/// exist is the domain's check at creation.
+pub fn check_pack_ids(pack_ids: &[String], v: &mut Violations) {
+    if pack_ids.len() > MAX_KEY_PACKS {
+        v.add(
+            "api_key.pack_ids",
+            format!(
+                "has {} ids; a key may be limited to at most {MAX_KEY_PACKS} packs",
+                pack_ids.len()
+            ),
+        );
+        return;
+    }
+    for (i, id) in pack_ids.iter().enumerate() {
+        let field = format!("api_key.pack_ids[{i}]");
+        if let Err(violation) = validate_id(&field, "pack", id) {
+            v.add(violation.field, violation.description);
+        } else if pack_ids[..i].contains(id) {
+            v.add(field, format!("pack {id} is given twice"));
+        }
+    }
 }
 
 /// Validates an id argument: required, and of the documented shape.

@@ -1,5 +1,6 @@
 //! Authentication of API keys.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
@@ -26,6 +27,9 @@ struct CachedKey {
     key: ApiKey,
     secret_hash: String,
     last_used_at: AtomicI64,
+    /// The key's pack limit as callers carry it, shared rather than copied
+    /// per call.
+    packs: Option<Arc<[String]>>,
 }
 
 impl Authenticator {
@@ -59,11 +63,23 @@ impl Authenticator {
                 else {
                     return Err(Error::Unauthenticated(INVALID));
                 };
-                let weight = (key.id.len() + key.display_name.len() + secret_hash.len()) as u64;
+                let packs: Option<Arc<[String]>> = match &key.scope {
+                    KeyScope::Organization { pack_ids, .. } if !pack_ids.is_empty() => {
+                        Some(Arc::from(pack_ids.as_slice()))
+                    }
+                    _ => None,
+                };
+                let pack_bytes: usize = packs
+                    .as_deref()
+                    .map_or(0, |p| p.iter().map(String::len).sum());
+                let weight =
+                    (key.id.len() + key.display_name.len() + secret_hash.len() + 2 * pack_bytes)
+                        as u64;
                 let entry = CachedKey {
                     last_used_at: AtomicI64::new(key.last_used_at.unwrap_or(i64::MIN)),
                     key,
                     secret_hash,
+                    packs,
                 };
                 self.keys.insert(key_id.to_owned(), stamp, entry, weight)
             }
@@ -99,10 +115,12 @@ impl Authenticator {
             KeyScope::Organization {
                 organization_id,
                 role,
+                pack_ids: _,
             } => Caller::Member {
                 key_id: key.id.clone(),
                 organization_id: organization_id.clone(),
                 role: *role,
+                packs: cached.packs.clone(),
             },
         })
     }

@@ -1,6 +1,7 @@
 //! Domain values shared by the services.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::error::Error;
 
@@ -131,8 +132,19 @@ pub enum KeyScope {
     /// A platform-admin key: AdminService and catalog servers, no organization.
     PlatformAdmin,
     /// A key of one organization with a role.
-    Organization { organization_id: String, role: Role },
+    Organization {
+        organization_id: String,
+        role: Role,
+        /// The packs a pack-limited key is confined to (at most
+        /// [`MAX_KEY_PACKS`]); empty for a key that is not limited. A limited
+        /// key only reads, whatever its role: those packs, and their current
+        /// member servers (see [`Caller::pack_limit`]).
+        pack_ids: Vec<String>,
+    },
 }
+
+/// Most packs one API key may be limited to.
+pub const MAX_KEY_PACKS: usize = 100;
 
 /// An API key as stored, without its secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +171,9 @@ pub enum Caller {
         key_id: String,
         organization_id: String,
         role: Role,
+        /// `Some`: a pack-limited key, confined to these packs (never empty);
+        /// `None`: the key reaches its whole organization.
+        packs: Option<Arc<[String]>>,
     },
 }
 
@@ -203,7 +218,8 @@ impl Caller {
         }
     }
 
-    /// Fails with PERMISSION_DENIED for VIEWER keys, which may only read.
+    /// Fails with PERMISSION_DENIED for VIEWER keys and pack-limited keys,
+    /// which may only read.
     pub fn require_write(&self) -> Result<(), Error> {
         match self {
             Self::Member {
@@ -211,7 +227,43 @@ impl Caller {
             } => Err(Error::PermissionDenied(
                 "viewer api keys may only read".into(),
             )),
+            Self::Member { packs: Some(_), .. } => Err(limited()),
             _ => Ok(()),
+        }
+    }
+
+    /// Returns the packs a pack-limited key is confined to; `None` when the
+    /// caller is not limited. A limited key reads those packs (get, list,
+    /// revisions, resolve, export), the servers that are current members of
+    /// them (get and capability listings), and calls them through the pack
+    /// gateway; everything else is PERMISSION_DENIED.
+    pub fn pack_limit(&self) -> Option<&[String]> {
+        match self {
+            Self::Member {
+                packs: Some(packs), ..
+            } => Some(packs),
+            _ => None,
+        }
+    }
+
+    /// Fails with PERMISSION_DENIED when the caller is a pack-limited key
+    /// and `pack_id` is not one of its packs. Decided from the key alone,
+    /// before any lookup, so it says nothing about the pack.
+    pub fn check_pack(&self, pack_id: &str) -> Result<(), Error> {
+        match self.pack_limit() {
+            Some(packs) if !packs.iter().any(|p| p == pack_id) => Err(Error::PermissionDenied(
+                format!("this api key is limited to other packs than {pack_id}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with PERMISSION_DENIED for pack-limited keys: for what is not
+    /// reached through a pack (server listings, sync runs and events).
+    pub fn require_unlimited(&self) -> Result<(), Error> {
+        match self.pack_limit() {
+            Some(_) => Err(limited()),
+            None => Ok(()),
         }
     }
 
@@ -223,5 +275,55 @@ impl Caller {
                 "this call needs a platform-admin API key".into(),
             )),
         }
+    }
+}
+
+/// The refusal of what a pack-limited key may not do.
+fn limited() -> Error {
+    Error::PermissionDenied(
+        "pack-limited api keys may only read their packs and those packs' servers".into(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(role: Role, packs: Option<&[&str]>) -> Caller {
+        Caller::Member {
+            key_id: "key_1".into(),
+            organization_id: "org_1".into(),
+            role,
+            packs: packs.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_pack_limited_key_only_reads_whatever_its_role() {
+        let limited = key(Role::Admin, Some(&["pack_a"]));
+        assert!(matches!(
+            limited.require_write(),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(key(Role::Admin, None).require_write().is_ok());
+        assert!(key(Role::Viewer, None).require_write().is_err());
+    }
+
+    #[test]
+    fn a_pack_limited_key_reaches_its_packs_only() {
+        let limited = key(Role::Member, Some(&["pack_a", "pack_b"]));
+        assert!(limited.check_pack("pack_b").is_ok());
+        assert!(matches!(
+            limited.check_pack("pack_c"),
+            Err(Error::PermissionDenied(_))
+        ));
+        assert!(matches!(
+            limited.require_unlimited(),
+            Err(Error::PermissionDenied(_))
+        ));
+        let unlimited = key(Role::Member, None);
+        assert!(unlimited.check_pack("pack_c").is_ok());
+        assert!(unlimited.require_unlimited().is_ok());
+        assert!(Caller::Cli.check_pack("pack_c").is_ok());
     }
 }

@@ -266,8 +266,10 @@ impl Runs {
         Self { store, servers }
     }
 
-    /// Returns a run of a server the caller may see.
+    /// Returns a run of a server the caller may see; PERMISSION_DENIED for
+    /// pack-limited keys, which read no runs.
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<SyncRun, Error> {
+        caller.require_unlimited()?;
         let not_found = || Error::NotFound {
             kind: "sync run",
             id: id.to_owned(),
@@ -286,6 +288,7 @@ impl Runs {
         server_id: Option<&str>,
         page: &PageRequest<String>,
     ) -> Result<Page<SyncRun, String>, Error> {
+        caller.require_unlimited()?;
         let query = match server_id {
             Some(id) => {
                 self.check_visible(caller, id).await?;
@@ -296,9 +299,20 @@ impl Runs {
         self.store.list_sync_runs(&query, page).await
     }
 
+    /// Checks that the caller may watch the sync events of `server_id`, or
+    /// of its own scope when `None`: not a pack-limited key, and the server
+    /// visible.
+    pub async fn check_watch(&self, caller: &Caller, server_id: Option<&str>) -> Result<(), Error> {
+        caller.require_unlimited()?;
+        match server_id {
+            Some(id) => self.check_visible(caller, id).await,
+            None => Ok(()),
+        }
+    }
+
     /// Checks that a server (whose runs are asked for or watched) is
     /// visible to the caller.
-    pub async fn check_visible(&self, caller: &Caller, server_id: &str) -> Result<(), Error> {
+    async fn check_visible(&self, caller: &Caller, server_id: &str) -> Result<(), Error> {
         self.servers
             .get(caller, Lookup::Id(server_id.to_owned()))
             .await

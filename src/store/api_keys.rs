@@ -16,15 +16,20 @@ use crate::store::{Store, Topic};
 impl Store {
     /// Inserts a new key with the hash of its secret.
     pub async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> Result<(), Error> {
-        let (organization_id, role, platform_admin) = match &key.scope {
-            KeyScope::PlatformAdmin => (None, None, true),
+        let (organization_id, role, platform_admin, pack_ids) = match &key.scope {
+            KeyScope::PlatformAdmin => (None, None, true, None),
             KeyScope::Organization {
                 organization_id,
                 role,
+                pack_ids,
             } => (
                 Some(organization_id.clone()),
                 Some(role.as_str().to_owned()),
                 false,
+                (!pack_ids.is_empty())
+                    .then(|| serde_json::to_string(pack_ids))
+                    .transpose()
+                    .map_err(Error::internal)?,
             ),
         };
         let row = ActiveModel {
@@ -38,6 +43,7 @@ impl Store {
             created_by: Set(key.created_by.clone()),
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
+            pack_ids: Set(pack_ids),
         };
         Entity::insert(row).exec_without_returning(&self.db).await?;
         Ok(())
@@ -124,9 +130,25 @@ fn to_domain(row: Model) -> Result<ApiKey, Error> {
             row.role.as_deref().and_then(Role::parse).ok_or_else(|| {
                 Error::internal(anyhow!("api key {} has an unknown role", row.id))
             })?;
+        // A stored empty array would mean "limited to nothing": read it as
+        // that (one id no pack has), never as "not limited".
+        let pack_ids = match row.pack_ids.as_deref() {
+            None => Vec::new(),
+            Some(json) => match serde_json::from_str::<Vec<String>>(json) {
+                Ok(ids) if !ids.is_empty() => ids,
+                Ok(_) => vec![String::new()],
+                Err(err) => {
+                    return Err(Error::internal(anyhow!(
+                        "api key {} has unreadable pack ids: {err}",
+                        row.id
+                    )));
+                }
+            },
+        };
         KeyScope::Organization {
             organization_id,
             role,
+            pack_ids,
         }
     };
     Ok(ApiKey {

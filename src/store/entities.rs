@@ -38,6 +38,8 @@ pub mod api_key {
         pub created_by: String,
         pub last_used_at: Option<i64>,
         pub revoked_at: Option<i64>,
+        /// JSON array of pack ids; NULL when the key is not pack-limited.
+        pub pack_ids: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

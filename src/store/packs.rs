@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
@@ -78,13 +78,37 @@ impl Store {
         Ok(pack)
     }
 
-    /// Lists an organization's packs in id (= creation) order.
+    /// Returns which of `ids` are packs of `organization_id`.
+    pub async fn existing_pack_ids(
+        &self,
+        organization_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(pack::Entity::find()
+            .select_only()
+            .column(pack::Column::Id)
+            .filter(pack::Column::OrganizationId.eq(organization_id))
+            .filter(pack::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .into_tuple::<String>()
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Lists an organization's packs in id (= creation) order; with `only`,
+    /// just those of these ids.
     pub async fn list_packs(
         &self,
         organization_id: &str,
+        only: Option<&[String]>,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
-        let scope = pack::Column::OrganizationId.eq(organization_id);
+        let mut scope = Condition::all().add(pack::Column::OrganizationId.eq(organization_id));
+        if let Some(ids) = only {
+            scope = scope.add(pack::Column::Id.is_in(ids.iter().map(String::as_str)));
+        }
         let mut select = pack::Entity::find()
             .filter(scope.clone())
             .order_by_asc(pack::Column::Id);

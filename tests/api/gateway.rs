@@ -177,14 +177,6 @@ async fn a_caller_without_a_valid_key_gets_401_with_a_challenge(app: TestApp) {
 
 async fn a_pack_the_caller_cannot_see_is_not_found(app: TestApp) {
     let served = pack_with(&app, &[tool("search")]).await;
-    let stranger = app.org("globex", Plan::Pro).await;
-    let (status, _, _) = call(
-        &endpoint(&app, &served.pack.id),
-        &stranger.admin,
-        request("tools/list", json!({})),
-    )
-    .await;
-    assert_eq!(status, 404, "another organization's pack");
     let unknown = format!("pack_{}", "0".repeat(32));
     for id in [unknown.as_str(), "not-a-pack-id"] {
         let (status, _, _) = call(
@@ -724,4 +716,179 @@ crate::on_sqlite_with!(super::gateway();
     long_tool_lists_are_paged_with_a_cursor,
     what_the_gateway_does_not_serve_is_refused_by_the_protocol,
     the_python_sdk_client_lists_a_packs_tools,
+);
+
+// Who may use a pack's endpoint (issue 14): keys of another organization,
+// platform keys, pack-limited keys, rate budgets and the body limit.
+
+/// Creates a MEMBER key of `org` limited to `packs`, through CreateApiKey.
+async fn limited_key(app: &TestApp, org: &str, packs: &[&str]) -> Auth {
+    let created = app
+        .admin()
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(pb::ApiKey {
+                organization_id: org.into(),
+                role: pb::Role::Member as i32,
+                pack_ids: packs.iter().map(|p| (*p).to_owned()).collect(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create limited key")
+        .into_inner();
+    Auth::Bearer(created.id, created.secret)
+}
+
+async fn each_caller_gets_the_documented_answer_from_a_packs_endpoint(app: TestApp) {
+    let served = pack_with(&app, &[tool("search")]).await;
+    let mut ops = dev_pack("operations", served.pack.servers[0].server_id.clone());
+    if let Some(pack) = ops.pack.as_mut() {
+        pack.name = "ops".into();
+    }
+    let ops = app
+        .packs_as(&served.org.admin)
+        .create_pack(ops)
+        .await
+        .expect("create ops")
+        .into_inner();
+    let stranger = app.org("globex", Plan::Pro).await;
+    let dev_only = limited_key(&app, &served.org.id, &[&served.pack.id]).await;
+    let ops_only = limited_key(&app, &served.org.id, &[&ops.id]).await;
+    let dev = endpoint(&app, &served.pack.id);
+    let list = || request("tools/list", json!({}));
+
+    for (who, auth, url, expected) in [
+        ("another organization's key", &stranger.admin, &dev, 403),
+        ("a platform-admin key", &app.platform, &dev, 403),
+        ("a key limited to another pack", &ops_only, &dev, 403),
+        ("a key limited to this pack", &dev_only, &dev, 200),
+        (
+            "an unlimited key of the organization",
+            &served.org.viewer,
+            &dev,
+            200,
+        ),
+    ] {
+        let (status, challenge, body) = call(url, auth, list()).await;
+        assert_eq!(status, expected, "{who}: {body}");
+        assert!(challenge.is_empty(), "{who}: no challenge for a valid key");
+        if expected == 403 {
+            assert_eq!(body["error"]["code"], -32001, "{who}: {body}");
+            assert!(body["error"]["message"].is_string(), "{who}: {body}");
+        }
+    }
+    // The limited key lists its pack's tools, and is refused the other pack
+    // for every method, initialize included.
+    let body = list_tools(&endpoint(&app, &ops.id), &ops_only, None).await;
+    let tools = body["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(tools.len(), 1, "{body}");
+    let initialize = request("initialize", json!({"protocolVersion": "2025-06-18"}));
+    let (status, _, _) = call(&dev, &ops_only, initialize).await;
+    assert_eq!(status, 403);
+}
+
+async fn a_keys_rate_budget_is_shared_by_the_gateway_and_grpc(app: TestApp) {
+    let served = pack_with(&app, &[tool("search")]).await;
+    let url = endpoint(&app, &served.pack.id);
+    let auth = &served.org.viewer;
+    // One call per second, a burst of one: a few calls in a row cannot all pass.
+    let mut refused = None;
+    for _ in 0..10 {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/json")
+            .bearer_auth(format!("{}.{}", auth.key_id(), auth.secret()))
+            .body(request("tools/list", json!({})).to_string())
+            .send()
+            .await
+            .expect("gateway answers");
+        if response.status().as_u16() == 429 {
+            refused = Some(response);
+            break;
+        }
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    let refused = refused.expect("the limit was reached");
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert_eq!(retry_after, 1, "under a second, rounded up");
+    let body: Value = refused.json().await.expect("json body");
+    assert_eq!(body["error"]["code"], -32001, "{body}");
+
+    // The same key's budget is spent on gRPC too.
+    let status = app
+        .packs_as(auth)
+        .list_packs(pb::ListPacksRequest::default())
+        .await
+        .expect_err("the budget is shared");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    // Another key of the organization has its own budget.
+    let (status, _, body) = call(&url, &served.org.member2, request("tools/list", json!({}))).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn a_body_over_the_message_size_limit_is_refused_with_413(app: TestApp) {
+    let served = pack_with(&app, &[tool("search")]).await;
+    let url = endpoint(&app, &served.pack.id);
+    let mut message = request("tools/call", json!({"name": "github__search"}));
+    message["params"]["arguments"] = json!({"padding": "x".repeat(4096)});
+    let (status, _, _) = call(&url, &served.org.member, message).await;
+    assert_eq!(status, 413);
+    // A body under the limit is answered.
+    let (status, _, _) = call(&url, &served.org.member, request("ping", json!({}))).await;
+    assert_eq!(status, 200);
+}
+
+async fn a_pack_limited_key_calls_the_tools_of_its_pack(app: TestApp) {
+    let u = upstream_pack(&app, "s3cret-token", pb::ApprovalPolicy::RequireNone).await;
+    let key = limited_key(&app, &u.served.org.id, &[&u.served.pack.id]).await;
+    let (status, _, body) = call(&u.url, &key, echo("limited")).await;
+    assert_eq!(status, 200, "{body}");
+    let expected = echo_result(&json!({"params": {"arguments": {"text": "limited"}}}));
+    assert_eq!(body["result"], expected);
+    // A key limited to another pack of the organization cannot call it.
+    let mut other = dev_pack("other", u.server_id.clone());
+    if let Some(pack) = other.pack.as_mut() {
+        pack.name = "other".into();
+    }
+    let other = app
+        .packs_as(&u.served.org.admin)
+        .create_pack(other)
+        .await
+        .expect("create other")
+        .into_inner();
+    let elsewhere = limited_key(&app, &u.served.org.id, &[&other.id]).await;
+    let (status, _, body) = call(&u.url, &elsewhere, echo("refused")).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+crate::on_both_backends_with!(super::gateway();
+    each_caller_gets_the_documented_answer_from_a_packs_endpoint,
+);
+
+crate::on_sqlite_with!(super::upstreams();
+    a_pack_limited_key_calls_the_tools_of_its_pack,
+);
+
+crate::on_sqlite_with!(crate::helpers::Options {
+    gateway: true,
+    rate_limit: std::num::NonZeroU32::new(1),
+    ..crate::helpers::Options::default()
+};
+    a_keys_rate_budget_is_shared_by_the_gateway_and_grpc,
+);
+
+crate::on_sqlite_with!(crate::helpers::Options {
+    gateway: true,
+    max_message_bytes: Some(2048),
+    ..crate::helpers::Options::default()
+};
+    a_body_over_the_message_size_limit_is_refused_with_413,
 );

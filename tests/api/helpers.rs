@@ -442,6 +442,7 @@ pub async fn admin_key(admin: &Admin, org_id: &str) -> Auth {
                 scope: KeyScope::Organization {
                     organization_id: org_id.into(),
                     role: Role::Admin,
+                    pack_ids: Vec::new(),
                 },
                 display_name: String::new(),
             },
@@ -551,6 +552,7 @@ impl TestApp {
                     scope: KeyScope::Organization {
                         organization_id: org.to_owned(),
                         role,
+                        pack_ids: Vec::new(),
                     },
                     display_name: String::new(),
                 },

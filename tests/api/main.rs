@@ -18,6 +18,7 @@ mod grpc_web;
 mod import;
 mod limits;
 mod operations;
+mod pack_keys;
 mod packs;
 mod server_details;
 mod servers;

@@ -1,7 +1,8 @@
 //! The tenancy matrix: every RPC of the contract, called by every kind of
-//! caller (three organizations, every role, a platform-admin key, no key and
-//! bad keys), each cell asserting the exact gRPC code (and `ErrorInfo`
-//! reason) that the proto comments and the README document.
+//! caller (three organizations, every role, a platform-admin key, two
+//! pack-limited keys, no key and bad keys), each cell asserting the exact
+//! gRPC code (and `ErrorInfo` reason) that the proto comments and the README
+//! document.
 //!
 //! Each cell is independent: writes act on objects made for that cell alone
 //! (a fresh server or pack created by A's first MEMBER just before the call),
@@ -34,38 +35,50 @@ const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
-/// The callers, in column order.
-const CALLERS: [&str; 13] = [
+/// The callers, in column order. `A:lim1` is an ADMIN key of A limited to
+/// A's pack; `A:lim2` an ADMIN key of A limited to another (empty) pack of A.
+const CALLERS: [&str; 15] = [
     "A:admin", "A:mem1", "A:mem2", "A:view", "B:admin", "B:mem", "B:view", "C:admin", "platfm",
-    "nokey", "badsec", "unkkey", "revoked",
+    "A:lim1", "A:lim2", "nokey", "badsec", "unkkey", "revoked",
 ];
+
+/// Index of the first pack-limited key.
+const FIRST_LIMITED: usize = 9;
 
 /// Index of the first unauthenticated caller (no key, bad secret, unknown
 /// key, revoked key).
-const FIRST_UNAUTHENTICATED: usize = 9;
+const FIRST_UNAUTHENTICATED: usize = 11;
 
 const OK: Code = Code::Ok;
 const PD: Code = Code::PermissionDenied;
 const NF: Code = Code::NotFound;
 
-/// Expected codes of the nine authenticated callers, by pattern.
-/// A's private object, read: A's keys only (B, C and the platform see no such object).
-const READ_A: [Code; 9] = [OK, OK, OK, OK, NF, NF, NF, NF, NF];
+/// Expected codes of the eleven authenticated callers, by pattern. The
+/// pack-limited keys (last two) only read: their packs, and the servers
+/// those packs hold; every write is refused by the middleware.
+/// A's private server in A's pack, read: A's keys only (B, C and the
+/// platform see no such object), of the limited ones the one limited to the pack.
+const READ_A: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, NF, OK, PD];
+/// A's run, read: A's unlimited keys only (limited keys read no runs).
+const RUNS_A: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, NF, PD, PD];
 /// A's private server (or run), changed: ADMIN and the creating MEMBER.
 /// B's VIEWER is refused by the middleware before any lookup.
-const WRITE_A: [Code; 9] = [OK, OK, PD, PD, NF, NF, PD, NF, NF];
-/// A's pack, read: packs refuse platform-admin keys.
-const PACK_READ: [Code; 9] = [OK, OK, OK, OK, NF, NF, NF, NF, PD];
+const WRITE_A: [Code; 11] = [OK, OK, PD, PD, NF, NF, PD, NF, NF, PD, PD];
+/// A's pack, read: packs refuse platform-admin keys and keys limited to other packs.
+const PACK_READ: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, PD, OK, PD];
 /// A's pack, changed.
-const PACK_WRITE: [Code; 9] = [OK, OK, PD, PD, NF, NF, PD, NF, PD];
-/// A catalog object, read: everyone.
-const ALL: [Code; 9] = [OK; 9];
+const PACK_WRITE: [Code; 11] = [OK, OK, PD, PD, NF, NF, PD, NF, PD, PD, PD];
+/// No key needed.
+const ALL: [Code; 11] = [OK; 11];
+/// A catalog object or the caller's own scope, read: every unlimited key.
+const CATALOG_READ: [Code; 11] = [OK, OK, OK, OK, OK, OK, OK, OK, OK, PD, PD];
 /// A catalog server, changed: platform-admin keys only.
-const CATALOG_WRITE: [Code; 9] = [PD, PD, PD, PD, PD, PD, PD, PD, OK];
+const CATALOG_WRITE: [Code; 11] = [PD, PD, PD, PD, PD, PD, PD, PD, OK, PD, PD];
 /// AdminService: platform-admin keys only.
-const PLATFORM: [Code; 9] = [PD, PD, PD, PD, PD, PD, PD, PD, OK];
-/// A create in the caller's own organization (or the catalog): not VIEWERs.
-const CREATE: [Code; 9] = [OK, OK, OK, PD, OK, OK, PD, OK, OK];
+const PLATFORM: [Code; 11] = [PD, PD, PD, PD, PD, PD, PD, PD, OK, PD, PD];
+/// A create in the caller's own organization (or the catalog): not VIEWERs,
+/// not limited keys.
+const CREATE: [Code; 11] = [OK, OK, OK, PD, OK, OK, PD, OK, OK, PD, PD];
 
 /// One row: an RPC with one way of calling it.
 struct Row {
@@ -75,15 +88,15 @@ struct Row {
     target: &'static str,
     /// Whether the RPC needs an API key (else the unauthenticated callers pass too).
     needs_key: bool,
-    /// Expected codes of the nine authenticated callers.
-    expect: [Code; 9],
+    /// Expected codes of the eleven authenticated callers.
+    expect: [Code; 11],
 }
 
 const fn row(
     service: &'static str,
     method: &'static str,
     target: &'static str,
-    expect: [Code; 9],
+    expect: [Code; 11],
 ) -> Row {
     Row {
         service,
@@ -116,14 +129,14 @@ const ROWS: &[Row] = &[
     row(SERVERS, "CreateMcpServer", "catalog", CATALOG_WRITE),
     row(SERVERS, "GetMcpServer", "A's by id", READ_A),
     row(SERVERS, "GetMcpServer", "A's by name", READ_A),
-    row(SERVERS, "GetMcpServer", "catalog by id", ALL),
-    row(SERVERS, "ListMcpServers", "own + catalog", ALL),
+    row(SERVERS, "GetMcpServer", "catalog by id", CATALOG_READ),
+    row(SERVERS, "ListMcpServers", "own + catalog", CATALOG_READ),
     row(SERVERS, "UpdateMcpServer", "fresh of A", WRITE_A),
     row(SERVERS, "UpdateMcpServer", "fresh catalog", CATALOG_WRITE),
     row(SERVERS, "DeleteMcpServer", "fresh of A", WRITE_A),
     row(SERVERS, "DeleteMcpServer", "fresh catalog", CATALOG_WRITE),
     row(SERVERS, "ListServerTools", "A's", READ_A),
-    row(SERVERS, "ListServerTools", "catalog", ALL),
+    row(SERVERS, "ListServerTools", "catalog", CATALOG_READ),
     row(SERVERS, "ListServerPrompts", "A's", READ_A),
     row(SERVERS, "ListServerResources", "A's", READ_A),
     row(SERVERS, "ApproveTools", "A's", WRITE_A),
@@ -134,26 +147,26 @@ const ROWS: &[Row] = &[
         PACKS,
         "CreatePack",
         "holding A's server",
-        [OK, OK, OK, PD, NF, NF, PD, NF, PD],
+        [OK, OK, OK, PD, NF, NF, PD, NF, PD, PD, PD],
     ),
     row(
         PACKS,
         "CreatePack",
         "holding B's server",
-        [NF, NF, NF, PD, OK, OK, PD, NF, PD],
+        [NF, NF, NF, PD, OK, OK, PD, NF, PD, PD, PD],
     ),
     row(
         PACKS,
         "CreatePack",
         "holding a catalog server",
-        [OK, OK, OK, PD, OK, OK, PD, OK, PD],
+        [OK, OK, OK, PD, OK, OK, PD, OK, PD, PD, PD],
     ),
     row(PACKS, "GetPack", "A's", PACK_READ),
     row(
         PACKS,
         "ListPacks",
         "own",
-        [OK, OK, OK, OK, OK, OK, OK, OK, PD],
+        [OK, OK, OK, OK, OK, OK, OK, OK, PD, OK, OK],
     ),
     row(PACKS, "UpdatePack", "fresh of A", PACK_WRITE),
     row(PACKS, "DeletePack", "fresh of A", PACK_WRITE),
@@ -167,12 +180,12 @@ const ROWS: &[Row] = &[
     row(PACKS, "ExportPack", "A's", PACK_READ),
     row(SYNC, "SyncMcpServer", "A's (loopback)", WRITE_A),
     row(SYNC, "SyncMcpServer", "catalog (loopback)", CATALOG_WRITE),
-    row(SYNC, "GetSyncRun", "A's run", READ_A),
-    row(SYNC, "ListSyncRuns", "A's server", READ_A),
-    row(SYNC, "ListSyncRuns", "own scope", ALL),
-    row(SYNC, "WatchSyncEvents", "A's server", READ_A),
-    row(SYNC, "WatchSyncEvents", "catalog server", ALL),
-    row(SYNC, "WatchSyncEvents", "own scope", ALL),
+    row(SYNC, "GetSyncRun", "A's run", RUNS_A),
+    row(SYNC, "ListSyncRuns", "A's server", RUNS_A),
+    row(SYNC, "ListSyncRuns", "own scope", CATALOG_READ),
+    row(SYNC, "WatchSyncEvents", "A's server", RUNS_A),
+    row(SYNC, "WatchSyncEvents", "catalog server", CATALOG_READ),
+    row(SYNC, "WatchSyncEvents", "own scope", CATALOG_READ),
     open(HEALTH, "Check", "no key needed"),
     open(HEALTH, "Watch", "no key needed"),
     open(REFLECTION, "ServerReflectionInfo", "no key needed (v1)"),
@@ -219,6 +232,9 @@ struct World {
     pack: pb::Pack,
     /// A sync run of `a_loopback`.
     a_run: String,
+    /// The pack each pack-limited column is limited to: `pack`, and another
+    /// (empty) pack of A.
+    limited_to: [String; 2],
     /// Ids of every private object of A (servers, packs, runs): no answer to
     /// a caller outside A may contain one.
     a_ids: Mutex<Vec<String>>,
@@ -267,6 +283,38 @@ impl World {
             .into_inner();
         assert_eq!(a_run.outcome(), pb::SyncOutcome::Succeeded, "{a_run:?}");
 
+        // Two ADMIN keys of A limited to packs: A's pack, and another one.
+        let other_pack = app
+            .packs_as(&a.member)
+            .create_pack(pb::CreatePackRequest {
+                pack: Some(pb::Pack {
+                    name: "alpha-other".into(),
+                    description: "another pack of A".into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("A's other pack")
+            .into_inner();
+        let limited_to = [pack.id.clone(), other_pack.id.clone()];
+        let mut limited = Vec::new();
+        for pack_id in &limited_to {
+            let key = app
+                .admin()
+                .create_api_key(pb::CreateApiKeyRequest {
+                    api_key: Some(pb::ApiKey {
+                        organization_id: a.id.clone(),
+                        role: pb::Role::Admin as i32,
+                        pack_ids: vec![pack_id.clone()],
+                        ..Default::default()
+                    }),
+                })
+                .await
+                .expect("pack-limited key of A")
+                .into_inner();
+            limited.push(Auth::Pair(key.id, key.secret));
+        }
+
         // A real ADMIN key of A, revoked.
         let revoked = app
             .create_key(&a.id, mcp_registry::registry::Role::Admin)
@@ -287,6 +335,8 @@ impl World {
             b.viewer.clone(),
             c.admin.clone(),
             app.platform.clone(),
+            limited[0].clone(),
+            limited[1].clone(),
             Auth::None,
             // A real key id with a wrong (well-formed) secret.
             Auth::Pair(
@@ -305,6 +355,7 @@ impl World {
             a_server.id.clone(),
             a_loopback.id.clone(),
             pack.id.clone(),
+            other_pack.id.clone(),
             a_run.id.clone(),
         ];
         Self {
@@ -320,6 +371,7 @@ impl World {
             catalog_loopback,
             pack,
             a_run: a_run.id,
+            limited_to,
             a_ids: Mutex::new(a_ids),
             counter: AtomicUsize::new(0),
             app,
@@ -899,13 +951,25 @@ fn check(w: &World, row: &Row, column: usize, answer: &Answer) -> Option<String>
             if expected != Code::Ok {
                 return Some(format!("expected {expected:?}, got OK: {debug:.300}"));
             }
-            // A caller outside organization A must never see one of its objects.
-            let outsider = (4..FIRST_UNAUTHENTICATED).contains(&column);
-            if outsider {
-                let ids = w.a_ids.lock().expect("ids");
-                if let Some(id) = ids.iter().find(|id| debug.contains(id.as_str())) {
-                    return Some(format!("OK, but the answer shows A's object {id}"));
-                }
+            // A caller outside organization A must never see one of its
+            // objects; but ListApiKeys shows platform admins the packs that
+            // A's keys are limited to.
+            let outsider = (4..FIRST_LIMITED).contains(&column) && row.method != "ListApiKeys";
+            let ids = w.a_ids.lock().expect("ids");
+            if outsider && let Some(id) = ids.iter().find(|id| debug.contains(id.as_str())) {
+                return Some(format!("OK, but the answer shows A's object {id}"));
+            }
+            // A pack-limited key must never see a pack of A outside its limit.
+            if let Some(own) = column
+                .checked_sub(FIRST_LIMITED)
+                .and_then(|i| w.limited_to.get(i))
+                && let Some(id) = ids
+                    .iter()
+                    .find(|id| id.starts_with("pack_") && *id != own && debug.contains(id.as_str()))
+            {
+                return Some(format!(
+                    "OK, but the answer shows A's pack {id} outside the key's limit"
+                ));
             }
             None
         }

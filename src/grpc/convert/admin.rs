@@ -4,7 +4,9 @@ use crate::error::{Error, Violations};
 use crate::grpc::convert::{check_id, etag, required_enum, wire_enum};
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pb;
-use crate::registry::admin::{NewApiKey, NewOrganization, OrganizationChanges, OrganizationUpdate};
+use crate::registry::admin::{
+    NewApiKey, NewOrganization, OrganizationChanges, OrganizationUpdate, check_pack_ids,
+};
 use crate::registry::{ApiKey, DisplayName, KeyScope, Organization, OrganizationName, Plan, Role};
 
 wire_enum!("plan", Plan => pb::Plan {
@@ -116,6 +118,7 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
             role,
             platform_admin,
             display_name,
+            pack_ids,
             ..
         } = key;
         let mut v = Violations::new();
@@ -143,13 +146,21 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
             if role != 0 {
                 v.add("api_key.role", "must be unset for a platform-admin key");
             }
+            if !pack_ids.is_empty() {
+                v.add(
+                    "api_key.pack_ids",
+                    "must be empty for a platform-admin key: only organization keys are limited to packs",
+                );
+            }
             Some(KeyScope::PlatformAdmin)
         } else {
             check_id(&mut v, "api_key.organization_id", "org", &organization_id);
+            check_pack_ids(&pack_ids, &mut v);
             v.check("api_key.role", required_enum(role))
                 .map(|role| KeyScope::Organization {
                     organization_id,
                     role,
+                    pack_ids,
                 })
         };
         v.finish()?;
@@ -177,12 +188,13 @@ impl From<Organization> for pb::Organization {
 
 impl From<ApiKey> for pb::ApiKey {
     fn from(key: ApiKey) -> Self {
-        let (organization_id, role, platform_admin) = match key.scope {
-            KeyScope::PlatformAdmin => (String::new(), pb::Role::Unspecified, true),
+        let (organization_id, role, platform_admin, pack_ids) = match key.scope {
+            KeyScope::PlatformAdmin => (String::new(), pb::Role::Unspecified, true, Vec::new()),
             KeyScope::Organization {
                 organization_id,
                 role,
-            } => (organization_id, pb::Role::from(role), false),
+                pack_ids,
+            } => (organization_id, pb::Role::from(role), false, pack_ids),
         };
         pb::ApiKey {
             id: key.id,
@@ -196,6 +208,7 @@ impl From<ApiKey> for pb::ApiKey {
             revoked_at: opt_timestamp(key.revoked_at),
             revoked: key.revoked_at.is_some(),
             created_by: key.created_by,
+            pack_ids,
         }
     }
 }

@@ -45,6 +45,9 @@ impl<V: Clone> ResolutionAnswers<V> {
         id: String,
         version: i64,
     ) -> Result<V, Error> {
+        // Answers are shared by the organization's keys: a limited key's
+        // limit is checked before the cache is.
+        caller.check_pack(&id)?;
         let (Some(org), true) = (caller.organization_id(), self.entries.is_on()) else {
             return Ok((self.renderer.render)(
                 packs.resolve(caller, &id, version).await?,

@@ -45,6 +45,7 @@ fn member_of(caller: &Caller) -> Result<(&str, Role, &str), Error> {
             organization_id,
             role,
             key_id,
+            packs: _,
         } => Ok((organization_id, *role, key_id)),
         Caller::PlatformAdmin { .. } | Caller::Cli => Err(Error::PermissionDenied(
             "packs belong to organizations: use an organization's api key".into(),
@@ -122,9 +123,11 @@ impl Packs {
         Ok(pack)
     }
 
-    /// Returns a pack of the caller's organization.
+    /// Returns a pack of the caller's organization; PERMISSION_DENIED for a
+    /// pack-limited key outside its packs.
     pub async fn get(&self, caller: &Caller, id: &str) -> Result<Pack, Error> {
         let (org, _, _) = member_of(caller)?;
+        caller.check_pack(id)?;
         self.store
             .get_pack(id)
             .await?
@@ -132,14 +135,34 @@ impl Packs {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Lists the caller's organization's packs.
+    /// Returns the pack a gateway endpoint names, looked up by id alone (ids
+    /// are random, so this reveals nothing): NOT_FOUND when no pack has it,
+    /// PERMISSION_DENIED when it belongs to another organization, is
+    /// outside a pack-limited key's packs, or the caller is no organization key.
+    pub async fn endpoint(&self, caller: &Caller, id: &str) -> Result<Pack, Error> {
+        let pack = self
+            .store
+            .get_pack(id)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        let (org, _, _) = member_of(caller)?;
+        if pack.organization_id != org {
+            return Err(Error::PermissionDenied(
+                "this pack belongs to another organization".into(),
+            ));
+        }
+        caller.check_pack(id)?;
+        Ok(pack)
+    }
+
+    /// Lists the caller's organization's packs; a pack-limited key's only.
     pub async fn list(
         &self,
         caller: &Caller,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let (org, _, _) = member_of(caller)?;
-        self.store.list_packs(org, page).await
+        self.store.list_packs(org, caller.pack_limit(), page).await
     }
 
     /// Changes name and/or description; a change to nothing makes no version.

@@ -4,9 +4,10 @@
 //! hit costs a clone, not a conversion) and depends on what it was read from:
 //! the server (`Topic::Server`), the scopes a listing covers (`Topic::Scope`)
 //! and the organization's packs (`Topic::Packs`, for `pack_ids`). What
-//! depends on the caller (its [`Access`]) is computed per call. Platform keys
-//! and look-ups by name always read the store; so do listings filtered by
-//! status (a sync changes a status without knowing the scope).
+//! depends on the caller (its [`Access`]) is computed per call. Platform keys,
+//! pack-limited keys (whose answers depend on their packs) and look-ups by
+//! name always read the store; so do listings filtered by status (a sync
+//! changes a status without knowing the scope).
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
@@ -102,9 +103,12 @@ impl<V: Clone> ServerAnswers<V> {
         caller: &Caller,
         lookup: Lookup,
     ) -> Result<Shown<V>, Error> {
-        let (Lookup::Id(id), Some(org), true) =
-            (&lookup, caller.organization_id(), self.by_id.is_on())
-        else {
+        let (Lookup::Id(id), Some(org), true, None) = (
+            &lookup,
+            caller.organization_id(),
+            self.by_id.is_on(),
+            caller.pack_limit(),
+        ) else {
             let view = servers.get(caller, lookup).await?;
             let access = view.access;
             return Ok(((self.renderer.render)(view), access));
@@ -133,8 +137,12 @@ impl<V: Clone> ServerAnswers<V> {
         query: &str,
         page: &PageRequest<String>,
     ) -> Result<Page<Shown<V>, String>, Error> {
-        let (Some(org), None, true) = (caller.organization_id(), filter.status, self.pages.is_on())
-        else {
+        let (Some(org), None, true, None) = (
+            caller.organization_id(),
+            filter.status,
+            self.pages.is_on(),
+            caller.pack_limit(),
+        ) else {
             let listed = servers.list(caller, filter, page).await?;
             return Ok(Page {
                 items: listed

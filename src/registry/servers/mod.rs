@@ -284,7 +284,12 @@ impl Servers {
                 Lookup::Id(id) | Lookup::Name(id) => id,
             })
         })?;
-        self.view(caller, server).await
+        let view = self.view(caller, server).await?;
+        // A pack-limited key's view lists only its packs holding the server.
+        if caller.pack_limit().is_some() && view.pack_ids.is_empty() {
+            return Err(outside_packs(&view.server.id));
+        }
+        Ok(view)
     }
 
     /// Lists the servers the caller may see that match `filter`.
@@ -294,6 +299,7 @@ impl Servers {
         filter: &ServerFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<ServerView, String>, Error> {
+        caller.require_unlimited()?;
         let query = ServerQuery {
             scopes: list_scopes(caller, filter),
             status: filter.status,
@@ -513,13 +519,28 @@ impl Servers {
         self.view(caller, server).await
     }
 
-    /// Returns the server if the caller may see it, else NOT_FOUND.
+    /// Returns the server if the caller may see it, else NOT_FOUND; for a
+    /// pack-limited key, PERMISSION_DENIED unless one of its packs holds it.
     async fn visible(&self, caller: &Caller, id: &str) -> Result<McpServer, Error> {
-        self.store
+        let server = self
+            .store
             .get_server(id)
             .await?
             .filter(|s| is_visible(caller, s))
-            .ok_or_else(|| not_found(id))
+            .ok_or_else(|| not_found(id))?;
+        if let (Some(limit), Some(org)) = (caller.pack_limit(), caller.organization_id()) {
+            let holders = self
+                .store
+                .packs_of_servers(org, std::slice::from_ref(&server.id))
+                .await?;
+            let held = holders
+                .get(&server.id)
+                .is_some_and(|packs| packs.iter().any(|p| limit.contains(p)));
+            if !held {
+                return Err(outside_packs(id));
+            }
+        }
+        Ok(server)
     }
 
     /// Returns the server if the caller may change it: NOT_FOUND when the
@@ -531,6 +552,9 @@ impl Servers {
                 Caller::Member {
                     role: Role::Viewer, ..
                 } => "viewer api keys may only read".into(),
+                Caller::Member { packs: Some(_), .. } => {
+                    "pack-limited api keys may only read".into()
+                }
                 _ if server.visibility == Visibility::Catalog => {
                     "catalog servers are changed only with a platform-admin api key".into()
                 }
@@ -809,6 +833,11 @@ impl Servers {
             }
             None => Default::default(),
         };
+        if let Some(limit) = caller.pack_limit() {
+            for packs in pack_ids.values_mut() {
+                packs.retain(|p| limit.contains(p));
+            }
+        }
         Ok(servers
             .into_iter()
             .map(|server| ServerView {
@@ -838,6 +867,13 @@ fn not_found(id: &str) -> Error {
         kind: "mcp server",
         id: id.to_owned(),
     }
+}
+
+/// A pack-limited key asking for a server none of its packs holds.
+fn outside_packs(id: &str) -> Error {
+    Error::PermissionDenied(format!(
+        "this api key is limited to packs, and none of them holds server {id}"
+    ))
 }
 
 fn check_etag(server: &McpServer, etag: Option<&str>) -> Result<(), Error> {
@@ -934,11 +970,14 @@ pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
 fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> bool {
     match (caller, organization_id) {
         (Caller::PlatformAdmin { .. } | Caller::Cli, None) => true,
+        // A pack-limited key only reads.
+        (Caller::Member { packs: Some(_), .. }, _) => false,
         (
             Caller::Member {
                 organization_id,
                 role,
                 key_id,
+                packs: None,
             },
             Some(owner),
         ) if organization_id == owner => match role {

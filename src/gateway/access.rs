@@ -1,0 +1,61 @@
+//! Who may use a pack's gateway endpoint, decided once per request before
+//! the JSON-RPC message is read.
+//!
+//! In order: the API key (the gRPC middleware's credential parsing and the
+//! same [`Authenticator`]; 401 with a challenge), the key's rate budget (the
+//! very limiter gRPC charges, so a key has one budget on both; 429 with
+//! `Retry-After`), then the pack, looked up by its id alone (ids are random,
+//! so the lookup reveals nothing): unknown or malformed 404, another
+//! organization's or outside a pack-limited key's packs 403. The decisions
+//! themselves are the domain's (`Packs::endpoint`, `Caller::check_pack`).
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+
+use crate::error::Error;
+use crate::grpc::middleware::{KeyRateLimiter, credentials, rate_limit};
+use crate::registry::auth::Authenticator;
+use crate::registry::packs::{Pack, Packs};
+use crate::registry::{Caller, is_valid_id};
+
+/// What admitting a request needs besides the packs.
+pub struct Admission {
+    /// Turns the request's API key into a caller.
+    authenticator: Authenticator,
+    /// `--rate-limit`: the per-key limiter shared with gRPC, or none.
+    limiter: Option<Arc<KeyRateLimiter>>,
+}
+
+impl Admission {
+    /// Admits with `authenticator`, charging each request to `limiter`.
+    pub fn new(authenticator: Authenticator, limiter: Option<Arc<KeyRateLimiter>>) -> Self {
+        Self {
+            authenticator,
+            limiter,
+        }
+    }
+}
+
+/// Returns the caller and the pack of a request to `/mcp/packs/{pack_id}`,
+/// or the error whose HTTP status answers it: UNAUTHENTICATED (401),
+/// RATE_LIMITED (429), NOT_FOUND (404), PERMISSION_DENIED (403).
+pub async fn admit(
+    admission: &Admission,
+    packs: &Packs,
+    headers: &HeaderMap,
+    pack_id: &str,
+) -> Result<(Caller, Pack), Error> {
+    let (key_id, secret) = credentials(headers)?;
+    let caller = admission.authenticator.authenticate(key_id, secret).await?;
+    rate_limit(admission.limiter.as_deref(), &caller)?;
+    if !is_valid_id("pack", pack_id) {
+        // No pack has a malformed id.
+        return Err(Error::NotFound {
+            kind: "pack",
+            id: pack_id.chars().take(80).collect(),
+        });
+    }
+    let pack = packs.endpoint(&caller, pack_id).await?;
+    Ok((caller, pack))
+}
