@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crypto::Keyring;
+use crate::registry::GatewayUrl;
 
 /// Command line of the `mcp-registry` binary.
 #[derive(Debug, Parser)]
@@ -136,6 +137,10 @@ pub struct SettingsArgs {
         default_value = "off"
     )]
     pub mcp_listen: String,
+    /// Base URL under which MCP clients reach the pack gateway, as ExportPack
+    /// writes it (for example `https://mcp.example.com`). Default: `http://<--mcp-listen address>`.
+    #[arg(long, global = true, env = "MCP_REGISTRY_GATEWAY_PUBLIC_URL")]
+    pub gateway_public_url: Option<String>,
     /// Master keys for credential encryption, `<id>:<base64 32 bytes>`, comma-separated; the first encrypts, all decrypt.
     #[arg(
         long = "master-key",
@@ -309,6 +314,9 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The pack gateway's listener (`--mcp-listen`); `None` when off.
     pub mcp_listen: Option<SocketAddr>,
+    /// `--gateway-public-url`: where clients reach the gateway; `None` means
+    /// `http://` and the gateway's bound address.
+    pub gateway_public_url: Option<GatewayUrl>,
     pub master_keys: MasterKeySource,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -355,6 +363,13 @@ impl Settings {
             "off" | "" => None,
             addr => Some(parse_addr("--mcp-listen", addr)?),
         };
+        let gateway_public_url = match args.gateway_public_url.as_deref() {
+            None | Some("") => None,
+            Some(url) => Some(
+                GatewayUrl::parse(url)
+                    .map_err(|err| ConfigError(format!("--gateway-public-url {url:?} {err}")))?,
+            ),
+        };
         let (database_url, embedded_database) = match args.database_url {
             Some(url) if !url.is_empty() => {
                 if !(url.starts_with("postgres://")
@@ -393,6 +408,7 @@ impl Settings {
             data_dir: args.data_dir,
             metrics_listen,
             mcp_listen,
+            gateway_public_url,
             master_keys,
             log_format: args.log_format,
             log_level: args.log_level,
@@ -576,11 +592,35 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_public_url_is_an_http_base_url() {
+        let set = Settings::from_args(
+            args(&["--gateway-public-url", "https://mcp.example.com/registry/"]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            set.gateway_public_url.map(GatewayUrl::into_inner),
+            Some("https://mcp.example.com/registry".to_owned())
+        );
+        for bad in [
+            "mcp.example.com",
+            "ftp://mcp.example.com",
+            "https://mcp.example.com/?key=1",
+            "https://mcp.example.com/#top",
+        ] {
+            let err = Settings::from_args(args(&["--gateway-public-url", bad]), true)
+                .expect_err("invalid");
+            assert!(err.to_string().contains("--gateway-public-url"), "{err}");
+        }
+    }
+
+    #[test]
     fn invalid_settings_are_one_line_errors() {
         for bad in [
             &["--listen", "nowhere"][..],
             &["--metrics-listen", "x:y"],
             &["--mcp-listen", "x:y"],
+            &["--gateway-public-url", "https://x.example.com/?q"],
             &["--database-url", "mysql://x"],
             &["--database-url", "postgres://x/y"],
             &["--log-level", "info,[=bad"],
