@@ -129,12 +129,12 @@ pub struct SettingsArgs {
     )]
     pub metrics_listen: String,
     /// Address of the pack gateway (every pack as an MCP endpoint at
-    /// `/mcp/packs/<pack id>`); `off` (the default while it is a preview) disables it.
+    /// `/mcp/packs/<pack id>`); `off` disables it.
     #[arg(
         long,
         global = true,
         env = "MCP_REGISTRY_MCP_LISTEN",
-        default_value = "off"
+        default_value = "127.0.0.1:8080"
     )]
     pub mcp_listen: String,
     /// Base URL under which MCP clients reach the pack gateway, as ExportPack
@@ -584,11 +584,20 @@ mod tests {
     }
 
     #[test]
-    fn the_pack_gateway_is_off_unless_given_an_address() {
-        let off = Settings::from_args(args(&[]), true).expect("defaults");
-        assert_eq!(off.mcp_listen, None);
-        let on = Settings::from_args(args(&["--mcp-listen", "127.0.0.1:8080"]), true).expect("on");
+    fn the_pack_gateway_listens_on_8080_unless_turned_off() {
+        let on = Settings::from_args(args(&[]), true).expect("defaults");
         assert_eq!(on.mcp_listen, Some("127.0.0.1:8080".parse().expect("addr")));
+        assert_eq!(on.gateway_public_url, None);
+        let elsewhere =
+            Settings::from_args(args(&["--mcp-listen", "0.0.0.0:9000"]), true).expect("valid");
+        assert_eq!(
+            elsewhere.mcp_listen,
+            Some("0.0.0.0:9000".parse().expect("addr"))
+        );
+        for off in ["off", ""] {
+            let off = Settings::from_args(args(&["--mcp-listen", off]), true).expect("off");
+            assert_eq!(off.mcp_listen, None);
+        }
     }
 
     #[test]
