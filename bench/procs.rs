@@ -225,6 +225,7 @@ impl Service {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("MCP_REGISTRY_METRICS_LISTEN", "off")
+            .env("MCP_REGISTRY_MCP_LISTEN", "off")
             .env("MCP_REGISTRY_LOG_LEVEL", "warn")
             .env("MCP_REGISTRY_LOG_FORMAT", "json")
             .env("MCP_REGISTRY_BACKGROUND_SYNC", "false");

@@ -31,11 +31,11 @@ use crate::grpc::middleware::{ApiLayer, KeyRateLimiter, key_rate_limiter};
 use crate::grpc::pack::PackApi;
 use crate::grpc::sync::SyncApi;
 use crate::pb;
-use crate::registry::Admin;
 use crate::registry::auth::Authenticator;
 use crate::registry::packs::Packs;
 use crate::registry::runs::Runs;
 use crate::registry::servers::{Servers, UrlPolicy};
+use crate::registry::{Admin, GatewayUrl};
 use crate::store::{Store, redact_url};
 use crate::sync::client::Limits;
 use crate::sync::engine::{SyncSettings, Syncer};
@@ -62,6 +62,10 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     /// The pack gateway's listener (`--mcp-listen`), when on.
     gateway_listener: Option<TcpListener>,
+    /// Where MCP clients reach the gateway, as gateway exports write it:
+    /// `--gateway-public-url`, else the gateway's bound address; `None` when
+    /// neither is there.
+    gateway_url: Option<GatewayUrl>,
     store: Store,
     keyring: Arc<Keyring>,
     settings: Settings,
@@ -103,6 +107,10 @@ impl Application {
             ),
             None => None,
         };
+        let gateway_url = settings.gateway_public_url.clone().or_else(|| {
+            let listener = gateway_listener.as_ref()?;
+            listener.local_addr().ok().map(GatewayUrl::listening_on)
+        });
 
         if Admin::new(store.clone()).has_no_keys().await? {
             tracing::info!(
@@ -113,6 +121,7 @@ impl Application {
             listener,
             metrics_listener,
             gateway_listener,
+            gateway_url,
             store,
             keyring,
             settings,
@@ -160,6 +169,7 @@ impl Application {
             listener,
             metrics_listener,
             gateway_listener,
+            gateway_url,
             store,
             keyring,
             settings,
@@ -173,7 +183,14 @@ impl Application {
         }
         let services = start_services(&store, &keyring, &settings, &owned)?;
         if let Some(listener) = gateway_listener {
-            serve_gateway(listener, &store, &services, &settings, &owned)?;
+            serve_gateway(
+                listener,
+                gateway_url.as_ref(),
+                &store,
+                &services,
+                &settings,
+                &owned,
+            )?;
         }
         let health_lock = probe_database(&health, &store, &owned);
 
@@ -181,10 +198,11 @@ impl Application {
         let signal = shutdown_started(shutdown, health, health_lock, &owned);
         let syncer = services.syncer.clone();
         let limiter = services.limiter.clone();
+        let packs = Packs::new(store.clone()).with_gateway(gateway_url);
         let routes = with_api(
             routes,
             services,
-            &store,
+            packs,
             &keyring,
             &settings,
             &owned.stopping,
@@ -298,6 +316,7 @@ fn serve_metrics(listener: TcpListener, owned: &Owned) -> anyhow::Result<()> {
 /// requests finish within the shutdown grace period, like gRPC calls.
 fn serve_gateway(
     listener: TcpListener,
+    url: Option<&GatewayUrl>,
     store: &Store,
     services: &Services,
     settings: &Settings,
@@ -332,7 +351,8 @@ fn serve_gateway(
             }
         }
     });
-    tracing::info!(%addr, "serving the pack gateway on /mcp/packs/<pack id>");
+    let url = url.map_or("", GatewayUrl::as_str);
+    tracing::info!(%addr, url = %url, "serving the pack gateway on /mcp/packs/<pack id>");
     Ok(())
 }
 
@@ -466,7 +486,7 @@ fn shutdown_started(
 fn with_api(
     routes: Routes,
     services: Services,
-    store: &Store,
+    packs: Packs,
     keyring: &Arc<Keyring>,
     settings: &Settings,
     stopping: &CancellationToken,
@@ -490,8 +510,7 @@ fn with_api(
         )
         .add_service(
             pb::pack_service_server::PackServiceServer::new(
-                PackApi::new(Packs::new(store.clone()), keyring.clone())
-                    .with_cache(cache.resolutions),
+                PackApi::new(packs, keyring.clone()).with_cache(cache.resolutions),
             )
             .max_decoding_message_size(max_message),
         )

@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crypto::Keyring;
+use crate::registry::GatewayUrl;
 
 /// Command line of the `mcp-registry` binary.
 #[derive(Debug, Parser)]
@@ -136,14 +137,18 @@ pub struct SettingsArgs {
     )]
     pub metrics_listen: String,
     /// Address of the pack gateway (every pack as an MCP endpoint at
-    /// `/mcp/packs/<pack id>`); `off` (the default while it is a preview) disables it.
+    /// `/mcp/packs/<pack id>`); `off` disables it.
     #[arg(
         long,
         global = true,
         env = "MCP_REGISTRY_MCP_LISTEN",
-        default_value = "off"
+        default_value = "127.0.0.1:8080"
     )]
     pub mcp_listen: String,
+    /// Base URL under which MCP clients reach the pack gateway, as ExportPack
+    /// writes it (for example `https://mcp.example.com`). Default: `http://<--mcp-listen address>`.
+    #[arg(long, global = true, env = "MCP_REGISTRY_GATEWAY_PUBLIC_URL")]
+    pub gateway_public_url: Option<String>,
     /// Master keys for credential encryption, `<id>:<base64 32 bytes>`, comma-separated; the first encrypts, all decrypt.
     #[arg(
         long = "master-key",
@@ -317,6 +322,9 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// The pack gateway's listener (`--mcp-listen`); `None` when off.
     pub mcp_listen: Option<SocketAddr>,
+    /// `--gateway-public-url`: where clients reach the gateway; `None` means
+    /// `http://` and the gateway's bound address.
+    pub gateway_public_url: Option<GatewayUrl>,
     pub master_keys: MasterKeySource,
     pub log_format: LogFormat,
     pub log_level: String,
@@ -363,6 +371,13 @@ impl Settings {
             "off" | "" => None,
             addr => Some(parse_addr("--mcp-listen", addr)?),
         };
+        let gateway_public_url = match args.gateway_public_url.as_deref() {
+            None | Some("") => None,
+            Some(url) => Some(
+                GatewayUrl::parse(url)
+                    .map_err(|err| ConfigError(format!("--gateway-public-url {url:?} {err}")))?,
+            ),
+        };
         let (database_url, embedded_database) = match args.database_url {
             Some(url) if !url.is_empty() => {
                 if !(url.starts_with("postgres://")
@@ -401,6 +416,7 @@ impl Settings {
             data_dir: args.data_dir,
             metrics_listen,
             mcp_listen,
+            gateway_public_url,
             master_keys,
             log_format: args.log_format,
             log_level: args.log_level,
@@ -576,11 +592,43 @@ mod tests {
     }
 
     #[test]
-    fn the_pack_gateway_is_off_unless_given_an_address() {
-        let off = Settings::from_args(args(&[]), true).expect("defaults");
-        assert_eq!(off.mcp_listen, None);
-        let on = Settings::from_args(args(&["--mcp-listen", "127.0.0.1:8080"]), true).expect("on");
+    fn the_pack_gateway_listens_on_8080_unless_turned_off() {
+        let on = Settings::from_args(args(&[]), true).expect("defaults");
         assert_eq!(on.mcp_listen, Some("127.0.0.1:8080".parse().expect("addr")));
+        assert_eq!(on.gateway_public_url, None);
+        let elsewhere =
+            Settings::from_args(args(&["--mcp-listen", "0.0.0.0:9000"]), true).expect("valid");
+        assert_eq!(
+            elsewhere.mcp_listen,
+            Some("0.0.0.0:9000".parse().expect("addr"))
+        );
+        for off in ["off", ""] {
+            let off = Settings::from_args(args(&["--mcp-listen", off]), true).expect("off");
+            assert_eq!(off.mcp_listen, None);
+        }
+    }
+
+    #[test]
+    fn the_gateway_public_url_is_an_http_base_url() {
+        let set = Settings::from_args(
+            args(&["--gateway-public-url", "https://mcp.example.com/registry/"]),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            set.gateway_public_url.map(GatewayUrl::into_inner),
+            Some("https://mcp.example.com/registry".to_owned())
+        );
+        for bad in [
+            "mcp.example.com",
+            "ftp://mcp.example.com",
+            "https://mcp.example.com/?key=1",
+            "https://mcp.example.com/#top",
+        ] {
+            let err = Settings::from_args(args(&["--gateway-public-url", bad]), true)
+                .expect_err("invalid");
+            assert!(err.to_string().contains("--gateway-public-url"), "{err}");
+        }
     }
 
     #[test]
@@ -589,6 +637,7 @@ mod tests {
             &["--listen", "nowhere"][..],
             &["--metrics-listen", "x:y"],
             &["--mcp-listen", "x:y"],
+            &["--gateway-public-url", "https://x.example.com/?q"],
             &["--database-url", "mysql://x"],
             &["--database-url", "postgres://x/y"],
             &["--log-level", "info,[=bad"],

@@ -9,7 +9,7 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
+    ExportRequest, PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
 use crate::grpc::{Reply, caller};
@@ -236,12 +236,12 @@ impl PackService for PackApi {
         request: Request<pb::ExportPackRequest>,
     ) -> Reply<pb::ExportPackResponse> {
         let caller = caller(&request)?;
-        let pb::ExportPackRequest { id, version: v } = request.into_inner();
-        let mut violations = Violations::new();
-        check_id(&mut violations, "id", "pack", &id);
-        let at = version(v, true, &mut violations);
-        violations.finish()?;
-        let export = self.packs.export(&caller, &id, at).await?;
+        let ExportRequest {
+            id,
+            version,
+            target,
+        } = request.into_inner().try_into()?;
+        let export = self.packs.export(&caller, &id, version, target).await?;
         Ok(Response::new(export.try_into()?))
     }
 }

@@ -250,6 +250,64 @@ impl UpstreamUrl {
     }
 }
 
+string_value!(
+    /// The pack gateway's base URL as MCP clients reach it
+    /// (`--gateway-public-url`): absolute `http` or `https` with a host,
+    /// without user info, query or fragment, of at most 2048 characters, kept
+    /// without a trailing `/`. A pack's endpoint is
+    /// [`GatewayUrl::pack_endpoint`].
+    GatewayUrl
+);
+
+impl GatewayUrl {
+    /// Parses a base URL.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if value.len() > UpstreamUrl::MAX_LEN {
+            return Err(format!(
+                "must be at most {} characters",
+                UpstreamUrl::MAX_LEN
+            ));
+        }
+        let url =
+            url::Url::parse(value).map_err(|err| format!("is not an absolute URL ({err})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("must use http or https, not {:?}", url.scheme()));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err("must have a host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not contain credentials (user:password@)".into());
+        }
+        if url.query().is_some() {
+            return Err("must not contain a query (?...)".into());
+        }
+        if url.fragment().is_some() {
+            return Err("must not contain a fragment (#...)".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// The URL of a gateway listening on `addr`: `http://<addr>`, with an
+    /// unspecified address (`0.0.0.0`, `[::]`) read as the loopback address
+    /// of its family, since a client cannot connect to it.
+    pub fn listening_on(addr: std::net::SocketAddr) -> Self {
+        let mut addr = addr;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr.ip() {
+                std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        Self(format!("http://{addr}"))
+    }
+
+    /// Returns the pack's endpoint: `<base>/mcp/packs/<pack id>`.
+    pub fn pack_endpoint(&self, pack_id: &str) -> String {
+        format!("{}/mcp/packs/{pack_id}", self.0)
+    }
+}
+
 /// A server's request headers as a caller sends them: at most
 /// [`HeaderSet::MAX`], valid names and values, each name once (ignoring
 /// case), in name order. On update a value may be the mask, meaning "keep
@@ -440,6 +498,38 @@ mod tests {
         ] {
             assert!(UpstreamUrl::parse(bad, lax).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn gateway_urls_are_http_bases_without_query_or_fragment() {
+        let url = GatewayUrl::parse("https://MCP.example.com/registry/").expect("valid");
+        assert_eq!(url.as_str(), "https://mcp.example.com/registry");
+        assert_eq!(
+            url.pack_endpoint("pack_1"),
+            "https://mcp.example.com/registry/mcp/packs/pack_1"
+        );
+        let plain = GatewayUrl::parse("http://127.0.0.1:8080").expect("plain http is fine");
+        assert_eq!(plain.as_str(), "http://127.0.0.1:8080");
+        for bad in [
+            "",
+            "mcp.example.com",
+            "/relative",
+            "ftp://x.example.com",
+            "https://user:pw@x.example.com",
+            "https://x.example.com/?a=b",
+            "https://x.example.com/#frag",
+        ] {
+            assert!(GatewayUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_on_every_interface_is_reached_on_loopback() {
+        let url = |addr: &str| GatewayUrl::listening_on(addr.parse().expect("addr")).into_inner();
+        assert_eq!(url("127.0.0.1:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(url("10.0.0.5:9000"), "http://10.0.0.5:9000");
     }
 
     #[test]

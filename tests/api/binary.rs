@@ -311,6 +311,32 @@ async fn a_first_start_on_an_empty_database_says_how_to_get_a_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_start_up_log_names_the_pack_gateways_address_and_url() {
+    let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
+    let master_key = Keyring::generate_entry("test").expect("key");
+    let served = serve(
+        &database,
+        &master_key,
+        &[("MCP_REGISTRY_MCP_LISTEN", "127.0.0.1:0")],
+    )
+    .await;
+    let logs = served.logs();
+    let line = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|event| event["message"] == "serving the pack gateway on /mcp/packs/<pack id>")
+        .unwrap_or_else(|| panic!("no gateway line: {logs:#?}"));
+    let addr = line["addr"].as_str().expect("addr");
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"),
+        "{line}"
+    );
+    assert_eq!(line["url"], format!("http://{addr}"), "{line}");
+    let (code, _) = served.stop().await;
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_configuration_is_a_one_line_error_and_a_non_zero_exit() {
     let database = TestDatabase::create(Backend::Sqlite).await.expect("sqlite");
     let master_key = Keyring::generate_entry("test").expect("key");
@@ -319,6 +345,11 @@ async fn invalid_configuration_is_a_one_line_error_and_a_non_zero_exit() {
         ("MCP_REGISTRY_DATABASE_URL", "mysql://localhost/db"),
         ("MCP_REGISTRY_MASTER_KEYS", "k1:tooshort"),
         ("MCP_REGISTRY_LOG_FORMAT", "xml"),
+        ("MCP_REGISTRY_MCP_LISTEN", "nowhere"),
+        (
+            "MCP_REGISTRY_GATEWAY_PUBLIC_URL",
+            "https://mcp.example.com/?key=1",
+        ),
     ] {
         let output = command(&database, &master_key)
             .env(env, value)

@@ -892,3 +892,51 @@ crate::on_sqlite_with!(crate::helpers::Options {
 };
     a_body_over_the_message_size_limit_is_refused_with_413,
 );
+
+/// ExportPack's gateway form, used as an MCP client would: the entry's URL
+/// and headers, with the key put in for `${MCP_REGISTRY_API_KEY}`, reach the
+/// pack's tools.
+async fn a_gateway_export_entry_reaches_the_packs_tools(app: TestApp) {
+    let served = pack_with(&app, &[tool("search")]).await;
+    let exported = app
+        .packs_as(&served.org.viewer)
+        .export_pack(pb::ExportPackRequest {
+            id: served.pack.id.clone(),
+            target: pb::ExportTarget::Gateway as i32,
+            ..Default::default()
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    let config: Value = serde_json::from_str(&exported.config_json).expect("JSON");
+    let entry = &config["mcpServers"]["dev"];
+    assert_eq!(entry["url"], endpoint(&app, &served.pack.id).as_str());
+    let key = format!(
+        "{}.{}",
+        served.org.viewer.key_id(),
+        served.org.viewer.secret()
+    );
+    let mut post = reqwest::Client::new()
+        .post(entry["url"].as_str().expect("url"))
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    for (name, value) in entry["headers"].as_object().expect("headers") {
+        let value = value.as_str().expect("text");
+        post = post.header(name, value.replace("${MCP_REGISTRY_API_KEY}", &key));
+    }
+    let response = post
+        .body(request("tools/list", json!({})).to_string())
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("JSON-RPC answer");
+    assert_eq!(
+        body["result"]["tools"][0]["name"], "github__search",
+        "{body}"
+    );
+}
+
+crate::on_both_backends_with!(super::gateway();
+    a_gateway_export_entry_reaches_the_packs_tools,
+);

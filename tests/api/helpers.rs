@@ -246,8 +246,10 @@ pub struct Options {
     pub sync_timeout: Option<Duration>,
     /// `--read-cache-mib` (the default, 128, when unset).
     pub read_cache_mib: Option<u64>,
-    /// `--mcp-listen` on a free loopback port (off when false).
+    /// `--mcp-listen` on a free loopback port (`off` when false).
     pub gateway: bool,
+    /// `--gateway-public-url` (unset when `None`).
+    pub gateway_public_url: Option<&'static str>,
     /// `--gateway-call-timeout` (60 s when unset).
     pub gateway_call_timeout: Option<Duration>,
 }
@@ -264,6 +266,9 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         mcp_listen: options
             .gateway
             .then(|| "127.0.0.1:0".parse().expect("addr")),
+        gateway_public_url: options
+            .gateway_public_url
+            .map(|url| mcp_registry::registry::GatewayUrl::parse(url).expect("gateway url")),
         master_keys: MasterKeySource::Inline(vec![master_key]),
         log_format: LogFormat::Text,
         log_level: "warn".into(),

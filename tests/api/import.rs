@@ -364,6 +364,7 @@ async fn what_export_pack_writes_imports_back(app: TestApp) {
         .export_pack(pb::ExportPackRequest {
             id: pack.id,
             version: 0,
+            ..Default::default()
         })
         .await
         .expect("export")
@@ -423,12 +424,92 @@ async fn what_export_pack_writes_imports_back(app: TestApp) {
         .export_pack(pb::ExportPackRequest {
             id: pack.id,
             version: 0,
+            ..Default::default()
         })
         .await
         .expect("export")
         .into_inner();
     assert_eq!(again.config_json, exported.config_json);
 }
+
+/// What ImportMcpConfig makes of ExportPack's gateway form today: the API key
+/// placeholder must be given like any other; given, the entry is a server at
+/// the pack's gateway endpoint with the key as its bearer token (an import
+/// does not recognise the registry's own gateway).
+async fn a_gateway_export_imports_only_with_its_api_key_given(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let github = app.create_server(&org.admin, server("github")).await;
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "dev".into(),
+                description: "through the gateway".into(),
+                servers: vec![pb::PackServer {
+                    server_id: github.id,
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack")
+        .into_inner();
+    let exported = app
+        .packs_as(&org.viewer)
+        .export_pack(pb::ExportPackRequest {
+            id: pack.id.clone(),
+            version: 0,
+            target: pb::ExportTarget::Gateway as i32,
+        })
+        .await
+        .expect("export")
+        .into_inner();
+    let mut request = pb::ImportMcpConfigRequest {
+        config_json: exported.config_json,
+        dry_run: true,
+        ..Default::default()
+    };
+    let status = assert_error(
+        app.servers_as(&org.admin)
+            .import_mcp_config(request.clone())
+            .await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(
+        violated_fields(&status),
+        vec!["config_json.mcpServers.dev.headers.Authorization"]
+    );
+    assert!(
+        status.message().contains("MCP_REGISTRY_API_KEY"),
+        "{status:?}"
+    );
+    request.variables = [(
+        "MCP_REGISTRY_API_KEY".to_owned(),
+        "key_x.mcpr_secret".to_owned(),
+    )]
+    .into();
+    let planned = app
+        .servers_as(&org.admin)
+        .import_mcp_config(request)
+        .await
+        .expect("dry run")
+        .into_inner();
+    let entry = planned.entries[0].mcp_server.as_ref().expect("planned");
+    assert_eq!(
+        entry.url,
+        format!("https://mcp.example.com/mcp/packs/{}", pack.id)
+    );
+    assert_eq!(entry.auth_type, pb::AuthType::BearerToken as i32);
+}
+
+crate::on_both_backends_with!(crate::helpers::Options {
+        gateway_public_url: Some("https://mcp.example.com"),
+        ..Default::default()
+    };
+    a_gateway_export_imports_only_with_its_api_key_given,
+);
 
 crate::on_both_backends!(
     a_desktop_config_registers_every_remote_server_and_skips_local_ones,

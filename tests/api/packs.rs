@@ -1356,6 +1356,7 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
         .export_pack(pb::ExportPackRequest {
             id: pack.id.clone(),
             version: 0,
+            ..Default::default()
         })
         .await
         .expect("export")
@@ -1415,6 +1416,7 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
         .export_pack(pb::ExportPackRequest {
             id: pack.id,
             version: -2,
+            ..Default::default()
         })
         .await;
     assert_eq!(
@@ -1426,6 +1428,203 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
         vec!["version"]
     );
 }
+
+fn export(id: &str, version: i64, target: pb::ExportTarget) -> pb::ExportPackRequest {
+    pb::ExportPackRequest {
+        id: id.into(),
+        version,
+        target: target as i32,
+    }
+}
+
+/// [`dev_pack`] at version 2: "jira" (with a bearer token) added to it.
+async fn dev_pack_at_version_2(app: &TestApp) -> DevPack {
+    let dev = dev_pack(app).await;
+    let mut jira = server("jira");
+    jira.credentials = bearer(SECRETS[0]);
+    app.create_server(&dev.org.admin, jira).await;
+    let pack = app
+        .packs_as(&dev.org.member)
+        .add_pack_server(add(&dev.pack.id, by_name("jira")))
+        .await
+        .expect("add")
+        .into_inner();
+    assert_eq!(pack.version, 2);
+    DevPack { pack, ..dev }
+}
+
+fn with_gateway() -> crate::helpers::Options {
+    crate::helpers::Options {
+        gateway: true,
+        ..Default::default()
+    }
+}
+
+async fn a_gateway_export_is_one_entry_at_the_packs_endpoint(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack_at_version_2(&app).await;
+    let url = format!(
+        "http://{}/mcp/packs/{}",
+        app.gateway_addr.expect("the gateway listens"),
+        pack.id
+    );
+    let exported = app
+        .packs_as(&org.viewer)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Gateway))
+        .await
+        .expect("export")
+        .into_inner();
+    let config: serde_json::Value = serde_json::from_str(&exported.config_json).expect("JSON");
+    assert_eq!(
+        config,
+        json!({"mcpServers": {"dev": {
+            "type": "http",
+            "url": url,
+            "headers": {"Authorization": "Bearer ${MCP_REGISTRY_API_KEY}"},
+        }}})
+    );
+    assert_eq!(exported.pack_id, pack.id);
+    assert_eq!(
+        exported.version, 2,
+        "the current version, which the gateway serves"
+    );
+    assert_eq!(
+        exported.servers,
+        vec![pb::ExportedServer {
+            key: "dev".into(),
+            server_id: String::new(),
+            transport: pb::ExportTransport::Http as i32,
+            url,
+            server_name: String::new(),
+        }]
+    );
+    let [placeholder] = exported.placeholders.as_slice() else {
+        panic!("one placeholder: {:?}", exported.placeholders);
+    };
+    assert_eq!(placeholder.name, "MCP_REGISTRY_API_KEY");
+    assert_eq!(placeholder.server_id, "");
+    assert_eq!(placeholder.header_name, "Authorization");
+    assert!(
+        placeholder.description.contains("KEY_ID.SECRET"),
+        "{placeholder:?}"
+    );
+    assert!(!format!("{exported:?}").contains(SECRETS[0]));
+
+    // DIRECT is what an unset target gives: one entry per member.
+    let direct = app
+        .packs_as(&org.viewer)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Direct))
+        .await
+        .expect("export")
+        .into_inner();
+    let unset = app
+        .packs_as(&org.viewer)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Unspecified))
+        .await
+        .expect("export")
+        .into_inner();
+    assert_eq!(direct, unset);
+    let keys: Vec<&str> = direct.servers.iter().map(|s| s.key.as_str()).collect();
+    assert_eq!(keys, ["github", "everything", "jira"]);
+}
+
+async fn a_gateway_export_uses_the_public_url_even_with_the_gateway_off(app: TestApp) {
+    assert_eq!(app.gateway_addr, None);
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let exported = app
+        .packs_as(&org.member)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Gateway))
+        .await
+        .expect("export")
+        .into_inner();
+    let url = format!("https://mcp.example.com/registry/mcp/packs/{}", pack.id);
+    let config: serde_json::Value = serde_json::from_str(&exported.config_json).expect("JSON");
+    assert_eq!(config["mcpServers"]["dev"]["url"], url.as_str());
+    assert_eq!(exported.servers[0].url, url);
+}
+
+async fn a_gateway_export_without_a_gateway_fails_its_precondition(app: TestApp) {
+    assert_eq!(app.gateway_addr, None);
+    let DevPack { org, pack, .. } = dev_pack(&app).await;
+    let result = app
+        .packs_as(&org.viewer)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Gateway))
+        .await;
+    let status = assert_error(result, Code::FailedPrecondition, "FAILED_PRECONDITION");
+    for flag in ["--mcp-listen", "--gateway-public-url"] {
+        assert!(status.message().contains(flag), "{status:?}");
+    }
+    // The direct form needs no gateway.
+    app.packs_as(&org.viewer)
+        .export_pack(export(&pack.id, 0, pb::ExportTarget::Direct))
+        .await
+        .expect("direct export");
+}
+
+async fn a_bad_gateway_export_is_refused(app: TestApp) {
+    let DevPack { org, pack, .. } = dev_pack_at_version_2(&app).await;
+    let mut client = app.packs_as(&org.viewer);
+    // The gateway serves the current version only.
+    let result = client
+        .export_pack(export(&pack.id, 1, pb::ExportTarget::Gateway))
+        .await;
+    let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert_eq!(violated_fields(&status), vec!["version"]);
+    let mut request = export(&pack.id, 0, pb::ExportTarget::Gateway);
+    request.target = 9;
+    let status = assert_error(
+        client.export_pack(request).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), vec!["target"]);
+    assert!(
+        status.message().contains("EXPORT_TARGET_GATEWAY"),
+        "names the accepted values: {status:?}"
+    );
+    let mut request = export("pack_x", -1, pb::ExportTarget::Gateway);
+    request.target = 9;
+    let status = assert_error(
+        client.export_pack(request).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(violated_fields(&status), vec!["id", "version", "target"]);
+    let unknown = format!("pack_{}", uuid::Uuid::now_v7().simple());
+    assert_error(
+        client
+            .export_pack(export(&unknown, 0, pb::ExportTarget::Gateway))
+            .await,
+        Code::NotFound,
+        "NOT_FOUND",
+    );
+    let other = app.org("other", Plan::Pro).await;
+    assert_error(
+        app.packs_as(&other.admin)
+            .export_pack(export(&pack.id, 0, pb::ExportTarget::Gateway))
+            .await,
+        Code::NotFound,
+        "NOT_FOUND",
+    );
+    assert_error(
+        app.packs_as(&app.platform)
+            .export_pack(export(&pack.id, 0, pb::ExportTarget::Gateway))
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
+}
+
+crate::on_both_backends_with!(super::with_gateway();
+    a_gateway_export_is_one_entry_at_the_packs_endpoint,
+    a_bad_gateway_export_is_refused,
+);
+
+crate::on_both_backends_with!(crate::helpers::Options {
+        gateway_public_url: Some("https://mcp.example.com/registry/"),
+        ..Default::default()
+    };
+    a_gateway_export_uses_the_public_url_even_with_the_gateway_off,
+);
 
 on_both_backends!(
     a_created_pack_holds_its_servers_by_id_or_name,
@@ -1464,4 +1663,5 @@ on_both_backends!(
     resolving_a_version_uses_its_frozen_definitions,
     resolving_a_bad_version_fails,
     export_is_client_configuration_without_secrets,
+    a_gateway_export_without_a_gateway_fails_its_precondition,
 );

@@ -17,13 +17,15 @@ use tonic::transport::{Channel, Endpoint};
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-registry");
 
 /// Returns a command for the binary with a clean environment: JSON logs, no
-/// metrics listener, no background sync (servers with example.com URLs are
-/// never synced), then `env` on top. The child is killed when dropped.
+/// metrics listener, no pack gateway (its default port, 8080, may be taken or
+/// used by a parallel test), no background sync (servers with example.com
+/// URLs are never synced), then `env` on top. The child is killed when dropped.
 pub fn command(env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_clear()
         .env("MCP_REGISTRY_METRICS_LISTEN", "off")
+        .env("MCP_REGISTRY_MCP_LISTEN", "off")
         .env("MCP_REGISTRY_LOG_FORMAT", "json")
         .env("MCP_REGISTRY_BACKGROUND_SYNC", "false")
         .envs(env.iter().copied())

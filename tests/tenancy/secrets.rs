@@ -1106,6 +1106,22 @@ async fn read_a_pack_of_everything(session: &mut Session, all_servers: &[String]
         "a placeholder per secret: {:?}",
         export.placeholders
     );
+    // The gateway form holds no server secret either, only the key placeholder.
+    let result = packs
+        .export_pack(pb::ExportPackRequest {
+            id: pack.id.clone(),
+            target: pb::ExportTarget::Gateway as i32,
+            ..Default::default()
+        })
+        .await;
+    let export = c.ok("ExportPack to the gateway", result);
+    assert!(
+        export
+            .config_json
+            .contains("Bearer ${MCP_REGISTRY_API_KEY}"),
+        "{}",
+        export.config_json
+    );
     pack.id
 }
 

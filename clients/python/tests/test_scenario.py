@@ -87,6 +87,8 @@ def child_env(data_dir: Path) -> dict[str, str]:
         MCP_REGISTRY_DATA_DIR=str(data_dir),
         MCP_REGISTRY_LOG_FORMAT="json",
         MCP_REGISTRY_METRICS_LISTEN="off",
+        # The gateway's default port, 8080, may be taken.
+        MCP_REGISTRY_MCP_LISTEN="off",
         MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS="true",
         MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS="true",
     )

@@ -46,6 +46,8 @@ export function registryEnv(dataDir: string): NodeJS.ProcessEnv {
     MCP_REGISTRY_DATA_DIR: dataDir,
     MCP_REGISTRY_LOG_FORMAT: "json",
     MCP_REGISTRY_METRICS_LISTEN: "off",
+    // The gateway's default port, 8080, may be taken.
+    MCP_REGISTRY_MCP_LISTEN: "off",
     MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS: "true",
     MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS: "true",
   };

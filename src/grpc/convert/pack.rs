@@ -4,14 +4,14 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Violations};
-use crate::grpc::convert::{check_id, etag, wire_enum};
+use crate::grpc::convert::{check_id, enum_or, etag, wire_enum};
 use crate::grpc::json::{object_field, string_field};
 use crate::grpc::timestamp;
 use crate::pb;
 use crate::registry::admin::validate_id;
 use crate::registry::packs::{
-    ChangeKind, Exclusion, Export, ExportTransport, Member, NewPack, Pack, PackChanges,
-    PackRevision, Resolution, ServerRef,
+    ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
+    PackChanges, PackRevision, Resolution, ServerRef,
 };
 use crate::registry::{Description, PackName, ServerName};
 
@@ -29,6 +29,9 @@ wire_enum!("exclusion reason", Exclusion => pb::ExclusionReason {
 });
 wire_enum!("export transport", ExportTransport => pb::ExportTransport {
     Http = Http, Sse = Sse,
+});
+wire_enum!("export target", ExportTarget => pb::ExportTarget {
+    Direct = Direct, Gateway = Gateway,
 });
 
 /// Most servers in one pack request.
@@ -310,6 +313,38 @@ impl From<Resolution> for pb::ResolvePackResponse {
                 })
                 .collect(),
         }
+    }
+}
+
+/// An ExportPack request, read: which pack, which version (0: the current
+/// one) and what the configuration points at.
+pub struct ExportRequest {
+    pub id: String,
+    pub version: i64,
+    pub target: ExportTarget,
+}
+
+impl TryFrom<pb::ExportPackRequest> for ExportRequest {
+    type Error = Error;
+
+    fn try_from(request: pb::ExportPackRequest) -> Result<Self, Error> {
+        let pb::ExportPackRequest {
+            id,
+            version: v,
+            target,
+        } = request;
+        let mut violations = Violations::new();
+        check_id(&mut violations, "id", "pack", &id);
+        let version = version(v, true, &mut violations);
+        let target = violations
+            .check("target", enum_or(target, ExportTarget::Direct))
+            .unwrap_or(ExportTarget::Direct);
+        violations.finish()?;
+        Ok(Self {
+            id,
+            version,
+            target,
+        })
     }
 }
 

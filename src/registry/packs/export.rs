@@ -1,15 +1,54 @@
 //! ExportPack: a pack as the `{"mcpServers": …}` configuration MCP clients read,
-//! with every secret replaced by an environment placeholder.
+//! with every secret replaced by an environment placeholder: each member at its
+//! own URL ([`export`]), or the whole pack at its gateway endpoint ([`gateway`]).
 
 use std::collections::HashSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::registry::packs::model::{Export, ExportTransport, ExportedServer, Placeholder};
+use crate::registry::GatewayUrl;
+use crate::registry::packs::model::{Export, ExportTransport, ExportedServer, Pack, Placeholder};
 use crate::registry::packs::resolve::unique_name;
 use crate::registry::servers::{
     AuthType, DEFAULT_API_KEY_HEADER, McpServer, StoredHeaderValue, Transport,
 };
+
+/// The variable a gateway export's client fills with a registry API key.
+pub const GATEWAY_KEY_VARIABLE: &str = "MCP_REGISTRY_API_KEY";
+
+/// Builds the configuration of `pack`'s endpoint on the gateway at `gateway`:
+/// one entry, named after the pack, at its current version.
+pub fn gateway(pack: &Pack, gateway: &GatewayUrl) -> Export {
+    let key = pack.name.clone();
+    let url = gateway.pack_endpoint(&pack.id);
+    let entry = json!({
+        "type": "http",
+        "url": url,
+        "headers": { "Authorization": format!("Bearer ${{{GATEWAY_KEY_VARIABLE}}}") },
+    });
+    Export {
+        pack_id: pack.id.clone(),
+        version: pack.version,
+        config: json!({ "mcpServers": { key.clone(): entry } }),
+        servers: vec![ExportedServer {
+            key,
+            server_id: String::new(),
+            server_name: String::new(),
+            transport: ExportTransport::Http,
+            url,
+        }],
+        placeholders: vec![Placeholder {
+            name: GATEWAY_KEY_VARIABLE.to_owned(),
+            server_id: String::new(),
+            header_name: "Authorization".to_owned(),
+            description: format!(
+                "API key of the organization that owns pack {}, as KEY_ID.SECRET (ideally a key \
+                 limited to this pack)",
+                pack.name
+            ),
+        }],
+    }
+}
 
 /// Builds the configuration for `servers` (in member order).
 pub fn export(pack_id: &str, version: i64, servers: &[&McpServer]) -> Export {

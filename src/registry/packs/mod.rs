@@ -13,7 +13,7 @@ pub use model::*;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
-use crate::registry::{Caller, Description, PackName, Role, new_id, now_micros};
+use crate::registry::{Caller, Description, GatewayUrl, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
 
 /// A validated request to create a pack.
@@ -35,6 +35,9 @@ pub struct PackChanges {
 #[derive(Clone, Debug)]
 pub struct Packs {
     store: Store,
+    /// Where MCP clients reach the pack gateway, for gateway exports; `None`
+    /// when this service knows no gateway (off, and no public URL set).
+    gateway: Option<GatewayUrl>,
 }
 
 /// The organization and role of an organization's key; packs belong to
@@ -72,7 +75,16 @@ fn check_etag(pack: &Pack, etag: Option<&str>) -> Result<(), Error> {
 
 impl Packs {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            gateway: None,
+        }
+    }
+
+    /// Exports with [`ExportTarget::Gateway`] point at `gateway`.
+    pub fn with_gateway(mut self, gateway: Option<GatewayUrl>) -> Self {
+        self.gateway = gateway;
+        self
     }
 
     /// Creates a pack, optionally with members.
@@ -478,8 +490,54 @@ impl Packs {
         Ok((members, servers))
     }
 
-    /// Exports a pack as an MCP client configuration.
-    pub async fn export(&self, caller: &Caller, id: &str, version: i64) -> Result<Export, Error> {
+    /// Exports a pack as an MCP client configuration pointing at `target`:
+    /// version `version` of its members (0: the current one), or, for the
+    /// gateway, which serves the current version only, the pack itself.
+    pub async fn export(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: i64,
+        target: ExportTarget,
+    ) -> Result<Export, Error> {
+        match target {
+            ExportTarget::Direct => self.export_direct(caller, id, version).await,
+            ExportTarget::Gateway => self.export_gateway(caller, id, version).await,
+        }
+    }
+
+    /// Exports the pack's endpoint on the gateway: one entry for the whole
+    /// pack, with a registry API key as its one placeholder.
+    async fn export_gateway(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: i64,
+    ) -> Result<Export, Error> {
+        if version != 0 {
+            return Err(Error::invalid(
+                "version",
+                "must be 0 for the gateway target: the gateway serves the pack's current version",
+            ));
+        }
+        let pack = self.get(caller, id).await?;
+        let gateway = self.gateway.as_ref().ok_or_else(|| {
+            Error::FailedPrecondition(
+                "this service knows no pack gateway URL: its gateway is off and no public URL is \
+                 set (start it with --mcp-listen, or set --gateway-public-url)"
+                    .into(),
+            )
+        })?;
+        Ok(export::gateway(&pack, gateway))
+    }
+
+    /// Exports the members' own URLs, with their secrets as placeholders.
+    async fn export_direct(
+        &self,
+        caller: &Caller,
+        id: &str,
+        version: i64,
+    ) -> Result<Export, Error> {
         let pack = self.get(caller, id).await?;
         let (members, exported_version): (Vec<Member>, i64) = if version == 0 {
             (pack.members.clone(), pack.version)

@@ -221,6 +221,16 @@ pub struct Resolution {
     pub excluded: Vec<ExcludedTool>,
 }
 
+/// What an exported configuration points MCP clients at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportTarget {
+    /// Each member's own URL, with the servers' secrets as placeholders.
+    Direct,
+    /// The pack's endpoint on the pack gateway, with a registry API key as
+    /// the one placeholder.
+    Gateway,
+}
+
 /// Transport of an exported entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportTransport {

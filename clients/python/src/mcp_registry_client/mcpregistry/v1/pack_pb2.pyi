@@ -43,6 +43,12 @@ class ExportTransport(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_TRANSPORT_UNSPECIFIED: _ClassVar[ExportTransport]
     EXPORT_TRANSPORT_HTTP: _ClassVar[ExportTransport]
     EXPORT_TRANSPORT_SSE: _ClassVar[ExportTransport]
+
+class ExportTarget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_TARGET_UNSPECIFIED: _ClassVar[ExportTarget]
+    EXPORT_TARGET_DIRECT: _ClassVar[ExportTarget]
+    EXPORT_TARGET_GATEWAY: _ClassVar[ExportTarget]
 PACK_CHANGE_KIND_UNSPECIFIED: PackChangeKind
 PACK_CHANGE_KIND_CREATED: PackChangeKind
 PACK_CHANGE_KIND_UPDATED: PackChangeKind
@@ -65,6 +71,9 @@ EXCLUSION_REASON_CHANGED_SINCE_APPROVAL: ExclusionReason
 EXPORT_TRANSPORT_UNSPECIFIED: ExportTransport
 EXPORT_TRANSPORT_HTTP: ExportTransport
 EXPORT_TRANSPORT_SSE: ExportTransport
+EXPORT_TARGET_UNSPECIFIED: ExportTarget
+EXPORT_TARGET_DIRECT: ExportTarget
+EXPORT_TARGET_GATEWAY: ExportTarget
 
 class Pack(_message.Message):
     __slots__ = ("id", "organization_id", "name", "description", "servers", "version", "created_at", "updated_at", "created_by", "modified_by", "etag")
@@ -343,12 +352,14 @@ class ResolvePackResponse(_message.Message):
     def __init__(self, pack_id: _Optional[str] = ..., version: _Optional[int] = ..., tools: _Optional[_Iterable[_Union[ResolvedTool, _Mapping]]] = ..., excluded_tools: _Optional[_Iterable[_Union[ExcludedTool, _Mapping]]] = ...) -> None: ...
 
 class ExportPackRequest(_message.Message):
-    __slots__ = ("id", "version")
+    __slots__ = ("id", "version", "target")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: int
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    target: ExportTarget
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ..., target: _Optional[_Union[ExportTarget, str]] = ...) -> None: ...
 
 class ExportPackResponse(_message.Message):
     __slots__ = ("pack_id", "version", "config_json", "servers", "placeholders")

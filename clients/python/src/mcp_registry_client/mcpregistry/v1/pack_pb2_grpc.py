@@ -288,11 +288,16 @@ class PackServiceServicer:
         """Returns the pack as an MCP client configuration: the `{"mcpServers": ...}`
         JSON that Claude Desktop, Cursor and similar clients read, with every
         secret replaced by an environment placeholder such as
-        `${MCP_GITHUB_TOKEN}`. It never contains a secret. Callers: any role.
-        Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version;
+        `${MCP_GITHUB_TOKEN}`. It never contains a secret. `target` says what the
+        configuration points at: each member's own URL (DIRECT, the default), or
+        the pack's endpoint on the pack gateway (GATEWAY). Callers: any role.
+        Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version, an
+        unknown target, or a version other than 0 with EXPORT_TARGET_GATEWAY;
         NOT_FOUND/NOT_FOUND for the pack or the version;
         FAILED_PRECONDITION/FAILED_PRECONDITION when a member of that revision no
-        longer exists.
+        longer exists, or, with EXPORT_TARGET_GATEWAY, when the service knows no
+        gateway URL (its gateway is off, `--mcp-listen off`, and no
+        `--gateway-public-url` is set).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/pack.proto.
  */
 export const file_mcpregistry_v1_pack: GenFile = /*@__PURE__*/
-  fileDesc("ChltY3ByZWdpc3RyeS92MS9wYWNrLnByb3RvEg5tY3ByZWdpc3RyeS52MSKjAgoEUGFjaxIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIrCgdzZXJ2ZXJzGAUgAygLMhoubWNwcmVnaXN0cnkudjEuUGFja1NlcnZlchIPCgd2ZXJzaW9uGAYgASgDEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYCSABKAkSEwoLbW9kaWZpZWRfYnkYCiABKAkSDAoEZXRhZxgLIAEoCSItCgpQYWNrU2VydmVyEhEKCXNlcnZlcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIukCCgxQYWNrUmV2aXNpb24SDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEg4KBmF1dGhvchgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgtjaGFuZ2Vfa2luZBgFIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLlBhY2tDaGFuZ2VLaW5kEjMKD2NoYW5nZWRfc2VydmVycxgGIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISFgoOdXBkYXRlZF9maWVsZHMYByADKAkSHQoVcmVzdG9yZWRfZnJvbV92ZXJzaW9uGAggASgDEgwKBG5hbWUYCSABKAkSEwoLZGVzY3JpcHRpb24YCiABKAkSMwoHbWVtYmVycxgLIAMoCzIiLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbk1lbWJlciJgChJQYWNrUmV2aXNpb25NZW1iZXISEQoJc2VydmVyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSKQoFdG9vbHMYAyADKAsyGi5tY3ByZWdpc3RyeS52MS5QaW5uZWRUb29sIjMKClBpbm5lZFRvb2wSDAoEbmFtZRgBIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYAiABKAkipgIKDFJlc29sdmVkVG9vbBIWCg5xdWFsaWZpZWRfbmFtZRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSDAoEbmFtZRgEIAEoCRINCgV0aXRsZRgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRItCgxpbnB1dF9zY2hlbWEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KDW91dHB1dF9zY2hlbWEYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiwKC2Fubm90YXRpb25zGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9kZWZpbml0aW9uX2hhc2gYCiABKAkikwEKDEV4Y2x1ZGVkVG9vbBIRCglzZXJ2ZXJfaWQYASABKAkSEwoLc2VydmVyX25hbWUYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEi8KBnJlYXNvbhgEIAEoDjIfLm1jcHJlZ2lzdHJ5LnYxLkV4Y2x1c2lvblJlYXNvbhIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkihgEKDkV4cG9ydGVkU2VydmVyEgsKA2tleRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSMgoJdHJhbnNwb3J0GAMgASgOMh8ubWNwcmVnaXN0cnkudjEuRXhwb3J0VHJhbnNwb3J0EgsKA3VybBgEIAEoCRITCgtzZXJ2ZXJfbmFtZRgFIAEoCSJeChFFeHBvcnRQbGFjZWhvbGRlchIMCgRuYW1lGAEgASgJEhEKCXNlcnZlcl9pZBgCIAEoCRITCgtoZWFkZXJfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSI3ChFDcmVhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjayIcCg5HZXRQYWNrUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBMaXN0UGFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImUKEUxpc3RQYWNrc1Jlc3BvbnNlEiMKBXBhY2tzGAEgAygLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJoChFVcGRhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siLQoRRGVsZXRlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSJhChRBZGRQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJkChdSZW1vdmVQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJnChlSZXBsYWNlUGFja1NlcnZlcnNSZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSKwoHc2VydmVycxgCIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJSChhMaXN0UGFja1JldmlzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHcGFja19pZBgDIAEoCSJ5ChlMaXN0UGFja1JldmlzaW9uc1Jlc3BvbnNlEi8KCXJldmlzaW9ucxgBIAMoCzIcLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyI6ChZHZXRQYWNrUmV2aXNpb25SZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyJMChpSZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSIxChJSZXNvbHZlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyKaAQoTUmVzb2x2ZVBhY2tSZXNwb25zZRIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSKwoFdG9vbHMYAyADKAsyHC5tY3ByZWdpc3RyeS52MS5SZXNvbHZlZFRvb2wSNAoOZXhjbHVkZWRfdG9vbHMYBCADKAsyHC5tY3ByZWdpc3RyeS52MS5FeGNsdWRlZFRvb2wiMAoRRXhwb3J0UGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyK1AQoSRXhwb3J0UGFja1Jlc3BvbnNlEg8KB3BhY2tfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAxITCgtjb25maWdfanNvbhgDIAEoCRIvCgdzZXJ2ZXJzGAQgAygLMh4ubWNwcmVnaXN0cnkudjEuRXhwb3J0ZWRTZXJ2ZXISNwoMcGxhY2Vob2xkZXJzGAUgAygLMiEubWNwcmVnaXN0cnkudjEuRXhwb3J0UGxhY2Vob2xkZXIqoQIKDlBhY2tDaGFuZ2VLaW5kEiAKHFBBQ0tfQ0hBTkdFX0tJTkRfVU5TUEVDSUZJRUQQABIcChhQQUNLX0NIQU5HRV9LSU5EX0NSRUFURUQQARIcChhQQUNLX0NIQU5HRV9LSU5EX1VQREFURUQQAhIhCh1QQUNLX0NIQU5HRV9LSU5EX1NFUlZFUl9BRERFRBADEiMKH1BBQ0tfQ0hBTkdFX0tJTkRfU0VSVkVSX1JFTU9WRUQQBBIlCiFQQUNLX0NIQU5HRV9LSU5EX1NFUlZFUlNfUkVQTEFDRUQQBRIdChlQQUNLX0NIQU5HRV9LSU5EX1JFU1RPUkVEEAYSIwofUEFDS19DSEFOR0VfS0lORF9TRVJWRVJfREVMRVRFRBAHKroDCg9FeGNsdXNpb25SZWFzb24SIAocRVhDTFVTSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0VYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX0RFTEVURUQQARIkCiBFWENMVVNJT05fUkVBU09OX1NFUlZFUl9ESVNBQkxFRBACEigKJEVYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX05FVkVSX1NZTkNFRBADEiEKHUVYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX0VSUk9SEAQSIwofRVhDTFVTSU9OX1JFQVNPTl9UT09MU19ESVNBQkxFRBAFEiAKHEVYQ0xVU0lPTl9SRUFTT05fTk9UX0FMTE9XRUQQBhIpCiVFWENMVVNJT05fUkVBU09OX0FEREVEX1NJTkNFX1JFVklTSU9OEAcSKwonRVhDTFVTSU9OX1JFQVNPTl9DSEFOR0VEX1NJTkNFX1JFVklTSU9OEAgSIQodRVhDTFVTSU9OX1JFQVNPTl9OT1RfQVBQUk9WRUQQCRIrCidFWENMVVNJT05fUkVBU09OX0NIQU5HRURfU0lOQ0VfQVBQUk9WQUwQCipoCg9FeHBvcnRUcmFuc3BvcnQSIAocRVhQT1JUX1RSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhkKFUVYUE9SVF9UUkFOU1BPUlRfSFRUUBABEhgKFEVYUE9SVF9UUkFOU1BPUlRfU1NFEAIytwgKC1BhY2tTZXJ2aWNlEkUKCkNyZWF0ZVBhY2sSIS5tY3ByZWdpc3RyeS52MS5DcmVhdGVQYWNrUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSPwoHR2V0UGFjaxIeLm1jcHJlZ2lzdHJ5LnYxLkdldFBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJQCglMaXN0UGFja3MSIC5tY3ByZWdpc3RyeS52MS5MaXN0UGFja3NSZXF1ZXN0GiEubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tzUmVzcG9uc2USRQoKVXBkYXRlUGFjaxIhLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZVBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJHCgpEZWxldGVQYWNrEiEubWNwcmVnaXN0cnkudjEuRGVsZXRlUGFja1JlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSSwoNQWRkUGFja1NlcnZlchIkLm1jcHJlZ2lzdHJ5LnYxLkFkZFBhY2tTZXJ2ZXJSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJRChBSZW1vdmVQYWNrU2VydmVyEicubWNwcmVnaXN0cnkudjEuUmVtb3ZlUGFja1NlcnZlclJlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElUKElJlcGxhY2VQYWNrU2VydmVycxIpLm1jcHJlZ2lzdHJ5LnYxLlJlcGxhY2VQYWNrU2VydmVyc1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrEmgKEUxpc3RQYWNrUmV2aXNpb25zEigubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXNwb25zZRJXCg9HZXRQYWNrUmV2aXNpb24SJi5tY3ByZWdpc3RyeS52MS5HZXRQYWNrUmV2aXNpb25SZXF1ZXN0GhwubWNwcmVnaXN0cnkudjEuUGFja1JldmlzaW9uElcKE1Jlc3RvcmVQYWNrUmV2aXNpb24SKi5tY3ByZWdpc3RyeS52MS5SZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSVgoLUmVzb2x2ZVBhY2sSIi5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1JlcXVlc3QaIy5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1Jlc3BvbnNlElMKCkV4cG9ydFBhY2sSIS5tY3ByZWdpc3RyeS52MS5FeHBvcnRQYWNrUmVxdWVzdBoiLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBhY2tSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChltY3ByZWdpc3RyeS92MS9wYWNrLnByb3RvEg5tY3ByZWdpc3RyeS52MSKjAgoEUGFjaxIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIrCgdzZXJ2ZXJzGAUgAygLMhoubWNwcmVnaXN0cnkudjEuUGFja1NlcnZlchIPCgd2ZXJzaW9uGAYgASgDEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYCSABKAkSEwoLbW9kaWZpZWRfYnkYCiABKAkSDAoEZXRhZxgLIAEoCSItCgpQYWNrU2VydmVyEhEKCXNlcnZlcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIukCCgxQYWNrUmV2aXNpb24SDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEg4KBmF1dGhvchgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgtjaGFuZ2Vfa2luZBgFIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLlBhY2tDaGFuZ2VLaW5kEjMKD2NoYW5nZWRfc2VydmVycxgGIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISFgoOdXBkYXRlZF9maWVsZHMYByADKAkSHQoVcmVzdG9yZWRfZnJvbV92ZXJzaW9uGAggASgDEgwKBG5hbWUYCSABKAkSEwoLZGVzY3JpcHRpb24YCiABKAkSMwoHbWVtYmVycxgLIAMoCzIiLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbk1lbWJlciJgChJQYWNrUmV2aXNpb25NZW1iZXISEQoJc2VydmVyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSKQoFdG9vbHMYAyADKAsyGi5tY3ByZWdpc3RyeS52MS5QaW5uZWRUb29sIjMKClBpbm5lZFRvb2wSDAoEbmFtZRgBIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYAiABKAkipgIKDFJlc29sdmVkVG9vbBIWCg5xdWFsaWZpZWRfbmFtZRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSDAoEbmFtZRgEIAEoCRINCgV0aXRsZRgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRItCgxpbnB1dF9zY2hlbWEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KDW91dHB1dF9zY2hlbWEYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiwKC2Fubm90YXRpb25zGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9kZWZpbml0aW9uX2hhc2gYCiABKAkikwEKDEV4Y2x1ZGVkVG9vbBIRCglzZXJ2ZXJfaWQYASABKAkSEwoLc2VydmVyX25hbWUYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEi8KBnJlYXNvbhgEIAEoDjIfLm1jcHJlZ2lzdHJ5LnYxLkV4Y2x1c2lvblJlYXNvbhIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkihgEKDkV4cG9ydGVkU2VydmVyEgsKA2tleRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSMgoJdHJhbnNwb3J0GAMgASgOMh8ubWNwcmVnaXN0cnkudjEuRXhwb3J0VHJhbnNwb3J0EgsKA3VybBgEIAEoCRITCgtzZXJ2ZXJfbmFtZRgFIAEoCSJeChFFeHBvcnRQbGFjZWhvbGRlchIMCgRuYW1lGAEgASgJEhEKCXNlcnZlcl9pZBgCIAEoCRITCgtoZWFkZXJfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSI3ChFDcmVhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjayIcCg5HZXRQYWNrUmVxdWVzdBIKCgJpZBgBIAEoCSI5ChBMaXN0UGFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJImUKEUxpc3RQYWNrc1Jlc3BvbnNlEiMKBXBhY2tzGAEgAygLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJoChFVcGRhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siLQoRRGVsZXRlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSJhChRBZGRQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJkChdSZW1vdmVQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJnChlSZXBsYWNlUGFja1NlcnZlcnNSZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSKwoHc2VydmVycxgCIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJSChhMaXN0UGFja1JldmlzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHcGFja19pZBgDIAEoCSJ5ChlMaXN0UGFja1JldmlzaW9uc1Jlc3BvbnNlEi8KCXJldmlzaW9ucxgBIAMoCzIcLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyI6ChZHZXRQYWNrUmV2aXNpb25SZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyJMChpSZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSIxChJSZXNvbHZlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyKaAQoTUmVzb2x2ZVBhY2tSZXNwb25zZRIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSKwoFdG9vbHMYAyADKAsyHC5tY3ByZWdpc3RyeS52MS5SZXNvbHZlZFRvb2wSNAoOZXhjbHVkZWRfdG9vbHMYBCADKAsyHC5tY3ByZWdpc3RyeS52MS5FeGNsdWRlZFRvb2wiXgoRRXhwb3J0UGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIsCgZ0YXJnZXQYAyABKA4yHC5tY3ByZWdpc3RyeS52MS5FeHBvcnRUYXJnZXQitQEKEkV4cG9ydFBhY2tSZXNwb25zZRIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSEwoLY29uZmlnX2pzb24YAyABKAkSLwoHc2VydmVycxgEIAMoCzIeLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydGVkU2VydmVyEjcKDHBsYWNlaG9sZGVycxgFIAMoCzIhLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBsYWNlaG9sZGVyKqECCg5QYWNrQ2hhbmdlS2luZBIgChxQQUNLX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUEFDS19DSEFOR0VfS0lORF9DUkVBVEVEEAESHAoYUEFDS19DSEFOR0VfS0lORF9VUERBVEVEEAISIQodUEFDS19DSEFOR0VfS0lORF9TRVJWRVJfQURERUQQAxIjCh9QQUNLX0NIQU5HRV9LSU5EX1NFUlZFUl9SRU1PVkVEEAQSJQohUEFDS19DSEFOR0VfS0lORF9TRVJWRVJTX1JFUExBQ0VEEAUSHQoZUEFDS19DSEFOR0VfS0lORF9SRVNUT1JFRBAGEiMKH1BBQ0tfQ0hBTkdFX0tJTkRfU0VSVkVSX0RFTEVURUQQByq6AwoPRXhjbHVzaW9uUmVhc29uEiAKHEVYQ0xVU0lPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIjCh9FWENMVVNJT05fUkVBU09OX1NFUlZFUl9ERUxFVEVEEAESJAogRVhDTFVTSU9OX1JFQVNPTl9TRVJWRVJfRElTQUJMRUQQAhIoCiRFWENMVVNJT05fUkVBU09OX1NFUlZFUl9ORVZFUl9TWU5DRUQQAxIhCh1FWENMVVNJT05fUkVBU09OX1NFUlZFUl9FUlJPUhAEEiMKH0VYQ0xVU0lPTl9SRUFTT05fVE9PTFNfRElTQUJMRUQQBRIgChxFWENMVVNJT05fUkVBU09OX05PVF9BTExPV0VEEAYSKQolRVhDTFVTSU9OX1JFQVNPTl9BRERFRF9TSU5DRV9SRVZJU0lPThAHEisKJ0VYQ0xVU0lPTl9SRUFTT05fQ0hBTkdFRF9TSU5DRV9SRVZJU0lPThAIEiEKHUVYQ0xVU0lPTl9SRUFTT05fTk9UX0FQUFJPVkVEEAkSKwonRVhDTFVTSU9OX1JFQVNPTl9DSEFOR0VEX1NJTkNFX0FQUFJPVkFMEAoqaAoPRXhwb3J0VHJhbnNwb3J0EiAKHEVYUE9SVF9UUkFOU1BPUlRfVU5TUEVDSUZJRUQQABIZChVFWFBPUlRfVFJBTlNQT1JUX0hUVFAQARIYChRFWFBPUlRfVFJBTlNQT1JUX1NTRRACKmIKDEV4cG9ydFRhcmdldBIdChlFWFBPUlRfVEFSR0VUX1VOU1BFQ0lGSUVEEAASGAoURVhQT1JUX1RBUkdFVF9ESVJFQ1QQARIZChVFWFBPUlRfVEFSR0VUX0dBVEVXQVkQAjK3CAoLUGFja1NlcnZpY2USRQoKQ3JlYXRlUGFjaxIhLm1jcHJlZ2lzdHJ5LnYxLkNyZWF0ZVBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxI/CgdHZXRQYWNrEh4ubWNwcmVnaXN0cnkudjEuR2V0UGFja1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElAKCUxpc3RQYWNrcxIgLm1jcHJlZ2lzdHJ5LnYxLkxpc3RQYWNrc1JlcXVlc3QaIS5tY3ByZWdpc3RyeS52MS5MaXN0UGFja3NSZXNwb25zZRJFCgpVcGRhdGVQYWNrEiEubWNwcmVnaXN0cnkudjEuVXBkYXRlUGFja1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrEkcKCkRlbGV0ZVBhY2sSIS5tY3ByZWdpc3RyeS52MS5EZWxldGVQYWNrUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJLCg1BZGRQYWNrU2VydmVyEiQubWNwcmVnaXN0cnkudjEuQWRkUGFja1NlcnZlclJlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElEKEFJlbW92ZVBhY2tTZXJ2ZXISJy5tY3ByZWdpc3RyeS52MS5SZW1vdmVQYWNrU2VydmVyUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSVQoSUmVwbGFjZVBhY2tTZXJ2ZXJzEikubWNwcmVnaXN0cnkudjEuUmVwbGFjZVBhY2tTZXJ2ZXJzUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSaAoRTGlzdFBhY2tSZXZpc2lvbnMSKC5tY3ByZWdpc3RyeS52MS5MaXN0UGFja1JldmlzaW9uc1JlcXVlc3QaKS5tY3ByZWdpc3RyeS52MS5MaXN0UGFja1JldmlzaW9uc1Jlc3BvbnNlElcKD0dldFBhY2tSZXZpc2lvbhImLm1jcHJlZ2lzdHJ5LnYxLkdldFBhY2tSZXZpc2lvblJlcXVlc3QaHC5tY3ByZWdpc3RyeS52MS5QYWNrUmV2aXNpb24SVwoTUmVzdG9yZVBhY2tSZXZpc2lvbhIqLm1jcHJlZ2lzdHJ5LnYxLlJlc3RvcmVQYWNrUmV2aXNpb25SZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJWCgtSZXNvbHZlUGFjaxIiLm1jcHJlZ2lzdHJ5LnYxLlJlc29sdmVQYWNrUmVxdWVzdBojLm1jcHJlZ2lzdHJ5LnYxLlJlc29sdmVQYWNrUmVzcG9uc2USUwoKRXhwb3J0UGFjaxIhLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBhY2tSZXF1ZXN0GiIubWNwcmVnaXN0cnkudjEuRXhwb3J0UGFja1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Pack is a named, ordered set of MCP servers that agents use together.
@@ -442,21 +442,25 @@ export const ExcludedToolSchema: GenMessage<ExcludedTool> = /*@__PURE__*/
   messageDesc(file_mcpregistry_v1_pack, 6);
 
 /**
- * ExportedServer describes one entry of an exported configuration.
+ * ExportedServer describes one entry of an exported configuration. With
+ * EXPORT_TARGET_GATEWAY the only entry stands for the whole pack: its `key` is
+ * the pack's name, `url` the pack's gateway endpoint, `transport`
+ * EXPORT_TRANSPORT_HTTP, and `server_id` and `server_name` are empty.
  *
  * @generated from message mcpregistry.v1.ExportedServer
  */
 export type ExportedServer = Message<"mcpregistry.v1.ExportedServer"> & {
   /**
    * The entry's key under `mcpServers`: the server's name, with a `_2`, `_3`,
-   * ... suffix when an earlier member already used it.
+   * ... suffix when an earlier member already used it (the pack's name for
+   * the gateway entry).
    *
    * @generated from field: string key = 1;
    */
   key: string;
 
   /**
-   * The server's id (`mcp_...`).
+   * The server's id (`mcp_...`); empty for the gateway entry.
    *
    * @generated from field: string server_id = 2;
    */
@@ -470,14 +474,15 @@ export type ExportedServer = Message<"mcpregistry.v1.ExportedServer"> & {
   transport: ExportTransport;
 
   /**
-   * The entry's `url`: the server's URL.
+   * The entry's `url`: the server's URL, or the pack's gateway endpoint
+   * `<gateway URL>/mcp/packs/<pack id>`.
    *
    * @generated from field: string url = 4;
    */
   url: string;
 
   /**
-   * The server's name.
+   * The server's name; empty for the gateway entry.
    *
    * @generated from field: string server_name = 5;
    */
@@ -504,14 +509,17 @@ export type ExportPlaceholder = Message<"mcpregistry.v1.ExportPlaceholder"> & {
    * for API-key servers, `MCP_<SERVER>_<HEADER>` for a sensitive request
    * header, where SERVER and HEADER are upper-cased with every character other
    * than A-Z and 0-9 turned into `_`; a `_2`, `_3`, ... suffix keeps names
-   * unique.
+   * unique. With EXPORT_TARGET_GATEWAY, the only placeholder is
+   * `MCP_REGISTRY_API_KEY`: an API key of the pack's organization, written
+   * `<key id>.<secret>`.
    *
    * @generated from field: string name = 1;
    */
   name: string;
 
   /**
-   * The server whose secret it stands for (`mcp_...`).
+   * The server whose secret it stands for (`mcp_...`); empty for
+   * `MCP_REGISTRY_API_KEY`, which stands for a registry API key.
    *
    * @generated from field: string server_id = 2;
    */
@@ -1042,10 +1050,20 @@ export type ExportPackRequest = Message<"mcpregistry.v1.ExportPackRequest"> & {
   /**
    * Optional. Export this revision's members; 0 means the current version.
    * The servers' current URLs, transports and headers are used either way.
+   * Must be 0 with EXPORT_TARGET_GATEWAY: the gateway serves the current
+   * version only.
    *
    * @generated from field: int64 version = 2;
    */
   version: bigint;
+
+  /**
+   * Optional. What the configuration points at; EXPORT_TARGET_UNSPECIFIED
+   * means EXPORT_TARGET_DIRECT.
+   *
+   * @generated from field: mcpregistry.v1.ExportTarget target = 3;
+   */
+  target: ExportTarget;
 };
 
 /**
@@ -1069,7 +1087,8 @@ export type ExportPackResponse = Message<"mcpregistry.v1.ExportPackResponse"> & 
   packId: string;
 
   /**
-   * The version that was exported.
+   * The version that was exported (with EXPORT_TARGET_GATEWAY, the current
+   * version: what the gateway serves now).
    *
    * @generated from field: int64 version = 2;
    */
@@ -1081,7 +1100,10 @@ export type ExportPackResponse = Message<"mcpregistry.v1.ExportPackResponse"> & 
    * member in member order (disabled members included), `headers` left out
    * when empty. Non-sensitive request headers are copied; credentials and
    * sensitive headers become `${NAME}` placeholders (for a bearer or OAuth2
-   * server, `"Authorization": "Bearer ${MCP_<SERVER>_TOKEN}"`).
+   * server, `"Authorization": "Bearer ${MCP_<SERVER>_TOKEN}"`). With
+   * EXPORT_TARGET_GATEWAY, one entry: `{"mcpServers": {"<pack name>":
+   * {"type": "http", "url": "<gateway URL>/mcp/packs/<pack id>", "headers":
+   * {"Authorization": "Bearer ${MCP_REGISTRY_API_KEY}"}}}}`.
    *
    * @generated from field: string config_json = 3;
    */
@@ -1317,6 +1339,49 @@ export const ExportTransportSchema: GenEnum<ExportTransport> = /*@__PURE__*/
   enumDesc(file_mcpregistry_v1_pack, 2);
 
 /**
+ * ExportTarget is what the configuration ExportPack writes points MCP clients
+ * at.
+ *
+ * @generated from enum mcpregistry.v1.ExportTarget
+ */
+export enum ExportTarget {
+  /**
+   * Not set: the same as EXPORT_TARGET_DIRECT.
+   *
+   * @generated from enum value: EXPORT_TARGET_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * One entry per member, at the server's own URL: the client connects to
+   * each upstream itself, with the server's secrets as `${MCP_<SERVER>_...}`
+   * placeholders it must fill in.
+   *
+   * @generated from enum value: EXPORT_TARGET_DIRECT = 1;
+   */
+  DIRECT = 1,
+
+  /**
+   * One entry for the whole pack, named after the pack, at its pack gateway
+   * endpoint `<gateway URL>/mcp/packs/<pack id>` (`"type": "http"`, Streamable
+   * HTTP), with `"Authorization": "Bearer ${MCP_REGISTRY_API_KEY}"`: the client
+   * holds only a registry API key, and the gateway calls the upstreams with
+   * the secrets it keeps. The gateway URL is `--gateway-public-url`, or
+   * `http://<the gateway's listen address>` when that is not set. The gateway
+   * always serves the pack's current version.
+   *
+   * @generated from enum value: EXPORT_TARGET_GATEWAY = 2;
+   */
+  GATEWAY = 2,
+}
+
+/**
+ * Describes the enum mcpregistry.v1.ExportTarget.
+ */
+export const ExportTargetSchema: GenEnum<ExportTarget> = /*@__PURE__*/
+  enumDesc(file_mcpregistry_v1_pack, 3);
+
+/**
  * PackService groups MCP servers into named, versioned packs: every change
  * raises the pack's `version` by one and stores an immutable revision. It also
  * tells an agent which tools a pack gives it now (ResolvePack) and writes the
@@ -1520,11 +1585,16 @@ export const PackService: GenService<{
    * Returns the pack as an MCP client configuration: the `{"mcpServers": ...}`
    * JSON that Claude Desktop, Cursor and similar clients read, with every
    * secret replaced by an environment placeholder such as
-   * `${MCP_GITHUB_TOKEN}`. It never contains a secret. Callers: any role.
-   * Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version;
+   * `${MCP_GITHUB_TOKEN}`. It never contains a secret. `target` says what the
+   * configuration points at: each member's own URL (DIRECT, the default), or
+   * the pack's endpoint on the pack gateway (GATEWAY). Callers: any role.
+   * Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version, an
+   * unknown target, or a version other than 0 with EXPORT_TARGET_GATEWAY;
    * NOT_FOUND/NOT_FOUND for the pack or the version;
    * FAILED_PRECONDITION/FAILED_PRECONDITION when a member of that revision no
-   * longer exists.
+   * longer exists, or, with EXPORT_TARGET_GATEWAY, when the service knows no
+   * gateway URL (its gateway is off, `--mcp-listen off`, and no
+   * `--gateway-public-url` is set).
    *
    * @generated from rpc mcpregistry.v1.PackService.ExportPack
    */
