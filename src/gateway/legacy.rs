@@ -23,7 +23,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::rpc::{Incoming, dispatch};
-use super::{Gateway, authenticate, http_error, json_response, parse, response};
+use super::{Gateway, authenticate, http_error, json_response, parse, to_send};
 use crate::error::Error;
 use crate::sync::session::lock;
 
@@ -156,11 +156,12 @@ pub async fn message(
             pack: &pack,
             message: &message,
             notify: Some(&events),
+            session: Some(&session_id),
         };
         tokio::select! {
             answered = dispatch(&gateway, incoming) => {
-                if let Some((id, answer)) = answered {
-                    let _ = events.send(response(id, answer));
+                if let Some(answer) = to_send(answered) {
+                    let _ = events.send(answer);
                 }
             }
             // The stream is gone: nobody waits for the answer.

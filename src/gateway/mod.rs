@@ -42,7 +42,7 @@ use crate::registry::packs::{Pack, Packs};
 use crate::registry::servers::answers::ServerAnswers;
 use crate::registry::servers::{McpServer, Servers};
 use crate::sync::engine::Syncer;
-use rpc::{Answer, InFlight, Incoming, dispatch};
+use rpc::{Answer, CANCELLED, InFlight, Incoming, dispatch};
 
 /// Most tools in one `tools/list` page (and prompts, resources).
 pub const TOOLS_PAGE: usize = rpc::PAGE;
@@ -180,10 +180,16 @@ async fn post(
         pack: &pack,
         message: &message,
         notify: None,
+        session: None,
     };
     match dispatch(&gateway, incoming).await {
         None => StatusCode::ACCEPTED.into_response(),
         Some((id, Err(Answer::Http(err)))) => http_error(&err, id),
+        // No answer to a cancelled request: an event stream that ends
+        // without one, for a client that accepts it.
+        Some((_, Err(Answer::Cancelled))) if accepts_stream(&headers) => {
+            event_stream(Body::empty())
+        }
         Some((id, answer)) => json_answer(response(id, answer)),
     }
 }
@@ -208,16 +214,23 @@ fn parse(body: &[u8]) -> Result<Value, Value> {
 /// Whether to answer with an event stream: a call with a progress token
 /// from a client that accepts one.
 fn wants_stream(headers: &HeaderMap, message: &Value) -> bool {
-    let accepts = headers
+    accepts_stream(headers)
+        && message.get("id").is_some()
+        && !message["params"]["_meta"]["progressToken"].is_null()
+}
+
+/// Whether the client accepts an event stream as the answer to a POST.
+fn accepts_stream(headers: &HeaderMap) -> bool {
+    headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("text/event-stream"));
-    accepts && message.get("id").is_some() && !message["params"]["_meta"]["progressToken"].is_null()
+        .any(|v| v.contains("text/event-stream"))
 }
 
 /// Answers on an event stream: notifications while the call runs, then the
-/// answer. A client that goes away cancels the call.
+/// answer (none for a request the client cancelled: the stream just ends).
+/// A client that goes away cancels the call.
 fn streamed(gateway: Arc<Gateway>, caller: Caller, pack: Pack, message: Value) -> Response {
     let (events, rx) = mpsc::unbounded_channel::<Value>();
     spawn_in_request(async move {
@@ -226,20 +239,26 @@ fn streamed(gateway: Arc<Gateway>, caller: Caller, pack: Pack, message: Value) -
             pack: &pack,
             message: &message,
             notify: Some(&events),
+            session: None,
         };
         tokio::select! {
             answered = dispatch(&gateway, incoming) => {
-                if let Some((id, answer)) = answered {
-                    let _ = events.send(response(id, answer));
+                if let Some(answer) = to_send(answered) {
+                    let _ = events.send(answer);
                 }
             }
             () = events.closed() => {}
         }
     });
     let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
-    let body = Body::from_stream(tokio_stream::StreamExt::map(stream, |message| {
-        Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n")))
-    }));
+    event_stream(Body::from_stream(tokio_stream::StreamExt::map(
+        stream,
+        |message| Ok::<_, Infallible>(Bytes::from(format!("event: message\ndata: {message}\n\n"))),
+    )))
+}
+
+/// An event-stream answer to a POST with `body`.
+fn event_stream(body: Body) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -257,6 +276,16 @@ fn response(id: Value, answer: Result<Value, Answer>) -> Value {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(Answer::Rpc(code, text)) => rpc_error(id, code, &text),
         Err(Answer::Http(err)) => rpc_error(id, -32001, &http_status(&err).1),
+        Err(Answer::Cancelled) => rpc_error(id, CANCELLED, "the client cancelled the request"),
+    }
+}
+
+/// The response to send on a stream for a request's `answered`: none for a
+/// notification, or for a request the client cancelled.
+fn to_send(answered: Option<(Value, Result<Value, Answer>)>) -> Option<Value> {
+    match answered? {
+        (_, Err(Answer::Cancelled)) => None,
+        (id, answer) => Some(response(id, answer)),
     }
 }
 

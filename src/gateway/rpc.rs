@@ -1,7 +1,8 @@
 //! The MCP methods the pack gateway serves, whatever the transport:
 //! `initialize`, `ping`, `tools/list`, `tools/call`, `prompts/list`,
 //! `prompts/get`, `resources/list`, `resources/templates/list`,
-//! `resources/read`, and the client's `notifications/cancelled`.
+//! `resources/read`, and the client's `notifications/cancelled` (the
+//! cancelled request is stopped, upstream too, and not answered).
 //!
 //! Lists are the pack's current version as the store has it (never read
 //! from upstreams), a page of [`PAGE`] at a time. Names and URIs are
@@ -11,6 +12,7 @@
 //! member's pooled upstream session; results pass through unchanged.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -37,7 +39,8 @@ pub const PAGE: usize = 100;
 
 /// JSON-RPC "invalid params", also used for tools a pack does not offer.
 pub const INVALID_PARAMS: i64 = -32602;
-/// The answer to a request the client cancelled (it ignores it).
+/// The error for a request the client cancelled, where the transport must
+/// answer something (a JSON-only POST); elsewhere nothing is sent.
 pub const CANCELLED: i64 = -32800;
 
 /// Where notifications for the client go while its request runs.
@@ -48,6 +51,10 @@ pub type Notify = mpsc::UnboundedSender<Value>;
 pub enum Answer {
     Rpc(i64, String),
     Http(Error),
+    /// The client cancelled the request: the specification says not to
+    /// answer it (clients report an answer to a cancelled request as one for
+    /// an unknown id).
+    Cancelled,
 }
 
 impl From<Error> for Answer {
@@ -64,26 +71,83 @@ pub struct Incoming<'a> {
     pub message: &'a Value,
     /// Where progress notifications go, when the transport can send them.
     pub notify: Option<&'a Notify>,
+    /// The legacy SSE session the message came on: request ids are the
+    /// session's own. Streamable HTTP has none (the gateway keeps no
+    /// sessions), so its ids are only the caller's.
+    pub session: Option<&'a str>,
 }
 
-/// Requests in flight, by (caller, pack, request id), so that the client's
-/// `notifications/cancelled` can stop them.
+/// Requests in flight, by (caller, pack, session, request id), so that the
+/// client's `notifications/cancelled` can stop them.
+///
+/// Clients number their requests from the same start, so two clients of one
+/// key without sessions (Streamable HTTP) can have a request with the same
+/// id in flight: a cancellation is then ambiguous, and stops neither rather
+/// than another client's call (each still ends when its client goes away).
 #[derive(Default)]
-pub struct InFlight(Mutex<HashMap<String, CancellationToken>>);
+pub struct InFlight {
+    calls: Mutex<HashMap<String, Vec<(u64, CancellationToken)>>>,
+    next: AtomicU64,
+}
 
 impl InFlight {
     fn key(incoming: &Incoming<'_>, id: &Value) -> String {
         format!(
-            "{}\u{0}{}\u{0}{id}",
+            "{}\u{0}{}\u{0}{}\u{0}{id}",
             incoming.caller.actor(),
-            incoming.pack.id
+            incoming.pack.id,
+            incoming.session.unwrap_or_default(),
         )
     }
 
-    /// Cancels request `id` of this caller and pack, if it is running here.
+    /// Records a request in flight under `key` until the guard is dropped
+    /// (answered, cancelled, or abandoned by a client that went away).
+    fn start(&self, key: String) -> Running<'_> {
+        let serial = self.next.fetch_add(1, Ordering::Relaxed);
+        let token = CancellationToken::new();
+        (lock(&self.calls).entry(key.clone()).or_default()).push((serial, token.clone()));
+        Running {
+            in_flight: self,
+            key,
+            serial,
+            token,
+        }
+    }
+
+    /// Cancels request `id` of this caller, pack and session, if it is
+    /// running here and is the only one with that id.
     fn cancel(&self, incoming: &Incoming<'_>, id: &Value) {
-        if let Some(token) = lock(&self.0).get(&Self::key(incoming, id)) {
+        if let Some([(_, token)]) = lock(&self.calls)
+            .get(&Self::key(incoming, id))
+            .map(Vec::as_slice)
+        {
             token.cancel();
+        }
+    }
+
+    /// How many requests are in flight.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.calls).values().map(Vec::len).sum()
+    }
+}
+
+/// A request in [`InFlight`]; forgotten when dropped.
+struct Running<'a> {
+    in_flight: &'a InFlight,
+    key: String,
+    serial: u64,
+    token: CancellationToken,
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        let mut calls = lock(&self.in_flight.calls);
+        if let Some(running) = calls.get_mut(&self.key) {
+            running.retain(|(serial, _)| *serial != self.serial);
+            if running.is_empty() {
+                calls.remove(&self.key);
+            }
         }
     }
 }
@@ -135,9 +199,7 @@ async fn cancellable(
     id: &Value,
     method: &str,
 ) -> Result<Value, Answer> {
-    let key = InFlight::key(incoming, id);
-    let token = CancellationToken::new();
-    lock(&gateway.in_flight.0).insert(key.clone(), token.clone());
+    let running = gateway.in_flight.start(InFlight::key(incoming, id));
     let work = async {
         match method {
             "tools/call" => tools_call(gateway, incoming).await,
@@ -145,12 +207,10 @@ async fn cancellable(
             _ => resources_read(gateway, incoming).await,
         }
     };
-    let answer = tokio::select! {
+    tokio::select! {
         answer = work => answer,
-        () = token.cancelled() => Err(Answer::Rpc(CANCELLED, "the client cancelled the request".into())),
-    };
-    lock(&gateway.in_flight.0).remove(&key);
-    answer
+        () = running.token.cancelled() => Err(Answer::Cancelled),
+    }
 }
 
 /// `initialize`: the protocol version the client asked for when the gateway
@@ -528,4 +588,100 @@ fn known(method: &str) -> &'static str {
         "resources/read",
     ];
     KNOWN.into_iter().find(|k| *k == method).unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static PACK: std::sync::LazyLock<Pack> = std::sync::LazyLock::new(|| Pack {
+        id: "pack_1".into(),
+        organization_id: "org_1".into(),
+        name: "dev".into(),
+        description: String::new(),
+        members: Vec::new(),
+        version: 1,
+        created_at: Default::default(),
+        updated_at: Default::default(),
+        created_by: String::new(),
+        modified_by: String::new(),
+    });
+
+    fn incoming<'a>(
+        caller: &'a Caller,
+        message: &'a Value,
+        session: Option<&'a str>,
+    ) -> Incoming<'a> {
+        Incoming {
+            caller,
+            pack: &PACK,
+            message,
+            notify: None,
+            session,
+        }
+    }
+
+    fn member(key_id: &str) -> Caller {
+        Caller::Member {
+            key_id: key_id.into(),
+            organization_id: "org_1".into(),
+            role: crate::registry::Role::Member,
+            packs: None,
+        }
+    }
+
+    #[test]
+    fn a_request_is_forgotten_when_its_guard_is_dropped_even_unanswered() {
+        let in_flight = InFlight::default();
+        let caller = member("key_a");
+        let message = json!({});
+        let request = incoming(&caller, &message, None);
+        let first = in_flight.start(InFlight::key(&request, &json!(1)));
+        let second = in_flight.start(InFlight::key(&request, &json!(2)));
+        assert_eq!(in_flight.len(), 2);
+        drop(first);
+        assert_eq!(in_flight.len(), 1);
+        drop(second);
+        assert_eq!(in_flight.len(), 0);
+        assert!(lock(&in_flight.calls).is_empty());
+    }
+
+    #[test]
+    fn a_cancellation_stops_only_the_request_of_its_own_session() {
+        let in_flight = InFlight::default();
+        let caller = member("key_a");
+        let message = json!({});
+        let (a, b) = (
+            incoming(&caller, &message, Some("s1")),
+            incoming(&caller, &message, Some("s2")),
+        );
+        let on_a = in_flight.start(InFlight::key(&a, &json!(5)));
+        let on_b = in_flight.start(InFlight::key(&b, &json!(5)));
+        in_flight.cancel(&a, &json!(5));
+        assert!(on_a.token.is_cancelled());
+        assert!(!on_b.token.is_cancelled(), "another session's request 5");
+    }
+
+    #[test]
+    fn an_ambiguous_cancellation_stops_no_request() {
+        let in_flight = InFlight::default();
+        let (caller, other) = (member("key_a"), member("key_b"));
+        let message = json!({});
+        let (a, b) = (
+            incoming(&caller, &message, None),
+            incoming(&other, &message, None),
+        );
+        let first = in_flight.start(InFlight::key(&a, &json!(5)));
+        let second = in_flight.start(InFlight::key(&a, &json!(5)));
+        let elsewhere = in_flight.start(InFlight::key(&b, &json!(5)));
+        in_flight.cancel(&a, &json!(5));
+        assert!(!first.token.is_cancelled() && !second.token.is_cancelled());
+        drop(second);
+        in_flight.cancel(&a, &json!(5));
+        assert!(
+            first.token.is_cancelled(),
+            "unambiguous once the other ended"
+        );
+        assert!(!elsewhere.token.is_cancelled(), "another key's request 5");
+    }
 }

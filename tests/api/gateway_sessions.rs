@@ -1,7 +1,7 @@
 //! The pack gateway's upstream sessions and streams: one pooled session per
 //! member (opened again when the upstream forgets it), progress relayed on an
-//! event stream, a client's cancellation reaching the upstream, prompts and
-//! resources namespaced per member, and the legacy SSE transport.
+//! event stream, prompts and resources namespaced per member, and the legacy
+//! SSE transport (cancellation: `gateway_clients`).
 
 use std::time::Duration;
 
@@ -148,63 +148,6 @@ async fn progress_is_relayed_under_the_clients_token(app: TestApp) {
     let (status, _, body) = call(&u.url, &u.served.org.member, echo("plain")).await;
     assert_eq!(status, 200);
     assert_eq!(body["result"]["structuredContent"]["echoed"], "plain");
-}
-
-async fn a_cancelled_call_is_cancelled_upstream(app: TestApp) {
-    let slow = echoer().delay("tools/call", Duration::from_secs(30));
-    let u = echo_pack(&app, slow).await;
-    let member = u.served.org.member.clone();
-    let mut message = echo("never");
-    message["id"] = json!("call-9");
-    let url = u.url.clone();
-    let waiting = {
-        let member = member.clone();
-        tokio::spawn(async move { call(&url, &member, message).await })
-    };
-    for _ in 0..100 {
-        if received(&u, "tools/call") == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        received(&u, "tools/call"),
-        1,
-        "the call reached the upstream"
-    );
-    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-        "params": {"requestId": "call-9", "reason": "the user pressed stop"}});
-    let (status, _, _) = call(&u.url, &member, cancel).await;
-    assert_eq!(status, 202);
-    let (status, _, body) = tokio::time::timeout(Duration::from_secs(10), waiting)
-        .await
-        .expect("the cancelled call ends at once")
-        .expect("call task");
-    assert_eq!(status, 200);
-    assert_eq!(body["error"]["code"], -32800, "{body}");
-    let upstream_id = u
-        .upstream
-        .requests()
-        .into_iter()
-        .find(|r| r.rpc.as_deref() == Some("tools/call"))
-        .map(|r| serde_json::from_str::<Value>(&r.body).expect("json")["id"].clone())
-        .expect("the upstream call");
-    let mut told = None;
-    for _ in 0..100 {
-        told = u
-            .upstream
-            .requests()
-            .into_iter()
-            .find(|r| r.rpc.as_deref() == Some("notifications/cancelled"));
-        if told.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let told: Value =
-        serde_json::from_str(&told.expect("the upstream was told").body).expect("json");
-    assert_eq!(told["params"]["requestId"], upstream_id);
-    assert_eq!(told["params"]["reason"], "the caller gave up waiting");
 }
 
 /// An upstream with a prompt, a resource and a resource template.
@@ -427,7 +370,6 @@ crate::on_sqlite_with!(super::super::gateway::upstreams();
     calls_share_one_upstream_session,
     a_session_the_upstream_forgot_is_opened_again,
     progress_is_relayed_under_the_clients_token,
-    a_cancelled_call_is_cancelled_upstream,
     legacy_sse_clients_get_answers_on_their_stream,
 );
 

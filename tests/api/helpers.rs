@@ -767,7 +767,12 @@ pub type PythonServer = FixtureProcess;
 
 impl FixtureProcess {
     /// Waits (for `tries` × 100 ms at most) until `child` listens on `port`.
-    async fn listening(child: tokio::process::Child, port: u16, tries: u32, what: &str) -> Self {
+    pub async fn listening(
+        child: tokio::process::Child,
+        port: u16,
+        tries: u32,
+        what: &str,
+    ) -> Self {
         for _ in 0..tries {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await

@@ -13,6 +13,7 @@ mod auth;
 mod binary;
 mod cache;
 mod gateway;
+mod gateway_clients;
 mod gateway_sessions;
 mod grpc_web;
 mod import;
