@@ -96,6 +96,86 @@ async fn a_list_changed_notification_makes_the_next_call_check_again(app: TestAp
     );
 }
 
+/// Changes `fields` of server `id` (UpdateMcpServer with a mask).
+async fn update(app: &TestApp, auth: &Auth, id: &str, fields: &[&str], change: pb::McpServer) {
+    let mut server = change;
+    server.id = id.to_owned();
+    app.servers_as(auth)
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(server),
+            update_mask: Some(prost_types::FieldMask {
+                paths: fields.iter().map(|f| (*f).to_owned()).collect(),
+            }),
+        })
+        .await
+        .expect("update the server");
+}
+
+/// The error a call of `echoer__echo` gets now.
+async fn refusal(u: &Upstream) -> String {
+    let (_, _, body) = call(&u.url, &u.served.org.member, echo("x")).await;
+    assert_eq!(body["error"]["code"], -32602, "{body}");
+    body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn excluded_disabled_and_removed_members_are_refused_at_call_time(app: TestApp) {
+    let u = echo_pack(&app, echoer()).await;
+    let (admin, member) = (&u.served.org.admin, &u.served.org.member);
+    let picky = pb::McpServer {
+        tool_configuration: Some(pb::ToolConfiguration {
+            enabled: None,
+            allowed_tools: vec!["other".into()],
+        }),
+        ..Default::default()
+    };
+    update(&app, admin, &u.server_id, &["tool_configuration"], picky).await;
+    let message = refusal(&u).await;
+    assert!(
+        message.contains("not in its server's allowed tools"),
+        "{message}"
+    );
+    let open = pb::McpServer {
+        tool_configuration: Some(pb::ToolConfiguration::default()),
+        ..Default::default()
+    };
+    update(&app, admin, &u.server_id, &["tool_configuration"], open).await;
+    let (_, _, body) = call(&u.url, member, echo("allowed")).await;
+    assert_eq!(
+        body["result"]["structuredContent"]["echoed"], "allowed",
+        "{body}"
+    );
+    let off = pb::McpServer {
+        enabled: Some(false),
+        ..Default::default()
+    };
+    update(&app, admin, &u.server_id, &["enabled"], off).await;
+    let message = refusal(&u).await;
+    assert!(message.contains("its server is disabled"), "{message}");
+    app.packs_as(member)
+        .remove_pack_server(pb::RemovePackServerRequest {
+            pack_id: u.served.pack.id.clone(),
+            server: Some(pb::PackServer {
+                server_id: u.server_id.clone(),
+                name: String::new(),
+            }),
+            etag: String::new(),
+        })
+        .await
+        .expect("remove the member");
+    let (_, _, body) = call(&u.url, member, request("tools/list", json!({}))).await;
+    assert_eq!(body["result"]["tools"], json!([]), "{body}");
+    let message = refusal(&u).await;
+    assert!(message.contains("offers no tool named"), "{message}");
+    assert_eq!(
+        received(&u, "tools/call"),
+        1,
+        "only the allowed call went upstream"
+    );
+}
+
 /// `auth` as a bearer token.
 fn token(auth: &Auth) -> String {
     format!("{}.{}", auth.key_id(), auth.secret())
@@ -375,4 +455,5 @@ crate::on_sqlite_with!(super::super::gateway::upstreams();
 
 crate::on_both_backends_with!(super::super::gateway::upstreams();
     prompts_and_resources_of_two_members_never_collide,
+    excluded_disabled_and_removed_members_are_refused_at_call_time,
 );
