@@ -9,7 +9,8 @@
 //! can answer any request. A legacy SSE session lives on the replica that
 //! holds its stream; a POST for it elsewhere gets 404, and the client opens a
 //! new one. Callers are the organization's API keys (`Authorization: Bearer
-//! <key>.<secret>` or `x-api-key` + `x-api-secret`), with the same rights as
+//! <key>.<secret>`, `x-api-key` + `x-api-secret`, or `x-api-key:
+//! <key>.<secret>` alone), with the same rights as
 //! on gRPC; who may use which pack is decided in [`access`] (401, 429, 404,
 //! 403). The methods themselves are in [`rpc`].
 

@@ -209,10 +209,12 @@ fn is_read_only(method: &str) -> bool {
         .any(|verb| method.starts_with(verb))
 }
 
-/// Extracts `(key id, secret)` from `x-api-key` + `x-api-secret` or from
-/// `authorization: Bearer <key>.<secret>`.
+/// Extracts `(key id, secret)` from `authorization: Bearer <key>.<secret>`,
+/// from `x-api-key` + `x-api-secret`, or from `x-api-key: <key>.<secret>`
+/// alone (seed 002's single header). Key ids and secrets hold no `.`, so the
+/// first one splits the token.
 pub fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
-    const MALFORMED: &str = "malformed credentials: send x-api-key and x-api-secret, or authorization: Bearer <key>.<secret>";
+    const MALFORMED: &str = "malformed credentials: send x-api-key and x-api-secret, x-api-key: <key>.<secret>, or authorization: Bearer <key>.<secret>";
     if let Some(value) = headers.get(http::header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -236,10 +238,18 @@ pub fn credentials(headers: &HeaderMap) -> Result<(&str, &str), Error> {
                 .to_str()
                 .map_err(|_| Error::Unauthenticated(MALFORMED))?,
         )),
+        (Some(token), None) => token
+            .to_str()
+            .map_err(|_| Error::Unauthenticated(MALFORMED))?
+            .trim()
+            .split_once('.')
+            .ok_or(Error::Unauthenticated(
+                "malformed credentials: x-api-key without x-api-secret must carry the whole token <key>.<secret>",
+            )),
         (None, None) => Err(Error::Unauthenticated(
-            "missing credentials: send x-api-key and x-api-secret, or authorization: Bearer <key>.<secret>",
+            "missing credentials: send x-api-key and x-api-secret, x-api-key: <key>.<secret>, or authorization: Bearer <key>.<secret>",
         )),
-        _ => Err(Error::Unauthenticated(MALFORMED)),
+        (None, Some(_)) => Err(Error::Unauthenticated(MALFORMED)),
     }
 }
 
@@ -471,6 +481,14 @@ mod tests {
         assert_eq!(credentials(&h).expect("bearer"), ("key_1", "mcpr_abc"));
         let h = headers(&[("authorization", "bearer key_1.x")]);
         assert!(credentials(&h).is_ok());
+        let h = headers(&[("x-api-key", "key_1.mcpr_abc")]);
+        assert_eq!(
+            credentials(&h).expect("single header"),
+            ("key_1", "mcpr_abc")
+        );
+        // With its secret beside it, x-api-key is the key id, whatever it holds.
+        let h = headers(&[("x-api-key", "key_1.x"), ("x-api-secret", "s")]);
+        assert_eq!(credentials(&h).expect("pair"), ("key_1.x", "s"));
     }
 
     #[test]
@@ -478,6 +496,7 @@ mod tests {
         for h in [
             headers(&[]),
             headers(&[("x-api-key", "key_1")]),
+            headers(&[("x-api-key", "")]),
             headers(&[("x-api-secret", "s")]),
             headers(&[("authorization", "Basic a2V5OnNlY3JldA==")]),
             headers(&[("authorization", "Bearer nodot")]),

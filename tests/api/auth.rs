@@ -1,6 +1,7 @@
 //! Authentication and the coarse authorization rules of the middleware.
 
 use mcp_registry::pb;
+use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::registry::{Plan, Role};
 use tonic::Code;
 
@@ -56,6 +57,43 @@ async fn the_bearer_form_authenticates_like_the_header_pair(app: TestApp) {
     let wrong = Auth::Bearer(app.platform.key_id().to_owned(), "mcpr_wrong".into());
     let result = app.admin_as(&wrong).list_organizations(list_orgs()).await;
     assert_error(result, Code::Unauthenticated, "UNAUTHENTICATED");
+}
+
+async fn a_single_x_api_key_header_carrying_the_whole_token_authenticates(app: TestApp) {
+    let org = app.create_org("acme", Plan::Pro).await;
+    let member = app.create_key(&org, Role::Member).await;
+    app.servers_as(&member.as_token())
+        .list_mcp_servers(pb::ListMcpServersRequest::default())
+        .await
+        .expect("x-api-key: <key>.<secret> accepted");
+    // The caller is the key itself, with its role: a member may create.
+    let created = app
+        .create_server(&member.as_token(), crate::helpers::server("search"))
+        .await;
+    assert_eq!(created.created_by, member.key_id());
+
+    let wrong = Auth::Token(member.key_id().to_owned(), "mcpr_wrong".into());
+    let result = app
+        .servers_as(&wrong)
+        .list_mcp_servers(pb::ListMcpServersRequest::default())
+        .await;
+    assert_error(result, Code::Unauthenticated, "UNAUTHENTICATED");
+
+    // A lone x-api-key that is not a whole token says what to send.
+    for lone in [member.key_id(), ""] {
+        let mut request = tonic::Request::new(pb::ListMcpServersRequest::default());
+        request
+            .metadata_mut()
+            .insert("x-api-key", lone.parse().expect("ascii"));
+        let result = McpServerServiceClient::new(app.channel.clone())
+            .list_mcp_servers(request)
+            .await;
+        let status = assert_error(result, Code::Unauthenticated, "UNAUTHENTICATED");
+        assert!(
+            status.message().contains("<key>.<secret>"),
+            "{lone:?}: {status:?}"
+        );
+    }
 }
 
 async fn a_revoked_key_is_unauthenticated_from_the_next_call_on(app: TestApp) {
@@ -172,6 +210,7 @@ on_both_backends!(
     calls_without_a_key_are_unauthenticated,
     a_wrong_secret_or_unknown_key_is_unauthenticated,
     the_bearer_form_authenticates_like_the_header_pair,
+    a_single_x_api_key_header_carrying_the_whole_token_authenticates,
     a_revoked_key_is_unauthenticated_from_the_next_call_on,
     a_viewer_key_is_denied_every_write_but_may_read,
     organization_keys_of_every_role_are_denied_admin_service,

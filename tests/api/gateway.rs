@@ -75,6 +75,9 @@ pub(crate) async fn call(url: &str, auth: &Auth, message: Value) -> (u16, String
                 .header("x-api-secret", secret)
         }
         Auth::Bearer(key, secret) => request = request.bearer_auth(format!("{key}.{secret}")),
+        Auth::Token(key, secret) => {
+            request = request.header("x-api-key", format!("{key}.{secret}"))
+        }
     }
     let response = request.send().await.expect("gateway answers");
     let status = response.status().as_u16();
@@ -939,4 +942,39 @@ async fn a_gateway_export_entry_reaches_the_packs_tools(app: TestApp) {
 
 crate::on_both_backends_with!(super::gateway();
     a_gateway_export_entry_reaches_the_packs_tools,
+);
+
+/// Seed 002's single header: `x-api-key: <key>.<secret>` alone opens a
+/// pack's endpoint like the pair or the bearer form; a lone key that is not
+/// the whole token is 401 with the challenge and says what to send.
+async fn a_single_x_api_key_header_carrying_the_whole_token_reaches_a_pack(app: TestApp) {
+    let served = pack_with(&app, &[tool("search")]).await;
+    let url = endpoint(&app, &served.pack.id);
+    let body = list_tools(&url, &served.org.viewer.as_token(), None).await;
+    assert_eq!(
+        body["result"]["tools"][0]["name"], "github__search",
+        "{body}"
+    );
+
+    let wrong = Auth::Token(served.org.viewer.key_id().into(), "mcpr_wrong".into());
+    let (status, challenge, _) = call(&url, &wrong, request("tools/list", json!({}))).await;
+    assert_eq!((status, challenge.starts_with("Bearer")), (401, true));
+
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("x-api-key", served.org.viewer.key_id())
+        .body(request("tools/list", json!({})).to_string())
+        .send()
+        .await
+        .expect("gateway answers");
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.expect("JSON-RPC error");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("<key>.<secret>"), "{body}");
+}
+
+crate::on_both_backends_with!(super::gateway();
+    a_single_x_api_key_header_carrying_the_whole_token_reaches_a_pack,
 );

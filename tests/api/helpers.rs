@@ -465,26 +465,33 @@ pub enum Auth {
     Pair(String, String),
     /// `authorization: Bearer <key>.<secret>`.
     Bearer(String, String),
+    /// `x-api-key: <key>.<secret>` alone (seed 002's single header).
+    Token(String, String),
 }
 
 impl Auth {
     pub fn key_id(&self) -> &str {
         match self {
             Self::None => "",
-            Self::Pair(key, _) | Self::Bearer(key, _) => key,
+            Self::Pair(key, _) | Self::Bearer(key, _) | Self::Token(key, _) => key,
         }
     }
 
     pub fn secret(&self) -> &str {
         match self {
             Self::None => "",
-            Self::Pair(_, secret) | Self::Bearer(_, secret) => secret,
+            Self::Pair(_, secret) | Self::Bearer(_, secret) | Self::Token(_, secret) => secret,
         }
     }
 
     /// The same key presented as a bearer token.
     pub fn as_bearer(&self) -> Self {
         Self::Bearer(self.key_id().to_owned(), self.secret().to_owned())
+    }
+
+    /// The same key presented as one `x-api-key` header.
+    pub fn as_token(&self) -> Self {
+        Self::Token(self.key_id().to_owned(), self.secret().to_owned())
     }
 }
 
@@ -504,6 +511,10 @@ impl Interceptor for Auth {
                         .parse()
                         .expect("ascii token"),
                 );
+            }
+            Self::Token(key, secret) => {
+                let token = format!("{key}.{secret}");
+                metadata.insert("x-api-key", token.parse().expect("ascii token"));
             }
         }
         Ok(request)
