@@ -19,6 +19,7 @@ mod m20261122_000005_sync_leases;
 mod m20261130_000006_running_runs_index;
 mod m20261201_000007_change_notifications;
 mod m20261206_000008_api_key_packs;
+mod m20261207_000009_server_documentation_url;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000006_running_runs_index::Migration),
             Box::new(m20261201_000007_change_notifications::Migration),
             Box::new(m20261206_000008_api_key_packs::Migration),
+            Box::new(m20261207_000009_server_documentation_url::Migration),
         ]
     }
 }

@@ -112,6 +112,60 @@ impl ServerName {
         let base: String = self.0.chars().take(keep).collect();
         Self(format!("{}{suffix}", base.trim_end_matches('-')))
     }
+
+    /// Derives a name from a display name (the rule McpServer.name
+    /// documents): accents go (NFKD, combining marks dropped), a few Latin
+    /// letters without a decomposition are spelt out, ASCII letters are
+    /// lower-cased, other letters and digits are dropped, and each run of
+    /// anything else becomes one `-`; no `-` at either end, at most
+    /// [`ServerName::MAX_LEN`]. An error when nothing is left.
+    pub fn from_display_name(display_name: &DisplayName) -> Result<Self, String> {
+        use unicode_normalization::UnicodeNormalization;
+        use unicode_normalization::char::is_combining_mark;
+
+        let mut name = String::new();
+        // Whether a separator came since the last kept character.
+        let mut gap = false;
+        let keep = |c: char, name: &mut String, gap: &mut bool| {
+            if *gap && !name.is_empty() {
+                name.push('-');
+            }
+            *gap = false;
+            name.push(c.to_ascii_lowercase());
+        };
+        for c in display_name.as_str().nfkd() {
+            if c.is_ascii_alphanumeric() {
+                keep(c, &mut name, &mut gap);
+            } else if let Some(spelt) = spelt_out(c) {
+                spelt.chars().for_each(|c| keep(c, &mut name, &mut gap));
+            } else if is_combining_mark(c) || c.is_alphanumeric() {
+                // An accent, or a letter or digit of another script: dropped.
+            } else {
+                gap = true;
+            }
+        }
+        let cut: String = name.chars().take(Self::MAX_LEN).collect();
+        let name = cut.trim_end_matches('-');
+        if name.is_empty() {
+            return Err("has no letter or digit to derive a name from; set name".into());
+        }
+        Self::parse(name)
+    }
+}
+
+/// The ASCII spelling of Latin letters that NFKD does not decompose.
+fn spelt_out(c: char) -> Option<&'static str> {
+    Some(match c {
+        'ß' | 'ẞ' => "ss",
+        'æ' | 'Æ' => "ae",
+        'œ' | 'Œ' => "oe",
+        'ø' | 'Ø' => "o",
+        'ł' | 'Ł' => "l",
+        'đ' | 'Đ' | 'ð' | 'Ð' => "d",
+        'þ' | 'Þ' => "th",
+        'ı' => "i",
+        _ => return None,
+    })
 }
 
 slug_value!(
@@ -247,6 +301,61 @@ impl UpstreamUrl {
             return Err("must not contain a fragment (#...)".into());
         }
         Ok(())
+    }
+}
+
+string_value!(
+    /// A server's icon: the name of one of [`Icon::NAMES`], or an
+    /// [`UpstreamUrl`] (the service never fetches it).
+    Icon
+);
+
+impl Icon {
+    /// The icon names clients are expected to ship (McpServer.icon_url).
+    pub const NAMES: [&'static str; 22] = [
+        "ai",
+        "analytics",
+        "calendar",
+        "chat",
+        "cloud",
+        "code",
+        "custom",
+        "database",
+        "development",
+        "docs",
+        "email",
+        "files",
+        "finance",
+        "git",
+        "mcp",
+        "monitoring",
+        "search",
+        "security",
+        "server",
+        "terminal",
+        "tools",
+        "web",
+    ];
+
+    /// Parses an optional icon under `policy`: empty means none.
+    pub fn parse_optional(
+        value: impl Into<String>,
+        policy: UrlPolicy,
+    ) -> Result<Option<Self>, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Ok(None);
+        }
+        if Self::NAMES.contains(&value.as_str()) {
+            return Ok(Some(Self(value)));
+        }
+        if !value.contains(':') {
+            return Err(format!(
+                "must be an icon name ({}) or an absolute https URL",
+                Self::NAMES.join(", ")
+            ));
+        }
+        UpstreamUrl::parse(value, policy).map(|url| Some(Self(url.into_inner())))
     }
 }
 
@@ -430,6 +539,67 @@ mod tests {
         assert_eq!(name.map(ServerName::into_inner), Ok("search-2".into()));
         let long = ServerName::parse("a".repeat(64)).map(|n| n.alternative(12).into_inner());
         assert_eq!(long.map(|a| a.len()), Ok(64));
+    }
+
+    fn derived(display_name: &str) -> Result<String, String> {
+        let display_name = DisplayName::parse(display_name)?;
+        ServerName::from_display_name(&display_name).map(ServerName::into_inner)
+    }
+
+    #[test]
+    fn names_derived_from_display_names_follow_the_documented_rule() {
+        for (display_name, name) in [
+            ("Everything MCP Server", "everything-mcp-server"),
+            ("Café Straße", "cafe-strasse"),
+            ("  GitHub (prod) -- v2!  ", "github-prod-v2"),
+            ("snake_case and-dashes", "snake-case-and-dashes"),
+            ("Ærø Łódź Þing", "aero-lodz-thing"),
+            ("ＦＵＬＬ　ｗｉｄｔｈ ①", "full-width-1"),
+            ("🚀 Rocket", "rocket"),
+            ("北京 Search", "search"),
+            ("Re\u{301}sume\u{301}", "resume"),
+            ("a😀b", "a-b"),
+        ] {
+            assert_eq!(derived(display_name), Ok(name.into()), "{display_name:?}");
+        }
+    }
+
+    #[test]
+    fn derived_names_are_cut_to_the_longest_name_without_a_trailing_dash() {
+        let long = format!("{} {}", "a".repeat(63), "b".repeat(10));
+        assert_eq!(derived(&long), Ok("a".repeat(63)));
+        let name = derived(&"x".repeat(200)).expect("derived");
+        assert_eq!(name.len(), ServerName::MAX_LEN);
+        assert!(ServerName::parse(name).is_ok());
+    }
+
+    #[test]
+    fn a_display_name_without_letters_or_digits_derives_no_name() {
+        for display_name in ["🚀✨", "---", "北京", " "] {
+            let problem = derived(display_name).expect_err(display_name);
+            assert!(problem.contains("set name"), "{problem}");
+        }
+    }
+
+    #[test]
+    fn icons_are_a_known_name_or_a_url() {
+        let strict = UrlPolicy::default();
+        for ok in ["search", "database", "https://cdn.example.com/i.png"] {
+            let icon = Icon::parse_optional(ok, strict).map(|i| i.map(Icon::into_inner));
+            assert_eq!(icon, Ok(Some(ok.to_owned())));
+        }
+        assert_eq!(Icon::parse_optional("", strict), Ok(None));
+        for bad in [
+            "Search",
+            "rocket",
+            "ftp://x.example.com/i.png",
+            "http://x.example.com/i.png",
+            "//x.example.com/i.png",
+        ] {
+            assert!(Icon::parse_optional(bad, strict).is_err(), "{bad}");
+        }
+        let problem = Icon::parse_optional("rocket", strict).expect_err("unknown name");
+        assert!(problem.contains("database"), "{problem}");
     }
 
     #[test]

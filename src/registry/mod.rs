@@ -14,7 +14,8 @@ pub mod servers;
 
 pub use admin::Admin;
 pub use fields::{
-    Category, Description, DisplayName, GatewayUrl, HeaderSet, PackName, ServerName, UpstreamUrl,
+    Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, ServerName,
+    UpstreamUrl,
 };
 pub use model::*;
 

@@ -64,6 +64,7 @@ pub mod mcp_server {
         pub description: String,
         pub url: String,
         pub icon_url: String,
+        pub documentation_url: String,
         pub category: String,
         pub transport: String,
         pub auth_type: String,

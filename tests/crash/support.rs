@@ -180,12 +180,13 @@ pub fn undocumented(rpc: &str, status: &Status) -> Option<String> {
 pub fn server_state(s: &pb::McpServer) -> String {
     let headers: BTreeMap<&String, &String> = s.request_headers.iter().collect();
     format!(
-        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
+        "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         s.name,
         s.display_name,
         s.description,
         s.url,
         s.icon_url,
+        s.documentation_url,
         s.category,
         s.transport,
         s.auth_type,

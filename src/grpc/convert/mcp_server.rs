@@ -19,7 +19,9 @@ use crate::registry::servers::{
     ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue, ToolConfiguration,
     Transport, UrlPolicy, Visibility, validate,
 };
-use crate::registry::{Category, Description, DisplayName, HeaderSet, ServerName, UpstreamUrl};
+use crate::registry::{
+    Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
+};
 
 wire_enum!("transport", Transport => pb::Transport {
     Auto = Auto, StreamableHttp = StreamableHttp, Sse = Sse,
@@ -57,19 +59,23 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
     type Error = Error;
 
     /// Reads every field a create takes with the rules of an update, so the
-    /// two cannot drift apart; output-only fields are ignored.
+    /// two cannot drift apart; output-only fields are ignored. Without a
+    /// name, one is derived from the display name.
     fn try_from((server, policy): (pb::McpServer, UrlPolicy)) -> Result<Self, Error> {
         let mut v = Violations::new();
         let visibility = v.check("mcp_server.visibility", enum_field(server.visibility));
+        let name_derived = server.name.is_empty() && !server.display_name.is_empty();
         let patch = server_patch(server, CREATE_PATHS, policy, Mode::Create, &mut v);
         v.finish()?;
         Ok(NewServer {
             visibility: checked(visibility)?,
             name: checked(patch.name)?,
+            name_derived,
             display_name: checked(patch.display_name)?,
             description: checked(patch.description)?,
             url: checked(patch.url)?,
             icon_url: checked(patch.icon_url)?,
+            documentation_url: checked(patch.documentation_url)?,
             category: checked(patch.category)?,
             transport: checked(patch.transport)?,
             auth_type: checked(patch.auth_type)?,
@@ -101,6 +107,7 @@ const CREATE_PATHS: &[&str] = &[
     "description",
     "url",
     "icon_url",
+    "documentation_url",
     "category",
     "transport",
     "auth_type",
@@ -161,6 +168,7 @@ fn populated_paths(s: &pb::McpServer) -> Vec<String> {
         ("description", !s.description.is_empty()),
         ("url", !s.url.is_empty()),
         ("icon_url", !s.icon_url.is_empty()),
+        ("documentation_url", !s.documentation_url.is_empty()),
         ("category", !s.category.is_empty()),
         ("transport", s.transport != 0),
         ("auth_type", s.auth_type != 0),
@@ -210,7 +218,8 @@ impl TryFrom<(pb::UpdateMcpServerRequest, UrlPolicy)> for ServerUpdate {
     }
 }
 
-/// The patch that `paths` of `server` describe.
+/// The patch that `paths` of `server` describe. A create without a name
+/// derives it from the display name.
 fn server_patch(
     mut server: pb::McpServer,
     paths: &[&str],
@@ -233,6 +242,15 @@ fn server_patch(
             continue;
         }
         match path {
+            "name" if mode == Mode::Create && s.name.is_empty() && !s.display_name.is_empty() => {
+                // A display name that is invalid is reported once, as itself.
+                if let Ok(display_name) = DisplayName::parse(s.display_name.clone()) {
+                    patch.name = v.check(
+                        "mcp_server.display_name",
+                        ServerName::from_display_name(&display_name),
+                    );
+                }
+            }
             "name" => patch.name = v.check("mcp_server.name", ServerName::parse(s.name.clone())),
             "display_name" => {
                 patch.display_name = v.check(
@@ -252,7 +270,13 @@ fn server_patch(
             "icon_url" => {
                 patch.icon_url = v.check(
                     "mcp_server.icon_url",
-                    UpstreamUrl::parse_optional(s.icon_url.clone(), policy),
+                    Icon::parse_optional(s.icon_url.clone(), policy),
+                );
+            }
+            "documentation_url" => {
+                patch.documentation_url = v.check(
+                    "mcp_server.documentation_url",
+                    UpstreamUrl::parse_optional(s.documentation_url.clone(), policy),
                 );
             }
             "category" => {
@@ -561,6 +585,7 @@ impl From<ServerView> for pb::McpServer {
             description,
             url,
             icon_url,
+            documentation_url,
             category,
             transport,
             auth_type,
@@ -655,6 +680,7 @@ impl From<ServerView> for pb::McpServer {
             etag,
             access_info: Some(access.into()),
             next_sync_at: opt_timestamp(next_sync_at),
+            documentation_url,
         }
     }
 }

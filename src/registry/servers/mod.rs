@@ -4,6 +4,7 @@
 pub mod answers;
 pub mod import;
 pub mod model;
+mod naming;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -17,8 +18,8 @@ use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::packs;
 use crate::registry::{
-    Caller, Category, Description, DisplayName, HeaderSet, Plan, Role, ServerName, UpstreamUrl,
-    new_id, now_micros,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, Role, ServerName,
+    UpstreamUrl, new_id, now_micros,
 };
 use crate::store::{ServerQuery, Store};
 
@@ -29,10 +30,15 @@ pub struct NewServer {
     /// `None`: private for organization keys, catalog for platform admins.
     pub visibility: Option<Visibility>,
     pub name: ServerName,
+    /// `name` was derived from `display_name` rather than given: when it is
+    /// taken, the server gets the first free alternative (`<name>-2`, …)
+    /// instead of ALREADY_EXISTS.
+    pub name_derived: bool,
     pub display_name: DisplayName,
     pub description: Description,
     pub url: UpstreamUrl,
-    pub icon_url: Option<UpstreamUrl>,
+    pub icon_url: Option<Icon>,
+    pub documentation_url: Option<UpstreamUrl>,
     pub category: Category,
     pub transport: Transport,
     /// `None`: inferred from `credentials`.
@@ -53,7 +59,9 @@ pub struct ServerPatch {
     pub description: Option<Description>,
     pub url: Option<UpstreamUrl>,
     /// `Some(None)` removes the icon.
-    pub icon_url: Option<Option<UpstreamUrl>>,
+    pub icon_url: Option<Option<Icon>>,
+    /// `Some(None)` removes the documentation URL.
+    pub documentation_url: Option<Option<UpstreamUrl>>,
     pub category: Option<Category>,
     pub transport: Option<Transport>,
     /// `Some(None)`: AUTH_TYPE_UNSPECIFIED, i.e. inferred from the credentials.
@@ -142,8 +150,18 @@ impl Servers {
             .collect())
     }
 
-    /// Registers a server.
+    /// Registers a server; a derived name that is taken becomes the first
+    /// free alternative.
     pub async fn create(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
+        if new.name_derived {
+            self.create_under_free_name(caller, new).await
+        } else {
+            self.create_named(caller, new).await
+        }
+    }
+
+    /// Registers a server under exactly its name (ALREADY_EXISTS when taken).
+    async fn create_named(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
         caller.require_write()?;
         let organization_id = match (caller, new.visibility) {
             (Caller::Member { .. }, Some(Visibility::Catalog)) => {
@@ -229,8 +247,9 @@ impl Servers {
             display_name: new.display_name.into_inner(),
             description: new.description.into_inner(),
             url: new.url.into_inner(),
-            icon_url: new
-                .icon_url
+            icon_url: new.icon_url.map(Icon::into_inner).unwrap_or_default(),
+            documentation_url: new
+                .documentation_url
                 .map(UpstreamUrl::into_inner)
                 .unwrap_or_default(),
             category: new.category.into_inner(),
@@ -579,6 +598,7 @@ impl Servers {
             description,
             url,
             icon_url,
+            documentation_url,
             category,
             transport,
             auth_type,
@@ -607,7 +627,10 @@ impl Servers {
             server.url = value.into_inner();
         }
         if let Some(value) = icon_url {
-            server.icon_url = value.map(UpstreamUrl::into_inner).unwrap_or_default();
+            server.icon_url = value.map(Icon::into_inner).unwrap_or_default();
+        }
+        if let Some(value) = documentation_url {
+            server.documentation_url = value.map(UpstreamUrl::into_inner).unwrap_or_default();
         }
         if let Some(value) = category {
             server.category = value.into_inner();

@@ -218,7 +218,10 @@ pub struct McpServer {
     pub display_name: String,
     pub description: String,
     pub url: String,
+    /// An icon name or URL ([`crate::registry::Icon`]); empty for none.
     pub icon_url: String,
+    /// A page documenting the server for humans; empty for none.
+    pub documentation_url: String,
     pub category: String,
     pub transport: Transport,
     pub auth_type: AuthType,
