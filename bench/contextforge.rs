@@ -420,6 +420,7 @@ async fn ours(
                 let run = syncs_client(ch, &auth)
                     .sync_mcp_server(pb::SyncMcpServerRequest {
                         id: created.id.clone(),
+                        ..Default::default()
                     })
                     .await
                     .map_err(status_text)?
@@ -496,6 +497,7 @@ async fn ours(
                     let run = syncs_client(ch, &auth)
                         .sync_mcp_server(pb::SyncMcpServerRequest {
                             id: ids[i as usize].clone(),
+                            ..Default::default()
                         })
                         .await
                         .map_err(status_text)?

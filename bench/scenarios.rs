@@ -1071,6 +1071,7 @@ async fn sync_round(
                 let run = syncs(ch, &auth)
                     .sync_mcp_server(pb::SyncMcpServerRequest {
                         id: ids[i as usize].clone(),
+                        ..Default::default()
                     })
                     .await
                     .map_err(status_text)?

@@ -503,8 +503,12 @@ fn with_api(
         )
         .add_service(
             pb::mcp_server_service_server::McpServerServiceServer::new(
-                McpServerApi::new(services.servers, keyring.clone(), services.syncer.clone())
-                    .with_cache(cache.servers, cache.server_lists),
+                McpServerApi::new(
+                    services.servers.clone(),
+                    keyring.clone(),
+                    services.syncer.clone(),
+                )
+                .with_cache(cache.servers, cache.server_lists),
             )
             .max_decoding_message_size(max_message),
         )
@@ -518,6 +522,7 @@ fn with_api(
             pb::sync_service_server::SyncServiceServer::new(SyncApi::new(
                 services.syncer,
                 services.runs,
+                services.servers,
                 keyring.clone(),
                 stopping.clone(),
                 settings.max_watchers_per_org,

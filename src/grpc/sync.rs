@@ -15,19 +15,22 @@ use tonic::{Request, Response, Status};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::convert::id;
-use crate::grpc::convert::sync::{missed_event, optional_server_id, run_event};
+use crate::grpc::convert::sync::{missed_event, optional_server_id, run_event, tool_summaries};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
 use crate::pb::sync_service_server::SyncService;
 use crate::registry::runs::Runs;
 use crate::registry::scope_visible_from;
+use crate::registry::servers::Servers;
 use crate::sync::engine::{SyncEvent, Syncer};
 
 /// The SyncService implementation.
 pub struct SyncApi {
     syncer: Syncer,
     runs: Runs,
+    /// Reads a server's tools for SyncMcpServer's `include_tools`.
+    servers: Servers,
     keyring: Arc<Keyring>,
     /// Cancelled when shutdown starts: event streams end then.
     stopping: CancellationToken,
@@ -41,6 +44,7 @@ impl SyncApi {
     pub fn new(
         syncer: Syncer,
         runs: Runs,
+        servers: Servers,
         keyring: Arc<Keyring>,
         stopping: CancellationToken,
         max_watchers: usize,
@@ -48,6 +52,7 @@ impl SyncApi {
         Self {
             syncer,
             runs,
+            servers,
             keyring,
             stopping,
             watchers: Arc::default(),
@@ -104,9 +109,16 @@ impl SyncService for SyncApi {
         request: Request<pb::SyncMcpServerRequest>,
     ) -> Reply<pb::SyncRun> {
         let caller = caller(&request)?;
-        let server = id("id", "mcp", request.into_inner().id)?;
-        let run = self.syncer.sync_now(&caller, &server).await?;
-        Ok(Response::new(run.into()))
+        let pb::SyncMcpServerRequest {
+            id: given,
+            include_tools,
+        } = request.into_inner();
+        let server = id("id", "mcp", given)?;
+        let mut run = pb::SyncRun::from(self.syncer.sync_now(&caller, &server).await?);
+        if include_tools {
+            run.discovered_tools = tool_summaries(self.servers.tools(&caller, &server).await?);
+        }
+        Ok(Response::new(run))
     }
 
     async fn get_sync_run(&self, request: Request<pb::GetSyncRunRequest>) -> Reply<pb::SyncRun> {

@@ -622,7 +622,10 @@ async fn two_replicas_serve_one_pack_without_sessions() {
     )
     .await;
     SyncServiceClient::with_interceptor(a.channel.clone(), auth.clone())
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: id.clone() })
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: id.clone(),
+            ..Default::default()
+        })
         .await
         .expect("sync");
     let pack = PackServiceClient::with_interceptor(a.channel.clone(), auth.clone())

@@ -655,7 +655,10 @@ impl TestApp {
         id: &str,
     ) -> Result<tonic::Response<pb::SyncRun>, tonic::Status> {
         self.sync_as(auth)
-            .sync_mcp_server(pb::SyncMcpServerRequest { id: id.into() })
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: id.into(),
+                ..Default::default()
+            })
             .await
     }
 

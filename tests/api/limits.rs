@@ -168,7 +168,11 @@ async fn a_client_deadline_ends_a_call_that_waits_on_a_hanging_upstream(app: Tes
     // the deadline the call would wait for the 10 s sync deadline.
     use prost::Message;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let body = pb::SyncMcpServerRequest { id: stuck.id }.encode_to_vec();
+    let body = pb::SyncMcpServerRequest {
+        id: stuck.id,
+        ..Default::default()
+    }
+    .encode_to_vec();
     let mut framed = vec![0u8];
     framed.extend_from_slice(&u32::try_from(body.len()).expect("len").to_be_bytes());
     framed.extend_from_slice(&body);

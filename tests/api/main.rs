@@ -21,6 +21,7 @@ mod limits;
 mod operations;
 mod pack_keys;
 mod packs;
+mod seed_shapes;
 mod server_details;
 mod servers;
 mod sync;

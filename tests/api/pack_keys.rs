@@ -452,6 +452,7 @@ async fn a_pack_limited_admin_key_changes_nothing(app: TestApp) {
         app.sync_as(&w.key)
             .sync_mcp_server(pb::SyncMcpServerRequest {
                 id: w.github.id.clone(),
+                ..Default::default()
             })
             .await,
         Code::PermissionDenied,

@@ -298,6 +298,7 @@ async fn a_failed_sync_is_recorded_and_answered_unavailable_with_its_run(app: Te
         .sync_as(&other.admin)
         .sync_mcp_server(pb::SyncMcpServerRequest {
             id: created.id.clone(),
+            ..Default::default()
         })
         .await;
     assert_error(result, Code::NotFound, "NOT_FOUND");
@@ -357,12 +358,14 @@ async fn watchers_see_their_organizations_syncs_and_nothing_else(app: TestApp) {
         .sync_as(&a.admin)
         .sync_mcp_server(pb::SyncMcpServerRequest {
             id: in_a.id.clone(),
+            ..Default::default()
         })
         .await;
     let _ = app
         .sync_as(&b.admin)
         .sync_mcp_server(pb::SyncMcpServerRequest {
             id: in_b.id.clone(),
+            ..Default::default()
         })
         .await;
     for (watch, server) in [(&mut watch_a, &in_a), (&mut watch_b, &in_b)] {
@@ -740,7 +743,10 @@ async fn a_hanging_upstream_does_not_hold_up_other_syncs_or_health(app: TestApp)
     let stuck_id = stuck.id.clone();
     let stuck_sync = tokio::spawn(async move {
         stuck_client
-            .sync_mcp_server(pb::SyncMcpServerRequest { id: stuck_id })
+            .sync_mcp_server(pb::SyncMcpServerRequest {
+                id: stuck_id,
+                ..Default::default()
+            })
             .await
     });
     // While that sync waits for its deadline, another server syncs and health answers.
@@ -783,7 +789,10 @@ async fn a_tool_that_changes_between_syncs_loses_its_approval(app: TestApp) {
         let mut client = app.sync_as(&org.admin);
         async move {
             client
-                .sync_mcp_server(pb::SyncMcpServerRequest { id })
+                .sync_mcp_server(pb::SyncMcpServerRequest {
+                    id,
+                    ..Default::default()
+                })
                 .await
                 .expect("sync")
                 .into_inner()
@@ -914,7 +923,10 @@ async fn sync_new_server(
     input.url = url;
     let created = app.create_server(&org.admin, input).await;
     app.sync_as(&org.admin)
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: created.id })
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id,
+            ..Default::default()
+        })
         .await
 }
 

@@ -71,7 +71,14 @@ async fn concurrent_manual_syncs_of_one_server_share_one_run(app: TestApp) {
     let mut first = app.sync_as(&org.admin);
     let first = {
         let id = id.clone();
-        tokio::spawn(async move { first.sync_mcp_server(pb::SyncMcpServerRequest { id }).await })
+        tokio::spawn(async move {
+            first
+                .sync_mcp_server(pb::SyncMcpServerRequest {
+                    id,
+                    ..Default::default()
+                })
+                .await
+        })
     };
     let running = running_run(&app.channel, &org.viewer, &id).await;
     // A second caller while the first sync runs: no second sync.
@@ -399,13 +406,19 @@ async fn two_replicas_asked_to_sync_one_server_at_once_share_one_run() {
     let first = {
         let target = target.clone();
         tokio::spawn(async move {
-            on_b.sync_mcp_server(pb::SyncMcpServerRequest { id: target })
-                .await
+            on_b.sync_mcp_server(pb::SyncMcpServerRequest {
+                id: target,
+                ..Default::default()
+            })
+            .await
         })
     };
     let running = running_run(&c.channel, &auth, &target).await;
     let second = SyncServiceClient::with_interceptor(c.channel.clone(), auth.clone())
-        .sync_mcp_server(pb::SyncMcpServerRequest { id: target })
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: target,
+            ..Default::default()
+        })
         .await
         .expect("sync on c")
         .into_inner();

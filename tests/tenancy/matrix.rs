@@ -277,6 +277,7 @@ impl World {
             .sync_as(&a.member)
             .sync_mcp_server(pb::SyncMcpServerRequest {
                 id: a_loopback.id.clone(),
+                ..Default::default()
             })
             .await
             .expect("a sync of A's loopback server")
@@ -808,7 +809,10 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                 &w.a_loopback.id
             };
             let result = sync()
-                .sync_mcp_server(pb::SyncMcpServerRequest { id: id.clone() })
+                .sync_mcp_server(pb::SyncMcpServerRequest {
+                    id: id.clone(),
+                    ..Default::default()
+                })
                 .await;
             if let Ok(run) = &result {
                 let run = run.get_ref();

@@ -211,7 +211,10 @@ fn create(server: pb::McpServer) -> pb::CreateMcpServerRequest {
 }
 
 fn sync_request(id: &str) -> pb::SyncMcpServerRequest {
-    pb::SyncMcpServerRequest { id: id.into() }
+    pb::SyncMcpServerRequest {
+        id: id.into(),
+        ..Default::default()
+    }
 }
 
 /// The forms in which a secret could sit somewhere: as is, hex-encoded, or

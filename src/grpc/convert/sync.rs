@@ -2,13 +2,14 @@
 
 use crate::error::Violations;
 use crate::grpc::convert::{check_id, count, wire_enum};
+use crate::grpc::json::string_field;
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pb;
 use crate::registry::now_micros;
 use crate::registry::runs::{
     CapabilityOutcome, CapabilityResult, Outcome, SyncFailure, SyncRun, Trigger,
 };
-use crate::registry::servers::{LastError, Transport};
+use crate::registry::servers::{Capability, LastError, Transport};
 
 wire_enum!("error reason", SyncFailure => pb::ErrorReason {
     UpstreamUnreachable = UpstreamUnreachable, UpstreamProtocolError = UpstreamProtocolError,
@@ -85,8 +86,21 @@ impl From<SyncRun> for pb::SyncRun {
             }),
             error: run.error.map(Into::into),
             instance_id: run.instance_id,
+            // Only SyncMcpServer's answer carries them (`tool_summaries`).
+            discovered_tools: Vec::new(),
         }
     }
+}
+
+/// A server's tools as SyncMcpServer's `discovered_tools`.
+pub fn tool_summaries(tools: Vec<Capability>) -> Vec<pb::ToolSummary> {
+    tools
+        .into_iter()
+        .map(|tool| pb::ToolSummary {
+            description: string_field(&tool.definition, "description"),
+            name: tool.key,
+        })
+        .collect()
 }
 
 /// The event of a run that started or ended.

@@ -471,6 +471,13 @@ impl Servers {
         Ok((server, page))
     }
 
+    /// Returns every tool of a visible server, by name (what ListServerTools
+    /// pages through).
+    pub async fn tools(&self, caller: &Caller, server_id: &str) -> Result<Vec<Capability>, Error> {
+        self.visible(caller, server_id).await?;
+        self.store.server_tools(server_id).await
+    }
+
     /// Records approvals (and revocations) of a server's tools.
     pub async fn approve_tools(
         &self,
