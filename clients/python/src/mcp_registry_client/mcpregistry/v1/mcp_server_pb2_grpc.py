@@ -117,9 +117,12 @@ class McpServerServiceServicer:
     def CreateMcpServer(self, request, context):
         """Registers an MCP server and starts its first sync in the background
         (trigger CREATED). The new server is PENDING, or DISABLED when created with
-        `enabled: false`. Callers: ADMIN, MEMBER; a platform-admin key for catalog
-        servers. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT listing every invalid
-        field at once; ALREADY_EXISTS/ALREADY_EXISTS when the name is taken;
+        `enabled: false`. Without a `name`, one is derived from `display_name`
+        (see McpServer.name). Callers: ADMIN, MEMBER; a platform-admin key for
+        catalog servers. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT listing every
+        invalid field at once (`mcp_server.name` when neither name nor display
+        name is given, `mcp_server.display_name` when no name can be derived from
+        it); ALREADY_EXISTS/ALREADY_EXISTS when the given name is taken;
         FAILED_PRECONDITION/PLAN_LIMIT_EXCEEDED (QuotaFailure subject
         `private_servers`) when the plan allows no private servers;
         PERMISSION_DENIED/PERMISSION_DENIED for a VIEWER, or for

@@ -26,39 +26,41 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from mcp_registry_client.mcpregistry.v1 import mcp_server_pb2 as mcpregistry_dot_v1_dot_mcp__server__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mcpregistry/v1/sync.proto\x12\x0emcpregistry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fmcpregistry/v1/mcp_server.proto\"\x86\x05\n\x07SyncRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x13\n\x0bserver_name\x18\x03 \x01(\t\x12,\n\x07trigger\x18\x04 \x01(\x0e\x32\x1b.mcpregistry.v1.SyncTrigger\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07outcome\x18\x07 \x01(\x0e\x32\x1b.mcpregistry.v1.SyncOutcome\x12,\n\ttransport\x18\x08 \x01(\x0e\x32\x19.mcpregistry.v1.Transport\x12\x18\n\x10protocol_version\x18\t \x01(\t\x12/\n\x05tools\x18\n \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12\x31\n\x07prompts\x18\x0b \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12\x33\n\tresources\x18\x0c \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12<\n\x12resource_templates\x18\r \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12,\n\x07\x63hanges\x18\x0e \x01(\x0b\x32\x1b.mcpregistry.v1.SyncChanges\x12(\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x19.mcpregistry.v1.SyncError\x12\x13\n\x0binstance_id\x18\x10 \x01(\t\"{\n\x10\x43\x61pabilityResult\x12\x32\n\x07outcome\x18\x01 \x01(\x0e\x32!.mcpregistry.v1.CapabilityOutcome\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\r\n\x05pages\x18\x03 \x01(\x05\x12\x15\n\rerror_message\x18\x04 \x01(\t\"j\n\x0bSyncChanges\x12\x13\n\x0btools_added\x18\x01 \x03(\t\x12\x15\n\rtools_removed\x18\x02 \x03(\t\x12\x15\n\rtools_changed\x18\x03 \x03(\t\x12\x18\n\x10tools_unapproved\x18\x04 \x03(\t\"\xb8\x01\n\tSyncEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.mcpregistry.v1.SyncEventKind\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12$\n\x03run\x18\x03 \x01(\x0b\x32\x17.mcpregistry.v1.SyncRun\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmissed_count\x18\x05 \x01(\x03\"\"\n\x14SyncMcpServerRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x1f\n\x11GetSyncRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x13ListSyncRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tserver_id\x18\x03 \x01(\t\"o\n\x14ListSyncRunsResponse\x12*\n\tsync_runs\x18\x01 \x03(\x0b\x32\x17.mcpregistry.v1.SyncRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"+\n\x16WatchSyncEventsRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t*\x94\x01\n\x0bSyncTrigger\x12\x1c\n\x18SYNC_TRIGGER_UNSPECIFIED\x10\x00\x12\x18\n\x14SYNC_TRIGGER_CREATED\x10\x01\x12\x18\n\x14SYNC_TRIGGER_UPDATED\x10\x02\x12\x1a\n\x16SYNC_TRIGGER_SCHEDULED\x10\x03\x12\x17\n\x13SYNC_TRIGGER_MANUAL\x10\x04*z\n\x0bSyncOutcome\x12\x1c\n\x18SYNC_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14SYNC_OUTCOME_RUNNING\x10\x01\x12\x1a\n\x16SYNC_OUTCOME_SUCCEEDED\x10\x02\x12\x17\n\x13SYNC_OUTCOME_FAILED\x10\x03*\xb7\x01\n\x11\x43\x61pabilityOutcome\x12\"\n\x1e\x43\x41PABILITY_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41PABILITY_OUTCOME_OK\x10\x01\x12\x1d\n\x19\x43\x41PABILITY_OUTCOME_FAILED\x10\x02\x12$\n CAPABILITY_OUTCOME_NOT_SUPPORTED\x10\x03\x12\x1e\n\x1a\x43\x41PABILITY_OUTCOME_SKIPPED\x10\x04*\xab\x01\n\rSyncEventKind\x12\x1f\n\x1bSYNC_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17SYNC_EVENT_KIND_STARTED\x10\x01\x12\x1d\n\x19SYNC_EVENT_KIND_SUCCEEDED\x10\x02\x12\x1a\n\x16SYNC_EVENT_KIND_FAILED\x10\x03\x12!\n\x1dSYNC_EVENT_KIND_EVENTS_MISSED\x10\x04\x32\xda\x02\n\x0bSyncService\x12N\n\rSyncMcpServer\x12$.mcpregistry.v1.SyncMcpServerRequest\x1a\x17.mcpregistry.v1.SyncRun\x12H\n\nGetSyncRun\x12!.mcpregistry.v1.GetSyncRunRequest\x1a\x17.mcpregistry.v1.SyncRun\x12Y\n\x0cListSyncRuns\x12#.mcpregistry.v1.ListSyncRunsRequest\x1a$.mcpregistry.v1.ListSyncRunsResponse\x12V\n\x0fWatchSyncEvents\x12&.mcpregistry.v1.WatchSyncEventsRequest\x1a\x19.mcpregistry.v1.SyncEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19mcpregistry/v1/sync.proto\x12\x0emcpregistry.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fmcpregistry/v1/mcp_server.proto\"\xbd\x05\n\x07SyncRun\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12\x13\n\x0bserver_name\x18\x03 \x01(\t\x12,\n\x07trigger\x18\x04 \x01(\x0e\x32\x1b.mcpregistry.v1.SyncTrigger\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x07outcome\x18\x07 \x01(\x0e\x32\x1b.mcpregistry.v1.SyncOutcome\x12,\n\ttransport\x18\x08 \x01(\x0e\x32\x19.mcpregistry.v1.Transport\x12\x18\n\x10protocol_version\x18\t \x01(\t\x12/\n\x05tools\x18\n \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12\x31\n\x07prompts\x18\x0b \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12\x33\n\tresources\x18\x0c \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12<\n\x12resource_templates\x18\r \x01(\x0b\x32 .mcpregistry.v1.CapabilityResult\x12,\n\x07\x63hanges\x18\x0e \x01(\x0b\x32\x1b.mcpregistry.v1.SyncChanges\x12(\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x19.mcpregistry.v1.SyncError\x12\x13\n\x0binstance_id\x18\x10 \x01(\t\x12\x35\n\x10\x64iscovered_tools\x18\x11 \x03(\x0b\x32\x1b.mcpregistry.v1.ToolSummary\"0\n\x0bToolSummary\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"{\n\x10\x43\x61pabilityResult\x12\x32\n\x07outcome\x18\x01 \x01(\x0e\x32!.mcpregistry.v1.CapabilityOutcome\x12\r\n\x05\x63ount\x18\x02 \x01(\x05\x12\r\n\x05pages\x18\x03 \x01(\x05\x12\x15\n\rerror_message\x18\x04 \x01(\t\"j\n\x0bSyncChanges\x12\x13\n\x0btools_added\x18\x01 \x03(\t\x12\x15\n\rtools_removed\x18\x02 \x03(\t\x12\x15\n\rtools_changed\x18\x03 \x03(\t\x12\x18\n\x10tools_unapproved\x18\x04 \x03(\t\"\xb8\x01\n\tSyncEvent\x12+\n\x04kind\x18\x01 \x01(\x0e\x32\x1d.mcpregistry.v1.SyncEventKind\x12\x11\n\tserver_id\x18\x02 \x01(\t\x12$\n\x03run\x18\x03 \x01(\x0b\x32\x17.mcpregistry.v1.SyncRun\x12/\n\x0boccurred_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0cmissed_count\x18\x05 \x01(\x03\"9\n\x14SyncMcpServerRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x15\n\rinclude_tools\x18\x02 \x01(\x08\"\x1f\n\x11GetSyncRunRequest\x12\n\n\x02id\x18\x01 \x01(\t\"O\n\x13ListSyncRunsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x11\n\tserver_id\x18\x03 \x01(\t\"o\n\x14ListSyncRunsResponse\x12*\n\tsync_runs\x18\x01 \x03(\x0b\x32\x17.mcpregistry.v1.SyncRun\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"+\n\x16WatchSyncEventsRequest\x12\x11\n\tserver_id\x18\x01 \x01(\t*\x94\x01\n\x0bSyncTrigger\x12\x1c\n\x18SYNC_TRIGGER_UNSPECIFIED\x10\x00\x12\x18\n\x14SYNC_TRIGGER_CREATED\x10\x01\x12\x18\n\x14SYNC_TRIGGER_UPDATED\x10\x02\x12\x1a\n\x16SYNC_TRIGGER_SCHEDULED\x10\x03\x12\x17\n\x13SYNC_TRIGGER_MANUAL\x10\x04*z\n\x0bSyncOutcome\x12\x1c\n\x18SYNC_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14SYNC_OUTCOME_RUNNING\x10\x01\x12\x1a\n\x16SYNC_OUTCOME_SUCCEEDED\x10\x02\x12\x17\n\x13SYNC_OUTCOME_FAILED\x10\x03*\xb7\x01\n\x11\x43\x61pabilityOutcome\x12\"\n\x1e\x43\x41PABILITY_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43\x41PABILITY_OUTCOME_OK\x10\x01\x12\x1d\n\x19\x43\x41PABILITY_OUTCOME_FAILED\x10\x02\x12$\n CAPABILITY_OUTCOME_NOT_SUPPORTED\x10\x03\x12\x1e\n\x1a\x43\x41PABILITY_OUTCOME_SKIPPED\x10\x04*\xab\x01\n\rSyncEventKind\x12\x1f\n\x1bSYNC_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17SYNC_EVENT_KIND_STARTED\x10\x01\x12\x1d\n\x19SYNC_EVENT_KIND_SUCCEEDED\x10\x02\x12\x1a\n\x16SYNC_EVENT_KIND_FAILED\x10\x03\x12!\n\x1dSYNC_EVENT_KIND_EVENTS_MISSED\x10\x04\x32\xda\x02\n\x0bSyncService\x12N\n\rSyncMcpServer\x12$.mcpregistry.v1.SyncMcpServerRequest\x1a\x17.mcpregistry.v1.SyncRun\x12H\n\nGetSyncRun\x12!.mcpregistry.v1.GetSyncRunRequest\x1a\x17.mcpregistry.v1.SyncRun\x12Y\n\x0cListSyncRuns\x12#.mcpregistry.v1.ListSyncRunsRequest\x1a$.mcpregistry.v1.ListSyncRunsResponse\x12V\n\x0fWatchSyncEvents\x12&.mcpregistry.v1.WatchSyncEventsRequest\x1a\x19.mcpregistry.v1.SyncEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mcp_registry_client.mcpregistry.v1.sync_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SYNCTRIGGER']._serialized_start=1489
-  _globals['_SYNCTRIGGER']._serialized_end=1637
-  _globals['_SYNCOUTCOME']._serialized_start=1639
-  _globals['_SYNCOUTCOME']._serialized_end=1761
-  _globals['_CAPABILITYOUTCOME']._serialized_start=1764
-  _globals['_CAPABILITYOUTCOME']._serialized_end=1947
-  _globals['_SYNCEVENTKIND']._serialized_start=1950
-  _globals['_SYNCEVENTKIND']._serialized_end=2121
+  _globals['_SYNCTRIGGER']._serialized_start=1617
+  _globals['_SYNCTRIGGER']._serialized_end=1765
+  _globals['_SYNCOUTCOME']._serialized_start=1767
+  _globals['_SYNCOUTCOME']._serialized_end=1889
+  _globals['_CAPABILITYOUTCOME']._serialized_start=1892
+  _globals['_CAPABILITYOUTCOME']._serialized_end=2075
+  _globals['_SYNCEVENTKIND']._serialized_start=2078
+  _globals['_SYNCEVENTKIND']._serialized_end=2249
   _globals['_SYNCRUN']._serialized_start=112
-  _globals['_SYNCRUN']._serialized_end=758
-  _globals['_CAPABILITYRESULT']._serialized_start=760
-  _globals['_CAPABILITYRESULT']._serialized_end=883
-  _globals['_SYNCCHANGES']._serialized_start=885
-  _globals['_SYNCCHANGES']._serialized_end=991
-  _globals['_SYNCEVENT']._serialized_start=994
-  _globals['_SYNCEVENT']._serialized_end=1178
-  _globals['_SYNCMCPSERVERREQUEST']._serialized_start=1180
-  _globals['_SYNCMCPSERVERREQUEST']._serialized_end=1214
-  _globals['_GETSYNCRUNREQUEST']._serialized_start=1216
-  _globals['_GETSYNCRUNREQUEST']._serialized_end=1247
-  _globals['_LISTSYNCRUNSREQUEST']._serialized_start=1249
-  _globals['_LISTSYNCRUNSREQUEST']._serialized_end=1328
-  _globals['_LISTSYNCRUNSRESPONSE']._serialized_start=1330
-  _globals['_LISTSYNCRUNSRESPONSE']._serialized_end=1441
-  _globals['_WATCHSYNCEVENTSREQUEST']._serialized_start=1443
-  _globals['_WATCHSYNCEVENTSREQUEST']._serialized_end=1486
-  _globals['_SYNCSERVICE']._serialized_start=2124
-  _globals['_SYNCSERVICE']._serialized_end=2470
+  _globals['_SYNCRUN']._serialized_end=813
+  _globals['_TOOLSUMMARY']._serialized_start=815
+  _globals['_TOOLSUMMARY']._serialized_end=863
+  _globals['_CAPABILITYRESULT']._serialized_start=865
+  _globals['_CAPABILITYRESULT']._serialized_end=988
+  _globals['_SYNCCHANGES']._serialized_start=990
+  _globals['_SYNCCHANGES']._serialized_end=1096
+  _globals['_SYNCEVENT']._serialized_start=1099
+  _globals['_SYNCEVENT']._serialized_end=1283
+  _globals['_SYNCMCPSERVERREQUEST']._serialized_start=1285
+  _globals['_SYNCMCPSERVERREQUEST']._serialized_end=1342
+  _globals['_GETSYNCRUNREQUEST']._serialized_start=1344
+  _globals['_GETSYNCRUNREQUEST']._serialized_end=1375
+  _globals['_LISTSYNCRUNSREQUEST']._serialized_start=1377
+  _globals['_LISTSYNCRUNSREQUEST']._serialized_end=1456
+  _globals['_LISTSYNCRUNSRESPONSE']._serialized_start=1458
+  _globals['_LISTSYNCRUNSRESPONSE']._serialized_end=1569
+  _globals['_WATCHSYNCEVENTSREQUEST']._serialized_start=1571
+  _globals['_WATCHSYNCEVENTSREQUEST']._serialized_end=1614
+  _globals['_SYNCSERVICE']._serialized_start=2252
+  _globals['_SYNCSERVICE']._serialized_end=2598
 # @@protoc_insertion_point(module_scope)

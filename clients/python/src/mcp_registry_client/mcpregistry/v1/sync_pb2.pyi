@@ -62,7 +62,7 @@ SYNC_EVENT_KIND_FAILED: SyncEventKind
 SYNC_EVENT_KIND_EVENTS_MISSED: SyncEventKind
 
 class SyncRun(_message.Message):
-    __slots__ = ("id", "server_id", "server_name", "trigger", "started_at", "finished_at", "outcome", "transport", "protocol_version", "tools", "prompts", "resources", "resource_templates", "changes", "error", "instance_id")
+    __slots__ = ("id", "server_id", "server_name", "trigger", "started_at", "finished_at", "outcome", "transport", "protocol_version", "tools", "prompts", "resources", "resource_templates", "changes", "error", "instance_id", "discovered_tools")
     ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class SyncRun(_message.Message):
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    DISCOVERED_TOOLS_FIELD_NUMBER: _ClassVar[int]
     id: str
     server_id: str
     server_name: str
@@ -95,7 +96,16 @@ class SyncRun(_message.Message):
     changes: SyncChanges
     error: _mcp_server_pb2.SyncError
     instance_id: str
-    def __init__(self, id: _Optional[str] = ..., server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., trigger: _Optional[_Union[SyncTrigger, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[SyncOutcome, str]] = ..., transport: _Optional[_Union[_mcp_server_pb2.Transport, str]] = ..., protocol_version: _Optional[str] = ..., tools: _Optional[_Union[CapabilityResult, _Mapping]] = ..., prompts: _Optional[_Union[CapabilityResult, _Mapping]] = ..., resources: _Optional[_Union[CapabilityResult, _Mapping]] = ..., resource_templates: _Optional[_Union[CapabilityResult, _Mapping]] = ..., changes: _Optional[_Union[SyncChanges, _Mapping]] = ..., error: _Optional[_Union[_mcp_server_pb2.SyncError, _Mapping]] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    discovered_tools: _containers.RepeatedCompositeFieldContainer[ToolSummary]
+    def __init__(self, id: _Optional[str] = ..., server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., trigger: _Optional[_Union[SyncTrigger, str]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[_Union[SyncOutcome, str]] = ..., transport: _Optional[_Union[_mcp_server_pb2.Transport, str]] = ..., protocol_version: _Optional[str] = ..., tools: _Optional[_Union[CapabilityResult, _Mapping]] = ..., prompts: _Optional[_Union[CapabilityResult, _Mapping]] = ..., resources: _Optional[_Union[CapabilityResult, _Mapping]] = ..., resource_templates: _Optional[_Union[CapabilityResult, _Mapping]] = ..., changes: _Optional[_Union[SyncChanges, _Mapping]] = ..., error: _Optional[_Union[_mcp_server_pb2.SyncError, _Mapping]] = ..., instance_id: _Optional[str] = ..., discovered_tools: _Optional[_Iterable[_Union[ToolSummary, _Mapping]]] = ...) -> None: ...
+
+class ToolSummary(_message.Message):
+    __slots__ = ("name", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
 
 class CapabilityResult(_message.Message):
     __slots__ = ("outcome", "count", "pages", "error_message")
@@ -136,10 +146,12 @@ class SyncEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[SyncEventKind, str]] = ..., server_id: _Optional[str] = ..., run: _Optional[_Union[SyncRun, _Mapping]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., missed_count: _Optional[int] = ...) -> None: ...
 
 class SyncMcpServerRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "include_tools")
     ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_TOOLS_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    include_tools: bool
+    def __init__(self, id: _Optional[str] = ..., include_tools: _Optional[bool] = ...) -> None: ...
 
 class GetSyncRunRequest(_message.Message):
     __slots__ = ("id",)

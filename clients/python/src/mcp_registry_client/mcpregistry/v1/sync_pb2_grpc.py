@@ -90,7 +90,8 @@ class SyncServiceServicer:
     def SyncMcpServer(self, request, context):
         """Syncs a server now and returns the finished run (trigger MANUAL). When a
         sync of the server is already running (on any replica), waits for that run
-        and returns it instead of starting a second one. Callers: ADMIN, or the
+        and returns it instead of starting a second one. With `include_tools`, the
+        run carries the server's tools (`discovered_tools`). Callers: ADMIN, or the
         MEMBER that created the server; a platform-admin key for catalog servers.
         Errors: NOT_FOUND/NOT_FOUND; PERMISSION_DENIED/PERMISSION_DENIED;
         FAILED_PRECONDITION/FAILED_PRECONDITION when the server is disabled;

@@ -73,8 +73,10 @@ export const OrganizationSchema: GenMessage<Organization> = /*@__PURE__*/
 
 /**
  * ApiKey is a credential for calling the service. A call presents the key's `id`
- * and its secret, as the metadata pair `x-api-key` + `x-api-secret` or as
- * `authorization: Bearer <id>.<secret>`.
+ * and its secret, as the metadata pair `x-api-key` + `x-api-secret`, as
+ * `authorization: Bearer <id>.<secret>`, or as `x-api-key: <id>.<secret>` alone
+ * (seed 002's single header). A lone `x-api-key` that is not of that form is
+ * UNAUTHENTICATED.
  *
  * @generated from message mcpregistry.v1.ApiKey
  */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/sync.proto.
  */
 export const file_mcpregistry_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChltY3ByZWdpc3RyeS92MS9zeW5jLnByb3RvEg5tY3ByZWdpc3RyeS52MSKGBQoHU3luY1J1bhIKCgJpZBgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSLAoHdHJpZ2dlchgEIAEoDjIbLm1jcHJlZ2lzdHJ5LnYxLlN5bmNUcmlnZ2VyEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgdvdXRjb21lGAcgASgOMhsubWNwcmVnaXN0cnkudjEuU3luY091dGNvbWUSLAoJdHJhbnNwb3J0GAggASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EhgKEHByb3RvY29sX3ZlcnNpb24YCSABKAkSLwoFdG9vbHMYCiABKAsyIC5tY3ByZWdpc3RyeS52MS5DYXBhYmlsaXR5UmVzdWx0EjEKB3Byb21wdHMYCyABKAsyIC5tY3ByZWdpc3RyeS52MS5DYXBhYmlsaXR5UmVzdWx0EjMKCXJlc291cmNlcxgMIAEoCzIgLm1jcHJlZ2lzdHJ5LnYxLkNhcGFiaWxpdHlSZXN1bHQSPAoScmVzb3VyY2VfdGVtcGxhdGVzGA0gASgLMiAubWNwcmVnaXN0cnkudjEuQ2FwYWJpbGl0eVJlc3VsdBIsCgdjaGFuZ2VzGA4gASgLMhsubWNwcmVnaXN0cnkudjEuU3luY0NoYW5nZXMSKAoFZXJyb3IYDyABKAsyGS5tY3ByZWdpc3RyeS52MS5TeW5jRXJyb3ISEwoLaW5zdGFuY2VfaWQYECABKAkiewoQQ2FwYWJpbGl0eVJlc3VsdBIyCgdvdXRjb21lGAEgASgOMiEubWNwcmVnaXN0cnkudjEuQ2FwYWJpbGl0eU91dGNvbWUSDQoFY291bnQYAiABKAUSDQoFcGFnZXMYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSJqCgtTeW5jQ2hhbmdlcxITCgt0b29sc19hZGRlZBgBIAMoCRIVCg10b29sc19yZW1vdmVkGAIgAygJEhUKDXRvb2xzX2NoYW5nZWQYAyADKAkSGAoQdG9vbHNfdW5hcHByb3ZlZBgEIAMoCSK4AQoJU3luY0V2ZW50EisKBGtpbmQYASABKA4yHS5tY3ByZWdpc3RyeS52MS5TeW5jRXZlbnRLaW5kEhEKCXNlcnZlcl9pZBgCIAEoCRIkCgNydW4YAyABKAsyFy5tY3ByZWdpc3RyeS52MS5TeW5jUnVuEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtaXNzZWRfY291bnQYBSABKAMiIgoUU3luY01jcFNlcnZlclJlcXVlc3QSCgoCaWQYASABKAkiHwoRR2V0U3luY1J1blJlcXVlc3QSCgoCaWQYASABKAkiTwoTTGlzdFN5bmNSdW5zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkibwoUTGlzdFN5bmNSdW5zUmVzcG9uc2USKgoJc3luY19ydW5zGAEgAygLMhcubWNwcmVnaXN0cnkudjEuU3luY1J1bhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyIrChZXYXRjaFN5bmNFdmVudHNSZXF1ZXN0EhEKCXNlcnZlcl9pZBgBIAEoCSqUAQoLU3luY1RyaWdnZXISHAoYU1lOQ19UUklHR0VSX1VOU1BFQ0lGSUVEEAASGAoUU1lOQ19UUklHR0VSX0NSRUFURUQQARIYChRTWU5DX1RSSUdHRVJfVVBEQVRFRBACEhoKFlNZTkNfVFJJR0dFUl9TQ0hFRFVMRUQQAxIXChNTWU5DX1RSSUdHRVJfTUFOVUFMEAQqegoLU3luY091dGNvbWUSHAoYU1lOQ19PVVRDT01FX1VOU1BFQ0lGSUVEEAASGAoUU1lOQ19PVVRDT01FX1JVTk5JTkcQARIaChZTWU5DX09VVENPTUVfU1VDQ0VFREVEEAISFwoTU1lOQ19PVVRDT01FX0ZBSUxFRBADKrcBChFDYXBhYmlsaXR5T3V0Y29tZRIiCh5DQVBBQklMSVRZX09VVENPTUVfVU5TUEVDSUZJRUQQABIZChVDQVBBQklMSVRZX09VVENPTUVfT0sQARIdChlDQVBBQklMSVRZX09VVENPTUVfRkFJTEVEEAISJAogQ0FQQUJJTElUWV9PVVRDT01FX05PVF9TVVBQT1JURUQQAxIeChpDQVBBQklMSVRZX09VVENPTUVfU0tJUFBFRBAEKqsBCg1TeW5jRXZlbnRLaW5kEh8KG1NZTkNfRVZFTlRfS0lORF9VTlNQRUNJRklFRBAAEhsKF1NZTkNfRVZFTlRfS0lORF9TVEFSVEVEEAESHQoZU1lOQ19FVkVOVF9LSU5EX1NVQ0NFRURFRBACEhoKFlNZTkNfRVZFTlRfS0lORF9GQUlMRUQQAxIhCh1TWU5DX0VWRU5UX0tJTkRfRVZFTlRTX01JU1NFRBAEMtoCCgtTeW5jU2VydmljZRJOCg1TeW5jTWNwU2VydmVyEiQubWNwcmVnaXN0cnkudjEuU3luY01jcFNlcnZlclJlcXVlc3QaFy5tY3ByZWdpc3RyeS52MS5TeW5jUnVuEkgKCkdldFN5bmNSdW4SIS5tY3ByZWdpc3RyeS52MS5HZXRTeW5jUnVuUmVxdWVzdBoXLm1jcHJlZ2lzdHJ5LnYxLlN5bmNSdW4SWQoMTGlzdFN5bmNSdW5zEiMubWNwcmVnaXN0cnkudjEuTGlzdFN5bmNSdW5zUmVxdWVzdBokLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTeW5jUnVuc1Jlc3BvbnNlElYKD1dhdGNoU3luY0V2ZW50cxImLm1jcHJlZ2lzdHJ5LnYxLldhdGNoU3luY0V2ZW50c1JlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5TeW5jRXZlbnQwAWIGcHJvdG8z", [file_google_protobuf_timestamp, file_mcpregistry_v1_mcp_server]);
+  fileDesc("ChltY3ByZWdpc3RyeS92MS9zeW5jLnByb3RvEg5tY3ByZWdpc3RyeS52MSK9BQoHU3luY1J1bhIKCgJpZBgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSLAoHdHJpZ2dlchgEIAEoDjIbLm1jcHJlZ2lzdHJ5LnYxLlN5bmNUcmlnZ2VyEi4KCnN0YXJ0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCgdvdXRjb21lGAcgASgOMhsubWNwcmVnaXN0cnkudjEuU3luY091dGNvbWUSLAoJdHJhbnNwb3J0GAggASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EhgKEHByb3RvY29sX3ZlcnNpb24YCSABKAkSLwoFdG9vbHMYCiABKAsyIC5tY3ByZWdpc3RyeS52MS5DYXBhYmlsaXR5UmVzdWx0EjEKB3Byb21wdHMYCyABKAsyIC5tY3ByZWdpc3RyeS52MS5DYXBhYmlsaXR5UmVzdWx0EjMKCXJlc291cmNlcxgMIAEoCzIgLm1jcHJlZ2lzdHJ5LnYxLkNhcGFiaWxpdHlSZXN1bHQSPAoScmVzb3VyY2VfdGVtcGxhdGVzGA0gASgLMiAubWNwcmVnaXN0cnkudjEuQ2FwYWJpbGl0eVJlc3VsdBIsCgdjaGFuZ2VzGA4gASgLMhsubWNwcmVnaXN0cnkudjEuU3luY0NoYW5nZXMSKAoFZXJyb3IYDyABKAsyGS5tY3ByZWdpc3RyeS52MS5TeW5jRXJyb3ISEwoLaW5zdGFuY2VfaWQYECABKAkSNQoQZGlzY292ZXJlZF90b29scxgRIAMoCzIbLm1jcHJlZ2lzdHJ5LnYxLlRvb2xTdW1tYXJ5IjAKC1Rvb2xTdW1tYXJ5EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkiewoQQ2FwYWJpbGl0eVJlc3VsdBIyCgdvdXRjb21lGAEgASgOMiEubWNwcmVnaXN0cnkudjEuQ2FwYWJpbGl0eU91dGNvbWUSDQoFY291bnQYAiABKAUSDQoFcGFnZXMYAyABKAUSFQoNZXJyb3JfbWVzc2FnZRgEIAEoCSJqCgtTeW5jQ2hhbmdlcxITCgt0b29sc19hZGRlZBgBIAMoCRIVCg10b29sc19yZW1vdmVkGAIgAygJEhUKDXRvb2xzX2NoYW5nZWQYAyADKAkSGAoQdG9vbHNfdW5hcHByb3ZlZBgEIAMoCSK4AQoJU3luY0V2ZW50EisKBGtpbmQYASABKA4yHS5tY3ByZWdpc3RyeS52MS5TeW5jRXZlbnRLaW5kEhEKCXNlcnZlcl9pZBgCIAEoCRIkCgNydW4YAyABKAsyFy5tY3ByZWdpc3RyeS52MS5TeW5jUnVuEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxtaXNzZWRfY291bnQYBSABKAMiOQoUU3luY01jcFNlcnZlclJlcXVlc3QSCgoCaWQYASABKAkSFQoNaW5jbHVkZV90b29scxgCIAEoCCIfChFHZXRTeW5jUnVuUmVxdWVzdBIKCgJpZBgBIAEoCSJPChNMaXN0U3luY1J1bnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJvChRMaXN0U3luY1J1bnNSZXNwb25zZRIqCglzeW5jX3J1bnMYASADKAsyFy5tY3ByZWdpc3RyeS52MS5TeW5jUnVuEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIisKFldhdGNoU3luY0V2ZW50c1JlcXVlc3QSEQoJc2VydmVyX2lkGAEgASgJKpQBCgtTeW5jVHJpZ2dlchIcChhTWU5DX1RSSUdHRVJfVU5TUEVDSUZJRUQQABIYChRTWU5DX1RSSUdHRVJfQ1JFQVRFRBABEhgKFFNZTkNfVFJJR0dFUl9VUERBVEVEEAISGgoWU1lOQ19UUklHR0VSX1NDSEVEVUxFRBADEhcKE1NZTkNfVFJJR0dFUl9NQU5VQUwQBCp6CgtTeW5jT3V0Y29tZRIcChhTWU5DX09VVENPTUVfVU5TUEVDSUZJRUQQABIYChRTWU5DX09VVENPTUVfUlVOTklORxABEhoKFlNZTkNfT1VUQ09NRV9TVUNDRUVERUQQAhIXChNTWU5DX09VVENPTUVfRkFJTEVEEAMqtwEKEUNhcGFiaWxpdHlPdXRjb21lEiIKHkNBUEFCSUxJVFlfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhkKFUNBUEFCSUxJVFlfT1VUQ09NRV9PSxABEh0KGUNBUEFCSUxJVFlfT1VUQ09NRV9GQUlMRUQQAhIkCiBDQVBBQklMSVRZX09VVENPTUVfTk9UX1NVUFBPUlRFRBADEh4KGkNBUEFCSUxJVFlfT1VUQ09NRV9TS0lQUEVEEAQqqwEKDVN5bmNFdmVudEtpbmQSHwobU1lOQ19FVkVOVF9LSU5EX1VOU1BFQ0lGSUVEEAASGwoXU1lOQ19FVkVOVF9LSU5EX1NUQVJURUQQARIdChlTWU5DX0VWRU5UX0tJTkRfU1VDQ0VFREVEEAISGgoWU1lOQ19FVkVOVF9LSU5EX0ZBSUxFRBADEiEKHVNZTkNfRVZFTlRfS0lORF9FVkVOVFNfTUlTU0VEEAQy2gIKC1N5bmNTZXJ2aWNlEk4KDVN5bmNNY3BTZXJ2ZXISJC5tY3ByZWdpc3RyeS52MS5TeW5jTWNwU2VydmVyUmVxdWVzdBoXLm1jcHJlZ2lzdHJ5LnYxLlN5bmNSdW4SSAoKR2V0U3luY1J1bhIhLm1jcHJlZ2lzdHJ5LnYxLkdldFN5bmNSdW5SZXF1ZXN0GhcubWNwcmVnaXN0cnkudjEuU3luY1J1bhJZCgxMaXN0U3luY1J1bnMSIy5tY3ByZWdpc3RyeS52MS5MaXN0U3luY1J1bnNSZXF1ZXN0GiQubWNwcmVnaXN0cnkudjEuTGlzdFN5bmNSdW5zUmVzcG9uc2USVgoPV2F0Y2hTeW5jRXZlbnRzEiYubWNwcmVnaXN0cnkudjEuV2F0Y2hTeW5jRXZlbnRzUmVxdWVzdBoZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFdmVudDABYgZwcm90bzM", [file_google_protobuf_timestamp, file_mcpregistry_v1_mcp_server]);
 
 /**
  * SyncRun is one attempt to sync a server.
@@ -135,6 +135,17 @@ export type SyncRun = Message<"mcpregistry.v1.SyncRun"> & {
    * @generated from field: string instance_id = 16;
    */
   instanceId: string;
+
+  /**
+   * Only in the answer of SyncMcpServer with `include_tools` (seed 004's
+   * connect answer): every tool the server has once the run succeeded, by
+   * name, as ListServerTools lists them at that moment (which also gives
+   * their schemas, hashes and approval states). Empty otherwise, and always
+   * in GetSyncRun, ListSyncRuns and WatchSyncEvents.
+   *
+   * @generated from field: repeated mcpregistry.v1.ToolSummary discovered_tools = 17;
+   */
+  discoveredTools: ToolSummary[];
 };
 
 /**
@@ -143,6 +154,34 @@ export type SyncRun = Message<"mcpregistry.v1.SyncRun"> & {
  */
 export const SyncRunSchema: GenMessage<SyncRun> = /*@__PURE__*/
   messageDesc(file_mcpregistry_v1_sync, 0);
+
+/**
+ * ToolSummary is one tool of a server: its name and description.
+ *
+ * @generated from message mcpregistry.v1.ToolSummary
+ */
+export type ToolSummary = Message<"mcpregistry.v1.ToolSummary"> & {
+  /**
+   * The tool's `name`, unique within the server.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The tool's `description`; empty when it has none.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message mcpregistry.v1.ToolSummary.
+ * Use `create(ToolSummarySchema)` to create a new message.
+ */
+export const ToolSummarySchema: GenMessage<ToolSummary> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_sync, 1);
 
 /**
  * CapabilityResult is what one list method of a sync run did.
@@ -184,7 +223,7 @@ export type CapabilityResult = Message<"mcpregistry.v1.CapabilityResult"> & {
  * Use `create(CapabilityResultSchema)` to create a new message.
  */
 export const CapabilityResultSchema: GenMessage<CapabilityResult> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 1);
+  messageDesc(file_mcpregistry_v1_sync, 2);
 
 /**
  * SyncChanges lists the tools a successful sync added, removed or changed, by name.
@@ -227,7 +266,7 @@ export type SyncChanges = Message<"mcpregistry.v1.SyncChanges"> & {
  * Use `create(SyncChangesSchema)` to create a new message.
  */
 export const SyncChangesSchema: GenMessage<SyncChanges> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 2);
+  messageDesc(file_mcpregistry_v1_sync, 3);
 
 /**
  * SyncEvent is one live event of WatchSyncEvents.
@@ -276,7 +315,7 @@ export type SyncEvent = Message<"mcpregistry.v1.SyncEvent"> & {
  * Use `create(SyncEventSchema)` to create a new message.
  */
 export const SyncEventSchema: GenMessage<SyncEvent> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 3);
+  messageDesc(file_mcpregistry_v1_sync, 4);
 
 /**
  * Request of SyncService.SyncMcpServer.
@@ -290,6 +329,16 @@ export type SyncMcpServerRequest = Message<"mcpregistry.v1.SyncMcpServerRequest"
    * @generated from field: string id = 1;
    */
   id: string;
+
+  /**
+   * Also return the server's tools (name and description) in the run's
+   * `discovered_tools`, as seed 004's connect does, saving a ListServerTools
+   * call. A server with thousands of tools makes a large answer: page them
+   * with ListServerTools instead.
+   *
+   * @generated from field: bool include_tools = 2;
+   */
+  includeTools: boolean;
 };
 
 /**
@@ -297,7 +346,7 @@ export type SyncMcpServerRequest = Message<"mcpregistry.v1.SyncMcpServerRequest"
  * Use `create(SyncMcpServerRequestSchema)` to create a new message.
  */
 export const SyncMcpServerRequestSchema: GenMessage<SyncMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 4);
+  messageDesc(file_mcpregistry_v1_sync, 5);
 
 /**
  * Request of SyncService.GetSyncRun.
@@ -318,7 +367,7 @@ export type GetSyncRunRequest = Message<"mcpregistry.v1.GetSyncRunRequest"> & {
  * Use `create(GetSyncRunRequestSchema)` to create a new message.
  */
 export const GetSyncRunRequestSchema: GenMessage<GetSyncRunRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 5);
+  messageDesc(file_mcpregistry_v1_sync, 6);
 
 /**
  * Request of SyncService.ListSyncRuns.
@@ -357,7 +406,7 @@ export type ListSyncRunsRequest = Message<"mcpregistry.v1.ListSyncRunsRequest"> 
  * Use `create(ListSyncRunsRequestSchema)` to create a new message.
  */
 export const ListSyncRunsRequestSchema: GenMessage<ListSyncRunsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 6);
+  messageDesc(file_mcpregistry_v1_sync, 7);
 
 /**
  * Response of SyncService.ListSyncRuns.
@@ -392,7 +441,7 @@ export type ListSyncRunsResponse = Message<"mcpregistry.v1.ListSyncRunsResponse"
  * Use `create(ListSyncRunsResponseSchema)` to create a new message.
  */
 export const ListSyncRunsResponseSchema: GenMessage<ListSyncRunsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 7);
+  messageDesc(file_mcpregistry_v1_sync, 8);
 
 /**
  * Request of SyncService.WatchSyncEvents.
@@ -415,7 +464,7 @@ export type WatchSyncEventsRequest = Message<"mcpregistry.v1.WatchSyncEventsRequ
  * Use `create(WatchSyncEventsRequestSchema)` to create a new message.
  */
 export const WatchSyncEventsRequestSchema: GenMessage<WatchSyncEventsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_sync, 8);
+  messageDesc(file_mcpregistry_v1_sync, 9);
 
 /**
  * SyncTrigger is what started a sync.
@@ -631,7 +680,8 @@ export const SyncService: GenService<{
   /**
    * Syncs a server now and returns the finished run (trigger MANUAL). When a
    * sync of the server is already running (on any replica), waits for that run
-   * and returns it instead of starting a second one. Callers: ADMIN, or the
+   * and returns it instead of starting a second one. With `include_tools`, the
+   * run carries the server's tools (`discovered_tools`). Callers: ADMIN, or the
    * MEMBER that created the server; a platform-admin key for catalog servers.
    * Errors: NOT_FOUND/NOT_FOUND; PERMISSION_DENIED/PERMISSION_DENIED;
    * FAILED_PRECONDITION/FAILED_PRECONDITION when the server is disabled;
