@@ -64,7 +64,7 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
     fn try_from((server, policy): (pb::McpServer, UrlPolicy)) -> Result<Self, Error> {
         let mut v = Violations::new();
         let visibility = v.check("mcp_server.visibility", enum_field(server.visibility));
-        let name_derived = server.name.is_empty() && !server.display_name.is_empty();
+        let name_derived = derives_name(&server);
         let patch = server_patch(server, CREATE_PATHS, policy, Mode::Create, &mut v);
         v.finish()?;
         Ok(NewServer {
@@ -90,6 +90,12 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
             enabled: checked(patch.enabled)?,
         })
     }
+}
+
+/// Whether a create derives the server's name from its display name: it
+/// has one, and no name.
+fn derives_name(server: &pb::McpServer) -> bool {
+    server.name.is_empty() && !server.display_name.is_empty()
 }
 
 /// Whether fields are read for a create or for an update (where the mask
@@ -242,7 +248,7 @@ fn server_patch(
             continue;
         }
         match path {
-            "name" if mode == Mode::Create && s.name.is_empty() && !s.display_name.is_empty() => {
+            "name" if mode == Mode::Create && derives_name(s) => {
                 // A display name that is invalid is reported once, as itself.
                 if let Ok(display_name) = DisplayName::parse(s.display_name.clone()) {
                     patch.name = v.check(

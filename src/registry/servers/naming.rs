@@ -43,12 +43,10 @@ impl Servers {
                 }
             }
         }
+        // The last alternative tried names how far the search went.
         Err(Error::AlreadyExists {
             kind: "mcp server",
-            name: format!(
-                "{base} and its first {} alternatives (derived from the display name); set name",
-                BATCH * BATCHES - 1
-            ),
+            name: base.alternative(BATCH * BATCHES).into_inner(),
         })
     }
 }
