@@ -253,38 +253,42 @@ async fn a_documentation_url_is_kept_shown_and_changed_with_its_mask(app: TestAp
         ""
     );
 
-    // Invalid values, on create and on update, under the field.
-    for bad in [
+    let too_long = format!("https://docs.example.com/{}", "a".repeat(2048));
+    let bad = [
         "http://docs.example.com/",
         "ftp://docs.example.com/",
         "docs.example.com",
         "https://user:pw@docs.example.com/",
         "https://docs.example.com/#top",
-        &format!("https://docs.example.com/{}", "a".repeat(2048)),
-    ] {
-        let mut input = server("bad-docs");
-        input.documentation_url = bad.to_owned();
-        let status = assert_error(
-            try_create(&app, &org.admin, input).await,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-        );
-        assert_eq!(
-            violated_fields(&status),
-            vec!["mcp_server.documentation_url"],
-            "{bad}"
-        );
-        let mut change = cleared.clone();
-        change.documentation_url = bad.to_owned();
-        let status = assert_error(
-            try_update(&app, &org.admin, change, &["documentation_url"]).await,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-        );
-        assert_eq!(
-            violated_fields(&status),
-            vec!["mcp_server.documentation_url"]
-        );
+        &too_long,
+    ];
+    let set = |s: &mut pb::McpServer, value: &str| s.documentation_url = value.to_owned();
+    refused_under_its_field(&app, &org.admin, &cleared, "documentation_url", set, &bad).await;
+}
+
+/// Asserts that each of `values`, put in `path` by `set`, is INVALID_ARGUMENT
+/// naming only `mcp_server.<path>`: in a create, and in an update of
+/// `existing` whose mask names `path`.
+async fn refused_under_its_field(
+    app: &TestApp,
+    auth: &Auth,
+    existing: &pb::McpServer,
+    path: &str,
+    set: impl Fn(&mut pb::McpServer, &str),
+    values: &[&str],
+) {
+    let field = format!("mcp_server.{path}");
+    for value in values {
+        let mut input = server("refused");
+        set(&mut input, value);
+        let created = try_create(app, auth, input).await;
+        let status = assert_error(created, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(violated_fields(&status), vec![field.clone()], "{value}");
+        let mut change = existing.clone();
+        set(&mut change, value);
+        let updated = try_update(app, auth, change, &[path]).await;
+        let status = assert_error(updated, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(violated_fields(&status), vec![field.clone()], "{value}");
     }
 }
 
@@ -312,37 +316,14 @@ async fn an_icon_is_one_of_the_documented_names_or_a_url(app: TestApp) {
         "terminal"
     );
 
-    for bad in [
+    let bad = [
         "rocket",
         "Database",
         "data base",
         "ftp://cdn.example.com/i.svg",
-    ] {
-        let mut input = server("bad-icon");
-        input.icon_url = bad.to_owned();
-        let status = assert_error(
-            try_create(&app, &org.admin, input).await,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-        );
-        assert_eq!(
-            violated_fields(&status),
-            vec!["mcp_server.icon_url"],
-            "{bad}"
-        );
-        let mut change = changed.clone();
-        change.icon_url = bad.to_owned();
-        let status = assert_error(
-            try_update(&app, &org.admin, change, &["icon_url"]).await,
-            Code::InvalidArgument,
-            "INVALID_ARGUMENT",
-        );
-        assert_eq!(
-            violated_fields(&status),
-            vec!["mcp_server.icon_url"],
-            "{bad}"
-        );
-    }
+    ];
+    let set = |s: &mut pb::McpServer, value: &str| s.icon_url = value.to_owned();
+    refused_under_its_field(&app, &org.admin, &changed, "icon_url", set, &bad).await;
 }
 
 /// Every tool ListServerTools lists for `server_id`, as (name, description),
