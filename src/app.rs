@@ -323,12 +323,15 @@ fn serve_gateway(
     owned: &Owned,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
+    let packs = Packs::new(store.clone());
     let gateway = Gateway::new(
         Admission::new(
             Authenticator::new(store.clone()).with_cache(settings.read_cache.keys),
             services.limiter.clone(),
+            &packs,
+            settings.read_cache.resolutions / 8,
         ),
-        Packs::new(store.clone()),
+        packs,
         services.servers.clone(),
         services.syncer.clone(),
         settings.gateway_call_timeout,

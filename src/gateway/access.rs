@@ -7,7 +7,8 @@
 //! `Retry-After`), then the pack, looked up by its id alone (ids are random,
 //! so the lookup reveals nothing): unknown or malformed 404, another
 //! organization's or outside a pack-limited key's packs 403. The decisions
-//! themselves are the domain's (`Packs::endpoint`, `Caller::check_pack`).
+//! themselves are the domain's (`Packs::admits`, `Caller::check_pack`); the pack comes
+//! from a cache that the organization's pack changes invalidate.
 
 use std::sync::Arc;
 
@@ -16,8 +17,10 @@ use axum::http::HeaderMap;
 use crate::error::Error;
 use crate::grpc::middleware::{KeyRateLimiter, credentials, rate_limit};
 use crate::registry::auth::Authenticator;
+use crate::registry::cache::ReadCache;
 use crate::registry::packs::{Pack, Packs};
 use crate::registry::{Caller, is_valid_id};
+use crate::store::Topic;
 
 /// What admitting a request needs besides the packs.
 pub struct Admission {
@@ -25,15 +28,37 @@ pub struct Admission {
     authenticator: Authenticator,
     /// `--rate-limit`: the per-key limiter shared with gRPC, or none.
     limiter: Option<Arc<KeyRateLimiter>>,
+    /// Packs by id as the store has them, dropped when their organization's
+    /// packs change (here or on another replica).
+    packs: ReadCache<String, Arc<Pack>>,
 }
 
 impl Admission {
-    /// Admits with `authenticator`, charging each request to `limiter`.
-    pub fn new(authenticator: Authenticator, limiter: Option<Arc<KeyRateLimiter>>) -> Self {
+    /// Admits with `authenticator`, charging each request to `limiter`,
+    /// keeping up to `cache_bytes` of packs.
+    pub fn new(
+        authenticator: Authenticator,
+        limiter: Option<Arc<KeyRateLimiter>>,
+        packs: &Packs,
+        cache_bytes: u64,
+    ) -> Self {
         Self {
             authenticator,
             limiter,
+            packs: ReadCache::new("gateway_packs", packs.generations().clone(), cache_bytes),
         }
+    }
+
+    /// Pack `id` from the cache, else from the store.
+    async fn pack(&self, packs: &Packs, id: &str) -> Result<Arc<Pack>, Error> {
+        if let Some(hit) = self.packs.get(id) {
+            return Ok((*hit).clone());
+        }
+        let before = self.packs.generations().snapshot();
+        let pack = Arc::new(packs.find(id).await?);
+        let stamp = before.map(|s| s.stamp([Topic::Packs(&pack.organization_id)]));
+        let weight = 512 + 128 * pack.members.len() as u64 + pack.description.len() as u64;
+        Ok((*self.packs.insert(id.to_owned(), stamp, pack, weight)).clone())
     }
 }
 
@@ -45,7 +70,7 @@ pub async fn admit(
     packs: &Packs,
     headers: &HeaderMap,
     pack_id: &str,
-) -> Result<(Caller, Pack), Error> {
+) -> Result<(Caller, Arc<Pack>), Error> {
     let (key_id, secret) = credentials(headers)?;
     let caller = admission.authenticator.authenticate(key_id, secret).await?;
     rate_limit(admission.limiter.as_deref(), &caller)?;
@@ -56,6 +81,7 @@ pub async fn admit(
             id: pack_id.chars().take(80).collect(),
         });
     }
-    let pack = packs.endpoint(&caller, pack_id).await?;
+    let pack = admission.pack(packs, pack_id).await?;
+    Packs::admits(&caller, &pack)?;
     Ok((caller, pack))
 }

@@ -232,7 +232,7 @@ fn accepts_stream(headers: &HeaderMap) -> bool {
 /// Answers on an event stream: notifications while the call runs, then the
 /// answer (none for a request the client cancelled: the stream just ends).
 /// A client that goes away cancels the call.
-fn streamed(gateway: Arc<Gateway>, caller: Caller, pack: Pack, message: Value) -> Response {
+fn streamed(gateway: Arc<Gateway>, caller: Caller, pack: Arc<Pack>, message: Value) -> Response {
     let (events, rx) = mpsc::unbounded_channel::<Value>();
     spawn_in_request(async move {
         let incoming = Incoming {
@@ -296,7 +296,7 @@ async fn authenticate(
     gateway: &Gateway,
     headers: &HeaderMap,
     pack_id: &str,
-) -> Result<(Caller, Pack), Error> {
+) -> Result<(Caller, Arc<Pack>), Error> {
     access::admit(&gateway.admission, &gateway.packs, headers, pack_id).await
 }
 

@@ -174,6 +174,16 @@ async fn excluded_disabled_and_removed_members_are_refused_at_call_time(app: Tes
         1,
         "only the allowed call went upstream"
     );
+    // The endpoint goes with its pack (the admitted pack was cached).
+    app.packs_as(member)
+        .delete_pack(pb::DeletePackRequest {
+            id: u.served.pack.id.clone(),
+            etag: String::new(),
+        })
+        .await
+        .expect("delete the pack");
+    let (status, _, body) = call(&u.url, member, request("tools/list", json!({}))).await;
+    assert_eq!(status, 404, "{body}");
 }
 
 /// `auth` as a bearer token.

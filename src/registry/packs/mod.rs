@@ -147,24 +147,24 @@ impl Packs {
             .ok_or_else(|| not_found(id))
     }
 
-    /// Returns the pack a gateway endpoint names, looked up by id alone (ids
-    /// are random, so this reveals nothing): NOT_FOUND when no pack has it,
-    /// PERMISSION_DENIED when it belongs to another organization, is
-    /// outside a pack-limited key's packs, or the caller is no organization key.
-    pub async fn endpoint(&self, caller: &Caller, id: &str) -> Result<Pack, Error> {
-        let pack = self
-            .store
-            .get_pack(id)
-            .await?
-            .ok_or_else(|| not_found(id))?;
+    /// The pack a gateway endpoint names, looked up by id alone (ids are
+    /// random, so this reveals nothing), whoever it belongs to (NOT_FOUND
+    /// when none): [`Self::admits`] decides who may use it.
+    pub async fn find(&self, id: &str) -> Result<Pack, Error> {
+        self.store.get_pack(id).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// Whether `caller` may use `pack` through the gateway: PERMISSION_DENIED
+    /// when it belongs to another organization, is outside a pack-limited
+    /// key's packs, or the caller is no organization key.
+    pub fn admits(caller: &Caller, pack: &Pack) -> Result<(), Error> {
         let (org, _, _) = member_of(caller)?;
         if pack.organization_id != org {
             return Err(Error::PermissionDenied(
                 "this pack belongs to another organization".into(),
             ));
         }
-        caller.check_pack(id)?;
-        Ok(pack)
+        caller.check_pack(&pack.id)
     }
 
     /// Lists the caller's organization's packs; a pack-limited key's only.
