@@ -20,6 +20,7 @@ mod m20261130_000006_running_runs_index;
 mod m20261201_000007_change_notifications;
 mod m20261206_000008_api_key_packs;
 mod m20261207_000009_server_documentation_url;
+mod m20261208_000010_sync_run_filter_indexes;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_change_notifications::Migration),
             Box::new(m20261206_000008_api_key_packs::Migration),
             Box::new(m20261207_000009_server_documentation_url::Migration),
+            Box::new(m20261208_000010_sync_run_filter_indexes::Migration),
         ]
     }
 }

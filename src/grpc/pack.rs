@@ -11,7 +11,7 @@ use crate::error::Violations;
 use crate::grpc::convert::pack::{
     ExportRequest, PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
 };
-use crate::grpc::convert::{check_id, etag, id};
+use crate::grpc::convert::{check_id, etag, id, optional_server_id};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -83,12 +83,15 @@ impl PackService for PackApi {
         let pb::ListPacksRequest {
             page_size,
             page_token,
+            server_id,
         } = request.into_inner();
-        let tokens = PageTokens::new(&self.keyring, format!("packs?caller={}", caller.scope()));
         let mut v = Violations::new();
+        let holding = optional_server_id(&server_id, &mut v);
+        let query = format!("packs?caller={}&server={server_id}", caller.scope());
+        let tokens = PageTokens::new(&self.keyring, query);
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
-        let page = self.packs.list(&caller, &page).await?;
+        let page = self.packs.list(&caller, holding.as_deref(), &page).await?;
         Ok(Response::new(pb::ListPacksResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

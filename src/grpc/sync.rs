@@ -15,7 +15,7 @@ use tonic::{Request, Response, Status};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::convert::id;
-use crate::grpc::convert::sync::{missed_event, optional_server_id, run_event, tool_summaries};
+use crate::grpc::convert::sync::{RunListing, missed_event, run_event, tool_summaries};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -132,18 +132,18 @@ impl SyncService for SyncApi {
         request: Request<pb::ListSyncRunsRequest>,
     ) -> Reply<pb::ListSyncRunsResponse> {
         let caller = caller(&request)?;
-        let pb::ListSyncRunsRequest {
-            page_size,
-            page_token,
-            server_id,
-        } = request.into_inner();
         let mut v = Violations::new();
-        let server = optional_server_id(&server_id, &mut v);
-        let query = format!("sync_runs?scope={}&server={server_id}", caller.scope());
+        let listing = RunListing::read(request.into_inner(), &mut v);
+        let (server_id, filter) = (&listing.server_id, &listing.filter);
+        let query = format!(
+            "sync_runs?scope={}&server={server_id}&filter={filter:?}",
+            caller.scope()
+        );
         let tokens = PageTokens::new(&self.keyring, query);
-        let page = tokens.parse(page_size, &page_token, &mut v);
+        let page = tokens.parse(listing.page_size, &listing.page_token, &mut v);
         v.finish()?;
-        let page = self.runs.list(&caller, server.as_deref(), &page).await?;
+        let server = listing.server.as_deref();
+        let page = self.runs.list(&caller, server, filter, &page).await?;
         Ok(Response::new(pb::ListSyncRunsResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

@@ -130,7 +130,7 @@ pub enum Trigger {
 }
 
 /// Where a run is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Running,
@@ -251,6 +251,57 @@ pub struct SyncRun {
     pub instance_id: String,
 }
 
+/// Which runs a listing keeps, besides its server or scope. Its `Debug`
+/// spelling is canonical (outcomes sorted, each once), so page tokens can be
+/// bound to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs with one of these outcomes; empty keeps every outcome.
+    outcomes: Vec<Outcome>,
+    /// Only runs started at or after this instant.
+    started_after: Option<Micros>,
+    /// Only runs started before this instant.
+    started_before: Option<Micros>,
+}
+
+impl RunFilter {
+    /// Returns the filter, or the message for both bounds when the range
+    /// `[started_after, started_before)` is empty.
+    pub fn new(
+        mut outcomes: Vec<Outcome>,
+        started_after: Option<Micros>,
+        started_before: Option<Micros>,
+    ) -> Result<Self, String> {
+        if let (Some(after), Some(before)) = (started_after, started_before)
+            && before <= after
+        {
+            return Err("started_before must be later than started_after".to_owned());
+        }
+        outcomes.sort();
+        outcomes.dedup();
+        Ok(Self {
+            outcomes,
+            started_after,
+            started_before,
+        })
+    }
+
+    /// The outcomes kept; empty keeps every outcome.
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.outcomes
+    }
+
+    /// The inclusive lower bound on the start time.
+    pub fn started_after(&self) -> Option<Micros> {
+        self.started_after
+    }
+
+    /// The exclusive upper bound on the start time.
+    pub fn started_before(&self) -> Option<Micros> {
+        self.started_before
+    }
+}
+
 /// Run queries with the caller's visibility applied. Cheap to clone.
 #[derive(Clone)]
 pub struct Runs {
@@ -281,11 +332,13 @@ impl Runs {
         Ok(run)
     }
 
-    /// Lists runs of one visible server, or of the caller's scope.
+    /// Lists runs of one visible server, or of the caller's scope, that
+    /// `filter` keeps.
     pub async fn list(
         &self,
         caller: &Caller,
         server_id: Option<&str>,
+        filter: &RunFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<SyncRun, String>, Error> {
         caller.require_unlimited()?;
@@ -296,7 +349,7 @@ impl Runs {
             }
             None => RunQuery::Scope(caller.scope().to_owned()),
         };
-        self.store.list_sync_runs(&query, page).await
+        self.store.list_sync_runs(&query, filter, page).await
     }
 
     /// Checks that the caller may watch the sync events of `server_id`, or

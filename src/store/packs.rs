@@ -12,7 +12,7 @@ use anyhow::{Context, anyhow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 use crate::error::Error;
@@ -98,16 +98,26 @@ impl Store {
     }
 
     /// Lists an organization's packs in id (= creation) order; with `only`,
-    /// just those of these ids.
+    /// just those of these ids; with `holding`, just those whose current
+    /// members include that server (through `pack_members_server_id_idx`).
     pub async fn list_packs(
         &self,
         organization_id: &str,
         only: Option<&[String]>,
+        holding: Option<&str>,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let mut scope = Condition::all().add(pack::Column::OrganizationId.eq(organization_id));
         if let Some(ids) = only {
             scope = scope.add(pack::Column::Id.is_in(ids.iter().map(String::as_str)));
+        }
+        if let Some(server_id) = holding {
+            let packs = pack_member::Entity::find()
+                .select_only()
+                .column(pack_member::Column::PackId)
+                .filter(pack_member::Column::ServerId.eq(server_id))
+                .into_query();
+            scope = scope.add(pack::Column::Id.in_subquery(packs));
         }
         let mut select = pack::Entity::find()
             .filter(scope.clone())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, anyhow};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use serde::Serialize;
@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
-use crate::registry::runs::{Changes, Outcome, Results, SyncFailure, SyncRun, Trigger};
+use crate::registry::runs::{Changes, Outcome, Results, RunFilter, SyncFailure, SyncRun, Trigger};
 use crate::registry::servers::{CapabilityKind, ServerInfo, Transport};
 use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
 use crate::store::servers::{
@@ -212,16 +212,30 @@ impl Store {
             .transpose()
     }
 
-    /// Lists runs newest first (ids are UUIDv7, so id order is start order).
+    /// Lists runs newest first (ids are UUIDv7, so id order is start order)
+    /// that `filter` keeps. The indexes on `(scope, started_at)`,
+    /// `(server_id, started_at)` and `(scope, outcome, id)` keep a filtered
+    /// page from reading runs outside the filter.
     pub async fn list_sync_runs(
         &self,
         query: &RunQuery,
+        filter: &RunFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<SyncRun, String>, Error> {
-        let scope = match query {
+        let mut scope = Condition::all().add(match query {
             RunQuery::Server(id) => Column::ServerId.eq(id.as_str()),
             RunQuery::Scope(scope) => Column::Scope.eq(scope.as_str()),
-        };
+        });
+        if !filter.outcomes().is_empty() {
+            let outcomes = filter.outcomes().iter().map(name);
+            scope = scope.add(Column::Outcome.is_in(outcomes.collect::<Result<Vec<_>, _>>()?));
+        }
+        if let Some(after) = filter.started_after() {
+            scope = scope.add(Column::StartedAt.gte(after));
+        }
+        if let Some(before) = filter.started_before() {
+            scope = scope.add(Column::StartedAt.lt(before));
+        }
         let mut select = Entity::find()
             .filter(scope.clone())
             .order_by_desc(Column::Id);

@@ -18,6 +18,7 @@ mod gateway_sessions;
 mod grpc_web;
 mod import;
 mod limits;
+mod list_filters;
 mod operations;
 mod pack_keys;
 mod packs;

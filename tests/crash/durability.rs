@@ -528,6 +528,7 @@ async fn refresh_pools(channel: &Channel, auth: &Auth, shared: &Shared) {
             .list_packs(pb::ListPacksRequest {
                 page_size: 1000,
                 page_token: token,
+                ..Default::default()
             })
             .await
             .expect("list packs")

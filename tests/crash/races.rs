@@ -521,6 +521,7 @@ async fn client(world: Arc<World>, mut c: Clients, seed: u64) {
                     .list_packs(pb::ListPacksRequest {
                         page_size: 100,
                         page_token: String::new(),
+                        ..Default::default()
                     })
                     .await
                     .map(|r| r.into_inner());
@@ -757,6 +758,7 @@ async fn many_clients_mutating_one_organization(app: TestApp) {
         .list_packs(pb::ListPacksRequest {
             page_size: 1000,
             page_token: String::new(),
+            ..Default::default()
         })
         .await
         .expect("list packs")

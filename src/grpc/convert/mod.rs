@@ -14,6 +14,7 @@ pub mod pack;
 pub mod sync;
 
 use crate::error::{Error, Violations};
+use crate::registry::Micros;
 use crate::registry::admin::validate_id;
 
 /// A domain enum with a protobuf twin, declared with [`wire_enum!`].
@@ -100,6 +101,32 @@ pub fn check_id(v: &mut Violations, field: &str, prefix: &str, id: &str) {
     }
 }
 
+/// A `server_id` field that may be empty (meaning every server); a
+/// violation under `server_id` unless it is empty or a server id.
+pub fn optional_server_id(server_id: &str, v: &mut Violations) -> Option<String> {
+    if server_id.is_empty() {
+        return None;
+    }
+    check_id(v, "server_id", "mcp", server_id);
+    Some(server_id.to_owned())
+}
+
+/// Seconds of 0001-01-01T00:00:00Z and of 9999-12-31T23:59:59Z, the range
+/// of a valid protobuf `Timestamp`.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
+/// Reads a protobuf timestamp as the first microsecond at or after it, so a
+/// bound given in nanoseconds compares with microsecond times as it would
+/// with nanosecond ones.
+pub fn micros_at_or_after(t: &prost_types::Timestamp) -> Result<Micros, String> {
+    if !TIMESTAMP_SECONDS.contains(&t.seconds) || !(0..1_000_000_000).contains(&t.nanos) {
+        return Err(
+            "is not a valid timestamp (nanos in 0..999999999, between years 1 and 9999)".into(),
+        );
+    }
+    Ok(t.seconds * 1_000_000 + (i64::from(t.nanos) + 999) / 1_000)
+}
+
 /// Fails with INVALID_ARGUMENT unless `id` is an id of kind `prefix`.
 pub fn id(field: &str, prefix: &str, id: String) -> Result<String, Error> {
     validate_id(field, prefix, &id).map_err(|v| Error::InvalidArgument(vec![v]))?;
@@ -125,6 +152,19 @@ pub fn checked<T>(value: Option<T>) -> Result<T, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_read_as_the_first_microsecond_at_or_after_them() {
+        let at = |seconds, nanos| micros_at_or_after(&prost_types::Timestamp { seconds, nanos });
+        assert_eq!(at(1, 0), Ok(1_000_000));
+        assert_eq!(at(1, 1), Ok(1_000_001));
+        assert_eq!(at(1, 999_999_999), Ok(2_000_000));
+        assert_eq!(at(-1, 500_000_000), Ok(-500_000));
+        assert!(at(0, -1).is_err());
+        assert!(at(0, 1_000_000_000).is_err());
+        assert!(at(253_402_300_800, 0).is_err());
+        assert!(at(-62_135_596_801, 0).is_err());
+    }
     use crate::pb;
     use crate::registry::servers::Transport;
 

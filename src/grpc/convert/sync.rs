@@ -1,13 +1,15 @@
 //! SyncService conversions: runs, their failures and events.
 
 use crate::error::Violations;
-use crate::grpc::convert::{check_id, count, wire_enum};
+use crate::grpc::convert::{
+    count, micros_at_or_after, optional_server_id, required_enum, wire_enum,
+};
 use crate::grpc::json::string_field;
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pb;
 use crate::registry::now_micros;
 use crate::registry::runs::{
-    CapabilityOutcome, CapabilityResult, Outcome, SyncFailure, SyncRun, Trigger,
+    CapabilityOutcome, CapabilityResult, Outcome, RunFilter, SyncFailure, SyncRun, Trigger,
 };
 use crate::registry::servers::{Capability, LastError, Transport};
 
@@ -26,13 +28,51 @@ wire_enum!("capability outcome", CapabilityOutcome => pb::CapabilityOutcome {
     Ok = Ok, Failed = Failed, NotSupported = NotSupported, Skipped = Skipped,
 });
 
-/// A server id that may be empty (meaning every server).
-pub fn optional_server_id(server_id: &str, v: &mut Violations) -> Option<String> {
-    if server_id.is_empty() {
-        return None;
+/// A ListSyncRuns request, read: the server (if any), the filter and the
+/// page parameters. Fields that are invalid are recorded as violations.
+pub struct RunListing {
+    /// The server given, as sent (empty for every server): bound into page tokens.
+    pub server_id: String,
+    /// The server, when one was given.
+    pub server: Option<String>,
+    pub filter: RunFilter,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+impl RunListing {
+    /// Reads `request`, adding a violation for each invalid field.
+    pub fn read(request: pb::ListSyncRunsRequest, v: &mut Violations) -> Self {
+        let pb::ListSyncRunsRequest {
+            page_size,
+            page_token,
+            server_id,
+            outcomes,
+            started_after,
+            started_before,
+        } = request;
+        let outcomes = outcomes
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, outcome)| {
+                v.check(format!("outcomes[{i}]"), required_enum::<Outcome>(outcome))
+            })
+            .collect();
+        let after = started_after.and_then(|t| v.check("started_after", micros_at_or_after(&t)));
+        let before = started_before.and_then(|t| v.check("started_before", micros_at_or_after(&t)));
+        let filter = RunFilter::new(outcomes, after, before).unwrap_or_else(|message| {
+            v.add("started_after", message.clone());
+            v.add("started_before", message);
+            RunFilter::default()
+        });
+        Self {
+            server: optional_server_id(&server_id, v),
+            server_id,
+            filter,
+            page_size,
+            page_token,
+        }
     }
-    check_id(v, "server_id", "mcp", server_id);
-    Some(server_id.to_owned())
 }
 
 impl From<LastError> for pb::SyncError {

@@ -167,14 +167,19 @@ impl Packs {
         caller.check_pack(&pack.id)
     }
 
-    /// Lists the caller's organization's packs; a pack-limited key's only.
+    /// Lists the caller's organization's packs (a pack-limited key's only);
+    /// with `holding`, only those whose current members include that server.
+    /// A server the caller cannot see is in none of its packs, so the page is
+    /// empty: the filter narrows and tells nothing about other organizations.
     pub async fn list(
         &self,
         caller: &Caller,
+        holding: Option<&str>,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let (org, _, _) = member_of(caller)?;
-        self.store.list_packs(org, caller.pack_limit(), page).await
+        let only = caller.pack_limit();
+        self.store.list_packs(org, only, holding, page).await
     }
 
     /// Changes name and/or description; a change to nothing makes no version.

@@ -167,9 +167,11 @@ class PackServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPacks(self, request, context):
-        """Lists the organization's packs, oldest first, with keyset pagination.
-        Callers: any role. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a bad page
-        size or page token.
+        """Lists the organization's packs, oldest first, with keyset pagination;
+        optionally only the packs that hold a given server. Callers: any role.
+        Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a bad page size or page token
+        (also a token of another `server_id`) or a `server_id` that is not a
+        server id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -160,14 +160,20 @@ class GetSyncRunRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListSyncRunsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "server_id")
+    __slots__ = ("page_size", "page_token", "server_id", "outcomes", "started_after", "started_before")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    STARTED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     server_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ...) -> None: ...
+    outcomes: _containers.RepeatedScalarFieldContainer[SyncOutcome]
+    started_after: _timestamp_pb2.Timestamp
+    started_before: _timestamp_pb2.Timestamp
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., outcomes: _Optional[_Iterable[_Union[SyncOutcome, str]]] = ..., started_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListSyncRunsResponse(_message.Message):
     __slots__ = ("sync_runs", "next_page_token", "total_size")

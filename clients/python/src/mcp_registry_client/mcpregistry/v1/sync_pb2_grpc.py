@@ -121,9 +121,12 @@ class SyncServiceServicer:
 
     def ListSyncRuns(self, request, context):
         """Lists sync runs, newest first, with keyset pagination: one server's, or
-        those of every server of the caller's organization. Callers: any role.
+        those of every server of the caller's organization, optionally only those
+        with some outcomes and started in a time range. Callers: any role.
         Errors: NOT_FOUND/NOT_FOUND for the server; INVALID_ARGUMENT/INVALID_ARGUMENT
-        for a bad page size or page token.
+        for a bad page size or page token (also a token of other filters), an
+        unspecified or unknown outcome, an invalid timestamp, or a range whose
+        `started_before` is not after its `started_after` (both fields named).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
