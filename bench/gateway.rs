@@ -26,8 +26,8 @@ use crate::load::connect_many;
 use crate::procs::{self, Service, ServiceConfig, hwm_mib, reset_hwm, rss_mib};
 use crate::report::{Report, Row};
 use crate::scenarios::{
-    cell, cell_watching, org_with_secret, packs_client, perf_record, perf_top, row, servers_client,
-    status_text, syncs_client,
+    cell, cell_watching, org_with_secret, packs_client, perf_record, perf_self_time, perf_wait,
+    row, servers_client, status_text, syncs_client,
 };
 
 /// Concurrency levels of the section.
@@ -496,8 +496,9 @@ fn compare(backend: &str, report: &mut Report) {
     report.gateway_compared.extend(rows);
 }
 
-/// `perf record` of the service during one more gateway `tools/call` cell
-/// at 32 concurrent calls; the top symbols by self time.
+/// `perf record` (with call graphs) of the service during one more gateway
+/// `tools/call` cell at 32 concurrent calls: where its CPU went
+/// ([`breakdown`]) and the top symbols by self time.
 async fn profile(
     args: &RunArgs,
     pid: u32,
@@ -508,14 +509,115 @@ async fn profile(
     backend: &str,
 ) -> anyhow::Result<Value> {
     let file = tmp.join(format!("perf-{backend}-gateway-call.data"));
-    let perf = perf_record(pid, args.warmup + args.duration, &file)?;
+    let perf = perf_record(pid, args.warmup + args.duration, &file, true)?;
     let op = GatewayOp::GatewayCall;
-    let (m, _, _) = http_cell(args, pid, fixture_pid, http, endpoints, op, 32).await;
-    let lines = perf_top(perf, &file).await?;
+    let (m, (cpu, _, pg, _), _) = http_cell(args, pid, fixture_pid, http, endpoints, op, 32).await;
+    perf_wait(perf).await;
+    let per_call = |seconds: f64| seconds * 1e6 / m.ops.max(1) as f64;
+    let parts: Vec<Value> = breakdown(&file)?
+        .into_iter()
+        .map(|(part, share)| {
+            json!({"part": part, "share": share, "service_cpu_us_per_call": share * per_call(cpu)})
+        })
+        .collect();
+    for p in &parts {
+        eprintln!(
+            "[{backend}] gateway tools/call at 32, service CPU: {:>5.1} % {:>6.0} µs/call  {}",
+            p["share"].as_f64().unwrap_or(0.0) * 100.0,
+            p["service_cpu_us_per_call"].as_f64().unwrap_or(0.0),
+            p["part"].as_str().unwrap_or("")
+        );
+    }
+    let lines = perf_self_time(&file)?;
     Ok(
         json!({"backend": backend, "op": op.name(), "concurrency": 32,
-        "ops_per_sec_under_perf": m.ops_per_sec, "top_self_time": lines}),
+        "ops_per_sec_under_perf": m.ops_per_sec, "service_cpu_us_per_call": per_call(cpu),
+        "postgres_cpu_us_per_call": per_call(pg), "service_cpu_breakdown": parts,
+        "top_self_time": lines}),
     )
+}
+
+/// The parts of a gateway call, each named by the frames that mark it; a
+/// sample counts for the first part whose frames its stack holds (or, for
+/// the first, whose thread it ran on).
+const PARTS: [(&str, &[&str]); 9] = [
+    ("SQLite statements (sqlx worker threads)", &[]),
+    (
+        "Packs::resolve (pack, members, servers, tool rows; the resolution)",
+        &["Packs::resolve"],
+    ),
+    (
+        "member server read (Servers::get with its pack ids)",
+        &["gateway::rpc::member"],
+    ),
+    (
+        "upstream call on the pooled session",
+        &["gateway::rpc::upstream", "sync::session", "sync::calls"],
+    ),
+    ("authentication", &["gateway::authenticate"]),
+    (
+        "rest of the gateway (dispatch, JSON in and out)",
+        &["mcp_registry::gateway"],
+    ),
+    (
+        "HTTP/1.1 server (hyper, axum)",
+        &["hyper::proto::h1", "axum::serve", "hyper_util::server"],
+    ),
+    (
+        "database driver outside a named part (pool, channels)",
+        &["sqlx", "sea_orm", "flume"],
+    ),
+    ("other (runtime, kernel, stacks not unwound)", &[]),
+];
+
+/// Shares of the samples in `file` per part of [`PARTS`].
+fn breakdown(file: &Path) -> anyhow::Result<Vec<(&'static str, f64)>> {
+    let out = std::process::Command::new("perf")
+        .args(["script", "-F", "comm,ip,sym", "-i"])
+        .arg(file)
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut counts = [0u64; PARTS.len()];
+    let mut total = 0u64;
+    // A sample: a line with the thread name, then one tab-indented line per frame.
+    let mut classify = |thread: &str, frames: &[&str]| {
+        let part = if thread.starts_with("sqlx-sqlite") {
+            0
+        } else {
+            PARTS
+                .iter()
+                .enumerate()
+                .skip(1)
+                .find(|(_, (_, marks))| marks.iter().any(|m| frames.iter().any(|f| f.contains(m))))
+                .map_or(PARTS.len() - 1, |(i, _)| i)
+        };
+        counts[part] += 1;
+        total += 1;
+    };
+    let mut thread = String::new();
+    let mut frames: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('\t') {
+            frames.push(line);
+        } else if !line.trim().is_empty() {
+            if !thread.is_empty() {
+                classify(&thread, &frames);
+            }
+            thread = line.trim().to_owned();
+            frames.clear();
+        }
+    }
+    if !thread.is_empty() {
+        classify(&thread, &frames);
+    }
+    if total == 0 {
+        anyhow::bail!("perf recorded no samples");
+    }
+    Ok(PARTS
+        .iter()
+        .zip(counts)
+        .map(|((part, _), n)| (*part, n as f64 / total as f64))
+        .collect())
 }
 
 /// The section's targets: throughput at 32 and added p50, per backend.

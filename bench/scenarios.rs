@@ -1667,7 +1667,7 @@ async fn profile(
         "perf-{backend}-{}.data",
         op.name().replace(' ', "_")
     ));
-    let perf = perf_record(pid, args.warmup + args.duration, &file)?;
+    let perf = perf_record(pid, args.warmup + args.duration, &file, false)?;
     let (m, _) = read_cell(args, pid, channels, data, op, 32).await;
     let lines = perf_top(perf, &file).await?;
     Ok(
@@ -1675,10 +1675,23 @@ async fn profile(
     )
 }
 
-/// Starts `perf record` (499 Hz) of process `pid` for `secs` seconds into `file`.
-pub fn perf_record(pid: u32, secs: f64, file: &Path) -> anyhow::Result<std::process::Child> {
+/// Starts `perf record` of process `pid` for `secs` seconds into `file`: 499
+/// Hz, or 199 Hz with call graphs (DWARF unwinding, 32 KiB of stack).
+pub fn perf_record(
+    pid: u32,
+    secs: f64,
+    file: &Path,
+    call_graph: bool,
+) -> anyhow::Result<std::process::Child> {
+    let sampling: &[&str] = if call_graph {
+        &["-F", "199", "--call-graph", "dwarf,32768"]
+    } else {
+        &["-F", "499"]
+    };
     Ok(std::process::Command::new("perf")
-        .args(["record", "-F", "499", "-p", &pid.to_string(), "-o"])
+        .arg("record")
+        .args(sampling)
+        .args(["-p", &pid.to_string(), "-o"])
         .arg(file)
         .args(["--", "sleep", &format!("{secs}")])
         .stdout(std::process::Stdio::null())
@@ -1686,10 +1699,21 @@ pub fn perf_record(pid: u32, secs: f64, file: &Path) -> anyhow::Result<std::proc
         .spawn()?)
 }
 
+/// Waits for `perf` to finish.
+pub async fn perf_wait(mut perf: std::process::Child) {
+    let _ = tokio::task::spawn_blocking(move || perf.wait()).await;
+}
+
 /// Waits for `perf` to finish and returns the symbols with at least 1 % of
 /// the self time (at most 30 lines); removes `file`.
-pub async fn perf_top(mut perf: std::process::Child, file: &Path) -> anyhow::Result<Vec<String>> {
-    let _ = tokio::task::spawn_blocking(move || perf.wait()).await;
+pub async fn perf_top(perf: std::process::Child, file: &Path) -> anyhow::Result<Vec<String>> {
+    perf_wait(perf).await;
+    perf_self_time(file)
+}
+
+/// The symbols of a finished recording with at least 1 % of the self time
+/// (at most 30 lines); removes `file`.
+pub fn perf_self_time(file: &Path) -> anyhow::Result<Vec<String>> {
     let out = std::process::Command::new("perf")
         .args([
             "report",
