@@ -1,7 +1,9 @@
 //! A minimal MCP server for the sync benchmarks: Streamable HTTP with plain
 //! JSON responses, stateless (no session id), on any path, so that
 //! `http://127.0.0.1:<port>/s/<n>/mcp` is a distinct URL per registered server.
-//! `initialize` announces only `tools`; `tools/list` returns `tools` tools.
+//! `initialize` announces only `tools`; `tools/list` returns `tools` tools;
+//! `tools/call` of one of them echoes its `query` argument as text (the pack
+//! gateway benchmark calls it directly and through the gateway).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +17,8 @@ use serde_json::{Value, json};
 
 struct Fixture {
     tools: Value,
+    /// How many tools `tools/list` returns (`tool_00` .. `tool_<n-1>`).
+    count: usize,
     requests: AtomicU64,
 }
 
@@ -77,6 +81,15 @@ async fn handle(State(fx): State<Arc<Fixture>>, method: Method, body: Bytes) -> 
             })
         }
         "tools/list" => json!({"tools": fx.tools}),
+        "tools/call" => match echo(&message, fx.count) {
+            Ok(result) => result,
+            Err(text) => {
+                return json_response(json!({
+                    "jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32602, "message": text}
+                }));
+            }
+        },
         "prompts/list" => json!({"prompts": []}),
         "resources/list" => json!({"resources": []}),
         "resources/templates/list" => json!({"resourceTemplates": []}),
@@ -91,10 +104,32 @@ async fn handle(State(fx): State<Arc<Fixture>>, method: Method, body: Bytes) -> 
     json_response(json!({"jsonrpc": "2.0", "id": id, "result": result}))
 }
 
+/// The result of `tools/call` for a listed tool: its `query` argument as
+/// text; an unknown tool is an invalid-params error.
+fn echo(message: &Value, count: usize) -> Result<Value, String> {
+    let name = message
+        .pointer("/params/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let listed = name
+        .strip_prefix("tool_")
+        .and_then(|n| n.parse::<usize>().ok())
+        .is_some_and(|n| n < count);
+    if !listed {
+        return Err(format!("unknown tool: {name}"));
+    }
+    let query = message
+        .pointer("/params/arguments/query")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    Ok(json!({"content": [{"type": "text", "text": query}], "isError": false}))
+}
+
 /// Serves the fixture on 127.0.0.1:`port` until the process ends.
 pub async fn serve(port: u16, tools: usize) -> anyhow::Result<()> {
     let fx = Arc::new(Fixture {
         tools: tool_list(tools),
+        count: tools,
         requests: AtomicU64::new(0),
     });
     let app = Router::new().fallback(handle).with_state(fx);

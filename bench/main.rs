@@ -1,10 +1,11 @@
 //! mcp-registry-bench: the load generator of the benchmark suite (BENCHMARKS.md).
 //!
 //! `mcp-registry-bench run` starts the release service against fresh SQLite and
-//! PostgreSQL databases on 127.0.0.1, seeds them, measures reads, writes, syncs
-//! and footprint, optionally ContextForge side by side, prints a table and
-//! writes a JSON file. `mcp-registry-bench fixture` is the MCP server the sync
-//! benchmarks register (Streamable HTTP, JSON responses, any path).
+//! PostgreSQL databases on 127.0.0.1, seeds them, measures reads, writes,
+//! syncs, footprint and the pack gateway (beside the fixture called
+//! directly), optionally ContextForge side by side, prints a table and writes
+//! a JSON file. `mcp-registry-bench fixture` is the MCP server the sync and
+//! gateway benchmarks register (Streamable HTTP, JSON responses, any path).
 //!
 //! Every byte of traffic goes to 127.0.0.1: the servers registered for the
 //! read and write benchmarks have `https://…mcp.example.com` URLs and the
@@ -16,6 +17,7 @@
 mod contextforge;
 mod db;
 mod fixture;
+mod gateway;
 mod load;
 mod procs;
 mod report;
@@ -61,11 +63,12 @@ pub struct RunArgs {
     /// Smoke run: small data set, 1 s cells, fewer sync servers.
     #[arg(long)]
     pub quick: bool,
-    /// Sections to run, comma-separated: ceiling, reads, writes, footprint, sync, everything, contextforge.
+    /// Sections to run, comma-separated: ceiling, reads, writes, footprint, sync, gateway, everything,
+    /// contextforge.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ceiling,reads,writes,footprint,sync,everything,contextforge"
+        default_value = "ceiling,reads,writes,footprint,sync,gateway,everything,contextforge"
     )]
     pub sections: Vec<String>,
     /// Backends, comma-separated: sqlite, postgres.

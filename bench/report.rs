@@ -22,6 +22,9 @@ pub struct Row {
     pub client_cpu_us_per_op: Option<f64>,
     /// PostgreSQL server CPU per call, in microseconds (PostgreSQL runs only).
     pub postgres_cpu_us_per_op: Option<f64>,
+    /// MCP fixture process CPU per call, in microseconds (gateway cells only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixture_cpu_us_per_op: Option<f64>,
     /// CPU used by other processes during the cell, in % of the machine
     /// (noise: anything above a few % makes the cell suspect).
     pub other_cpu_pct: Option<f64>,
@@ -46,6 +49,10 @@ pub struct Report {
     pub sync: Vec<Value>,
     pub footprint: Vec<Value>,
     pub contextforge: Vec<Value>,
+    /// The pack gateway's cells (and the fixture called directly).
+    pub gateway: Vec<Row>,
+    /// The gateway's cells side by side with their baselines.
+    pub gateway_compared: Vec<Value>,
     pub targets: Vec<Target>,
     pub evidence: Vec<Value>,
     pub errors: Vec<String>,
@@ -115,6 +122,11 @@ fn s(v: &Value, key: &str) -> String {
 }
 
 fn load_rows(rows: &[Row], ratio: bool) -> Vec<Vec<String>> {
+    load_rows_with(rows, ratio, false)
+}
+
+/// Load rows, with the fixture's CPU per call after the service's when `fixture`.
+fn load_rows_with(rows: &[Row], ratio: bool, fixture: bool) -> Vec<Vec<String>> {
     rows.iter()
         .map(|r| {
             let mut v = vec![
@@ -130,6 +142,9 @@ fn load_rows(rows: &[Row], ratio: bool) -> Vec<Vec<String>> {
                 v.push(opt(r.ratio_to_ceiling.map(|x| x * 100.0), 1, " %"));
             }
             v.push(opt(r.service_cpu_us_per_op, 0, ""));
+            if fixture {
+                v.push(opt(r.fixture_cpu_us_per_op, 0, ""));
+            }
             v.push(opt(r.postgres_cpu_us_per_op, 0, ""));
             v.push(opt(r.client_cpu_us_per_op, 0, ""));
             v.push(opt(r.other_cpu_pct, 0, " %"));
@@ -296,6 +311,46 @@ impl Report {
                 "ours p99 ms",
                 "CF p99 ms",
                 "CF errors",
+            ],
+            &rows,
+        );
+        let mut h: Vec<&str> = load_header.to_vec();
+        h.extend([
+            "of ceiling",
+            "svc CPU µs/call",
+            "fixture CPU µs/call",
+            "PG CPU µs/call",
+            "bench CPU µs/call",
+            "other procs CPU",
+            "errors",
+        ]);
+        table(
+            "Pack gateway (HTTP/1.1 keep-alive, one connection per worker; same echo tool and pack)",
+            &h,
+            &load_rows_with(&self.gateway, true, true),
+        );
+        let keys = [
+            "backend",
+            "comparison",
+            "concurrency",
+            "ratio",
+            "added_p50_ms",
+            "added_p99_ms",
+        ];
+        let rows: Vec<Vec<String>> = self
+            .gateway_compared
+            .iter()
+            .map(|v| keys.iter().map(|k| s(v, k)).collect())
+            .collect();
+        table(
+            "Pack gateway side by side",
+            &[
+                "backend",
+                "comparison",
+                "concurrency",
+                "throughput ratio",
+                "added p50 ms",
+                "added p99 ms",
             ],
             &rows,
         );

@@ -67,6 +67,9 @@ pub fn servers_client(ch: Channel, auth: &Auth) -> Servers {
 pub fn syncs_client(ch: Channel, auth: &Auth) -> Syncs {
     syncs(ch, auth)
 }
+pub fn packs_client(ch: Channel, auth: &Auth) -> Packs {
+    packs(ch, auth)
+}
 fn servers(ch: Channel, auth: &Auth) -> Servers {
     McpServerServiceClient::with_interceptor(ch, auth.clone())
 }
@@ -104,6 +107,15 @@ pub async fn org_with_key(admin: &Admin, name: &str) -> anyhow::Result<(String, 
 
 /// Like [`org_with_key`], also returning the key id.
 pub async fn org_with_key_id(admin: &Admin, name: &str) -> anyhow::Result<(String, String, Auth)> {
+    let (id, key_id, _secret, auth) = org_with_secret(admin, name).await?;
+    Ok((id, key_id, auth))
+}
+
+/// Like [`org_with_key_id`], also returning the key's secret (for HTTP callers).
+pub async fn org_with_secret(
+    admin: &Admin,
+    name: &str,
+) -> anyhow::Result<(String, String, String, Auth)> {
     let org = admin
         .create_organization(
             &Caller::Cli,
@@ -128,7 +140,7 @@ pub async fn org_with_key_id(admin: &Admin, name: &str) -> anyhow::Result<(Strin
         )
         .await?;
     let auth = Auth::new(&key.key.id, &key.secret)?;
-    Ok((org.id, key.key.id, auth))
+    Ok((org.id, key.key.id, key.secret, auth))
 }
 
 fn tool_definitions(n: usize) -> Vec<NewCapability> {
@@ -486,24 +498,51 @@ async fn warm_reads(
 pub type Cpu = (f64, f64, f64, f64);
 
 /// Runs one cell and measures CPU use over its recorded window.
-async fn cell<F, Fut>(
+pub async fn cell<C, F, Fut>(
     args: &RunArgs,
     pid: u32,
-    channels: &[Channel],
+    channels: &[C],
     concurrency: usize,
     call: F,
 ) -> (Measured, Cpu)
 where
-    F: Fn(Channel, usize, u64) -> Fut + Send + Sync + 'static,
+    C: Clone + Send + 'static,
+    F: Fn(C, usize, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+{
+    let (m, cpu, _) = cell_watching(args, pid, None, channels, concurrency, call).await;
+    (m, cpu)
+}
+
+/// Like [`cell`], also measuring the CPU seconds of process `watched` (a
+/// fixture) over the same window; the "other processes" share then
+/// excludes it.
+pub async fn cell_watching<C, F, Fut>(
+    args: &RunArgs,
+    pid: u32,
+    watched: Option<u32>,
+    channels: &[C],
+    concurrency: usize,
+    call: F,
+) -> (Measured, Cpu, f64)
+where
+    C: Clone + Send + 'static,
+    F: Fn(C, usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
 {
     let (conns, streams) = shape(concurrency);
     let (warm, dur) = (args.warmup(), args.duration());
     let sampler = tokio::spawn(async move {
         tokio::time::sleep(warm).await;
-        let c0 = CpuSnap::take(pid);
+        let watched_cpu = || watched.map_or(0.0, procs::cpu_seconds);
+        let (c0, w0) = (CpuSnap::take(pid), watched_cpu());
         tokio::time::sleep(dur).await;
-        CpuSnap::take(pid).since(&c0)
+        let (c1, w1) = (CpuSnap::take(pid), watched_cpu());
+        let (svc, me, pg, other) = c1.since(&c0);
+        let wall = (c1.at - c0.at).as_secs_f64().max(1e-9);
+        let extra = (w1 - w0).max(0.0);
+        let other = (other - extra * 100.0 / (wall * procs::cpus())).max(0.0);
+        ((svc, me, pg, other), extra)
     });
     let m = run_timed(
         &channels[..conns.min(channels.len())],
@@ -513,11 +552,11 @@ where
         call,
     )
     .await;
-    let cpu = sampler.await.unwrap_or((0.0, 0.0, 0.0, 0.0));
-    (m, cpu)
+    let (cpu, extra) = sampler.await.unwrap_or(((0.0, 0.0, 0.0, 0.0), 0.0));
+    (m, cpu, extra)
 }
 
-fn row(backend: &str, op: &str, m: Measured, cpu: Cpu, ceiling: &[Row]) -> Row {
+pub fn row(backend: &str, op: &str, m: Measured, cpu: Cpu, ceiling: &[Row]) -> Row {
     let (cpu, me, pg, other) = cpu;
     let ratio = ceiling
         .iter()
@@ -548,6 +587,7 @@ fn row(backend: &str, op: &str, m: Measured, cpu: Cpu, ceiling: &[Row]) -> Row {
         service_cpu_us_per_op: per_op,
         client_cpu_us_per_op: me_per_op,
         postgres_cpu_us_per_op: pg_per_op,
+        fixture_cpu_us_per_op: None,
         other_cpu_pct: Some(other),
     }
 }
@@ -1433,6 +1473,7 @@ fn targets(args: &RunArgs, report: &Report) -> Vec<Target> {
             },
         });
     }
+    t.extend(crate::gateway::targets(report));
     t
 }
 
@@ -1497,6 +1538,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             {
                 eprintln!("[{backend}] sync FAILED: {e:#}");
                 report.errors.push(format!("{backend} sync scale: {e:#}"));
+            }
+        }
+    }
+    if args.has("gateway") {
+        for backend in &args.backends {
+            if let Err(e) = crate::gateway::run(
+                &args,
+                backend,
+                &base,
+                &tmp,
+                (fixture.pid(), fixture_port),
+                &mut report,
+            )
+            .await
+            {
+                eprintln!("[{backend}] gateway FAILED: {e:#}");
+                report.errors.push(format!("{backend} pack gateway: {e:#}"));
             }
         }
     }
@@ -1611,16 +1669,53 @@ async fn profile(
         "perf-{backend}-{}.data",
         op.name().replace(' ', "_")
     ));
-    let secs = args.warmup + args.duration;
-    let mut perf = std::process::Command::new("perf")
-        .args(["record", "-F", "499", "-p", &pid.to_string(), "-o"])
-        .arg(&file)
+    let perf = perf_record(pid, args.warmup + args.duration, &file, false)?;
+    let (m, _) = read_cell(args, pid, channels, data, op, 32).await;
+    let lines = perf_top(perf, &file).await?;
+    Ok(
+        json!({"backend": backend, "op": op.name(), "concurrency": 32, "ops_per_sec_under_perf": m.ops_per_sec, "top_self_time": lines}),
+    )
+}
+
+/// Starts `perf record` of process `pid` for `secs` seconds into `file`: 499
+/// Hz, or 199 Hz with call graphs (DWARF unwinding, 32 KiB of stack).
+pub fn perf_record(
+    pid: u32,
+    secs: f64,
+    file: &Path,
+    call_graph: bool,
+) -> anyhow::Result<std::process::Child> {
+    let sampling: &[&str] = if call_graph {
+        &["-F", "199", "--call-graph", "dwarf,32768"]
+    } else {
+        &["-F", "499"]
+    };
+    Ok(std::process::Command::new("perf")
+        .arg("record")
+        .args(sampling)
+        .args(["-p", &pid.to_string(), "-o"])
+        .arg(file)
         .args(["--", "sleep", &format!("{secs}")])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .spawn()?;
-    let (m, _) = read_cell(args, pid, channels, data, op, 32).await;
+        .spawn()?)
+}
+
+/// Waits for `perf` to finish.
+pub async fn perf_wait(mut perf: std::process::Child) {
     let _ = tokio::task::spawn_blocking(move || perf.wait()).await;
+}
+
+/// Waits for `perf` to finish and returns the symbols with at least 1 % of
+/// the self time (at most 30 lines); removes `file`.
+pub async fn perf_top(perf: std::process::Child, file: &Path) -> anyhow::Result<Vec<String>> {
+    perf_wait(perf).await;
+    perf_self_time(file)
+}
+
+/// The symbols of a finished recording with at least 1 % of the self time
+/// (at most 30 lines); removes `file`.
+pub fn perf_self_time(file: &Path) -> anyhow::Result<Vec<String>> {
     let out = std::process::Command::new("perf")
         .args([
             "report",
@@ -1632,7 +1727,7 @@ async fn profile(
             "1",
             "-i",
         ])
-        .arg(&file)
+        .arg(file)
         .output()?;
     let lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -1640,8 +1735,6 @@ async fn profile(
         .take(30)
         .map(|l| l.trim().to_owned())
         .collect();
-    let _ = std::fs::remove_file(&file);
-    Ok(
-        json!({"backend": backend, "op": op.name(), "concurrency": 32, "ops_per_sec_under_perf": m.ops_per_sec, "top_self_time": lines}),
-    )
+    let _ = std::fs::remove_file(file);
+    Ok(lines)
 }
