@@ -224,6 +224,7 @@ async fn set_up(
     let run = syncs_client(ch.clone(), &auth)
         .sync_mcp_server(pb::SyncMcpServerRequest {
             id: server.id.clone(),
+            ..Default::default()
         })
         .await
         .map_err(|s| anyhow::anyhow!("SyncMcpServer: {}", status_text(s)))?
