@@ -45,9 +45,6 @@ use crate::registry::servers::{McpServer, Servers};
 use crate::sync::engine::Syncer;
 use rpc::{Answer, CANCELLED, InFlight, Incoming, dispatch};
 
-/// Most tools in one `tools/list` page (and prompts, resources).
-pub const TOOLS_PAGE: usize = rpc::PAGE;
-
 /// What the gateway needs from the domain and the sync engine.
 pub struct Gateway {
     /// Turns the request's API key into a caller and admits it to a pack.

@@ -279,10 +279,7 @@ async fn listed(
     incoming: &Incoming<'_>,
     kind: CapabilityKind,
 ) -> Result<Value, Answer> {
-    let offered = gateway
-        .packs
-        .offer(incoming.caller, &incoming.pack.id, kind)
-        .await?;
+    let offered = gateway.packs.offer(incoming.pack, kind).await?;
     let (field, key) = shown_field(kind);
     let items: Vec<Value> = offered.iter().map(|o| shown(o, key)).collect();
     page(incoming, field, &items)
@@ -364,7 +361,7 @@ async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value
     let name = required_str(params, "name", "the prompt's name")?;
     let offered = gateway
         .packs
-        .offer(incoming.caller, &incoming.pack.id, CapabilityKind::Prompt)
+        .offer(incoming.pack, CapabilityKind::Prompt)
         .await?;
     let Some(prompt) = offered.iter().find(|p| p.shown == name) else {
         return Err(Answer::Rpc(
@@ -390,12 +387,7 @@ async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value
 /// the contents' URIs are shown the same way.
 async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
     let uri = required_str(&incoming.message["params"], "uri", "the resource's URI")?;
-    let pack_id = &incoming.pack.id;
-    let (server, upstream_uri) = match gateway
-        .packs
-        .resource_server(incoming.caller, pack_id, uri)
-        .await
-    {
+    let (server_id, upstream_uri) = match gateway.packs.resource_server(incoming.pack, uri).await {
         Ok(found) => found,
         Err(Error::NotFound { .. }) => {
             return Err(Answer::Rpc(
@@ -408,7 +400,7 @@ async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Va
         }
         Err(err) => return Err(err.into()),
     };
-    let server = member(gateway, incoming.caller, &server.id).await?;
+    let server = member(gateway, incoming.caller, &server_id).await?;
     let prefix = uri
         .get(..uri.len().saturating_sub(upstream_uri.len()))
         .unwrap_or_default()

@@ -137,11 +137,6 @@ impl Syncer {
             .session(&server.id, &fingerprint, opening)
             .await
     }
-
-    /// How many upstream sessions the gateway holds open.
-    pub fn open_sessions(&self) -> usize {
-        self.inner.pool.open_sessions()
-    }
 }
 
 /// Why no session could be had.

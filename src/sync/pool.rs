@@ -149,8 +149,7 @@ impl Pool {
         *held = None;
         let pooled = Arc::new(open.await?);
         *held = Some(pooled.clone());
-        let open_now = self.open_sessions();
-        metrics::gauge!("mcp_registry_gateway_upstream_sessions").set(open_now as f64);
+        self.report();
         Ok(pooled)
     }
 
@@ -165,12 +164,13 @@ impl Pool {
         }
     }
 
-    /// How many sessions are open.
-    pub fn open_sessions(&self) -> usize {
-        lock(&self.slots)
+    /// Sets the gauge of open sessions (a slot in use counts as open).
+    fn report(&self) {
+        let open = lock(&self.slots)
             .values()
             .filter(|slot| slot.0.try_lock().map_or(true, |held| held.is_some()))
-            .count()
+            .count();
+        metrics::gauge!("mcp_registry_gateway_upstream_sessions").set(open as f64);
     }
 
     /// Closes idle and expired sessions, at most every few seconds.
@@ -183,8 +183,7 @@ impl Pool {
             }
             *last = Some(now);
         }
-        let mut slots = lock(&self.slots);
-        slots.retain(|_, slot| match slot.0.try_lock() {
+        lock(&self.slots).retain(|_, slot| match slot.0.try_lock() {
             Ok(mut held) => {
                 let keep = held.as_ref().is_some_and(|p| {
                     now.duration_since(p.opened) < MAX_AGE
@@ -199,6 +198,6 @@ impl Pool {
             // In use: kept.
             Err(_) => true,
         });
-        metrics::gauge!("mcp_registry_gateway_upstream_sessions").set(slots.len() as f64);
+        self.report();
     }
 }

@@ -514,10 +514,10 @@ impl LegacySse {
         }
         let (tx, mut messages) = mpsc::unbounded_channel();
         lock(&self.waiting).insert(id, tx);
-        let waiting = Waiting::clone(&self.waiting);
-        let _forget = scopeguard(move || {
-            lock(&waiting).remove(&id);
-        });
+        let _forget = Forget {
+            waiting: &self.waiting,
+            id,
+        };
         let cancel = Cancel {
             post: Some((self.builder(), id)),
         };
@@ -549,19 +549,17 @@ impl LegacySse {
     }
 }
 
-/// Runs `f` when dropped.
-struct Guard<F: FnOnce()>(Option<F>);
-
-impl<F: FnOnce()> Drop for Guard<F> {
-    fn drop(&mut self) {
-        if let Some(f) = self.0.take() {
-            f();
-        }
-    }
+/// Removes request `id` from the waiting requests when dropped (answered,
+/// failed or abandoned).
+struct Forget<'a> {
+    waiting: &'a Waiting,
+    id: i64,
 }
 
-fn scopeguard<F: FnOnce()>(f: F) -> Guard<F> {
-    Guard(Some(f))
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        lock(self.waiting).remove(&self.id);
+    }
 }
 
 /// Locks a mutex no code panics while holding.

@@ -414,16 +414,7 @@ impl Packs {
     ) -> Result<Resolution, Error> {
         let pack = self.get(caller, id).await?;
         let (members, frozen, resolved_version) = if version == 0 {
-            let members: Vec<RevisionMember> = pack
-                .members
-                .iter()
-                .map(|m| RevisionMember {
-                    server_id: m.server_id.clone(),
-                    name: m.name.clone(),
-                    tools: Vec::new(),
-                })
-                .collect();
-            (members, false, pack.version)
+            (unpinned(&pack), false, pack.version)
         } else {
             let revision = self.revision(caller, id, version).await?;
             (revision.members, true, version)
@@ -441,58 +432,31 @@ impl Packs {
         ))
     }
 
-    /// The prompts, resources or resource templates (`kind`) the pack's
-    /// current members offer through the gateway ([`resolve::offer`]).
-    pub async fn offer(
-        &self,
-        caller: &Caller,
-        id: &str,
-        kind: CapabilityKind,
-    ) -> Result<Vec<Offered>, Error> {
-        let (members, servers) = self.current_members(caller, id).await?;
+    /// The prompts, resources or resource templates (`kind`) that the
+    /// current members of `pack` (one the caller was admitted to) offer
+    /// through the gateway ([`resolve::offer`]).
+    pub async fn offer(&self, pack: &Pack, kind: CapabilityKind) -> Result<Vec<Offered>, Error> {
+        let members = unpinned(pack);
         let ids: Vec<String> = members.iter().map(|m| m.server_id.clone()).collect();
+        let servers = self.store.get_servers(&ids).await?;
         let items = self.store.capabilities_of_servers(&ids, kind).await?;
         Ok(resolve::offer(&members, &servers, &items, kind))
     }
 
-    /// The member server a resource URI the gateway showed names, with the
-    /// upstream's own URI; NOT_FOUND when it names no member that offers
-    /// resources now.
-    pub async fn resource_server(
-        &self,
-        caller: &Caller,
-        id: &str,
-        uri: &str,
-    ) -> Result<(McpServer, String), Error> {
-        let (members, servers) = self.current_members(caller, id).await?;
+    /// The id of the member server of `pack` that a resource URI the
+    /// gateway showed names, with the upstream's own URI; NOT_FOUND when it
+    /// names no member that offers resources now.
+    pub async fn resource_server(&self, pack: &Pack, uri: &str) -> Result<(String, String), Error> {
+        let members = unpinned(pack);
+        let ids: Vec<String> = members.iter().map(|m| m.server_id.clone()).collect();
+        let servers = self.store.get_servers(&ids).await?;
         let found = resolve::resource_of(uri, &members, &servers)
             .filter(|(s, _)| s.enabled && s.last_successful_sync_at.is_some())
-            .map(|(server, upstream)| (server.clone(), upstream.to_owned()));
+            .map(|(server, upstream)| (server.id.clone(), upstream.to_owned()));
         found.ok_or_else(|| Error::NotFound {
             kind: "resource",
             id: uri.chars().take(200).collect(),
         })
-    }
-
-    /// The pack's current members and their servers as they are now.
-    async fn current_members(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<(Vec<RevisionMember>, Vec<McpServer>), Error> {
-        let pack = self.get(caller, id).await?;
-        let members: Vec<RevisionMember> = pack
-            .members
-            .iter()
-            .map(|m| RevisionMember {
-                server_id: m.server_id.clone(),
-                name: m.name.clone(),
-                tools: Vec::new(),
-            })
-            .collect();
-        let ids: Vec<String> = members.iter().map(|m| m.server_id.clone()).collect();
-        let servers = self.store.get_servers(&ids).await?;
-        Ok((members, servers))
     }
 
     /// Exports a pack as an MCP client configuration pointing at `target`:
@@ -874,4 +838,16 @@ async fn resolve_refs(
     }
     v.finish()?;
     Ok(found)
+}
+
+/// The current members of `pack`, as a revision's members without pinned tools.
+fn unpinned(pack: &Pack) -> Vec<RevisionMember> {
+    pack.members
+        .iter()
+        .map(|m| RevisionMember {
+            server_id: m.server_id.clone(),
+            name: m.name.clone(),
+            tools: Vec::new(),
+        })
+        .collect()
 }
