@@ -9,9 +9,9 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    ExportRequest, PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
+    ExportRequest, PackListing, PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
 };
-use crate::grpc::convert::{check_id, etag, id, optional_server_id};
+use crate::grpc::convert::{check_id, etag, id};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -80,18 +80,14 @@ impl PackService for PackApi {
         request: Request<pb::ListPacksRequest>,
     ) -> Reply<pb::ListPacksResponse> {
         let caller = caller(&request)?;
-        let pb::ListPacksRequest {
-            page_size,
-            page_token,
-            server_id,
-        } = request.into_inner();
         let mut v = Violations::new();
-        let holding = optional_server_id(&server_id, &mut v);
-        let query = format!("packs?caller={}&server={server_id}", caller.scope());
-        let tokens = PageTokens::new(&self.keyring, query);
-        let page = tokens.parse(page_size, &page_token, &mut v);
+        let listing = PackListing::read(request.into_inner(), &mut v);
+        let bound = format!("packs?caller={}&{}", caller.scope(), listing.bound());
+        let tokens = PageTokens::new(&self.keyring, bound);
+        let page = tokens.parse(listing.page_size, &listing.page_token, &mut v);
         v.finish()?;
-        let page = self.packs.list(&caller, holding.as_deref(), &page).await?;
+        let (holding, text) = (listing.server.as_deref(), listing.text.as_ref());
+        let page = self.packs.list(&caller, holding, text, &page).await?;
         Ok(Response::new(pb::ListPacksResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod model;
 pub mod packs;
 pub mod runs;
+pub mod search;
 pub mod servers;
 
 pub use admin::Admin;

@@ -19,6 +19,7 @@ use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Organization;
 use crate::registry::packs::{ChangeKind, Member, Pack, PackRevision, PinnedTool};
+use crate::registry::search::TextQuery;
 use crate::registry::servers::{CapabilityKind, McpServer};
 use crate::store::entities::{
     mcp_server, organization, pack, pack_member, pack_revision, server_capability,
@@ -26,6 +27,7 @@ use crate::store::entities::{
 use crate::store::servers::{find_server, find_server_by_name, find_servers};
 use std::sync::{Arc, Mutex};
 
+use crate::store::search::text_match;
 use crate::store::{Generations, Store, Topic, unique_violation};
 
 /// A transaction holding the write lock of one organization's packs.
@@ -99,12 +101,14 @@ impl Store {
 
     /// Lists an organization's packs in id (= creation) order; with `only`,
     /// just those of these ids; with `holding`, just those whose current
-    /// members include that server (through `pack_members_server_id_idx`).
+    /// members include that server (through `pack_members_server_id_idx`);
+    /// with `text`, just those whose name or description match it.
     pub async fn list_packs(
         &self,
         organization_id: &str,
         only: Option<&[String]>,
         holding: Option<&str>,
+        text: Option<&TextQuery>,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let mut scope = Condition::all().add(pack::Column::OrganizationId.eq(organization_id));
@@ -118,6 +122,10 @@ impl Store {
                 .filter(pack_member::Column::ServerId.eq(server_id))
                 .into_query();
             scope = scope.add(pack::Column::Id.in_subquery(packs));
+        }
+        if let Some(text) = text {
+            let backend = self.db.get_database_backend();
+            scope = scope.add(text_match(backend, "packs", "pack_search", "pack_id", text));
         }
         let mut select = pack::Entity::find()
             .filter(scope.clone())

@@ -15,12 +15,14 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
+use crate::registry::search::TextQuery;
 use crate::registry::servers::{
     ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
     ToolConfiguration, Transport, Visibility,
 };
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
+use crate::store::search::{has_tool, text_match};
 use crate::store::{Store, Topic, unique_violation};
 
 /// Which servers a listing covers.
@@ -31,6 +33,10 @@ pub struct ServerQuery {
     pub status: Option<ServerStatus>,
     pub category: Option<String>,
     pub name_prefix: Option<String>,
+    /// Only servers whose name, display name or description match.
+    pub text: Option<TextQuery>,
+    /// Only servers that currently have a tool with exactly this name.
+    pub tool_name: Option<String>,
 }
 
 /// What a finished sync writes on its server: only columns that syncs own,
@@ -181,6 +187,14 @@ impl Store {
             condition = condition.add(
                 Expr::col(Column::Name).like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
             );
+        }
+        let backend = self.db.get_database_backend();
+        if let Some(text) = &query.text {
+            let matched = text_match(backend, "mcp_servers", "server_search", "server_id", text);
+            condition = condition.add(matched);
+        }
+        if let Some(name) = &query.tool_name {
+            condition = condition.add(has_tool(backend, name));
         }
         let mut select = Entity::find()
             .filter(condition.clone())

@@ -22,6 +22,7 @@ mod list_filters;
 mod operations;
 mod pack_keys;
 mod packs;
+mod search;
 mod seed_shapes;
 mod server_details;
 mod servers;

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
+use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{check_id, checked, count, enum_field, enum_or, etag, wire_enum};
 use crate::grpc::json::{json_to_struct, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
@@ -463,6 +464,8 @@ pub fn server_filter(
         category,
         visibility,
         name_prefix,
+        query,
+        tool_name,
     } = filter;
     let status = v.check("filter.status", enum_field(status)).flatten();
     let visibility = v
@@ -483,11 +486,17 @@ pub fn server_filter(
             );
         }
     }
+    let text = optional_text(&query, "filter.query", v);
+    if !tool_name.is_empty() {
+        v.check("filter.tool_name", validate::tool_name(&tool_name));
+    }
     ServerFilter {
         status,
         category: (!category.is_empty()).then_some(category),
         visibility,
         name_prefix: (!name_prefix.is_empty()).then_some(name_prefix),
+        text,
+        tool_name: (!tool_name.is_empty()).then_some(tool_name),
         include_catalog,
     }
 }

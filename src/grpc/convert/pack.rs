@@ -4,7 +4,8 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Violations};
-use crate::grpc::convert::{check_id, enum_or, etag, wire_enum};
+use crate::grpc::convert::search::optional_text;
+use crate::grpc::convert::{check_id, enum_or, etag, optional_server_id, wire_enum};
 use crate::grpc::json::{object_field, string_field};
 use crate::grpc::timestamp;
 use crate::pb;
@@ -13,6 +14,7 @@ use crate::registry::packs::{
     ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
     PackChanges, PackRevision, Resolution, ServerRef,
 };
+use crate::registry::search::TextQuery;
 use crate::registry::{Description, PackName, ServerName};
 
 wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
@@ -415,4 +417,40 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
         })
         .sum();
     std::mem::size_of::<pb::ResolvePackResponse>() as u64 + s(&answer.pack_id) + tools + excluded
+}
+
+/// A ListPacks request, read: the filters and the page parameters.
+pub struct PackListing {
+    /// The server given, as sent (empty for every server).
+    pub server_id: String,
+    /// Only packs holding this server.
+    pub server: Option<String>,
+    /// Only packs whose name or description match.
+    pub text: Option<TextQuery>,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+impl PackListing {
+    /// Reads `request`, adding a violation for each invalid field.
+    pub fn read(request: pb::ListPacksRequest, v: &mut Violations) -> Self {
+        let pb::ListPacksRequest {
+            page_size,
+            page_token,
+            server_id,
+            query,
+        } = request;
+        Self {
+            server: optional_server_id(&server_id, v),
+            text: optional_text(&query, "query", v),
+            server_id,
+            page_size,
+            page_token,
+        }
+    }
+
+    /// The filters as page tokens are bound to them.
+    pub fn bound(&self) -> String {
+        format!("server={}&text={:?}", self.server_id, self.text)
+    }
 }

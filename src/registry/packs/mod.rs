@@ -12,6 +12,7 @@ pub use model::*;
 
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::search::TextQuery;
 use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
 use crate::registry::{Caller, Description, GatewayUrl, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
@@ -168,18 +169,20 @@ impl Packs {
     }
 
     /// Lists the caller's organization's packs (a pack-limited key's only);
-    /// with `holding`, only those whose current members include that server.
+    /// with `holding`, only those whose current members include that server;
+    /// with `text`, only those whose name or description match it.
     /// A server the caller cannot see is in none of its packs, so the page is
     /// empty: the filter narrows and tells nothing about other organizations.
     pub async fn list(
         &self,
         caller: &Caller,
         holding: Option<&str>,
+        text: Option<&TextQuery>,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let (org, _, _) = member_of(caller)?;
         let only = caller.pack_limit();
-        self.store.list_packs(org, only, holding, page).await
+        self.store.list_packs(org, only, holding, text, page).await
     }
 
     /// Changes name and/or description; a change to nothing makes no version.

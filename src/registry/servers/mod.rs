@@ -5,6 +5,7 @@ pub mod answers;
 pub mod import;
 pub mod model;
 mod naming;
+mod search;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::packs;
+use crate::registry::search::TextQuery;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, Role, ServerName,
     UpstreamUrl, new_id, now_micros,
@@ -90,6 +92,10 @@ pub struct ServerFilter {
     pub category: Option<String>,
     pub visibility: Option<Visibility>,
     pub name_prefix: Option<String>,
+    /// Text over name, display name and description.
+    pub text: Option<TextQuery>,
+    /// Only servers that currently have a tool with exactly this name.
+    pub tool_name: Option<String>,
     pub include_catalog: bool,
 }
 
@@ -324,6 +330,8 @@ impl Servers {
             status: filter.status,
             category: filter.category.clone(),
             name_prefix: filter.name_prefix.clone(),
+            text: filter.text.clone(),
+            tool_name: filter.tool_name.clone(),
         };
         let page = self.store.list_servers(&query, page).await?;
         Ok(Page {
