@@ -230,14 +230,16 @@ class GetPackRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListPacksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "server_id")
+    __slots__ = ("page_size", "page_token", "server_id", "query")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     server_id: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ...) -> None: ...
+    query: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
 
 class ListPacksResponse(_message.Message):
     __slots__ = ("packs", "next_page_token", "total_size")

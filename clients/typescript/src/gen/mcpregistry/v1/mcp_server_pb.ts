@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/mcp_server.proto.
  */
 export const file_mcpregistry_v1_mcp_server: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSLMCwoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkaNQoTUmVxdWVzdEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgoKCF9lbmFibGVkItkBCgtDcmVkZW50aWFscxI0CgdhcGlfa2V5GAEgASgLMiEubWNwcmVnaXN0cnkudjEuQXBpS2V5Q3JlZGVudGlhbHNIABI+CgxiZWFyZXJfdG9rZW4YAiABKAsyJi5tY3ByZWdpc3RyeS52MS5CZWFyZXJUb2tlbkNyZWRlbnRpYWxzSAASTAoZb2F1dGgyX2NsaWVudF9jcmVkZW50aWFscxgDIAEoCzInLm1jcHJlZ2lzdHJ5LnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSABCBgoEa2luZCI1ChFBcGlLZXlDcmVkZW50aWFscxILCgNrZXkYASABKAkSEwoLaGVhZGVyX25hbWUYAiABKAkiJwoWQmVhcmVyVG9rZW5DcmVkZW50aWFscxINCgV0b2tlbhgBIAEoCSJmChdPQXV0aDJDbGllbnRDcmVkZW50aWFscxIRCgl0b2tlbl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEhUKDWNsaWVudF9zZWNyZXQYAyABKAkSDgoGc2NvcGVzGAQgAygJIkwKEVRvb2xDb25maWd1cmF0aW9uEhQKB2VuYWJsZWQYASABKAhIAIgBARIVCg1hbGxvd2VkX3Rvb2xzGAIgAygJQgoKCF9lbmFibGVkIpkBCgpTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAMgASgJEg0KBXRpdGxlGAQgASgJEhQKDGluc3RydWN0aW9ucxgFIAEoCRItCgxjYXBhYmlsaXRpZXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io8BCglTeW5jRXJyb3ISKwoGcmVhc29uGAEgASgOMhsubWNwcmVnaXN0cnkudjEuRXJyb3JSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRIvCgtvY2N1cnJlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3luY19ydW5faWQYBCABKAkiVgoKQWNjZXNzSW5mbxIiCgRyb2xlGAEgASgOMhQubWNwcmVnaXN0cnkudjEuUm9sZRISCgppc19jcmVhdG9yGAIgASgIEhAKCGNhbl9lZGl0GAMgASgIIp4DCgRUb29sEgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLQoMaW5wdXRfc2NoZW1hGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIuCg1vdXRwdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjkKDmFwcHJvdmFsX3N0YXRlGAggASgOMiEubWNwcmVnaXN0cnkudjEuVG9vbEFwcHJvdmFsU3RhdGUSIAoYYXBwcm92ZWRfZGVmaW5pdGlvbl9oYXNoGAkgASgJEjEKDWRpc2NvdmVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNoYW5nZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCgZQcm9tcHQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIxCglhcmd1bWVudHMYBCADKAsyHi5tY3ByZWdpc3RyeS52MS5Qcm9tcHRBcmd1bWVudBIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkSMQoNZGlzY292ZXJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVAoOUHJvbXB0QXJndW1lbnQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIQCghyZXF1aXJlZBgEIAEoCCLyAQoIUmVzb3VyY2USCwoDdXJpGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdGl0bGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEQoJbWltZV90eXBlGAUgASgJEhEKBHNpemUYBiABKANIAIgBARIsCgthbm5vdGF0aW9ucxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAggASgJEjEKDWRpc2NvdmVyZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9zaXplIucBChBSZXNvdXJjZVRlbXBsYXRlEhQKDHVyaV90ZW1wbGF0ZRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjEKDWRpc2NvdmVyZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKFkNyZWF0ZU1jcFNlcnZlclJlcXVlc3QSLQoKbWNwX3NlcnZlchgBIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlciI9ChNHZXRNY3BTZXJ2ZXJSZXF1ZXN0EgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAQggKBmxvb2t1cCKWAQoPTWNwU2VydmVyRmlsdGVyEiwKBnN0YXR1cxgBIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxIQCghjYXRlZ29yeRgCIAEoCRIuCgp2aXNpYmlsaXR5GAMgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRITCgtuYW1lX3ByZWZpeBgEIAEoCSKIAQoVTGlzdE1jcFNlcnZlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEi8KBmZpbHRlchgDIAEoCzIfLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlckZpbHRlchIXCg9pbmNsdWRlX2NhdGFsb2cYBCABKAgidQoWTGlzdE1jcFNlcnZlcnNSZXNwb25zZRIuCgttY3Bfc2VydmVycxgBIAMoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJ4ChZVcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkEKFkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QSCgoCaWQYASABKAkSDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSJSChZMaXN0U2VydmVyVG9vbHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJrChdMaXN0U2VydmVyVG9vbHNSZXNwb25zZRIjCgV0b29scxgBIAMoCzIULm1jcHJlZ2lzdHJ5LnYxLlRvb2wSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVAoYTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJxChlMaXN0U2VydmVyUHJvbXB0c1Jlc3BvbnNlEicKB3Byb21wdHMYASADKAsyFi5tY3ByZWdpc3RyeS52MS5Qcm9tcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVgoaTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJc2VydmVyX2lkGAMgASgJIrUBChtMaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USKwoJcmVzb3VyY2VzGAEgAygLMhgubWNwcmVnaXN0cnkudjEuUmVzb3VyY2USPAoScmVzb3VyY2VfdGVtcGxhdGVzGAIgAygLMiAubWNwcmVnaXN0cnkudjEuUmVzb3VyY2VUZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSEgoKdG90YWxfc2l6ZRgEIAEoAyKTAQoTQXBwcm92ZVRvb2xzUmVxdWVzdBIRCglzZXJ2ZXJfaWQYASABKAkSEgoKdG9vbF9uYW1lcxgCIAMoCRIZChFkZWZpbml0aW9uX2hhc2hlcxgDIAMoCRIRCglhbGxfdG9vbHMYBCABKAgSGQoRcmV2b2tlX3Rvb2xfbmFtZXMYBSADKAkSDAoEZXRhZxgGIAEoCSKfAgoWSW1wb3J0TWNwQ29uZmlnUmVxdWVzdBITCgtjb25maWdfanNvbhgBIAEoCRJICgl2YXJpYWJsZXMYAiADKAsyNS5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0LlZhcmlhYmxlc0VudHJ5EjMKC29uX2NvbmZsaWN0GAMgASgOMh4ubWNwcmVnaXN0cnkudjEuSW1wb3J0Q29uZmxpY3QSDwoHZHJ5X3J1bhgEIAEoCBIuCgp2aXNpYmlsaXR5GAUgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRowCg5WYXJpYWJsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIncKF0ltcG9ydE1jcENvbmZpZ1Jlc3BvbnNlEi4KB2VudHJpZXMYASADKAsyHS5tY3ByZWdpc3RyeS52MS5JbXBvcnRlZEVudHJ5EhUKDWNyZWF0ZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSKLAQoNSW1wb3J0ZWRFbnRyeRILCgNrZXkYASABKAkSLgoHb3V0Y29tZRgCIAEoDjIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydE91dGNvbWUSLQoKbWNwX3NlcnZlchgDIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchIOCgZkZXRhaWwYBCABKAkqbAoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhIKDlRSQU5TUE9SVF9BVVRPEAESHQoZVFJBTlNQT1JUX1NUUkVBTUFCTEVfSFRUUBACEhEKDVRSQU5TUE9SVF9TU0UQAyqVAQoIQXV0aFR5cGUSGQoVQVVUSF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoOQVVUSF9UWVBFX05PTkUQARIVChFBVVRIX1RZUEVfQVBJX0tFWRACEhoKFkFVVEhfVFlQRV9CRUFSRVJfVE9LRU4QAxInCiNBVVRIX1RZUEVfT0FVVEgyX0NMSUVOVF9DUkVERU5USUFMUxAEKnQKDkFwcHJvdmFsUG9saWN5Eh8KG0FQUFJPVkFMX1BPTElDWV9VTlNQRUNJRklFRBAAEiAKHEFQUFJPVkFMX1BPTElDWV9SRVFVSVJFX05PTkUQARIfChtBUFBST1ZBTF9QT0xJQ1lfUkVRVUlSRV9BTEwQAipYCgpWaXNpYmlsaXR5EhoKFlZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIWChJWSVNJQklMSVRZX1BSSVZBVEUQARIWChJWSVNJQklMSVRZX0NBVEFMT0cQAiq1AQoMU2VydmVyU3RhdHVzEh0KGVNFUlZFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVTRVJWRVJfU1RBVFVTX1BFTkRJTkcQARIZChVTRVJWRVJfU1RBVFVTX1NZTkNJTkcQAhIbChdTRVJWRVJfU1RBVFVTX0NPTk5FQ1RFRBADEhcKE1NFUlZFUl9TVEFUVVNfRVJST1IQBBIaChZTRVJWRVJfU1RBVFVTX0RJU0FCTEVEEAUq1gEKEVRvb2xBcHByb3ZhbFN0YXRlEiMKH1RPT0xfQVBQUk9WQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9SRVFVSVJFRBABEiAKHFRPT0xfQVBQUk9WQUxfU1RBVEVfQVBQUk9WRUQQAhIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9BUFBST1ZFRBADEi4KKlRPT0xfQVBQUk9WQUxfU1RBVEVfQ0hBTkdFRF9TSU5DRV9BUFBST1ZBTBAEKoEBCg5JbXBvcnRDb25mbGljdBIfChtJTVBPUlRfQ09ORkxJQ1RfVU5TUEVDSUZJRUQQABIYChRJTVBPUlRfQ09ORkxJQ1RfU0tJUBABEhgKFElNUE9SVF9DT05GTElDVF9GQUlMEAISGgoWSU1QT1JUX0NPTkZMSUNUX1JFTkFNRRADKqwBCg1JbXBvcnRPdXRjb21lEh4KGklNUE9SVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWSU1QT1JUX09VVENPTUVfQ1JFQVRFRBABEhoKFklNUE9SVF9PVVRDT01FX1JFTkFNRUQQAhIhCh1JTVBPUlRfT1VUQ09NRV9TS0lQUEVEX0VYSVNUUxADEiAKHElNUE9SVF9PVVRDT01FX1NLSVBQRURfTE9DQUwQBDK0BwoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElQKD1VwZGF0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZU1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISUQoPRGVsZXRlTWNwU2VydmVyEiYubWNwcmVnaXN0cnkudjEuRGVsZXRlTWNwU2VydmVyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJiCg9MaXN0U2VydmVyVG9vbHMSJi5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyVG9vbHNSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVzcG9uc2USaAoRTGlzdFNlcnZlclByb21wdHMSKC5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUHJvbXB0c1JlcXVlc3QaKS5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUHJvbXB0c1Jlc3BvbnNlEm4KE0xpc3RTZXJ2ZXJSZXNvdXJjZXMSKi5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVxdWVzdBorLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJSZXNvdXJjZXNSZXNwb25zZRJOCgxBcHByb3ZlVG9vbHMSIy5tY3ByZWdpc3RyeS52MS5BcHByb3ZlVG9vbHNSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEmIKD0ltcG9ydE1jcENvbmZpZxImLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydE1jcENvbmZpZ1JlcXVlc3QaJy5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
+  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSLMCwoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkaNQoTUmVxdWVzdEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgoKCF9lbmFibGVkItkBCgtDcmVkZW50aWFscxI0CgdhcGlfa2V5GAEgASgLMiEubWNwcmVnaXN0cnkudjEuQXBpS2V5Q3JlZGVudGlhbHNIABI+CgxiZWFyZXJfdG9rZW4YAiABKAsyJi5tY3ByZWdpc3RyeS52MS5CZWFyZXJUb2tlbkNyZWRlbnRpYWxzSAASTAoZb2F1dGgyX2NsaWVudF9jcmVkZW50aWFscxgDIAEoCzInLm1jcHJlZ2lzdHJ5LnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSABCBgoEa2luZCI1ChFBcGlLZXlDcmVkZW50aWFscxILCgNrZXkYASABKAkSEwoLaGVhZGVyX25hbWUYAiABKAkiJwoWQmVhcmVyVG9rZW5DcmVkZW50aWFscxINCgV0b2tlbhgBIAEoCSJmChdPQXV0aDJDbGllbnRDcmVkZW50aWFscxIRCgl0b2tlbl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEhUKDWNsaWVudF9zZWNyZXQYAyABKAkSDgoGc2NvcGVzGAQgAygJIkwKEVRvb2xDb25maWd1cmF0aW9uEhQKB2VuYWJsZWQYASABKAhIAIgBARIVCg1hbGxvd2VkX3Rvb2xzGAIgAygJQgoKCF9lbmFibGVkIpkBCgpTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAMgASgJEg0KBXRpdGxlGAQgASgJEhQKDGluc3RydWN0aW9ucxgFIAEoCRItCgxjYXBhYmlsaXRpZXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io8BCglTeW5jRXJyb3ISKwoGcmVhc29uGAEgASgOMhsubWNwcmVnaXN0cnkudjEuRXJyb3JSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRIvCgtvY2N1cnJlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3luY19ydW5faWQYBCABKAkiVgoKQWNjZXNzSW5mbxIiCgRyb2xlGAEgASgOMhQubWNwcmVnaXN0cnkudjEuUm9sZRISCgppc19jcmVhdG9yGAIgASgIEhAKCGNhbl9lZGl0GAMgASgIIp4DCgRUb29sEgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLQoMaW5wdXRfc2NoZW1hGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIuCg1vdXRwdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjkKDmFwcHJvdmFsX3N0YXRlGAggASgOMiEubWNwcmVnaXN0cnkudjEuVG9vbEFwcHJvdmFsU3RhdGUSIAoYYXBwcm92ZWRfZGVmaW5pdGlvbl9oYXNoGAkgASgJEjEKDWRpc2NvdmVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNoYW5nZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCgZQcm9tcHQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIxCglhcmd1bWVudHMYBCADKAsyHi5tY3ByZWdpc3RyeS52MS5Qcm9tcHRBcmd1bWVudBIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkSMQoNZGlzY292ZXJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVAoOUHJvbXB0QXJndW1lbnQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIQCghyZXF1aXJlZBgEIAEoCCLyAQoIUmVzb3VyY2USCwoDdXJpGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdGl0bGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEQoJbWltZV90eXBlGAUgASgJEhEKBHNpemUYBiABKANIAIgBARIsCgthbm5vdGF0aW9ucxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAggASgJEjEKDWRpc2NvdmVyZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9zaXplIucBChBSZXNvdXJjZVRlbXBsYXRlEhQKDHVyaV90ZW1wbGF0ZRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjEKDWRpc2NvdmVyZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKFkNyZWF0ZU1jcFNlcnZlclJlcXVlc3QSLQoKbWNwX3NlcnZlchgBIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlciI9ChNHZXRNY3BTZXJ2ZXJSZXF1ZXN0EgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAQggKBmxvb2t1cCK4AQoPTWNwU2VydmVyRmlsdGVyEiwKBnN0YXR1cxgBIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxIQCghjYXRlZ29yeRgCIAEoCRIuCgp2aXNpYmlsaXR5GAMgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRITCgtuYW1lX3ByZWZpeBgEIAEoCRINCgVxdWVyeRgFIAEoCRIRCgl0b29sX25hbWUYBiABKAkiiAEKFUxpc3RNY3BTZXJ2ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIvCgZmaWx0ZXIYAyABKAsyHy5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXJGaWx0ZXISFwoPaW5jbHVkZV9jYXRhbG9nGAQgASgIInUKFkxpc3RNY3BTZXJ2ZXJzUmVzcG9uc2USLgoLbWNwX3NlcnZlcnMYASADKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMi0wEKElNlYXJjaFRvb2xzUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIRCglzZXJ2ZXJfaWQYBCABKAkSEAoIY2F0ZWdvcnkYBSABKAkSOgoPYXBwcm92YWxfc3RhdGVzGAYgAygOMiEubWNwcmVnaXN0cnkudjEuVG9vbEFwcHJvdmFsU3RhdGUSDwoHcGFja19pZBgHIAEoCRIVCg1pbmNsdWRlX3BhY2tzGAggASgIIokBCgdUb29sSGl0EhEKCXNlcnZlcl9pZBgBIAEoCRITCgtzZXJ2ZXJfbmFtZRgCIAEoCRIRCgl0b29sX25hbWUYAyABKAkSDQoFdGl0bGUYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2NvcmUYBiABKAESEAoIcGFja19pZHMYByADKAkiaQoTU2VhcmNoVG9vbHNSZXNwb25zZRIlCgRoaXRzGAEgAygLMhcubWNwcmVnaXN0cnkudjEuVG9vbEhpdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJ4ChZVcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkEKFkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QSCgoCaWQYASABKAkSDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSJSChZMaXN0U2VydmVyVG9vbHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJrChdMaXN0U2VydmVyVG9vbHNSZXNwb25zZRIjCgV0b29scxgBIAMoCzIULm1jcHJlZ2lzdHJ5LnYxLlRvb2wSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVAoYTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJxChlMaXN0U2VydmVyUHJvbXB0c1Jlc3BvbnNlEicKB3Byb21wdHMYASADKAsyFi5tY3ByZWdpc3RyeS52MS5Qcm9tcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVgoaTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJc2VydmVyX2lkGAMgASgJIrUBChtMaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USKwoJcmVzb3VyY2VzGAEgAygLMhgubWNwcmVnaXN0cnkudjEuUmVzb3VyY2USPAoScmVzb3VyY2VfdGVtcGxhdGVzGAIgAygLMiAubWNwcmVnaXN0cnkudjEuUmVzb3VyY2VUZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSEgoKdG90YWxfc2l6ZRgEIAEoAyKTAQoTQXBwcm92ZVRvb2xzUmVxdWVzdBIRCglzZXJ2ZXJfaWQYASABKAkSEgoKdG9vbF9uYW1lcxgCIAMoCRIZChFkZWZpbml0aW9uX2hhc2hlcxgDIAMoCRIRCglhbGxfdG9vbHMYBCABKAgSGQoRcmV2b2tlX3Rvb2xfbmFtZXMYBSADKAkSDAoEZXRhZxgGIAEoCSKfAgoWSW1wb3J0TWNwQ29uZmlnUmVxdWVzdBITCgtjb25maWdfanNvbhgBIAEoCRJICgl2YXJpYWJsZXMYAiADKAsyNS5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0LlZhcmlhYmxlc0VudHJ5EjMKC29uX2NvbmZsaWN0GAMgASgOMh4ubWNwcmVnaXN0cnkudjEuSW1wb3J0Q29uZmxpY3QSDwoHZHJ5X3J1bhgEIAEoCBIuCgp2aXNpYmlsaXR5GAUgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRowCg5WYXJpYWJsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIncKF0ltcG9ydE1jcENvbmZpZ1Jlc3BvbnNlEi4KB2VudHJpZXMYASADKAsyHS5tY3ByZWdpc3RyeS52MS5JbXBvcnRlZEVudHJ5EhUKDWNyZWF0ZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSKLAQoNSW1wb3J0ZWRFbnRyeRILCgNrZXkYASABKAkSLgoHb3V0Y29tZRgCIAEoDjIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydE91dGNvbWUSLQoKbWNwX3NlcnZlchgDIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchIOCgZkZXRhaWwYBCABKAkqbAoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhIKDlRSQU5TUE9SVF9BVVRPEAESHQoZVFJBTlNQT1JUX1NUUkVBTUFCTEVfSFRUUBACEhEKDVRSQU5TUE9SVF9TU0UQAyqVAQoIQXV0aFR5cGUSGQoVQVVUSF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoOQVVUSF9UWVBFX05PTkUQARIVChFBVVRIX1RZUEVfQVBJX0tFWRACEhoKFkFVVEhfVFlQRV9CRUFSRVJfVE9LRU4QAxInCiNBVVRIX1RZUEVfT0FVVEgyX0NMSUVOVF9DUkVERU5USUFMUxAEKnQKDkFwcHJvdmFsUG9saWN5Eh8KG0FQUFJPVkFMX1BPTElDWV9VTlNQRUNJRklFRBAAEiAKHEFQUFJPVkFMX1BPTElDWV9SRVFVSVJFX05PTkUQARIfChtBUFBST1ZBTF9QT0xJQ1lfUkVRVUlSRV9BTEwQAipYCgpWaXNpYmlsaXR5EhoKFlZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIWChJWSVNJQklMSVRZX1BSSVZBVEUQARIWChJWSVNJQklMSVRZX0NBVEFMT0cQAiq1AQoMU2VydmVyU3RhdHVzEh0KGVNFUlZFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVTRVJWRVJfU1RBVFVTX1BFTkRJTkcQARIZChVTRVJWRVJfU1RBVFVTX1NZTkNJTkcQAhIbChdTRVJWRVJfU1RBVFVTX0NPTk5FQ1RFRBADEhcKE1NFUlZFUl9TVEFUVVNfRVJST1IQBBIaChZTRVJWRVJfU1RBVFVTX0RJU0FCTEVEEAUq1gEKEVRvb2xBcHByb3ZhbFN0YXRlEiMKH1RPT0xfQVBQUk9WQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9SRVFVSVJFRBABEiAKHFRPT0xfQVBQUk9WQUxfU1RBVEVfQVBQUk9WRUQQAhIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9BUFBST1ZFRBADEi4KKlRPT0xfQVBQUk9WQUxfU1RBVEVfQ0hBTkdFRF9TSU5DRV9BUFBST1ZBTBAEKoEBCg5JbXBvcnRDb25mbGljdBIfChtJTVBPUlRfQ09ORkxJQ1RfVU5TUEVDSUZJRUQQABIYChRJTVBPUlRfQ09ORkxJQ1RfU0tJUBABEhgKFElNUE9SVF9DT05GTElDVF9GQUlMEAISGgoWSU1QT1JUX0NPTkZMSUNUX1JFTkFNRRADKqwBCg1JbXBvcnRPdXRjb21lEh4KGklNUE9SVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWSU1QT1JUX09VVENPTUVfQ1JFQVRFRBABEhoKFklNUE9SVF9PVVRDT01FX1JFTkFNRUQQAhIhCh1JTVBPUlRfT1VUQ09NRV9TS0lQUEVEX0VYSVNUUxADEiAKHElNUE9SVF9PVVRDT01FX1NLSVBQRURfTE9DQUwQBDKMCAoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElYKC1NlYXJjaFRvb2xzEiIubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXF1ZXN0GiMubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXNwb25zZRJUCg9VcGRhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5VcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyElEKD0RlbGV0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSYgoPTGlzdFNlcnZlclRvb2xzEiYubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJUb29sc1Jlc3BvbnNlEmgKEUxpc3RTZXJ2ZXJQcm9tcHRzEigubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRJuChNMaXN0U2VydmVyUmVzb3VyY2VzEioubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QaKy5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USTgoMQXBwcm92ZVRvb2xzEiMubWNwcmVnaXN0cnkudjEuQXBwcm92ZVRvb2xzUmVxdWVzdBoZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchJiCg9JbXBvcnRNY3BDb25maWcSJi5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
 
 /**
  * McpServer is a registered remote MCP server: its configuration (written by
@@ -1127,6 +1127,23 @@ export type McpServerFilter = Message<"mcpregistry.v1.McpServerFilter"> & {
    * @generated from field: string name_prefix = 4;
    */
   namePrefix: string;
+
+  /**
+   * Only servers whose name, display name or description match this text, in
+   * SearchTools' query language (words, `prefix*`, `"a phrase"`; at most 256
+   * characters). The order stays oldest first.
+   *
+   * @generated from field: string query = 5;
+   */
+  query: string;
+
+  /**
+   * Only servers that currently have a tool with exactly this name (as their
+   * last successful sync found it).
+   *
+   * @generated from field: string tool_name = 6;
+   */
+  toolName: string;
 };
 
 /**
@@ -1218,6 +1235,185 @@ export const ListMcpServersResponseSchema: GenMessage<ListMcpServersResponse> = 
   messageDesc(file_mcpregistry_v1_mcp_server, 18);
 
 /**
+ * Request of McpServerService.SearchTools.
+ *
+ * @generated from message mcpregistry.v1.SearchToolsRequest
+ */
+export type SearchToolsRequest = Message<"mcpregistry.v1.SearchToolsRequest"> & {
+  /**
+   * The text to find (see SearchTools): 1 to 256 characters holding at least
+   * one word, at most 16 terms. Required.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Maximum number of hits to return: 0 means the default of 20, values above
+   * 1000 are treated as 1000, negative values are INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of a previous call with the same other parameters;
+   * empty for the first page. A token that was altered, or that belongs to a
+   * different query, is INVALID_ARGUMENT.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only tools of this server (`mcp_...`). Filters only narrow: a server the
+   * caller cannot see gives no hits (never NOT_FOUND).
+   *
+   * @generated from field: string server_id = 4;
+   */
+  serverId: string;
+
+  /**
+   * Only tools of servers with exactly this category.
+   *
+   * @generated from field: string category = 5;
+   */
+  category: string;
+
+  /**
+   * Only tools in one of these approval states, as ListServerTools reports
+   * them (APPROVED, NOT_APPROVED and CHANGED_SINCE_APPROVAL apply under
+   * APPROVAL_POLICY_REQUIRE_ALL, NOT_REQUIRED under REQUIRE_NONE); empty keeps
+   * every tool.
+   *
+   * @generated from field: repeated mcpregistry.v1.ToolApprovalState approval_states = 6;
+   */
+  approvalStates: ToolApprovalState[];
+
+  /**
+   * Only tools of the current member servers of this pack (`pack_...`) of the
+   * caller's organization; another organization's pack gives no hits.
+   *
+   * @generated from field: string pack_id = 7;
+   */
+  packId: string;
+
+  /**
+   * Whether each hit lists `pack_ids`.
+   *
+   * @generated from field: bool include_packs = 8;
+   */
+  includePacks: boolean;
+};
+
+/**
+ * Describes the message mcpregistry.v1.SearchToolsRequest.
+ * Use `create(SearchToolsRequestSchema)` to create a new message.
+ */
+export const SearchToolsRequestSchema: GenMessage<SearchToolsRequest> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 19);
+
+/**
+ * ToolHit is one tool SearchTools found.
+ *
+ * @generated from message mcpregistry.v1.ToolHit
+ */
+export type ToolHit = Message<"mcpregistry.v1.ToolHit"> & {
+  /**
+   * The server's id.
+   *
+   * @generated from field: string server_id = 1;
+   */
+  serverId: string;
+
+  /**
+   * The server's name.
+   *
+   * @generated from field: string server_name = 2;
+   */
+  serverName: string;
+
+  /**
+   * The tool's name.
+   *
+   * @generated from field: string tool_name = 3;
+   */
+  toolName: string;
+
+  /**
+   * The tool's title (`title`, else `annotations.title`); empty if none.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
+
+  /**
+   * The tool's description.
+   *
+   * @generated from field: string description = 5;
+   */
+  description: string;
+
+  /**
+   * Relevance, higher is better. Comparable only within one search: the
+   * scale differs between the SQLite (bm25) and PostgreSQL (ts_rank) backends.
+   *
+   * @generated from field: double score = 6;
+   */
+  score: number;
+
+  /**
+   * With `include_packs`: the caller's organization's packs whose current
+   * members include the server, by id.
+   *
+   * @generated from field: repeated string pack_ids = 7;
+   */
+  packIds: string[];
+};
+
+/**
+ * Describes the message mcpregistry.v1.ToolHit.
+ * Use `create(ToolHitSchema)` to create a new message.
+ */
+export const ToolHitSchema: GenMessage<ToolHit> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 20);
+
+/**
+ * Response of McpServerService.SearchTools.
+ *
+ * @generated from message mcpregistry.v1.SearchToolsResponse
+ */
+export type SearchToolsResponse = Message<"mcpregistry.v1.SearchToolsResponse"> & {
+  /**
+   * The hits of this page, best first.
+   *
+   * @generated from field: repeated mcpregistry.v1.ToolHit hits = 1;
+   */
+  hits: ToolHit[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Number of hits across all pages.
+   *
+   * @generated from field: int64 total_size = 3;
+   */
+  totalSize: bigint;
+};
+
+/**
+ * Describes the message mcpregistry.v1.SearchToolsResponse.
+ * Use `create(SearchToolsResponseSchema)` to create a new message.
+ */
+export const SearchToolsResponseSchema: GenMessage<SearchToolsResponse> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 21);
+
+/**
  * Request of McpServerService.UpdateMcpServer.
  *
  * @generated from message mcpregistry.v1.UpdateMcpServerRequest
@@ -1252,7 +1448,7 @@ export type UpdateMcpServerRequest = Message<"mcpregistry.v1.UpdateMcpServerRequ
  * Use `create(UpdateMcpServerRequestSchema)` to create a new message.
  */
 export const UpdateMcpServerRequestSchema: GenMessage<UpdateMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 19);
+  messageDesc(file_mcpregistry_v1_mcp_server, 22);
 
 /**
  * Request of McpServerService.DeleteMcpServer.
@@ -1289,7 +1485,7 @@ export type DeleteMcpServerRequest = Message<"mcpregistry.v1.DeleteMcpServerRequ
  * Use `create(DeleteMcpServerRequestSchema)` to create a new message.
  */
 export const DeleteMcpServerRequestSchema: GenMessage<DeleteMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 20);
+  messageDesc(file_mcpregistry_v1_mcp_server, 23);
 
 /**
  * Request of McpServerService.ListServerTools.
@@ -1327,7 +1523,7 @@ export type ListServerToolsRequest = Message<"mcpregistry.v1.ListServerToolsRequ
  * Use `create(ListServerToolsRequestSchema)` to create a new message.
  */
 export const ListServerToolsRequestSchema: GenMessage<ListServerToolsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 21);
+  messageDesc(file_mcpregistry_v1_mcp_server, 24);
 
 /**
  * Response of McpServerService.ListServerTools.
@@ -1362,7 +1558,7 @@ export type ListServerToolsResponse = Message<"mcpregistry.v1.ListServerToolsRes
  * Use `create(ListServerToolsResponseSchema)` to create a new message.
  */
 export const ListServerToolsResponseSchema: GenMessage<ListServerToolsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 22);
+  messageDesc(file_mcpregistry_v1_mcp_server, 25);
 
 /**
  * Request of McpServerService.ListServerPrompts.
@@ -1400,7 +1596,7 @@ export type ListServerPromptsRequest = Message<"mcpregistry.v1.ListServerPrompts
  * Use `create(ListServerPromptsRequestSchema)` to create a new message.
  */
 export const ListServerPromptsRequestSchema: GenMessage<ListServerPromptsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 23);
+  messageDesc(file_mcpregistry_v1_mcp_server, 26);
 
 /**
  * Response of McpServerService.ListServerPrompts.
@@ -1435,7 +1631,7 @@ export type ListServerPromptsResponse = Message<"mcpregistry.v1.ListServerPrompt
  * Use `create(ListServerPromptsResponseSchema)` to create a new message.
  */
 export const ListServerPromptsResponseSchema: GenMessage<ListServerPromptsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 24);
+  messageDesc(file_mcpregistry_v1_mcp_server, 27);
 
 /**
  * Request of McpServerService.ListServerResources.
@@ -1474,7 +1670,7 @@ export type ListServerResourcesRequest = Message<"mcpregistry.v1.ListServerResou
  * Use `create(ListServerResourcesRequestSchema)` to create a new message.
  */
 export const ListServerResourcesRequestSchema: GenMessage<ListServerResourcesRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 25);
+  messageDesc(file_mcpregistry_v1_mcp_server, 28);
 
 /**
  * Response of McpServerService.ListServerResources. The pages walk one
@@ -1519,7 +1715,7 @@ export type ListServerResourcesResponse = Message<"mcpregistry.v1.ListServerReso
  * Use `create(ListServerResourcesResponseSchema)` to create a new message.
  */
 export const ListServerResourcesResponseSchema: GenMessage<ListServerResourcesResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 26);
+  messageDesc(file_mcpregistry_v1_mcp_server, 29);
 
 /**
  * Request of McpServerService.ApproveTools. At least one of `tool_names`,
@@ -1584,7 +1780,7 @@ export type ApproveToolsRequest = Message<"mcpregistry.v1.ApproveToolsRequest"> 
  * Use `create(ApproveToolsRequestSchema)` to create a new message.
  */
 export const ApproveToolsRequestSchema: GenMessage<ApproveToolsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 27);
+  messageDesc(file_mcpregistry_v1_mcp_server, 30);
 
 /**
  * Request of McpServerService.ImportMcpConfig.
@@ -1633,7 +1829,7 @@ export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequ
  * Use `create(ImportMcpConfigRequestSchema)` to create a new message.
  */
 export const ImportMcpConfigRequestSchema: GenMessage<ImportMcpConfigRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 28);
+  messageDesc(file_mcpregistry_v1_mcp_server, 31);
 
 /**
  * Response of McpServerService.ImportMcpConfig.
@@ -1668,7 +1864,7 @@ export type ImportMcpConfigResponse = Message<"mcpregistry.v1.ImportMcpConfigRes
  * Use `create(ImportMcpConfigResponseSchema)` to create a new message.
  */
 export const ImportMcpConfigResponseSchema: GenMessage<ImportMcpConfigResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 29);
+  messageDesc(file_mcpregistry_v1_mcp_server, 32);
 
 /**
  * ImportedEntry is the fate of one configuration entry.
@@ -1711,7 +1907,7 @@ export type ImportedEntry = Message<"mcpregistry.v1.ImportedEntry"> & {
  * Use `create(ImportedEntrySchema)` to create a new message.
  */
 export const ImportedEntrySchema: GenMessage<ImportedEntry> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 30);
+  messageDesc(file_mcpregistry_v1_mcp_server, 33);
 
 /**
  * Transport is how the service talks to an upstream MCP server.
@@ -2144,6 +2340,30 @@ export const McpServerService: GenService<{
     methodKind: "unary";
     input: typeof ListMcpServersRequestSchema;
     output: typeof ListMcpServersResponseSchema;
+  },
+  /**
+   * Finds tools by text among the tools of the servers the caller sees (its
+   * organization's and the catalog's; a platform-admin key: the catalog's), as
+   * their last successful syncs stored them. The query language (`query`):
+   * terms separated by spaces, all of which must match: a word (`jira`), a
+   * prefix (`iss*`) or a phrase in double quotes (`"create issue"`). Text is
+   * compared as tokens: runs of letters and digits, in lower case (no
+   * stemming); anything else separates them, so `create_issue` is the phrase
+   * `create issue`. A term matches in the tool's name, title (`title`, else
+   * `annotations.title`) or description. Hits are ranked: a match in the name
+   * outranks one in the title, which outranks one in the description; equal
+   * scores are ordered by server id, then tool name. The index is written in
+   * the transaction that stores a sync's tools, so a removed tool is never
+   * found after its sync. Callers: any role (not pack-limited keys). Errors:
+   * INVALID_ARGUMENT/INVALID_ARGUMENT for an invalid `query`, filter, page size
+   * or page token; PERMISSION_DENIED/PERMISSION_DENIED for a pack-limited key.
+   *
+   * @generated from rpc mcpregistry.v1.McpServerService.SearchTools
+   */
+  searchTools: {
+    methodKind: "unary";
+    input: typeof SearchToolsRequestSchema;
+    output: typeof SearchToolsResponseSchema;
   },
   /**
    * Changes a server's configuration. Changing `url`, `transport`, `auth_type`
