@@ -22,6 +22,7 @@ mod load;
 mod procs;
 mod report;
 mod scenarios;
+mod search;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,8 @@ struct Cli {
 enum Command {
     /// Run the benchmark suite.
     Run(Box<RunArgs>),
+    /// Build the text-search data set in bulk SQL and print its query plans and latencies.
+    Search(search::SearchArgs),
     /// Serve the MCP fixture (Streamable HTTP, JSON responses) on 127.0.0.1.
     Fixture {
         #[arg(long)]
@@ -219,6 +222,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fixture { port, tools } => runtime.block_on(fixture::serve(port, tools)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
         Command::Run(args) => {
             let mut args = *args;
             args.apply_quick();

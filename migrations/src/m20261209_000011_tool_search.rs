@@ -22,7 +22,11 @@
 //!   `pack_search`, tokenizer `unicode61` without diacritic folding) kept by
 //!   triggers. Their rowids come from `*_search_rows` tables with an
 //!   `INTEGER PRIMARY KEY` (stable across VACUUM, unlike the implicit rowid of
-//!   a table keyed by text) that map each document to its row.
+//!   a table keyed by text) that map each document to its row. A tool's
+//!   document also holds its server's scope as one token (the organization
+//!   id without its `_`, or `catalog`: the same length for every document,
+//!   weight 0 in the ranking), so that a search matches the caller's scopes
+//!   inside the index instead of joining every match of every organization.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
@@ -82,16 +86,17 @@ CREATE TABLE tool_search_rows (
 );
 CREATE UNIQUE INDEX tool_search_rows_server_name_idx ON tool_search_rows (server_id, name);
 CREATE VIRTUAL TABLE tool_search USING fts5(
-    name, title, description,
+    name, title, description, scope,
     content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 0'
 );
 CREATE TRIGGER server_capabilities_search_insert AFTER INSERT ON server_capabilities
 WHEN new.kind = 'tool' BEGIN
     INSERT INTO tool_search_rows (server_id, name) VALUES (new.server_id, new.key);
-    INSERT INTO tool_search (rowid, name, title, description)
+    INSERT INTO tool_search (rowid, name, title, description, scope)
     SELECT r.id, new.key,
         coalesce(new.definition ->> '$.title', new.definition ->> '$.annotations.title', ''),
-        coalesce(new.definition ->> '$.description', '')
+        coalesce(new.definition ->> '$.description', ''),
+        replace((SELECT scope FROM mcp_servers WHERE id = new.server_id), '_', '')
     FROM tool_search_rows r WHERE r.server_id = new.server_id AND r.name = new.key;
 END;
 CREATE TRIGGER server_capabilities_search_delete AFTER DELETE ON server_capabilities
@@ -108,21 +113,37 @@ WHEN old.kind = 'tool' OR new.kind = 'tool' BEGIN
     WHERE old.kind = 'tool' AND server_id = old.server_id AND name = old.key;
     INSERT INTO tool_search_rows (server_id, name)
     SELECT new.server_id, new.key WHERE new.kind = 'tool';
-    INSERT INTO tool_search (rowid, name, title, description)
+    INSERT INTO tool_search (rowid, name, title, description, scope)
     SELECT r.id, new.key,
         coalesce(new.definition ->> '$.title', new.definition ->> '$.annotations.title', ''),
-        coalesce(new.definition ->> '$.description', '')
+        coalesce(new.definition ->> '$.description', ''),
+        replace((SELECT scope FROM mcp_servers WHERE id = new.server_id), '_', '')
     FROM tool_search_rows r
     WHERE new.kind = 'tool' AND r.server_id = new.server_id AND r.name = new.key;
 END;
+CREATE TRIGGER mcp_servers_tool_search_scope AFTER UPDATE OF scope ON mcp_servers
+WHEN old.scope IS NOT new.scope BEGIN
+    DELETE FROM tool_search WHERE rowid IN (
+        SELECT id FROM tool_search_rows WHERE server_id = new.id);
+    INSERT INTO tool_search (rowid, name, title, description, scope)
+    SELECT r.id, c.key,
+        coalesce(c.definition ->> '$.title', c.definition ->> '$.annotations.title', ''),
+        coalesce(c.definition ->> '$.description', ''),
+        replace(new.scope, '_', '')
+    FROM tool_search_rows r
+    JOIN server_capabilities c ON c.server_id = r.server_id AND c.kind = 'tool' AND c.key = r.name
+    WHERE r.server_id = new.id;
+END;
 INSERT INTO tool_search_rows (server_id, name)
 SELECT server_id, key FROM server_capabilities WHERE kind = 'tool';
-INSERT INTO tool_search (rowid, name, title, description)
+INSERT INTO tool_search (rowid, name, title, description, scope)
 SELECT r.id, c.key,
     coalesce(c.definition ->> '$.title', c.definition ->> '$.annotations.title', ''),
-    coalesce(c.definition ->> '$.description', '')
+    coalesce(c.definition ->> '$.description', ''),
+    replace(s.scope, '_', '')
 FROM tool_search_rows r
-JOIN server_capabilities c ON c.server_id = r.server_id AND c.kind = 'tool' AND c.key = r.name;
+JOIN server_capabilities c ON c.server_id = r.server_id AND c.kind = 'tool' AND c.key = r.name
+JOIN mcp_servers s ON s.id = r.server_id;
 
 CREATE TABLE server_search_rows (id INTEGER PRIMARY KEY, server_id TEXT NOT NULL UNIQUE);
 CREATE VIRTUAL TABLE server_search USING fts5(
@@ -194,6 +215,7 @@ DROP TABLE IF EXISTS server_search_rows;
 DROP TRIGGER IF EXISTS server_capabilities_search_insert;
 DROP TRIGGER IF EXISTS server_capabilities_search_delete;
 DROP TRIGGER IF EXISTS server_capabilities_search_update;
+DROP TRIGGER IF EXISTS mcp_servers_tool_search_scope;
 DROP TABLE IF EXISTS tool_search;
 DROP TABLE IF EXISTS tool_search_rows;
 "#;

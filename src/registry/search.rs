@@ -103,6 +103,12 @@ impl TextQuery {
         terms.join(" AND ")
     }
 
+    /// `text` as one FTS5 phrase of its tokens (`"org 0189ab"`), for values
+    /// the service made (scopes), not for queries.
+    pub fn phrase_fts5(text: &str) -> String {
+        format!("\"{}\"", tokens(text).join(" ").replace('"', "\"\""))
+    }
+
     /// The query as a PostgreSQL `tsquery` literal, to be cast with
     /// `::tsquery` (no parsing, no normalization): each token quoted,
     /// the tokens of a term joined by `<->`, a prefix marked `:*`, the terms

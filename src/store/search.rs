@@ -5,7 +5,7 @@
 //! columns); nothing here writes them.
 //!
 //! Ranking: SQLite's `bm25` with column weights 100 (name), 10 (title), 1
-//! (description), negated so that higher is better; PostgreSQL's `ts_rank`
+//! (description), 0 (the scope column, see [`scoped_fts5`]), negated so that higher is better; PostgreSQL's `ts_rank`
 //! with weights A 1.0 (name), B 0.1 (title), C 0.01 (description). Scores are
 //! comparable within one backend and one search only; the order they give a
 //! tool whose name matches before one whose title or description does is the
@@ -151,6 +151,22 @@ impl Store {
     }
 }
 
+/// The FTS5 expression of `query` within `scopes`: the scope column (a
+/// tool's server's organization id without its `_`, one token, or `catalog`)
+/// must be one of them, so the index intersects the query with the caller's
+/// scopes before any join.
+fn scoped_fts5(scopes: &[String], query: &TextQuery) -> String {
+    let scopes: Vec<String> = scopes
+        .iter()
+        .map(|scope| TextQuery::phrase_fts5(&scope.replace('_', "")))
+        .collect();
+    format!(
+        "{{scope}} : ({}) AND {{name title description}} : ({})",
+        scopes.join(" OR "),
+        query.fts5()
+    )
+}
+
 /// ` COLLATE "C"` on PostgreSQL, so tool names order by bytes as on SQLite.
 fn collate(backend: DbBackend) -> &'static str {
     match backend {
@@ -182,7 +198,7 @@ fn matches(sql: &mut Sql, scopes: &[String], search: &ToolSearch) {
         _ => {
             sql.push(
                 "SELECT c.server_id AS server_id, s.name AS server_name, c.key AS tool_name, \
-                 c.definition AS definition, -bm25(tool_search, 100.0, 10.0, 1.0) AS score \
+                 c.definition AS definition, -bm25(tool_search, 100.0, 10.0, 1.0, 0.0) AS score \
                  FROM tool_search \
                  JOIN tool_search_rows r ON r.id = tool_search.rowid \
                  JOIN server_capabilities c \
@@ -194,7 +210,7 @@ fn matches(sql: &mut Sql, scopes: &[String], search: &ToolSearch) {
                  JOIN mcp_servers s ON s.id = c.server_id \
                  WHERE tool_search MATCH ",
             )
-            .bind(search.query.fts5());
+            .bind(scoped_fts5(scopes, &search.query));
         }
     }
     sql.push(" AND s.scope IN ").bind_list(scopes);
@@ -314,6 +330,16 @@ pub(crate) fn has_tool(backend: DbBackend, name: &str) -> SimpleExpr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_searches_match_the_scopes_in_the_index() {
+        let query = TextQuery::parse("jira").expect("query");
+        let scopes = ["org_0189ab".to_owned(), "catalog".to_owned()];
+        assert_eq!(
+            scoped_fts5(&scopes, &query),
+            r#"{scope} : ("org0189ab" OR "catalog") AND {name title description} : ("jira")"#
+        );
+    }
 
     #[test]
     fn titles_come_from_the_tool_or_its_annotations() {
