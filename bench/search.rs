@@ -485,7 +485,8 @@ fn plans(backend: DbBackend, org: &str) -> Vec<(&'static str, String)> {
                      c.definition AS definition, \
                      ts_rank('{{0, 0.01, 0.1, 1.0}}', c.search, '(''create'')'::tsquery)::float8 AS score \
                      FROM server_capabilities c JOIN mcp_servers s ON s.id = c.server_id \
-                     WHERE c.search @@ '(''create'')'::tsquery AND c.kind = 'tool' AND s.scope IN {scopes}\
+                     WHERE c.search @@ '(''org{hexorg}'':D | ''catalog'':D) & ((''create''))'::tsquery \
+                     AND c.kind = 'tool' AND s.scope IN {scopes}\
                      ) AS hits ORDER BY score DESC, server_id COLLATE \"C\", tool_name COLLATE \"C\" LIMIT 21"
                 ),
             ),

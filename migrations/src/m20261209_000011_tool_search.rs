@@ -12,10 +12,13 @@
 //! tool a sync removes is gone from the index when the sync commits, never
 //! later, and no code path can forget them.
 //!
-//! - PostgreSQL: a stored generated `search tsvector` column on
-//!   `server_capabilities` (tools only: name weight A, title B, description C),
-//!   `mcp_servers` (name A, display name B, description C) and `packs` (name A,
-//!   description B), each with a GIN index. Text is reduced to its letters and
+//! - PostgreSQL: a `search tsvector` column with a GIN index on
+//!   `server_capabilities` (tools only: name weight A, title B, description C,
+//!   and the server's scope as one lexeme of weight D, so that a search
+//!   intersects the caller's scopes in the index; written by a BEFORE trigger,
+//!   as a generated column cannot read `mcp_servers`), and stored generated
+//!   columns on `mcp_servers` (name A, display name B, description C) and
+//!   `packs` (name A, description B). Text is reduced to its letters and
 //!   digits (`regexp_replace`) before the `simple` configuration (no stemming,
 //!   no stop words) reads it.
 //! - SQLite: contentless FTS5 tables (`tool_search`, `server_search`,
@@ -36,9 +39,11 @@ pub struct Migration;
 
 /// A tool's title is its own `title`, else `annotations.title`.
 const PG_UP: &str = r#"
-ALTER TABLE server_capabilities ADD COLUMN search tsvector GENERATED ALWAYS AS (
-    CASE WHEN kind = 'tool' THEN
-        setweight(to_tsvector('simple'::regconfig,
+CREATE FUNCTION mcp_registry_tool_document(kind text, key text, definition text, scope text)
+RETURNS tsvector LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN kind = 'tool' THEN
+        setweight(to_tsvector('simple'::regconfig, replace(scope, '_', '')), 'D')
+        || setweight(to_tsvector('simple'::regconfig,
             regexp_replace(key, '[^[:alnum:]]+', ' ', 'g')), 'A')
         || setweight(to_tsvector('simple'::regconfig,
             regexp_replace(coalesce(definition::jsonb ->> 'title',
@@ -47,7 +52,31 @@ ALTER TABLE server_capabilities ADD COLUMN search tsvector GENERATED ALWAYS AS (
             regexp_replace(coalesce(definition::jsonb ->> 'description', ''),
                 '[^[:alnum:]]+', ' ', 'g')), 'C')
     END
-) STORED;
+$$;
+CREATE FUNCTION mcp_registry_tool_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.search := mcp_registry_tool_document(NEW.kind, NEW.key, NEW.definition,
+        (SELECT scope FROM mcp_servers WHERE id = NEW.server_id));
+    RETURN NEW;
+END
+$$;
+CREATE FUNCTION mcp_registry_server_scope_search() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE server_capabilities
+    SET search = mcp_registry_tool_document(kind, key, definition, NEW.scope)
+    WHERE server_id = NEW.id AND kind = 'tool';
+    RETURN NULL;
+END
+$$;
+ALTER TABLE server_capabilities ADD COLUMN search tsvector;
+UPDATE server_capabilities c
+SET search = mcp_registry_tool_document(c.kind, c.key, c.definition, s.scope)
+FROM mcp_servers s WHERE s.id = c.server_id AND c.kind = 'tool';
+CREATE TRIGGER server_capabilities_search BEFORE INSERT OR UPDATE OF kind, key, definition
+    ON server_capabilities FOR EACH ROW EXECUTE FUNCTION mcp_registry_tool_search();
+CREATE TRIGGER mcp_servers_tool_search_scope AFTER UPDATE OF scope ON mcp_servers
+    FOR EACH ROW WHEN (OLD.scope IS DISTINCT FROM NEW.scope)
+    EXECUTE FUNCTION mcp_registry_server_scope_search();
 CREATE INDEX server_capabilities_search_idx ON server_capabilities USING gin (search);
 ALTER TABLE mcp_servers ADD COLUMN search tsvector GENERATED ALWAYS AS (
     setweight(to_tsvector('simple'::regconfig,
@@ -69,6 +98,8 @@ CREATE INDEX server_capabilities_kind_key_idx ON server_capabilities (kind, key,
 "#;
 
 const PG_DOWN: &str = r#"
+DROP TRIGGER IF EXISTS mcp_servers_tool_search_scope ON mcp_servers;
+DROP TRIGGER IF EXISTS server_capabilities_search ON server_capabilities;
 DROP INDEX IF EXISTS server_capabilities_kind_key_idx;
 DROP INDEX IF EXISTS packs_search_idx;
 ALTER TABLE packs DROP COLUMN IF EXISTS search;
@@ -76,6 +107,9 @@ DROP INDEX IF EXISTS mcp_servers_search_idx;
 ALTER TABLE mcp_servers DROP COLUMN IF EXISTS search;
 DROP INDEX IF EXISTS server_capabilities_search_idx;
 ALTER TABLE server_capabilities DROP COLUMN IF EXISTS search;
+DROP FUNCTION IF EXISTS mcp_registry_server_scope_search();
+DROP FUNCTION IF EXISTS mcp_registry_tool_search();
+DROP FUNCTION IF EXISTS mcp_registry_tool_document(text, text, text, text);
 "#;
 
 const SQLITE_UP: &str = r#"

@@ -6,7 +6,8 @@
 //!
 //! Ranking: SQLite's `bm25` with column weights 100 (name), 10 (title), 1
 //! (description), 0 (the scope column, see [`scoped_fts5`]), negated so that higher is better; PostgreSQL's `ts_rank`
-//! with weights A 1.0 (name), B 0.1 (title), C 0.01 (description). Scores are
+//! with weights A 1.0 (name), B 0.1 (title), C 0.01 (description), D 0 (the
+//! scope lexeme, see [`scoped_tsquery`]). Scores are
 //! comparable within one backend and one search only; the order they give a
 //! tool whose name matches before one whose title or description does is the
 //! same on both.
@@ -167,6 +168,17 @@ fn scoped_fts5(scopes: &[String], query: &TextQuery) -> String {
     )
 }
 
+/// The `tsquery` of `query` within `scopes`: one of the scope lexemes of
+/// weight D (a tool's server's organization id without its `_`, or
+/// `catalog`), and the query. The rank is computed on the query alone.
+fn scoped_tsquery(scopes: &[String], query: &TextQuery) -> String {
+    let scopes: Vec<String> = scopes
+        .iter()
+        .map(|scope| format!("'{}':D", scope.replace('_', "").replace('\'', "''")))
+        .collect();
+    format!("({}) & ({})", scopes.join(" | "), query.tsquery())
+}
+
 /// ` COLLATE "C"` on PostgreSQL, so tool names order by bytes as on SQLite.
 fn collate(backend: DbBackend) -> &'static str {
     match backend {
@@ -191,7 +203,7 @@ fn matches(sql: &mut Sql, scopes: &[String], search: &ToolSearch) {
                  FROM server_capabilities c JOIN mcp_servers s ON s.id = c.server_id \
                  WHERE c.search @@ ",
             )
-            .bind(search.query.tsquery())
+            .bind(scoped_tsquery(scopes, &search.query))
             .push("::tsquery AND c.kind = ")
             .bind(tool);
         }
@@ -338,6 +350,16 @@ mod tests {
         assert_eq!(
             scoped_fts5(&scopes, &query),
             r#"{scope} : ("org0189ab" OR "catalog") AND {name title description} : ("jira")"#
+        );
+    }
+
+    #[test]
+    fn postgres_searches_match_the_scopes_in_the_index() {
+        let query = TextQuery::parse("jira").expect("query");
+        let scopes = ["org_0189ab".to_owned(), "catalog".to_owned()];
+        assert_eq!(
+            scoped_tsquery(&scopes, &query),
+            "('org0189ab':D | 'catalog':D) & (('jira'))"
         );
     }
 
