@@ -17,7 +17,7 @@ use crate::sync::client::{DiscoveryError, Limits, Wire, open, within};
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::{AttemptFailure, stored_url};
 use crate::sync::pool::Pooled;
-use crate::sync::session::Sink;
+use crate::sync::session::{Connection, Sink};
 
 /// What a request made for the pack gateway came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,7 +120,7 @@ impl Syncer {
                 .await
                 .map_err(Failure::from)?;
             let settings = &self.inner.settings;
-            let (connection, _) = open(
+            let (mut connection, _) = open(
                 &self.inner.client,
                 &url,
                 &headers,
@@ -130,7 +130,19 @@ impl Syncer {
             )
             .await
             .map_err(Failure::Upstream)?;
-            Ok(Pooled::new(connection, fingerprint.clone()))
+            if let Connection::Streamable(session) = &mut connection {
+                // Where a Streamable HTTP upstream sends `list_changed`.
+                session.listen();
+            }
+            // The upstream announces changes: sync it (coalesced, see
+            // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
+            let engine = Arc::downgrade(&self.inner);
+            let server_id = server.id.clone();
+            Ok(Pooled::new(connection, fingerprint.clone()).watch(move || {
+                if let Some(inner) = engine.upgrade() {
+                    Syncer { inner }.lists_changed(&server_id);
+                }
+            }))
         };
         self.inner
             .pool

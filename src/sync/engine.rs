@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
 use crate::registry::Caller;
-use crate::registry::runs::SyncRun;
+use crate::registry::runs::{SyncRun, Trigger};
 use crate::registry::servers::{Lookup, Servers};
 use crate::store::Store;
 use crate::sync::client::Limits;
@@ -81,6 +81,9 @@ pub(super) struct Inner {
     pub(super) locks: ServerLocks,
     /// The pack gateway's upstream sessions, one per server.
     pub(super) pool: crate::sync::pool::Pool,
+    /// Servers with a sync pending because they announced a change, and
+    /// whether another announcement came since that sync started.
+    pub(super) announced: std::sync::Mutex<std::collections::HashMap<String, bool>>,
     /// Owner of background syncs (the application's tracker), so shutdown
     /// can wait for them.
     pub(super) tasks: TaskTracker,
@@ -122,6 +125,7 @@ impl Syncer {
                 events,
                 locks: ServerLocks::new(),
                 pool: crate::sync::pool::Pool::default(),
+                announced: std::sync::Mutex::default(),
                 tasks,
                 stopping,
                 abandon,
@@ -148,7 +152,7 @@ impl Syncer {
                 "server {server_id} is disabled; enable it to sync"
             )));
         }
-        let run = self.sync_exclusively(view.server).await?;
+        let run = self.sync_exclusively(view.server, Trigger::Manual).await?;
         match &run.error {
             None => Ok(run),
             Some(error) => Err(error.reason.to_error(error.message.clone(), run.id.clone())),

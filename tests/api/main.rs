@@ -9,6 +9,7 @@ mod helpers;
 include!("../support/modules.rs");
 
 mod admin;
+mod announcements;
 mod auth;
 mod binary;
 mod cache;
