@@ -227,9 +227,9 @@ fn initialize(incoming: &Incoming<'_>) -> Result<Value, Answer> {
     Ok(json!({
         "protocolVersion": version,
         "capabilities": {
-            "tools": {"listChanged": false},
-            "prompts": {"listChanged": false},
-            "resources": {"subscribe": false, "listChanged": false},
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"subscribe": false, "listChanged": true},
         },
         "serverInfo": {"name": "mcp-registry", "title": pack.name, "version": env!("CARGO_PKG_VERSION")},
         "instructions": pack.description,

@@ -15,6 +15,7 @@ mod binary;
 mod cache;
 mod gateway;
 mod gateway_clients;
+mod gateway_notifications;
 mod gateway_sessions;
 mod grpc_web;
 mod import;
