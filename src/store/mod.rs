@@ -9,6 +9,7 @@ mod organizations;
 mod packs;
 mod servers;
 mod sync_runs;
+mod watches;
 
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};

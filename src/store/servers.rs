@@ -410,6 +410,7 @@ pub(crate) async fn record_sync_state_on<C: ConnectionTrait>(
     }
     if let Some(info) = &state.server_info {
         update = update.col_expr(Column::ServerInfo, Expr::value(json(info)?));
+        crate::store::watches::set_announcing_on(db, server_id, info.announces_changes()).await?;
     }
     if let Some(transport) = state.detected_transport {
         update = update.col_expr(Column::DetectedTransport, Expr::value(transport.as_str()));

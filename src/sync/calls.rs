@@ -112,28 +112,7 @@ impl Syncer {
         // headers) changes `updated_at`: a new session.
         let fingerprint = server.updated_at.to_string();
         let opening = async {
-            let url = stored_url(server).map_err(Failure::from)?;
-            let headers = self
-                .inner
-                .credentials
-                .headers(server)
-                .await
-                .map_err(Failure::from)?;
-            let settings = &self.inner.settings;
-            let (mut connection, _) = open(
-                &self.inner.client,
-                &url,
-                &headers,
-                wire(server),
-                limits,
-                &settings.policy,
-            )
-            .await
-            .map_err(Failure::Upstream)?;
-            if let Connection::Streamable(session) = &mut connection {
-                // Where a Streamable HTTP upstream sends `list_changed`.
-                session.listen();
-            }
+            let connection = self.connect(server, limits).await?;
             // The upstream announces changes: sync it (coalesced, see
             // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
             let engine = Arc::downgrade(&self.inner);
@@ -149,10 +128,43 @@ impl Syncer {
             .session(&server.id, &fingerprint, opening)
             .await
     }
+
+    /// An initialized session with `server` (its sealed credentials opened
+    /// for the request headers, the guard, the transport the last sync
+    /// found), reading the stream on which the upstream sends its own
+    /// messages (`list_changed`).
+    pub(super) async fn connect(
+        &self,
+        server: &McpServer,
+        limits: &Limits,
+    ) -> Result<Connection, Failure> {
+        let url = stored_url(server).map_err(Failure::from)?;
+        let headers = self
+            .inner
+            .credentials
+            .headers(server)
+            .await
+            .map_err(Failure::from)?;
+        let settings = &self.inner.settings;
+        let (mut connection, _) = open(
+            &self.inner.client,
+            &url,
+            &headers,
+            wire(server),
+            limits,
+            &settings.policy,
+        )
+        .await
+        .map_err(Failure::Upstream)?;
+        if let Connection::Streamable(session) = &mut connection {
+            session.listen();
+        }
+        Ok(connection)
+    }
 }
 
 /// Why no session could be had.
-enum Failure {
+pub(super) enum Failure {
     Credentials(AttemptFailure),
     Upstream(DiscoveryError),
 }

@@ -42,6 +42,9 @@ pub struct SyncSettings {
     pub max_backoff: Duration,
     /// Most syncs at once in this process (`--sync-concurrency`).
     pub concurrency: usize,
+    /// Most servers this process watches at once (`--upstream-watches`; 0:
+    /// none), see [`crate::sync::watches`].
+    pub watches: usize,
 }
 
 /// A live sync event, for WatchSyncEvents.

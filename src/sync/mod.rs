@@ -4,7 +4,8 @@
 //! with leases and backoff ([`scheduler`]), the request headers and OAuth2
 //! tokens of a sync ([`credentials`]), the lifecycle of one run
 //! ([`lifecycle`]), the per-server locks ([`locks`]) and the syncs upstreams ask
-//! for with `list_changed` ([`notified`]). The run model lives
+//! for with `list_changed` ([`notified`]), and the long-lived watches of those that
+//! announce changes ([`watches`]). The run model lives
 //! in the domain (`registry::runs`).
 
 pub mod calls;
@@ -20,3 +21,4 @@ pub mod pool;
 pub mod scheduler;
 pub mod session;
 pub mod sse;
+pub mod watches;

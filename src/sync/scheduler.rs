@@ -305,8 +305,13 @@ impl Syncer {
         }
     }
 
-    /// Releases the leases this process still holds (after shutdown).
+    /// Releases the sync and watch leases this process still holds (after
+    /// shutdown); how many sync leases.
     pub async fn release_leases(&self) -> Result<u64, Error> {
+        self.inner
+            .store
+            .release_all_watches(&self.inner.instance_id)
+            .await?;
         self.inner
             .store
             .release_all_leases(&self.inner.instance_id)
@@ -337,6 +342,7 @@ mod tests {
             interval: Duration::from_secs(interval),
             max_backoff: Duration::from_secs(max_backoff),
             concurrency: 1,
+            watches: 0,
         }
     }
 

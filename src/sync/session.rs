@@ -42,6 +42,12 @@ pub struct Signals {
     /// The upstream no longer knows the session (HTTP 404 on its id), or its
     /// stream ended: it must be initialized again.
     pub gone: AtomicBool,
+    /// Woken when the stream that carries the upstream's own messages ends
+    /// (Streamable HTTP's GET stream, or the legacy SSE stream) or could not
+    /// be opened ([`Signals::stream_refused`]).
+    pub stream_ended: tokio::sync::Notify,
+    /// The upstream offers no GET stream (it answered 405, or no event stream).
+    pub stream_refused: AtomicBool,
 }
 
 impl Signals {
@@ -238,6 +244,7 @@ impl Streamable {
         }
         self.listener = Some(tokio::spawn(async move {
             let Ok(mut response) = request.send().await else {
+                signals.stream_ended.notify_one();
                 return;
             };
             let is_stream = response
@@ -246,12 +253,14 @@ impl Streamable {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
             if !response.status().is_success() || !is_stream {
+                signals.stream_refused.store(true, Ordering::Release);
+                signals.stream_ended.notify_one();
                 return;
             }
             let mut parser = Parser::new(max_bytes);
             while let Ok(Some(chunk)) = response.chunk().await {
                 let Ok(events) = parser.feed(&chunk) else {
-                    return;
+                    break;
                 };
                 for Event { event, data } in events {
                     if event != "message" {
@@ -269,6 +278,7 @@ impl Streamable {
                     signals.note(&message);
                 }
             }
+            signals.stream_ended.notify_one();
         }));
     }
 
@@ -698,6 +708,7 @@ impl Stream {
             }
         };
         self.signals.gone.store(true, Ordering::Release);
+        self.signals.stream_ended.notify_one();
         if let Some(tx) = endpoint.take() {
             let _ = tx.send(Err(failure));
             return;

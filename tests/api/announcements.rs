@@ -178,3 +178,160 @@ pub(crate) async fn announced_sync_done(app: &TestApp, u: &Upstream) {
         sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// [`upstreams`](crate::gateway::upstreams) with watches on.
+fn watching() -> crate::helpers::Options {
+    crate::helpers::Options {
+        upstream_watches: 4,
+        ..crate::gateway::upstreams()
+    }
+}
+
+/// An announcing upstream registered and synced (not used through a pack).
+async fn registered(
+    app: &TestApp,
+    org: &str,
+    upstream: McpServer,
+) -> (crate::mcp::Running, String, crate::helpers::Auth) {
+    let upstream = upstream.start().await;
+    let org = app.org(org, mcp_registry::registry::Plan::Pro).await;
+    let mut input = crate::helpers::server("watched");
+    input.url = upstream.url("/mcp");
+    let created = app.create_server(&org.admin, input).await;
+    app.sync(&org.admin, &created.id).await;
+    (upstream, created.id, org.admin)
+}
+
+async fn the_scheduler_watches_a_server_that_announces_changes(app: TestApp) {
+    let fake = McpServer::new()
+        .tool("echo", "Echoes")
+        .sessions()
+        .announcing();
+    let (upstream, id, admin) = registered(&app, "acme", fake).await;
+    // Nobody calls it through the gateway: the scheduler's watch opens the stream.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.listeners() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no watch opened the server's GET stream"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    upstream.set_tools([tool("echo", "Echoes"), tool("watched", "New")]);
+    assert_eq!(upstream.announce("notifications/tools/list_changed"), 1);
+    let names = || async {
+        let mut names: Vec<String> = app
+            .servers_as(&admin)
+            .list_server_tools(pb::ListServerToolsRequest {
+                server_id: id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("tools")
+            .into_inner()
+            .tools
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        names.sort();
+        names
+    };
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while names().await != ["echo", "watched"] {
+        assert!(
+            Instant::now() < deadline,
+            "the announced change is not stored after 2 s"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_server_that_announces_nothing_is_not_watched(app: TestApp) {
+    // It offers a GET stream, but does not announce `listChanged`.
+    let fake = McpServer::new().tool("echo", "Echoes").sessions();
+    let (upstream, _, _) = registered(&app, "acme", fake).await;
+    let announcing = McpServer::new().tool("echo", "Echoes").announcing();
+    let (watched, _, _) = registered(&app, "other", announcing).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watched.listeners() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the announcing server is never watched"
+        );
+        sleep(Duration::from_millis(20)).await;
+    }
+    // The watch routine has run: the other server got no GET.
+    assert_eq!(upstream.count(axum::http::Method::GET), 0);
+}
+
+crate::on_both_backends_with!(super::watching();
+    the_scheduler_watches_a_server_that_announces_changes,
+);
+
+crate::on_sqlite_with!(super::watching();
+    a_server_that_announces_nothing_is_not_watched,
+);
+
+/// Two replicas watching on one PostgreSQL database: one watch per server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_watch_one_server_twice() {
+    use crate::helpers::{Backend, Instance, TestDatabase, org_with_admin_key};
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
+    let master_key = mcp_registry::crypto::Keyring::generate_entry("test").expect("key");
+    let options = watching();
+    let a = Instance::start(&database, &master_key, &options).await;
+    let b = Instance::start(&database, &master_key, &options).await;
+    let store = mcp_registry::store::Store::connect(&database.url)
+        .await
+        .expect("store");
+    let (_, admin) = org_with_admin_key(&store, "acme", mcp_registry::registry::Plan::Pro).await;
+    let fakes = [
+        McpServer::new().tool("a", "A").announcing().start().await,
+        McpServer::new().tool("b", "B").announcing().start().await,
+        McpServer::new().tool("c", "C").announcing().start().await,
+    ];
+    for (i, fake) in fakes.iter().enumerate() {
+        let client = if i % 2 == 0 { &a } else { &b };
+        let mut input = crate::helpers::server(&format!("watched-{i}"));
+        input.url = fake.url("/mcp");
+        let created = pb::mcp_server_service_client::McpServerServiceClient::with_interceptor(
+            client.channel.clone(),
+            admin.clone(),
+        )
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(input),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+        pb::sync_service_client::SyncServiceClient::with_interceptor(
+            client.channel.clone(),
+            admin.clone(),
+        )
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id,
+            ..Default::default()
+        })
+        .await
+        .expect("sync");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fakes.iter().any(|f| f.listeners() == 0) {
+        assert!(Instant::now() < deadline, "not every server is watched");
+        sleep(Duration::from_millis(20)).await;
+    }
+    // Both replicas claim every second: after a few rounds, still one each.
+    sleep(Duration::from_secs(3)).await;
+    for fake in &fakes {
+        assert_eq!(
+            fake.count(axum::http::Method::GET),
+            1,
+            "one watch per server, across replicas"
+        );
+    }
+    a.stop().await;
+    b.stop().await;
+    database.drop_database().await;
+}

@@ -702,7 +702,13 @@ impl Shared {
         let cursor = request["params"]["cursor"].as_str();
         match method {
             "initialize" => {
-                let mut capabilities = json!({"tools": {}});
+                // An announcing server says so, as servers that send
+                // `list_changed` must.
+                let mut capabilities = if config.announcing {
+                    json!({"tools": {"listChanged": true}})
+                } else {
+                    json!({"tools": {}})
+                };
                 if config.prompts.is_some() {
                     capabilities["prompts"] = json!({});
                 }

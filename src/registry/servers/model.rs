@@ -196,6 +196,20 @@ pub struct ServerInfo {
     pub capabilities: serde_json::Map<String, serde_json::Value>,
 }
 
+impl ServerInfo {
+    /// Whether the server said it announces changes of its tools, prompts or
+    /// resources (`listChanged` in their capabilities).
+    pub fn announces_changes(&self) -> bool {
+        ["tools", "prompts", "resources"].iter().any(|kind| {
+            self.capabilities
+                .get(*kind)
+                .and_then(|c| c.get("listChanged"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+        })
+    }
+}
+
 /// Why the last sync failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
