@@ -182,7 +182,8 @@ impl PackService for PackApi {
             settings,
             etag,
         } = request.into_inner().try_into()?;
-        let pack = (self.packs).update_tool_settings(&caller, &pack_id, server, settings, etag.as_deref());
+        let pack =
+            (self.packs).update_tool_settings(&caller, &pack_id, server, settings, etag.as_deref());
         Ok(Response::new(pack.await?.into()))
     }
 

@@ -354,21 +354,21 @@ impl OrgWrite {
     }
 
     async fn write_members(&self, p: &Pack) -> Result<(), Error> {
-        let rows: Vec<pack_member::ActiveModel> = p
-            .members
-            .iter()
-            .enumerate()
-            .map(|(position, m)| {
-                Ok(pack_member::ActiveModel {
-                    pack_id: Set(p.id.clone()),
-                    server_id: Set(m.server_id.clone()),
-                    position: Set(position as i32),
-                    tool_settings: Set(
-                        serde_json::to_string(&m.settings).map_err(Error::internal)?
-                    ),
+        let rows: Vec<pack_member::ActiveModel> =
+            p.members
+                .iter()
+                .enumerate()
+                .map(|(position, m)| {
+                    Ok(pack_member::ActiveModel {
+                        pack_id: Set(p.id.clone()),
+                        server_id: Set(m.server_id.clone()),
+                        position: Set(position as i32),
+                        tool_settings: Set(
+                            serde_json::to_string(&m.settings).map_err(Error::internal)?
+                        ),
+                    })
                 })
-            })
-            .collect::<Result<_, Error>>()?;
+                .collect::<Result<_, Error>>()?;
         for chunk in rows.chunks(200) {
             pack_member::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&self.txn)

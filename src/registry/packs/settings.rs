@@ -152,9 +152,9 @@ mod tests {
 
     fn violations(err: Error) -> Vec<(String, String)> {
         match err {
-            Error::InvalidArgument(v) => (v.into_iter())
-                .map(|f| (f.field, f.description))
-                .collect(),
+            Error::InvalidArgument(v) => {
+                (v.into_iter()).map(|f| (f.field, f.description)).collect()
+            }
             other => panic!("not invalid: {other:?}"),
         }
     }
@@ -185,8 +185,15 @@ mod tests {
         let found = violations(check_aliases(&members, 0, &settings, &tools).unwrap_err());
         assert_eq!(found.len(), 3, "{found:?}");
         assert_eq!(found[0].0, "tool_settings.tools[0].alias");
-        assert!(found[0].1.contains("tool \"y\" of server \"a\""), "{found:?}");
-        assert!(found[1].1.contains("the alias of tool \"issues\" of server \"b\""));
+        assert!(
+            found[0].1.contains("tool \"y\" of server \"a\""),
+            "{found:?}"
+        );
+        assert!(
+            found[1]
+                .1
+                .contains("the alias of tool \"issues\" of server \"b\"")
+        );
         assert_eq!(found[2].0, "tool_settings.tools[3].alias");
         assert!(found[2].1.contains("alias of tool \"z\""), "{found:?}");
     }
