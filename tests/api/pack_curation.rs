@@ -480,11 +480,7 @@ async fn settings_are_versioned_shown_and_restored(app: TestApp) {
         [hidden("delete"), aliased("issues", "bugs", "")],
         "sorted by tool name"
     );
-    assert_eq!(
-        rev3.members[1].tool_settings,
-        Some(pb::PackToolSettings::default()),
-        "jira has none"
-    );
+    assert_eq!(rev3.members[1].tool_settings, None, "jira has none");
     let rev2 = revision(&app, &d.org.viewer, &d.pack.id, 2).await;
     let old = rev2.members[0].tool_settings.clone().expect("settings");
     assert_eq!(old.tools, [aliased("issues", "gh_issues", "GitHub issues")]);

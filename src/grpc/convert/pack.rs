@@ -379,7 +379,9 @@ impl From<PackRevision> for pb::PackRevision {
                 .members
                 .into_iter()
                 .map(|m| pb::PackRevisionMember {
-                    tool_settings: Some(tool_settings_to_pb(m.settings)),
+                    // Absent rather than empty when there are none.
+                    tool_settings: (!m.settings.is_empty())
+                        .then(|| tool_settings_to_pb(m.settings)),
                     server_id: m.server_id,
                     name: m.name,
                     tools: m

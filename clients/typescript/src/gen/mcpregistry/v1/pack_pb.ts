@@ -287,8 +287,8 @@ export type PackRevisionMember = Message<"mcpregistry.v1.PackRevisionMember"> & 
   tools: PinnedTool[];
 
   /**
-   * The pack's tool settings for this member at this version (empty when it
-   * had none). RestorePackRevision brings them back.
+   * The pack's tool settings for this member at this version; not set when
+   * it had none. RestorePackRevision brings them back.
    *
    * @generated from field: mcpregistry.v1.PackToolSettings tool_settings = 4;
    */
