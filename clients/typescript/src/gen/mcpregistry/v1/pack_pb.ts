@@ -1708,8 +1708,8 @@ export enum SettingIssueKind {
 
   /**
    * An offered tool's qualified name `<server>__<tool>` is another tool's
-   * alias (a sync added the tool, or a rename brought the names together
-   * after the alias was set). Aliases win: the tool is offered under its
+   * alias (a sync added the tool, or a rename or a restore brought the
+   * names together after the alias was set). Aliases win: the tool is offered under its
    * qualified name with the smallest free suffix `_2`, `_3`, ...
    * (`shown_name`).
    *
