@@ -524,11 +524,17 @@ fn arguments(params: &Value) -> Result<Value, Answer> {
     }
 }
 
-/// Why `name` is not offered: the exclusion ResolvePack gives it, if any.
+/// Why `name` (a qualified name or an alias) is not offered: the exclusion
+/// ResolvePack gives it, if any.
 fn not_offered(name: &str, excluded: &[ExcludedTool]) -> String {
     let reason = excluded
         .iter()
-        .find(|e| !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name)
+        .find(|e| e.alias.as_deref() == Some(name))
+        .or_else(|| {
+            excluded.iter().find(|e| {
+                !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name
+            })
+        })
         .or_else(|| {
             excluded.iter().find(|e| {
                 e.tool_name.is_empty() && name.starts_with(&format!("{}__", e.server_name))

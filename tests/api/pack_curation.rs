@@ -370,6 +370,7 @@ async fn an_alias_never_bypasses_approval(app: TestApp) {
         excluded(&resolved),
         [("echo", pb::ExclusionReason::ChangedSinceApproval)]
     );
+    assert_eq!(resolved.excluded_tools[0].alias, "say");
     let (_, _, body) = call(
         &url,
         &s.org.member,
@@ -377,6 +378,11 @@ async fn an_alias_never_bypasses_approval(app: TestApp) {
     )
     .await;
     assert_eq!(body["error"]["code"], -32602, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"say\" is not offered by this pack: it changed since approval"),
+        "{message}"
+    );
     let calls = (s.upstream.requests().iter())
         .filter(|r| r.rpc.as_deref() == Some("tools/call"))
         .count();

@@ -431,6 +431,7 @@ impl From<Resolution> for pb::ResolvePackResponse {
                     tool_name: e.tool_name,
                     reason: pb::ExclusionReason::from(e.reason) as i32,
                     definition_hash: e.definition_hash,
+                    alias: e.alias.unwrap_or_default(),
                 })
                 .collect(),
             setting_issues: resolution.issues.into_iter().map(issue_to_pb).collect(),
@@ -544,6 +545,7 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
                 + s(&e.server_name)
                 + s(&e.tool_name)
                 + s(&e.definition_hash)
+                + s(&e.alias)
         })
         .sum();
     let issues: u64 = answer

@@ -271,6 +271,8 @@ pub struct ExcludedTool {
     pub tool_name: String,
     pub reason: Exclusion,
     pub definition_hash: String,
+    /// The alias the pack's tool settings give the tool, if any.
+    pub alias: Option<String>,
 }
 
 /// A prompt, resource or resource template a pack offers through the

@@ -83,6 +83,7 @@ pub fn resolve(
                     tool_name: tool.key.clone(),
                     reason,
                     definition_hash: tool.definition_hash.clone(),
+                    alias: setting.and_then(|s| s.alias.clone()),
                 });
                 continue;
             }
@@ -286,6 +287,7 @@ fn whole(server_id: &str, server_name: &str, reason: Exclusion) -> ExcludedTool 
         tool_name: String::new(),
         reason,
         definition_hash: String::new(),
+        alias: None,
     }
 }
 

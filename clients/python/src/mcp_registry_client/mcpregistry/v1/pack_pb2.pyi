@@ -245,18 +245,20 @@ class ResolvedTool(_message.Message):
     def __init__(self, qualified_name: _Optional[str] = ..., server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., name: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., definition_hash: _Optional[str] = ..., aliased: _Optional[bool] = ..., description_replaced: _Optional[bool] = ...) -> None: ...
 
 class ExcludedTool(_message.Message):
-    __slots__ = ("server_id", "server_name", "tool_name", "reason", "definition_hash")
+    __slots__ = ("server_id", "server_name", "tool_name", "reason", "definition_hash", "alias")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     server_name: str
     tool_name: str
     reason: ExclusionReason
     definition_hash: str
-    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., reason: _Optional[_Union[ExclusionReason, str]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    alias: str
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., reason: _Optional[_Union[ExclusionReason, str]] = ..., definition_hash: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class ExportedServer(_message.Message):
     __slots__ = ("key", "server_id", "transport", "url", "server_name")
