@@ -235,6 +235,46 @@ impl Description {
     }
 }
 
+text_value!(
+    /// A pack's replacement for a tool's description: at most 4000
+    /// characters, no control characters other than newlines and tabs; empty
+    /// means the upstream's.
+    ToolDescription,
+    4000
+);
+
+string_value!(
+    /// A pack's alias for a tool: a valid MCP tool name (the specification's
+    /// rule: 1 to 128 characters of `A-Z a-z 0-9 _ - .`).
+    ToolAlias
+);
+
+impl ToolAlias {
+    /// Longest alias.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an alias.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err(
+                "must be a valid MCP tool name: only ASCII letters, digits, '_', '-' and '.'"
+                    .into(),
+            );
+        }
+        Ok(Self(value))
+    }
+}
+
 string_value!(
     /// An absolute `https` URL (plain `http` only under
     /// `--allow-insecure-upstreams`) with a host, without user info or

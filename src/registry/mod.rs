@@ -15,7 +15,7 @@ pub mod servers;
 pub use admin::Admin;
 pub use fields::{
     Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, ServerName,
-    UpstreamUrl,
+    ToolAlias, ToolDescription, UpstreamUrl,
 };
 pub use model::*;
 

@@ -22,6 +22,7 @@ mod import;
 mod limits;
 mod list_filters;
 mod operations;
+mod pack_curation;
 mod pack_keys;
 mod packs;
 mod seed_shapes;

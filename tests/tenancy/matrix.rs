@@ -173,6 +173,7 @@ const ROWS: &[Row] = &[
     row(PACKS, "AddPackServer", "fresh of A", PACK_WRITE),
     row(PACKS, "RemovePackServer", "fresh of A", PACK_WRITE),
     row(PACKS, "ReplacePackServers", "fresh of A", PACK_WRITE),
+    row(PACKS, "UpdatePackServerTools", "fresh of A", PACK_WRITE),
     row(PACKS, "ListPackRevisions", "A's", PACK_READ),
     row(PACKS, "GetPackRevision", "A's v1", PACK_READ),
     row(PACKS, "RestorePackRevision", "fresh of A, v1", PACK_WRITE),
@@ -744,6 +745,22 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                     .replace_pack_servers(pb::ReplacePackServersRequest {
                         pack_id: pack.id,
                         servers: vec![member(&w.a_loopback.id)],
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("UpdatePackServerTools", _) => {
+            let pack = w.fresh_pack(&[&w.a_server.id]).await;
+            answer(
+                packs()
+                    .update_pack_server_tools(pb::UpdatePackServerToolsRequest {
+                        pack_id: pack.id,
+                        server: Some(member(&w.a_server.id)),
+                        tool_settings: Some(pb::PackToolSettings {
+                            only_listed_tools: true,
+                            tools: Vec::new(),
+                        }),
                         ..Default::default()
                     })
                     .await,
