@@ -117,6 +117,10 @@ pub fn read(
             return Vec::new();
         }
     };
+    if documents.is_empty() {
+        v.add(ROOT, "holds no server.json document");
+        return Vec::new();
+    }
     let mut entries = Vec::new();
     for (path, document) in documents {
         read_document(&path, document, variables, policy, v, &mut entries);
@@ -305,7 +309,7 @@ fn read_document(
     let suffixes = suffixes(remotes);
     for (i, remote) in remotes.iter().enumerate() {
         let remote_path = format!("{}.remotes[{i}]", doc.path);
-        let read = read_remote(&remote_path, remote, variables, v);
+        let read = read_remote(&remote_path, remote, variables, policy, v);
         let (Some(name), Some(version), Some(slug), Some(read)) = (&name, &version, &slug, read)
         else {
             continue;
@@ -396,6 +400,7 @@ fn read_remote(
     path: &str,
     remote: &Value,
     variables: &HashMap<String, String>,
+    policy: UrlPolicy,
     v: &mut Violations,
 ) -> Option<ReadRemote> {
     let remote = Fields::of(remote, path, v)?;
@@ -429,7 +434,10 @@ fn read_remote(
             variables,
             true,
             v,
-        ),
+        )
+        // Checked here so that a remote of an invalid document is checked too.
+        .and_then(|url| v.check(remote.at("url"), UpstreamUrl::parse(url, policy)))
+        .map(UpstreamUrl::into_inner),
         None => {
             if !remote.object.contains_key("url") {
                 v.add(remote.at("url"), "is required");
