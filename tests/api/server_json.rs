@@ -163,9 +163,45 @@ async fn secret_headers_are_sealed_and_never_returned(app: TestApp) {
     let fetched = get(&app, &org.viewer, &created.id).await;
     assert_eq!(fetched.request_headers, created.request_headers);
 
+    // A header declared secret stays sealed through updates: a connection
+    // change re-seals it, and a new value for it is sealed too.
+    let update = |server: pb::McpServer, paths: &[&str]| pb::UpdateMcpServerRequest {
+        mcp_server: Some(server),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        }),
+    };
+    let moved = pb::McpServer {
+        id: created.id.clone(),
+        url: "https://mcp2.search.example-ai.com/v1/mcp".into(),
+        ..Default::default()
+    };
+    app.servers_as(&org.member)
+        .update_mcp_server(update(moved, &["url"]))
+        .await
+        .expect("connection change");
+    let new_value = pb::McpServer {
+        id: created.id.clone(),
+        request_headers: headers(&[
+            ("X-Workspace-Passphrase", CRM_KEY),
+            ("X-Search-Region", "us"),
+        ]),
+        ..Default::default()
+    };
+    let updated = app
+        .servers_as(&org.member)
+        .update_mcp_server(update(new_value, &["request_headers"]))
+        .await
+        .expect("new header value")
+        .into_inner();
+    assert_eq!(
+        updated.request_headers,
+        headers(&[("X-Workspace-Passphrase", MASK), ("X-Search-Region", "us")])
+    );
+
     let (text, _) = export(&app, &org.viewer, &created.id).await;
     let rows = app.store.dump_table("mcp_servers").await.expect("dump");
-    for secret in [TOKEN, PASSPHRASE] {
+    for secret in [TOKEN, PASSPHRASE, CRM_KEY] {
         for (what, rendered) in [
             ("the import answer", format!("{response:?}")),
             ("GetMcpServer", format!("{fetched:?}")),
