@@ -1610,14 +1610,17 @@ export const ApproveToolsRequestSchema: GenMessage<ApproveToolsRequest> = /*@__P
  */
 export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequest"> & {
   /**
-   * Required. The configuration as JSON text (at most 1 MiB).
+   * Required. The configuration, or the server.json document(s), as JSON text
+   * (at most 1 MiB).
    *
    * @generated from field: string config_json = 1;
    */
   configJson: string;
 
   /**
-   * Values of `${NAME}` placeholders in urls and header values.
+   * Values of `${NAME}` placeholders in urls and header values; for
+   * server.json, values of `{var}` templates by variable name and of headers
+   * by header name (see ImportMcpConfig).
    *
    * @generated from field: map<string, string> variables = 2;
    */
@@ -2397,8 +2400,9 @@ export const McpServerService: GenService<{
    * `io-github-acme-weather`) and, when the document has several remotes,
    * suffixed with the type (`-http`, `-sse`, then `-http-2`...);
    * `display_name` from `title`, `description`, `documentation_url` from
-   * `websiteUrl` (when it is a valid upstream URL; dropped otherwise), and the
-   * registry `name` and `version` kept as `registry_name`/`registry_version`.
+   * `websiteUrl` and `icon_url` from the first `icons[].src` (each only when it
+   * is a URL our rules accept, https; dropped otherwise), and the registry
+   * `name` and `version` kept as `registry_name`/`registry_version`.
    * `{var}` templates in `url` are filled from `variables[var]`, else the
    * remote's `variables[var].value`, else its `default`. A header's value is
    * `variables[<header name>]`, else its `value` with `{var}` templates filled
@@ -2409,10 +2413,11 @@ export const McpServerService: GenService<{
    * above; the other headers become `request_headers`, sealed when `isSecret`
    * whatever their name. `packages[]` entries (local servers) are reported
    * SKIPPED_LOCAL (key `packages[0]`...). The document is checked against the
-   * schema's rules: `name` (pattern, 3 to 200 characters), `description` (1
-   * to 100), `title` (at most 100), `version` (1 to 255, not a range),
-   * `websiteUrl`, remote `type` and `url` (our URL rules), header names (HTTP
-   * tokens) and values, `format`/`choices` of given values. Violations are at
+   * schema's rules: `name` (required; pattern, 3 to 200 characters),
+   * `description` (required; 1 to 100), `title` (1 to 100), `version`
+   * (required; 1 to 255, not a range), at least one remote or package,
+   * remote `type` and `url` (our URL rules), header names (HTTP tokens, each
+   * once) and values, `format`/`choices` of given values. Violations are at
    * JSON paths such as `config_json.servers[0].server.remotes[1].headers[0].value`
    * (a required header without a value) or `...remotes[0].variables.tenant`
    * (a required URL or header variable without a value).
