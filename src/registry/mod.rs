@@ -14,8 +14,8 @@ pub mod servers;
 
 pub use admin::Admin;
 pub use fields::{
-    Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, ServerName,
-    ToolAlias, ToolDescription, UpstreamUrl,
+    Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, RegistryName,
+    RegistryVersion, ServerName, ToolAlias, ToolDescription, UpstreamUrl,
 };
 pub use model::*;
 

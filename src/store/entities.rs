@@ -65,6 +65,8 @@ pub mod mcp_server {
         pub url: String,
         pub icon_url: String,
         pub documentation_url: String,
+        pub registry_name: String,
+        pub registry_version: String,
         pub category: String,
         pub transport: String,
         pub auth_type: String,

@@ -27,6 +27,7 @@ mod pack_keys;
 mod packs;
 mod seed_shapes;
 mod server_details;
+mod server_json;
 mod servers;
 mod sync;
 mod sync_client;

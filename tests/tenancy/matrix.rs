@@ -143,6 +143,9 @@ const ROWS: &[Row] = &[
     row(SERVERS, "ApproveTools", "catalog", CATALOG_WRITE),
     row(SERVERS, "ImportMcpConfig", "one entry", CREATE),
     row(SERVERS, "ImportMcpConfig", "one entry, dry run", CREATE),
+    row(SERVERS, "ImportMcpConfig", "one server.json", CREATE),
+    row(SERVERS, "ExportMcpServer", "A's by id", READ_A),
+    row(SERVERS, "ExportMcpServer", "catalog by id", CATALOG_READ),
     row(
         PACKS,
         "CreatePack",
@@ -641,6 +644,37 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                         server_id: id,
                         tool_names: vec![tool.into()],
                         ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ImportMcpConfig", "one server.json") => {
+            let name = w.name("registry");
+            let document = serde_json::json!({
+                "name": format!("com.example/{name}"),
+                "description": "a matrix cell's server.json",
+                "version": "1.0.0",
+                "remotes": [{"type": "streamable-http", "url": format!("https://{name}.mcp.example.com/mcp")}],
+            });
+            answer(
+                servers()
+                    .import_mcp_config(pb::ImportMcpConfigRequest {
+                        config_json: document.to_string(),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ExportMcpServer", target) => {
+            let id = if target == "A's by id" {
+                w.a_server.id.clone()
+            } else {
+                w.catalog.id.clone()
+            };
+            answer(
+                servers()
+                    .export_mcp_server(pb::ExportMcpServerRequest {
+                        lookup: Some(pb::export_mcp_server_request::Lookup::Id(id)),
                     })
                     .await,
             )
