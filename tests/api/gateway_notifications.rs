@@ -1,8 +1,8 @@
 //! Registry → clients: a client's stream on a pack's gateway endpoint (the
 //! Streamable HTTP GET stream, a legacy SSE session) hears
 //! `notifications/*/list_changed` whenever what the pack offers changes:
-//! an approval, a sync that changed a tool, a member removed or added, a
-//! server disabled — made on this replica or on another.
+//! an approval, a sync that changed a tool, a settings change, a member
+//! removed or added, a server disabled — made on this replica or on another.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -166,6 +166,33 @@ async fn a_clients_stream_hears_every_change_of_what_the_pack_offers(app: TestAp
             .await
             .contains("notifications/tools/list_changed")
     );
+
+    // The pack renames the tool (its curation settings).
+    drain(&mut stream);
+    app.packs_as(member)
+        .update_pack_server_tools(pb::UpdatePackServerToolsRequest {
+            pack_id: u.served.pack.id.clone(),
+            server: Some(pb::PackServer {
+                server_id: u.server_id.clone(),
+                name: String::new(),
+            }),
+            tool_settings: Some(pb::PackToolSettings {
+                only_listed_tools: false,
+                tools: vec![pb::PackToolSetting {
+                    tool_name: "echo".into(),
+                    alias: "repeat".into(),
+                    ..Default::default()
+                }],
+            }),
+            etag: String::new(),
+        })
+        .await
+        .expect("alias the tool");
+    assert_eq!(
+        short(&next_changes(&mut stream, "a settings change").await),
+        ["tools"]
+    );
+    assert_eq!(tool_names(&u).await, ["repeat"]);
 
     // The member leaves the pack, and comes back.
     drain(&mut stream);
