@@ -162,27 +162,24 @@ const CATEGORIES: &[&str] = &[
 pub async fn run(args: SearchArgs) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("mcpr-bench-search-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
+    let mut outcome = Ok(());
     for backend in &args.backends {
-        let db = Db::create(
-            backend,
-            &tmp,
-            &args.postgres,
-            &std::process::id().to_string(),
-            "search",
-        )
-        .await?;
-        let result = measure(&db, &args).await;
+        let run_id = std::process::id().to_string();
+        let db = Db::create(backend, &tmp, &args.postgres, &run_id, "search").await?;
+        outcome = measure(&db, &args).await;
         if args.keep {
             println!("kept: {}", db.url());
         } else {
             db.drop_database().await;
         }
-        result?;
+        if outcome.is_err() {
+            break;
+        }
     }
     if !args.keep {
         let _ = std::fs::remove_dir_all(&tmp);
     }
-    Ok(())
+    outcome
 }
 
 async fn measure(db: &Db, args: &SearchArgs) -> anyhow::Result<()> {

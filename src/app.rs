@@ -392,12 +392,14 @@ fn start_services(
             interval: settings.sync_interval,
             max_backoff: settings.sync_max_backoff,
             concurrency: settings.sync_concurrency,
+            watches: settings.upstream_watches,
         },
         owned.tasks.clone(),
         owned.stopping.clone(),
         owned.abandon.clone(),
     )?;
     syncer.start_scheduler();
+    syncer.start_watches();
     // PostgreSQL: the read caches follow the writes of other replicas.
     let listening = store.clone();
     let url = settings.database_url.clone();

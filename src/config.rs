@@ -262,6 +262,16 @@ pub struct SettingsArgs {
         default_value = "16"
     )]
     pub sync_concurrency: usize,
+    /// Most servers announcing changes that this process watches with a
+    /// long-lived stream, so their changes sync at once (0: none). Needs
+    /// `--background-sync`.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_UPSTREAM_WATCHES",
+        default_value = "64"
+    )]
+    pub upstream_watches: usize,
     /// Seconds one sync may take, connection to last list page.
     #[arg(
         long,
@@ -354,6 +364,8 @@ pub struct Settings {
     pub sync_interval: Duration,
     pub sync_max_backoff: Duration,
     pub sync_concurrency: usize,
+    /// Most servers watched at once (0: none).
+    pub upstream_watches: usize,
     /// Private-network addresses syncs may reach anyway.
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
 }
@@ -435,6 +447,7 @@ impl Settings {
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),
             sync_max_backoff: Duration::from_secs(args.sync_max_backoff.max(1)),
             sync_concurrency: args.sync_concurrency.max(1),
+            upstream_watches: args.upstream_watches,
             allowed_upstream_addresses: args
                 .allowed_upstream_addresses
                 .iter()

@@ -99,18 +99,30 @@ pub fn request_fields(data: &[u8]) {
     let _ = validate::tool_name(&text);
 }
 
-/// ImportMcpConfig's reader: never panics; every server it accepts has a
-/// valid derived name.
+/// ImportMcpConfig's reader (client configurations and server.json, told
+/// apart by shape): never panics; every server it accepts has a valid
+/// derived name.
 pub fn import_config(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let variables = HashMap::from([("TOKEN".to_owned(), "t".to_owned())]);
     let mut violations = Violations::new();
-    let entries = import::read(text, &variables, &mut violations);
+    let entries = import::read_document(
+        text,
+        None,
+        &variables,
+        crate::registry::servers::UrlPolicy::default(),
+        &mut violations,
+    );
     if violations.is_empty() {
         for entry in entries {
-            if let import::EntryKind::Remote(server) = entry.kind {
+            let server = match entry.kind {
+                import::EntryKind::Remote(server) => *server,
+                import::EntryKind::Registry(remote) => remote.server,
+                import::EntryKind::Local => continue,
+            };
+            {
                 assert!(
                     ServerName::parse(server.name.as_str()).is_ok(),
                     "accepted entry {:?} with an invalid name {:?}",

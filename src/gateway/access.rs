@@ -74,6 +74,29 @@ pub async fn admit(
     let (key_id, secret) = credentials(headers)?;
     let caller = admission.authenticator.authenticate(key_id, secret).await?;
     rate_limit(admission.limiter.as_deref(), &caller)?;
+    pack_for(admission, packs, caller, pack_id).await
+}
+
+/// [`admit`] again for a request already admitted (a stream held open),
+/// without charging its key's rate budget: whether its key still stands and
+/// the pack is still in its reach.
+pub async fn readmit(
+    admission: &Admission,
+    packs: &Packs,
+    headers: &HeaderMap,
+    pack_id: &str,
+) -> Result<(Caller, Arc<Pack>), Error> {
+    let (key_id, secret) = credentials(headers)?;
+    let caller = admission.authenticator.authenticate(key_id, secret).await?;
+    pack_for(admission, packs, caller, pack_id).await
+}
+
+async fn pack_for(
+    admission: &Admission,
+    packs: &Packs,
+    caller: Caller,
+    pack_id: &str,
+) -> Result<(Caller, Arc<Pack>), Error> {
     if !is_valid_id("pack", pack_id) {
         // No pack has a malformed id.
         return Err(Error::NotFound {

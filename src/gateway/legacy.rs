@@ -22,14 +22,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::notify::{KEEP_ALIVE, Watcher};
 use super::rpc::{Incoming, dispatch};
 use super::{Gateway, authenticate, http_error, json_response, parse, to_send};
 use crate::error::Error;
 use crate::sync::session::lock;
-
-/// How often an idle stream carries a comment, so that proxies keep it and
-/// a client that went away is noticed.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The sessions this replica holds, by session id.
 #[derive(Default)]
@@ -55,8 +52,14 @@ pub async fn open(
         Ok((caller, _)) => caller,
         Err(err) => return http_error(&err, Value::Null),
     };
+    let watcher =
+        match Watcher::start(gateway.clone(), caller.clone(), headers, pack_id.clone()).await {
+            Ok(watcher) => watcher,
+            Err(err) => return http_error(&err, Value::Null),
+        };
     let session_id = uuid::Uuid::new_v4().simple().to_string();
     let (events, messages) = mpsc::unbounded_channel();
+    tokio::spawn(watcher.run(events.clone()));
     let busy = Arc::new(AtomicUsize::new(0));
     lock(&gateway.sessions.0).insert(
         session_id.clone(),

@@ -3,10 +3,13 @@
 //! legacy HTTP+SSE transport at `/mcp/packs/{pack_id}/sse` (+ `/messages`)
 //! for older clients.
 //!
-//! Streamable HTTP is served without sessions: no `Mcp-Session-Id` is
-//! issued, every POST carries one JSON-RPC message and gets one answer (JSON,
-//! or an event stream when a `tools/call` asks for progress), so any replica
-//! can answer any request. A legacy SSE session lives on the replica that
+//! Streamable HTTP is served without session state: `initialize` answers with
+//! an `Mcp-Session-Id` (clients that open the GET stream only within a
+//! session need one) that no replica checks; every POST carries one JSON-RPC
+//! message and gets one answer (JSON, or an event stream when a `tools/call`
+//! asks for progress), so any replica can answer any request. GET with
+//! `Accept: text/event-stream` is the stream of the pack's `list_changed`
+//! notifications ([`notify`]). A legacy SSE session lives on the replica that
 //! holds its stream; a POST for it elsewhere gets 404, and the client opens a
 //! new one. Callers are the organization's API keys (`Authorization: Bearer
 //! <key>.<secret>`, `x-api-key` + `x-api-secret`, or `x-api-key:
@@ -16,6 +19,7 @@
 
 pub mod access;
 pub mod legacy;
+pub mod notify;
 pub mod rpc;
 pub mod views;
 
@@ -110,7 +114,7 @@ pub fn router(gateway: Arc<Gateway>, max_bytes: usize) -> Router {
     Router::new()
         .route(
             "/mcp/packs/{pack_id}",
-            axum::routing::post(post).get(no_stream).delete(no_stream),
+            axum::routing::post(post).get(get).delete(no_stream),
         )
         .route("/mcp/packs/{pack_id}/sse", axum::routing::get(legacy::open))
         .route(
@@ -147,10 +151,35 @@ fn spawn_in_request(work: impl Future<Output = ()> + Send + 'static) {
     tokio::spawn(REQUEST_ID.scope(id, tracing::Instrument::in_current_span(work)));
 }
 
-/// GET (a server-to-client stream) and DELETE (ending a session) have no
-/// meaning for a gateway without sessions: 405, as the specification allows.
+/// DELETE (ending a session) has no meaning for a gateway that keeps no
+/// session state: 405, as the specification allows; so has a GET that does
+/// not accept an event stream.
 async fn no_stream() -> Response {
-    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response()
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        [(header::ALLOW, "GET, POST")],
+    )
+        .into_response()
+}
+
+/// GET: the stream of the pack's `list_changed` notifications ([`notify`]),
+/// for a client that accepts an event stream.
+async fn get(
+    State(gateway): State<Arc<Gateway>>,
+    Path(pack_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !accepts_stream(&headers) {
+        return no_stream().await;
+    }
+    let watching = match authenticate(&gateway, &headers, &pack_id).await {
+        Ok((caller, _)) => notify::Watcher::start(gateway.clone(), caller, headers, pack_id).await,
+        Err(err) => Err(err),
+    };
+    match watching {
+        Ok(watcher) => notify::stream(gateway, watcher),
+        Err(err) => http_error(&err, Value::Null),
+    }
 }
 
 /// Answers one JSON-RPC message posted to a pack's endpoint: JSON, or an
@@ -188,7 +217,19 @@ async fn post(
         Some((_, Err(Answer::Cancelled))) if accepts_stream(&headers) => {
             event_stream(Body::empty())
         }
-        Some((id, answer)) => json_answer(response(id, answer)),
+        Some((id, answer)) => {
+            let initialized = answer.is_ok() && message["method"] == "initialize";
+            let mut answer = json_answer(response(id, answer));
+            if initialized {
+                // Not state: any replica takes any id. Clients that open the
+                // GET stream only within a session (the Python SDK) need one.
+                let id = format!("mcps_{}", uuid::Uuid::new_v4().simple());
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    answer.headers_mut().insert("mcp-session-id", value);
+                }
+            }
+            answer
+        }
     }
 }
 

@@ -7,7 +7,9 @@
 //! Lists are the pack's current version as the store has it (never read
 //! from upstreams), a page of [`PAGE`] at a time. Names and URIs are
 //! namespaced per member (see `registry::packs::resolve`): tools and prompts
-//! `<server>__<name>`, resources `mcp-registry://<server>/<upstream URI>`.
+//! `<server>__<name>` (a tool under its alias when the pack's tool settings
+//! give one, and with their replacement description), resources
+//! `mcp-registry://<server>/<upstream URI>`.
 //! Calls are checked against the same rules at call time, then made on the
 //! member's pooled upstream session; results pass through unchanged.
 
@@ -227,9 +229,9 @@ fn initialize(incoming: &Incoming<'_>) -> Result<Value, Answer> {
     Ok(json!({
         "protocolVersion": version,
         "capabilities": {
-            "tools": {"listChanged": false},
-            "prompts": {"listChanged": false},
-            "resources": {"subscribe": false, "listChanged": false},
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"subscribe": false, "listChanged": true},
         },
         "serverInfo": {"name": "mcp-registry", "title": pack.name, "version": env!("CARGO_PKG_VERSION")},
         "instructions": pack.description,
@@ -302,8 +304,9 @@ fn shown(item: &Offered, key: &str) -> Value {
 }
 
 /// `tools/call`: the tool must be offered by the pack's current version
-/// (member, enabled, allowed, approved: ResolvePack's rules), then it is
-/// called upstream. The result passes through unchanged; an upstream failure
+/// (member, enabled, allowed, not hidden, approved: ResolvePack's rules),
+/// then it is called upstream by its own name (an alias is the pack's name
+/// for it; approval is judged on the upstream name and definition). The result passes through unchanged; an upstream failure
 /// is a result with `isError` naming the failure kind.
 async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
     let params = &incoming.message["params"];
@@ -521,11 +524,17 @@ fn arguments(params: &Value) -> Result<Value, Answer> {
     }
 }
 
-/// Why `name` is not offered: the exclusion ResolvePack gives it, if any.
+/// Why `name` (a qualified name or an alias) is not offered: the exclusion
+/// ResolvePack gives it, if any.
 fn not_offered(name: &str, excluded: &[ExcludedTool]) -> String {
     let reason = excluded
         .iter()
-        .find(|e| !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name)
+        .find(|e| e.alias.as_deref() == Some(name))
+        .or_else(|| {
+            excluded.iter().find(|e| {
+                !e.tool_name.is_empty() && format!("{}__{}", e.server_name, e.tool_name) == name
+            })
+        })
         .or_else(|| {
             excluded.iter().find(|e| {
                 e.tool_name.is_empty() && name.starts_with(&format!("{}__", e.server_name))
@@ -549,6 +558,8 @@ fn exclusion(reason: Exclusion) -> &'static str {
         Exclusion::ServerError => "its server's last sync failed",
         Exclusion::ToolsDisabled => "its server's tools are disabled",
         Exclusion::NotAllowed => "it is not in its server's allowed tools",
+        Exclusion::Hidden => "this pack hides it",
+        Exclusion::NotListed => "this pack offers only the tools its settings list",
         Exclusion::AddedSinceRevision => "it was added since the pinned revision",
         Exclusion::ChangedSinceRevision => "it changed since the pinned revision",
         Exclusion::NotApproved => "it is not approved",

@@ -1,19 +1,35 @@
-//! Reading MCP client configurations for ImportMcpConfig: the `mcpServers`
-//! JSON of Claude Desktop, Cursor and ExportPack, VS Code's `servers` (also
-//! inside `mcp`), turned into servers to create. Every problem is reported at
-//! its JSON path (`config_json.mcpServers.search.url`), all at once.
+//! Reading ImportMcpConfig's document: MCP client configurations (the
+//! `mcpServers` JSON of Claude Desktop, Cursor and ExportPack, VS Code's
+//! `servers`, also inside `mcp`) here, the official MCP Registry's
+//! server.json in `grpc::server_json`; either turned into servers to create.
+//! Every problem is reported at its JSON path
+//! (`config_json.mcpServers.search.url`), all at once.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
 use crate::error::Violations;
+use crate::grpc::server_json::{self, Remote};
 use crate::pb;
+use crate::registry::servers::UrlPolicy;
 
 /// Largest configuration accepted.
 pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 /// Most entries in one configuration.
 pub const MAX_ENTRIES: usize = 500;
+/// The request field the JSON paths start from.
+pub const ROOT: &str = "config_json";
+
+/// What kind of document to read (`None`: tell by the document's shape,
+/// [`server_json::detect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// An MCP client configuration (`mcpServers`, VS Code's `servers`).
+    ClientConfig,
+    /// The official MCP Registry's server.json, one or a list.
+    ServerJson,
+}
 
 /// One entry of the configuration, in its order.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,23 +47,49 @@ pub enum EntryKind {
     Local,
     /// A remote server, as a CreateMcpServer input (name derived from the key).
     Remote(Box<pb::McpServer>),
+    /// A `remotes[]` entry of a server.json.
+    Registry(Box<Remote>),
 }
 
-/// Reads `json`, replacing `${NAME}` (or `${env:NAME}`) placeholders from
-/// `variables`. Problems go to `v` under JSON paths; what could be read is
-/// returned.
-pub fn read(json: &str, variables: &HashMap<String, String>, v: &mut Violations) -> Vec<Entry> {
-    const ROOT: &str = "config_json";
-    if json.trim().is_empty() {
-        v.add(ROOT, "is required: the MCP client configuration as JSON");
+/// Reads `json` as `format`. Problems go to `v` under JSON paths; what
+/// could be read is returned.
+pub fn read_document(
+    json: &str,
+    format: Option<Format>,
+    variables: &HashMap<String, String>,
+    policy: UrlPolicy,
+    v: &mut Violations,
+) -> Vec<Entry> {
+    let Some(value) = parse(json, v) else {
         return Vec::new();
+    };
+    let server_json = match format {
+        None => server_json::detect(&value),
+        Some(Format::ClientConfig) => false,
+        Some(Format::ServerJson) => true,
+    };
+    if server_json {
+        server_json::read(&value, variables, policy, v)
+    } else {
+        read_config(value, variables, v)
+    }
+}
+
+/// Parses the request's JSON text, within [`MAX_CONFIG_BYTES`].
+fn parse(json: &str, v: &mut Violations) -> Option<Value> {
+    if json.trim().is_empty() {
+        v.add(
+            ROOT,
+            "is required: the MCP client configuration or server.json as JSON",
+        );
+        return None;
     }
     if json.len() > MAX_CONFIG_BYTES {
         v.add(ROOT, format!("must be at most {MAX_CONFIG_BYTES} bytes"));
-        return Vec::new();
+        return None;
     }
-    let value: Value = match serde_json::from_str(json) {
-        Ok(value) => value,
+    match serde_json::from_str(json) {
+        Ok(value) => Some(value),
         Err(err) => {
             v.add(
                 ROOT,
@@ -58,9 +100,18 @@ pub fn read(json: &str, variables: &HashMap<String, String>, v: &mut Violations)
                     err.column()
                 ),
             );
-            return Vec::new();
+            None
         }
-    };
+    }
+}
+
+/// Reads an MCP client configuration, replacing `${NAME}` (or
+/// `${env:NAME}`) placeholders from `variables`.
+fn read_config(
+    value: Value,
+    variables: &HashMap<String, String>,
+    v: &mut Violations,
+) -> Vec<Entry> {
     let Value::Object(root) = value else {
         v.add(ROOT, "must be a JSON object");
         return Vec::new();
@@ -74,7 +125,8 @@ pub fn read(json: &str, variables: &HashMap<String, String>, v: &mut Violations)
     } else {
         v.add(
             ROOT,
-            "has no `mcpServers` object (Claude Desktop, Cursor, ExportPack) or `servers` object (VS Code)",
+            "has no `mcpServers` object (Claude Desktop, Cursor, ExportPack), `servers` object (VS Code) \
+             or server.json shape (`name`, `remotes`, a `servers` array)",
         );
         return Vec::new();
     };
@@ -201,7 +253,6 @@ fn read_headers(
     request_headers: &mut HashMap<String, String>,
     v: &mut Violations,
 ) {
-    use pb::credentials::Kind;
     for (name, value) in headers {
         let header_path = format!("{path}{}", segment(name));
         let Value::String(value) = value else {
@@ -213,34 +264,52 @@ fn read_headers(
             && value.ends_with("_API_KEY}")
             && value.matches("${").count() == 1;
         let value = substitute(value, variables, &header_path, v);
-        let lower = name.to_ascii_lowercase();
-        if credentials.is_none() && lower == "authorization" {
-            let (scheme, token) = value.split_once(' ').unwrap_or((value.as_str(), ""));
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
-                *credentials = Some(pb::Credentials {
-                    kind: Some(Kind::BearerToken(pb::BearerTokenCredentials {
-                        token: token.trim().to_owned(),
-                    })),
-                });
-                continue;
-            }
+        if let Some(value) = take_credentials(name, value, exported_api_key, credentials) {
+            request_headers.insert(name.clone(), value);
         }
-        if credentials.is_none()
-            && (exported_api_key
-                || ["api-key", "apikey", "api_key"]
-                    .iter()
-                    .any(|marker| lower.contains(marker)))
-        {
+    }
+}
+
+/// Makes `Authorization: Bearer …` bearer-token credentials and an API-key
+/// header (its name contains `api-key`, `apikey` or `api_key`, or
+/// `api_key_placeholder`) api-key credentials, unless `credentials` are set
+/// already. Returns the value when the header stays a header.
+pub fn take_credentials(
+    name: &str,
+    value: String,
+    api_key_placeholder: bool,
+    credentials: &mut Option<pb::Credentials>,
+) -> Option<String> {
+    use pb::credentials::Kind;
+    if credentials.is_some() {
+        return Some(value);
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "authorization" {
+        let (scheme, token) = value.split_once(' ').unwrap_or((value.as_str(), ""));
+        if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() {
             *credentials = Some(pb::Credentials {
-                kind: Some(Kind::ApiKey(pb::ApiKeyCredentials {
-                    key: value,
-                    header_name: name.clone(),
+                kind: Some(Kind::BearerToken(pb::BearerTokenCredentials {
+                    token: token.trim().to_owned(),
                 })),
             });
-            continue;
+            return None;
         }
-        request_headers.insert(name.clone(), value);
     }
+    if api_key_placeholder
+        || ["api-key", "apikey", "api_key"]
+            .iter()
+            .any(|marker| lower.contains(marker))
+    {
+        *credentials = Some(pb::Credentials {
+            kind: Some(Kind::ApiKey(pb::ApiKeyCredentials {
+                key: value,
+                header_name: name.to_owned(),
+            })),
+        });
+        return None;
+    }
+    Some(value)
 }
 
 /// Replaces `${NAME}` and `${env:NAME}` from `variables`; a placeholder
@@ -329,6 +398,10 @@ fn describe(err: &serde_json::Error) -> String {
 mod tests {
     use super::*;
 
+    fn read(json: &str, variables: &HashMap<String, String>, v: &mut Violations) -> Vec<Entry> {
+        read_document(json, None, variables, UrlPolicy::default(), v)
+    }
+
     fn fields(v: Violations) -> Vec<String> {
         match v.finish() {
             Ok(()) => Vec::new(),
@@ -342,7 +415,7 @@ mod tests {
     fn remote(entry: &Entry) -> &pb::McpServer {
         match &entry.kind {
             EntryKind::Remote(server) => server,
-            EntryKind::Local => panic!("{entry:?} is local"),
+            other => panic!("{other:?} is not a client configuration's remote"),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::error::{Error, Violations};
 use crate::grpc::convert::capability::{resources_to_pb, tool_to_pb};
 use crate::grpc::convert::import::ImportRequest;
 use crate::grpc::convert::mcp_server::{
-    ServerUpdate, server_filter, server_heap_bytes, servers_page,
+    ServerUpdate, server_filter, server_heap_bytes, server_json_to_pb, servers_page,
 };
 use crate::grpc::convert::search::SearchRequest;
 use crate::grpc::convert::{check_id, checked, id};
@@ -286,5 +286,15 @@ impl McpServerService for McpServerApi {
             self.sync_if_armed(view, Trigger::Created);
         }
         Ok(Response::new(report.into()))
+    }
+
+    async fn export_mcp_server(
+        &self,
+        request: Request<pb::ExportMcpServerRequest>,
+    ) -> Reply<pb::ExportMcpServerResponse> {
+        let caller = caller(&request)?;
+        let lookup = Lookup::try_from(request.into_inner())?;
+        let document = self.servers.export_server_json(&caller, lookup).await?;
+        Ok(Response::new(server_json_to_pb(&document)?))
     }
 }

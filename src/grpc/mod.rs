@@ -10,6 +10,7 @@ pub mod json;
 pub mod mcp_server;
 pub mod middleware;
 pub mod pack;
+pub mod server_json;
 pub mod status;
 pub mod sync;
 

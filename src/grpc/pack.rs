@@ -9,7 +9,8 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    ExportRequest, PackListing, PackUpdate, one_ref, resolution_heap_bytes, server_refs, version,
+    ExportRequest, PackListing, PackUpdate, ToolSettingsUpdate, one_ref, resolution_heap_bytes,
+    server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
 use crate::grpc::{Reply, caller};
@@ -163,6 +164,22 @@ impl PackService for PackApi {
         let pack = self
             .packs
             .replace_servers(&caller, &pack_id, servers, tag.as_deref());
+        Ok(Response::new(pack.await?.into()))
+    }
+
+    async fn update_pack_server_tools(
+        &self,
+        request: Request<pb::UpdatePackServerToolsRequest>,
+    ) -> Reply<pb::Pack> {
+        let caller = caller(&request)?;
+        let ToolSettingsUpdate {
+            pack_id,
+            server,
+            settings,
+            etag,
+        } = request.into_inner().try_into()?;
+        let pack =
+            (self.packs).update_tool_settings(&caller, &pack_id, server, settings, etag.as_deref());
         Ok(Response::new(pack.await?.into()))
     }
 

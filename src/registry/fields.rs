@@ -235,6 +235,46 @@ impl Description {
     }
 }
 
+text_value!(
+    /// A pack's replacement for a tool's description: at most 4000
+    /// characters, no control characters other than newlines and tabs; empty
+    /// means the upstream's.
+    ToolDescription,
+    4000
+);
+
+string_value!(
+    /// A pack's alias for a tool: a valid MCP tool name (the specification's
+    /// rule: 1 to 128 characters of `A-Z a-z 0-9 _ - .`).
+    ToolAlias
+);
+
+impl ToolAlias {
+    /// Longest alias.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses an alias.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        {
+            return Err(
+                "must be a valid MCP tool name: only ASCII letters, digits, '_', '-' and '.'"
+                    .into(),
+            );
+        }
+        Ok(Self(value))
+    }
+}
+
 string_value!(
     /// An absolute `https` URL (plain `http` only under
     /// `--allow-insecure-upstreams`) with a host, without user info or
@@ -471,7 +511,11 @@ impl HeaderSet {
                 }
                 HeaderInputValue::Value(value)
             };
-            out.push(HeaderInput { name, value });
+            out.push(HeaderInput {
+                name,
+                value,
+                secret: false,
+            });
         }
         if problems.is_empty() {
             Ok(Self(out))
@@ -501,6 +545,110 @@ impl HeaderSet {
             })
             .collect()
     }
+
+    /// Marks the headers named in `names` (ignoring case) as declared
+    /// secret: they are sealed whatever their names.
+    pub fn mark_secret(&mut self, names: &[String]) {
+        for header in &mut self.0 {
+            if names.iter().any(|n| n.eq_ignore_ascii_case(&header.name)) {
+                header.secret = true;
+            }
+        }
+    }
+
+    /// Whether the header `name` is sealed when stored: its name is
+    /// sensitive or it was declared secret.
+    pub fn is_secret(&self, name: &str) -> bool {
+        validate::is_sensitive_header(name)
+            || self
+                .0
+                .iter()
+                .any(|h| h.secret && h.name.eq_ignore_ascii_case(name))
+    }
+}
+
+string_value!(
+    /// A server's name in the official MCP Registry (a `server.json`'s
+    /// `name`): reverse-DNS namespace, one `/`, then the name
+    /// (`^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$`), 3 to 200 characters.
+    RegistryName
+);
+
+impl RegistryName {
+    /// Shortest name.
+    pub const MIN_LEN: usize = 3;
+    /// Longest name.
+    pub const MAX_LEN: usize = 200;
+
+    /// Parses a registry name.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.len() < Self::MIN_LEN || value.len() > Self::MAX_LEN {
+            return Err(format!(
+                "must be {} to {} characters",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            ));
+        }
+        let valid = value.split_once('/').is_some_and(|(namespace, name)| {
+            !namespace.is_empty()
+                && !name.is_empty()
+                && namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+        });
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err("must be a reverse-DNS namespace, one '/' and a name \
+                 (^[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+$, e.g. io.github.user/weather)"
+                .into())
+        }
+    }
+}
+
+string_value!(
+    /// A `server.json`'s `version`: 1 to 255 characters without whitespace
+    /// or control characters, and not a range (`^1.2.3`, `~1.2`, `>=1`, `1.x`,
+    /// `1.*`) or `latest`.
+    RegistryVersion
+);
+
+impl RegistryVersion {
+    /// Longest version.
+    pub const MAX_LEN: usize = 255;
+
+    /// Parses a version.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must not contain whitespace or control characters".into());
+        }
+        let range = value.starts_with(['^', '~', '>', '<', '='])
+            || value.contains('*')
+            || value.contains("||")
+            || value
+                .split(['.', '-', '+'])
+                .any(|part| part.eq_ignore_ascii_case("x"));
+        if range || value == "latest" {
+            return Err(format!(
+                "must be one specific version, not a range or \"latest\": {value:?}"
+            ));
+        }
+        Ok(Self(value))
+    }
 }
 
 #[cfg(test)]
@@ -510,6 +658,37 @@ mod tests {
     const BAD_SLUGS: [&str; 8] = [
         "GitHub", "-lead", "_lead", "sp ace", "ünï", "gіthub", "a.b", "a/b",
     ];
+
+    #[test]
+    fn registry_names_follow_the_schema_pattern() {
+        for ok in ["io.github.user/weather", "com.example/a_b.c-d", "a/b"] {
+            assert!(RegistryName::parse(ok).is_ok(), "{ok}");
+        }
+        let long = format!("a/{}", "b".repeat(199));
+        for bad in [
+            "",
+            "ab",
+            "weather",
+            "a/b/c",
+            "/x",
+            "x/",
+            "io.github/we ather",
+            "ü.io/x",
+            &long,
+        ] {
+            assert!(RegistryName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn registry_versions_refuse_ranges() {
+        for ok in ["1.0.2", "2.1.0-alpha", "2025.12.01", "v3"] {
+            assert!(RegistryVersion::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "^1.2.3", "~1.2", ">=1.0", "1.x", "1.*", "latest", "1 0"] {
+            assert!(RegistryVersion::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn server_names_follow_the_slug_rule() {

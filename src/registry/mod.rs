@@ -15,8 +15,8 @@ pub mod servers;
 
 pub use admin::Admin;
 pub use fields::{
-    Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, ServerName,
-    UpstreamUrl,
+    Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, RegistryName,
+    RegistryVersion, ServerName, ToolAlias, ToolDescription, UpstreamUrl,
 };
 pub use model::*;
 

@@ -127,6 +127,8 @@ pub enum Trigger {
     Updated,
     Scheduled,
     Manual,
+    /// The upstream said one of its lists changed (on a gateway session).
+    ListChanged,
 }
 
 /// Where a run is.

@@ -65,6 +65,8 @@ pub mod mcp_server {
         pub url: String,
         pub icon_url: String,
         pub documentation_url: String,
+        pub registry_name: String,
+        pub registry_version: String,
         pub category: String,
         pub transport: String,
         pub auth_type: String,
@@ -165,6 +167,8 @@ pub mod pack_member {
         #[sea_orm(primary_key, auto_increment = false)]
         pub server_id: String,
         pub position: i32,
+        /// The pack's tool settings for the member, as JSON (`{}` for none).
+        pub tool_settings: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -205,6 +209,8 @@ pub mod pack_revision {
         pub name: String,
         pub description: String,
         pub members: String,
+        /// JSON array of the tool names a TOOL_SETTINGS_UPDATED revision changed.
+        pub changed_tools: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -103,6 +103,9 @@ pub struct Generations {
     epoch: AtomicU64,
     enabled: AtomicBool,
     stripes: Box<[AtomicU64]>,
+    /// Counts every change, for whoever waits for changes rather than
+    /// checking stamps when asked ([`Generations::subscribe`]).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Generations {
@@ -140,17 +143,27 @@ impl Generations {
             epoch: AtomicU64::new(0),
             enabled: AtomicBool::new(enabled),
             stripes: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            changes: tokio::sync::watch::Sender::new(0),
         }
     }
 
     /// Records that a committed write changed `topic`.
     pub fn changed(&self, topic: Topic<'_>) {
         self.stripes[stripe(topic)].fetch_add(1, Ordering::SeqCst);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Records that anything may have changed.
     pub fn changed_everything(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Wakes on every change from now on (coalesced: a waiter that was busy
+    /// sees one wake-up for all the changes since it last looked); a waiter
+    /// then checks its stamps to learn whether the change concerns it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Switches the caches on or off; either way every entry made so far is

@@ -10,6 +10,7 @@ mod packs;
 mod search;
 mod servers;
 mod sync_runs;
+mod watches;
 
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};

@@ -362,16 +362,21 @@ impl OrgWrite {
     }
 
     async fn write_members(&self, p: &Pack) -> Result<(), Error> {
-        let rows: Vec<pack_member::ActiveModel> = p
-            .members
-            .iter()
-            .enumerate()
-            .map(|(position, m)| pack_member::ActiveModel {
-                pack_id: Set(p.id.clone()),
-                server_id: Set(m.server_id.clone()),
-                position: Set(position as i32),
-            })
-            .collect();
+        let rows: Vec<pack_member::ActiveModel> =
+            p.members
+                .iter()
+                .enumerate()
+                .map(|(position, m)| {
+                    Ok(pack_member::ActiveModel {
+                        pack_id: Set(p.id.clone()),
+                        server_id: Set(m.server_id.clone()),
+                        position: Set(position as i32),
+                        tool_settings: Set(
+                            serde_json::to_string(&m.settings).map_err(Error::internal)?
+                        ),
+                    })
+                })
+                .collect::<Result<_, Error>>()?;
         for chunk in rows.chunks(200) {
             pack_member::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&self.txn)
@@ -397,6 +402,7 @@ impl OrgWrite {
             name: Set(r.name.clone()),
             description: Set(r.description.clone()),
             members: Set(serde_json::to_string(&r.members).map_err(Error::internal)?),
+            changed_tools: Set(serde_json::to_string(&r.changed_tools).map_err(Error::internal)?),
         };
         pack_revision::Entity::insert(row)
             .exec_without_returning(&self.txn)
@@ -543,9 +549,18 @@ async fn members_of<C: ConnectionTrait>(
     };
     for row in rows {
         let name = names.get(&row.server_id).cloned().unwrap_or_default();
+        let settings = serde_json::from_str(&row.tool_settings)
+            .with_context(|| {
+                format!(
+                    "member {} of pack {} has invalid tool_settings",
+                    row.server_id, row.pack_id
+                )
+            })
+            .map_err(Error::internal)?;
         out.entry(row.pack_id).or_default().push(Member {
             server_id: row.server_id,
             name,
+            settings,
         });
     }
     Ok(out)
@@ -598,6 +613,9 @@ fn revision_to_domain(row: pack_revision::Model) -> Result<PackRevision, Error> 
             .map_err(Error::internal)?,
         members: serde_json::from_str(&row.members)
             .with_context(|| context("members"))
+            .map_err(Error::internal)?,
+        changed_tools: serde_json::from_str(&row.changed_tools)
+            .with_context(|| context("changed_tools"))
             .map_err(Error::internal)?,
         pack_id: row.pack_id,
         version: row.version,

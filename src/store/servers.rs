@@ -424,6 +424,7 @@ pub(crate) async fn record_sync_state_on<C: ConnectionTrait>(
     }
     if let Some(info) = &state.server_info {
         update = update.col_expr(Column::ServerInfo, Expr::value(json(info)?));
+        crate::store::watches::set_announcing_on(db, server_id, info.announces_changes()).await?;
     }
     if let Some(transport) = state.detected_transport {
         update = update.col_expr(Column::DetectedTransport, Expr::value(transport.as_str()));
@@ -576,6 +577,8 @@ fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
         url: Set(s.url.clone()),
         icon_url: Set(s.icon_url.clone()),
         documentation_url: Set(s.documentation_url.clone()),
+        registry_name: Set(s.registry_name.clone()),
+        registry_version: Set(s.registry_version.clone()),
         category: Set(s.category.clone()),
         transport: Set(s.transport.as_str().to_owned()),
         auth_type: Set(s.auth_type.as_str().to_owned()),
@@ -670,6 +673,8 @@ fn to_domain(row: mcp_server::Model) -> Result<McpServer, Error> {
         url: row.url,
         icon_url: row.icon_url,
         documentation_url: row.documentation_url,
+        registry_name: row.registry_name,
+        registry_version: row.registry_version,
         category: row.category,
         auth_header_name: row.auth_header_name,
         sealed_credentials: row.credentials,

@@ -17,7 +17,7 @@ use crate::sync::client::{DiscoveryError, Limits, Wire, open, within};
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::{AttemptFailure, stored_url};
 use crate::sync::pool::Pooled;
-use crate::sync::session::Sink;
+use crate::sync::session::{Connection, Sink};
 
 /// What a request made for the pack gateway came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,35 +112,59 @@ impl Syncer {
         // headers) changes `updated_at`: a new session.
         let fingerprint = server.updated_at.to_string();
         let opening = async {
-            let url = stored_url(server).map_err(Failure::from)?;
-            let headers = self
-                .inner
-                .credentials
-                .headers(server)
-                .await
-                .map_err(Failure::from)?;
-            let settings = &self.inner.settings;
-            let (connection, _) = open(
-                &self.inner.client,
-                &url,
-                &headers,
-                wire(server),
-                limits,
-                &settings.policy,
-            )
-            .await
-            .map_err(Failure::Upstream)?;
-            Ok(Pooled::new(connection, fingerprint.clone()))
+            let connection = self.connect(server, limits).await?;
+            // The upstream announces changes: sync it (coalesced, see
+            // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
+            let engine = Arc::downgrade(&self.inner);
+            let server_id = server.id.clone();
+            Ok(Pooled::new(connection, fingerprint.clone()).watch(move || {
+                if let Some(inner) = engine.upgrade() {
+                    Syncer { inner }.lists_changed(&server_id);
+                }
+            }))
         };
         self.inner
             .pool
             .session(&server.id, &fingerprint, opening)
             .await
     }
+
+    /// An initialized session with `server` (its sealed credentials opened
+    /// for the request headers, the guard, the transport the last sync
+    /// found), reading the stream on which the upstream sends its own
+    /// messages (`list_changed`).
+    pub(super) async fn connect(
+        &self,
+        server: &McpServer,
+        limits: &Limits,
+    ) -> Result<Connection, Failure> {
+        let url = stored_url(server).map_err(Failure::from)?;
+        let headers = self
+            .inner
+            .credentials
+            .headers(server)
+            .await
+            .map_err(Failure::from)?;
+        let settings = &self.inner.settings;
+        let (mut connection, _) = open(
+            &self.inner.client,
+            &url,
+            &headers,
+            wire(server),
+            limits,
+            &settings.policy,
+        )
+        .await
+        .map_err(Failure::Upstream)?;
+        if let Connection::Streamable(session) = &mut connection {
+            session.listen();
+        }
+        Ok(connection)
+    }
 }
 
 /// Why no session could be had.
-enum Failure {
+pub(super) enum Failure {
     Credentials(AttemptFailure),
     Upstream(DiscoveryError),
 }

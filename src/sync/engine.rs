@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
 use crate::registry::Caller;
-use crate::registry::runs::SyncRun;
+use crate::registry::runs::{SyncRun, Trigger};
 use crate::registry::servers::{Lookup, Servers};
 use crate::store::Store;
 use crate::sync::client::Limits;
@@ -42,6 +42,9 @@ pub struct SyncSettings {
     pub max_backoff: Duration,
     /// Most syncs at once in this process (`--sync-concurrency`).
     pub concurrency: usize,
+    /// Most servers this process watches at once (`--upstream-watches`; 0:
+    /// none), see [`crate::sync::watches`].
+    pub watches: usize,
 }
 
 /// A live sync event, for WatchSyncEvents.
@@ -81,6 +84,9 @@ pub(super) struct Inner {
     pub(super) locks: ServerLocks,
     /// The pack gateway's upstream sessions, one per server.
     pub(super) pool: crate::sync::pool::Pool,
+    /// Servers with a sync pending because they announced a change, and
+    /// whether another announcement came since that sync started.
+    pub(super) announced: std::sync::Mutex<std::collections::HashMap<String, bool>>,
     /// Owner of background syncs (the application's tracker), so shutdown
     /// can wait for them.
     pub(super) tasks: TaskTracker,
@@ -122,6 +128,7 @@ impl Syncer {
                 events,
                 locks: ServerLocks::new(),
                 pool: crate::sync::pool::Pool::default(),
+                announced: std::sync::Mutex::default(),
                 tasks,
                 stopping,
                 abandon,
@@ -148,7 +155,7 @@ impl Syncer {
                 "server {server_id} is disabled; enable it to sync"
             )));
         }
-        let run = self.sync_exclusively(view.server).await?;
+        let run = self.sync_exclusively(view.server, Trigger::Manual).await?;
         match &run.error {
             None => Ok(run),
             Some(error) => Err(error.reason.to_error(error.message.clone(), run.id.clone())),

@@ -3,7 +3,9 @@
 //! [`sse`]), and the engine: its handle [`engine::Syncer`], the scheduler
 //! with leases and backoff ([`scheduler`]), the request headers and OAuth2
 //! tokens of a sync ([`credentials`]), the lifecycle of one run
-//! ([`lifecycle`]) and the per-server locks ([`locks`]). The run model lives
+//! ([`lifecycle`]), the per-server locks ([`locks`]) and the syncs upstreams ask
+//! for with `list_changed` ([`notified`]), and the long-lived watches of those that
+//! announce changes ([`watches`]). The run model lives
 //! in the domain (`registry::runs`).
 
 pub mod calls;
@@ -14,7 +16,9 @@ pub mod guard;
 pub mod http;
 pub mod lifecycle;
 pub mod locks;
+pub mod notified;
 pub mod pool;
 pub mod scheduler;
 pub mod session;
 pub mod sse;
+pub mod watches;

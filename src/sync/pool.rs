@@ -32,6 +32,9 @@ pub struct Pooled {
     last_used: Mutex<Instant>,
     /// Tool name → definition hash, and when it was listed.
     listing: tokio::sync::Mutex<Option<(Instant, HashMap<String, String>)>>,
+    /// The task that turns the session's `list_changed` notifications into
+    /// syncs ([`Pooled::watch`]); it ends with the session.
+    watcher: Option<tokio::task::AbortHandle>,
 }
 
 impl Pooled {
@@ -43,7 +46,25 @@ impl Pooled {
             opened: now,
             last_used: Mutex::new(now),
             listing: tokio::sync::Mutex::new(None),
+            watcher: None,
         }
+    }
+
+    /// Calls `changed` after each wake-up of the session's `list_changed`
+    /// signal (a burst of notifications may wake it once), for as long as the
+    /// session is pooled.
+    pub fn watch(mut self, changed: impl Fn() + Send + 'static) -> Self {
+        if let Some(connection) = &self.connection {
+            let signals = connection.signals().clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    signals.lists_changed.notified().await;
+                    changed();
+                }
+            });
+            self.watcher = Some(task.abort_handle());
+        }
+        self
     }
 
     /// The session's connection (present until it is dropped).
@@ -102,6 +123,9 @@ impl Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
         // Ends the session upstream (a DELETE, or closing the SSE stream).
         if let Some(mut connection) = self.connection.take()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()

@@ -61,7 +61,11 @@ impl Syncer {
     /// replica, scheduled or not), waits for that one and returns its run
     /// instead of starting another. The sync is a task of its own, so a
     /// caller that goes away does not abandon it half-way.
-    pub(super) async fn sync_exclusively(&self, server: McpServer) -> Result<SyncRun, Error> {
+    pub(super) async fn sync_exclusively(
+        &self,
+        server: McpServer,
+        trigger: Trigger,
+    ) -> Result<SyncRun, Error> {
         let settings = &self.inner.settings;
         // No lease outlives this: past it a crashed holder's lease is free.
         let give_up = tokio::time::Instant::now() + settings.lease() + WAIT_STEP * 10;
@@ -87,7 +91,7 @@ impl Syncer {
                 let task = self
                     .inner
                     .tasks
-                    .spawn(async move { syncer.sync_leased(server, Trigger::Manual, claim).await });
+                    .spawn(async move { syncer.sync_leased(server, trigger, claim).await });
                 return match task.await {
                     Ok(Some(outcome)) => outcome,
                     Ok(None) => Err(Error::ShuttingDown(
@@ -301,8 +305,13 @@ impl Syncer {
         }
     }
 
-    /// Releases the leases this process still holds (after shutdown).
+    /// Releases the sync and watch leases this process still holds (after
+    /// shutdown); how many sync leases.
     pub async fn release_leases(&self) -> Result<u64, Error> {
+        self.inner
+            .store
+            .release_all_watches(&self.inner.instance_id)
+            .await?;
         self.inner
             .store
             .release_all_leases(&self.inner.instance_id)
@@ -333,6 +342,7 @@ mod tests {
             interval: Duration::from_secs(interval),
             max_backoff: Duration::from_secs(max_backoff),
             concurrency: 1,
+            watches: 0,
         }
     }
 

@@ -35,17 +35,38 @@ pub type Sink = mpsc::UnboundedSender<Value>;
 pub struct Signals {
     /// The upstream said `notifications/tools/list_changed`.
     pub tools_changed: AtomicBool,
+    /// Woken by every `notifications/{tools,prompts,resources}/list_changed`;
+    /// notifications nobody waited for leave one wake-up, so a burst wakes a
+    /// waiter once.
+    pub lists_changed: tokio::sync::Notify,
     /// The upstream no longer knows the session (HTTP 404 on its id), or its
     /// stream ended: it must be initialized again.
     pub gone: AtomicBool,
+    /// Woken when the stream that carries the upstream's own messages ends
+    /// (Streamable HTTP's GET stream, or the legacy SSE stream) or could not
+    /// be opened ([`Signals::stream_refused`]).
+    pub stream_ended: tokio::sync::Notify,
+    /// The upstream offers no GET stream (it answered 405, or no event stream).
+    pub stream_refused: AtomicBool,
 }
 
 impl Signals {
     /// Notes what a notification from the upstream says about the session.
     fn note(&self, message: &Value) {
-        if message.get("method").and_then(Value::as_str) == Some("notifications/tools/list_changed")
-        {
+        let method = message.get("method").and_then(Value::as_str);
+        if method == Some("notifications/tools/list_changed") {
             self.tools_changed.store(true, Ordering::Release);
+        }
+        if matches!(
+            method,
+            Some(
+                "notifications/tools/list_changed"
+                    | "notifications/prompts/list_changed"
+                    | "notifications/resources/list_changed"
+            )
+        ) {
+            metrics::counter!("mcp_registry_upstream_list_changed_total").increment(1);
+            self.lists_changed.notify_one();
         }
     }
 }
@@ -171,6 +192,17 @@ pub struct Streamable {
     next_id: AtomicI64,
     max_bytes: usize,
     signals: Arc<Signals>,
+    /// The reader of the GET stream the server may send messages on
+    /// ([`Streamable::listen`]).
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Drop for Streamable {
+    fn drop(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
 }
 
 impl Streamable {
@@ -184,7 +216,70 @@ impl Streamable {
             next_id: AtomicI64::new(1),
             max_bytes,
             signals: Arc::default(),
+            listener: None,
         }
+    }
+
+    /// Opens, in the background, the GET stream on which the server sends
+    /// what is not an answer (its `list_changed` notifications, pings), when
+    /// it offers one (405 when it does not), and reads it until it ends or
+    /// the session closes. Adds nothing to the caller's latency.
+    pub fn listen(&mut self) {
+        let mut request = self
+            .client
+            .get(self.url.clone())
+            .headers(self.headers.clone())
+            .header(ACCEPT, "text/event-stream");
+        if let Some(id) = &self.session_id {
+            request = request.header("mcp-session-id", id.clone());
+        }
+        if let Some(version) = &self.protocol_version {
+            request = request.header("mcp-protocol-version", version.clone());
+        }
+        let signals = self.signals.clone();
+        let post = self.builder();
+        let max_bytes = self.max_bytes;
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+        self.listener = Some(tokio::spawn(async move {
+            let Ok(mut response) = request.send().await else {
+                signals.stream_ended.notify_one();
+                return;
+            };
+            let is_stream = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/event-stream"));
+            if !response.status().is_success() || !is_stream {
+                signals.stream_refused.store(true, Ordering::Release);
+                signals.stream_ended.notify_one();
+                return;
+            }
+            let mut parser = Parser::new(max_bytes);
+            while let Ok(Some(chunk)) = response.chunk().await {
+                let Ok(events) = parser.feed(&chunk) else {
+                    break;
+                };
+                for Event { event, data } in events {
+                    if event != "message" {
+                        continue;
+                    }
+                    let Ok(message) = parse_json(data.as_bytes()) else {
+                        continue;
+                    };
+                    if let Some(reply) = reply_to_server_request(&message) {
+                        if let Some(request) = post.try_clone() {
+                            let _ = request.body(reply.to_string()).send().await;
+                        }
+                        continue;
+                    }
+                    signals.note(&message);
+                }
+            }
+            signals.stream_ended.notify_one();
+        }));
     }
 
     pub async fn initialize(&mut self, params: Value) -> Result<Value, Initialize> {
@@ -352,6 +447,9 @@ impl Streamable {
 
     /// Ends the session (DELETE with its id); failures do not matter here.
     pub async fn close(&mut self) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
         if let Some(id) = self.session_id.take() {
             let _ = self
                 .client
@@ -610,6 +708,7 @@ impl Stream {
             }
         };
         self.signals.gone.store(true, Ordering::Release);
+        self.signals.stream_ended.notify_one();
         if let Some(tx) = endpoint.take() {
             let _ = tx.send(Err(failure));
             return;

@@ -228,7 +228,11 @@ async fn what_the_gateway_does_not_serve_is_refused_by_the_protocol(app: TestApp
     let (status, _, _) = call(&url, member, request("ping", json!({}))).await;
     assert_eq!(status, 200);
     let get = reqwest::Client::new().get(&url).send().await.expect("get");
-    assert_eq!(get.status().as_u16(), 405, "no server-to-client stream");
+    assert_eq!(
+        get.status().as_u16(),
+        405,
+        "a GET that does not accept an event stream"
+    );
 }
 
 /// Runs the Python SDK client against `url` as `auth`, with `extra`

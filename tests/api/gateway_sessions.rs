@@ -78,6 +78,10 @@ async fn a_list_changed_notification_makes_the_next_call_check_again(app: TestAp
         body["result"]["structuredContent"]["echoed"], "first",
         "{body}"
     );
+    // Every answer of this upstream announces a change: the registry syncs
+    // it (nothing changed yet); wait for that sync so that it cannot race
+    // with the change below.
+    crate::announcements::announced_sync_done(&app, &u).await;
     let listed = received(&u, "tools/list");
     // The upstream changes the tool; its answers say so (list_changed), and
     // the session's listing is read again before the next call.

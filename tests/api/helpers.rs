@@ -226,6 +226,8 @@ pub struct Options {
     /// `--background-sync`: off by default in tests, whose servers mostly
     /// have example.com URLs that must never be resolved or contacted.
     pub background_sync: bool,
+    /// `--upstream-watches` (0 unless set: most tests want no watches).
+    pub upstream_watches: usize,
     /// `--sync-interval` (sub-second in scheduler tests).
     pub sync_interval: Option<Duration>,
     /// `--allow-upstream-address`.
@@ -293,6 +295,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
         sync_max_backoff: Duration::from_secs(3600),
         sync_concurrency: 4,
+        upstream_watches: options.upstream_watches,
         allowed_upstream_addresses: options.allowed_upstream_addresses.clone(),
     }
 }

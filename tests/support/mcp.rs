@@ -111,6 +111,7 @@ pub struct McpServer {
     silent_sse: bool,
     sessions: bool,
     oversized: Option<(String, usize)>,
+    announcing: bool,
 }
 
 impl Default for McpServer {
@@ -143,6 +144,7 @@ impl McpServer {
             silent_sse: false,
             sessions: false,
             oversized: None,
+            announcing: false,
         }
     }
 
@@ -169,6 +171,14 @@ impl McpServer {
     /// request without a live one (see [`Running::expire_sessions`]).
     pub fn sessions(mut self) -> Self {
         self.sessions = true;
+        self
+    }
+
+    /// Answers GET (Streamable HTTP's stream for what is not an answer) with
+    /// an event stream that carries each [`Running::announce`]; without this,
+    /// GET is 405 (no such stream), as many servers answer.
+    pub fn announcing(mut self) -> Self {
+        self.announcing = true;
         self
     }
 
@@ -332,6 +342,7 @@ impl McpServer {
             issued: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
             sessions: Mutex::new(Vec::new()),
+            announcements: tokio::sync::broadcast::channel(64).0,
             config: self,
         });
         let state = shared.clone();
@@ -434,6 +445,21 @@ impl Running {
         }
     }
 
+    /// Sends notification `method` on every open GET stream (see
+    /// [`McpServer::announcing`]); returns how many streams it reached.
+    pub fn announce(&self, method: &str) -> usize {
+        let note = json!({"jsonrpc": "2.0", "method": method});
+        self.shared
+            .announcements
+            .send(format!("event: message\ndata: {note}\n\n"))
+            .unwrap_or(0)
+    }
+
+    /// Returns how many GET streams are open now (see [`McpServer::announcing`]).
+    pub fn listeners(&self) -> usize {
+        self.shared.announcements.receiver_count()
+    }
+
     /// Forgets every session issued so far: their next request gets 404.
     pub fn expire_sessions(&self) {
         if let Ok(mut sessions) = self.shared.sessions.lock() {
@@ -458,6 +484,8 @@ struct Shared {
     pings: AtomicUsize,
     /// The session ids issued and not expired (with `sessions`).
     sessions: Mutex<Vec<String>>,
+    /// What [`Running::announce`] sends on the open GET streams.
+    announcements: tokio::sync::broadcast::Sender<String>,
 }
 
 impl Shared {
@@ -518,6 +546,29 @@ impl Shared {
             let mut response = json_body(&error.to_string());
             *response.status_mut() = *status;
             return response;
+        }
+        if method == Method::GET && config.announcing {
+            let mut announcements = self.announcements.subscribe();
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+            tokio::spawn(async move {
+                loop {
+                    match announcements.recv().await {
+                        Ok(event) => {
+                            if tx.send(Ok(Bytes::from(event))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+            let events = tokio_stream::wrappers::ReceiverStream::new(rx);
+            return (
+                [(header::CONTENT_TYPE, "text/event-stream")],
+                Body::from_stream(events),
+            )
+                .into_response();
         }
         if method != Method::POST {
             return StatusCode::METHOD_NOT_ALLOWED.into_response();
@@ -651,7 +702,13 @@ impl Shared {
         let cursor = request["params"]["cursor"].as_str();
         match method {
             "initialize" => {
-                let mut capabilities = json!({"tools": {}});
+                // An announcing server says so, as servers that send
+                // `list_changed` must.
+                let mut capabilities = if config.announcing {
+                    json!({"tools": {"listChanged": true}})
+                } else {
+                    json!({"tools": {}})
+                };
                 if config.prompts.is_some() {
                     capabilities["prompts"] = json!({});
                 }

@@ -144,6 +144,9 @@ const ROWS: &[Row] = &[
     row(SERVERS, "ApproveTools", "catalog", CATALOG_WRITE),
     row(SERVERS, "ImportMcpConfig", "one entry", CREATE),
     row(SERVERS, "ImportMcpConfig", "one entry, dry run", CREATE),
+    row(SERVERS, "ImportMcpConfig", "one server.json", CREATE),
+    row(SERVERS, "ExportMcpServer", "A's by id", READ_A),
+    row(SERVERS, "ExportMcpServer", "catalog by id", CATALOG_READ),
     row(
         PACKS,
         "CreatePack",
@@ -174,6 +177,7 @@ const ROWS: &[Row] = &[
     row(PACKS, "AddPackServer", "fresh of A", PACK_WRITE),
     row(PACKS, "RemovePackServer", "fresh of A", PACK_WRITE),
     row(PACKS, "ReplacePackServers", "fresh of A", PACK_WRITE),
+    row(PACKS, "UpdatePackServerTools", "fresh of A", PACK_WRITE),
     row(PACKS, "ListPackRevisions", "A's", PACK_READ),
     row(PACKS, "GetPackRevision", "A's v1", PACK_READ),
     row(PACKS, "RestorePackRevision", "fresh of A, v1", PACK_WRITE),
@@ -654,6 +658,37 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                     .await,
             )
         }
+        ("ImportMcpConfig", "one server.json") => {
+            let name = w.name("registry");
+            let document = serde_json::json!({
+                "name": format!("com.example/{name}"),
+                "description": "a matrix cell's server.json",
+                "version": "1.0.0",
+                "remotes": [{"type": "streamable-http", "url": format!("https://{name}.mcp.example.com/mcp")}],
+            });
+            answer(
+                servers()
+                    .import_mcp_config(pb::ImportMcpConfigRequest {
+                        config_json: document.to_string(),
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("ExportMcpServer", target) => {
+            let id = if target == "A's by id" {
+                w.a_server.id.clone()
+            } else {
+                w.catalog.id.clone()
+            };
+            answer(
+                servers()
+                    .export_mcp_server(pb::ExportMcpServerRequest {
+                        lookup: Some(pb::export_mcp_server_request::Lookup::Id(id)),
+                    })
+                    .await,
+            )
+        }
         ("ImportMcpConfig", target) => {
             let name = w.name("imported");
             let url = format!("https://{name}.mcp.example.com/mcp");
@@ -754,6 +789,22 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                     .replace_pack_servers(pb::ReplacePackServersRequest {
                         pack_id: pack.id,
                         servers: vec![member(&w.a_loopback.id)],
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
+        ("UpdatePackServerTools", _) => {
+            let pack = w.fresh_pack(&[&w.a_server.id]).await;
+            answer(
+                packs()
+                    .update_pack_server_tools(pb::UpdatePackServerToolsRequest {
+                        pack_id: pack.id,
+                        server: Some(member(&w.a_server.id)),
+                        tool_settings: Some(pb::PackToolSettings {
+                            only_listed_tools: true,
+                            tools: Vec::new(),
+                        }),
                         ..Default::default()
                     })
                     .await,

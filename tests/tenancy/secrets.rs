@@ -314,6 +314,8 @@ struct Secrets {
     import_header: String,
     import_apikey: String,
     import_local_env: String,
+    registry_token: String,
+    registry_passphrase: String,
     rotated_bearer: String,
     rotated_session: String,
     rotated_client_secret: String,
@@ -337,6 +339,8 @@ impl Secrets {
             import_header: sek(),
             import_apikey: sek(),
             import_local_env: sek(),
+            registry_token: sek(),
+            registry_passphrase: sek(),
             rotated_bearer: sek(),
             rotated_session: sek(),
             rotated_client_secret: sek(),
@@ -368,6 +372,11 @@ impl Secrets {
             ("import sensitive header", &self.import_header),
             ("import api key header", &self.import_apikey),
             ("import stdio env (skipped)", &self.import_local_env),
+            ("server.json bearer variable", &self.registry_token),
+            (
+                "server.json isSecret header (plain name)",
+                &self.registry_passphrase,
+            ),
             ("rotated bearer token", &self.rotated_bearer),
             ("rotated X-Session-Token", &self.rotated_session),
             ("rotated client secret", &self.rotated_client_secret),
@@ -674,11 +683,67 @@ async fn import_servers(session: &mut Session) -> Vec<String> {
     let result = servers.import_mcp_config(import(false)).await;
     let imported = session.c.ok("ImportMcpConfig", result);
     assert_eq!(imported.created_count, 2, "{imported:?}");
-    imported
+    let mut ids: Vec<String> = imported
         .entries
         .iter()
         .filter_map(|e| e.mcp_server.as_ref().map(|s| s.id.clone()))
-        .collect()
+        .collect();
+    ids.push(import_server_json(session).await);
+    ids
+}
+
+/// Imports a server.json whose secrets are a bearer token variable and an
+/// `isSecret` header with a name not sensitive by itself (dry run, then for
+/// real), and exports it; returns the server's id.
+async fn import_server_json(session: &mut Session) -> String {
+    let s = &session.s;
+    let document = serde_json::json!({
+        "name": "com.example/registry-import",
+        "description": "a server.json with secrets",
+        "version": "1.0.0",
+        "remotes": [{
+            "type": "streamable-http",
+            "url": "{base}/registry/mcp",
+            "variables": {"base": {"isRequired": true}},
+            "headers": [
+                {"name": "Authorization", "value": "Bearer {token}", "isRequired": true, "isSecret": true,
+                 "variables": {"token": {"isRequired": true, "isSecret": true}}},
+                {"name": "X-Workspace-Passphrase", "isRequired": true, "isSecret": true},
+            ],
+        }],
+    });
+    let variables: HashMap<String, String> = [
+        (
+            "base".to_owned(),
+            session.upstream.url("").trim_end_matches('/').to_owned(),
+        ),
+        ("token".to_owned(), s.registry_token.clone()),
+        (
+            "X-Workspace-Passphrase".to_owned(),
+            s.registry_passphrase.clone(),
+        ),
+    ]
+    .into();
+    let import = |dry_run| pb::ImportMcpConfigRequest {
+        config_json: document.to_string(),
+        variables: variables.clone(),
+        dry_run,
+        ..Default::default()
+    };
+    let mut servers = session.admin.servers.clone();
+    let result = servers.import_mcp_config(import(true)).await;
+    session.c.ok("ImportMcpConfig server.json dry run", result);
+    let result = servers.import_mcp_config(import(false)).await;
+    let imported = session.c.ok("ImportMcpConfig server.json", result);
+    let server = imported.entries[0].mcp_server.clone().expect("created");
+    assert_eq!(server.request_headers["X-Workspace-Passphrase"], "********");
+    let result = servers
+        .export_mcp_server(pb::ExportMcpServerRequest {
+            lookup: Some(pb::export_mcp_server_request::Lookup::Id(server.id.clone())),
+        })
+        .await;
+    session.c.ok("ExportMcpServer", result);
+    server.id
 }
 
 /// Syncs that use every secret, and two that the upstream refuses.
@@ -689,6 +754,7 @@ async fn sync_with_every_secret(session: &mut Session, servers: &Servers) {
         ("oauth2", &servers.with_oauth.id),
         ("imported bearer", &servers.imported[0]),
         ("imported api key", &servers.imported[1]),
+        ("imported server.json", &servers.imported[2]),
     ] {
         session.sync(name, id).await;
     }
@@ -1168,6 +1234,12 @@ fn check_the_upstream_received_every_secret(session: &Session) {
         ("/imported/mcp", "authorization", bearer(&s.import_variable)),
         ("/imported/mcp", "x-secret-header", s.import_header.clone()),
         ("/imported-key/mcp", "x-api-key", s.import_apikey.clone()),
+        ("/registry/mcp", "authorization", bearer(&s.registry_token)),
+        (
+            "/registry/mcp",
+            "x-workspace-passphrase",
+            s.registry_passphrase.clone(),
+        ),
     ];
     for (path, header, value) in &checks {
         assert!(

@@ -1,21 +1,24 @@
 //! ImportMcpConfig conversions: the request read into entries to create
-//! (each problem at its JSON path) and the report of what became of them.
+//! (each problem at its JSON path, for client configurations and
+//! server.json alike) and the report of what became of them.
 
 use std::collections::HashMap;
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::{count, enum_field, enum_or, wire_enum};
-use crate::grpc::import;
+use crate::grpc::import::{self, Format};
+use crate::grpc::server_json::Remote;
 use crate::pb;
 use crate::registry::servers::import::{
     ImportEntry, ImportOptions, ImportOutcome, ImportReport, Imported, OnConflict,
 };
-use crate::registry::servers::{
-    AuthType, Credentials, MASK, NewServer, UrlPolicy, Visibility, validate,
-};
+use crate::registry::servers::{AuthType, Credentials, MASK, NewServer, UrlPolicy, Visibility};
 
 wire_enum!("conflict strategy", OnConflict => pb::ImportConflict {
     Skip = Skip, Fail = Fail, Rename = Rename,
+});
+wire_enum!("import format", Format => pb::ImportFormat {
+    ClientConfig = McpClientConfig, ServerJson = ServerJson,
 });
 
 /// An ImportMcpConfig request: the configuration read into entries (every
@@ -35,8 +38,10 @@ impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
             on_conflict,
             dry_run,
             visibility,
+            format,
         } = request;
         let mut v = Violations::new();
+        let format = v.check("format", enum_field::<Format>(format)).flatten();
         let visibility = match enum_field::<Visibility>(visibility) {
             Ok(_) => visibility,
             Err(err) => {
@@ -49,30 +54,33 @@ impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
             .unwrap_or(OnConflict::Skip);
         let variables: HashMap<String, String> = variables.into_iter().collect();
         let mut entries = Vec::new();
-        for entry in import::read(&config_json, &variables, &mut v) {
-            let import::EntryKind::Remote(mut server) = entry.kind else {
-                entries.push(ImportEntry {
-                    key: entry.key,
-                    server: None,
-                });
-                continue;
-            };
+        let read = import::read_document(&config_json, format, &variables, policy, &mut v);
+        for entry in read {
             // Every remote entry is validated as CreateMcpServer would, its
-            // problems reported at its JSON path.
-            server.visibility = visibility;
-            match NewServer::try_from((*server, policy)) {
-                Ok(new) => entries.push(ImportEntry {
-                    key: entry.key,
-                    server: Some(new),
-                }),
-                Err(Error::InvalidArgument(violations)) => {
-                    for violation in violations {
-                        let field = import_field(&entry.path, &violation.field);
-                        v.add(field, violation.description);
-                    }
+            // problems reported at its JSON path. An invalid entry is left
+            // out; the violations fail the request below.
+            let server = match entry.kind {
+                import::EntryKind::Local => None,
+                import::EntryKind::Remote(mut server) => {
+                    server.visibility = visibility;
+                    let path = entry.path;
+                    let Some(new) = validated(*server, policy, &mut v, |f| import_field(&path, f))?
+                    else {
+                        continue;
+                    };
+                    Some(new)
                 }
-                Err(other) => return Err(other),
-            }
+                import::EntryKind::Registry(remote) => {
+                    let Some(new) = registry_server(*remote, visibility, policy, &mut v)? else {
+                        continue;
+                    };
+                    Some(new)
+                }
+            };
+            entries.push(ImportEntry {
+                key: entry.key,
+                server,
+            });
         }
         v.finish()?;
         let options = ImportOptions {
@@ -81,6 +89,50 @@ impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
         };
         Ok(ImportRequest { entries, options })
     }
+}
+
+/// `server` read as CreateMcpServer reads it; `None` when it is invalid,
+/// each violation added at the JSON path `path_of` gives its field.
+fn validated(
+    server: pb::McpServer,
+    policy: UrlPolicy,
+    v: &mut Violations,
+    path_of: impl Fn(&str) -> String,
+) -> Result<Option<NewServer>, Error> {
+    match NewServer::try_from((server, policy)) {
+        Ok(new) => Ok(Some(new)),
+        Err(Error::InvalidArgument(violations)) => {
+            for violation in violations {
+                v.add(path_of(&violation.field), violation.description);
+            }
+            Ok(None)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A server.json remote as a server to create: validated like any entry,
+/// with its registry name and version, its `isSecret` headers sealed.
+fn registry_server(
+    remote: Remote,
+    visibility: i32,
+    policy: UrlPolicy,
+    v: &mut Violations,
+) -> Result<Option<NewServer>, Error> {
+    let Remote {
+        mut server,
+        registry_name,
+        registry_version,
+        secret_headers,
+        paths,
+    } = remote;
+    server.visibility = visibility;
+    let Some(mut new) = validated(server, policy, v, |field| paths.field(field))? else {
+        return Ok(None);
+    };
+    new.registry = Some((registry_name, registry_version));
+    new.request_headers.mark_secret(&secret_headers);
+    Ok(Some(new))
 }
 
 /// The JSON path of a CreateMcpServer field of an imported entry.
@@ -153,8 +205,27 @@ fn would_create(new: &NewServer) -> pb::McpServer {
         .credentials
         .as_ref()
         .map_or(AuthType::None, Credentials::auth_type);
+    let (registry_name, registry_version) = new
+        .registry
+        .as_ref()
+        .map(|(name, version)| (name.as_str().to_owned(), version.as_str().to_owned()))
+        .unwrap_or_default();
     pb::McpServer {
         name: new.name.as_str().to_owned(),
+        display_name: new.display_name.as_str().to_owned(),
+        description: new.description.as_str().to_owned(),
+        icon_url: new
+            .icon_url
+            .as_ref()
+            .map(|icon| icon.as_str().to_owned())
+            .unwrap_or_default(),
+        documentation_url: new
+            .documentation_url
+            .as_ref()
+            .map(|url| url.as_str().to_owned())
+            .unwrap_or_default(),
+        registry_name,
+        registry_version,
         url: new.url.as_str().to_owned(),
         transport: pb::Transport::from(new.transport) as i32,
         auth_type: pb::AuthType::from(auth_type) as i32,
@@ -165,7 +236,7 @@ fn would_create(new: &NewServer) -> pb::McpServer {
             .map(|header| {
                 let shown = match &header.value {
                     crate::registry::servers::HeaderInputValue::Value(value)
-                        if !validate::is_sensitive_header(&header.name) =>
+                        if !new.request_headers.is_secret(&header.name) =>
                     {
                         value.clone()
                     }

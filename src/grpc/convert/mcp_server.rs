@@ -16,7 +16,7 @@ use crate::pagination::{Page, PageTokens};
 use crate::pb;
 use crate::registry::servers::answers::Shown;
 use crate::registry::servers::{
-    Access, Approval, ApprovalPolicy, AuthType, Credentials, MASK, McpServer, NewServer,
+    Access, Approval, ApprovalPolicy, AuthType, Credentials, Lookup, MASK, McpServer, NewServer,
     ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue, ToolConfiguration,
     Transport, UrlPolicy, Visibility, validate,
 };
@@ -77,6 +77,8 @@ impl TryFrom<(pb::McpServer, UrlPolicy)> for NewServer {
             url: checked(patch.url)?,
             icon_url: checked(patch.icon_url)?,
             documentation_url: checked(patch.documentation_url)?,
+            // Set only by ImportMcpConfig from a server.json (output only here).
+            registry: None,
             category: checked(patch.category)?,
             transport: checked(patch.transport)?,
             auth_type: checked(patch.auth_type)?,
@@ -165,6 +167,8 @@ const OUTPUT_ONLY: &[&str] = &[
     "etag",
     "access_info",
     "next_sync_at",
+    "registry_name",
+    "registry_version",
 ];
 
 /// The paths an update without a mask names: the fields it sets.
@@ -601,6 +605,8 @@ impl From<ServerView> for pb::McpServer {
             url,
             icon_url,
             documentation_url,
+            registry_name,
+            registry_version,
             category,
             transport,
             auth_type,
@@ -696,8 +702,42 @@ impl From<ServerView> for pb::McpServer {
             access_info: Some(access.into()),
             next_sync_at: opt_timestamp(next_sync_at),
             documentation_url,
+            registry_name,
+            registry_version,
         }
     }
+}
+
+/// Which server ExportMcpServer writes.
+impl TryFrom<pb::ExportMcpServerRequest> for Lookup {
+    type Error = Error;
+
+    fn try_from(request: pb::ExportMcpServerRequest) -> Result<Self, Error> {
+        use pb::export_mcp_server_request::Lookup as L;
+        match request.lookup {
+            Some(L::Id(value)) => {
+                let mut v = Violations::new();
+                check_id(&mut v, "id", "mcp", &value);
+                v.finish()?;
+                Ok(Lookup::Id(value))
+            }
+            Some(L::Name(name)) => Ok(Lookup::Name(
+                ServerName::parse(name)
+                    .map_err(|err| Error::invalid("name", err))?
+                    .into_inner(),
+            )),
+            None => Err(Error::invalid("id", "id or name is required")),
+        }
+    }
+}
+
+/// An ExportMcpServer answer: the document as indented JSON text.
+pub fn server_json_to_pb(
+    document: &serde_json::Value,
+) -> Result<pb::ExportMcpServerResponse, Error> {
+    Ok(pb::ExportMcpServerResponse {
+        server_json: serde_json::to_string_pretty(document).map_err(Error::internal)?,
+    })
 }
 
 /// A ListMcpServers page: each server with the caller's access to it.

@@ -12,22 +12,27 @@ use crate::pb;
 use crate::registry::admin::validate_id;
 use crate::registry::packs::{
     ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
-    PackChanges, PackRevision, Resolution, ServerRef,
+    PackChanges, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind, ToolSetting,
+    ToolSettings,
 };
 use crate::registry::search::TextQuery;
-use crate::registry::{Description, PackName, ServerName};
+use crate::registry::servers::validate;
+use crate::registry::{Description, PackName, ServerName, ToolAlias, ToolDescription};
 
 wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
     Created = Created, Updated = Updated, ServerAdded = ServerAdded,
     ServerRemoved = ServerRemoved, ServersReplaced = ServersReplaced, Restored = Restored,
-    ServerDeleted = ServerDeleted,
+    ServerDeleted = ServerDeleted, ToolSettingsUpdated = ToolSettingsUpdated,
 });
 wire_enum!("exclusion reason", Exclusion => pb::ExclusionReason {
     ServerDeleted = ServerDeleted, ServerDisabled = ServerDisabled,
     ServerNeverSynced = ServerNeverSynced, ServerError = ServerError,
-    ToolsDisabled = ToolsDisabled, NotAllowed = NotAllowed,
-    AddedSinceRevision = AddedSinceRevision, ChangedSinceRevision = ChangedSinceRevision,
+    ToolsDisabled = ToolsDisabled, NotAllowed = NotAllowed, Hidden = Hidden,
+    NotListed = NotListed, AddedSinceRevision = AddedSinceRevision, ChangedSinceRevision = ChangedSinceRevision,
     NotApproved = NotApproved, ChangedSinceApproval = ChangedSinceApproval,
+});
+wire_enum!("setting issue kind", SettingIssueKind => pb::SettingIssueKind {
+    UnknownTool = UnknownTool, NameTakenByAlias = NameTakenByAlias,
 });
 wire_enum!("export transport", ExportTransport => pb::ExportTransport {
     Http = Http, Sse = Sse,
@@ -38,6 +43,108 @@ wire_enum!("export target", ExportTarget => pb::ExportTarget {
 
 /// Most servers in one pack request.
 const MAX_SERVERS: usize = 1000;
+/// Most tool settings of one member.
+const MAX_TOOL_SETTINGS: usize = 1000;
+
+/// An UpdatePackServerTools request: which pack and member, the new
+/// settings (in request order, so that violations name request indexes),
+/// and the etag the change is conditional on.
+pub struct ToolSettingsUpdate {
+    pub pack_id: String,
+    pub server: ServerRef,
+    pub settings: ToolSettings,
+    pub etag: Option<String>,
+}
+
+impl TryFrom<pb::UpdatePackServerToolsRequest> for ToolSettingsUpdate {
+    type Error = Error;
+
+    fn try_from(request: pb::UpdatePackServerToolsRequest) -> Result<Self, Error> {
+        let pb::UpdatePackServerToolsRequest {
+            pack_id,
+            server,
+            tool_settings,
+            etag: tag,
+        } = request;
+        let mut v = Violations::new();
+        check_id(&mut v, "pack_id", "pack", &pack_id);
+        let server = one_ref(server, &mut v);
+        let settings = tool_settings_in(tool_settings.unwrap_or_default(), &mut v);
+        v.finish()?;
+        Ok(Self {
+            pack_id,
+            server,
+            settings,
+            etag: etag(tag),
+        })
+    }
+}
+
+/// Reads a member's tool settings, reporting every bad entry under
+/// `tool_settings.tools[i].<field>`.
+fn tool_settings_in(settings: pb::PackToolSettings, v: &mut Violations) -> ToolSettings {
+    let pb::PackToolSettings {
+        only_listed_tools,
+        tools,
+    } = settings;
+    if tools.len() > MAX_TOOL_SETTINGS {
+        v.add(
+            "tool_settings.tools",
+            format!("must hold at most {MAX_TOOL_SETTINGS} settings"),
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(tools.len());
+    for (i, setting) in tools.into_iter().enumerate() {
+        let pb::PackToolSetting {
+            tool_name,
+            hidden,
+            alias,
+            description,
+        } = setting;
+        let field = |name: &str| format!("tool_settings.tools[{i}].{name}");
+        if let Err(err) = validate::tool_name(&tool_name) {
+            v.add(field("tool_name"), err);
+        } else if !seen.insert(tool_name.clone()) {
+            v.add(
+                field("tool_name"),
+                format!("tool {tool_name:?} has a setting already"),
+            );
+        }
+        let alias = match alias.is_empty() {
+            true => None,
+            false => v.check(field("alias"), ToolAlias::parse(alias)),
+        };
+        let description = match description.is_empty() {
+            true => None,
+            false => v.check(field("description"), ToolDescription::parse(description)),
+        };
+        out.push(ToolSetting {
+            tool_name,
+            hidden,
+            alias: alias.map(ToolAlias::into_inner),
+            description: description.map(ToolDescription::into_inner),
+        });
+    }
+    ToolSettings {
+        only_listed: only_listed_tools,
+        tools: out,
+    }
+}
+
+fn tool_settings_to_pb(settings: ToolSettings) -> pb::PackToolSettings {
+    pb::PackToolSettings {
+        only_listed_tools: settings.only_listed,
+        tools: (settings.tools.into_iter())
+            .map(|t| pb::PackToolSetting {
+                tool_name: t.tool_name,
+                hidden: t.hidden,
+                alias: t.alias.unwrap_or_default(),
+                description: t.description.unwrap_or_default(),
+            })
+            .collect(),
+    }
+}
 
 impl TryFrom<pb::CreatePackRequest> for NewPack {
     type Error = Error;
@@ -229,7 +336,15 @@ fn member_to_pb(member: Member) -> pb::PackServer {
 
 impl From<Pack> for pb::Pack {
     fn from(pack: Pack) -> Self {
+        let tool_settings = (pack.members.iter())
+            .filter(|m| !m.settings.is_empty())
+            .map(|m| pb::MemberToolSettings {
+                server_id: m.server_id.clone(),
+                tool_settings: Some(tool_settings_to_pb(m.settings.clone())),
+            })
+            .collect();
         pb::Pack {
+            tool_settings,
             etag: pack.etag(),
             id: pack.id,
             organization_id: pack.organization_id,
@@ -266,6 +381,9 @@ impl From<PackRevision> for pb::PackRevision {
                 .members
                 .into_iter()
                 .map(|m| pb::PackRevisionMember {
+                    // Absent rather than empty when there are none.
+                    tool_settings: (!m.settings.is_empty())
+                        .then(|| tool_settings_to_pb(m.settings)),
                     server_id: m.server_id,
                     name: m.name,
                     tools: m
@@ -278,6 +396,7 @@ impl From<PackRevision> for pb::PackRevision {
                         .collect(),
                 })
                 .collect(),
+            changed_tools: revision.changed_tools,
         }
     }
 }
@@ -301,6 +420,8 @@ impl From<Resolution> for pb::ResolvePackResponse {
                     server_name: t.server_name,
                     name: t.name,
                     definition_hash: t.definition_hash,
+                    aliased: t.aliased,
+                    description_replaced: t.description_replaced,
                 })
                 .collect(),
             excluded_tools: resolution
@@ -312,9 +433,21 @@ impl From<Resolution> for pb::ResolvePackResponse {
                     tool_name: e.tool_name,
                     reason: pb::ExclusionReason::from(e.reason) as i32,
                     definition_hash: e.definition_hash,
+                    alias: e.alias.unwrap_or_default(),
                 })
                 .collect(),
+            setting_issues: resolution.issues.into_iter().map(issue_to_pb).collect(),
         }
+    }
+}
+
+fn issue_to_pb(issue: SettingIssue) -> pb::SettingIssue {
+    pb::SettingIssue {
+        server_id: issue.server_id,
+        server_name: issue.server_name,
+        tool_name: issue.tool_name,
+        kind: pb::SettingIssueKind::from(issue.kind) as i32,
+        shown_name: issue.shown_name,
     }
 }
 
@@ -414,9 +547,25 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
                 + s(&e.server_name)
                 + s(&e.tool_name)
                 + s(&e.definition_hash)
+                + s(&e.alias)
         })
         .sum();
-    std::mem::size_of::<pb::ResolvePackResponse>() as u64 + s(&answer.pack_id) + tools + excluded
+    let issues: u64 = answer
+        .setting_issues
+        .iter()
+        .map(|i| {
+            std::mem::size_of::<pb::SettingIssue>() as u64
+                + s(&i.server_id)
+                + s(&i.server_name)
+                + s(&i.tool_name)
+                + s(&i.shown_name)
+        })
+        .sum();
+    std::mem::size_of::<pb::ResolvePackResponse>() as u64
+        + s(&answer.pack_id)
+        + tools
+        + excluded
+        + issues
 }
 
 /// A ListPacks request, read: the filters and the page parameters.

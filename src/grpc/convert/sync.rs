@@ -20,6 +20,7 @@ wire_enum!("error reason", SyncFailure => pb::ErrorReason {
 });
 wire_enum!("trigger", Trigger => pb::SyncTrigger {
     Created = Created, Updated = Updated, Scheduled = Scheduled, Manual = Manual,
+    ListChanged = ListChanged,
 });
 wire_enum!("outcome", Outcome => pb::SyncOutcome {
     Running = Running, Succeeded = Succeeded, Failed = Failed,

@@ -5,6 +5,7 @@ pub mod answers;
 pub mod export;
 pub mod model;
 pub mod resolve;
+pub mod settings;
 
 use std::collections::{HashMap, HashSet};
 
@@ -121,15 +122,8 @@ impl Packs {
             modified_by: key.to_owned(),
         };
         tx.insert_pack(&pack).await?;
-        let revision = revision_of(
-            &tx,
-            &pack,
-            ChangeKind::Created,
-            pack.members.clone(),
-            Vec::new(),
-            0,
-        )
-        .await?;
+        let change = Change::of(ChangeKind::Created, pack.members.clone());
+        let revision = revision_of(&tx, &pack, change).await?;
         tx.insert_revision(&revision).await?;
         tx.commit().await?;
         tracing::info!(pack_id = %pack.id, actor = key, "pack created");
@@ -208,10 +202,8 @@ impl Packs {
                 fields.push("description".to_owned());
             }
             Ok((!fields.is_empty()).then_some(Change {
-                kind: ChangeKind::Updated,
-                changed: Vec::new(),
                 fields,
-                restored_from: 0,
+                ..Change::of(ChangeKind::Updated, Vec::new())
             }))
         })
         .await
@@ -261,12 +253,10 @@ impl Packs {
                 check_growth(plan, pack.members.len(), &next)?;
                 check_private(plan, &pack.members, std::slice::from_ref(&found))?;
                 pack.members = next;
-                Ok(Some(Change {
-                    kind: ChangeKind::ServerAdded,
-                    changed: vec![member(&found)],
-                    fields: Vec::new(),
-                    restored_from: 0,
-                }))
+                Ok(Some(Change::of(
+                    ChangeKind::ServerAdded,
+                    vec![member(&found)],
+                )))
             })
         })
         .await
@@ -292,12 +282,10 @@ impl Packs {
                 });
             };
             let removed = pack.members.remove(position);
-            Ok(Some(Change {
-                kind: ChangeKind::ServerRemoved,
-                changed: vec![removed],
-                fields: Vec::new(),
-                restored_from: 0,
-            }))
+            Ok(Some(Change::of(
+                ChangeKind::ServerRemoved,
+                vec![removed.bare()],
+            )))
         })
         .await
     }
@@ -316,19 +304,23 @@ impl Packs {
             let caller = caller_for_refs.clone();
             Box::pin(async move {
                 let found = resolve_refs(tx, &caller, &servers, "servers").await?;
-                let next: Vec<Member> = found.iter().map(member).collect();
+                // Members that stay keep their tool settings.
+                let mut kept: HashMap<&str, &ToolSettings> = (pack.members.iter())
+                    .map(|m| (m.server_id.as_str(), &m.settings))
+                    .collect();
+                let next: Vec<Member> = (found.iter())
+                    .map(|server| Member {
+                        settings: kept.remove(server.id.as_str()).cloned().unwrap_or_default(),
+                        ..member(server)
+                    })
+                    .collect();
                 if next == pack.members {
                     return Ok(None);
                 }
                 check_members(tx.organization().plan, &pack.members, &found)?;
                 let changed = symmetric_difference(&pack.members, &next);
                 pack.members = next;
-                Ok(Some(Change {
-                    kind: ChangeKind::ServersReplaced,
-                    changed,
-                    fields: Vec::new(),
-                    restored_from: 0,
-                }))
+                Ok(Some(Change::of(ChangeKind::ServersReplaced, changed)))
             })
         })
         .await
@@ -389,14 +381,68 @@ impl Packs {
                     found.push((*server).clone());
                 }
                 check_members(tx.organization().plan, &pack.members, &found)?;
-                let next: Vec<Member> = found.iter().map(member).collect();
+                // The revision's tool settings come back with its members.
+                let next: Vec<Member> = (found.iter().zip(&old.members))
+                    .map(|(server, m)| Member {
+                        settings: m.settings.clone(),
+                        ..member(server)
+                    })
+                    .collect();
                 let changed = symmetric_difference(&pack.members, &next);
                 pack.members = next;
                 Ok(Some(Change {
-                    kind: ChangeKind::Restored,
-                    changed,
-                    fields: Vec::new(),
                     restored_from: old.version,
+                    ..Change::of(ChangeKind::Restored, changed)
+                }))
+            })
+        })
+        .await
+    }
+
+    /// Replaces the tool settings of one member (`server`), as a new version
+    /// naming the server and the tools whose settings changed; settings equal
+    /// to the current ones make no version. An alias must differ from every
+    /// other alias of the pack and from the qualified name of every other
+    /// tool its members have now (INVALID_ARGUMENT naming both, under
+    /// `tool_settings.tools[i].alias`, `i` indexing `settings.tools`).
+    pub async fn update_tool_settings(
+        &self,
+        caller: &Caller,
+        id: &str,
+        server: ServerRef,
+        settings: ToolSettings,
+        etag: Option<&str>,
+    ) -> Result<Pack, Error> {
+        self.mutate_async(caller, id, etag, move |tx, pack| {
+            let mut settings = settings.clone();
+            let server = server.clone();
+            Box::pin(async move {
+                let position = pack.members.iter().position(|m| {
+                    server.id.as_deref().is_none_or(|sid| sid == m.server_id)
+                        && server.name.as_deref().is_none_or(|name| name == m.name)
+                });
+                let Some(position) = position else {
+                    return Err(Error::NotFound {
+                        kind: "pack member",
+                        id: format!("{} in pack {}", server.describe(), pack.id),
+                    });
+                };
+                let ids: Vec<String> = pack.members.iter().map(|m| m.server_id.clone()).collect();
+                let tools = tx.pinned_tools(&ids).await?;
+                settings::check_aliases(&pack.members, position, &settings, &tools)?;
+                settings.tools.sort_by(|a, b| a.tool_name.cmp(&b.tool_name));
+                let Some(current) = pack.members.get_mut(position) else {
+                    return Ok(None);
+                };
+                if current.settings == settings {
+                    return Ok(None);
+                }
+                let (fields, changed_tools) = settings::difference(&current.settings, &settings);
+                current.settings = settings;
+                Ok(Some(Change {
+                    fields,
+                    tools: changed_tools,
+                    ..Change::of(ChangeKind::ToolSettingsUpdated, vec![current.bare()])
                 }))
             })
         })
@@ -522,6 +568,7 @@ impl Packs {
                     .map(|m| Member {
                         server_id: m.server_id,
                         name: m.name,
+                        settings: m.settings,
                     })
                     .collect(),
                 version,
@@ -601,18 +648,11 @@ impl Packs {
         pack.updated_at = now_micros();
         pack.modified_by = key.to_owned();
         tx.save_pack(&pack, before).await?;
-        let revision = revision_of(
-            &tx,
-            &pack,
-            change.kind,
-            change.changed,
-            change.fields,
-            change.restored_from,
-        )
-        .await?;
+        let kind = change.kind;
+        let revision = revision_of(&tx, &pack, change).await?;
         tx.insert_revision(&revision).await?;
         tx.commit().await?;
-        tracing::info!(pack_id = %pack.id, version = pack.version, kind = change.kind.as_str(), actor = key, "pack changed");
+        tracing::info!(pack_id = %pack.id, version = pack.version, kind = kind.as_str(), actor = key, "pack changed");
         Ok(pack)
     }
 }
@@ -623,6 +663,21 @@ pub struct Change {
     changed: Vec<Member>,
     fields: Vec<String>,
     restored_from: i64,
+    /// The tools whose settings changed.
+    tools: Vec<String>,
+}
+
+impl Change {
+    /// A change of `kind` concerning the servers `changed`, and nothing else.
+    fn of(kind: ChangeKind, changed: Vec<Member>) -> Self {
+        Self {
+            kind,
+            changed: changed.iter().map(Member::bare).collect(),
+            fields: Vec::new(),
+            restored_from: 0,
+            tools: Vec::new(),
+        }
+    }
 }
 
 /// Removes `server_id` from every pack of the transaction's organization
@@ -642,28 +697,14 @@ pub async fn remove_deleted_server(
         pack.updated_at = now_micros();
         pack.modified_by = actor.to_owned();
         tx.save_pack(&pack, before).await?;
-        let revision = revision_of(
-            tx,
-            &pack,
-            ChangeKind::ServerDeleted,
-            vec![removed],
-            Vec::new(),
-            0,
-        )
-        .await?;
+        let change = Change::of(ChangeKind::ServerDeleted, vec![removed]);
+        let revision = revision_of(tx, &pack, change).await?;
         tx.insert_revision(&revision).await?;
     }
     Ok(())
 }
 
-async fn revision_of(
-    tx: &OrgWrite,
-    pack: &Pack,
-    kind: ChangeKind,
-    changed: Vec<Member>,
-    fields: Vec<String>,
-    restored_from: i64,
-) -> Result<PackRevision, Error> {
+async fn revision_of(tx: &OrgWrite, pack: &Pack, change: Change) -> Result<PackRevision, Error> {
     let ids: Vec<String> = pack.members.iter().map(|m| m.server_id.clone()).collect();
     let mut tools = tx.pinned_tools(&ids).await?;
     Ok(PackRevision {
@@ -671,10 +712,10 @@ async fn revision_of(
         version: pack.version,
         author: pack.modified_by.clone(),
         created_at: pack.updated_at,
-        change_kind: kind,
-        changed_servers: changed,
-        updated_fields: fields,
-        restored_from_version: restored_from,
+        change_kind: change.kind,
+        changed_servers: change.changed,
+        updated_fields: change.fields,
+        restored_from_version: change.restored_from,
         name: pack.name.clone(),
         description: pack.description.clone(),
         members: pack
@@ -684,15 +725,19 @@ async fn revision_of(
                 server_id: m.server_id.clone(),
                 name: m.name.clone(),
                 tools: tools.remove(&m.server_id).unwrap_or_default(),
+                settings: m.settings.clone(),
             })
             .collect(),
+        changed_tools: change.tools,
     })
 }
 
+/// A new member: `server`, with no tool settings.
 fn member(server: &McpServer) -> Member {
     Member {
         server_id: server.id.clone(),
         name: server.name.clone(),
+        settings: ToolSettings::default(),
     }
 }
 
@@ -851,6 +896,7 @@ fn unpinned(pack: &Pack) -> Vec<RevisionMember> {
             server_id: m.server_id.clone(),
             name: m.name.clone(),
             tools: Vec::new(),
+            settings: m.settings.clone(),
         })
         .collect()
 }

@@ -4,11 +4,71 @@ use serde::{Deserialize, Serialize};
 
 use crate::registry::{Micros, Plan};
 
-/// A member of a pack: a server and its current name.
+/// A member of a pack: a server, its current name, and how the pack offers
+/// its tools.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub server_id: String,
     pub name: String,
+    /// Left out of revisions' `changed_servers` (which name servers only).
+    #[serde(default, skip_serializing_if = "ToolSettings::is_empty")]
+    pub settings: ToolSettings,
+}
+
+impl Member {
+    /// The member as a revision names a changed server: without settings.
+    pub fn bare(&self) -> Self {
+        Self {
+            server_id: self.server_id.clone(),
+            name: self.name.clone(),
+            settings: ToolSettings::default(),
+        }
+    }
+}
+
+/// How a pack offers one member's tools (its curation): per tool, hidden,
+/// renamed or described differently; with `only_listed`, only the tools
+/// named here are offered. Stored as JSON on the member row and in every
+/// revision's member snapshot. Valid by construction when it comes from a
+/// request (`grpc::convert::pack` parses aliases and descriptions with
+/// [`crate::registry::ToolAlias`] and [`crate::registry::ToolDescription`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSettings {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub only_listed: bool,
+    /// Sorted by tool name, each name once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolSetting>,
+}
+
+impl ToolSettings {
+    /// Whether these are no settings at all (every tool offered as is).
+    pub fn is_empty(&self) -> bool {
+        !self.only_listed && self.tools.is_empty()
+    }
+
+    /// The setting for tool `name`, if any.
+    pub fn tool(&self, name: &str) -> Option<&ToolSetting> {
+        self.tools
+            .binary_search_by(|t| t.tool_name.as_str().cmp(name))
+            .ok()
+            .and_then(|i| self.tools.get(i))
+    }
+}
+
+/// A pack's setting for one tool of a member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSetting {
+    /// The tool's name on its server.
+    pub tool_name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// The name agents see instead of `<server>__<tool>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alias: Option<String>,
+    /// The description agents see instead of the upstream's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// A pack as stored.
@@ -48,6 +108,7 @@ pub enum ChangeKind {
     ServersReplaced,
     Restored,
     ServerDeleted,
+    ToolSettingsUpdated,
 }
 
 impl ChangeKind {
@@ -61,6 +122,7 @@ impl ChangeKind {
             Self::ServersReplaced => "servers_replaced",
             Self::Restored => "restored",
             Self::ServerDeleted => "server_deleted",
+            Self::ToolSettingsUpdated => "tool_settings_updated",
         }
     }
 
@@ -74,6 +136,7 @@ impl ChangeKind {
             Self::ServersReplaced,
             Self::Restored,
             Self::ServerDeleted,
+            Self::ToolSettingsUpdated,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == value)
@@ -93,6 +156,10 @@ pub struct RevisionMember {
     pub server_id: String,
     pub name: String,
     pub tools: Vec<PinnedTool>,
+    /// The pack's tool settings for it (none in revisions made before
+    /// settings existed).
+    #[serde(default, skip_serializing_if = "ToolSettings::is_empty")]
+    pub settings: ToolSettings,
 }
 
 /// The immutable record of one version of a pack.
@@ -109,6 +176,8 @@ pub struct PackRevision {
     pub name: String,
     pub description: String,
     pub members: Vec<RevisionMember>,
+    /// For [`ChangeKind::ToolSettingsUpdated`], the tools whose settings changed.
+    pub changed_tools: Vec<String>,
 }
 
 /// A reference to a server in a request: by id, by name, or both.
@@ -169,6 +238,8 @@ pub enum Exclusion {
     ServerError,
     ToolsDisabled,
     NotAllowed,
+    Hidden,
+    NotListed,
     AddedSinceRevision,
     ChangedSinceRevision,
     NotApproved,
@@ -182,8 +253,14 @@ pub struct ResolvedTool {
     pub server_id: String,
     pub server_name: String,
     pub name: String,
+    /// The upstream definition, with the pack's replacement description
+    /// when it has one (`definition_hash` is always the upstream's).
     pub definition: serde_json::Value,
     pub definition_hash: String,
+    /// Whether `qualified_name` is the pack's alias.
+    pub aliased: bool,
+    /// Whether the description is the pack's replacement.
+    pub description_replaced: bool,
 }
 
 /// A tool, or a whole member (empty `tool_name`), left out.
@@ -194,6 +271,8 @@ pub struct ExcludedTool {
     pub tool_name: String,
     pub reason: Exclusion,
     pub definition_hash: String,
+    /// The alias the pack's tool settings give the tool, if any.
+    pub alias: Option<String>,
 }
 
 /// A prompt, resource or resource template a pack offers through the
@@ -219,6 +298,30 @@ pub struct Resolution {
     pub server_ids: Vec<String>,
     pub tools: Vec<ResolvedTool>,
     pub excluded: Vec<ExcludedTool>,
+    /// Settings that could not be applied as written.
+    pub issues: Vec<SettingIssue>,
+}
+
+/// What is wrong with a tool setting in a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingIssueKind {
+    /// The setting names a tool the server does not have.
+    UnknownTool,
+    /// The tool's qualified name is another tool's alias; it is shown
+    /// suffixed.
+    NameTakenByAlias,
+}
+
+/// A tool setting a resolution could not apply as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingIssue {
+    pub server_id: String,
+    pub server_name: String,
+    pub tool_name: String,
+    pub kind: SettingIssueKind,
+    /// For [`SettingIssueKind::NameTakenByAlias`], the name it is shown
+    /// under (empty when it is not offered).
+    pub shown_name: String,
 }
 
 /// What an exported configuration points MCP clients at.

@@ -3,7 +3,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::registry::packs::model::{
-    ExcludedTool, Exclusion, Offered, Resolution, ResolvedTool, RevisionMember,
+    ExcludedTool, Exclusion, Offered, Resolution, ResolvedTool, RevisionMember, SettingIssue,
+    SettingIssueKind, ToolSetting,
 };
 use crate::registry::servers::{Capability, CapabilityKind, McpServer, ServerStatus, ToolApproval};
 
@@ -14,6 +15,16 @@ pub const RESOURCE_SCHEME: &str = "mcp-registry://";
 /// Resolves `members` (current members, or a revision's when `frozen`).
 /// `servers` and `tools` hold what exists now; a revision's member that no
 /// longer exists is reported as SERVER_DELETED.
+///
+/// The members' tool settings apply after the server's own rules and before
+/// the revision's and the approvals' (see [`exclusion`]); an offered tool is
+/// shown under its alias, with its replacement description. Names are
+/// given deterministically: every alias of an existing member is taken
+/// first, then each other offered tool, in member order, gets
+/// `<server>__<tool>` or, when that is taken (by an alias too, which is then
+/// reported as [`SettingIssueKind::NameTakenByAlias`]), the smallest free
+/// suffix `_2`, `_3`… Settings naming a tool the server's last successful
+/// sync did not find are reported as [`SettingIssueKind::UnknownTool`].
 pub fn resolve(
     pack_id: &str,
     version: i64,
@@ -25,7 +36,16 @@ pub fn resolve(
     let by_id: HashMap<&str, &McpServer> = servers.iter().map(|s| (s.id.as_str(), s)).collect();
     let mut resolved = Vec::new();
     let mut excluded = Vec::new();
-    let mut used_names: HashSet<String> = HashSet::new();
+    let mut issues = Vec::new();
+    // Aliases are unique within a pack (UpdatePackServerTools checks it), so
+    // taking them all first makes no alias depend on member order.
+    let aliases: HashSet<String> = members
+        .iter()
+        .filter(|m| by_id.contains_key(m.server_id.as_str()))
+        .flat_map(|m| m.settings.tools.iter().filter_map(|t| t.alias.clone()))
+        .collect();
+    let mut used_names: HashSet<String> = aliases.clone();
+    let mut shown_aliases: HashSet<&str> = HashSet::new();
     for member in members {
         let Some(server) = by_id.get(member.server_id.as_str()) else {
             excluded.push(whole(
@@ -52,28 +72,65 @@ pub fn resolve(
                 .collect()
         });
         let empty = Vec::new();
-        for tool in tools.get(&server.id).unwrap_or(&empty) {
-            match exclusion(server, tool, pinned.as_ref()) {
-                Some(reason) => excluded.push(ExcludedTool {
+        let server_tools = tools.get(&server.id).unwrap_or(&empty);
+        for tool in server_tools {
+            let setting = member.settings.tool(&tool.key);
+            let listed = !member.settings.only_listed || setting.is_some();
+            if let Some(reason) = exclusion(server, tool, pinned.as_ref(), setting, listed) {
+                excluded.push(ExcludedTool {
                     server_id: server.id.clone(),
                     server_name: server.name.clone(),
                     tool_name: tool.key.clone(),
                     reason,
                     definition_hash: tool.definition_hash.clone(),
-                }),
-                None => resolved.push(ResolvedTool {
-                    qualified_name: unique_name(
-                        &mut used_names,
-                        format!("{}__{}", server.name, tool.key),
-                    ),
+                    alias: setting.and_then(|s| s.alias.clone()),
+                });
+                continue;
+            }
+            let alias = setting
+                .and_then(|s| s.alias.as_deref())
+                .filter(|alias| shown_aliases.insert(alias));
+            let qualified_name = match alias {
+                Some(alias) => alias.to_owned(),
+                None => {
+                    let natural = format!("{}__{}", server.name, tool.key);
+                    let shown = unique_name(&mut used_names, natural.clone());
+                    if aliases.contains(&natural) {
+                        issues.push(SettingIssue {
+                            server_id: server.id.clone(),
+                            server_name: server.name.clone(),
+                            tool_name: tool.key.clone(),
+                            kind: SettingIssueKind::NameTakenByAlias,
+                            shown_name: shown.clone(),
+                        });
+                    }
+                    shown
+                }
+            };
+            let (definition, description_replaced) = described(&tool.definition, setting);
+            resolved.push(ResolvedTool {
+                qualified_name,
+                server_id: server.id.clone(),
+                server_name: server.name.clone(),
+                name: tool.key.clone(),
+                definition,
+                definition_hash: tool.definition_hash.clone(),
+                aliased: alias.is_some(),
+                description_replaced,
+            });
+        }
+        let known: HashSet<&str> = server_tools.iter().map(|t| t.key.as_str()).collect();
+        issues.extend(
+            (member.settings.tools.iter())
+                .filter(|s| !known.contains(s.tool_name.as_str()))
+                .map(|s| SettingIssue {
                     server_id: server.id.clone(),
                     server_name: server.name.clone(),
-                    name: tool.key.clone(),
-                    definition: tool.definition.clone(),
-                    definition_hash: tool.definition_hash.clone(),
+                    tool_name: s.tool_name.clone(),
+                    kind: SettingIssueKind::UnknownTool,
+                    shown_name: String::new(),
                 }),
-            }
-        }
+        );
     }
     Resolution {
         pack_id: pack_id.to_owned(),
@@ -81,6 +138,25 @@ pub fn resolve(
         server_ids: members.iter().map(|m| m.server_id.clone()).collect(),
         tools: resolved,
         excluded,
+        issues,
+    }
+}
+
+/// `definition` with the setting's replacement description, if it has one,
+/// and whether it had.
+fn described(
+    definition: &serde_json::Value,
+    setting: Option<&ToolSetting>,
+) -> (serde_json::Value, bool) {
+    match setting.and_then(|s| s.description.as_deref()) {
+        Some(description) if !description.is_empty() => {
+            let mut definition = definition.clone();
+            if let serde_json::Value::Object(map) = &mut definition {
+                map.insert("description".into(), description.into());
+            }
+            (definition, true)
+        }
+        _ => (definition.clone(), false),
     }
 }
 
@@ -157,11 +233,17 @@ fn labelled<'a>(
         .collect()
 }
 
-/// The first reason (in the enum's order) to leave `tool` out, if any.
+/// The first reason (in the enum's order) to leave `tool` out, if any:
+/// the server's own rules, then the pack's settings (`setting` for the tool;
+/// `listed` false when the member offers only listed tools and this one is
+/// not), then the revision's pins, then approval (always of the upstream
+/// name and definition, whatever the alias).
 fn exclusion(
     server: &McpServer,
     tool: &Capability,
     pinned: Option<&HashMap<&str, &str>>,
+    setting: Option<&ToolSetting>,
+    listed: bool,
 ) -> Option<Exclusion> {
     if !server.enabled {
         return Some(Exclusion::ServerDisabled);
@@ -175,6 +257,12 @@ fn exclusion(
     let allowed = &server.tool_configuration.allowed_tools;
     if !allowed.is_empty() && !allowed.contains(&tool.key) {
         return Some(Exclusion::NotAllowed);
+    }
+    if setting.is_some_and(|s| s.hidden) {
+        return Some(Exclusion::Hidden);
+    }
+    if !listed {
+        return Some(Exclusion::NotListed);
     }
     if let Some(pinned) = pinned {
         match pinned.get(tool.key.as_str()) {
@@ -199,6 +287,7 @@ fn whole(server_id: &str, server_name: &str, reason: Exclusion) -> ExcludedTool 
         tool_name: String::new(),
         reason,
         definition_hash: String::new(),
+        alias: None,
     }
 }
 

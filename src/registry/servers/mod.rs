@@ -6,6 +6,7 @@ pub mod import;
 pub mod model;
 mod naming;
 mod search;
+pub mod server_json;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -20,8 +21,8 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::packs;
 use crate::registry::search::TextQuery;
 use crate::registry::{
-    Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, Role, ServerName,
-    UpstreamUrl, new_id, now_micros,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
+    RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
 };
 use crate::store::{ServerQuery, Store};
 
@@ -41,6 +42,9 @@ pub struct NewServer {
     pub url: UpstreamUrl,
     pub icon_url: Option<Icon>,
     pub documentation_url: Option<UpstreamUrl>,
+    /// The official MCP Registry's name and version, for a server imported
+    /// from a `server.json` (ImportMcpConfig only; CreateMcpServer sets none).
+    pub registry: Option<(RegistryName, RegistryVersion)>,
     pub category: Category,
     pub transport: Transport,
     /// `None`: inferred from `credentials`.
@@ -257,6 +261,15 @@ impl Servers {
             documentation_url: new
                 .documentation_url
                 .map(UpstreamUrl::into_inner)
+                .unwrap_or_default(),
+            registry_name: new
+                .registry
+                .as_ref()
+                .map(|(name, _)| name.as_str().to_owned())
+                .unwrap_or_default(),
+            registry_version: new
+                .registry
+                .map(|(_, version)| version.into_inner())
                 .unwrap_or_default(),
             category: new.category.into_inner(),
             transport: new.transport,
@@ -708,6 +721,7 @@ impl Servers {
                 .map(|h| HeaderInput {
                     name: h.name.clone(),
                     value: HeaderInputValue::KeepStored,
+                    secret: false,
                 })
                 .collect(),
         };
@@ -807,6 +821,14 @@ impl Servers {
     ) -> Result<Vec<StoredHeader>, Error> {
         let mut out = Vec::with_capacity(headers.len());
         for header in headers {
+            // A header stays sealed once it is: declared secret at import, or
+            // stored sealed before, whatever its name.
+            let previously_sealed = stored.iter().any(|h| {
+                h.name.eq_ignore_ascii_case(&header.name)
+                    && matches!(h.value, StoredHeaderValue::Sealed(_))
+            });
+            let secret =
+                header.secret || previously_sealed || validate::is_sensitive_header(&header.name);
             let plaintext = match header.value {
                 HeaderInputValue::Value(value) => value,
                 HeaderInputValue::KeepStored => {
@@ -840,7 +862,7 @@ impl Servers {
                     }
                 }
             };
-            let value = if validate::is_sensitive_header(&header.name) {
+            let value = if secret {
                 StoredHeaderValue::Sealed(
                     self.keyring
                         .seal(plaintext.as_bytes(), server_id.as_bytes())

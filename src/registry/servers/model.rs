@@ -154,6 +154,9 @@ pub struct StoredHeader {
 pub struct HeaderInput {
     pub name: String,
     pub value: HeaderInputValue,
+    /// Declared secret by the caller (a `server.json` header with
+    /// `isSecret`): sealed whatever its name.
+    pub secret: bool,
 }
 
 /// The value of a header in a request.
@@ -196,6 +199,20 @@ pub struct ServerInfo {
     pub capabilities: serde_json::Map<String, serde_json::Value>,
 }
 
+impl ServerInfo {
+    /// Whether the server said it announces changes of its tools, prompts or
+    /// resources (`listChanged` in their capabilities).
+    pub fn announces_changes(&self) -> bool {
+        ["tools", "prompts", "resources"].iter().any(|kind| {
+            self.capabilities
+                .get(*kind)
+                .and_then(|c| c.get("listChanged"))
+                .and_then(serde_json::Value::as_bool)
+                == Some(true)
+        })
+    }
+}
+
 /// Why the last sync failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
@@ -222,6 +239,11 @@ pub struct McpServer {
     pub icon_url: String,
     /// A page documenting the server for humans; empty for none.
     pub documentation_url: String,
+    /// The official MCP Registry's name of the server (`io.github.user/weather`)
+    /// when it was imported from a `server.json`; empty for none.
+    pub registry_name: String,
+    /// The `version` of that `server.json`; empty for none.
+    pub registry_version: String,
     pub category: String,
     pub transport: Transport,
     pub auth_type: AuthType,

@@ -73,6 +73,12 @@ class ImportOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_OUTCOME_RENAMED: _ClassVar[ImportOutcome]
     IMPORT_OUTCOME_SKIPPED_EXISTS: _ClassVar[ImportOutcome]
     IMPORT_OUTCOME_SKIPPED_LOCAL: _ClassVar[ImportOutcome]
+
+class ImportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMPORT_FORMAT_UNSPECIFIED: _ClassVar[ImportFormat]
+    IMPORT_FORMAT_MCP_CLIENT_CONFIG: _ClassVar[ImportFormat]
+    IMPORT_FORMAT_SERVER_JSON: _ClassVar[ImportFormat]
 TRANSPORT_UNSPECIFIED: Transport
 TRANSPORT_AUTO: Transport
 TRANSPORT_STREAMABLE_HTTP: Transport
@@ -108,9 +114,12 @@ IMPORT_OUTCOME_CREATED: ImportOutcome
 IMPORT_OUTCOME_RENAMED: ImportOutcome
 IMPORT_OUTCOME_SKIPPED_EXISTS: ImportOutcome
 IMPORT_OUTCOME_SKIPPED_LOCAL: ImportOutcome
+IMPORT_FORMAT_UNSPECIFIED: ImportFormat
+IMPORT_FORMAT_MCP_CLIENT_CONFIG: ImportFormat
+IMPORT_FORMAT_SERVER_JSON: ImportFormat
 
 class McpServer(_message.Message):
-    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "etag", "access_info", "next_sync_at", "documentation_url")
+    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "etag", "access_info", "next_sync_at", "documentation_url", "registry_name", "registry_version")
     class RequestHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +166,8 @@ class McpServer(_message.Message):
     ACCESS_INFO_FIELD_NUMBER: _ClassVar[int]
     NEXT_SYNC_AT_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTATION_URL_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_NAME_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization_id: str
     name: str
@@ -196,7 +207,9 @@ class McpServer(_message.Message):
     access_info: AccessInfo
     next_sync_at: _timestamp_pb2.Timestamp
     documentation_url: str
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ...) -> None: ...
+    registry_name: str
+    registry_version: str
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ...) -> None: ...
 
 class Credentials(_message.Message):
     __slots__ = ("api_key", "bearer_token", "oauth2_client_credentials")
@@ -573,7 +586,7 @@ class ApproveToolsRequest(_message.Message):
     def __init__(self, server_id: _Optional[str] = ..., tool_names: _Optional[_Iterable[str]] = ..., definition_hashes: _Optional[_Iterable[str]] = ..., all_tools: _Optional[bool] = ..., revoke_tool_names: _Optional[_Iterable[str]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class ImportMcpConfigRequest(_message.Message):
-    __slots__ = ("config_json", "variables", "on_conflict", "dry_run", "visibility")
+    __slots__ = ("config_json", "variables", "on_conflict", "dry_run", "visibility", "format")
     class VariablesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -586,12 +599,28 @@ class ImportMcpConfigRequest(_message.Message):
     ON_CONFLICT_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     config_json: str
     variables: _containers.ScalarMap[str, str]
     on_conflict: ImportConflict
     dry_run: bool
     visibility: Visibility
-    def __init__(self, config_json: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ..., on_conflict: _Optional[_Union[ImportConflict, str]] = ..., dry_run: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ...) -> None: ...
+    format: ImportFormat
+    def __init__(self, config_json: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ..., on_conflict: _Optional[_Union[ImportConflict, str]] = ..., dry_run: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., format: _Optional[_Union[ImportFormat, str]] = ...) -> None: ...
+
+class ExportMcpServerRequest(_message.Message):
+    __slots__ = ("id", "name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ExportMcpServerResponse(_message.Message):
+    __slots__ = ("server_json",)
+    SERVER_JSON_FIELD_NUMBER: _ClassVar[int]
+    server_json: str
+    def __init__(self, server_json: _Optional[str] = ...) -> None: ...
 
 class ImportMcpConfigResponse(_message.Message):
     __slots__ = ("entries", "created_count", "skipped_count")

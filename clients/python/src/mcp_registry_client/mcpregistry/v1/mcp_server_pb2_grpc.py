@@ -102,6 +102,11 @@ class McpServerServiceStub:
                 request_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigRequest.SerializeToString,
                 response_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigResponse.FromString,
                 _registered_method=True)
+        self.ExportMcpServer = channel.unary_unary(
+                '/mcpregistry.v1.McpServerService/ExportMcpServer',
+                request_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerRequest.SerializeToString,
+                response_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerResponse.FromString,
+                _registered_method=True)
 
 
 class McpServerServiceServicer:
@@ -277,6 +282,66 @@ class McpServerServiceServicer:
         name is taken (the message lists every taken name; nothing is created);
         FAILED_PRECONDITION/PLAN_LIMIT_EXCEEDED as CreateMcpServer;
         PERMISSION_DENIED/PERMISSION_DENIED for a VIEWER.
+
+        With IMPORT_FORMAT_SERVER_JSON (see ImportFormat for the detection), the
+        JSON is one `server.json` of the official MCP Registry (schema
+        2025-12-11, earlier ones read too), a registry list answer
+        (`{"servers": [{"server": {...}, "_meta": {...}}], "metadata": {...}}`, or
+        the older `{"servers": [<server.json>, ...]}`), or a JSON array of
+        `server.json`. Each `remotes[]` entry becomes one server (entry `key`: its
+        JSON path, `remotes[0]` or `servers[2].remotes[1]`): `type`
+        `streamable-http` → STREAMABLE_HTTP, `sse` → SSE; `name` is derived from
+        the registry name as from a display name (`io.github.acme/weather` →
+        `io-github-acme-weather`) and, when the document has several remotes,
+        suffixed with the type (`-http`, `-sse`, then `-http-2`...);
+        `display_name` from `title`, `description`, `documentation_url` from
+        `websiteUrl` and `icon_url` from the first `icons[].src` (each only when it
+        is a URL our rules accept, https; dropped otherwise), and the registry
+        `name` and `version` kept as `registry_name`/`registry_version`.
+        `{var}` templates in `url` are filled from `variables[var]`, else the
+        remote's `variables[var].value`, else its `default`. A header's value is
+        `variables[<header name>]`, else its `value` with `{var}` templates filled
+        the same way from the header's own `variables`, else its `default`; a
+        header without one is left out unless `isRequired`. `Authorization:
+        Bearer <token>` becomes BEARER_TOKEN credentials and the first header
+        whose name contains `api-key`/`apikey`/`api_key` API_KEY credentials, as
+        above; the other headers become `request_headers`, sealed when `isSecret`
+        whatever their name. `packages[]` entries (local servers) are reported
+        SKIPPED_LOCAL (key `packages[0]`...). The document is checked against the
+        schema's rules: `name` (required; pattern, 3 to 200 characters),
+        `description` (required; 1 to 100), `title` (1 to 100), `version`
+        (required; 1 to 255, not a range), at least one remote or package,
+        remote `type` and `url` (our URL rules), header names (HTTP tokens, each
+        once) and values, `format`/`choices` of given values. Violations are at
+        JSON paths such as `config_json.servers[0].server.remotes[1].headers[0].value`
+        (a required header without a value) or `...remotes[0].variables.tenant`
+        (a required URL or header variable without a value).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportMcpServer(self, request, context):
+        """Writes a server as a `server.json` document of the official MCP Registry
+        (schema 2025-12-11) with one `remotes[]` entry, for publishing it or for
+        importing it elsewhere (ImportMcpConfig reads it back). `name` and
+        `version` are the stored `registry_name`/`registry_version`; a server
+        without them gets `<reversed URL host>/<name>` (`https://mcp.example.com/x`
+        → `com.example.mcp/<name>`, `local/<name>` when the host is not a DNS
+        name) and the version its last sync's `server_info.version`, else
+        `0.0.0`. `title` is `display_name`, `description` is `description` (else
+        the display name, else the name), both cut to the schema's 100
+        characters; `websiteUrl` is `documentation_url`. The remote's `type` is
+        `streamable-http` or `sse` (TRANSPORT_AUTO: the detected transport, else
+        `streamable-http`), its `url` the server's, its `headers` the plain request
+        headers with their values, and every secret (credentials: `Authorization`
+        for BEARER_TOKEN and OAuth2, the key's header for API_KEY; sealed request
+        headers) as `{"name": ..., "isRequired": true, "isSecret": true}` without
+        a value. Callers: any role, like GetMcpServer. Errors:
+        INVALID_ARGUMENT/INVALID_ARGUMENT when neither id nor name is given or one
+        is malformed; NOT_FOUND/NOT_FOUND when there is no such server the caller
+        may see; PERMISSION_DENIED/PERMISSION_DENIED for a pack-limited key and a
+        server outside its packs.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -339,6 +404,11 @@ def add_McpServerServiceServicer_to_server(servicer, server):
                     servicer.ImportMcpConfig,
                     request_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigRequest.FromString,
                     response_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigResponse.SerializeToString,
+            ),
+            'ExportMcpServer': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportMcpServer,
+                    request_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerRequest.FromString,
+                    response_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -650,6 +720,33 @@ class McpServerService:
             '/mcpregistry.v1.McpServerService/ImportMcpConfig',
             mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigRequest.SerializeToString,
             mcpregistry_dot_v1_dot_mcp__server__pb2.ImportMcpConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportMcpServer(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mcpregistry.v1.McpServerService/ExportMcpServer',
+            mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerRequest.SerializeToString,
+            mcpregistry_dot_v1_dot_mcp__server__pb2.ExportMcpServerResponse.FromString,
             options,
             channel_credentials,
             insecure,

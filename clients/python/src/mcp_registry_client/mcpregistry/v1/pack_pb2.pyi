@@ -23,6 +23,7 @@ class PackChangeKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PACK_CHANGE_KIND_SERVERS_REPLACED: _ClassVar[PackChangeKind]
     PACK_CHANGE_KIND_RESTORED: _ClassVar[PackChangeKind]
     PACK_CHANGE_KIND_SERVER_DELETED: _ClassVar[PackChangeKind]
+    PACK_CHANGE_KIND_TOOL_SETTINGS_UPDATED: _ClassVar[PackChangeKind]
 
 class ExclusionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,8 @@ class ExclusionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXCLUSION_REASON_SERVER_ERROR: _ClassVar[ExclusionReason]
     EXCLUSION_REASON_TOOLS_DISABLED: _ClassVar[ExclusionReason]
     EXCLUSION_REASON_NOT_ALLOWED: _ClassVar[ExclusionReason]
+    EXCLUSION_REASON_HIDDEN: _ClassVar[ExclusionReason]
+    EXCLUSION_REASON_NOT_LISTED: _ClassVar[ExclusionReason]
     EXCLUSION_REASON_ADDED_SINCE_REVISION: _ClassVar[ExclusionReason]
     EXCLUSION_REASON_CHANGED_SINCE_REVISION: _ClassVar[ExclusionReason]
     EXCLUSION_REASON_NOT_APPROVED: _ClassVar[ExclusionReason]
@@ -49,6 +52,12 @@ class ExportTarget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXPORT_TARGET_UNSPECIFIED: _ClassVar[ExportTarget]
     EXPORT_TARGET_DIRECT: _ClassVar[ExportTarget]
     EXPORT_TARGET_GATEWAY: _ClassVar[ExportTarget]
+
+class SettingIssueKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SETTING_ISSUE_KIND_UNSPECIFIED: _ClassVar[SettingIssueKind]
+    SETTING_ISSUE_KIND_UNKNOWN_TOOL: _ClassVar[SettingIssueKind]
+    SETTING_ISSUE_KIND_NAME_TAKEN_BY_ALIAS: _ClassVar[SettingIssueKind]
 PACK_CHANGE_KIND_UNSPECIFIED: PackChangeKind
 PACK_CHANGE_KIND_CREATED: PackChangeKind
 PACK_CHANGE_KIND_UPDATED: PackChangeKind
@@ -57,6 +66,7 @@ PACK_CHANGE_KIND_SERVER_REMOVED: PackChangeKind
 PACK_CHANGE_KIND_SERVERS_REPLACED: PackChangeKind
 PACK_CHANGE_KIND_RESTORED: PackChangeKind
 PACK_CHANGE_KIND_SERVER_DELETED: PackChangeKind
+PACK_CHANGE_KIND_TOOL_SETTINGS_UPDATED: PackChangeKind
 EXCLUSION_REASON_UNSPECIFIED: ExclusionReason
 EXCLUSION_REASON_SERVER_DELETED: ExclusionReason
 EXCLUSION_REASON_SERVER_DISABLED: ExclusionReason
@@ -64,6 +74,8 @@ EXCLUSION_REASON_SERVER_NEVER_SYNCED: ExclusionReason
 EXCLUSION_REASON_SERVER_ERROR: ExclusionReason
 EXCLUSION_REASON_TOOLS_DISABLED: ExclusionReason
 EXCLUSION_REASON_NOT_ALLOWED: ExclusionReason
+EXCLUSION_REASON_HIDDEN: ExclusionReason
+EXCLUSION_REASON_NOT_LISTED: ExclusionReason
 EXCLUSION_REASON_ADDED_SINCE_REVISION: ExclusionReason
 EXCLUSION_REASON_CHANGED_SINCE_REVISION: ExclusionReason
 EXCLUSION_REASON_NOT_APPROVED: ExclusionReason
@@ -74,9 +86,12 @@ EXPORT_TRANSPORT_SSE: ExportTransport
 EXPORT_TARGET_UNSPECIFIED: ExportTarget
 EXPORT_TARGET_DIRECT: ExportTarget
 EXPORT_TARGET_GATEWAY: ExportTarget
+SETTING_ISSUE_KIND_UNSPECIFIED: SettingIssueKind
+SETTING_ISSUE_KIND_UNKNOWN_TOOL: SettingIssueKind
+SETTING_ISSUE_KIND_NAME_TAKEN_BY_ALIAS: SettingIssueKind
 
 class Pack(_message.Message):
-    __slots__ = ("id", "organization_id", "name", "description", "servers", "version", "created_at", "updated_at", "created_by", "modified_by", "etag")
+    __slots__ = ("id", "organization_id", "name", "description", "servers", "version", "created_at", "updated_at", "created_by", "modified_by", "etag", "tool_settings")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -88,6 +103,7 @@ class Pack(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     MODIFIED_BY_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization_id: str
     name: str
@@ -99,7 +115,8 @@ class Pack(_message.Message):
     created_by: str
     modified_by: str
     etag: str
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ...) -> None: ...
+    tool_settings: _containers.RepeatedCompositeFieldContainer[MemberToolSettings]
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ..., tool_settings: _Optional[_Iterable[_Union[MemberToolSettings, _Mapping]]] = ...) -> None: ...
 
 class PackServer(_message.Message):
     __slots__ = ("server_id", "name")
@@ -110,7 +127,7 @@ class PackServer(_message.Message):
     def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class PackRevision(_message.Message):
-    __slots__ = ("pack_id", "version", "author", "created_at", "change_kind", "changed_servers", "updated_fields", "restored_from_version", "name", "description", "members")
+    __slots__ = ("pack_id", "version", "author", "created_at", "change_kind", "changed_servers", "updated_fields", "restored_from_version", "name", "description", "members", "changed_tools")
     PACK_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_FIELD_NUMBER: _ClassVar[int]
@@ -122,6 +139,7 @@ class PackRevision(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_TOOLS_FIELD_NUMBER: _ClassVar[int]
     pack_id: str
     version: int
     author: str
@@ -133,17 +151,62 @@ class PackRevision(_message.Message):
     name: str
     description: str
     members: _containers.RepeatedCompositeFieldContainer[PackRevisionMember]
-    def __init__(self, pack_id: _Optional[str] = ..., version: _Optional[int] = ..., author: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., change_kind: _Optional[_Union[PackChangeKind, str]] = ..., changed_servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., updated_fields: _Optional[_Iterable[str]] = ..., restored_from_version: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., members: _Optional[_Iterable[_Union[PackRevisionMember, _Mapping]]] = ...) -> None: ...
+    changed_tools: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, pack_id: _Optional[str] = ..., version: _Optional[int] = ..., author: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., change_kind: _Optional[_Union[PackChangeKind, str]] = ..., changed_servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., updated_fields: _Optional[_Iterable[str]] = ..., restored_from_version: _Optional[int] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., members: _Optional[_Iterable[_Union[PackRevisionMember, _Mapping]]] = ..., changed_tools: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PackRevisionMember(_message.Message):
-    __slots__ = ("server_id", "name", "tools")
+    __slots__ = ("server_id", "name", "tools", "tool_settings")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     name: str
     tools: _containers.RepeatedCompositeFieldContainer[PinnedTool]
-    def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[PinnedTool, _Mapping]]] = ...) -> None: ...
+    tool_settings: PackToolSettings
+    def __init__(self, server_id: _Optional[str] = ..., name: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[PinnedTool, _Mapping]]] = ..., tool_settings: _Optional[_Union[PackToolSettings, _Mapping]] = ...) -> None: ...
+
+class PackToolSettings(_message.Message):
+    __slots__ = ("only_listed_tools", "tools")
+    ONLY_LISTED_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    only_listed_tools: bool
+    tools: _containers.RepeatedCompositeFieldContainer[PackToolSetting]
+    def __init__(self, only_listed_tools: _Optional[bool] = ..., tools: _Optional[_Iterable[_Union[PackToolSetting, _Mapping]]] = ...) -> None: ...
+
+class PackToolSetting(_message.Message):
+    __slots__ = ("tool_name", "hidden", "alias", "description")
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    tool_name: str
+    hidden: bool
+    alias: str
+    description: str
+    def __init__(self, tool_name: _Optional[str] = ..., hidden: _Optional[bool] = ..., alias: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+
+class MemberToolSettings(_message.Message):
+    __slots__ = ("server_id", "tool_settings")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    tool_settings: PackToolSettings
+    def __init__(self, server_id: _Optional[str] = ..., tool_settings: _Optional[_Union[PackToolSettings, _Mapping]] = ...) -> None: ...
+
+class SettingIssue(_message.Message):
+    __slots__ = ("server_id", "server_name", "tool_name", "kind", "shown_name")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SHOWN_NAME_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    server_name: str
+    tool_name: str
+    kind: SettingIssueKind
+    shown_name: str
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., kind: _Optional[_Union[SettingIssueKind, str]] = ..., shown_name: _Optional[str] = ...) -> None: ...
 
 class PinnedTool(_message.Message):
     __slots__ = ("name", "definition_hash")
@@ -154,7 +217,7 @@ class PinnedTool(_message.Message):
     def __init__(self, name: _Optional[str] = ..., definition_hash: _Optional[str] = ...) -> None: ...
 
 class ResolvedTool(_message.Message):
-    __slots__ = ("qualified_name", "server_id", "server_name", "name", "title", "description", "input_schema", "output_schema", "annotations", "definition_hash")
+    __slots__ = ("qualified_name", "server_id", "server_name", "name", "title", "description", "input_schema", "output_schema", "annotations", "definition_hash", "aliased", "description_replaced")
     QUALIFIED_NAME_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +228,8 @@ class ResolvedTool(_message.Message):
     OUTPUT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     ANNOTATIONS_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    ALIASED_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_REPLACED_FIELD_NUMBER: _ClassVar[int]
     qualified_name: str
     server_id: str
     server_name: str
@@ -175,21 +240,25 @@ class ResolvedTool(_message.Message):
     output_schema: _struct_pb2.Struct
     annotations: _struct_pb2.Struct
     definition_hash: str
-    def __init__(self, qualified_name: _Optional[str] = ..., server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., name: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    aliased: bool
+    description_replaced: bool
+    def __init__(self, qualified_name: _Optional[str] = ..., server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., name: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., input_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., output_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., annotations: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., definition_hash: _Optional[str] = ..., aliased: _Optional[bool] = ..., description_replaced: _Optional[bool] = ...) -> None: ...
 
 class ExcludedTool(_message.Message):
-    __slots__ = ("server_id", "server_name", "tool_name", "reason", "definition_hash")
+    __slots__ = ("server_id", "server_name", "tool_name", "reason", "definition_hash", "alias")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_HASH_FIELD_NUMBER: _ClassVar[int]
+    ALIAS_FIELD_NUMBER: _ClassVar[int]
     server_id: str
     server_name: str
     tool_name: str
     reason: ExclusionReason
     definition_hash: str
-    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., reason: _Optional[_Union[ExclusionReason, str]] = ..., definition_hash: _Optional[str] = ...) -> None: ...
+    alias: str
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., reason: _Optional[_Union[ExclusionReason, str]] = ..., definition_hash: _Optional[str] = ..., alias: _Optional[str] = ...) -> None: ...
 
 class ExportedServer(_message.Message):
     __slots__ = ("key", "server_id", "transport", "url", "server_name")
@@ -297,6 +366,18 @@ class ReplacePackServersRequest(_message.Message):
     etag: str
     def __init__(self, pack_id: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., etag: _Optional[str] = ...) -> None: ...
 
+class UpdatePackServerToolsRequest(_message.Message):
+    __slots__ = ("pack_id", "server", "tool_settings", "etag")
+    PACK_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_FIELD_NUMBER: _ClassVar[int]
+    TOOL_SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ETAG_FIELD_NUMBER: _ClassVar[int]
+    pack_id: str
+    server: PackServer
+    tool_settings: PackToolSettings
+    etag: str
+    def __init__(self, pack_id: _Optional[str] = ..., server: _Optional[_Union[PackServer, _Mapping]] = ..., tool_settings: _Optional[_Union[PackToolSettings, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+
 class ListPackRevisionsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "pack_id")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -344,16 +425,18 @@ class ResolvePackRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
 
 class ResolvePackResponse(_message.Message):
-    __slots__ = ("pack_id", "version", "tools", "excluded_tools")
+    __slots__ = ("pack_id", "version", "tools", "excluded_tools", "setting_issues")
     PACK_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     TOOLS_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_TOOLS_FIELD_NUMBER: _ClassVar[int]
+    SETTING_ISSUES_FIELD_NUMBER: _ClassVar[int]
     pack_id: str
     version: int
     tools: _containers.RepeatedCompositeFieldContainer[ResolvedTool]
     excluded_tools: _containers.RepeatedCompositeFieldContainer[ExcludedTool]
-    def __init__(self, pack_id: _Optional[str] = ..., version: _Optional[int] = ..., tools: _Optional[_Iterable[_Union[ResolvedTool, _Mapping]]] = ..., excluded_tools: _Optional[_Iterable[_Union[ExcludedTool, _Mapping]]] = ...) -> None: ...
+    setting_issues: _containers.RepeatedCompositeFieldContainer[SettingIssue]
+    def __init__(self, pack_id: _Optional[str] = ..., version: _Optional[int] = ..., tools: _Optional[_Iterable[_Union[ResolvedTool, _Mapping]]] = ..., excluded_tools: _Optional[_Iterable[_Union[ExcludedTool, _Mapping]]] = ..., setting_issues: _Optional[_Iterable[_Union[SettingIssue, _Mapping]]] = ...) -> None: ...
 
 class ExportPackRequest(_message.Message):
     __slots__ = ("id", "version", "target")

@@ -95,6 +95,11 @@ class PackServiceStub:
                 request_serializer=mcpregistry_dot_v1_dot_pack__pb2.ReplacePackServersRequest.SerializeToString,
                 response_deserializer=mcpregistry_dot_v1_dot_pack__pb2.Pack.FromString,
                 _registered_method=True)
+        self.UpdatePackServerTools = channel.unary_unary(
+                '/mcpregistry.v1.PackService/UpdatePackServerTools',
+                request_serializer=mcpregistry_dot_v1_dot_pack__pb2.UpdatePackServerToolsRequest.SerializeToString,
+                response_deserializer=mcpregistry_dot_v1_dot_pack__pb2.Pack.FromString,
+                _registered_method=True)
         self.ListPackRevisions = channel.unary_unary(
                 '/mcpregistry.v1.PackService/ListPackRevisions',
                 request_serializer=mcpregistry_dot_v1_dot_pack__pb2.ListPackRevisionsRequest.SerializeToString,
@@ -238,6 +243,29 @@ class PackServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdatePackServerTools(self, request, context):
+        """Replaces the tool settings of one member (a server, by id or name): which
+        of its tools the pack hides, renames (alias) or describes differently, and
+        whether it offers only the tools its settings name (revision kind
+        TOOL_SETTINGS_UPDATED, naming the server in `changed_servers` and the
+        tools whose settings changed in `changed_tools`). Settings equal to the
+        current ones return the pack unchanged, without a new version. A setting
+        may name a tool the server does not have (now): it is kept, and
+        ResolvePack reports it. Aliases never bypass approval: ResolvePack and
+        the gateway judge a tool by its upstream name and definition. Callers:
+        ADMIN, or the MEMBER that created the pack. Errors:
+        INVALID_ARGUMENT/INVALID_ARGUMENT listing every invalid field under
+        `tool_settings.tools[i].<field>` (a tool named twice, an alias that is no
+        valid MCP tool name, a description over 4000 characters, more than 1000
+        settings), also for an alias equal to another alias of the pack or to the
+        qualified name `<server>__<tool>` of another tool of a member (the
+        message names both); NOT_FOUND/NOT_FOUND for the pack, or when the server
+        is not a member; ABORTED/ETAG_MISMATCH; PERMISSION_DENIED/PERMISSION_DENIED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPackRevisions(self, request, context):
         """Lists a pack's revisions, newest first, with keyset pagination. Callers:
         any role. Errors: NOT_FOUND/NOT_FOUND; INVALID_ARGUMENT/INVALID_ARGUMENT for
@@ -257,9 +285,9 @@ class PackServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RestorePackRevision(self, request, context):
-        """Makes the members of an earlier revision (same servers, same order) the
-        pack's members again, as a new version (revision kind RESTORED). Name and
-        description are left as they are now. Callers: ADMIN, or the MEMBER that
+        """Makes the members of an earlier revision (same servers, same order, with
+        that revision's tool settings) the pack's members again, as a new version
+        (revision kind RESTORED). Name and description are left as they are now. Callers: ADMIN, or the MEMBER that
         created the pack. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT;
         NOT_FOUND/NOT_FOUND for the pack or the version;
         FAILED_PRECONDITION/FAILED_PRECONDITION when a member of that revision no
@@ -276,9 +304,13 @@ class PackServiceServicer:
         out with the reason. A member's tool is offered when the server is enabled,
         has been synced successfully and its most recent sync did not fail; its
         tools are enabled; the tool is in `allowed_tools` (when that is set); and
-        it is approved (under APPROVAL_POLICY_REQUIRE_ALL). With `version`, the
-        members are that revision's, and a tool is also left out unless its current
-        definition hash is the one the revision froze. Callers: any role. Errors:
+        it is approved (under APPROVAL_POLICY_REQUIRE_ALL); and the pack's tool
+        settings for the member neither hide it nor, with `only_listed_tools`,
+        leave it unnamed. An offered tool is shown under its alias and with its
+        replacement description when the settings give them. With `version`, the
+        members (and their tool settings) are that revision's, and a tool is also
+        left out unless its current definition hash is the one the revision
+        froze. Callers: any role. Errors:
         INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version;
         NOT_FOUND/NOT_FOUND for the pack or the version.
         """
@@ -346,6 +378,11 @@ def add_PackServiceServicer_to_server(servicer, server):
             'ReplacePackServers': grpc.unary_unary_rpc_method_handler(
                     servicer.ReplacePackServers,
                     request_deserializer=mcpregistry_dot_v1_dot_pack__pb2.ReplacePackServersRequest.FromString,
+                    response_serializer=mcpregistry_dot_v1_dot_pack__pb2.Pack.SerializeToString,
+            ),
+            'UpdatePackServerTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePackServerTools,
+                    request_deserializer=mcpregistry_dot_v1_dot_pack__pb2.UpdatePackServerToolsRequest.FromString,
                     response_serializer=mcpregistry_dot_v1_dot_pack__pb2.Pack.SerializeToString,
             ),
             'ListPackRevisions': grpc.unary_unary_rpc_method_handler(
@@ -609,6 +646,33 @@ class PackService:
             target,
             '/mcpregistry.v1.PackService/ReplacePackServers',
             mcpregistry_dot_v1_dot_pack__pb2.ReplacePackServersRequest.SerializeToString,
+            mcpregistry_dot_v1_dot_pack__pb2.Pack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePackServerTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mcpregistry.v1.PackService/UpdatePackServerTools',
+            mcpregistry_dot_v1_dot_pack__pb2.UpdatePackServerToolsRequest.SerializeToString,
             mcpregistry_dot_v1_dot_pack__pb2.Pack.FromString,
             options,
             channel_credentials,

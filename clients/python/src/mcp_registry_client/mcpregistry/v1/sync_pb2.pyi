@@ -18,6 +18,7 @@ class SyncTrigger(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SYNC_TRIGGER_UPDATED: _ClassVar[SyncTrigger]
     SYNC_TRIGGER_SCHEDULED: _ClassVar[SyncTrigger]
     SYNC_TRIGGER_MANUAL: _ClassVar[SyncTrigger]
+    SYNC_TRIGGER_LIST_CHANGED: _ClassVar[SyncTrigger]
 
 class SyncOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -46,6 +47,7 @@ SYNC_TRIGGER_CREATED: SyncTrigger
 SYNC_TRIGGER_UPDATED: SyncTrigger
 SYNC_TRIGGER_SCHEDULED: SyncTrigger
 SYNC_TRIGGER_MANUAL: SyncTrigger
+SYNC_TRIGGER_LIST_CHANGED: SyncTrigger
 SYNC_OUTCOME_UNSPECIFIED: SyncOutcome
 SYNC_OUTCOME_RUNNING: SyncOutcome
 SYNC_OUTCOME_SUCCEEDED: SyncOutcome

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/mcp_server.proto.
  */
 export const file_mcpregistry_v1_mcp_server: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSLMCwoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkaNQoTUmVxdWVzdEhlYWRlcnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgoKCF9lbmFibGVkItkBCgtDcmVkZW50aWFscxI0CgdhcGlfa2V5GAEgASgLMiEubWNwcmVnaXN0cnkudjEuQXBpS2V5Q3JlZGVudGlhbHNIABI+CgxiZWFyZXJfdG9rZW4YAiABKAsyJi5tY3ByZWdpc3RyeS52MS5CZWFyZXJUb2tlbkNyZWRlbnRpYWxzSAASTAoZb2F1dGgyX2NsaWVudF9jcmVkZW50aWFscxgDIAEoCzInLm1jcHJlZ2lzdHJ5LnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSABCBgoEa2luZCI1ChFBcGlLZXlDcmVkZW50aWFscxILCgNrZXkYASABKAkSEwoLaGVhZGVyX25hbWUYAiABKAkiJwoWQmVhcmVyVG9rZW5DcmVkZW50aWFscxINCgV0b2tlbhgBIAEoCSJmChdPQXV0aDJDbGllbnRDcmVkZW50aWFscxIRCgl0b2tlbl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEhUKDWNsaWVudF9zZWNyZXQYAyABKAkSDgoGc2NvcGVzGAQgAygJIkwKEVRvb2xDb25maWd1cmF0aW9uEhQKB2VuYWJsZWQYASABKAhIAIgBARIVCg1hbGxvd2VkX3Rvb2xzGAIgAygJQgoKCF9lbmFibGVkIpkBCgpTZXJ2ZXJJbmZvEgwKBG5hbWUYASABKAkSDwoHdmVyc2lvbhgCIAEoCRIYChBwcm90b2NvbF92ZXJzaW9uGAMgASgJEg0KBXRpdGxlGAQgASgJEhQKDGluc3RydWN0aW9ucxgFIAEoCRItCgxjYXBhYmlsaXRpZXMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Io8BCglTeW5jRXJyb3ISKwoGcmVhc29uGAEgASgOMhsubWNwcmVnaXN0cnkudjEuRXJyb3JSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRIvCgtvY2N1cnJlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEwoLc3luY19ydW5faWQYBCABKAkiVgoKQWNjZXNzSW5mbxIiCgRyb2xlGAEgASgOMhQubWNwcmVnaXN0cnkudjEuUm9sZRISCgppc19jcmVhdG9yGAIgASgIEhAKCGNhbl9lZGl0GAMgASgIIp4DCgRUb29sEgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSLQoMaW5wdXRfc2NoZW1hGAQgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIuCg1vdXRwdXRfc2NoZW1hGAUgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjkKDmFwcHJvdmFsX3N0YXRlGAggASgOMiEubWNwcmVnaXN0cnkudjEuVG9vbEFwcHJvdmFsU3RhdGUSIAoYYXBwcm92ZWRfZGVmaW5pdGlvbl9oYXNoGAkgASgJEjEKDWRpc2NvdmVyZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmNoYW5nZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIrkBCgZQcm9tcHQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIxCglhcmd1bWVudHMYBCADKAsyHi5tY3ByZWdpc3RyeS52MS5Qcm9tcHRBcmd1bWVudBIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkSMQoNZGlzY292ZXJlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiVAoOUHJvbXB0QXJndW1lbnQSDAoEbmFtZRgBIAEoCRINCgV0aXRsZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIQCghyZXF1aXJlZBgEIAEoCCLyAQoIUmVzb3VyY2USCwoDdXJpGAEgASgJEgwKBG5hbWUYAiABKAkSDQoFdGl0bGUYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEQoJbWltZV90eXBlGAUgASgJEhEKBHNpemUYBiABKANIAIgBARIsCgthbm5vdGF0aW9ucxgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAggASgJEjEKDWRpc2NvdmVyZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgcKBV9zaXplIucBChBSZXNvdXJjZVRlbXBsYXRlEhQKDHVyaV90ZW1wbGF0ZRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIsCgthbm5vdGF0aW9ucxgGIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFwoPZGVmaW5pdGlvbl9oYXNoGAcgASgJEjEKDWRpc2NvdmVyZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkcKFkNyZWF0ZU1jcFNlcnZlclJlcXVlc3QSLQoKbWNwX3NlcnZlchgBIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlciI9ChNHZXRNY3BTZXJ2ZXJSZXF1ZXN0EgwKAmlkGAEgASgJSAASDgoEbmFtZRgCIAEoCUgAQggKBmxvb2t1cCK4AQoPTWNwU2VydmVyRmlsdGVyEiwKBnN0YXR1cxgBIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxIQCghjYXRlZ29yeRgCIAEoCRIuCgp2aXNpYmlsaXR5GAMgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRITCgtuYW1lX3ByZWZpeBgEIAEoCRINCgVxdWVyeRgFIAEoCRIRCgl0b29sX25hbWUYBiABKAkiiAEKFUxpc3RNY3BTZXJ2ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIvCgZmaWx0ZXIYAyABKAsyHy5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXJGaWx0ZXISFwoPaW5jbHVkZV9jYXRhbG9nGAQgASgIInUKFkxpc3RNY3BTZXJ2ZXJzUmVzcG9uc2USLgoLbWNwX3NlcnZlcnMYASADKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMi0wEKElNlYXJjaFRvb2xzUmVxdWVzdBINCgVxdWVyeRgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRIRCglzZXJ2ZXJfaWQYBCABKAkSEAoIY2F0ZWdvcnkYBSABKAkSOgoPYXBwcm92YWxfc3RhdGVzGAYgAygOMiEubWNwcmVnaXN0cnkudjEuVG9vbEFwcHJvdmFsU3RhdGUSDwoHcGFja19pZBgHIAEoCRIVCg1pbmNsdWRlX3BhY2tzGAggASgIIokBCgdUb29sSGl0EhEKCXNlcnZlcl9pZBgBIAEoCRITCgtzZXJ2ZXJfbmFtZRgCIAEoCRIRCgl0b29sX25hbWUYAyABKAkSDQoFdGl0bGUYBCABKAkSEwoLZGVzY3JpcHRpb24YBSABKAkSDQoFc2NvcmUYBiABKAESEAoIcGFja19pZHMYByADKAkiaQoTU2VhcmNoVG9vbHNSZXNwb25zZRIlCgRoaXRzGAEgAygLMhcubWNwcmVnaXN0cnkudjEuVG9vbEhpdBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJ4ChZVcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIkEKFkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QSCgoCaWQYASABKAkSDQoFZm9yY2UYAiABKAgSDAoEZXRhZxgDIAEoCSJSChZMaXN0U2VydmVyVG9vbHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJrChdMaXN0U2VydmVyVG9vbHNSZXNwb25zZRIjCgV0b29scxgBIAMoCzIULm1jcHJlZ2lzdHJ5LnYxLlRvb2wSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVAoYTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSJxChlMaXN0U2VydmVyUHJvbXB0c1Jlc3BvbnNlEicKB3Byb21wdHMYASADKAsyFi5tY3ByZWdpc3RyeS52MS5Qcm9tcHQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiVgoaTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJc2VydmVyX2lkGAMgASgJIrUBChtMaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USKwoJcmVzb3VyY2VzGAEgAygLMhgubWNwcmVnaXN0cnkudjEuUmVzb3VyY2USPAoScmVzb3VyY2VfdGVtcGxhdGVzGAIgAygLMiAubWNwcmVnaXN0cnkudjEuUmVzb3VyY2VUZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAyABKAkSEgoKdG90YWxfc2l6ZRgEIAEoAyKTAQoTQXBwcm92ZVRvb2xzUmVxdWVzdBIRCglzZXJ2ZXJfaWQYASABKAkSEgoKdG9vbF9uYW1lcxgCIAMoCRIZChFkZWZpbml0aW9uX2hhc2hlcxgDIAMoCRIRCglhbGxfdG9vbHMYBCABKAgSGQoRcmV2b2tlX3Rvb2xfbmFtZXMYBSADKAkSDAoEZXRhZxgGIAEoCSKfAgoWSW1wb3J0TWNwQ29uZmlnUmVxdWVzdBITCgtjb25maWdfanNvbhgBIAEoCRJICgl2YXJpYWJsZXMYAiADKAsyNS5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0LlZhcmlhYmxlc0VudHJ5EjMKC29uX2NvbmZsaWN0GAMgASgOMh4ubWNwcmVnaXN0cnkudjEuSW1wb3J0Q29uZmxpY3QSDwoHZHJ5X3J1bhgEIAEoCBIuCgp2aXNpYmlsaXR5GAUgASgOMhoubWNwcmVnaXN0cnkudjEuVmlzaWJpbGl0eRowCg5WYXJpYWJsZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIncKF0ltcG9ydE1jcENvbmZpZ1Jlc3BvbnNlEi4KB2VudHJpZXMYASADKAsyHS5tY3ByZWdpc3RyeS52MS5JbXBvcnRlZEVudHJ5EhUKDWNyZWF0ZWRfY291bnQYAiABKAUSFQoNc2tpcHBlZF9jb3VudBgDIAEoBSKLAQoNSW1wb3J0ZWRFbnRyeRILCgNrZXkYASABKAkSLgoHb3V0Y29tZRgCIAEoDjIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydE91dGNvbWUSLQoKbWNwX3NlcnZlchgDIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchIOCgZkZXRhaWwYBCABKAkqbAoJVHJhbnNwb3J0EhkKFVRSQU5TUE9SVF9VTlNQRUNJRklFRBAAEhIKDlRSQU5TUE9SVF9BVVRPEAESHQoZVFJBTlNQT1JUX1NUUkVBTUFCTEVfSFRUUBACEhEKDVRSQU5TUE9SVF9TU0UQAyqVAQoIQXV0aFR5cGUSGQoVQVVUSF9UWVBFX1VOU1BFQ0lGSUVEEAASEgoOQVVUSF9UWVBFX05PTkUQARIVChFBVVRIX1RZUEVfQVBJX0tFWRACEhoKFkFVVEhfVFlQRV9CRUFSRVJfVE9LRU4QAxInCiNBVVRIX1RZUEVfT0FVVEgyX0NMSUVOVF9DUkVERU5USUFMUxAEKnQKDkFwcHJvdmFsUG9saWN5Eh8KG0FQUFJPVkFMX1BPTElDWV9VTlNQRUNJRklFRBAAEiAKHEFQUFJPVkFMX1BPTElDWV9SRVFVSVJFX05PTkUQARIfChtBUFBST1ZBTF9QT0xJQ1lfUkVRVUlSRV9BTEwQAipYCgpWaXNpYmlsaXR5EhoKFlZJU0lCSUxJVFlfVU5TUEVDSUZJRUQQABIWChJWSVNJQklMSVRZX1BSSVZBVEUQARIWChJWSVNJQklMSVRZX0NBVEFMT0cQAiq1AQoMU2VydmVyU3RhdHVzEh0KGVNFUlZFUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVTRVJWRVJfU1RBVFVTX1BFTkRJTkcQARIZChVTRVJWRVJfU1RBVFVTX1NZTkNJTkcQAhIbChdTRVJWRVJfU1RBVFVTX0NPTk5FQ1RFRBADEhcKE1NFUlZFUl9TVEFUVVNfRVJST1IQBBIaChZTRVJWRVJfU1RBVFVTX0RJU0FCTEVEEAUq1gEKEVRvb2xBcHByb3ZhbFN0YXRlEiMKH1RPT0xfQVBQUk9WQUxfU1RBVEVfVU5TUEVDSUZJRUQQABIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9SRVFVSVJFRBABEiAKHFRPT0xfQVBQUk9WQUxfU1RBVEVfQVBQUk9WRUQQAhIkCiBUT09MX0FQUFJPVkFMX1NUQVRFX05PVF9BUFBST1ZFRBADEi4KKlRPT0xfQVBQUk9WQUxfU1RBVEVfQ0hBTkdFRF9TSU5DRV9BUFBST1ZBTBAEKoEBCg5JbXBvcnRDb25mbGljdBIfChtJTVBPUlRfQ09ORkxJQ1RfVU5TUEVDSUZJRUQQABIYChRJTVBPUlRfQ09ORkxJQ1RfU0tJUBABEhgKFElNUE9SVF9DT05GTElDVF9GQUlMEAISGgoWSU1QT1JUX0NPTkZMSUNUX1JFTkFNRRADKqwBCg1JbXBvcnRPdXRjb21lEh4KGklNUE9SVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASGgoWSU1QT1JUX09VVENPTUVfQ1JFQVRFRBABEhoKFklNUE9SVF9PVVRDT01FX1JFTkFNRUQQAhIhCh1JTVBPUlRfT1VUQ09NRV9TS0lQUEVEX0VYSVNUUxADEiAKHElNUE9SVF9PVVRDT01FX1NLSVBQRURfTE9DQUwQBDKMCAoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElYKC1NlYXJjaFRvb2xzEiIubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXF1ZXN0GiMubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXNwb25zZRJUCg9VcGRhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5VcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyElEKD0RlbGV0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSYgoPTGlzdFNlcnZlclRvb2xzEiYubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJUb29sc1Jlc3BvbnNlEmgKEUxpc3RTZXJ2ZXJQcm9tcHRzEigubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRJuChNMaXN0U2VydmVyUmVzb3VyY2VzEioubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QaKy5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USTgoMQXBwcm92ZVRvb2xzEiMubWNwcmVnaXN0cnkudjEuQXBwcm92ZVRvb2xzUmVxdWVzdBoZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchJiCg9JbXBvcnRNY3BDb25maWcSJi5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
+  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSL9CwoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkSFQoNcmVnaXN0cnlfbmFtZRgoIAEoCRIYChByZWdpc3RyeV92ZXJzaW9uGCkgASgJGjUKE1JlcXVlc3RIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghfZW5hYmxlZCLZAQoLQ3JlZGVudGlhbHMSNAoHYXBpX2tleRgBIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLkFwaUtleUNyZWRlbnRpYWxzSAASPgoMYmVhcmVyX3Rva2VuGAIgASgLMiYubWNwcmVnaXN0cnkudjEuQmVhcmVyVG9rZW5DcmVkZW50aWFsc0gAEkwKGW9hdXRoMl9jbGllbnRfY3JlZGVudGlhbHMYAyABKAsyJy5tY3ByZWdpc3RyeS52MS5PQXV0aDJDbGllbnRDcmVkZW50aWFsc0gAQgYKBGtpbmQiNQoRQXBpS2V5Q3JlZGVudGlhbHMSCwoDa2V5GAEgASgJEhMKC2hlYWRlcl9uYW1lGAIgASgJIicKFkJlYXJlclRva2VuQ3JlZGVudGlhbHMSDQoFdG9rZW4YASABKAkiZgoXT0F1dGgyQ2xpZW50Q3JlZGVudGlhbHMSEQoJdG9rZW5fdXJsGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIVCg1jbGllbnRfc2VjcmV0GAMgASgJEg4KBnNjb3BlcxgEIAMoCSJMChFUb29sQ29uZmlndXJhdGlvbhIUCgdlbmFibGVkGAEgASgISACIAQESFQoNYWxsb3dlZF90b29scxgCIAMoCUIKCghfZW5hYmxlZCKZAQoKU2VydmVySW5mbxIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgDIAEoCRINCgV0aXRsZRgEIAEoCRIUCgxpbnN0cnVjdGlvbnMYBSABKAkSLQoMY2FwYWJpbGl0aWVzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKPAQoJU3luY0Vycm9yEisKBnJlYXNvbhgBIAEoDjIbLm1jcHJlZ2lzdHJ5LnYxLkVycm9yUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N5bmNfcnVuX2lkGAQgASgJIlYKCkFjY2Vzc0luZm8SIgoEcm9sZRgBIAEoDjIULm1jcHJlZ2lzdHJ5LnYxLlJvbGUSEgoKaXNfY3JlYXRvchgCIAEoCBIQCghjYW5fZWRpdBgDIAEoCCKeAwoEVG9vbBIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEi0KDGlucHV0X3NjaGVtYRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNb3V0cHV0X3NjaGVtYRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRI5Cg5hcHByb3ZhbF9zdGF0ZRgIIAEoDjIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xBcHByb3ZhbFN0YXRlEiAKGGFwcHJvdmVkX2RlZmluaXRpb25faGFzaBgJIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjaGFuZ2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK5AQoGUHJvbXB0EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSMQoJYXJndW1lbnRzGAQgAygLMh4ubWNwcmVnaXN0cnkudjEuUHJvbXB0QXJndW1lbnQSFwoPZGVmaW5pdGlvbl9oYXNoGAUgASgJEjEKDWRpc2NvdmVyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKDlByb21wdEFyZ3VtZW50EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEAoIcmVxdWlyZWQYBCABKAgi8gEKCFJlc291cmNlEgsKA3VyaRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIRCgRzaXplGAYgASgDSACIAQESLAoLYW5ub3RhdGlvbnMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgIIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfc2l6ZSLnAQoQUmVzb3VyY2VUZW1wbGF0ZRIUCgx1cmlfdGVtcGxhdGUYASABKAkSDAoEbmFtZRgCIAEoCRINCgV0aXRsZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIRCgltaW1lX3R5cGUYBSABKAkSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChZDcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXIiPQoTR2V0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAiuAEKD01jcFNlcnZlckZpbHRlchIsCgZzdGF0dXMYASABKA4yHC5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJTdGF0dXMSEAoIY2F0ZWdvcnkYAiABKAkSLgoKdmlzaWJpbGl0eRgDIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDQoFcXVlcnkYBSABKAkSEQoJdG9vbF9uYW1lGAYgASgJIogBChVMaXN0TWNwU2VydmVyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSLwoGZmlsdGVyGAMgASgLMh8ubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyRmlsdGVyEhcKD2luY2x1ZGVfY2F0YWxvZxgEIAEoCCJ1ChZMaXN0TWNwU2VydmVyc1Jlc3BvbnNlEi4KC21jcF9zZXJ2ZXJzGAEgAygLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDItMBChJTZWFyY2hUb29sc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEQoJc2VydmVyX2lkGAQgASgJEhAKCGNhdGVnb3J5GAUgASgJEjoKD2FwcHJvdmFsX3N0YXRlcxgGIAMoDjIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xBcHByb3ZhbFN0YXRlEg8KB3BhY2tfaWQYByABKAkSFQoNaW5jbHVkZV9wYWNrcxgIIAEoCCKJAQoHVG9vbEhpdBIRCglzZXJ2ZXJfaWQYASABKAkSEwoLc2VydmVyX25hbWUYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEg0KBXRpdGxlGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNjb3JlGAYgASgBEhAKCHBhY2tfaWRzGAcgAygJImkKE1NlYXJjaFRvb2xzUmVzcG9uc2USJQoEaGl0cxgBIAMoCzIXLm1jcHJlZ2lzdHJ5LnYxLlRvb2xIaXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMieAoWVXBkYXRlTWNwU2VydmVyUmVxdWVzdBItCgptY3Bfc2VydmVyGAEgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJBChZEZWxldGVNY3BTZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBWZvcmNlGAIgASgIEgwKBGV0YWcYAyABKAkiUgoWTGlzdFNlcnZlclRvb2xzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkiawoXTGlzdFNlcnZlclRvb2xzUmVzcG9uc2USIwoFdG9vbHMYASADKAsyFC5tY3ByZWdpc3RyeS52MS5Ub29sEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlQKGExpc3RTZXJ2ZXJQcm9tcHRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkicQoZTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRInCgdwcm9tcHRzGAEgAygLMhYubWNwcmVnaXN0cnkudjEuUHJvbXB0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlYKGkxpc3RTZXJ2ZXJSZXNvdXJjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSK1AQobTGlzdFNlcnZlclJlc291cmNlc1Jlc3BvbnNlEisKCXJlc291cmNlcxgBIAMoCzIYLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlEjwKEnJlc291cmNlX3RlbXBsYXRlcxgCIAMoCzIgLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJEhIKCnRvdGFsX3NpemUYBCABKAMikwEKE0FwcHJvdmVUb29sc1JlcXVlc3QSEQoJc2VydmVyX2lkGAEgASgJEhIKCnRvb2xfbmFtZXMYAiADKAkSGQoRZGVmaW5pdGlvbl9oYXNoZXMYAyADKAkSEQoJYWxsX3Rvb2xzGAQgASgIEhkKEXJldm9rZV90b29sX25hbWVzGAUgAygJEgwKBGV0YWcYBiABKAkizQIKFkltcG9ydE1jcENvbmZpZ1JlcXVlc3QSEwoLY29uZmlnX2pzb24YASABKAkSSAoJdmFyaWFibGVzGAIgAygLMjUubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVxdWVzdC5WYXJpYWJsZXNFbnRyeRIzCgtvbl9jb25mbGljdBgDIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydENvbmZsaWN0Eg8KB2RyeV9ydW4YBCABKAgSLgoKdmlzaWJpbGl0eRgFIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSLAoGZm9ybWF0GAYgASgOMhwubWNwcmVnaXN0cnkudjEuSW1wb3J0Rm9ybWF0GjAKDlZhcmlhYmxlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQAoWRXhwb3J0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAiLgoXRXhwb3J0TWNwU2VydmVyUmVzcG9uc2USEwoLc2VydmVyX2pzb24YASABKAkidwoXSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2USLgoHZW50cmllcxgBIAMoCzIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydGVkRW50cnkSFQoNY3JlYXRlZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFIosBCg1JbXBvcnRlZEVudHJ5EgsKA2tleRgBIAEoCRIuCgdvdXRjb21lGAIgASgOMh0ubWNwcmVnaXN0cnkudjEuSW1wb3J0T3V0Y29tZRItCgptY3Bfc2VydmVyGAMgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEg4KBmRldGFpbBgEIAEoCSpsCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEgoOVFJBTlNQT1JUX0FVVE8QARIdChlUUkFOU1BPUlRfU1RSRUFNQUJMRV9IVFRQEAISEQoNVFJBTlNQT1JUX1NTRRADKpUBCghBdXRoVHlwZRIZChVBVVRIX1RZUEVfVU5TUEVDSUZJRUQQABISCg5BVVRIX1RZUEVfTk9ORRABEhUKEUFVVEhfVFlQRV9BUElfS0VZEAISGgoWQVVUSF9UWVBFX0JFQVJFUl9UT0tFThADEicKI0FVVEhfVFlQRV9PQVVUSDJfQ0xJRU5UX0NSRURFTlRJQUxTEAQqdAoOQXBwcm92YWxQb2xpY3kSHwobQVBQUk9WQUxfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIAocQVBQUk9WQUxfUE9MSUNZX1JFUVVJUkVfTk9ORRABEh8KG0FQUFJPVkFMX1BPTElDWV9SRVFVSVJFX0FMTBACKlgKClZpc2liaWxpdHkSGgoWVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhYKElZJU0lCSUxJVFlfUFJJVkFURRABEhYKElZJU0lCSUxJVFlfQ0FUQUxPRxACKrUBCgxTZXJ2ZXJTdGF0dXMSHQoZU0VSVkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVNFUlZFUl9TVEFUVVNfUEVORElORxABEhkKFVNFUlZFUl9TVEFUVVNfU1lOQ0lORxACEhsKF1NFUlZFUl9TVEFUVVNfQ09OTkVDVEVEEAMSFwoTU0VSVkVSX1NUQVRVU19FUlJPUhAEEhoKFlNFUlZFUl9TVEFUVVNfRElTQUJMRUQQBSrWAQoRVG9vbEFwcHJvdmFsU3RhdGUSIwofVE9PTF9BUFBST1ZBTF9TVEFURV9VTlNQRUNJRklFRBAAEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX1JFUVVJUkVEEAESIAocVE9PTF9BUFBST1ZBTF9TVEFURV9BUFBST1ZFRBACEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX0FQUFJPVkVEEAMSLgoqVE9PTF9BUFBST1ZBTF9TVEFURV9DSEFOR0VEX1NJTkNFX0FQUFJPVkFMEAQqgQEKDkltcG9ydENvbmZsaWN0Eh8KG0lNUE9SVF9DT05GTElDVF9VTlNQRUNJRklFRBAAEhgKFElNUE9SVF9DT05GTElDVF9TS0lQEAESGAoUSU1QT1JUX0NPTkZMSUNUX0ZBSUwQAhIaChZJTVBPUlRfQ09ORkxJQ1RfUkVOQU1FEAMqrAEKDUltcG9ydE91dGNvbWUSHgoaSU1QT1JUX09VVENPTUVfVU5TUEVDSUZJRUQQABIaChZJTVBPUlRfT1VUQ09NRV9DUkVBVEVEEAESGgoWSU1QT1JUX09VVENPTUVfUkVOQU1FRBACEiEKHUlNUE9SVF9PVVRDT01FX1NLSVBQRURfRVhJU1RTEAMSIAocSU1QT1JUX09VVENPTUVfU0tJUFBFRF9MT0NBTBAEKnEKDEltcG9ydEZvcm1hdBIdChlJTVBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASIwofSU1QT1JUX0ZPUk1BVF9NQ1BfQ0xJRU5UX0NPTkZJRxABEh0KGUlNUE9SVF9GT1JNQVRfU0VSVkVSX0pTT04QAjLwCAoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElYKC1NlYXJjaFRvb2xzEiIubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXF1ZXN0GiMubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXNwb25zZRJUCg9VcGRhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5VcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyElEKD0RlbGV0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSYgoPTGlzdFNlcnZlclRvb2xzEiYubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJUb29sc1Jlc3BvbnNlEmgKEUxpc3RTZXJ2ZXJQcm9tcHRzEigubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRJuChNMaXN0U2VydmVyUmVzb3VyY2VzEioubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QaKy5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USTgoMQXBwcm92ZVRvb2xzEiMubWNwcmVnaXN0cnkudjEuQXBwcm92ZVRvb2xzUmVxdWVzdBoZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchJiCg9JbXBvcnRNY3BDb25maWcSJi5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2USYgoPRXhwb3J0TWNwU2VydmVyEiYubWNwcmVnaXN0cnkudjEuRXhwb3J0TWNwU2VydmVyUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydE1jcFNlcnZlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
 
 /**
  * McpServer is a registered remote MCP server: its configuration (written by
@@ -363,6 +363,23 @@ export type McpServer = Message<"mcpregistry.v1.McpServer"> & {
    * @generated from field: string documentation_url = 39;
    */
   documentationUrl: string;
+
+  /**
+   * Output only. The official MCP Registry's name of the server
+   * (`io.github.user/weather`) when it was imported from a `server.json`
+   * (ImportMcpConfig); empty otherwise. ExportMcpServer writes it back.
+   *
+   * @generated from field: string registry_name = 40;
+   */
+  registryName: string;
+
+  /**
+   * Output only. The `version` of the `server.json` the server was imported
+   * from; empty when `registry_name` is.
+   *
+   * @generated from field: string registry_version = 41;
+   */
+  registryVersion: string;
 };
 
 /**
@@ -1789,14 +1806,17 @@ export const ApproveToolsRequestSchema: GenMessage<ApproveToolsRequest> = /*@__P
  */
 export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequest"> & {
   /**
-   * Required. The configuration as JSON text (at most 1 MiB).
+   * Required. The configuration, or the server.json document(s), as JSON text
+   * (at most 1 MiB).
    *
    * @generated from field: string config_json = 1;
    */
   configJson: string;
 
   /**
-   * Values of `${NAME}` placeholders in urls and header values.
+   * Values of `${NAME}` placeholders in urls and header values; for
+   * server.json, values of `{var}` templates by variable name and of headers
+   * by header name (see ImportMcpConfig).
    *
    * @generated from field: map<string, string> variables = 2;
    */
@@ -1822,6 +1842,13 @@ export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequ
    * @generated from field: mcpregistry.v1.Visibility visibility = 5;
    */
   visibility: Visibility;
+
+  /**
+   * Optional. What `config_json` is; IMPORT_FORMAT_UNSPECIFIED detects it.
+   *
+   * @generated from field: mcpregistry.v1.ImportFormat format = 6;
+   */
+  format: ImportFormat;
 };
 
 /**
@@ -1830,6 +1857,64 @@ export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequ
  */
 export const ImportMcpConfigRequestSchema: GenMessage<ImportMcpConfigRequest> = /*@__PURE__*/
   messageDesc(file_mcpregistry_v1_mcp_server, 31);
+
+/**
+ * Request of McpServerService.ExportMcpServer.
+ *
+ * @generated from message mcpregistry.v1.ExportMcpServerRequest
+ */
+export type ExportMcpServerRequest = Message<"mcpregistry.v1.ExportMcpServerRequest"> & {
+  /**
+   * Which server; exactly one is required.
+   *
+   * @generated from oneof mcpregistry.v1.ExportMcpServerRequest.lookup
+   */
+  lookup: {
+    /**
+     * The server's id (`mcp_...`).
+     *
+     * @generated from field: string id = 1;
+     */
+    value: string;
+    case: "id";
+  } | {
+    /**
+     * The server's name, looked up as GetMcpServer does.
+     *
+     * @generated from field: string name = 2;
+     */
+    value: string;
+    case: "name";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message mcpregistry.v1.ExportMcpServerRequest.
+ * Use `create(ExportMcpServerRequestSchema)` to create a new message.
+ */
+export const ExportMcpServerRequestSchema: GenMessage<ExportMcpServerRequest> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 32);
+
+/**
+ * Response of McpServerService.ExportMcpServer.
+ *
+ * @generated from message mcpregistry.v1.ExportMcpServerResponse
+ */
+export type ExportMcpServerResponse = Message<"mcpregistry.v1.ExportMcpServerResponse"> & {
+  /**
+   * The `server.json` document as JSON text (two-space indented).
+   *
+   * @generated from field: string server_json = 1;
+   */
+  serverJson: string;
+};
+
+/**
+ * Describes the message mcpregistry.v1.ExportMcpServerResponse.
+ * Use `create(ExportMcpServerResponseSchema)` to create a new message.
+ */
+export const ExportMcpServerResponseSchema: GenMessage<ExportMcpServerResponse> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 33);
 
 /**
  * Response of McpServerService.ImportMcpConfig.
@@ -1864,7 +1949,7 @@ export type ImportMcpConfigResponse = Message<"mcpregistry.v1.ImportMcpConfigRes
  * Use `create(ImportMcpConfigResponseSchema)` to create a new message.
  */
 export const ImportMcpConfigResponseSchema: GenMessage<ImportMcpConfigResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 32);
+  messageDesc(file_mcpregistry_v1_mcp_server, 34);
 
 /**
  * ImportedEntry is the fate of one configuration entry.
@@ -1907,7 +1992,7 @@ export type ImportedEntry = Message<"mcpregistry.v1.ImportedEntry"> & {
  * Use `create(ImportedEntrySchema)` to create a new message.
  */
 export const ImportedEntrySchema: GenMessage<ImportedEntry> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 33);
+  messageDesc(file_mcpregistry_v1_mcp_server, 35);
 
 /**
  * Transport is how the service talks to an upstream MCP server.
@@ -2280,6 +2365,44 @@ export const ImportOutcomeSchema: GenEnum<ImportOutcome> = /*@__PURE__*/
   enumDesc(file_mcpregistry_v1_mcp_server, 7);
 
 /**
+ * ImportFormat is what kind of document ImportMcpConfig reads.
+ *
+ * @generated from enum mcpregistry.v1.ImportFormat
+ */
+export enum ImportFormat {
+  /**
+   * Detect: a JSON array, an object with a `servers` array, or an object with
+   * `remotes`, `packages` or a `name` holding a `/` is IMPORT_FORMAT_SERVER_JSON;
+   * anything else IMPORT_FORMAT_MCP_CLIENT_CONFIG.
+   *
+   * @generated from enum value: IMPORT_FORMAT_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * An MCP client configuration: `{"mcpServers": {...}}` (Claude Desktop,
+   * Cursor, ExportPack) or `{"servers": {...}}` (VS Code, also under `mcp`).
+   *
+   * @generated from enum value: IMPORT_FORMAT_MCP_CLIENT_CONFIG = 1;
+   */
+  MCP_CLIENT_CONFIG = 1,
+
+  /**
+   * The official MCP Registry's `server.json`: one document, a registry list
+   * answer (`servers[]`), or a JSON array of documents.
+   *
+   * @generated from enum value: IMPORT_FORMAT_SERVER_JSON = 2;
+   */
+  SERVER_JSON = 2,
+}
+
+/**
+ * Describes the enum mcpregistry.v1.ImportFormat.
+ */
+export const ImportFormatSchema: GenEnum<ImportFormat> = /*@__PURE__*/
+  enumDesc(file_mcpregistry_v1_mcp_server, 8);
+
+/**
  * McpServerService registers remote MCP servers, keeps their configuration and
  * encrypted credentials, and shows what their last successful sync discovered.
  *
@@ -2485,12 +2608,75 @@ export const McpServerService: GenService<{
    * FAILED_PRECONDITION/PLAN_LIMIT_EXCEEDED as CreateMcpServer;
    * PERMISSION_DENIED/PERMISSION_DENIED for a VIEWER.
    *
+   * With IMPORT_FORMAT_SERVER_JSON (see ImportFormat for the detection), the
+   * JSON is one `server.json` of the official MCP Registry (schema
+   * 2025-12-11, earlier ones read too), a registry list answer
+   * (`{"servers": [{"server": {...}, "_meta": {...}}], "metadata": {...}}`, or
+   * the older `{"servers": [<server.json>, ...]}`), or a JSON array of
+   * `server.json`. Each `remotes[]` entry becomes one server (entry `key`: its
+   * JSON path, `remotes[0]` or `servers[2].remotes[1]`): `type`
+   * `streamable-http` → STREAMABLE_HTTP, `sse` → SSE; `name` is derived from
+   * the registry name as from a display name (`io.github.acme/weather` →
+   * `io-github-acme-weather`) and, when the document has several remotes,
+   * suffixed with the type (`-http`, `-sse`, then `-http-2`...);
+   * `display_name` from `title`, `description`, `documentation_url` from
+   * `websiteUrl` and `icon_url` from the first `icons[].src` (each only when it
+   * is a URL our rules accept, https; dropped otherwise), and the registry
+   * `name` and `version` kept as `registry_name`/`registry_version`.
+   * `{var}` templates in `url` are filled from `variables[var]`, else the
+   * remote's `variables[var].value`, else its `default`. A header's value is
+   * `variables[<header name>]`, else its `value` with `{var}` templates filled
+   * the same way from the header's own `variables`, else its `default`; a
+   * header without one is left out unless `isRequired`. `Authorization:
+   * Bearer <token>` becomes BEARER_TOKEN credentials and the first header
+   * whose name contains `api-key`/`apikey`/`api_key` API_KEY credentials, as
+   * above; the other headers become `request_headers`, sealed when `isSecret`
+   * whatever their name. `packages[]` entries (local servers) are reported
+   * SKIPPED_LOCAL (key `packages[0]`...). The document is checked against the
+   * schema's rules: `name` (required; pattern, 3 to 200 characters),
+   * `description` (required; 1 to 100), `title` (1 to 100), `version`
+   * (required; 1 to 255, not a range), at least one remote or package,
+   * remote `type` and `url` (our URL rules), header names (HTTP tokens, each
+   * once) and values, `format`/`choices` of given values. Violations are at
+   * JSON paths such as `config_json.servers[0].server.remotes[1].headers[0].value`
+   * (a required header without a value) or `...remotes[0].variables.tenant`
+   * (a required URL or header variable without a value).
+   *
    * @generated from rpc mcpregistry.v1.McpServerService.ImportMcpConfig
    */
   importMcpConfig: {
     methodKind: "unary";
     input: typeof ImportMcpConfigRequestSchema;
     output: typeof ImportMcpConfigResponseSchema;
+  },
+  /**
+   * Writes a server as a `server.json` document of the official MCP Registry
+   * (schema 2025-12-11) with one `remotes[]` entry, for publishing it or for
+   * importing it elsewhere (ImportMcpConfig reads it back). `name` and
+   * `version` are the stored `registry_name`/`registry_version`; a server
+   * without them gets `<reversed URL host>/<name>` (`https://mcp.example.com/x`
+   * → `com.example.mcp/<name>`, `local/<name>` when the host is not a DNS
+   * name) and the version its last sync's `server_info.version`, else
+   * `0.0.0`. `title` is `display_name`, `description` is `description` (else
+   * the display name, else the name), both cut to the schema's 100
+   * characters; `websiteUrl` is `documentation_url`. The remote's `type` is
+   * `streamable-http` or `sse` (TRANSPORT_AUTO: the detected transport, else
+   * `streamable-http`), its `url` the server's, its `headers` the plain request
+   * headers with their values, and every secret (credentials: `Authorization`
+   * for BEARER_TOKEN and OAuth2, the key's header for API_KEY; sealed request
+   * headers) as `{"name": ..., "isRequired": true, "isSecret": true}` without
+   * a value. Callers: any role, like GetMcpServer. Errors:
+   * INVALID_ARGUMENT/INVALID_ARGUMENT when neither id nor name is given or one
+   * is malformed; NOT_FOUND/NOT_FOUND when there is no such server the caller
+   * may see; PERMISSION_DENIED/PERMISSION_DENIED for a pack-limited key and a
+   * server outside its packs.
+   *
+   * @generated from rpc mcpregistry.v1.McpServerService.ExportMcpServer
+   */
+  exportMcpServer: {
+    methodKind: "unary";
+    input: typeof ExportMcpServerRequestSchema;
+    output: typeof ExportMcpServerResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_mcpregistry_v1_mcp_server, 0);

@@ -12,7 +12,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/pack.proto.
  */
 export const file_mcpregistry_v1_pack: GenFile = /*@__PURE__*/
-  fileDesc("ChltY3ByZWdpc3RyeS92MS9wYWNrLnByb3RvEg5tY3ByZWdpc3RyeS52MSKjAgoEUGFjaxIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIrCgdzZXJ2ZXJzGAUgAygLMhoubWNwcmVnaXN0cnkudjEuUGFja1NlcnZlchIPCgd2ZXJzaW9uGAYgASgDEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYCSABKAkSEwoLbW9kaWZpZWRfYnkYCiABKAkSDAoEZXRhZxgLIAEoCSItCgpQYWNrU2VydmVyEhEKCXNlcnZlcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJIukCCgxQYWNrUmV2aXNpb24SDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEg4KBmF1dGhvchgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIzCgtjaGFuZ2Vfa2luZBgFIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLlBhY2tDaGFuZ2VLaW5kEjMKD2NoYW5nZWRfc2VydmVycxgGIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISFgoOdXBkYXRlZF9maWVsZHMYByADKAkSHQoVcmVzdG9yZWRfZnJvbV92ZXJzaW9uGAggASgDEgwKBG5hbWUYCSABKAkSEwoLZGVzY3JpcHRpb24YCiABKAkSMwoHbWVtYmVycxgLIAMoCzIiLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbk1lbWJlciJgChJQYWNrUmV2aXNpb25NZW1iZXISEQoJc2VydmVyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSKQoFdG9vbHMYAyADKAsyGi5tY3ByZWdpc3RyeS52MS5QaW5uZWRUb29sIjMKClBpbm5lZFRvb2wSDAoEbmFtZRgBIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYAiABKAkipgIKDFJlc29sdmVkVG9vbBIWCg5xdWFsaWZpZWRfbmFtZRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSDAoEbmFtZRgEIAEoCRINCgV0aXRsZRgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRItCgxpbnB1dF9zY2hlbWEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KDW91dHB1dF9zY2hlbWEYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiwKC2Fubm90YXRpb25zGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9kZWZpbml0aW9uX2hhc2gYCiABKAkikwEKDEV4Y2x1ZGVkVG9vbBIRCglzZXJ2ZXJfaWQYASABKAkSEwoLc2VydmVyX25hbWUYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEi8KBnJlYXNvbhgEIAEoDjIfLm1jcHJlZ2lzdHJ5LnYxLkV4Y2x1c2lvblJlYXNvbhIXCg9kZWZpbml0aW9uX2hhc2gYBSABKAkihgEKDkV4cG9ydGVkU2VydmVyEgsKA2tleRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSMgoJdHJhbnNwb3J0GAMgASgOMh8ubWNwcmVnaXN0cnkudjEuRXhwb3J0VHJhbnNwb3J0EgsKA3VybBgEIAEoCRITCgtzZXJ2ZXJfbmFtZRgFIAEoCSJeChFFeHBvcnRQbGFjZWhvbGRlchIMCgRuYW1lGAEgASgJEhEKCXNlcnZlcl9pZBgCIAEoCRITCgtoZWFkZXJfbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSI3ChFDcmVhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjayIcCg5HZXRQYWNrUmVxdWVzdBIKCgJpZBgBIAEoCSJbChBMaXN0UGFja3NSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCRINCgVxdWVyeRgEIAEoCSJlChFMaXN0UGFja3NSZXNwb25zZRIjCgVwYWNrcxgBIAMoCzIULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiaAoRVXBkYXRlUGFja1JlcXVlc3QSIgoEcGFjaxgBIAEoCzIULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIi0KEURlbGV0ZVBhY2tSZXF1ZXN0EgoKAmlkGAEgASgJEgwKBGV0YWcYAiABKAkiYQoUQWRkUGFja1NlcnZlclJlcXVlc3QSDwoHcGFja19pZBgBIAEoCRIqCgZzZXJ2ZXIYAiABKAsyGi5tY3ByZWdpc3RyeS52MS5QYWNrU2VydmVyEgwKBGV0YWcYAyABKAkiZAoXUmVtb3ZlUGFja1NlcnZlclJlcXVlc3QSDwoHcGFja19pZBgBIAEoCRIqCgZzZXJ2ZXIYAiABKAsyGi5tY3ByZWdpc3RyeS52MS5QYWNrU2VydmVyEgwKBGV0YWcYAyABKAkiZwoZUmVwbGFjZVBhY2tTZXJ2ZXJzUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEisKB3NlcnZlcnMYAiADKAsyGi5tY3ByZWdpc3RyeS52MS5QYWNrU2VydmVyEgwKBGV0YWcYAyABKAkiUgoYTGlzdFBhY2tSZXZpc2lvbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEg8KB3BhY2tfaWQYAyABKAkieQoZTGlzdFBhY2tSZXZpc2lvbnNSZXNwb25zZRIvCglyZXZpc2lvbnMYASADKAsyHC5tY3ByZWdpc3RyeS52MS5QYWNrUmV2aXNpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMiOgoWR2V0UGFja1JldmlzaW9uUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMiTAoaUmVzdG9yZVBhY2tSZXZpc2lvblJlcXVlc3QSDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEgwKBGV0YWcYAyABKAkiMQoSUmVzb2x2ZVBhY2tSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMimgEKE1Jlc29sdmVQYWNrUmVzcG9uc2USDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEisKBXRvb2xzGAMgAygLMhwubWNwcmVnaXN0cnkudjEuUmVzb2x2ZWRUb29sEjQKDmV4Y2x1ZGVkX3Rvb2xzGAQgAygLMhwubWNwcmVnaXN0cnkudjEuRXhjbHVkZWRUb29sIl4KEUV4cG9ydFBhY2tSZXF1ZXN0EgoKAmlkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSLAoGdGFyZ2V0GAMgASgOMhwubWNwcmVnaXN0cnkudjEuRXhwb3J0VGFyZ2V0IrUBChJFeHBvcnRQYWNrUmVzcG9uc2USDwoHcGFja19pZBgBIAEoCRIPCgd2ZXJzaW9uGAIgASgDEhMKC2NvbmZpZ19qc29uGAMgASgJEi8KB3NlcnZlcnMYBCADKAsyHi5tY3ByZWdpc3RyeS52MS5FeHBvcnRlZFNlcnZlchI3CgxwbGFjZWhvbGRlcnMYBSADKAsyIS5tY3ByZWdpc3RyeS52MS5FeHBvcnRQbGFjZWhvbGRlciqhAgoOUGFja0NoYW5nZUtpbmQSIAocUEFDS19DSEFOR0VfS0lORF9VTlNQRUNJRklFRBAAEhwKGFBBQ0tfQ0hBTkdFX0tJTkRfQ1JFQVRFRBABEhwKGFBBQ0tfQ0hBTkdFX0tJTkRfVVBEQVRFRBACEiEKHVBBQ0tfQ0hBTkdFX0tJTkRfU0VSVkVSX0FEREVEEAMSIwofUEFDS19DSEFOR0VfS0lORF9TRVJWRVJfUkVNT1ZFRBAEEiUKIVBBQ0tfQ0hBTkdFX0tJTkRfU0VSVkVSU19SRVBMQUNFRBAFEh0KGVBBQ0tfQ0hBTkdFX0tJTkRfUkVTVE9SRUQQBhIjCh9QQUNLX0NIQU5HRV9LSU5EX1NFUlZFUl9ERUxFVEVEEAcqugMKD0V4Y2x1c2lvblJlYXNvbhIgChxFWENMVVNJT05fUkVBU09OX1VOU1BFQ0lGSUVEEAASIwofRVhDTFVTSU9OX1JFQVNPTl9TRVJWRVJfREVMRVRFRBABEiQKIEVYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX0RJU0FCTEVEEAISKAokRVhDTFVTSU9OX1JFQVNPTl9TRVJWRVJfTkVWRVJfU1lOQ0VEEAMSIQodRVhDTFVTSU9OX1JFQVNPTl9TRVJWRVJfRVJST1IQBBIjCh9FWENMVVNJT05fUkVBU09OX1RPT0xTX0RJU0FCTEVEEAUSIAocRVhDTFVTSU9OX1JFQVNPTl9OT1RfQUxMT1dFRBAGEikKJUVYQ0xVU0lPTl9SRUFTT05fQURERURfU0lOQ0VfUkVWSVNJT04QBxIrCidFWENMVVNJT05fUkVBU09OX0NIQU5HRURfU0lOQ0VfUkVWSVNJT04QCBIhCh1FWENMVVNJT05fUkVBU09OX05PVF9BUFBST1ZFRBAJEisKJ0VYQ0xVU0lPTl9SRUFTT05fQ0hBTkdFRF9TSU5DRV9BUFBST1ZBTBAKKmgKD0V4cG9ydFRyYW5zcG9ydBIgChxFWFBPUlRfVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASGQoVRVhQT1JUX1RSQU5TUE9SVF9IVFRQEAESGAoURVhQT1JUX1RSQU5TUE9SVF9TU0UQAipiCgxFeHBvcnRUYXJnZXQSHQoZRVhQT1JUX1RBUkdFVF9VTlNQRUNJRklFRBAAEhgKFEVYUE9SVF9UQVJHRVRfRElSRUNUEAESGQoVRVhQT1JUX1RBUkdFVF9HQVRFV0FZEAIytwgKC1BhY2tTZXJ2aWNlEkUKCkNyZWF0ZVBhY2sSIS5tY3ByZWdpc3RyeS52MS5DcmVhdGVQYWNrUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSPwoHR2V0UGFjaxIeLm1jcHJlZ2lzdHJ5LnYxLkdldFBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJQCglMaXN0UGFja3MSIC5tY3ByZWdpc3RyeS52MS5MaXN0UGFja3NSZXF1ZXN0GiEubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tzUmVzcG9uc2USRQoKVXBkYXRlUGFjaxIhLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZVBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJHCgpEZWxldGVQYWNrEiEubWNwcmVnaXN0cnkudjEuRGVsZXRlUGFja1JlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSSwoNQWRkUGFja1NlcnZlchIkLm1jcHJlZ2lzdHJ5LnYxLkFkZFBhY2tTZXJ2ZXJSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJRChBSZW1vdmVQYWNrU2VydmVyEicubWNwcmVnaXN0cnkudjEuUmVtb3ZlUGFja1NlcnZlclJlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElUKElJlcGxhY2VQYWNrU2VydmVycxIpLm1jcHJlZ2lzdHJ5LnYxLlJlcGxhY2VQYWNrU2VydmVyc1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrEmgKEUxpc3RQYWNrUmV2aXNpb25zEigubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXNwb25zZRJXCg9HZXRQYWNrUmV2aXNpb24SJi5tY3ByZWdpc3RyeS52MS5HZXRQYWNrUmV2aXNpb25SZXF1ZXN0GhwubWNwcmVnaXN0cnkudjEuUGFja1JldmlzaW9uElcKE1Jlc3RvcmVQYWNrUmV2aXNpb24SKi5tY3ByZWdpc3RyeS52MS5SZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSVgoLUmVzb2x2ZVBhY2sSIi5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1JlcXVlc3QaIy5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1Jlc3BvbnNlElMKCkV4cG9ydFBhY2sSIS5tY3ByZWdpc3RyeS52MS5FeHBvcnRQYWNrUmVxdWVzdBoiLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBhY2tSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChltY3ByZWdpc3RyeS92MS9wYWNrLnByb3RvEg5tY3ByZWdpc3RyeS52MSLeAgoEUGFjaxIKCgJpZBgBIAEoCRIXCg9vcmdhbml6YXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIrCgdzZXJ2ZXJzGAUgAygLMhoubWNwcmVnaXN0cnkudjEuUGFja1NlcnZlchIPCgd2ZXJzaW9uGAYgASgDEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYCSABKAkSEwoLbW9kaWZpZWRfYnkYCiABKAkSDAoEZXRhZxgLIAEoCRI5Cg10b29sX3NldHRpbmdzGAwgAygLMiIubWNwcmVnaXN0cnkudjEuTWVtYmVyVG9vbFNldHRpbmdzIi0KClBhY2tTZXJ2ZXISEQoJc2VydmVyX2lkGAEgASgJEgwKBG5hbWUYAiABKAkigAMKDFBhY2tSZXZpc2lvbhIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDgoGYXV0aG9yGAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKC2NoYW5nZV9raW5kGAUgASgOMh4ubWNwcmVnaXN0cnkudjEuUGFja0NoYW5nZUtpbmQSMwoPY2hhbmdlZF9zZXJ2ZXJzGAYgAygLMhoubWNwcmVnaXN0cnkudjEuUGFja1NlcnZlchIWCg51cGRhdGVkX2ZpZWxkcxgHIAMoCRIdChVyZXN0b3JlZF9mcm9tX3ZlcnNpb24YCCABKAMSDAoEbmFtZRgJIAEoCRITCgtkZXNjcmlwdGlvbhgKIAEoCRIzCgdtZW1iZXJzGAsgAygLMiIubWNwcmVnaXN0cnkudjEuUGFja1JldmlzaW9uTWVtYmVyEhUKDWNoYW5nZWRfdG9vbHMYDCADKAkimQEKElBhY2tSZXZpc2lvbk1lbWJlchIRCglzZXJ2ZXJfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIpCgV0b29scxgDIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBpbm5lZFRvb2wSNwoNdG9vbF9zZXR0aW5ncxgEIAEoCzIgLm1jcHJlZ2lzdHJ5LnYxLlBhY2tUb29sU2V0dGluZ3MiXQoQUGFja1Rvb2xTZXR0aW5ncxIZChFvbmx5X2xpc3RlZF90b29scxgBIAEoCBIuCgV0b29scxgCIAMoCzIfLm1jcHJlZ2lzdHJ5LnYxLlBhY2tUb29sU2V0dGluZyJYCg9QYWNrVG9vbFNldHRpbmcSEQoJdG9vbF9uYW1lGAEgASgJEg4KBmhpZGRlbhgCIAEoCBINCgVhbGlhcxgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCSJgChJNZW1iZXJUb29sU2V0dGluZ3MSEQoJc2VydmVyX2lkGAEgASgJEjcKDXRvb2xfc2V0dGluZ3MYAiABKAsyIC5tY3ByZWdpc3RyeS52MS5QYWNrVG9vbFNldHRpbmdzIo0BCgxTZXR0aW5nSXNzdWUSEQoJc2VydmVyX2lkGAEgASgJEhMKC3NlcnZlcl9uYW1lGAIgASgJEhEKCXRvb2xfbmFtZRgDIAEoCRIuCgRraW5kGAQgASgOMiAubWNwcmVnaXN0cnkudjEuU2V0dGluZ0lzc3VlS2luZBISCgpzaG93bl9uYW1lGAUgASgJIjMKClBpbm5lZFRvb2wSDAoEbmFtZRgBIAEoCRIXCg9kZWZpbml0aW9uX2hhc2gYAiABKAki1QIKDFJlc29sdmVkVG9vbBIWCg5xdWFsaWZpZWRfbmFtZRgBIAEoCRIRCglzZXJ2ZXJfaWQYAiABKAkSEwoLc2VydmVyX25hbWUYAyABKAkSDAoEbmFtZRgEIAEoCRINCgV0aXRsZRgFIAEoCRITCgtkZXNjcmlwdGlvbhgGIAEoCRItCgxpbnB1dF9zY2hlbWEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0Ei4KDW91dHB1dF9zY2hlbWEYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EiwKC2Fubm90YXRpb25zGAkgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIXCg9kZWZpbml0aW9uX2hhc2gYCiABKAkSDwoHYWxpYXNlZBgLIAEoCBIcChRkZXNjcmlwdGlvbl9yZXBsYWNlZBgMIAEoCCKiAQoMRXhjbHVkZWRUb29sEhEKCXNlcnZlcl9pZBgBIAEoCRITCgtzZXJ2ZXJfbmFtZRgCIAEoCRIRCgl0b29sX25hbWUYAyABKAkSLwoGcmVhc29uGAQgASgOMh8ubWNwcmVnaXN0cnkudjEuRXhjbHVzaW9uUmVhc29uEhcKD2RlZmluaXRpb25faGFzaBgFIAEoCRINCgVhbGlhcxgGIAEoCSKGAQoORXhwb3J0ZWRTZXJ2ZXISCwoDa2V5GAEgASgJEhEKCXNlcnZlcl9pZBgCIAEoCRIyCgl0cmFuc3BvcnQYAyABKA4yHy5tY3ByZWdpc3RyeS52MS5FeHBvcnRUcmFuc3BvcnQSCwoDdXJsGAQgASgJEhMKC3NlcnZlcl9uYW1lGAUgASgJIl4KEUV4cG9ydFBsYWNlaG9sZGVyEgwKBG5hbWUYASABKAkSEQoJc2VydmVyX2lkGAIgASgJEhMKC2hlYWRlcl9uYW1lGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJIjcKEUNyZWF0ZVBhY2tSZXF1ZXN0EiIKBHBhY2sYASABKAsyFC5tY3ByZWdpc3RyeS52MS5QYWNrIhwKDkdldFBhY2tSZXF1ZXN0EgoKAmlkGAEgASgJIlsKEExpc3RQYWNrc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEQoJc2VydmVyX2lkGAMgASgJEg0KBXF1ZXJ5GAQgASgJImUKEUxpc3RQYWNrc1Jlc3BvbnNlEiMKBXBhY2tzGAEgAygLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyJoChFVcGRhdGVQYWNrUmVxdWVzdBIiCgRwYWNrGAEgASgLMhQubWNwcmVnaXN0cnkudjEuUGFjaxIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siLQoRRGVsZXRlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDAoEZXRhZxgCIAEoCSJhChRBZGRQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJkChdSZW1vdmVQYWNrU2VydmVyUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSJnChlSZXBsYWNlUGFja1NlcnZlcnNSZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSKwoHc2VydmVycxgCIAMoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISDAoEZXRhZxgDIAEoCSKiAQocVXBkYXRlUGFja1NlcnZlclRvb2xzUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEioKBnNlcnZlchgCIAEoCzIaLm1jcHJlZ2lzdHJ5LnYxLlBhY2tTZXJ2ZXISNwoNdG9vbF9zZXR0aW5ncxgDIAEoCzIgLm1jcHJlZ2lzdHJ5LnYxLlBhY2tUb29sU2V0dGluZ3MSDAoEZXRhZxgEIAEoCSJSChhMaXN0UGFja1JldmlzaW9uc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSDwoHcGFja19pZBgDIAEoCSJ5ChlMaXN0UGFja1JldmlzaW9uc1Jlc3BvbnNlEi8KCXJldmlzaW9ucxgBIAMoCzIcLm1jcHJlZ2lzdHJ5LnYxLlBhY2tSZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkSEgoKdG90YWxfc2l6ZRgDIAEoAyI6ChZHZXRQYWNrUmV2aXNpb25SZXF1ZXN0Eg8KB3BhY2tfaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyJMChpSZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSDAoEZXRhZxgDIAEoCSIxChJSZXNvbHZlUGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAyLQAQoTUmVzb2x2ZVBhY2tSZXNwb25zZRIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSKwoFdG9vbHMYAyADKAsyHC5tY3ByZWdpc3RyeS52MS5SZXNvbHZlZFRvb2wSNAoOZXhjbHVkZWRfdG9vbHMYBCADKAsyHC5tY3ByZWdpc3RyeS52MS5FeGNsdWRlZFRvb2wSNAoOc2V0dGluZ19pc3N1ZXMYBSADKAsyHC5tY3ByZWdpc3RyeS52MS5TZXR0aW5nSXNzdWUiXgoRRXhwb3J0UGFja1JlcXVlc3QSCgoCaWQYASABKAkSDwoHdmVyc2lvbhgCIAEoAxIsCgZ0YXJnZXQYAyABKA4yHC5tY3ByZWdpc3RyeS52MS5FeHBvcnRUYXJnZXQitQEKEkV4cG9ydFBhY2tSZXNwb25zZRIPCgdwYWNrX2lkGAEgASgJEg8KB3ZlcnNpb24YAiABKAMSEwoLY29uZmlnX2pzb24YAyABKAkSLwoHc2VydmVycxgEIAMoCzIeLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydGVkU2VydmVyEjcKDHBsYWNlaG9sZGVycxgFIAMoCzIhLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBsYWNlaG9sZGVyKs0CCg5QYWNrQ2hhbmdlS2luZBIgChxQQUNLX0NIQU5HRV9LSU5EX1VOU1BFQ0lGSUVEEAASHAoYUEFDS19DSEFOR0VfS0lORF9DUkVBVEVEEAESHAoYUEFDS19DSEFOR0VfS0lORF9VUERBVEVEEAISIQodUEFDS19DSEFOR0VfS0lORF9TRVJWRVJfQURERUQQAxIjCh9QQUNLX0NIQU5HRV9LSU5EX1NFUlZFUl9SRU1PVkVEEAQSJQohUEFDS19DSEFOR0VfS0lORF9TRVJWRVJTX1JFUExBQ0VEEAUSHQoZUEFDS19DSEFOR0VfS0lORF9SRVNUT1JFRBAGEiMKH1BBQ0tfQ0hBTkdFX0tJTkRfU0VSVkVSX0RFTEVURUQQBxIqCiZQQUNLX0NIQU5HRV9LSU5EX1RPT0xfU0VUVElOR1NfVVBEQVRFRBAIKvgDCg9FeGNsdXNpb25SZWFzb24SIAocRVhDTFVTSU9OX1JFQVNPTl9VTlNQRUNJRklFRBAAEiMKH0VYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX0RFTEVURUQQARIkCiBFWENMVVNJT05fUkVBU09OX1NFUlZFUl9ESVNBQkxFRBACEigKJEVYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX05FVkVSX1NZTkNFRBADEiEKHUVYQ0xVU0lPTl9SRUFTT05fU0VSVkVSX0VSUk9SEAQSIwofRVhDTFVTSU9OX1JFQVNPTl9UT09MU19ESVNBQkxFRBAFEiAKHEVYQ0xVU0lPTl9SRUFTT05fTk9UX0FMTE9XRUQQBhIbChdFWENMVVNJT05fUkVBU09OX0hJRERFThALEh8KG0VYQ0xVU0lPTl9SRUFTT05fTk9UX0xJU1RFRBAMEikKJUVYQ0xVU0lPTl9SRUFTT05fQURERURfU0lOQ0VfUkVWSVNJT04QBxIrCidFWENMVVNJT05fUkVBU09OX0NIQU5HRURfU0lOQ0VfUkVWSVNJT04QCBIhCh1FWENMVVNJT05fUkVBU09OX05PVF9BUFBST1ZFRBAJEisKJ0VYQ0xVU0lPTl9SRUFTT05fQ0hBTkdFRF9TSU5DRV9BUFBST1ZBTBAKKmgKD0V4cG9ydFRyYW5zcG9ydBIgChxFWFBPUlRfVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASGQoVRVhQT1JUX1RSQU5TUE9SVF9IVFRQEAESGAoURVhQT1JUX1RSQU5TUE9SVF9TU0UQAipiCgxFeHBvcnRUYXJnZXQSHQoZRVhQT1JUX1RBUkdFVF9VTlNQRUNJRklFRBAAEhgKFEVYUE9SVF9UQVJHRVRfRElSRUNUEAESGQoVRVhQT1JUX1RBUkdFVF9HQVRFV0FZEAIqhwEKEFNldHRpbmdJc3N1ZUtpbmQSIgoeU0VUVElOR19JU1NVRV9LSU5EX1VOU1BFQ0lGSUVEEAASIwofU0VUVElOR19JU1NVRV9LSU5EX1VOS05PV05fVE9PTBABEioKJlNFVFRJTkdfSVNTVUVfS0lORF9OQU1FX1RBS0VOX0JZX0FMSUFTEAIylAkKC1BhY2tTZXJ2aWNlEkUKCkNyZWF0ZVBhY2sSIS5tY3ByZWdpc3RyeS52MS5DcmVhdGVQYWNrUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSPwoHR2V0UGFjaxIeLm1jcHJlZ2lzdHJ5LnYxLkdldFBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJQCglMaXN0UGFja3MSIC5tY3ByZWdpc3RyeS52MS5MaXN0UGFja3NSZXF1ZXN0GiEubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tzUmVzcG9uc2USRQoKVXBkYXRlUGFjaxIhLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZVBhY2tSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJHCgpEZWxldGVQYWNrEiEubWNwcmVnaXN0cnkudjEuRGVsZXRlUGFja1JlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSSwoNQWRkUGFja1NlcnZlchIkLm1jcHJlZ2lzdHJ5LnYxLkFkZFBhY2tTZXJ2ZXJSZXF1ZXN0GhQubWNwcmVnaXN0cnkudjEuUGFjaxJRChBSZW1vdmVQYWNrU2VydmVyEicubWNwcmVnaXN0cnkudjEuUmVtb3ZlUGFja1NlcnZlclJlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElUKElJlcGxhY2VQYWNrU2VydmVycxIpLm1jcHJlZ2lzdHJ5LnYxLlJlcGxhY2VQYWNrU2VydmVyc1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrElsKFVVwZGF0ZVBhY2tTZXJ2ZXJUb29scxIsLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZVBhY2tTZXJ2ZXJUb29sc1JlcXVlc3QaFC5tY3ByZWdpc3RyeS52MS5QYWNrEmgKEUxpc3RQYWNrUmV2aXNpb25zEigubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFBhY2tSZXZpc2lvbnNSZXNwb25zZRJXCg9HZXRQYWNrUmV2aXNpb24SJi5tY3ByZWdpc3RyeS52MS5HZXRQYWNrUmV2aXNpb25SZXF1ZXN0GhwubWNwcmVnaXN0cnkudjEuUGFja1JldmlzaW9uElcKE1Jlc3RvcmVQYWNrUmV2aXNpb24SKi5tY3ByZWdpc3RyeS52MS5SZXN0b3JlUGFja1JldmlzaW9uUmVxdWVzdBoULm1jcHJlZ2lzdHJ5LnYxLlBhY2sSVgoLUmVzb2x2ZVBhY2sSIi5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1JlcXVlc3QaIy5tY3ByZWdpc3RyeS52MS5SZXNvbHZlUGFja1Jlc3BvbnNlElMKCkV4cG9ydFBhY2sSIS5tY3ByZWdpc3RyeS52MS5FeHBvcnRQYWNrUmVxdWVzdBoiLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydFBhY2tSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Pack is a named, ordered set of MCP servers that agents use together.
@@ -103,6 +103,15 @@ export type Pack = Message<"mcpregistry.v1.Pack"> & {
    * @generated from field: string etag = 11;
    */
   etag: string;
+
+  /**
+   * Output only. The tool settings of the members that have any, in member
+   * order; changed with UpdatePackServerTools. A member keeps its settings
+   * through ReplacePackServers while it stays; a member added anew has none.
+   *
+   * @generated from field: repeated mcpregistry.v1.MemberToolSettings tool_settings = 12;
+   */
+  toolSettings: MemberToolSettings[];
 };
 
 /**
@@ -186,7 +195,8 @@ export type PackRevision = Message<"mcpregistry.v1.PackRevision"> & {
   changeKind: PackChangeKind;
 
   /**
-   * For SERVER_ADDED, SERVER_REMOVED and SERVER_DELETED the server concerned;
+   * For SERVER_ADDED, SERVER_REMOVED, SERVER_DELETED and
+   * TOOL_SETTINGS_UPDATED the server concerned;
    * for SERVERS_REPLACED and RESTORED every server added or removed (added
    * ones first); for CREATED the initial members; empty for UPDATED.
    *
@@ -195,7 +205,8 @@ export type PackRevision = Message<"mcpregistry.v1.PackRevision"> & {
   changedServers: PackServer[];
 
   /**
-   * For UPDATED, the fields that changed (`name`, `description`).
+   * For UPDATED, the fields that changed (`name`, `description`); for
+   * TOOL_SETTINGS_UPDATED, `only_listed_tools` when that switch changed.
    *
    * @generated from field: repeated string updated_fields = 7;
    */
@@ -223,11 +234,20 @@ export type PackRevision = Message<"mcpregistry.v1.PackRevision"> & {
   description: string;
 
   /**
-   * The members at this version, in order, with their tools at that moment.
+   * The members at this version, in order, with their tools at that moment
+   * and the pack's tool settings for them.
    *
    * @generated from field: repeated mcpregistry.v1.PackRevisionMember members = 11;
    */
   members: PackRevisionMember[];
+
+  /**
+   * For TOOL_SETTINGS_UPDATED, the names of the tools whose settings were
+   * added, changed or removed, sorted; empty otherwise.
+   *
+   * @generated from field: repeated string changed_tools = 12;
+   */
+  changedTools: string[];
 };
 
 /**
@@ -265,6 +285,14 @@ export type PackRevisionMember = Message<"mcpregistry.v1.PackRevisionMember"> & 
    * @generated from field: repeated mcpregistry.v1.PinnedTool tools = 3;
    */
   tools: PinnedTool[];
+
+  /**
+   * The pack's tool settings for this member at this version; not set when
+   * it had none. RestorePackRevision brings them back.
+   *
+   * @generated from field: mcpregistry.v1.PackToolSettings tool_settings = 4;
+   */
+  toolSettings?: PackToolSettings | undefined;
 };
 
 /**
@@ -273,6 +301,171 @@ export type PackRevisionMember = Message<"mcpregistry.v1.PackRevisionMember"> & 
  */
 export const PackRevisionMemberSchema: GenMessage<PackRevisionMember> = /*@__PURE__*/
   messageDesc(file_mcpregistry_v1_pack, 3);
+
+/**
+ * PackToolSettings is how a pack offers one member's tools: per tool, hidden,
+ * renamed or described differently, and whether only the named tools are
+ * offered. They belong to the pack (two packs sharing a server may offer its
+ * tools differently) and are part of every revision.
+ *
+ * @generated from message mcpregistry.v1.PackToolSettings
+ */
+export type PackToolSettings = Message<"mcpregistry.v1.PackToolSettings"> & {
+  /**
+   * When true, the pack offers only the tools named in `tools` (and not
+   * hidden); the others are left out with EXCLUSION_REASON_NOT_LISTED. When
+   * false, every tool is offered unless hidden.
+   *
+   * @generated from field: bool only_listed_tools = 1;
+   */
+  onlyListedTools: boolean;
+
+  /**
+   * The settings, one per tool name, sorted by tool name in answers. At most
+   * 1000.
+   *
+   * @generated from field: repeated mcpregistry.v1.PackToolSetting tools = 2;
+   */
+  tools: PackToolSetting[];
+};
+
+/**
+ * Describes the message mcpregistry.v1.PackToolSettings.
+ * Use `create(PackToolSettingsSchema)` to create a new message.
+ */
+export const PackToolSettingsSchema: GenMessage<PackToolSettings> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_pack, 4);
+
+/**
+ * PackToolSetting is a pack's setting for one tool of a member.
+ *
+ * @generated from message mcpregistry.v1.PackToolSetting
+ */
+export type PackToolSetting = Message<"mcpregistry.v1.PackToolSetting"> & {
+  /**
+   * Required. The tool's name on its server (1 to 128 characters, no
+   * whitespace). It may name a tool the server does not have (now): the
+   * setting is kept, and ResolvePack reports it in `setting_issues`.
+   *
+   * @generated from field: string tool_name = 1;
+   */
+  toolName: string;
+
+  /**
+   * The pack leaves the tool out (EXCLUSION_REASON_HIDDEN). Its alias and
+   * description are kept, and used again when it is shown.
+   *
+   * @generated from field: bool hidden = 2;
+   */
+  hidden: boolean;
+
+  /**
+   * Optional. The name agents see instead of the qualified name
+   * `<server>__<tool>`: a valid MCP tool name, 1 to 128 characters of
+   * `A-Z a-z 0-9 _ - .`, unique within the pack (no other alias, and no
+   * other tool's qualified name when it is set). The gateway's `tools/call`
+   * with the alias calls the upstream tool by its own name, after the same
+   * approval check. Empty: no alias.
+   *
+   * @generated from field: string alias = 3;
+   */
+  alias: string;
+
+  /**
+   * Optional. The description agents see instead of the upstream's, at most
+   * 4000 characters. Empty: the upstream's description.
+   *
+   * @generated from field: string description = 4;
+   */
+  description: string;
+};
+
+/**
+ * Describes the message mcpregistry.v1.PackToolSetting.
+ * Use `create(PackToolSettingSchema)` to create a new message.
+ */
+export const PackToolSettingSchema: GenMessage<PackToolSetting> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_pack, 5);
+
+/**
+ * MemberToolSettings are the tool settings of one current member of a pack.
+ *
+ * @generated from message mcpregistry.v1.MemberToolSettings
+ */
+export type MemberToolSettings = Message<"mcpregistry.v1.MemberToolSettings"> & {
+  /**
+   * The member server's id (`mcp_...`).
+   *
+   * @generated from field: string server_id = 1;
+   */
+  serverId: string;
+
+  /**
+   * Its settings.
+   *
+   * @generated from field: mcpregistry.v1.PackToolSettings tool_settings = 2;
+   */
+  toolSettings?: PackToolSettings | undefined;
+};
+
+/**
+ * Describes the message mcpregistry.v1.MemberToolSettings.
+ * Use `create(MemberToolSettingsSchema)` to create a new message.
+ */
+export const MemberToolSettingsSchema: GenMessage<MemberToolSettings> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_pack, 6);
+
+/**
+ * SettingIssue reports a pack tool setting that ResolvePack could not apply
+ * as written.
+ *
+ * @generated from message mcpregistry.v1.SettingIssue
+ */
+export type SettingIssue = Message<"mcpregistry.v1.SettingIssue"> & {
+  /**
+   * The member server's id (`mcp_...`).
+   *
+   * @generated from field: string server_id = 1;
+   */
+  serverId: string;
+
+  /**
+   * The server's name.
+   *
+   * @generated from field: string server_name = 2;
+   */
+  serverName: string;
+
+  /**
+   * The tool the issue is about: the setting's tool name for UNKNOWN_TOOL,
+   * the tool whose name an alias took for NAME_TAKEN_BY_ALIAS.
+   *
+   * @generated from field: string tool_name = 3;
+   */
+  toolName: string;
+
+  /**
+   * What is wrong.
+   *
+   * @generated from field: mcpregistry.v1.SettingIssueKind kind = 4;
+   */
+  kind: SettingIssueKind;
+
+  /**
+   * For NAME_TAKEN_BY_ALIAS, the name the tool is offered under instead;
+   * empty otherwise.
+   *
+   * @generated from field: string shown_name = 5;
+   */
+  shownName: string;
+};
+
+/**
+ * Describes the message mcpregistry.v1.SettingIssue.
+ * Use `create(SettingIssueSchema)` to create a new message.
+ */
+export const SettingIssueSchema: GenMessage<SettingIssue> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_pack, 7);
 
 /**
  * PinnedTool is a tool definition frozen in a pack revision.
@@ -300,7 +493,7 @@ export type PinnedTool = Message<"mcpregistry.v1.PinnedTool"> & {
  * Use `create(PinnedToolSchema)` to create a new message.
  */
 export const PinnedToolSchema: GenMessage<PinnedTool> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 4);
+  messageDesc(file_mcpregistry_v1_pack, 8);
 
 /**
  * ResolvedTool is a tool an agent using the pack may call.
@@ -309,10 +502,13 @@ export const PinnedToolSchema: GenMessage<PinnedTool> = /*@__PURE__*/
  */
 export type ResolvedTool = Message<"mcpregistry.v1.ResolvedTool"> & {
   /**
-   * The collision-free name to expose to the agent: `<server name>__<tool
-   * name>`. When two tools would get the same name (names may contain `_`, and
-   * a catalog server may share a private server's name), the one from the
-   * later member gets the smallest suffix `_2`, `_3`, ... that makes it unique.
+   * The collision-free name to expose to the agent: the tool's alias when the
+   * pack's tool settings give one, else `<server name>__<tool name>`. When
+   * two tools would get the same name (names may contain `_`, and a catalog
+   * server may share a private server's name), the one from the later member
+   * gets the smallest suffix `_2`, `_3`, ... that makes it unique; aliases
+   * are taken first, so a qualified name equal to an alias gets the suffix
+   * (reported in `setting_issues`).
    *
    * @generated from field: string qualified_name = 1;
    */
@@ -347,7 +543,8 @@ export type ResolvedTool = Message<"mcpregistry.v1.ResolvedTool"> & {
   title: string;
 
   /**
-   * The tool's description.
+   * The tool's description: the pack's replacement when its tool settings
+   * give one, else the upstream's.
    *
    * @generated from field: string description = 6;
    */
@@ -375,11 +572,27 @@ export type ResolvedTool = Message<"mcpregistry.v1.ResolvedTool"> & {
   annotations?: JsonObject | undefined;
 
   /**
-   * The tool's current definition hash (hex SHA-256).
+   * The tool's current definition hash (hex SHA-256), of the upstream
+   * definition (never of the alias or replacement description): approvals
+   * are judged on it.
    *
    * @generated from field: string definition_hash = 10;
    */
   definitionHash: string;
+
+  /**
+   * Whether `qualified_name` is an alias from the pack's tool settings.
+   *
+   * @generated from field: bool aliased = 11;
+   */
+  aliased: boolean;
+
+  /**
+   * Whether `description` is a replacement from the pack's tool settings.
+   *
+   * @generated from field: bool description_replaced = 12;
+   */
+  descriptionReplaced: boolean;
 };
 
 /**
@@ -387,7 +600,7 @@ export type ResolvedTool = Message<"mcpregistry.v1.ResolvedTool"> & {
  * Use `create(ResolvedToolSchema)` to create a new message.
  */
 export const ResolvedToolSchema: GenMessage<ResolvedTool> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 5);
+  messageDesc(file_mcpregistry_v1_pack, 9);
 
 /**
  * ExcludedTool is a tool of a member that ResolvePack leaves out, or a whole
@@ -432,6 +645,14 @@ export type ExcludedTool = Message<"mcpregistry.v1.ExcludedTool"> & {
    * @generated from field: string definition_hash = 5;
    */
   definitionHash: string;
+
+  /**
+   * The alias the pack's tool settings give the tool (the name it would be
+   * offered under); empty when it has none.
+   *
+   * @generated from field: string alias = 6;
+   */
+  alias: string;
 };
 
 /**
@@ -439,7 +660,7 @@ export type ExcludedTool = Message<"mcpregistry.v1.ExcludedTool"> & {
  * Use `create(ExcludedToolSchema)` to create a new message.
  */
 export const ExcludedToolSchema: GenMessage<ExcludedTool> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 6);
+  messageDesc(file_mcpregistry_v1_pack, 10);
 
 /**
  * ExportedServer describes one entry of an exported configuration. With
@@ -494,7 +715,7 @@ export type ExportedServer = Message<"mcpregistry.v1.ExportedServer"> & {
  * Use `create(ExportedServerSchema)` to create a new message.
  */
 export const ExportedServerSchema: GenMessage<ExportedServer> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 7);
+  messageDesc(file_mcpregistry_v1_pack, 11);
 
 /**
  * ExportPlaceholder is an environment variable an exported configuration
@@ -546,7 +767,7 @@ export type ExportPlaceholder = Message<"mcpregistry.v1.ExportPlaceholder"> & {
  * Use `create(ExportPlaceholderSchema)` to create a new message.
  */
 export const ExportPlaceholderSchema: GenMessage<ExportPlaceholder> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 8);
+  messageDesc(file_mcpregistry_v1_pack, 12);
 
 /**
  * Request of PackService.CreatePack.
@@ -568,7 +789,7 @@ export type CreatePackRequest = Message<"mcpregistry.v1.CreatePackRequest"> & {
  * Use `create(CreatePackRequestSchema)` to create a new message.
  */
 export const CreatePackRequestSchema: GenMessage<CreatePackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 9);
+  messageDesc(file_mcpregistry_v1_pack, 13);
 
 /**
  * Request of PackService.GetPack.
@@ -589,7 +810,7 @@ export type GetPackRequest = Message<"mcpregistry.v1.GetPackRequest"> & {
  * Use `create(GetPackRequestSchema)` to create a new message.
  */
 export const GetPackRequestSchema: GenMessage<GetPackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 10);
+  messageDesc(file_mcpregistry_v1_pack, 14);
 
 /**
  * Request of PackService.ListPacks.
@@ -640,7 +861,7 @@ export type ListPacksRequest = Message<"mcpregistry.v1.ListPacksRequest"> & {
  * Use `create(ListPacksRequestSchema)` to create a new message.
  */
 export const ListPacksRequestSchema: GenMessage<ListPacksRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 11);
+  messageDesc(file_mcpregistry_v1_pack, 15);
 
 /**
  * Response of PackService.ListPacks.
@@ -675,7 +896,7 @@ export type ListPacksResponse = Message<"mcpregistry.v1.ListPacksResponse"> & {
  * Use `create(ListPacksResponseSchema)` to create a new message.
  */
 export const ListPacksResponseSchema: GenMessage<ListPacksResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 12);
+  messageDesc(file_mcpregistry_v1_pack, 16);
 
 /**
  * Request of PackService.UpdatePack.
@@ -706,7 +927,7 @@ export type UpdatePackRequest = Message<"mcpregistry.v1.UpdatePackRequest"> & {
  * Use `create(UpdatePackRequestSchema)` to create a new message.
  */
 export const UpdatePackRequestSchema: GenMessage<UpdatePackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 13);
+  messageDesc(file_mcpregistry_v1_pack, 17);
 
 /**
  * Request of PackService.DeletePack.
@@ -735,7 +956,7 @@ export type DeletePackRequest = Message<"mcpregistry.v1.DeletePackRequest"> & {
  * Use `create(DeletePackRequestSchema)` to create a new message.
  */
 export const DeletePackRequestSchema: GenMessage<DeletePackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 14);
+  messageDesc(file_mcpregistry_v1_pack, 18);
 
 /**
  * Request of PackService.AddPackServer.
@@ -771,7 +992,7 @@ export type AddPackServerRequest = Message<"mcpregistry.v1.AddPackServerRequest"
  * Use `create(AddPackServerRequestSchema)` to create a new message.
  */
 export const AddPackServerRequestSchema: GenMessage<AddPackServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 15);
+  messageDesc(file_mcpregistry_v1_pack, 19);
 
 /**
  * Request of PackService.RemovePackServer.
@@ -807,7 +1028,7 @@ export type RemovePackServerRequest = Message<"mcpregistry.v1.RemovePackServerRe
  * Use `create(RemovePackServerRequestSchema)` to create a new message.
  */
 export const RemovePackServerRequestSchema: GenMessage<RemovePackServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 16);
+  messageDesc(file_mcpregistry_v1_pack, 20);
 
 /**
  * Request of PackService.ReplacePackServers.
@@ -843,7 +1064,51 @@ export type ReplacePackServersRequest = Message<"mcpregistry.v1.ReplacePackServe
  * Use `create(ReplacePackServersRequestSchema)` to create a new message.
  */
 export const ReplacePackServersRequestSchema: GenMessage<ReplacePackServersRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 17);
+  messageDesc(file_mcpregistry_v1_pack, 21);
+
+/**
+ * Request of PackService.UpdatePackServerTools.
+ *
+ * @generated from message mcpregistry.v1.UpdatePackServerToolsRequest
+ */
+export type UpdatePackServerToolsRequest = Message<"mcpregistry.v1.UpdatePackServerToolsRequest"> & {
+  /**
+   * Required. The pack's id (`pack_...`).
+   *
+   * @generated from field: string pack_id = 1;
+   */
+  packId: string;
+
+  /**
+   * Required. The member whose settings to replace, by `server_id` or `name`.
+   *
+   * @generated from field: mcpregistry.v1.PackServer server = 2;
+   */
+  server?: PackServer | undefined;
+
+  /**
+   * The member's new tool settings, replacing the current ones entirely;
+   * empty removes them.
+   *
+   * @generated from field: mcpregistry.v1.PackToolSettings tool_settings = 3;
+   */
+  toolSettings?: PackToolSettings | undefined;
+
+  /**
+   * Optional. When set, the change happens only if it matches the pack's
+   * current etag (ABORTED otherwise).
+   *
+   * @generated from field: string etag = 4;
+   */
+  etag: string;
+};
+
+/**
+ * Describes the message mcpregistry.v1.UpdatePackServerToolsRequest.
+ * Use `create(UpdatePackServerToolsRequestSchema)` to create a new message.
+ */
+export const UpdatePackServerToolsRequestSchema: GenMessage<UpdatePackServerToolsRequest> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_pack, 22);
 
 /**
  * Request of PackService.ListPackRevisions.
@@ -881,7 +1146,7 @@ export type ListPackRevisionsRequest = Message<"mcpregistry.v1.ListPackRevisions
  * Use `create(ListPackRevisionsRequestSchema)` to create a new message.
  */
 export const ListPackRevisionsRequestSchema: GenMessage<ListPackRevisionsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 18);
+  messageDesc(file_mcpregistry_v1_pack, 23);
 
 /**
  * Response of PackService.ListPackRevisions.
@@ -916,7 +1181,7 @@ export type ListPackRevisionsResponse = Message<"mcpregistry.v1.ListPackRevision
  * Use `create(ListPackRevisionsResponseSchema)` to create a new message.
  */
 export const ListPackRevisionsResponseSchema: GenMessage<ListPackRevisionsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 19);
+  messageDesc(file_mcpregistry_v1_pack, 24);
 
 /**
  * Request of PackService.GetPackRevision.
@@ -944,7 +1209,7 @@ export type GetPackRevisionRequest = Message<"mcpregistry.v1.GetPackRevisionRequ
  * Use `create(GetPackRevisionRequestSchema)` to create a new message.
  */
 export const GetPackRevisionRequestSchema: GenMessage<GetPackRevisionRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 20);
+  messageDesc(file_mcpregistry_v1_pack, 25);
 
 /**
  * Request of PackService.RestorePackRevision.
@@ -980,7 +1245,7 @@ export type RestorePackRevisionRequest = Message<"mcpregistry.v1.RestorePackRevi
  * Use `create(RestorePackRevisionRequestSchema)` to create a new message.
  */
 export const RestorePackRevisionRequestSchema: GenMessage<RestorePackRevisionRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 21);
+  messageDesc(file_mcpregistry_v1_pack, 26);
 
 /**
  * Request of PackService.ResolvePack.
@@ -1010,7 +1275,7 @@ export type ResolvePackRequest = Message<"mcpregistry.v1.ResolvePackRequest"> & 
  * Use `create(ResolvePackRequestSchema)` to create a new message.
  */
 export const ResolvePackRequestSchema: GenMessage<ResolvePackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 22);
+  messageDesc(file_mcpregistry_v1_pack, 27);
 
 /**
  * Response of PackService.ResolvePack. Not paginated: one consistent snapshot.
@@ -1045,6 +1310,15 @@ export type ResolvePackResponse = Message<"mcpregistry.v1.ResolvePackResponse"> 
    * @generated from field: repeated mcpregistry.v1.ExcludedTool excluded_tools = 4;
    */
   excludedTools: ExcludedTool[];
+
+  /**
+   * Tool settings that could not be applied as written, in member order:
+   * settings naming a tool the server does not have, and tools whose
+   * qualified name another tool's alias took.
+   *
+   * @generated from field: repeated mcpregistry.v1.SettingIssue setting_issues = 5;
+   */
+  settingIssues: SettingIssue[];
 };
 
 /**
@@ -1052,7 +1326,7 @@ export type ResolvePackResponse = Message<"mcpregistry.v1.ResolvePackResponse"> 
  * Use `create(ResolvePackResponseSchema)` to create a new message.
  */
 export const ResolvePackResponseSchema: GenMessage<ResolvePackResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 23);
+  messageDesc(file_mcpregistry_v1_pack, 28);
 
 /**
  * Request of PackService.ExportPack.
@@ -1091,7 +1365,7 @@ export type ExportPackRequest = Message<"mcpregistry.v1.ExportPackRequest"> & {
  * Use `create(ExportPackRequestSchema)` to create a new message.
  */
 export const ExportPackRequestSchema: GenMessage<ExportPackRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 24);
+  messageDesc(file_mcpregistry_v1_pack, 29);
 
 /**
  * Response of PackService.ExportPack.
@@ -1149,7 +1423,7 @@ export type ExportPackResponse = Message<"mcpregistry.v1.ExportPackResponse"> & 
  * Use `create(ExportPackResponseSchema)` to create a new message.
  */
 export const ExportPackResponseSchema: GenMessage<ExportPackResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_pack, 25);
+  messageDesc(file_mcpregistry_v1_pack, 30);
 
 /**
  * PackChangeKind is what a pack revision changed.
@@ -1214,6 +1488,16 @@ export enum PackChangeKind {
    * @generated from enum value: PACK_CHANGE_KIND_SERVER_DELETED = 7;
    */
   SERVER_DELETED = 7,
+
+  /**
+   * UpdatePackServerTools changed the tool settings of the member in
+   * `changed_servers`: `changed_tools` names the tools whose settings were
+   * added, changed or removed, and `updated_fields` holds
+   * `only_listed_tools` when that switch changed.
+   *
+   * @generated from enum value: PACK_CHANGE_KIND_TOOL_SETTINGS_UPDATED = 8;
+   */
+  TOOL_SETTINGS_UPDATED = 8,
 }
 
 /**
@@ -1282,6 +1566,21 @@ export enum ExclusionReason {
    * @generated from enum value: EXCLUSION_REASON_NOT_ALLOWED = 6;
    */
   NOT_ALLOWED = 6,
+
+  /**
+   * The pack's tool settings hide the tool.
+   *
+   * @generated from enum value: EXCLUSION_REASON_HIDDEN = 11;
+   */
+  HIDDEN = 11,
+
+  /**
+   * The pack's tool settings for the member offer only the tools they name
+   * (`only_listed_tools`), and they do not name this one.
+   *
+   * @generated from enum value: EXCLUSION_REASON_NOT_LISTED = 12;
+   */
+  NOT_LISTED = 12,
 
   /**
    * Only with `version`: the tool was not among the member's tools when the
@@ -1375,7 +1674,8 @@ export enum ExportTarget {
   /**
    * One entry per member, at the server's own URL: the client connects to
    * each upstream itself, with the server's secrets as `${MCP_<SERVER>_...}`
-   * placeholders it must fill in.
+   * placeholders it must fill in. The pack's tool settings (hidden tools,
+   * aliases, descriptions) cannot apply there: use EXPORT_TARGET_GATEWAY.
    *
    * @generated from enum value: EXPORT_TARGET_DIRECT = 1;
    */
@@ -1388,7 +1688,7 @@ export enum ExportTarget {
    * holds only a registry API key, and the gateway calls the upstreams with
    * the secrets it keeps. The gateway URL is `--gateway-public-url`, or
    * `http://<the gateway's listen address>` when that is not set. The gateway
-   * always serves the pack's current version.
+   * always serves the pack's current version, with its tool settings applied.
    *
    * @generated from enum value: EXPORT_TARGET_GATEWAY = 2;
    */
@@ -1400,6 +1700,46 @@ export enum ExportTarget {
  */
 export const ExportTargetSchema: GenEnum<ExportTarget> = /*@__PURE__*/
   enumDesc(file_mcpregistry_v1_pack, 3);
+
+/**
+ * SettingIssueKind is what is wrong with a tool setting in a resolution.
+ *
+ * @generated from enum mcpregistry.v1.SettingIssueKind
+ */
+export enum SettingIssueKind {
+  /**
+   * Not a kind; never returned.
+   *
+   * @generated from enum value: SETTING_ISSUE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The setting names a tool that the member's server does not have (its
+   * last successful sync did not find it). The setting is kept and applies
+   * again if the tool comes back.
+   *
+   * @generated from enum value: SETTING_ISSUE_KIND_UNKNOWN_TOOL = 1;
+   */
+  UNKNOWN_TOOL = 1,
+
+  /**
+   * An offered tool's qualified name `<server>__<tool>` is another tool's
+   * alias (a sync added the tool, or a rename or a restore brought the
+   * names together after the alias was set). Aliases win: the tool is offered under its
+   * qualified name with the smallest free suffix `_2`, `_3`, ...
+   * (`shown_name`).
+   *
+   * @generated from enum value: SETTING_ISSUE_KIND_NAME_TAKEN_BY_ALIAS = 2;
+   */
+  NAME_TAKEN_BY_ALIAS = 2,
+}
+
+/**
+ * Describes the enum mcpregistry.v1.SettingIssueKind.
+ */
+export const SettingIssueKindSchema: GenEnum<SettingIssueKind> = /*@__PURE__*/
+  enumDesc(file_mcpregistry_v1_pack, 4);
 
 /**
  * PackService groups MCP servers into named, versioned packs: every change
@@ -1544,6 +1884,32 @@ export const PackService: GenService<{
     output: typeof PackSchema;
   },
   /**
+   * Replaces the tool settings of one member (a server, by id or name): which
+   * of its tools the pack hides, renames (alias) or describes differently, and
+   * whether it offers only the tools its settings name (revision kind
+   * TOOL_SETTINGS_UPDATED, naming the server in `changed_servers` and the
+   * tools whose settings changed in `changed_tools`). Settings equal to the
+   * current ones return the pack unchanged, without a new version. A setting
+   * may name a tool the server does not have (now): it is kept, and
+   * ResolvePack reports it. Aliases never bypass approval: ResolvePack and
+   * the gateway judge a tool by its upstream name and definition. Callers:
+   * ADMIN, or the MEMBER that created the pack. Errors:
+   * INVALID_ARGUMENT/INVALID_ARGUMENT listing every invalid field under
+   * `tool_settings.tools[i].<field>` (a tool named twice, an alias that is no
+   * valid MCP tool name, a description over 4000 characters, more than 1000
+   * settings), also for an alias equal to another alias of the pack or to the
+   * qualified name `<server>__<tool>` of another tool of a member (the
+   * message names both); NOT_FOUND/NOT_FOUND for the pack, or when the server
+   * is not a member; ABORTED/ETAG_MISMATCH; PERMISSION_DENIED/PERMISSION_DENIED.
+   *
+   * @generated from rpc mcpregistry.v1.PackService.UpdatePackServerTools
+   */
+  updatePackServerTools: {
+    methodKind: "unary";
+    input: typeof UpdatePackServerToolsRequestSchema;
+    output: typeof PackSchema;
+  },
+  /**
    * Lists a pack's revisions, newest first, with keyset pagination. Callers:
    * any role. Errors: NOT_FOUND/NOT_FOUND; INVALID_ARGUMENT/INVALID_ARGUMENT for
    * a bad page size or page token.
@@ -1568,9 +1934,9 @@ export const PackService: GenService<{
     output: typeof PackRevisionSchema;
   },
   /**
-   * Makes the members of an earlier revision (same servers, same order) the
-   * pack's members again, as a new version (revision kind RESTORED). Name and
-   * description are left as they are now. Callers: ADMIN, or the MEMBER that
+   * Makes the members of an earlier revision (same servers, same order, with
+   * that revision's tool settings) the pack's members again, as a new version
+   * (revision kind RESTORED). Name and description are left as they are now. Callers: ADMIN, or the MEMBER that
    * created the pack. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT;
    * NOT_FOUND/NOT_FOUND for the pack or the version;
    * FAILED_PRECONDITION/FAILED_PRECONDITION when a member of that revision no
@@ -1590,9 +1956,13 @@ export const PackService: GenService<{
    * out with the reason. A member's tool is offered when the server is enabled,
    * has been synced successfully and its most recent sync did not fail; its
    * tools are enabled; the tool is in `allowed_tools` (when that is set); and
-   * it is approved (under APPROVAL_POLICY_REQUIRE_ALL). With `version`, the
-   * members are that revision's, and a tool is also left out unless its current
-   * definition hash is the one the revision froze. Callers: any role. Errors:
+   * it is approved (under APPROVAL_POLICY_REQUIRE_ALL); and the pack's tool
+   * settings for the member neither hide it nor, with `only_listed_tools`,
+   * leave it unnamed. An offered tool is shown under its alias and with its
+   * replacement description when the settings give them. With `version`, the
+   * members (and their tool settings) are that revision's, and a tool is also
+   * left out unless its current definition hash is the one the revision
+   * froze. Callers: any role. Errors:
    * INVALID_ARGUMENT/INVALID_ARGUMENT for a negative version;
    * NOT_FOUND/NOT_FOUND for the pack or the version.
    *
