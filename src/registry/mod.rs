@@ -3,6 +3,7 @@
 //! values and results leave as domain values.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod canonical;

@@ -11,6 +11,8 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use crate::registry::audit::AuditEvent;
+use crate::store::audit::insert_audit_event;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
@@ -109,11 +111,26 @@ fn to_domain(row: Model) -> Result<SyncRun, Error> {
 }
 
 impl Store {
-    /// Records a run that has just started (outcome RUNNING).
-    pub async fn insert_sync_run(&self, run: &SyncRun) -> Result<(), Error> {
+    /// Records a run that has just started (outcome RUNNING); a run a caller
+    /// asked for (SyncMcpServer) comes with its audit event, inserted in the
+    /// same transaction.
+    pub async fn insert_sync_run(
+        &self,
+        run: &SyncRun,
+        event: Option<&AuditEvent>,
+    ) -> Result<(), Error> {
+        let Some(event) = event else {
+            Entity::insert(row(run)?)
+                .exec_without_returning(&self.db)
+                .await?;
+            return Ok(());
+        };
+        let txn = self.begin_write().await?;
         Entity::insert(row(run)?)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        insert_audit_event(&txn, event).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use crate::registry::audit::Action;
 use crate::error::Error;
 use crate::registry::Caller;
 use crate::registry::servers::{NewServer, ServerView, Servers};
@@ -157,7 +158,7 @@ impl Servers {
                     server: Imported::Planned(Box::new(new)),
                 });
             }
-            match self.create(caller, new.clone()).await {
+            match self.create_as(caller, new.clone(), Action::ServerImport).await {
                 Ok(view) => {
                     return Ok(ImportOutcome::Created {
                         wanted: wanted.into_inner(),
