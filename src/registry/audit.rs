@@ -30,7 +30,12 @@ pub enum ResourceType {
 
 impl ResourceType {
     /// Every resource type, in the order of the proto enum.
-    pub const ALL: [Self; 4] = [Self::McpServer, Self::Pack, Self::Organization, Self::ApiKey];
+    pub const ALL: [Self; 4] = [
+        Self::McpServer,
+        Self::Pack,
+        Self::Organization,
+        Self::ApiKey,
+    ];
 
     /// Returns the stable name stored in the database.
     pub fn as_str(self) -> &'static str {
@@ -234,7 +239,10 @@ fn server_fields(s: &McpServer) -> Vec<(String, Field)> {
         field("transport", json!(s.transport.as_str())),
         field("auth_type", json!(s.auth_type.as_str())),
         field("approval_policy", json!(s.approval_policy.as_str())),
-        field("tool_configuration.enabled", json!(s.tool_configuration.enabled)),
+        field(
+            "tool_configuration.enabled",
+            json!(s.tool_configuration.enabled),
+        ),
         field(
             "tool_configuration.allowed_tools",
             json!(s.tool_configuration.allowed_tools),
@@ -455,9 +463,7 @@ impl Audit {
 /// organization key names another organization.
 pub fn scope_of(caller: &Caller, named: Option<&str>) -> Result<String, Error> {
     match caller {
-        Caller::Cli | Caller::PlatformAdmin { .. } => {
-            Ok(named.unwrap_or(CATALOG_SCOPE).to_owned())
-        }
+        Caller::Cli | Caller::PlatformAdmin { .. } => Ok(named.unwrap_or(CATALOG_SCOPE).to_owned()),
         Caller::Member {
             organization_id,
             role: Role::Admin,

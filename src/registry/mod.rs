@@ -6,10 +6,12 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod call_log;
 pub mod canonical;
 pub mod fields;
 pub mod model;
 pub mod packs;
+pub mod retention;
 pub mod runs;
 pub mod servers;
 

@@ -108,7 +108,10 @@ impl Store {
             .await?;
         let next = page.cut(&mut rows, |row| (row.at, row.id.clone()));
         Ok(Page {
-            items: rows.into_iter().map(event_to_domain).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(event_to_domain)
+                .collect::<Result<_, _>>()?,
             next,
             total: 0,
         })
@@ -167,7 +170,10 @@ impl Store {
             .await?;
         let next = page.cut(&mut rows, |row| (row.at, row.id.clone()));
         Ok(Page {
-            items: rows.into_iter().map(call_to_domain).collect::<Result<_, _>>()?,
+            items: rows
+                .into_iter()
+                .map(call_to_domain)
+                .collect::<Result<_, _>>()?,
             next,
             total: 0,
         })
@@ -229,7 +235,10 @@ fn event_to_domain(row: audit_event::Model) -> Result<AuditEvent, Error> {
         ))
     })?;
     let changes = serde_json::from_str(&row.changes).map_err(|err| {
-        Error::internal(anyhow!("audit event {} has unreadable changes: {err}", row.id))
+        Error::internal(anyhow!(
+            "audit event {} has unreadable changes: {err}",
+            row.id
+        ))
     })?;
     Ok(AuditEvent {
         organization_id: (row.scope != CATALOG_SCOPE).then_some(row.scope),

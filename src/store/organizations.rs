@@ -12,8 +12,8 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::admin::OrganizationChanges;
 use crate::registry::audit::AuditEvent;
 use crate::registry::{Micros, Organization, OrganizationName, Plan};
-use crate::store::entities::organization::{ActiveModel, Column, Entity, Model};
 use crate::store::audit::insert_audit_event;
+use crate::store::entities::organization::{ActiveModel, Column, Entity, Model};
 use crate::store::{Store, unique_violation};
 
 impl Store {

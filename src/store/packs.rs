@@ -21,10 +21,10 @@ use crate::registry::Organization;
 use crate::registry::audit::AuditEvent;
 use crate::registry::packs::{ChangeKind, Member, Pack, PackRevision, PinnedTool};
 use crate::registry::servers::{CapabilityKind, McpServer};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::{
     mcp_server, organization, pack, pack_member, pack_revision, server_capability,
 };
-use crate::store::audit::insert_audit_event;
 use crate::store::servers::{find_server, find_server_by_name, find_servers};
 use std::sync::{Arc, Mutex};
 

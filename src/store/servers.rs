@@ -20,8 +20,8 @@ use crate::registry::servers::{
     ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
     ToolConfiguration, Transport, Visibility,
 };
-use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::audit::insert_audit_event;
+use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
 use crate::store::{Store, Topic, unique_violation};
 

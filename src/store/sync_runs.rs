@@ -11,13 +11,13 @@ use sea_orm::{
 };
 use serde::Serialize;
 
-use crate::registry::audit::AuditEvent;
-use crate::store::audit::insert_audit_event;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
+use crate::registry::audit::AuditEvent;
 use crate::registry::runs::{Changes, Outcome, Results, RunFilter, SyncFailure, SyncRun, Trigger};
 use crate::registry::servers::{CapabilityKind, ServerInfo, Transport};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
 use crate::store::servers::{
     find_server, record_sync_state_on, replace_capabilities_on, tool_hashes_on,

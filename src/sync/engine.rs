@@ -12,9 +12,9 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::registry::audit::{Action, AuditEvent};
 use crate::error::Error;
 use crate::registry::Caller;
+use crate::registry::audit::{Action, AuditEvent};
 use crate::registry::runs::{SyncRun, Trigger};
 use crate::registry::servers::{Lookup, Servers};
 use crate::store::Store;
@@ -159,8 +159,7 @@ impl Syncer {
         let org = view.server.organization_id.as_deref();
         // The run id is filled in when the run starts (see `Syncer::start`).
         let event = AuditEvent::new(caller, Action::ServerSync, server_id, org, Vec::new());
-        let run = (self.sync_exclusively(view.server, Trigger::Manual, Some(event)))
-            .await?;
+        let run = (self.sync_exclusively(view.server, Trigger::Manual, Some(event))).await?;
         match &run.error {
             None => Ok(run),
             Some(error) => Err(error.reason.to_error(error.message.clone(), run.id.clone())),

@@ -7,8 +7,8 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::registry::audit::{AuditEvent, FieldChange};
 use crate::error::{Error, UpstreamFailure};
+use crate::registry::audit::{AuditEvent, FieldChange};
 use crate::registry::canonical::definition_hash;
 use crate::registry::runs::{
     CapabilityOutcome, CapabilityResult, Changes, Outcome, Results, SyncFailure, SyncRun, Trigger,

@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::registry::audit::AuditEvent;
 use crate::error::Error;
+use crate::registry::audit::AuditEvent;
 use crate::registry::now_micros;
 use crate::registry::runs::{Outcome, SyncRun, Trigger};
 use crate::registry::servers::McpServer;

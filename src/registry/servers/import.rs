@@ -5,9 +5,9 @@
 
 use std::collections::HashSet;
 
-use crate::registry::audit::Action;
 use crate::error::Error;
 use crate::registry::Caller;
+use crate::registry::audit::Action;
 use crate::registry::servers::{NewServer, ServerView, Servers};
 
 /// Most names tried for one entry under [`OnConflict::Rename`] before the
@@ -158,7 +158,10 @@ impl Servers {
                     server: Imported::Planned(Box::new(new)),
                 });
             }
-            match self.create_as(caller, new.clone(), Action::ServerImport).await {
+            match self
+                .create_as(caller, new.clone(), Action::ServerImport)
+                .await
+            {
                 Ok(view) => {
                     return Ok(ImportOutcome::Created {
                         wanted: wanted.into_inner(),

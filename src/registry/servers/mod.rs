@@ -14,10 +14,10 @@ use std::sync::Arc;
 pub use model::*;
 pub use validate::UrlPolicy;
 
-use crate::registry::audit::{self, Action, AuditEvent};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
