@@ -343,8 +343,10 @@ fn serve_gateway(
         packs,
         services.servers.clone(),
         services.syncer.clone(),
-        services.calls.clone(),
-        settings.gateway_call_timeout,
+        crate::gateway::Calls {
+            timeout: settings.gateway_call_timeout,
+            log: services.calls.clone(),
+        },
         &settings.read_cache,
         owned.stopping.clone(),
     );

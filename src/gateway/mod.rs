@@ -79,6 +79,14 @@ pub struct Gateway {
     stopping: CancellationToken,
 }
 
+/// How the gateway's `tools/call`s run.
+pub struct Calls {
+    /// `--gateway-call-timeout`: one call, upstream connection included.
+    pub timeout: Duration,
+    /// Where each call leaves its record.
+    pub log: CallLog,
+}
+
 impl Gateway {
     /// Returns a gateway over these services.
     pub fn new(
@@ -86,8 +94,7 @@ impl Gateway {
         packs: Packs,
         servers: Servers,
         syncer: Syncer,
-        calls: CallLog,
-        call_timeout: Duration,
+        calls: Calls,
         cache: &CacheSizes,
         stopping: CancellationToken,
     ) -> Arc<Self> {
@@ -106,8 +113,8 @@ impl Gateway {
             resolutions,
             members,
             syncer,
-            calls,
-            call_timeout,
+            calls: calls.log,
+            call_timeout: calls.timeout,
             in_flight: InFlight::default(),
             sessions: legacy::Sessions::default(),
             stopping,

@@ -551,11 +551,7 @@ async fn filters_combine_and_page_tokens_are_bound_to_them(app: TestApp) {
         .expect("first page")
         .into_inner();
     assert_eq!(first.events.len(), 4);
-    let times: Vec<_> = first
-        .events
-        .iter()
-        .map(|e| e.time.clone().expect("time"))
-        .collect();
+    let times: Vec<_> = first.events.iter().map(|e| e.time.expect("time")).collect();
     assert!(
         times
             .windows(2)
