@@ -309,7 +309,9 @@ fn shown(item: &Offered, key: &str) -> Value {
 /// (member, enabled, allowed, not hidden, approved: ResolvePack's rules),
 /// then it is called upstream by its own name (an alias is the pack's name
 /// for it; approval is judged on the upstream name and definition). The result passes through unchanged; an upstream failure
-/// is a result with `isError` naming the failure kind.
+/// is a result with `isError` naming the failure kind. Every call, refused or
+/// cancelled ones too, leaves a call record ([`Recorder`]), never with its
+/// arguments or result.
 async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
     let params = &incoming.message["params"];
     let called = params["name"].as_str().unwrap_or_default();
