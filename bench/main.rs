@@ -14,6 +14,7 @@
 // The load generator fails loudly: unwrap, expect and panic are how it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bare;
 mod contextforge;
 mod db;
 mod fixture;
@@ -39,6 +40,12 @@ struct Cli {
 enum Command {
     /// Run the benchmark suite.
     Run(Box<RunArgs>),
+    /// Serve a bare tonic Health server (nothing but tonic-health) on 127.0.0.1:
+    /// the ceiling every cell is a ratio to.
+    BareHealth {
+        #[arg(long)]
+        port: u16,
+    },
     /// Serve the MCP fixture (Streamable HTTP, JSON responses) on 127.0.0.1.
     Fixture {
         #[arg(long)]
@@ -219,6 +226,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fixture { port, tools } => runtime.block_on(fixture::serve(port, tools)),
+        Command::BareHealth { port } => runtime.block_on(bare::serve(port)),
         Command::Run(args) => {
             let mut args = *args;
             args.apply_quick();
