@@ -25,14 +25,18 @@ use crate::crypto::Keyring;
 use crate::gateway::Gateway;
 use crate::gateway::access::Admission;
 use crate::grpc::admin::AdminApi;
+use crate::grpc::audit::AuditApi;
 use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::{ApiLayer, KeyRateLimiter, key_rate_limiter};
 use crate::grpc::pack::PackApi;
 use crate::grpc::sync::SyncApi;
 use crate::pb;
+use crate::registry::audit::Audit;
 use crate::registry::auth::Authenticator;
+use crate::registry::call_log::CallLog;
 use crate::registry::packs::Packs;
+use crate::registry::retention;
 use crate::registry::runs::Runs;
 use crate::registry::servers::{Servers, UrlPolicy};
 use crate::registry::{Admin, GatewayUrl};
@@ -51,6 +55,7 @@ const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const HEALTH_SERVICES: &[&str] = &[
     "",
     "mcpregistry.v1.AdminService",
+    "mcpregistry.v1.AuditService",
     "mcpregistry.v1.McpServerService",
     "mcpregistry.v1.PackService",
     "mcpregistry.v1.SyncService",
@@ -246,6 +251,10 @@ struct Services {
     servers: Servers,
     /// Run queries, for SyncService.
     runs: Runs,
+    /// Audit queries, for AuditService.
+    audit: Audit,
+    /// The gateway's call records, written in the background.
+    calls: CallLog,
     /// The sync engine: McpServerService syncs after writes, SyncService on
     /// demand, and shutdown releases its leases.
     syncer: Syncer,
@@ -334,7 +343,10 @@ fn serve_gateway(
         packs,
         services.servers.clone(),
         services.syncer.clone(),
-        settings.gateway_call_timeout,
+        crate::gateway::Calls {
+            timeout: settings.gateway_call_timeout,
+            log: services.calls.clone(),
+        },
         &settings.read_cache,
         owned.stopping.clone(),
     );
@@ -408,10 +420,20 @@ fn start_services(
         .tasks
         .spawn(async move { listening.listen_for_changes(&url, stop).await });
     let runs = Runs::new(store.clone(), servers.clone());
+    // The audit trail: its retention, and the gateway's call records.
+    let pruned = store.clone();
+    let retention = settings.retention.clone();
+    let stop = owned.stopping.clone();
+    owned
+        .tasks
+        .spawn(async move { retention::run(pruned, retention, stop).await });
+    let calls = CallLog::start(store.clone(), &owned.tasks, owned.abandon.clone());
     Ok(Services {
         admin,
         servers,
         runs,
+        audit: Audit::new(store.clone()),
+        calls,
         syncer,
         limiter: key_rate_limiter(settings.rate_limit),
     })
@@ -486,7 +508,7 @@ fn shutdown_started(
     }
 }
 
-/// Adds the four API services to `routes`. `stopping` ends WatchSyncEvents
+/// Adds the five API services to `routes`. `stopping` ends WatchSyncEvents
 /// streams when shutdown starts.
 fn with_api(
     routes: Routes,
@@ -502,6 +524,13 @@ fn with_api(
         .add_service(
             pb::admin_service_server::AdminServiceServer::new(AdminApi::new(
                 services.admin,
+                keyring.clone(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::audit_service_server::AuditServiceServer::new(AuditApi::new(
+                services.audit,
                 keyring.clone(),
             ))
             .max_decoding_message_size(max_message),

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::crypto::Keyring;
 use crate::registry::GatewayUrl;
+use crate::registry::retention::retention_days;
 
 /// Command line of the `mcp-registry` binary.
 #[derive(Debug, Parser)]
@@ -298,6 +299,24 @@ pub struct SettingsArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub gateway_call_timeout: u64,
+    /// Days audit events are kept; older ones are deleted by a background
+    /// task (0: kept forever).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_AUDIT_RETENTION",
+        default_value = "365"
+    )]
+    pub audit_retention: u64,
+    /// Days gateway call records are kept; older ones are deleted by a
+    /// background task (0: kept forever).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_CALL_LOG_RETENTION",
+        default_value = "30"
+    )]
+    pub call_log_retention: u64,
 }
 
 const NO_MASTER_KEY: &str = "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)";
@@ -368,6 +387,8 @@ pub struct Settings {
     pub upstream_watches: usize,
     /// Private-network addresses syncs may reach anyway.
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
+    /// `--audit-retention`, `--call-log-retention` and how pruning runs.
+    pub retention: crate::registry::retention::Retention,
 }
 
 impl Settings {
@@ -459,6 +480,11 @@ impl Settings {
                     })
                 })
                 .collect::<Result<_, _>>()?,
+            retention: crate::registry::retention::Retention {
+                audit: retention_days(args.audit_retention),
+                calls: retention_days(args.call_log_retention),
+                ..crate::registry::retention::Retention::default()
+            },
         })
     }
 

@@ -7,6 +7,18 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+tokio::task_local! {
+    /// Id of the request being served, set by the gRPC middleware and the
+    /// gateway for the duration of the handler, so that errors and audit
+    /// events can name it without threading it through.
+    pub static REQUEST_ID: String;
+}
+
+/// Returns the id of the request being served, or an empty string outside one.
+pub fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
 /// Installs the global log subscriber. Logs go to stderr; stdout is kept for
 /// command output (the `admin` subcommands print JSON there).
 pub fn init_logging(format: LogFormat, level: &str) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@
 pub mod access;
 pub mod legacy;
 pub mod notify;
+pub mod records;
 pub mod rpc;
 pub mod views;
 
@@ -42,6 +43,7 @@ use crate::grpc::middleware::{REQUEST_ID_HEADER, request_id};
 use crate::grpc::status::{REQUEST_ID, current_request_id};
 use crate::registry::Caller;
 use crate::registry::cache::CacheSizes;
+use crate::registry::call_log::CallLog;
 use crate::registry::packs::answers::ResolutionAnswers;
 use crate::registry::packs::{Pack, Packs};
 use crate::registry::servers::answers::ServerAnswers;
@@ -60,6 +62,8 @@ pub struct Gateway {
     /// Makes upstream calls (guard, credentials, transports) and records a
     /// changed tool by syncing its server.
     syncer: Syncer,
+    /// Where each `tools/call` leaves its record (written in the background).
+    calls: CallLog,
     /// `--gateway-call-timeout`: one call, upstream connection included.
     call_timeout: Duration,
     /// Resolutions as the gateway uses them (tools listed, by name).
@@ -75,6 +79,14 @@ pub struct Gateway {
     stopping: CancellationToken,
 }
 
+/// How the gateway's `tools/call`s run.
+pub struct Calls {
+    /// `--gateway-call-timeout`: one call, upstream connection included.
+    pub timeout: Duration,
+    /// Where each call leaves its record.
+    pub log: CallLog,
+}
+
 impl Gateway {
     /// Returns a gateway over these services.
     pub fn new(
@@ -82,7 +94,7 @@ impl Gateway {
         packs: Packs,
         servers: Servers,
         syncer: Syncer,
-        call_timeout: Duration,
+        calls: Calls,
         cache: &CacheSizes,
         stopping: CancellationToken,
     ) -> Arc<Self> {
@@ -101,7 +113,8 @@ impl Gateway {
             resolutions,
             members,
             syncer,
-            call_timeout,
+            calls: calls.log,
+            call_timeout: calls.timeout,
             in_flight: InFlight::default(),
             sessions: legacy::Sessions::default(),
             stopping,

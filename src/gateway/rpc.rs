@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, UpstreamFailure};
 use crate::registry::Caller;
+use crate::registry::audit::CallOutcome;
 use crate::registry::packs::resolve::RESOURCE_SCHEME;
 use crate::registry::packs::{ExcludedTool, Exclusion, Offered, Pack};
 use crate::registry::runs::Trigger;
@@ -33,6 +34,7 @@ use crate::sync::client::{DiscoveryError, PROTOCOL_VERSIONS};
 use crate::sync::lifecycle::AttemptFailure;
 use crate::sync::session::lock;
 
+use super::records::Recorder;
 use super::views::{Offering, with_field};
 use super::{Gateway, clip};
 
@@ -307,19 +309,30 @@ fn shown(item: &Offered, key: &str) -> Value {
 /// (member, enabled, allowed, not hidden, approved: ResolvePack's rules),
 /// then it is called upstream by its own name (an alias is the pack's name
 /// for it; approval is judged on the upstream name and definition). The result passes through unchanged; an upstream failure
-/// is a result with `isError` naming the failure kind.
+/// is a result with `isError` naming the failure kind. Every call, refused or
+/// cancelled ones too, leaves a call record ([`Recorder`]), never with its
+/// arguments or result.
 async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value, Answer> {
     let params = &incoming.message["params"];
+    let called = params["name"].as_str().unwrap_or_default();
+    // Records the call when dropped, whatever the exit (cancelled included).
+    let mut record = Recorder::start(&gateway.calls, incoming.caller, incoming.pack, called);
+    record.outcome(CallOutcome::Refused, "invalid_params");
     let name = required_str(params, "name", "the tool's name")?;
     let arguments = arguments(params)?;
+    record.outcome(CallOutcome::Refused, "unavailable");
     let offering = offering(gateway, incoming).await?;
     let Some(tool) = offering.tool(name) else {
+        record.outcome(CallOutcome::Refused, "not_offered");
         return Err(Answer::Rpc(
             INVALID_PARAMS,
             not_offered(name, &offering.resolution.excluded),
         ));
     };
+    record.tool(&tool.server_id, &tool.name);
+    record.outcome(CallOutcome::Refused, "server_unavailable");
     let server = member(gateway, incoming.caller, &tool.server_id).await?;
+    record.outcome(CallOutcome::Error, "cancelled");
     let approved = (server.approval_policy == ApprovalPolicy::RequireAll)
         .then_some(tool.definition_hash.as_str());
     let request = UpstreamRequest::call(&tool.name, arguments, approved);
@@ -332,6 +345,14 @@ async fn tools_call(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value,
         Ok(UpstreamOutcome::Changed { .. }) => "changed",
         Err(_) => "upstream_failed",
     };
+    record.outcome(
+        match outcome {
+            "ok" | "tool_error" => CallOutcome::Ok,
+            "changed" => CallOutcome::Refused,
+            _ => CallOutcome::Error,
+        },
+        if outcome == "ok" { "" } else { outcome },
+    );
     // Bounded labels only: pack and server ids would make a series each.
     metrics::counter!("mcp_registry_gateway_calls_total", "outcome" => outcome).increment(1);
     let seconds = started.elapsed().as_secs_f64();

@@ -3,6 +3,7 @@
 //! ([`middleware`]). Only this module (and [`crate::pb`]) knows protobuf types.
 
 pub mod admin;
+pub mod audit;
 pub mod convert;
 pub mod health;
 pub mod import;

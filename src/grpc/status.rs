@@ -15,16 +15,9 @@ use crate::error::Error;
 /// The `domain` of every `ErrorInfo` this service sends.
 pub const ERROR_DOMAIN: &str = "mcpregistry";
 
-tokio::task_local! {
-    /// Id of the request being served, set by the middleware for the duration
-    /// of the handler so that errors can name it without threading it through.
-    pub static REQUEST_ID: String;
-}
-
-/// Returns the id of the request being served, or an empty string outside one.
-pub fn current_request_id() -> String {
-    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
-}
+/// The request id task-local lives in [`crate::telemetry`], where the domain
+/// (audit events) reads it too; re-exported for the adapters.
+pub use crate::telemetry::{REQUEST_ID, current_request_id};
 
 /// Longest message, field name or description an error carries. Errors
 /// travel in HTTP/2 headers (`grpc-message`, `grpc-status-details-bin`), and

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::crypto::hash_secret;
 use crate::error::{Error, FieldViolation, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::{
     ApiKey, Caller, KeyScope, MAX_KEY_PACKS, Organization, OrganizationName, Plan, is_valid_id,
     new_id, now_micros,
@@ -80,7 +81,15 @@ impl Admin {
             updated_at: now,
             revision: 1,
         };
-        self.store.insert_organization(&org).await?;
+        let changes = audit::organization_changes(None, Some(&org));
+        let event = AuditEvent::new(
+            caller,
+            Action::OrganizationCreate,
+            &org.id,
+            Some(&org.id),
+            changes,
+        );
+        self.store.insert_organization(&org, &event).await?;
         tracing::info!(organization_id = %org.id, plan = org.plan.as_str(), actor = caller.actor(), "organization created");
         Ok(org)
     }
@@ -120,10 +129,41 @@ impl Admin {
                 .and_then(|n| n.parse::<i64>().ok())
                 .unwrap_or(-1)
         });
-        let org = self
-            .store
-            .update_organization(&update.id, update.changes, expected, now_micros())
-            .await?;
+        let mut attempt = 0;
+        let org = loop {
+            attempt += 1;
+            // The changes are recorded against the state read here; the
+            // update is conditional on its revision, so nothing slips between.
+            let current = self.get_organization(caller, &update.id).await?;
+            let mut next = current.clone();
+            if let Some(name) = &update.changes.name {
+                next.name = name.clone();
+            }
+            if let Some(plan) = update.changes.plan {
+                next.plan = plan;
+            }
+            let changes = audit::organization_changes(Some(&current), Some(&next));
+            let event = AuditEvent::new(
+                caller,
+                Action::OrganizationUpdate,
+                &current.id,
+                Some(&current.id),
+                changes,
+            );
+            let changes = OrganizationChanges {
+                name: update.changes.name.clone(),
+                plan: update.changes.plan,
+            };
+            let revision = expected.unwrap_or(current.revision);
+            match (self.store)
+                .update_organization(&update.id, changes, Some(revision), now_micros(), &event)
+                .await
+            {
+                // Without an etag the update was not conditional: re-read.
+                Err(Error::EtagMismatch { .. }) if expected.is_none() && attempt < 5 => {}
+                other => break other?,
+            }
+        };
         tracing::info!(organization_id = %org.id, plan = org.plan.as_str(), actor = caller.actor(), "organization updated");
         Ok(org)
     }
@@ -164,8 +204,16 @@ impl Admin {
             last_used_at: None,
             revoked_at: None,
         };
+        let changes = audit::api_key_changes(None, Some(&key));
+        let org = match &key.scope {
+            KeyScope::Organization {
+                organization_id, ..
+            } => Some(organization_id.as_str()),
+            KeyScope::PlatformAdmin => None,
+        };
+        let event = AuditEvent::new(caller, Action::ApiKeyCreate, &key.id, org, changes);
         self.store
-            .insert_api_key(&key, &hash_secret(&secret))
+            .insert_api_key(&key, &hash_secret(&secret), &event)
             .await?;
         tracing::info!(api_key_id = %key.id, actor = caller.actor(), "api key created");
         Ok(CreatedApiKey { key, secret })
@@ -220,14 +268,31 @@ impl Admin {
     /// Revokes a key; revoking a revoked key changes nothing.
     pub async fn revoke_api_key(&self, caller: &Caller, id: &str) -> Result<ApiKey, Error> {
         caller.require_platform_admin()?;
-        let key = self
-            .store
-            .revoke_api_key(id, now_micros())
+        let not_found = || Error::NotFound {
+            kind: "api key",
+            id: id.to_owned(),
+        };
+        let current = self.store.get_api_key(id).await?.ok_or_else(not_found)?;
+        if current.revoked_at.is_some() {
+            return Ok(current);
+        }
+        let now = now_micros();
+        let revoked = ApiKey {
+            revoked_at: Some(now),
+            ..current.clone()
+        };
+        let org = match &current.scope {
+            KeyScope::Organization {
+                organization_id, ..
+            } => Some(organization_id.as_str()),
+            KeyScope::PlatformAdmin => None,
+        };
+        let changes = audit::api_key_changes(Some(&current), Some(&revoked));
+        let event = AuditEvent::new(caller, Action::ApiKeyRevoke, id, org, changes);
+        let key = (self.store)
+            .revoke_api_key(id, now, &event)
             .await?
-            .ok_or_else(|| Error::NotFound {
-                kind: "api key",
-                id: id.to_owned(),
-            })?;
+            .ok_or_else(not_found)?;
         tracing::info!(api_key_id = %key.id, actor = caller.actor(), "api key revoked");
         Ok(key)
     }

@@ -3,12 +3,15 @@
 //! values and results leave as domain values.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cache;
+pub mod call_log;
 pub mod canonical;
 pub mod fields;
 pub mod model;
 pub mod packs;
+pub mod retention;
 pub mod runs;
 pub mod servers;
 

@@ -9,13 +9,20 @@ use sea_orm::{
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
+use crate::registry::audit::AuditEvent;
 use crate::registry::{ApiKey, KeyScope, Micros, Role};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::api_key::{ActiveModel, Column, Entity, Model};
 use crate::store::{Store, Topic};
 
 impl Store {
-    /// Inserts a new key with the hash of its secret.
-    pub async fn insert_api_key(&self, key: &ApiKey, secret_hash: &str) -> Result<(), Error> {
+    /// Inserts a new key with the hash of its secret, and its audit event.
+    pub async fn insert_api_key(
+        &self,
+        key: &ApiKey,
+        secret_hash: &str,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
         let (organization_id, role, platform_admin, pack_ids) = match &key.scope {
             KeyScope::PlatformAdmin => (None, None, true, None),
             KeyScope::Organization {
@@ -45,7 +52,10 @@ impl Store {
             revoked_at: Set(key.revoked_at),
             pack_ids: Set(pack_ids),
         };
-        Entity::insert(row).exec_without_returning(&self.db).await?;
+        let txn = self.begin_write().await?;
+        Entity::insert(row).exec_without_returning(&txn).await?;
+        insert_audit_event(&txn, event).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -91,14 +101,25 @@ impl Store {
         })
     }
 
-    /// Marks key `id` revoked at `now` unless it already is; returns the key.
-    pub async fn revoke_api_key(&self, id: &str, now: Micros) -> Result<Option<ApiKey>, Error> {
-        Entity::update_many()
+    /// Marks key `id` revoked at `now` unless it already is, with `event`
+    /// in the same transaction when it was not; returns the key.
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: Micros,
+        event: &AuditEvent,
+    ) -> Result<Option<ApiKey>, Error> {
+        let txn = self.begin_write().await?;
+        let result = Entity::update_many()
             .col_expr(Column::RevokedAt, Expr::value(now))
             .filter(Column::Id.eq(id))
             .filter(Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if result.rows_affected == 1 {
+            insert_audit_event(&txn, event).await?;
+        }
+        txn.commit().await?;
         self.changed(Topic::Key(id));
         self.get_api_key(id).await
     }

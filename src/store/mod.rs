@@ -2,6 +2,7 @@
 //! only module that knows SQL or entities; it takes and returns domain values.
 
 mod api_keys;
+mod audit;
 mod entities;
 mod generations;
 mod leases;
@@ -11,6 +12,7 @@ mod servers;
 mod sync_runs;
 mod watches;
 
+pub use audit::AuditTable;
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;

@@ -10,13 +10,21 @@ use sea_orm::{
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::admin::OrganizationChanges;
+use crate::registry::audit::AuditEvent;
 use crate::registry::{Micros, Organization, OrganizationName, Plan};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::organization::{ActiveModel, Column, Entity, Model};
 use crate::store::{Store, unique_violation};
 
 impl Store {
-    /// Inserts a new organization; ALREADY_EXISTS when the name is taken.
-    pub async fn insert_organization(&self, org: &Organization) -> Result<(), Error> {
+    /// Inserts a new organization with its audit event; ALREADY_EXISTS when
+    /// the name is taken.
+    pub async fn insert_organization(
+        &self,
+        org: &Organization,
+        event: &AuditEvent,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write().await?;
         let row = ActiveModel {
             id: Set(org.id.clone()),
             name: Set(org.name.as_str().to_owned()),
@@ -26,9 +34,11 @@ impl Store {
             revision: Set(org.revision),
         };
         Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(|err| unique_violation(err, "organization", org.name.as_str()))?;
+        insert_audit_event(&txn, event).await?;
+        txn.commit().await?;
         Ok(())
     }
 
@@ -61,13 +71,16 @@ impl Store {
     /// With `expected_revision`, the update only happens while the row still
     /// has that revision (ABORTED otherwise). The check and the write are one
     /// `UPDATE … WHERE revision = ?`, so concurrent updates cannot both win.
+    /// `event` is inserted in the same transaction when the update happens.
     pub async fn update_organization(
         &self,
         id: &str,
         changes: OrganizationChanges,
         expected_revision: Option<i64>,
         now: Micros,
+        event: &AuditEvent,
     ) -> Result<Organization, Error> {
+        let txn = self.begin_write().await?;
         let mut update = Entity::update_many()
             .col_expr(Column::Revision, Expr::col(Column::Revision).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now))
@@ -83,10 +96,14 @@ impl Store {
         }
         let name = changes.name.as_ref().map(|n| n.as_str()).unwrap_or("");
         let result = update
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(|err| unique_violation(err, "organization", name))?;
-        let current = self.get_organization(id).await?;
+        if result.rows_affected == 1 {
+            insert_audit_event(&txn, event).await?;
+        }
+        let current = find_organization(&txn, id).await?;
+        txn.commit().await?;
         match (result.rows_affected, current) {
             (_, None) => Err(Error::NotFound {
                 kind: "organization",

@@ -18,8 +18,10 @@ use sea_orm::{
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Organization;
+use crate::registry::audit::AuditEvent;
 use crate::registry::packs::{ChangeKind, Member, Pack, PackRevision, PinnedTool};
 use crate::registry::servers::{CapabilityKind, McpServer};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::{
     mcp_server, organization, pack, pack_member, pack_revision, server_capability,
 };
@@ -475,6 +477,12 @@ impl OrgWrite {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(id.to_owned());
         Ok(())
+    }
+
+    /// Records `event`, the audit event of this transaction's change: it
+    /// commits, or is rolled back, with the change.
+    pub async fn record(&self, event: &AuditEvent) -> Result<(), Error> {
+        insert_audit_event(&self.txn, event).await
     }
 
     /// Commits every write of the transaction.

@@ -15,10 +15,12 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
+use crate::registry::audit::AuditEvent;
 use crate::registry::servers::{
     ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
     ToolConfiguration, Transport, Visibility,
 };
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
 use crate::store::{Store, Topic, unique_violation};
@@ -56,13 +58,17 @@ pub struct NewCapability {
 }
 
 impl Store {
-    /// Inserts a new server; ALREADY_EXISTS when its name is taken in its scope.
-    pub async fn insert_server(&self, server: &McpServer) -> Result<(), Error> {
+    /// Inserts a new server with its audit event; ALREADY_EXISTS when its
+    /// name is taken in its scope.
+    pub async fn insert_server(&self, server: &McpServer, event: &AuditEvent) -> Result<(), Error> {
         let row = to_row(server)?;
+        let txn = self.begin_write().await?;
         Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
+        insert_audit_event(&txn, event).await?;
+        txn.commit().await?;
         self.changed(Topic::Scope(server.scope()));
         Ok(())
     }
@@ -203,12 +209,14 @@ impl Store {
     /// the next one. The sync state (`status`, `detected_transport`,
     /// `next_sync_at`) is written only with `reset_sync_state`, when this
     /// change decides it (a new connection, enabling, disabling), so that an
-    /// update never undoes what a concurrent sync recorded.
+    /// update never undoes what a concurrent sync recorded. `event` is
+    /// inserted in the same transaction when the update happens.
     pub async fn update_server(
         &self,
         server: &McpServer,
         expected_revision: i64,
         reset_sync_state: bool,
+        event: &AuditEvent,
     ) -> Result<(), Error> {
         let mut row = to_row(server)?;
         if reset_sync_state {
@@ -234,18 +242,22 @@ impl Store {
         row.resource_template_count = NotSet;
         row.created_at = NotSet;
         row.created_by = NotSet;
+        let txn = self.begin_write().await?;
         let result = Entity::update_many()
             .set(row)
             .filter(Column::Id.eq(server.id.as_str()))
             .filter(Column::Revision.eq(expected_revision))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
         if result.rows_affected == 1 {
+            insert_audit_event(&txn, event).await?;
+            txn.commit().await?;
             self.changed(Topic::Server(&server.id));
             self.changed(Topic::Scope(server.scope()));
             return Ok(());
         }
+        txn.rollback().await?;
         match self.get_server(&server.id).await? {
             None => Err(Error::NotFound {
                 kind: "mcp server",
@@ -259,12 +271,13 @@ impl Store {
     }
 
     /// Deletes a server of `scope` (its capabilities go with it) if it still
-    /// has `expected_revision`.
+    /// has `expected_revision`, with its audit event in the same transaction.
     pub async fn delete_server(
         &self,
         scope: &str,
         id: &str,
         expected_revision: i64,
+        event: &AuditEvent,
     ) -> Result<(), Error> {
         let txn = self.begin_write().await?;
         cap::Entity::delete_many()
@@ -283,6 +296,7 @@ impl Store {
                 _ => Error::from(err),
             })?;
         if result.rows_affected == 1 {
+            insert_audit_event(&txn, event).await?;
             txn.commit().await?;
             self.changed(Topic::Server(id));
             self.changed(Topic::Scope(scope));

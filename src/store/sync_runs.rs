@@ -14,8 +14,10 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::Micros;
+use crate::registry::audit::AuditEvent;
 use crate::registry::runs::{Changes, Outcome, Results, RunFilter, SyncFailure, SyncRun, Trigger};
 use crate::registry::servers::{CapabilityKind, ServerInfo, Transport};
+use crate::store::audit::insert_audit_event;
 use crate::store::entities::sync_run::{ActiveModel, Column, Entity, Model};
 use crate::store::servers::{
     find_server, record_sync_state_on, replace_capabilities_on, tool_hashes_on,
@@ -109,11 +111,26 @@ fn to_domain(row: Model) -> Result<SyncRun, Error> {
 }
 
 impl Store {
-    /// Records a run that has just started (outcome RUNNING).
-    pub async fn insert_sync_run(&self, run: &SyncRun) -> Result<(), Error> {
+    /// Records a run that has just started (outcome RUNNING); a run a caller
+    /// asked for (SyncMcpServer) comes with its audit event, inserted in the
+    /// same transaction.
+    pub async fn insert_sync_run(
+        &self,
+        run: &SyncRun,
+        event: Option<&AuditEvent>,
+    ) -> Result<(), Error> {
+        let Some(event) = event else {
+            Entity::insert(row(run)?)
+                .exec_without_returning(&self.db)
+                .await?;
+            return Ok(());
+        };
+        let txn = self.begin_write().await?;
         Entity::insert(row(run)?)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
+        insert_audit_event(&txn, event).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::error::Error;
 use crate::registry::Caller;
+use crate::registry::audit::{Action, AuditEvent};
 use crate::registry::runs::{SyncRun, Trigger};
 use crate::registry::servers::{Lookup, Servers};
 use crate::store::Store;
@@ -155,7 +156,10 @@ impl Syncer {
                 "server {server_id} is disabled; enable it to sync"
             )));
         }
-        let run = self.sync_exclusively(view.server, Trigger::Manual).await?;
+        let org = view.server.organization_id.as_deref();
+        // The run id is filled in when the run starts (see `Syncer::start`).
+        let event = AuditEvent::new(caller, Action::ServerSync, server_id, org, Vec::new());
+        let run = (self.sync_exclusively(view.server, Trigger::Manual, Some(event))).await?;
         match &run.error {
             None => Ok(run),
             Some(error) => Err(error.reason.to_error(error.message.clone(), run.id.clone())),

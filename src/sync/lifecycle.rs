@@ -8,6 +8,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{Error, UpstreamFailure};
+use crate::registry::audit::{AuditEvent, FieldChange};
 use crate::registry::canonical::definition_hash;
 use crate::registry::runs::{
     CapabilityOutcome, CapabilityResult, Changes, Outcome, Results, SyncFailure, SyncRun, Trigger,
@@ -52,9 +53,16 @@ type Failure = Box<(SyncFailure, String, Results)>;
 impl Syncer {
     /// Syncs `server` now and stores the run; upstream failures are a FAILED
     /// run, not an error. Errors are storage failures only.
-    pub async fn sync(&self, server: &McpServer, trigger: Trigger) -> Result<SyncRun, Error> {
+    /// A sync a caller asked for comes with its audit event, stored with
+    /// the RUNNING run.
+    pub async fn sync(
+        &self,
+        server: &McpServer,
+        trigger: Trigger,
+        audit: Option<AuditEvent>,
+    ) -> Result<SyncRun, Error> {
         let _one_at_a_time = self.inner.locks.lock(&server.id).await;
-        let run = self.start(server, trigger).await?;
+        let run = self.start(server, trigger, audit).await?;
         let finished = match self.attempt_and_store(server, &run).await {
             Ok(finished) => finished,
             Err(err) => {
@@ -74,8 +82,14 @@ impl Syncer {
         Ok(finished)
     }
 
-    /// Stores a new RUNNING run of `server` and announces it.
-    async fn start(&self, server: &McpServer, trigger: Trigger) -> Result<SyncRun, Error> {
+    /// Stores a new RUNNING run of `server` (with `audit`, naming the run,
+    /// in the same transaction) and announces it.
+    async fn start(
+        &self,
+        server: &McpServer,
+        trigger: Trigger,
+        audit: Option<AuditEvent>,
+    ) -> Result<SyncRun, Error> {
         let run = SyncRun {
             id: new_id("sync"),
             server_id: server.id.clone(),
@@ -92,7 +106,19 @@ impl Syncer {
             error: None,
             instance_id: self.inner.instance_id.clone(),
         };
-        self.inner.store.insert_sync_run(&run).await?;
+        let audit = audit.map(|event| AuditEvent {
+            changes: vec![FieldChange {
+                field: "sync_run_id".into(),
+                old: None,
+                new: Some(Value::String(run.id.clone())),
+                secret: false,
+            }],
+            ..event
+        });
+        self.inner
+            .store
+            .insert_sync_run(&run, audit.as_ref())
+            .await?;
         // Nobody watching is not an error.
         let _ = self.inner.events.send(SyncEvent { run: run.clone() });
         Ok(run)

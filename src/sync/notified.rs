@@ -70,7 +70,10 @@ impl Syncer {
             }
         };
         metrics::counter!("mcp_registry_list_changed_syncs_total").increment(1);
-        match self.sync_exclusively(server, Trigger::ListChanged).await {
+        match self
+            .sync_exclusively(server, Trigger::ListChanged, None)
+            .await
+        {
             Ok(run) => run.started_at < asked,
             Err(err) => {
                 tracing::warn!(server_id, error = %err, "the sync a change announcement asked for failed");

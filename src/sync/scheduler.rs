@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::registry::audit::AuditEvent;
 use crate::registry::now_micros;
 use crate::registry::runs::{Outcome, SyncRun, Trigger};
 use crate::registry::servers::McpServer;
@@ -65,6 +66,7 @@ impl Syncer {
         &self,
         server: McpServer,
         trigger: Trigger,
+        audit: Option<AuditEvent>,
     ) -> Result<SyncRun, Error> {
         let settings = &self.inner.settings;
         // No lease outlives this: past it a crashed holder's lease is free.
@@ -91,7 +93,7 @@ impl Syncer {
                 let task = self
                     .inner
                     .tasks
-                    .spawn(async move { syncer.sync_leased(server, trigger, claim).await });
+                    .spawn(async move { syncer.sync_leased(server, trigger, claim, audit).await });
                 return match task.await {
                     Ok(Some(outcome)) => outcome,
                     Ok(None) => Err(Error::ShuttingDown(
@@ -167,7 +169,7 @@ impl Syncer {
                 .await
             {
                 Ok(Some(claim)) => {
-                    syncer.sync_leased(server, trigger, claim).await;
+                    syncer.sync_leased(server, trigger, claim, None).await;
                 }
                 // Held by a sync under way: the write re-armed the server, so
                 // the holder's release leaves it due and it is synced again.
@@ -186,11 +188,12 @@ impl Syncer {
         server: McpServer,
         trigger: Trigger,
         claim: Claim,
+        audit: Option<AuditEvent>,
     ) -> Option<Result<SyncRun, Error>> {
         let abandon = self.inner.abandon.clone();
         let outcome = tokio::select! {
             () = abandon.cancelled() => return None,
-            outcome = self.sync(&server, trigger) => outcome,
+            outcome = self.sync(&server, trigger, audit) => outcome,
         };
         let failures = match &outcome {
             Ok(run) if run.outcome == Outcome::Succeeded => 0,
@@ -269,7 +272,7 @@ impl Syncer {
                 let syncer = self.clone();
                 self.inner.tasks.spawn(async move {
                     syncer
-                        .sync_leased(claim.server, Trigger::Scheduled, claim.claim)
+                        .sync_leased(claim.server, Trigger::Scheduled, claim.claim, None)
                         .await;
                     drop(slot);
                 });

@@ -193,12 +193,45 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Bac
 
     let served = serve(&database, &master_key, &[]).await;
     let channel = served.channel().await;
-    let fetched = AdminServiceClient::with_interceptor(channel, auth)
-        .get_organization(pb::GetOrganizationRequest { id: org_id })
+    let fetched = AdminServiceClient::with_interceptor(channel.clone(), auth.clone())
+        .get_organization(pb::GetOrganizationRequest { id: org_id.clone() })
         .await
         .expect("platform key from the CLI works")
         .into_inner();
     assert_eq!(fetched.name, "Acme");
+    // The CLI's changes are in the audit trail, made by `cli`, outside any request.
+    let mut audit =
+        mcp_registry::pb::audit_service_client::AuditServiceClient::with_interceptor(channel, auth);
+    let of_acme = audit
+        .list_audit_events(pb::ListAuditEventsRequest {
+            organization_id: org_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("audit trail of the organization")
+        .into_inner()
+        .events;
+    let actions: Vec<(&str, &str, &str)> = (of_acme.iter().rev())
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.request_id.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("organization.create", "cli", ""),
+            ("api_key.create", "cli", "")
+        ]
+    );
+    let platform_rows = audit
+        .list_audit_events(pb::ListAuditEventsRequest::default())
+        .await
+        .expect("platform rows")
+        .into_inner()
+        .events;
+    assert_eq!(platform_rows.len(), 1, "{platform_rows:?}");
+    assert_eq!(
+        platform_rows[0].resource_id,
+        platform["api_key_id"].as_str().expect("id")
+    );
     let (code, _) = served.stop().await;
     assert_eq!(code, Some(0));
 

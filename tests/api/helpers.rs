@@ -232,6 +232,8 @@ pub struct Options {
     pub sync_interval: Option<Duration>,
     /// `--allow-upstream-address`.
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
+    /// Retention and pruning (the defaults when unset).
+    pub retention: Option<mcp_registry::registry::retention::Retention>,
     /// `--grpc-web`.
     pub grpc_web: bool,
     /// `--rate-limit` (none when unset).
@@ -297,6 +299,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         sync_concurrency: 4,
         upstream_watches: options.upstream_watches,
         allowed_upstream_addresses: options.allowed_upstream_addresses.clone(),
+        retention: options.retention.clone().unwrap_or_default(),
     }
 }
 

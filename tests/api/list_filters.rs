@@ -49,7 +49,10 @@ async fn record_run(
         error: None,
         instance_id: "inst_test".into(),
     };
-    app.store.insert_sync_run(&run).await.expect("insert run");
+    app.store
+        .insert_sync_run(&run, None)
+        .await
+        .expect("insert run");
     run.id
 }
 

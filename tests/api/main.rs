@@ -10,6 +10,7 @@ include!("../support/modules.rs");
 
 mod admin;
 mod announcements;
+mod audit;
 mod auth;
 mod binary;
 mod cache;

@@ -1062,8 +1062,15 @@ async fn an_update_based_on_a_stale_read_does_not_undo_a_sync(app: TestApp) {
     let mut changed = stale.clone();
     changed.description = "changed".into();
     changed.revision += 1;
+    let event = mcp_registry::registry::audit::AuditEvent::new(
+        &mcp_registry::registry::Caller::Cli,
+        mcp_registry::registry::audit::Action::ServerUpdate,
+        &created.id,
+        None,
+        Vec::new(),
+    );
     app.store
-        .update_server(&changed, stale.revision, false)
+        .update_server(&changed, stale.revision, false, &event)
         .await
         .expect("update");
     let now = app

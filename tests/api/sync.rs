@@ -1043,7 +1043,7 @@ async fn runs_abandoned_by_a_crashed_replica_end_failed(app: TestApp) {
         error: None,
         instance_id: "inst_dead".into(),
     };
-    app.store.insert_sync_run(&run).await.expect("insert");
+    app.store.insert_sync_run(&run, None).await.expect("insert");
     let failed = app
         .store
         .fail_stale_runs(now_micros() - 60_000_000, now_micros())

@@ -562,6 +562,7 @@ async fn verify(served: &Served, url: &str, auth: &Auth, ledger: &Ledger, round:
     let dump = Dump::read(&store).await;
     store.close().await.expect("close");
     let mut errors = dump.integrity();
+    errors.extend(audit_matches_changes(&dump));
 
     let rows: HashMap<String, &Value> = dump.servers.iter().map(|r| (text(r, "id"), r)).collect();
     let packs: HashMap<String, &Value> = dump.packs.iter().map(|r| (text(r, "id"), r)).collect();
@@ -680,6 +681,105 @@ async fn verify(served: &Served, url: &str, auth: &Auth, ledger: &Ledger, round:
         errors.join("\n")
     );
     checked
+}
+
+/// The audit trail against what is at rest: every committed change has its
+/// event and every event its change. A server's revision counts its writes
+/// (create, update, approval), each with one event; a pack's version counts
+/// its changes, each with one `pack.*` event except the removals made by a
+/// forced server delete (its `server_deleted` revisions, audited as that
+/// delete); a resource that is gone has exactly one delete event, one that
+/// exists none.
+fn audit_matches_changes(dump: &Dump) -> Vec<String> {
+    let mut actions: HashMap<String, Vec<String>> = HashMap::new();
+    for event in &dump.audit_events {
+        actions
+            .entry(text(event, "resource_id"))
+            .or_default()
+            .push(text(event, "action"));
+    }
+    let count = |id: &str, wanted: &dyn Fn(&str) -> bool| {
+        actions.get(id).map_or(0, |a| {
+            a.iter().filter(|action| wanted(action)).count() as i64
+        })
+    };
+    let mut errors = Vec::new();
+    if !dump.servers.is_empty() && dump.audit_events.is_empty() {
+        errors.push("servers at rest, but no audit event".to_owned());
+    }
+    let mut present = HashSet::new();
+    for row in &dump.servers {
+        let id = text(row, "id");
+        let writes = count(&id, &|a| {
+            matches!(
+                a,
+                "mcp_server.create" | "mcp_server.update" | "mcp_server.approve_tools"
+            )
+        });
+        if writes != int(row, "revision") {
+            errors.push(format!(
+                "server {id}: revision {} but {writes} write events",
+                int(row, "revision")
+            ));
+        }
+        if count(&id, &|a| a == "mcp_server.delete") != 0 {
+            errors.push(format!(
+                "server {id} exists, but a delete event says it is gone"
+            ));
+        }
+        present.insert(id);
+    }
+    let deleted_by_server: HashMap<String, i64> = dump
+        .revisions
+        .iter()
+        .filter(|r| text(r, "change_kind") == "server_deleted")
+        .fold(HashMap::new(), |mut m, r| {
+            *m.entry(text(r, "pack_id")).or_default() += 1;
+            m
+        });
+    for row in &dump.packs {
+        let id = text(row, "id");
+        let changes = count(&id, &|a| a.starts_with("pack.") && a != "pack.delete");
+        let by_deletes = deleted_by_server.get(&id).copied().unwrap_or(0);
+        if changes + by_deletes != int(row, "version") {
+            errors.push(format!(
+                "pack {id}: version {} but {changes} change events (+{by_deletes} removals by server deletes)",
+                int(row, "version")
+            ));
+        }
+        if count(&id, &|a| a == "pack.delete") != 0 {
+            errors.push(format!(
+                "pack {id} exists, but a delete event says it is gone"
+            ));
+        }
+        present.insert(id);
+    }
+    for (id, list) in &actions {
+        let kind = if id.starts_with("mcp_") {
+            "mcp_server"
+        } else if id.starts_with("pack_") {
+            "pack"
+        } else {
+            continue;
+        };
+        let deletes = list
+            .iter()
+            .filter(|a| **a == format!("{kind}.delete"))
+            .count();
+        let created = list
+            .iter()
+            .filter(|a| **a == format!("{kind}.create"))
+            .count();
+        if created != 1 {
+            errors.push(format!("{id}: {created} create events: {list:?}"));
+        }
+        if !present.contains(id) && deletes != 1 {
+            errors.push(format!(
+                "{id} is gone with {deletes} delete events: {list:?}"
+            ));
+        }
+    }
+    errors
 }
 
 async fn crash_rounds(backend: Backend) {

@@ -268,6 +268,7 @@ pub struct Dump {
     pub members: Vec<Value>,
     pub revisions: Vec<Value>,
     pub sync_runs: Vec<Value>,
+    pub audit_events: Vec<Value>,
 }
 
 async fn table(store: &Store, name: &str) -> Vec<Value> {
@@ -291,6 +292,7 @@ impl Dump {
             members: table(store, "pack_members").await,
             revisions: table(store, "pack_revisions").await,
             sync_runs: table(store, "sync_runs").await,
+            audit_events: table(store, "audit_events").await,
         }
     }
 

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mcp_registry::pb;
+use mcp_registry::pb::audit_service_client::AuditServiceClient;
 use mcp_registry::registry::Plan;
 use mcp_registry::registry::servers::CapabilityKind;
 use tonic::Code;
@@ -28,6 +29,7 @@ use crate::fixture::upstream;
 use crate::helpers::{Auth, Backend, Options, Org, TestApp, discovered, run_with, server, tool};
 
 const ADMIN: &str = "mcpregistry.v1.AdminService";
+const AUDIT: &str = "mcpregistry.v1.AuditService";
 const SERVERS: &str = "mcpregistry.v1.McpServerService";
 const PACKS: &str = "mcpregistry.v1.PackService";
 const SYNC: &str = "mcpregistry.v1.SyncService";
@@ -80,6 +82,13 @@ const PLATFORM: [Code; 11] = [PD, PD, PD, PD, PD, PD, PD, PD, OK, PD, PD];
 /// not limited keys.
 const CREATE: [Code; 11] = [OK, OK, OK, PD, OK, OK, PD, OK, OK, PD, PD];
 
+/// AuditService, the caller's own rows: unlimited ADMIN keys and platform
+/// admins (catalog and platform rows).
+const AUDIT_OWN: [Code; 11] = [OK, PD, PD, PD, OK, PD, PD, OK, OK, PD, PD];
+/// AuditService naming organization A: A's ADMIN and platform admins; another
+/// organization's ADMIN is NOT_FOUND, any other key PERMISSION_DENIED.
+const AUDIT_OF_A: [Code; 11] = [OK, PD, PD, PD, NF, PD, PD, NF, OK, PD, PD];
+
 /// One row: an RPC with one way of calling it.
 struct Row {
     service: &'static str,
@@ -125,6 +134,10 @@ const ROWS: &[Row] = &[
     row(ADMIN, "CreateApiKey", "key of org A", PLATFORM),
     row(ADMIN, "ListApiKeys", "keys of org A", PLATFORM),
     row(ADMIN, "RevokeApiKey", "fresh key of A", PLATFORM),
+    row(AUDIT, "ListAuditEvents", "own", AUDIT_OWN),
+    row(AUDIT, "ListAuditEvents", "org A", AUDIT_OF_A),
+    row(AUDIT, "ListToolCalls", "own", AUDIT_OWN),
+    row(AUDIT, "ListToolCalls", "org A", AUDIT_OF_A),
     row(SERVERS, "CreateMcpServer", "private", CREATE),
     row(SERVERS, "CreateMcpServer", "catalog", CATALOG_WRITE),
     row(SERVERS, "GetMcpServer", "A's by id", READ_A),
@@ -874,6 +887,32 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
             }
             answer(result)
         }
+        ("ListAuditEvents", target) => answer(
+            AuditServiceClient::with_interceptor(app.channel.clone(), auth.clone())
+                .list_audit_events(pb::ListAuditEventsRequest {
+                    organization_id: if target == "org A" {
+                        w.a.id.clone()
+                    } else {
+                        String::new()
+                    },
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("ListToolCalls", target) => answer(
+            AuditServiceClient::with_interceptor(app.channel.clone(), auth.clone())
+                .list_tool_calls(pb::ListToolCallsRequest {
+                    organization_id: if target == "org A" {
+                        w.a.id.clone()
+                    } else {
+                        String::new()
+                    },
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await,
+        ),
         ("GetSyncRun", _) => answer(
             sync()
                 .get_sync_run(pb::GetSyncRunRequest {
@@ -1008,8 +1047,12 @@ fn check(w: &World, row: &Row, column: usize, answer: &Answer) -> Option<String>
             }
             // A caller outside organization A must never see one of its
             // objects; but ListApiKeys shows platform admins the packs that
-            // A's keys are limited to.
-            let outsider = (4..FIRST_LIMITED).contains(&column) && row.method != "ListApiKeys";
+            // A's keys are limited to, and a platform admin reads A's audit
+            // trail by naming A.
+            let platform_reads_a = column == 8 && row.service == AUDIT && row.target == "org A";
+            let outsider = (4..FIRST_LIMITED).contains(&column)
+                && row.method != "ListApiKeys"
+                && !platform_reads_a;
             let ids = w.a_ids.lock().expect("ids");
             if outsider && let Some(id) = ids.iter().find(|id| debug.contains(id.as_str())) {
                 return Some(format!("OK, but the answer shows A's object {id}"));

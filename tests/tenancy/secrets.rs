@@ -17,6 +17,7 @@ use base64::Engine as _;
 use mcp_registry::crypto::Keyring;
 use mcp_registry::pb;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
+use mcp_registry::pb::audit_service_client::AuditServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
@@ -143,6 +144,7 @@ struct Clients {
     servers: McpServerServiceClient<Authed>,
     packs: PackServiceClient<Authed>,
     sync: SyncServiceClient<Authed>,
+    audit: AuditServiceClient<Authed>,
 }
 
 impl Clients {
@@ -151,6 +153,7 @@ impl Clients {
             admin: AdminServiceClient::with_interceptor(channel.clone(), auth.clone()),
             servers: McpServerServiceClient::with_interceptor(channel.clone(), auth.clone()),
             packs: PackServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            audit: AuditServiceClient::with_interceptor(channel.clone(), auth.clone()),
             sync: SyncServiceClient::with_interceptor(channel.clone(), auth.clone()),
         }
     }
@@ -1194,6 +1197,74 @@ async fn read_a_pack_of_everything(session: &mut Session, all_servers: &[String]
     pack.id
 }
 
+/// The audit trail as the organization's admin and the platform admin read
+/// it (every page), and the gateway's call records: answers to scan too.
+async fn read_the_audit_trail(session: &mut Session) {
+    let c = &mut session.c;
+    let mut events = 0;
+    let mut secret_fields = 0;
+    for (who, clients) in [("admin", &session.admin), ("platform", &session.root)] {
+        let mut token = String::new();
+        loop {
+            let result = (clients.audit.clone())
+                .list_audit_events(pb::ListAuditEventsRequest {
+                    page_size: 50,
+                    page_token: token,
+                    ..Default::default()
+                })
+                .await;
+            let page = c.ok(&format!("ListAuditEvents as {who}"), result);
+            events += page.events.len();
+            secret_fields += (page.events.iter().flat_map(|e| &e.changes))
+                .filter(|change| change.secret)
+                .count();
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        let result = (clients.audit.clone())
+            .list_tool_calls(pb::ListToolCallsRequest::default())
+            .await;
+        c.ok(&format!("ListToolCalls as {who}"), result);
+    }
+    // Servers with credentials and secret headers were created, rotated and
+    // imported: their events name those fields, and say nothing else of them.
+    assert!(events >= 10, "{events} audit events");
+    assert!(
+        secret_fields >= 5,
+        "{secret_fields} secret fields in the trail"
+    );
+}
+
+/// The audit tables hold no secret in any form, nor its SHA-256 (hex or
+/// base64): a secret field is recorded by name alone.
+fn scan_the_audit_tables(recorded: &Recorded) {
+    let audit_rows: Vec<&str> = (recorded.at_rest.iter())
+        .filter(|(place, _)| place == "table audit_events" || place == "table tool_calls")
+        .filter_map(|(_, bytes)| std::str::from_utf8(bytes).ok())
+        .collect();
+    assert!(
+        audit_rows.iter().any(|row| row.contains("secret")),
+        "the audit tables were scanned, with secret fields in them"
+    );
+    let mut leaks = Vec::new();
+    for (label, secret) in &recorded.secrets {
+        let hash = mcp_registry::crypto::hash_secret(secret);
+        let raw = hex::decode(&hash).unwrap_or_default();
+        let mut forms = encodings(secret);
+        forms.push(hash.clone());
+        forms.push(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&raw));
+        forms.push(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&raw));
+        for row in &audit_rows {
+            if let Some(form) = forms.iter().find(|form| row.contains(form.as_str())) {
+                leaks.push(format!("{label} (as {form}) in audit row {row:.200}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "secrets in the audit trail: {leaks:#?}");
+}
+
 /// The live events of those syncs.
 async fn record_events(session: &mut Session) {
     let mut seen_events = 0;
@@ -1448,10 +1519,12 @@ async fn no_secret_anywhere(backend: Backend) {
         servers.imported[1].clone(),
     ];
     read_everything(&mut session, &all_servers).await;
+    read_the_audit_trail(&mut session).await;
     record_events(&mut session).await;
     check_the_upstream_received_every_secret(&session);
     let recorded = stop(session).await;
     scan(&recorded, started);
+    scan_the_audit_tables(&recorded);
     recorded.database.drop_database().await;
 }
 

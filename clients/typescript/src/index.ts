@@ -25,6 +25,7 @@ import {
   type QuotaFailure,
 } from "./gen/google/rpc/error_details_pb.js";
 import { AdminService } from "./gen/mcpregistry/v1/admin_pb.js";
+import { AuditService } from "./gen/mcpregistry/v1/audit_pb.js";
 import { ErrorReason } from "./gen/mcpregistry/v1/errors_pb.js";
 import { McpServerService } from "./gen/mcpregistry/v1/mcp_server_pb.js";
 import { PackService } from "./gen/mcpregistry/v1/pack_pb.js";
@@ -32,6 +33,7 @@ import { SyncService } from "./gen/mcpregistry/v1/sync_pb.js";
 
 // Every generated message, enum and service of the API (mcpregistry.v1).
 export * from "./gen/mcpregistry/v1/admin_pb.js";
+export * from "./gen/mcpregistry/v1/audit_pb.js";
 export * from "./gen/mcpregistry/v1/errors_pb.js";
 export * from "./gen/mcpregistry/v1/mcp_server_pb.js";
 export * from "./gen/mcpregistry/v1/pack_pb.js";
@@ -61,12 +63,13 @@ export function apiKeyInterceptor(keyId: string, secret: string): Interceptor {
   };
 }
 
-/** Typed clients of the four services, sharing one HTTP/2 connection. */
+/** Typed clients of the five services, sharing one HTTP/2 connection. */
 export interface RegistryClients {
   admin: Client<typeof AdminService>;
   mcpServers: Client<typeof McpServerService>;
   packs: Client<typeof PackService>;
   sync: Client<typeof SyncService>;
+  audit: Client<typeof AuditService>;
   /** The gRPC transport, to create further clients on the same connection. */
   transport: Transport;
   /** Closes the HTTP/2 connection; calls still open fail with Code.Canceled. */
@@ -81,8 +84,8 @@ export interface RegistryClientOptions {
 }
 
 /**
- * Creates the clients of AdminService, McpServerService, PackService and
- * SyncService for the service at `baseUrl` (`http://host:port` for plaintext
+ * Creates the clients of AdminService, McpServerService, PackService,
+ * SyncService and AuditService for the service at `baseUrl` (`http://host:port` for plaintext
  * HTTP/2, `https://...` for TLS), authenticating with an API key.
  */
 export function createRegistryClients(
@@ -103,6 +106,7 @@ export function createRegistryClients(
     mcpServers: createClient(McpServerService, transport),
     packs: createClient(PackService, transport),
     sync: createClient(SyncService, transport),
+    audit: createClient(AuditService, transport),
     transport,
     close: () => sessionManager.abort(),
   };

@@ -7,6 +7,7 @@
 //! must be handled, so adding one is a compile error until it is.
 
 pub mod admin;
+pub mod audit;
 pub mod capability;
 pub mod import;
 pub mod mcp_server;

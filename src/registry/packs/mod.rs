@@ -13,6 +13,7 @@ pub use model::*;
 
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
 use crate::registry::{Caller, Description, GatewayUrl, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
@@ -124,6 +125,9 @@ impl Packs {
         let change = Change::of(ChangeKind::Created, pack.members.clone());
         let revision = revision_of(&tx, &pack, change).await?;
         tx.insert_revision(&revision).await?;
+        let changes = audit::pack_changes(None, Some(&pack));
+        let event = AuditEvent::new(caller, Action::PackCreate, &pack.id, Some(org), changes);
+        tx.record(&event).await?;
         tx.commit().await?;
         tracing::info!(pack_id = %pack.id, actor = key, "pack created");
         Ok(pack)
@@ -215,6 +219,9 @@ impl Packs {
         require_editor(caller, &pack)?;
         check_etag(&pack, etag)?;
         tx.delete_pack(id).await?;
+        let changes = audit::pack_changes(Some(&pack), None);
+        let event = AuditEvent::new(caller, Action::PackDelete, id, Some(org), changes);
+        tx.record(&event).await?;
         tx.commit().await?;
         tracing::info!(pack_id = %id, actor = key, "pack deleted");
         Ok(())
@@ -620,27 +627,31 @@ impl Packs {
                 Box<dyn std::future::Future<Output = Result<Option<Change>, Error>> + Send + 'a>,
             > + Send,
     {
-        let (org, _, key) = member_of(caller)?;
+        let (org, _, _) = member_of(caller)?;
         caller.require_write()?;
         let tx = self.store.begin_org_write(org).await?;
         let mut pack = tx.get_pack(id).await?.ok_or_else(|| not_found(id))?;
         require_editor(caller, &pack)?;
         check_etag(&pack, etag)?;
-        let before = pack.version;
+        let old = pack.clone();
         let Some(change) = change(&tx, &mut pack).await? else {
             return Ok(pack);
         };
-        self.record(tx, pack, before, change, key).await
+        self.record(tx, caller, &old, pack, change).await
     }
 
+    /// Stores the changed `pack` as the version after `old`'s, with its
+    /// revision and its audit event, and commits.
     async fn record(
         &self,
         tx: OrgWrite,
+        caller: &Caller,
+        old: &Pack,
         mut pack: Pack,
-        before: i64,
         change: Change,
-        key: &str,
     ) -> Result<Pack, Error> {
+        let key = caller.actor();
+        let before = old.version;
         pack.version = before + 1;
         pack.updated_at = now_micros();
         pack.modified_by = key.to_owned();
@@ -648,9 +659,28 @@ impl Packs {
         let kind = change.kind;
         let revision = revision_of(&tx, &pack, change).await?;
         tx.insert_revision(&revision).await?;
+        let changes = audit::pack_changes(Some(old), Some(&pack));
+        let org = Some(pack.organization_id.as_str());
+        let event = AuditEvent::new(caller, action_of(kind), &pack.id, org, changes);
+        tx.record(&event).await?;
         tx.commit().await?;
         tracing::info!(pack_id = %pack.id, version = pack.version, kind = kind.as_str(), actor = key, "pack changed");
         Ok(pack)
+    }
+}
+
+/// The audit action of a pack change made by a pack RPC.
+fn action_of(kind: ChangeKind) -> Action {
+    match kind {
+        ChangeKind::Created => Action::PackCreate,
+        ChangeKind::Updated => Action::PackUpdate,
+        ChangeKind::ServerAdded => Action::PackAddServer,
+        ChangeKind::ServerRemoved => Action::PackRemoveServer,
+        ChangeKind::ServersReplaced => Action::PackReplaceServers,
+        ChangeKind::Restored => Action::PackRestore,
+        ChangeKind::ToolSettingsUpdated => Action::PackUpdateTools,
+        // Made by DeleteMcpServer with force, audited as that delete.
+        ChangeKind::ServerDeleted => Action::ServerDelete,
     }
 }
 

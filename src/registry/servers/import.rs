@@ -7,6 +7,7 @@ use std::collections::HashSet;
 
 use crate::error::Error;
 use crate::registry::Caller;
+use crate::registry::audit::Action;
 use crate::registry::servers::{NewServer, ServerView, Servers};
 
 /// Most names tried for one entry under [`OnConflict::Rename`] before the
@@ -157,7 +158,10 @@ impl Servers {
                     server: Imported::Planned(Box::new(new)),
                 });
             }
-            match self.create(caller, new.clone()).await {
+            match self
+                .create_as(caller, new.clone(), Action::ServerImport)
+                .await
+            {
                 Ok(view) => {
                     return Ok(ImportOutcome::Created {
                         wanted: wanted.into_inner(),

@@ -17,6 +17,7 @@ pub use validate::UrlPolicy;
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
+use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
@@ -157,15 +158,30 @@ impl Servers {
     /// Registers a server; a derived name that is taken becomes the first
     /// free alternative.
     pub async fn create(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
+        self.create_as(caller, new, Action::ServerCreate).await
+    }
+
+    /// [`Servers::create`], audited as `action` (a create or an import).
+    pub(super) async fn create_as(
+        &self,
+        caller: &Caller,
+        new: NewServer,
+        action: Action,
+    ) -> Result<ServerView, Error> {
         if new.name_derived {
-            self.create_under_free_name(caller, new).await
+            self.create_under_free_name(caller, new, action).await
         } else {
-            self.create_named(caller, new).await
+            self.create_named(caller, new, action).await
         }
     }
 
     /// Registers a server under exactly its name (ALREADY_EXISTS when taken).
-    async fn create_named(&self, caller: &Caller, new: NewServer) -> Result<ServerView, Error> {
+    async fn create_named(
+        &self,
+        caller: &Caller,
+        new: NewServer,
+        action: Action,
+    ) -> Result<ServerView, Error> {
         caller.require_write()?;
         let organization_id = match (caller, new.visibility) {
             (Caller::Member { .. }, Some(Visibility::Catalog)) => {
@@ -291,7 +307,10 @@ impl Servers {
             modified_by: caller.actor().to_owned(),
             revision: 1,
         };
-        self.store.insert_server(&server).await?;
+        let changes = audit::server_changes(None, Some(&server));
+        let org = server.organization_id.as_deref();
+        let event = AuditEvent::new(caller, action, &server.id, org, changes);
+        self.store.insert_server(&server, &event).await?;
         tracing::info!(server_id = %server.id, name = %server.name, actor = caller.actor(), "mcp server created");
         self.view(caller, server).await
     }
@@ -364,9 +383,12 @@ impl Servers {
             let resets_sync = updated.status != current.status
                 || updated.next_sync_at != current.next_sync_at
                 || updated.detected_transport != current.detected_transport;
+            let changes = audit::server_changes(Some(&current), Some(&updated));
+            let org = updated.organization_id.as_deref();
+            let event = AuditEvent::new(caller, Action::ServerUpdate, id, org, changes);
             match self
                 .store
-                .update_server(&updated, expected, resets_sync)
+                .update_server(&updated, expected, resets_sync, &event)
                 .await
             {
                 Ok(()) => {
@@ -435,6 +457,9 @@ impl Servers {
             message.push_str("; delete with force to remove it from them");
             return Err(Error::InUse(message));
         }
+        let changes = audit::server_changes(Some(&server), None);
+        let org = server.organization_id.as_deref();
+        let event = AuditEvent::new(caller, Action::ServerDelete, id, org, changes);
         match &server.organization_id {
             // A private server's packs are all in its organization: removing
             // it from them and deleting it is one transaction.
@@ -449,6 +474,7 @@ impl Servers {
                 }
                 packs::remove_deleted_server(&tx, id, caller.actor()).await?;
                 tx.delete_server(id, server.revision).await?;
+                tx.record(&event).await?;
                 tx.commit().await?;
             }
             // A catalog server may be in packs of many organizations.
@@ -462,7 +488,7 @@ impl Servers {
                     tx.commit().await?;
                 }
                 self.store
-                    .delete_server(server.scope(), id, server.revision)
+                    .delete_server(server.scope(), id, server.revision, &event)
                     .await?;
             }
         }
@@ -549,11 +575,17 @@ impl Servers {
             approvals.remove(name);
         }
         let expected = server.revision;
+        let before = server.clone();
         server.tool_approvals = approvals;
         server.revision += 1;
         server.updated_at = now_micros();
         server.modified_by = caller.actor().to_owned();
-        self.store.update_server(&server, expected, false).await?;
+        let changes = audit::server_changes(Some(&before), Some(&server));
+        let org = server.organization_id.as_deref();
+        let event = AuditEvent::new(caller, Action::ServerApproveTools, server_id, org, changes);
+        self.store
+            .update_server(&server, expected, false, &event)
+            .await?;
         tracing::info!(server_id = %server.id, actor = caller.actor(), "tool approvals changed");
         self.view(caller, server).await
     }

@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use crate::registry::Caller;
+use crate::registry::audit::Action;
 use crate::registry::servers::{NewServer, ServerView, Servers};
 
 /// Names checked with one query.
@@ -21,6 +22,7 @@ impl Servers {
         &self,
         caller: &Caller,
         mut new: NewServer,
+        action: Action,
     ) -> Result<ServerView, Error> {
         let base = new.name.clone();
         for batch in 0..BATCHES {
@@ -37,7 +39,7 @@ impl Servers {
                     continue;
                 }
                 new.name = name;
-                match self.create_named(caller, new.clone()).await {
+                match self.create_named(caller, new.clone(), action).await {
                     Err(Error::AlreadyExists { .. }) => {}
                     other => return other,
                 }

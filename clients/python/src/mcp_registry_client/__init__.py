@@ -16,6 +16,8 @@ from .errors import ErrorDetails, error_details, error_info, field_violations, r
 from .mcpregistry.v1 import (
     admin_pb2,
     admin_pb2_grpc,
+    audit_pb2,
+    audit_pb2_grpc,
     errors_pb2,
     mcp_server_pb2,
     mcp_server_pb2_grpc,
@@ -36,6 +38,8 @@ __all__ = [
     "admin_pb2",
     "admin_pb2_grpc",
     "api_key_metadata",
+    "audit_pb2",
+    "audit_pb2_grpc",
     "connect",
     "error_details",
     "error_info",

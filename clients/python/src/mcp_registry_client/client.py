@@ -8,7 +8,13 @@ from typing import Any, Callable, Optional
 
 import grpc
 
-from .mcpregistry.v1 import admin_pb2_grpc, mcp_server_pb2_grpc, pack_pb2_grpc, sync_pb2_grpc
+from .mcpregistry.v1 import (
+    admin_pb2_grpc,
+    audit_pb2_grpc,
+    mcp_server_pb2_grpc,
+    pack_pb2_grpc,
+    sync_pb2_grpc,
+)
 
 #: Metadata key that carries the API key id (`key_...`).
 API_KEY_HEADER = "x-api-key"
@@ -95,7 +101,7 @@ def api_key_metadata(key_id: str, secret: str) -> list[tuple[str, str]]:
 
 
 class Client:
-    """Stubs of the four services of mcp-registry on one authenticated channel.
+    """Stubs of the five services of mcp-registry on one authenticated channel.
 
     Attributes:
         channel: The channel every stub uses (with the API-key interceptor).
@@ -103,6 +109,7 @@ class Client:
         servers: ``McpServerService`` (servers, their tools, prompts, resources).
         packs: ``PackService`` (packs, revisions, ``ResolvePack``, ``ExportPack``).
         sync: ``SyncService`` (``SyncMcpServer``, sync runs, ``WatchSyncEvents``).
+        audit: ``AuditService`` (the audit trail and the gateway's call records).
 
     Use it as a context manager, or call :meth:`close`, to close the channel.
     """
@@ -113,6 +120,7 @@ class Client:
         self.servers = mcp_server_pb2_grpc.McpServerServiceStub(channel)
         self.packs = pack_pb2_grpc.PackServiceStub(channel)
         self.sync = sync_pb2_grpc.SyncServiceStub(channel)
+        self.audit = audit_pb2_grpc.AuditServiceStub(channel)
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""
