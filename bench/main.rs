@@ -14,6 +14,7 @@
 // The load generator fails loudly: unwrap, expect and panic are how it says so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bare;
 mod contextforge;
 mod db;
 mod fixture;
@@ -42,6 +43,12 @@ enum Command {
     Run(Box<RunArgs>),
     /// Build the text-search data set in bulk SQL and print its query plans and latencies.
     Search(search::SearchArgs),
+    /// Serve a bare tonic Health server (nothing but tonic-health) on 127.0.0.1:
+    /// the ceiling every cell is a ratio to.
+    BareHealth {
+        #[arg(long)]
+        port: u16,
+    },
     /// Serve the MCP fixture (Streamable HTTP, JSON responses) on 127.0.0.1.
     Fixture {
         #[arg(long)]
@@ -223,6 +230,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Fixture { port, tools } => runtime.block_on(fixture::serve(port, tools)),
         Command::Search(args) => runtime.block_on(search::run(args)),
+        Command::BareHealth { port } => runtime.block_on(bare::serve(port)),
         Command::Run(args) => {
             let mut args = *args;
             args.apply_quick();

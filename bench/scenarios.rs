@@ -592,23 +592,50 @@ pub fn row(backend: &str, op: &str, m: Measured, cpu: Cpu, ceiling: &[Row]) -> R
     }
 }
 
-async fn ceiling(args: &RunArgs, svc: &Service, channels: &[Channel], report: &mut Report) {
+/// The ceiling: Health/Check of a bare tonic server (`bare-health`, started
+/// here, measured first), then our own Health/Check as a ratio to it (what
+/// our middleware costs). Every later cell's ratio is to the bare server's.
+async fn ceiling(
+    args: &RunArgs,
+    svc: &Service,
+    channels: &[Channel],
+    tmp: &Path,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let mut levels = args.read_concurrency.clone();
     levels.push(args.wide_concurrency);
-    for c in levels {
-        let (m, cpu) = cell(args, svc.pid(), channels, c, |ch, _w, _s| async move {
-            HealthClient::new(ch)
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|_| ())
-                .map_err(status_text)
-        })
-        .await;
-        let r = row("-", "Health/Check", m, cpu, &[]);
-        report.ceiling.push(r);
+    let port = procs::free_port();
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["bare-health", "--port", &port.to_string()]);
+    let bare = Proc::spawn("bare tonic", &mut cmd, &tmp.join("bare.log"))?;
+    procs::wait_port(port, Duration::from_secs(10)).await?;
+    let bare_channels = connect_many(&format!("127.0.0.1:{port}"), 32).await?;
+    let mut bare_rows = Vec::new();
+    for &c in &levels {
+        let (m, cpu) = cell(args, bare.pid(), &bare_channels, c, health_check).await;
+        bare_rows.push(row("-", "bare tonic Health/Check", m, cpu, &[]));
     }
+    drop(bare_channels);
+    drop(bare);
+    let mut ours = Vec::new();
+    for &c in &levels {
+        let (m, cpu) = cell(args, svc.pid(), channels, c, health_check).await;
+        ours.push(row("-", "our Health/Check", m, cpu, &bare_rows));
+    }
+    report.ceiling.extend(bare_rows);
+    report.ceiling.extend(ours);
+    Ok(())
+}
+
+/// One Health/Check of the whole server.
+async fn health_check(ch: Channel, _worker: usize, _seq: u64) -> Result<(), String> {
+    HealthClient::new(ch)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map(|_| ())
+        .map_err(status_text)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -902,7 +929,7 @@ async fn backend_suite_on(
     }
     let channels = connect_many(&svc.addr(), 32).await?;
     if args.has("ceiling") && report.ceiling.is_empty() {
-        ceiling(args, &svc, &channels, report).await;
+        ceiling(args, &svc, &channels, tmp, report).await?;
     }
     if !(args.has("reads") || args.has("writes") || args.has("footprint")) {
         svc.stop();

@@ -8,6 +8,12 @@ use clap::Parser;
 use mcp_registry::config::{Cli, Command, Settings};
 use mcp_registry::{Application, cli, telemetry};
 
+/// mimalloc instead of glibc's allocator: the profile of a loaded service
+/// showed malloc/free (and contention on glibc's arena locks) as the largest
+/// cost after the HTTP/2 stack itself (BENCHMARKS.md, "Middleware").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Cli::parse();
     let serving = matches!(args.command, None | Some(Command::Serve));

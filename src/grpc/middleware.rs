@@ -267,7 +267,25 @@ pub fn request_id(headers: &HeaderMap) -> String {
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::now_v7().simple()))
+        .unwrap_or_else(new_request_id)
+}
+
+/// A new request id, `req_` and 32 hex digits: this process's random prefix
+/// (64 bits, drawn once) and a counter, so ids never repeat within a process
+/// and practically never across replicas. No system call, one allocation:
+/// it is made for every request.
+fn new_request_id() -> String {
+    use std::fmt::Write;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut id = String::with_capacity(36);
+    id.push_str("req_");
+    let _ = write!(id, "{prefix:016x}{n:016x}");
+    id
 }
 
 /// Service and method of an RPC, restricted to known services so that a
@@ -277,33 +295,74 @@ struct RpcName {
     service: &'static str,
     method: &'static str,
     needs_auth: bool,
+    /// Index in `KNOWN_RPCS`, or its length for an unknown RPC: where its
+    /// metric handles are kept ([`RpcMetrics`]).
+    index: usize,
 }
 
 impl RpcName {
     fn from_path(path: &str) -> Self {
+        let known = crate::grpc::KNOWN_RPCS;
         let unknown = Self {
             service: "unknown",
             method: "unknown",
             needs_auth: true,
+            index: known.len(),
         };
         let Some((service, method)) = path.trim_start_matches('/').split_once('/') else {
             return unknown;
         };
-        let Some(known) = crate::grpc::KNOWN_RPCS
+        let Some(index) = known
             .iter()
-            .find(|(s, m)| *s == service && *m == method)
+            .position(|(s, m)| *s == service && *m == method)
         else {
             return Self {
                 needs_auth: !is_public_service(service),
                 ..unknown
             };
         };
+        let (service, method) = known[index];
         Self {
-            service: known.0,
-            method: known.1,
-            needs_auth: !is_public_service(known.0),
+            service,
+            method,
+            needs_auth: !is_public_service(service),
+            index,
         }
     }
+}
+
+/// Every gRPC code, in `Code` order (what `grpc_server_handled_total` counts by).
+const CODES: usize = 17;
+
+/// One RPC's metric handles, registered once: recording is then a few
+/// atomic operations, with no registry look-up or label building per call.
+struct RpcMetrics {
+    handled: [std::sync::OnceLock<metrics::Counter>; CODES],
+    seconds: metrics::Histogram,
+}
+
+/// The handles of every known RPC, then of the unknown ones. The recorder is
+/// installed first, so that no handle is a no-op left from before it.
+fn rpc_metrics(rpc: RpcName) -> &'static RpcMetrics {
+    static ALL: std::sync::OnceLock<Box<[RpcMetrics]>> = std::sync::OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        crate::telemetry::metrics_handle();
+        let known = crate::grpc::KNOWN_RPCS;
+        (0..=known.len())
+            .map(|i| {
+                let (service, method) = known.get(i).copied().unwrap_or(("unknown", "unknown"));
+                RpcMetrics {
+                    handled: Default::default(),
+                    seconds: metrics::histogram!(
+                        "grpc_server_handling_seconds",
+                        "grpc_service" => service,
+                        "grpc_method" => method,
+                    ),
+                }
+            })
+            .collect()
+    });
+    &all[rpc.index.min(all.len() - 1)]
 }
 
 /// Health and reflection answer without an API key.
@@ -322,25 +381,26 @@ impl Meter {
     fn finish(self, code: Code) {
         let elapsed = self.start.elapsed();
         let code_name = code_name(code);
-        metrics::counter!(
-            "grpc_server_handled_total",
-            "grpc_service" => self.rpc.service,
-            "grpc_method" => self.rpc.method,
-            "grpc_code" => code_name,
-        )
-        .increment(1);
-        metrics::histogram!(
-            "grpc_server_handling_seconds",
-            "grpc_service" => self.rpc.service,
-            "grpc_method" => self.rpc.method,
-        )
-        .record(elapsed.as_secs_f64());
-        let _entered = self.span.enter();
+        let handles = rpc_metrics(self.rpc);
+        let slot = (code as usize).min(CODES - 1);
+        handles.handled[slot]
+            .get_or_init(|| {
+                metrics::counter!(
+                    "grpc_server_handled_total",
+                    "grpc_service" => self.rpc.service,
+                    "grpc_method" => self.rpc.method,
+                    "grpc_code" => code_name,
+                )
+            })
+            .increment(1);
+        handles.seconds.record(elapsed.as_secs_f64());
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-        if code == Code::Ok {
-            tracing::debug!(code = code_name, elapsed_ms, "rpc finished");
-        } else {
+        if code != Code::Ok {
+            let _entered = self.span.enter();
             tracing::info!(code = code_name, elapsed_ms, "rpc finished");
+        } else if tracing::enabled!(tracing::Level::DEBUG) {
+            let _entered = self.span.enter();
+            tracing::debug!(code = code_name, elapsed_ms, "rpc finished");
         }
     }
 }

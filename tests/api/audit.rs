@@ -585,6 +585,19 @@ async fn filters_combine_and_page_tokens_are_bound_to_them(app: TestApp) {
         fields,
         ["end", "page_size", "resource_id", "resource_type", "start"]
     );
+    // Free-text filters: no control character (PostgreSQL refuses a NUL;
+    // the wire fuzzer found it), bounded length.
+    let bad = client
+        .list_audit_events(pb::ListAuditEventsRequest {
+            actor: "key\0".into(),
+            action: "a".repeat(129),
+            ..Default::default()
+        })
+        .await;
+    let status = assert_error(bad, Code::InvalidArgument, "INVALID_ARGUMENT");
+    let mut fields = violated_fields(&status);
+    fields.sort();
+    assert_eq!(fields, ["action", "actor"]);
 }
 
 fn timestamp(micros: i64) -> prost_types::Timestamp {

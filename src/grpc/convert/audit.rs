@@ -57,6 +57,21 @@ fn optional(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// A free-text filter (an actor, an action, a resource id): empty for none,
+/// else at most 128 printable characters. Never a control character: the
+/// databases would refuse a NUL, and no stored value holds one.
+fn optional_text(v: &mut Violations, field: &str, text: String) -> Option<String> {
+    if text.chars().count() > 128 {
+        v.add(field, "must be at most 128 characters");
+        return None;
+    }
+    if text.chars().any(char::is_control) {
+        v.add(field, "must not contain control characters");
+        return None;
+    }
+    optional(text)
+}
+
 impl Listing<EventFilter> {
     /// Reads a ListAuditEvents request.
     pub fn read(request: pb::ListAuditEventsRequest, v: &mut Violations) -> Self {
@@ -74,7 +89,7 @@ impl Listing<EventFilter> {
         let kind = v
             .check("resource_type", enum_field::<ResourceType>(resource_type))
             .flatten();
-        let resource = match (kind, optional(resource_id)) {
+        let resource = match (kind, optional_text(v, "resource_id", resource_id)) {
             (Some(kind), id) => Some((kind, id)),
             (None, Some(_)) => {
                 v.add("resource_id", "needs resource_type");
@@ -87,8 +102,8 @@ impl Listing<EventFilter> {
             filter: EventFilter {
                 organization_id: optional_id(v, "organization_id", "org", organization_id),
                 resource,
-                actor: optional(actor),
-                action: optional(action),
+                actor: optional_text(v, "actor", actor),
+                action: optional_text(v, "action", action),
                 start,
                 end,
             },
