@@ -9,10 +9,10 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    ExportRequest, PackUpdate, ToolSettingsUpdate, one_ref, resolution_heap_bytes, server_refs,
-    version,
+    ExportRequest, PackUpdate, ToolSettingsUpdate, one_ref, pack_filter, resolution_heap_bytes,
+    server_refs, version,
 };
-use crate::grpc::convert::{check_id, etag, id, optional_server_id};
+use crate::grpc::convert::{check_id, etag, id};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -81,18 +81,15 @@ impl PackService for PackApi {
         request: Request<pb::ListPacksRequest>,
     ) -> Reply<pb::ListPacksResponse> {
         let caller = caller(&request)?;
-        let pb::ListPacksRequest {
-            page_size,
-            page_token,
-            server_id,
-        } = request.into_inner();
+        let request = request.into_inner();
+        let (page_size, page_token) = (request.page_size, request.page_token.clone());
         let mut v = Violations::new();
-        let holding = optional_server_id(&server_id, &mut v);
-        let query = format!("packs?caller={}&server={server_id}", caller.scope());
+        let filter = pack_filter(request, &caller, &mut v);
+        let query = format!("packs?caller={}&filter={filter:?}", caller.scope());
         let tokens = PageTokens::new(&self.keyring, query);
         let page = tokens.parse(page_size, &page_token, &mut v);
         v.finish()?;
-        let page = self.packs.list(&caller, holding.as_deref(), &page).await?;
+        let page = self.packs.list(&caller, &filter, &page).await?;
         Ok(Response::new(pb::ListPacksResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

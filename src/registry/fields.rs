@@ -957,3 +957,42 @@ mod tests {
         assert_eq!(problems.map(|p| p.len()), Some(2));
     }
 }
+
+string_value!(
+    /// The end user a service key acts for (metadata `x-mcp-registry-subject`,
+    /// and the `created_by_subject` filters): 1 to 128 printable characters,
+    /// without whitespace at either end. Opaque to the registry: the relaying
+    /// service chooses it (a user id, an email, ...).
+    Subject
+);
+
+impl Subject {
+    /// Longest subject, in characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a subject from raw metadata bytes (which must be UTF-8).
+    pub fn parse_bytes(value: &[u8]) -> Result<Self, String> {
+        match std::str::from_utf8(value) {
+            Ok(value) => Self::parse(value),
+            Err(_) => Err("must be UTF-8 text".into()),
+        }
+    }
+
+    /// Parses a subject.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+            return Err("must not start or end with whitespace".into());
+        }
+        Ok(Self(value))
+    }
+}

@@ -20,7 +20,7 @@ use crate::registry::servers::{
     Transport, UrlPolicy, Visibility, validate,
 };
 use crate::registry::{
-    Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
 };
 
 wire_enum!("transport", Transport => pb::Transport {
@@ -460,6 +460,7 @@ const MAX_NAME_PREFIX: usize = ServerName::MAX_LEN;
 pub fn server_filter(
     filter: pb::McpServerFilter,
     include_catalog: bool,
+    caller: &Caller,
     v: &mut Violations,
 ) -> ServerFilter {
     let pb::McpServerFilter {
@@ -467,7 +468,16 @@ pub fn server_filter(
         category,
         visibility,
         name_prefix,
+        created_by_subject,
+        mine,
     } = filter;
+    let owner = super::creator_filter(
+        "filter.created_by_subject",
+        created_by_subject,
+        mine,
+        caller,
+        v,
+    );
     let status = v.check("filter.status", enum_field(status)).flatten();
     let visibility = v
         .check("filter.visibility", enum_field(visibility))
@@ -493,6 +503,7 @@ pub fn server_filter(
         visibility,
         name_prefix: (!name_prefix.is_empty()).then_some(name_prefix),
         include_catalog,
+        owner,
     }
 }
 
@@ -625,6 +636,8 @@ impl From<ServerView> for pb::McpServer {
             updated_at,
             created_by,
             modified_by,
+            created_by_subject,
+            modified_by_subject,
             revision: _,
         } = server;
         pb::McpServer {
@@ -689,6 +702,8 @@ impl From<ServerView> for pb::McpServer {
             updated_at: Some(timestamp(updated_at)),
             created_by,
             modified_by,
+            created_by_subject: created_by_subject.unwrap_or_default(),
+            modified_by_subject: modified_by_subject.unwrap_or_default(),
             etag,
             access_info: Some(access.into()),
             next_sync_at: opt_timestamp(next_sync_at),

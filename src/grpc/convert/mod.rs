@@ -102,6 +102,30 @@ pub fn check_id(v: &mut Violations, field: &str, prefix: &str, id: &str) {
     }
 }
 
+/// The `created_by_subject` / `mine` filters of a listing (`field` is the
+/// path of `created_by_subject`, `mine` its sibling): the owner to list, with
+/// `mine` resolved to the caller's own identity. Never both.
+pub fn creator_filter(
+    field: &str,
+    created_by_subject: String,
+    mine: bool,
+    caller: &crate::registry::Caller,
+    v: &mut Violations,
+) -> Option<crate::registry::Owner> {
+    use crate::registry::{Owner, Subject};
+    match (created_by_subject.is_empty(), mine) {
+        (true, false) => None,
+        (true, true) => Some(caller.owner()),
+        (false, false) => v
+            .check(field, Subject::parse(created_by_subject))
+            .map(|subject| Owner::Subject(subject.into_inner())),
+        (false, true) => {
+            v.add(field, "cannot be combined with mine");
+            None
+        }
+    }
+}
+
 /// A `server_id` field that may be empty (meaning every server); a
 /// violation under `server_id` unless it is empty or a server id.
 pub fn optional_server_id(server_id: &str, v: &mut Violations) -> Option<String> {

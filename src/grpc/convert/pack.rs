@@ -11,11 +11,11 @@ use crate::pb;
 use crate::registry::admin::validate_id;
 use crate::registry::packs::{
     ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
-    PackChanges, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind, ToolSetting,
-    ToolSettings,
+    PackChanges, PackFilter, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind,
+    ToolSetting, ToolSettings,
 };
 use crate::registry::servers::validate;
-use crate::registry::{Description, PackName, ServerName, ToolAlias, ToolDescription};
+use crate::registry::{Caller, Description, PackName, ServerName, ToolAlias, ToolDescription};
 
 wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
     Created = Created, Updated = Updated, ServerAdded = ServerAdded,
@@ -354,6 +354,8 @@ impl From<Pack> for pb::Pack {
             updated_at: Some(timestamp(pack.updated_at)),
             created_by: pack.created_by,
             modified_by: pack.modified_by,
+            created_by_subject: pack.created_by_subject.unwrap_or_default(),
+            modified_by_subject: pack.modified_by_subject.unwrap_or_default(),
         }
     }
 }
@@ -564,4 +566,24 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
         + tools
         + excluded
         + issues
+}
+
+/// Reads a ListPacks request's filters (`server_id`, `created_by_subject`,
+/// `mine`), the latter resolved for `caller`.
+pub fn pack_filter(
+    request: pb::ListPacksRequest,
+    caller: &Caller,
+    v: &mut Violations,
+) -> PackFilter {
+    let pb::ListPacksRequest {
+        page_size: _,
+        page_token: _,
+        server_id,
+        created_by_subject,
+        mine,
+    } = request;
+    PackFilter {
+        holding: super::optional_server_id(&server_id, v),
+        owner: super::creator_filter("created_by_subject", created_by_subject, mine, caller, v),
+    }
 }

@@ -20,7 +20,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
 use crate::registry::{
-    Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, Owner, Plan, RegistryName,
     RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
 };
 use crate::store::{ServerQuery, Store};
@@ -96,6 +96,9 @@ pub struct ServerFilter {
     pub visibility: Option<Visibility>,
     pub name_prefix: Option<String>,
     pub include_catalog: bool,
+    /// Only what this owner created (`created_by_subject`, or `mine`
+    /// resolved to the caller); part of the filter's cache key.
+    pub owner: Option<Owner>,
 }
 
 /// A validated ApproveTools request.
@@ -305,6 +308,8 @@ impl Servers {
             updated_at: now,
             created_by: caller.actor().to_owned(),
             modified_by: caller.actor().to_owned(),
+            created_by_subject: caller.subject().map(str::to_owned),
+            modified_by_subject: caller.subject().map(str::to_owned),
             revision: 1,
         };
         let changes = audit::server_changes(None, Some(&server));
@@ -356,6 +361,7 @@ impl Servers {
             status: filter.status,
             category: filter.category.clone(),
             name_prefix: filter.name_prefix.clone(),
+            owner: filter.owner.clone(),
         };
         let page = self.store.list_servers(&query, page).await?;
         Ok(Page {
@@ -472,7 +478,7 @@ impl Servers {
                         "server {id} was added to a pack meanwhile; delete with force to remove it from packs"
                     )));
                 }
-                packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                packs::remove_deleted_server(&tx, id, caller).await?;
                 tx.delete_server(id, server.revision).await?;
                 tx.record(&event).await?;
                 tx.commit().await?;
@@ -484,7 +490,7 @@ impl Servers {
                 orgs.dedup();
                 for org in orgs {
                     let tx = self.store.begin_org_write(org).await?;
-                    packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                    packs::remove_deleted_server(&tx, id, caller).await?;
                     tx.commit().await?;
                 }
                 self.store
@@ -580,6 +586,7 @@ impl Servers {
         server.revision += 1;
         server.updated_at = now_micros();
         server.modified_by = caller.actor().to_owned();
+        server.modified_by_subject = caller.subject().map(str::to_owned);
         let changes = audit::server_changes(Some(&before), Some(&server));
         let org = server.organization_id.as_deref();
         let event = AuditEvent::new(caller, Action::ServerApproveTools, server_id, org, changes);
@@ -798,6 +805,7 @@ impl Servers {
         server.revision = current.revision + 1;
         server.updated_at = now;
         server.modified_by = caller.actor().to_owned();
+        server.modified_by_subject = caller.subject().map(str::to_owned);
         Ok(server)
     }
 
@@ -1044,14 +1052,15 @@ pub fn is_visible(caller: &Caller, server: &McpServer) -> bool {
 /// ADMIN keys change their organization's servers, MEMBER keys those they
 /// created, platform admins the catalog.
 pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
-    can_edit_server_of(
-        caller,
-        server.organization_id.as_deref(),
-        &server.created_by,
-    )
+    can_edit_server_of(caller, server.organization_id.as_deref(), &owner_of(server))
 }
 
-fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> bool {
+/// Who owns `server`: the subject that created it, or else the key.
+pub fn owner_of(server: &McpServer) -> Owner {
+    Owner::of(&server.created_by, server.created_by_subject.as_deref())
+}
+
+fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, owner: &Owner) -> bool {
     match (caller, organization_id) {
         (Caller::PlatformAdmin { .. } | Caller::Cli, None) => true,
         // A pack-limited key only reads.
@@ -1060,13 +1069,14 @@ fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by
             Caller::Member {
                 organization_id,
                 role,
-                key_id,
                 packs: None,
+                ..
             },
-            Some(owner),
-        ) if organization_id == owner => match role {
+            Some(server_org),
+        ) if organization_id == server_org => match role {
             Role::Admin => true,
-            Role::Member => created_by == key_id,
+            // Ownership follows the subject when there is one.
+            Role::Member => caller.is_owner(owner),
             Role::Viewer => false,
         },
         _ => false,
@@ -1074,22 +1084,18 @@ fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by
 }
 
 fn access(caller: &Caller, server: &McpServer) -> Access {
-    access_to(
-        caller,
-        server.organization_id.as_deref(),
-        &server.created_by,
-    )
+    access_to(caller, server.organization_id.as_deref(), &owner_of(server))
 }
 
 /// What `caller` may do with a server of `organization_id` (`None`: the
-/// catalog) that `created_by` created.
-pub fn access_to(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> Access {
+/// catalog) that `owner` created.
+pub fn access_to(caller: &Caller, organization_id: Option<&str>, owner: &Owner) -> Access {
     Access {
         role: match caller {
             Caller::Member { role, .. } => Some(*role),
             Caller::PlatformAdmin { .. } | Caller::Cli => None,
         },
-        is_creator: created_by == caller.actor(),
-        can_edit: can_edit_server_of(caller, organization_id, created_by),
+        is_creator: caller.is_owner(owner),
+        can_edit: can_edit_server_of(caller, organization_id, owner),
     }
 }
