@@ -362,6 +362,26 @@ mod tests {
     }
 
     #[test]
+    fn ownership_follows_the_subject_when_there_is_one() {
+        let acting = |key_id: &str, subject: Option<&str>| Caller::Member {
+            key_id: key_id.into(),
+            organization_id: "org_1".into(),
+            role: Role::Member,
+            packs: None,
+            subject: subject.map(Arc::from),
+        };
+        let alices = Owner::of("key_old", Some("alice"));
+        assert!(acting("key_new", Some("alice")).is_owner(&alices));
+        assert!(!acting("key_old", Some("bob")).is_owner(&alices));
+        assert!(!acting("key_old", None).is_owner(&alices));
+        let keys = Owner::of("key_old", None);
+        assert!(acting("key_old", None).is_owner(&keys));
+        assert!(!acting("key_old", Some("alice")).is_owner(&keys));
+        assert!(!acting("key_new", None).is_owner(&keys));
+        assert_eq!(acting("key_new", Some("alice")).owner(), alices);
+    }
+
+    #[test]
     fn a_pack_limited_key_only_reads_whatever_its_role() {
         let limited = key(Role::Admin, Some(&["pack_a"]));
         assert!(matches!(

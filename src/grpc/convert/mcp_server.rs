@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
-use crate::grpc::convert::{check_id, checked, count, enum_field, enum_or, etag, wire_enum};
+use crate::grpc::convert::{
+    check_id, checked, count, creator_filter, enum_field, enum_or, etag, wire_enum,
+};
 use crate::grpc::json::{json_to_struct, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pagination::{Page, PageTokens};
@@ -471,7 +473,7 @@ pub fn server_filter(
         created_by_subject,
         mine,
     } = filter;
-    let owner = super::creator_filter(
+    let owner = creator_filter(
         "filter.created_by_subject",
         created_by_subject,
         mine,

@@ -15,8 +15,8 @@ pub mod pack;
 pub mod sync;
 
 use crate::error::{Error, Violations};
-use crate::registry::Micros;
 use crate::registry::admin::validate_id;
+use crate::registry::{Caller, Micros, Owner, Subject};
 
 /// A domain enum with a protobuf twin, declared with [`wire_enum!`].
 pub trait WireEnum: Sized + Copy {
@@ -109,10 +109,9 @@ pub fn creator_filter(
     field: &str,
     created_by_subject: String,
     mine: bool,
-    caller: &crate::registry::Caller,
+    caller: &Caller,
     v: &mut Violations,
-) -> Option<crate::registry::Owner> {
-    use crate::registry::{Owner, Subject};
+) -> Option<Owner> {
     match (created_by_subject.is_empty(), mine) {
         (true, false) => None,
         (true, true) => Some(caller.owner()),

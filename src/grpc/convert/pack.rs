@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Violations};
-use crate::grpc::convert::{check_id, enum_or, etag, wire_enum};
+use crate::grpc::convert::{
+    check_id, creator_filter, enum_or, etag, optional_server_id, wire_enum,
+};
 use crate::grpc::json::{object_field, string_field};
 use crate::grpc::timestamp;
 use crate::pb;
@@ -583,7 +585,7 @@ pub fn pack_filter(
         mine,
     } = request;
     PackFilter {
-        holding: super::optional_server_id(&server_id, v),
-        owner: super::creator_filter("created_by_subject", created_by_subject, mine, caller, v),
+        holding: optional_server_id(&server_id, v),
+        owner: creator_filter("created_by_subject", created_by_subject, mine, caller, v),
     }
 }
