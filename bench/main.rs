@@ -23,6 +23,7 @@ mod load;
 mod procs;
 mod report;
 mod scenarios;
+mod search;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Run the benchmark suite.
     Run(Box<RunArgs>),
+    /// Build the text-search data set in bulk SQL and print its query plans and latencies.
+    Search(search::SearchArgs),
     /// Serve a bare tonic Health server (nothing but tonic-health) on 127.0.0.1:
     /// the ceiling every cell is a ratio to.
     BareHealth {
@@ -226,6 +229,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Fixture { port, tools } => runtime.block_on(fixture::serve(port, tools)),
+        Command::Search(args) => runtime.block_on(search::run(args)),
         Command::BareHealth { port } => runtime.block_on(bare::serve(port)),
         Command::Run(args) => {
             let mut args = *args;

@@ -21,6 +21,7 @@ mod m20261201_000007_change_notifications;
 mod m20261206_000008_api_key_packs;
 mod m20261207_000009_server_documentation_url;
 mod m20261208_000010_sync_run_filter_indexes;
+mod m20261209_000011_tool_search;
 mod m20261210_000012_server_registry_metadata;
 mod m20261211_000013_pack_member_tool_settings;
 mod m20261212_000014_server_watches;
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_api_key_packs::Migration),
             Box::new(m20261207_000009_server_documentation_url::Migration),
             Box::new(m20261208_000010_sync_run_filter_indexes::Migration),
+            Box::new(m20261209_000011_tool_search::Migration),
             Box::new(m20261210_000012_server_registry_metadata::Migration),
             Box::new(m20261211_000013_pack_member_tool_settings::Migration),
             Box::new(m20261212_000014_server_watches::Migration),

@@ -13,7 +13,8 @@ use crate::grpc::convert::import::ImportRequest;
 use crate::grpc::convert::mcp_server::{
     ServerUpdate, server_filter, server_heap_bytes, server_json_to_pb, servers_page,
 };
-use crate::grpc::convert::{check_id, id};
+use crate::grpc::convert::search::SearchRequest;
+use crate::grpc::convert::{check_id, checked, id};
 use crate::grpc::{Reply, caller};
 use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
@@ -139,6 +140,26 @@ impl McpServerService for McpServerApi {
             .answers
             .list(&self.servers, &caller, &filter, &query, &page);
         Ok(Response::new(servers_page(listed.await?, &tokens)))
+    }
+
+    async fn search_tools(
+        &self,
+        request: Request<pb::SearchToolsRequest>,
+    ) -> Reply<pb::SearchToolsResponse> {
+        let caller = caller(&request)?;
+        let mut v = Violations::new();
+        let read = SearchRequest::read(request.into_inner(), &mut v);
+        let bound = format!("tools?caller={}&search={:?}", caller.scope(), read.search);
+        let tokens = PageTokens::new(&self.keyring, bound);
+        let page = tokens.parse(read.page_size, &read.page_token, &mut v);
+        v.finish()?;
+        let search = checked(read.search)?;
+        let found = self.servers.search_tools(&caller, &search, &page).await?;
+        Ok(Response::new(pb::SearchToolsResponse {
+            next_page_token: tokens.next_token(found.next.as_ref()),
+            total_size: found.total as i64,
+            hits: found.items.into_iter().map(Into::into).collect(),
+        }))
     }
 
     async fn update_mcp_server(

@@ -183,10 +183,11 @@ fn authorize(caller: &Caller, rpc: RpcName) -> Result<(), Error> {
         Caller::Member {
             role: Role::Viewer, ..
         } => Err(Error::PermissionDenied(
-            "viewer api keys may only read (Get, List, Resolve, Export, Watch)".into(),
+            "viewer api keys may only read (Get, List, Search, Resolve, Export, Watch)".into(),
         )),
         Caller::Member { packs: Some(_), .. } => Err(Error::PermissionDenied(
-            "pack-limited api keys may only read (Get, List, Resolve, Export, Watch)".into(),
+            "pack-limited api keys may only read (Get, List, Search, Resolve, Export, Watch)"
+                .into(),
         )),
         _ => Ok(()),
     }
@@ -207,7 +208,7 @@ pub fn rate_limit(limiter: Option<&KeyRateLimiter>, caller: &Caller) -> Result<(
 
 /// Returns whether an RPC only reads, judged by the AIP verb of its name.
 fn is_read_only(method: &str) -> bool {
-    ["Get", "List", "Resolve", "Export", "Watch"]
+    ["Get", "List", "Search", "Resolve", "Export", "Watch"]
         .iter()
         .any(|verb| method.starts_with(verb))
 }

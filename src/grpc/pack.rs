@@ -9,7 +9,7 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    ExportRequest, PackUpdate, ToolSettingsUpdate, one_ref, pack_filter, resolution_heap_bytes,
+    ExportRequest, PackListing, PackUpdate, ToolSettingsUpdate, one_ref, resolution_heap_bytes,
     server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
@@ -81,15 +81,13 @@ impl PackService for PackApi {
         request: Request<pb::ListPacksRequest>,
     ) -> Reply<pb::ListPacksResponse> {
         let caller = caller(&request)?;
-        let request = request.into_inner();
-        let (page_size, page_token) = (request.page_size, request.page_token.clone());
         let mut v = Violations::new();
-        let filter = pack_filter(request, &caller, &mut v);
-        let query = format!("packs?caller={}&filter={filter:?}", caller.scope());
-        let tokens = PageTokens::new(&self.keyring, query);
-        let page = tokens.parse(page_size, &page_token, &mut v);
+        let listing = PackListing::read(request.into_inner(), &caller, &mut v);
+        let bound = format!("packs?caller={}&{}", caller.scope(), listing.bound());
+        let tokens = PageTokens::new(&self.keyring, bound);
+        let page = tokens.parse(listing.page_size, &listing.page_token, &mut v);
         v.finish()?;
-        let page = self.packs.list(&caller, &filter, &page).await?;
+        let page = self.packs.list(&caller, &listing.filter, &page).await?;
         Ok(Response::new(pb::ListPacksResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

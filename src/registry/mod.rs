@@ -13,6 +13,7 @@ pub mod model;
 pub mod packs;
 pub mod retention;
 pub mod runs;
+pub mod search;
 pub mod servers;
 
 pub use admin::Admin;

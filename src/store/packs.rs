@@ -28,6 +28,7 @@ use crate::store::entities::{
 use crate::store::servers::{find_server, find_server_by_name, find_servers};
 use std::sync::{Arc, Mutex};
 
+use crate::store::search::text_match;
 use crate::store::{Generations, Store, Topic, unique_violation};
 
 /// A transaction holding the write lock of one organization's packs.
@@ -102,8 +103,9 @@ impl Store {
     /// Lists an organization's packs in id (= creation) order; with `only`,
     /// just those of these ids; with `holding`, just those whose current
     /// members include that server (through `pack_members_server_id_idx`);
-    /// with `owner`, just those it created (through `packs_org_subject_idx`
-    /// for a subject).
+    /// with `text`, just those whose name or description match it; with
+    /// `owner`, just those it created (through `packs_org_subject_idx` for a
+    /// subject).
     pub async fn list_packs(
         &self,
         organization_id: &str,
@@ -134,6 +136,10 @@ impl Store {
                 .filter(pack_member::Column::ServerId.eq(server_id))
                 .into_query();
             scope = scope.add(pack::Column::Id.in_subquery(packs));
+        }
+        if let Some(text) = &filter.text {
+            let backend = self.db.get_database_backend();
+            scope = scope.add(text_match(backend, "packs", "pack_search", "pack_id", text));
         }
         let mut select = pack::Entity::find()
             .filter(scope.clone())

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::AuditEvent;
+use crate::registry::search::TextQuery;
 use crate::registry::servers::{
     ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
     ToolConfiguration, Transport, Visibility,
@@ -23,6 +24,7 @@ use crate::registry::{Micros, Owner};
 use crate::store::audit::insert_audit_event;
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
+use crate::store::search::{has_tool, text_match};
 use crate::store::{Store, Topic, unique_violation};
 
 /// Which servers a listing covers.
@@ -33,6 +35,10 @@ pub struct ServerQuery {
     pub status: Option<ServerStatus>,
     pub category: Option<String>,
     pub name_prefix: Option<String>,
+    /// Only servers whose name, display name or description match.
+    pub text: Option<TextQuery>,
+    /// Only servers that currently have a tool with exactly this name.
+    pub tool_name: Option<String>,
     /// Only what this owner created (through `mcp_servers_scope_subject_idx`
     /// for a subject).
     pub owner: Option<Owner>,
@@ -201,6 +207,14 @@ impl Store {
             condition = condition.add(
                 Expr::col(Column::Name).like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
             );
+        }
+        let backend = self.db.get_database_backend();
+        if let Some(text) = &query.text {
+            let matched = text_match(backend, "mcp_servers", "server_search", "server_id", text);
+            condition = condition.add(matched);
+        }
+        if let Some(name) = &query.tool_name {
+            condition = condition.add(has_tool(backend, name));
         }
         let mut select = Entity::find()
             .filter(condition.clone())

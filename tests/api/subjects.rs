@@ -416,9 +416,110 @@ async fn packs_and_audit_events_record_the_subject(app: TestApp) {
     assert_eq!(actors, [("pack.update", "alice"), ("pack.create", "alice")]);
 }
 
+/// The subject filters combine with the text search: ListMcpServers
+/// `query` with `mine`/`created_by_subject`, and ListPacks `query` with
+/// `mine`, whose page tokens are bound to every filter (and to the subject
+/// `mine` resolves to).
+async fn subject_filters_combine_with_the_text_search(app: TestApp) {
+    let acme = app.org("acme", Plan::Pro).await;
+    let service = service_key(&app, &acme.id, pb::Role::Member).await;
+    let (alice, bob) = (acting(&service, "alice"), acting(&service, "bob"));
+    for (who, name, description) in [
+        (&alice, "tracker-a", "Jira issues"),
+        (&alice, "code-a", "GitHub repositories"),
+        (&bob, "tracker-b", "Jira issues"),
+    ] {
+        servers(&app, who)
+            .create_mcp_server(pb::CreateMcpServerRequest {
+                mcp_server: Some(pb::McpServer {
+                    description: description.into(),
+                    ..server(name)
+                }),
+            })
+            .await
+            .expect("create server");
+    }
+    let jira = |filter: pb::McpServerFilter| pb::McpServerFilter {
+        query: "jira".into(),
+        ..filter
+    };
+    assert_eq!(listed(&app, &alice, jira(mine())).await, ["tracker-a"]);
+    assert_eq!(listed(&app, &bob, jira(mine())).await, ["tracker-b"]);
+    let viewer = itself(&acme.viewer);
+    assert_eq!(
+        listed(&app, &viewer, jira(by_subject("bob"))).await,
+        ["tracker-b"]
+    );
+    assert!(listed(&app, &viewer, jira(mine())).await.is_empty());
+
+    for (who, name) in [
+        (&alice, "team-one"),
+        (&alice, "solo"),
+        (&alice, "team-two"),
+        (&bob, "team-bob"),
+    ] {
+        packs(&app, who)
+            .create_pack(pb::CreatePackRequest {
+                pack: Some(pb::Pack {
+                    name: name.into(),
+                    description: format!("{name} tools"),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("create pack");
+    }
+    let page = |query: &str, mine: bool, page_token: String| pb::ListPacksRequest {
+        page_size: 1,
+        page_token,
+        query: query.into(),
+        mine,
+        ..Default::default()
+    };
+    let list = |who: &As, request: pb::ListPacksRequest| {
+        let mut client = packs(&app, who);
+        async move {
+            client
+                .list_packs(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let first = list(&alice, page("team", true, String::new()))
+        .await
+        .expect("first page");
+    assert_eq!(first.total_size, 2);
+    let token = first.next_page_token.clone();
+    let second = list(&alice, page("team", true, token.clone()))
+        .await
+        .expect("second page");
+    let names: Vec<String> = first
+        .packs
+        .into_iter()
+        .chain(second.packs)
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["team-one", "team-two"]);
+    assert!(second.next_page_token.is_empty());
+    for (who, query, mine) in [
+        (&alice, "team", false),
+        (&alice, "tools", true),
+        (&bob, "team", true),
+    ] {
+        let result = list(who, page(query, mine, token.clone())).await;
+        let status = assert_error(result, Code::InvalidArgument, "INVALID_ARGUMENT");
+        assert_eq!(
+            violated_fields(&status),
+            ["page_token"],
+            "{query} mine={mine}"
+        );
+    }
+}
+
 on_both_backends!(
     ownership_follows_the_subject_across_a_key_rotation,
     only_service_keys_may_send_a_subject,
     invalid_subjects_are_refused,
     packs_and_audit_events_record_the_subject,
+    subject_filters_combine_with_the_text_search,
 );

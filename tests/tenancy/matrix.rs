@@ -144,6 +144,7 @@ const ROWS: &[Row] = &[
     row(SERVERS, "GetMcpServer", "A's by name", READ_A),
     row(SERVERS, "GetMcpServer", "catalog by id", CATALOG_READ),
     row(SERVERS, "ListMcpServers", "own + catalog", CATALOG_READ),
+    row(SERVERS, "SearchTools", "own + catalog", CATALOG_READ),
     row(SERVERS, "UpdateMcpServer", "fresh of A", WRITE_A),
     row(SERVERS, "UpdateMcpServer", "fresh catalog", CATALOG_WRITE),
     row(SERVERS, "DeleteMcpServer", "fresh of A", WRITE_A),
@@ -575,6 +576,15 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
             servers()
                 .list_mcp_servers(pb::ListMcpServersRequest {
                     include_catalog: true,
+                    page_size: 1000,
+                    ..Default::default()
+                })
+                .await,
+        ),
+        ("SearchTools", _) => answer(
+            servers()
+                .search_tools(pb::SearchToolsRequest {
+                    query: "tool*".into(),
                     page_size: 1000,
                     ..Default::default()
                 })

@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
+use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{
     check_id, checked, count, creator_filter, enum_field, enum_or, etag, wire_enum,
 };
@@ -470,6 +471,8 @@ pub fn server_filter(
         category,
         visibility,
         name_prefix,
+        query,
+        tool_name,
         created_by_subject,
         mine,
     } = filter;
@@ -499,11 +502,17 @@ pub fn server_filter(
             );
         }
     }
+    let text = optional_text(&query, "filter.query", v);
+    if !tool_name.is_empty() {
+        v.check("filter.tool_name", validate::tool_name(&tool_name));
+    }
     ServerFilter {
         status,
         category: (!category.is_empty()).then_some(category),
         visibility,
         name_prefix: (!name_prefix.is_empty()).then_some(name_prefix),
+        text,
+        tool_name: (!tool_name.is_empty()).then_some(tool_name),
         include_catalog,
         owner,
     }

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use crate::error::{Error, Violations};
+use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{
     check_id, creator_filter, enum_or, etag, optional_server_id, wire_enum,
 };
@@ -570,22 +571,41 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
         + issues
 }
 
-/// Reads a ListPacks request's filters (`server_id`, `created_by_subject`,
-/// `mine`), the latter resolved for `caller`.
-pub fn pack_filter(
-    request: pb::ListPacksRequest,
-    caller: &Caller,
-    v: &mut Violations,
-) -> PackFilter {
-    let pb::ListPacksRequest {
-        page_size: _,
-        page_token: _,
-        server_id,
-        created_by_subject,
-        mine,
-    } = request;
-    PackFilter {
-        holding: optional_server_id(&server_id, v),
-        owner: creator_filter("created_by_subject", created_by_subject, mine, caller, v),
+/// A ListPacks request, read: the filters (`server_id`, `query`,
+/// `created_by_subject`, `mine`, the latter resolved for the caller) and the
+/// page parameters.
+pub struct PackListing {
+    pub filter: PackFilter,
+    pub page_size: i32,
+    pub page_token: String,
+}
+
+impl PackListing {
+    /// Reads `request` for `caller`, adding a violation for each invalid field.
+    pub fn read(request: pb::ListPacksRequest, caller: &Caller, v: &mut Violations) -> Self {
+        let pb::ListPacksRequest {
+            page_size,
+            page_token,
+            server_id,
+            query,
+            created_by_subject,
+            mine,
+        } = request;
+        let filter = PackFilter {
+            holding: optional_server_id(&server_id, v),
+            text: optional_text(&query, "query", v),
+            owner: creator_filter("created_by_subject", created_by_subject, mine, caller, v),
+        };
+        Self {
+            filter,
+            page_size,
+            page_token,
+        }
+    }
+
+    /// The filters as page tokens are bound to them (every filter, the owner
+    /// as resolved for the caller).
+    pub fn bound(&self) -> String {
+        format!("filter={:?}", self.filter)
     }
 }

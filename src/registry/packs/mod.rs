@@ -14,6 +14,7 @@ pub use model::*;
 use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
+use crate::registry::search::TextQuery;
 use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
 use crate::registry::{Caller, Description, GatewayUrl, Owner, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
@@ -38,6 +39,8 @@ pub struct PackChanges {
 pub struct PackFilter {
     /// Only the packs whose current members include this server.
     pub holding: Option<String>,
+    /// Only the packs whose name or description match this text.
+    pub text: Option<TextQuery>,
     /// Only what this owner created (`created_by_subject`, or `mine`
     /// resolved to the caller).
     pub owner: Option<Owner>,
@@ -178,7 +181,8 @@ impl Packs {
     }
 
     /// Lists the caller's organization's packs (a pack-limited key's only);
-    /// with `holding`, only those whose current members include that server.
+    /// with `holding`, only those whose current members include that server;
+    /// with `text`, only those whose name or description match it.
     /// A server the caller cannot see is in none of its packs, so the page is
     /// empty: the filter narrows and tells nothing about other organizations.
     pub async fn list(

@@ -137,11 +137,16 @@ impl<V: Clone> ServerAnswers<V> {
         query: &str,
         page: &PageRequest<String>,
     ) -> Result<Page<Shown<V>, String>, Error> {
-        let (Some(org), None, true, None) = (
+        // Syncs change statuses and tools without announcing the scope, and
+        // a text match may start on any server of it: such listings are read
+        // every time.
+        let (Some(org), None, true, None, None, None) = (
             caller.organization_id(),
             filter.status,
             self.pages.is_on(),
             caller.pack_limit(),
+            &filter.tool_name,
+            &filter.text,
         ) else {
             let listed = servers.list(caller, filter, page).await?;
             return Ok(Page {

@@ -5,6 +5,7 @@ pub mod answers;
 pub mod import;
 pub mod model;
 mod naming;
+mod search;
 pub mod server_json;
 pub mod validate;
 
@@ -19,6 +20,7 @@ use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
+use crate::registry::search::TextQuery;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Owner, Plan, RegistryName,
     RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
@@ -95,6 +97,10 @@ pub struct ServerFilter {
     pub category: Option<String>,
     pub visibility: Option<Visibility>,
     pub name_prefix: Option<String>,
+    /// Text over name, display name and description.
+    pub text: Option<TextQuery>,
+    /// Only servers that currently have a tool with exactly this name.
+    pub tool_name: Option<String>,
     pub include_catalog: bool,
     /// Only what this owner created (`created_by_subject`, or `mine`
     /// resolved to the caller); part of the filter's cache key.
@@ -361,6 +367,8 @@ impl Servers {
             status: filter.status,
             category: filter.category.clone(),
             name_prefix: filter.name_prefix.clone(),
+            text: filter.text.clone(),
+            tool_name: filter.tool_name.clone(),
             owner: filter.owner.clone(),
         };
         let page = self.store.list_servers(&query, page).await?;

@@ -408,20 +408,24 @@ class GetMcpServerRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class McpServerFilter(_message.Message):
-    __slots__ = ("status", "category", "visibility", "name_prefix", "created_by_subject", "mine")
+    __slots__ = ("status", "category", "visibility", "name_prefix", "query", "tool_name", "created_by_subject", "mine")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     MINE_FIELD_NUMBER: _ClassVar[int]
     status: ServerStatus
     category: str
     visibility: Visibility
     name_prefix: str
+    query: str
+    tool_name: str
     created_by_subject: str
     mine: bool
-    def __init__(self, status: _Optional[_Union[ServerStatus, str]] = ..., category: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., name_prefix: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
+    def __init__(self, status: _Optional[_Union[ServerStatus, str]] = ..., category: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., name_prefix: _Optional[str] = ..., query: _Optional[str] = ..., tool_name: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
 
 class ListMcpServersRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "filter", "include_catalog")
@@ -444,6 +448,54 @@ class ListMcpServersResponse(_message.Message):
     next_page_token: str
     total_size: int
     def __init__(self, mcp_servers: _Optional[_Iterable[_Union[McpServer, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
+
+class SearchToolsRequest(_message.Message):
+    __slots__ = ("query", "page_size", "page_token", "server_id", "category", "approval_states", "pack_id", "include_packs")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    APPROVAL_STATES_FIELD_NUMBER: _ClassVar[int]
+    PACK_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_PACKS_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    page_size: int
+    page_token: str
+    server_id: str
+    category: str
+    approval_states: _containers.RepeatedScalarFieldContainer[ToolApprovalState]
+    pack_id: str
+    include_packs: bool
+    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., category: _Optional[str] = ..., approval_states: _Optional[_Iterable[_Union[ToolApprovalState, str]]] = ..., pack_id: _Optional[str] = ..., include_packs: _Optional[bool] = ...) -> None: ...
+
+class ToolHit(_message.Message):
+    __slots__ = ("server_id", "server_name", "tool_name", "title", "description", "score", "pack_ids")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
+    TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PACK_IDS_FIELD_NUMBER: _ClassVar[int]
+    server_id: str
+    server_name: str
+    tool_name: str
+    title: str
+    description: str
+    score: float
+    pack_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, server_id: _Optional[str] = ..., server_name: _Optional[str] = ..., tool_name: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., score: _Optional[float] = ..., pack_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SearchToolsResponse(_message.Message):
+    __slots__ = ("hits", "next_page_token", "total_size")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SIZE_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[ToolHit]
+    next_page_token: str
+    total_size: int
+    def __init__(self, hits: _Optional[_Iterable[_Union[ToolHit, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., total_size: _Optional[int] = ...) -> None: ...
 
 class UpdateMcpServerRequest(_message.Message):
     __slots__ = ("mcp_server", "update_mask")

@@ -62,6 +62,11 @@ class McpServerServiceStub:
                 request_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersRequest.SerializeToString,
                 response_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersResponse.FromString,
                 _registered_method=True)
+        self.SearchTools = channel.unary_unary(
+                '/mcpregistry.v1.McpServerService/SearchTools',
+                request_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsRequest.SerializeToString,
+                response_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsResponse.FromString,
+                _registered_method=True)
         self.UpdateMcpServer = channel.unary_unary(
                 '/mcpregistry.v1.McpServerService/UpdateMcpServer',
                 request_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.UpdateMcpServerRequest.SerializeToString,
@@ -150,6 +155,27 @@ class McpServerServiceServicer:
         """Lists servers, oldest first, with keyset pagination and optional filters.
         Callers: any role. Errors: INVALID_ARGUMENT/INVALID_ARGUMENT for a bad
         filter, page size or page token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SearchTools(self, request, context):
+        """Finds tools by text among the tools of the servers the caller sees (its
+        organization's and the catalog's; a platform-admin key: the catalog's), as
+        their last successful syncs stored them. The query language (`query`):
+        terms separated by spaces, all of which must match: a word (`jira`), a
+        prefix (`iss*`) or a phrase in double quotes (`"create issue"`). Text is
+        compared as tokens: runs of letters and digits, in lower case (no
+        stemming); anything else separates them, so `create_issue` is the phrase
+        `create issue`. A term matches in the tool's name, title (`title`, else
+        `annotations.title`) or description. Hits are ranked: a match in the name
+        outranks one in the title, which outranks one in the description; equal
+        scores are ordered by server id, then tool name. The index is written in
+        the transaction that stores a sync's tools, so a removed tool is never
+        found after its sync. Callers: any role (not pack-limited keys). Errors:
+        INVALID_ARGUMENT/INVALID_ARGUMENT for an invalid `query`, filter, page size
+        or page token; PERMISSION_DENIED/PERMISSION_DENIED for a pack-limited key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -339,6 +365,11 @@ def add_McpServerServiceServicer_to_server(servicer, server):
                     request_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersRequest.FromString,
                     response_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersResponse.SerializeToString,
             ),
+            'SearchTools': grpc.unary_unary_rpc_method_handler(
+                    servicer.SearchTools,
+                    request_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsRequest.FromString,
+                    response_serializer=mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsResponse.SerializeToString,
+            ),
             'UpdateMcpServer': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateMcpServer,
                     request_deserializer=mcpregistry_dot_v1_dot_mcp__server__pb2.UpdateMcpServerRequest.FromString,
@@ -473,6 +504,33 @@ class McpServerService:
             '/mcpregistry.v1.McpServerService/ListMcpServers',
             mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersRequest.SerializeToString,
             mcpregistry_dot_v1_dot_mcp__server__pb2.ListMcpServersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SearchTools(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mcpregistry.v1.McpServerService/SearchTools',
+            mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsRequest.SerializeToString,
+            mcpregistry_dot_v1_dot_mcp__server__pb2.SearchToolsResponse.FromString,
             options,
             channel_credentials,
             insecure,

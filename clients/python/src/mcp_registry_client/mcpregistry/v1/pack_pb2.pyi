@@ -303,18 +303,20 @@ class GetPackRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListPacksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "server_id", "created_by_subject", "mine")
+    __slots__ = ("page_size", "page_token", "server_id", "query", "created_by_subject", "mine")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     MINE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     server_id: str
+    query: str
     created_by_subject: str
     mine: bool
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., query: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
 
 class ListPacksResponse(_message.Message):
     __slots__ = ("packs", "next_page_token", "total_size")

@@ -16,7 +16,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file mcpregistry/v1/mcp_server.proto.
  */
 export const file_mcpregistry_v1_mcp_server: GenFile = /*@__PURE__*/
-  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSK2DAoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEhoKEmNyZWF0ZWRfYnlfc3ViamVjdBg8IAEoCRIbChNtb2RpZmllZF9ieV9zdWJqZWN0GD0gASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkSFQoNcmVnaXN0cnlfbmFtZRgoIAEoCRIYChByZWdpc3RyeV92ZXJzaW9uGCkgASgJGjUKE1JlcXVlc3RIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghfZW5hYmxlZCLZAQoLQ3JlZGVudGlhbHMSNAoHYXBpX2tleRgBIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLkFwaUtleUNyZWRlbnRpYWxzSAASPgoMYmVhcmVyX3Rva2VuGAIgASgLMiYubWNwcmVnaXN0cnkudjEuQmVhcmVyVG9rZW5DcmVkZW50aWFsc0gAEkwKGW9hdXRoMl9jbGllbnRfY3JlZGVudGlhbHMYAyABKAsyJy5tY3ByZWdpc3RyeS52MS5PQXV0aDJDbGllbnRDcmVkZW50aWFsc0gAQgYKBGtpbmQiNQoRQXBpS2V5Q3JlZGVudGlhbHMSCwoDa2V5GAEgASgJEhMKC2hlYWRlcl9uYW1lGAIgASgJIicKFkJlYXJlclRva2VuQ3JlZGVudGlhbHMSDQoFdG9rZW4YASABKAkiZgoXT0F1dGgyQ2xpZW50Q3JlZGVudGlhbHMSEQoJdG9rZW5fdXJsGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIVCg1jbGllbnRfc2VjcmV0GAMgASgJEg4KBnNjb3BlcxgEIAMoCSJMChFUb29sQ29uZmlndXJhdGlvbhIUCgdlbmFibGVkGAEgASgISACIAQESFQoNYWxsb3dlZF90b29scxgCIAMoCUIKCghfZW5hYmxlZCKZAQoKU2VydmVySW5mbxIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgDIAEoCRINCgV0aXRsZRgEIAEoCRIUCgxpbnN0cnVjdGlvbnMYBSABKAkSLQoMY2FwYWJpbGl0aWVzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKPAQoJU3luY0Vycm9yEisKBnJlYXNvbhgBIAEoDjIbLm1jcHJlZ2lzdHJ5LnYxLkVycm9yUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N5bmNfcnVuX2lkGAQgASgJIlYKCkFjY2Vzc0luZm8SIgoEcm9sZRgBIAEoDjIULm1jcHJlZ2lzdHJ5LnYxLlJvbGUSEgoKaXNfY3JlYXRvchgCIAEoCBIQCghjYW5fZWRpdBgDIAEoCCKeAwoEVG9vbBIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEi0KDGlucHV0X3NjaGVtYRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNb3V0cHV0X3NjaGVtYRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRI5Cg5hcHByb3ZhbF9zdGF0ZRgIIAEoDjIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xBcHByb3ZhbFN0YXRlEiAKGGFwcHJvdmVkX2RlZmluaXRpb25faGFzaBgJIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjaGFuZ2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK5AQoGUHJvbXB0EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSMQoJYXJndW1lbnRzGAQgAygLMh4ubWNwcmVnaXN0cnkudjEuUHJvbXB0QXJndW1lbnQSFwoPZGVmaW5pdGlvbl9oYXNoGAUgASgJEjEKDWRpc2NvdmVyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKDlByb21wdEFyZ3VtZW50EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEAoIcmVxdWlyZWQYBCABKAgi8gEKCFJlc291cmNlEgsKA3VyaRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIRCgRzaXplGAYgASgDSACIAQESLAoLYW5ub3RhdGlvbnMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgIIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfc2l6ZSLnAQoQUmVzb3VyY2VUZW1wbGF0ZRIUCgx1cmlfdGVtcGxhdGUYASABKAkSDAoEbmFtZRgCIAEoCRINCgV0aXRsZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIRCgltaW1lX3R5cGUYBSABKAkSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChZDcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXIiPQoTR2V0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAiwAEKD01jcFNlcnZlckZpbHRlchIsCgZzdGF0dXMYASABKA4yHC5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJTdGF0dXMSEAoIY2F0ZWdvcnkYAiABKAkSLgoKdmlzaWJpbGl0eRgDIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSEwoLbmFtZV9wcmVmaXgYBCABKAkSGgoSY3JlYXRlZF9ieV9zdWJqZWN0GDwgASgJEgwKBG1pbmUYPSABKAgiiAEKFUxpc3RNY3BTZXJ2ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIvCgZmaWx0ZXIYAyABKAsyHy5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXJGaWx0ZXISFwoPaW5jbHVkZV9jYXRhbG9nGAQgASgIInUKFkxpc3RNY3BTZXJ2ZXJzUmVzcG9uc2USLgoLbWNwX3NlcnZlcnMYASADKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMieAoWVXBkYXRlTWNwU2VydmVyUmVxdWVzdBItCgptY3Bfc2VydmVyGAEgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJBChZEZWxldGVNY3BTZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBWZvcmNlGAIgASgIEgwKBGV0YWcYAyABKAkiUgoWTGlzdFNlcnZlclRvb2xzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkiawoXTGlzdFNlcnZlclRvb2xzUmVzcG9uc2USIwoFdG9vbHMYASADKAsyFC5tY3ByZWdpc3RyeS52MS5Ub29sEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlQKGExpc3RTZXJ2ZXJQcm9tcHRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkicQoZTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRInCgdwcm9tcHRzGAEgAygLMhYubWNwcmVnaXN0cnkudjEuUHJvbXB0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlYKGkxpc3RTZXJ2ZXJSZXNvdXJjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSK1AQobTGlzdFNlcnZlclJlc291cmNlc1Jlc3BvbnNlEisKCXJlc291cmNlcxgBIAMoCzIYLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlEjwKEnJlc291cmNlX3RlbXBsYXRlcxgCIAMoCzIgLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJEhIKCnRvdGFsX3NpemUYBCABKAMikwEKE0FwcHJvdmVUb29sc1JlcXVlc3QSEQoJc2VydmVyX2lkGAEgASgJEhIKCnRvb2xfbmFtZXMYAiADKAkSGQoRZGVmaW5pdGlvbl9oYXNoZXMYAyADKAkSEQoJYWxsX3Rvb2xzGAQgASgIEhkKEXJldm9rZV90b29sX25hbWVzGAUgAygJEgwKBGV0YWcYBiABKAkizQIKFkltcG9ydE1jcENvbmZpZ1JlcXVlc3QSEwoLY29uZmlnX2pzb24YASABKAkSSAoJdmFyaWFibGVzGAIgAygLMjUubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVxdWVzdC5WYXJpYWJsZXNFbnRyeRIzCgtvbl9jb25mbGljdBgDIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydENvbmZsaWN0Eg8KB2RyeV9ydW4YBCABKAgSLgoKdmlzaWJpbGl0eRgFIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSLAoGZm9ybWF0GAYgASgOMhwubWNwcmVnaXN0cnkudjEuSW1wb3J0Rm9ybWF0GjAKDlZhcmlhYmxlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQAoWRXhwb3J0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAiLgoXRXhwb3J0TWNwU2VydmVyUmVzcG9uc2USEwoLc2VydmVyX2pzb24YASABKAkidwoXSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2USLgoHZW50cmllcxgBIAMoCzIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydGVkRW50cnkSFQoNY3JlYXRlZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFIosBCg1JbXBvcnRlZEVudHJ5EgsKA2tleRgBIAEoCRIuCgdvdXRjb21lGAIgASgOMh0ubWNwcmVnaXN0cnkudjEuSW1wb3J0T3V0Y29tZRItCgptY3Bfc2VydmVyGAMgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEg4KBmRldGFpbBgEIAEoCSpsCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEgoOVFJBTlNQT1JUX0FVVE8QARIdChlUUkFOU1BPUlRfU1RSRUFNQUJMRV9IVFRQEAISEQoNVFJBTlNQT1JUX1NTRRADKpUBCghBdXRoVHlwZRIZChVBVVRIX1RZUEVfVU5TUEVDSUZJRUQQABISCg5BVVRIX1RZUEVfTk9ORRABEhUKEUFVVEhfVFlQRV9BUElfS0VZEAISGgoWQVVUSF9UWVBFX0JFQVJFUl9UT0tFThADEicKI0FVVEhfVFlQRV9PQVVUSDJfQ0xJRU5UX0NSRURFTlRJQUxTEAQqdAoOQXBwcm92YWxQb2xpY3kSHwobQVBQUk9WQUxfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIAocQVBQUk9WQUxfUE9MSUNZX1JFUVVJUkVfTk9ORRABEh8KG0FQUFJPVkFMX1BPTElDWV9SRVFVSVJFX0FMTBACKlgKClZpc2liaWxpdHkSGgoWVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhYKElZJU0lCSUxJVFlfUFJJVkFURRABEhYKElZJU0lCSUxJVFlfQ0FUQUxPRxACKrUBCgxTZXJ2ZXJTdGF0dXMSHQoZU0VSVkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVNFUlZFUl9TVEFUVVNfUEVORElORxABEhkKFVNFUlZFUl9TVEFUVVNfU1lOQ0lORxACEhsKF1NFUlZFUl9TVEFUVVNfQ09OTkVDVEVEEAMSFwoTU0VSVkVSX1NUQVRVU19FUlJPUhAEEhoKFlNFUlZFUl9TVEFUVVNfRElTQUJMRUQQBSrWAQoRVG9vbEFwcHJvdmFsU3RhdGUSIwofVE9PTF9BUFBST1ZBTF9TVEFURV9VTlNQRUNJRklFRBAAEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX1JFUVVJUkVEEAESIAocVE9PTF9BUFBST1ZBTF9TVEFURV9BUFBST1ZFRBACEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX0FQUFJPVkVEEAMSLgoqVE9PTF9BUFBST1ZBTF9TVEFURV9DSEFOR0VEX1NJTkNFX0FQUFJPVkFMEAQqgQEKDkltcG9ydENvbmZsaWN0Eh8KG0lNUE9SVF9DT05GTElDVF9VTlNQRUNJRklFRBAAEhgKFElNUE9SVF9DT05GTElDVF9TS0lQEAESGAoUSU1QT1JUX0NPTkZMSUNUX0ZBSUwQAhIaChZJTVBPUlRfQ09ORkxJQ1RfUkVOQU1FEAMqrAEKDUltcG9ydE91dGNvbWUSHgoaSU1QT1JUX09VVENPTUVfVU5TUEVDSUZJRUQQABIaChZJTVBPUlRfT1VUQ09NRV9DUkVBVEVEEAESGgoWSU1QT1JUX09VVENPTUVfUkVOQU1FRBACEiEKHUlNUE9SVF9PVVRDT01FX1NLSVBQRURfRVhJU1RTEAMSIAocSU1QT1JUX09VVENPTUVfU0tJUFBFRF9MT0NBTBAEKnEKDEltcG9ydEZvcm1hdBIdChlJTVBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASIwofSU1QT1JUX0ZPUk1BVF9NQ1BfQ0xJRU5UX0NPTkZJRxABEh0KGUlNUE9SVF9GT1JNQVRfU0VSVkVSX0pTT04QAjKYCAoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElQKD1VwZGF0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLlVwZGF0ZU1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISUQoPRGVsZXRlTWNwU2VydmVyEiYubWNwcmVnaXN0cnkudjEuRGVsZXRlTWNwU2VydmVyUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJiCg9MaXN0U2VydmVyVG9vbHMSJi5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyVG9vbHNSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVzcG9uc2USaAoRTGlzdFNlcnZlclByb21wdHMSKC5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUHJvbXB0c1JlcXVlc3QaKS5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUHJvbXB0c1Jlc3BvbnNlEm4KE0xpc3RTZXJ2ZXJSZXNvdXJjZXMSKi5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVxdWVzdBorLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJSZXNvdXJjZXNSZXNwb25zZRJOCgxBcHByb3ZlVG9vbHMSIy5tY3ByZWdpc3RyeS52MS5BcHByb3ZlVG9vbHNSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEmIKD0ltcG9ydE1jcENvbmZpZxImLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydE1jcENvbmZpZ1JlcXVlc3QaJy5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXNwb25zZRJiCg9FeHBvcnRNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5FeHBvcnRNY3BTZXJ2ZXJSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuRXhwb3J0TWNwU2VydmVyUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
+  fileDesc("Ch9tY3ByZWdpc3RyeS92MS9tY3Bfc2VydmVyLnByb3RvEg5tY3ByZWdpc3RyeS52MSK2DAoJTWNwU2VydmVyEgoKAmlkGAEgASgJEhcKD29yZ2FuaXphdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEhQKDGRpc3BsYXlfbmFtZRgEIAEoCRITCgtkZXNjcmlwdGlvbhgFIAEoCRILCgN1cmwYBiABKAkSEAoIaWNvbl91cmwYByABKAkSEAoIY2F0ZWdvcnkYCCABKAkSLAoJdHJhbnNwb3J0GAkgASgOMhkubWNwcmVnaXN0cnkudjEuVHJhbnNwb3J0EisKCWF1dGhfdHlwZRgKIAEoDjIYLm1jcHJlZ2lzdHJ5LnYxLkF1dGhUeXBlEjAKC2NyZWRlbnRpYWxzGAsgASgLMhsubWNwcmVnaXN0cnkudjEuQ3JlZGVudGlhbHMSFwoPaGFzX2NyZWRlbnRpYWxzGAwgASgIEjoKFmNyZWRlbnRpYWxzX3VwZGF0ZWRfYXQYDSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEkYKD3JlcXVlc3RfaGVhZGVycxgOIAMoCzItLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlci5SZXF1ZXN0SGVhZGVyc0VudHJ5EjcKD2FwcHJvdmFsX3BvbGljeRgPIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkFwcHJvdmFsUG9saWN5Ej0KEnRvb2xfY29uZmlndXJhdGlvbhgQIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xDb25maWd1cmF0aW9uEicKBmNvbmZpZxgRIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSFAoHZW5hYmxlZBgSIAEoCEgAiAEBEi4KCnZpc2liaWxpdHkYEyABKA4yGi5tY3ByZWdpc3RyeS52MS5WaXNpYmlsaXR5EiwKBnN0YXR1cxgUIAEoDjIcLm1jcHJlZ2lzdHJ5LnYxLlNlcnZlclN0YXR1cxI1ChJkZXRlY3RlZF90cmFuc3BvcnQYFSABKA4yGS5tY3ByZWdpc3RyeS52MS5UcmFuc3BvcnQSLwoLc2VydmVyX2luZm8YFiABKAsyGi5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJJbmZvEjIKDmxhc3Rfc3luY2VkX2F0GBcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7ChdsYXN0X3N1Y2Nlc3NmdWxfc3luY19hdBgYIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoKbGFzdF9lcnJvchgZIAEoCzIZLm1jcHJlZ2lzdHJ5LnYxLlN5bmNFcnJvchISCgp0b29sX2NvdW50GBogASgFEhQKDHByb21wdF9jb3VudBgbIAEoBRIWCg5yZXNvdXJjZV9jb3VudBgcIAEoBRIfChdyZXNvdXJjZV90ZW1wbGF0ZV9jb3VudBgdIAEoBRIcChR0b29sX2FwcHJvdmFsX2hhc2hlcxgeIAMoCRIQCghwYWNrX2lkcxgfIAMoCRIuCgpjcmVhdGVkX2F0GCAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GCEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GCIgASgJEhMKC21vZGlmaWVkX2J5GCMgASgJEhoKEmNyZWF0ZWRfYnlfc3ViamVjdBg8IAEoCRIbChNtb2RpZmllZF9ieV9zdWJqZWN0GD0gASgJEgwKBGV0YWcYJCABKAkSLwoLYWNjZXNzX2luZm8YJSABKAsyGi5tY3ByZWdpc3RyeS52MS5BY2Nlc3NJbmZvEjAKDG5leHRfc3luY19hdBgmIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGQoRZG9jdW1lbnRhdGlvbl91cmwYJyABKAkSFQoNcmVnaXN0cnlfbmFtZRgoIAEoCRIYChByZWdpc3RyeV92ZXJzaW9uGCkgASgJGjUKE1JlcXVlc3RIZWFkZXJzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghfZW5hYmxlZCLZAQoLQ3JlZGVudGlhbHMSNAoHYXBpX2tleRgBIAEoCzIhLm1jcHJlZ2lzdHJ5LnYxLkFwaUtleUNyZWRlbnRpYWxzSAASPgoMYmVhcmVyX3Rva2VuGAIgASgLMiYubWNwcmVnaXN0cnkudjEuQmVhcmVyVG9rZW5DcmVkZW50aWFsc0gAEkwKGW9hdXRoMl9jbGllbnRfY3JlZGVudGlhbHMYAyABKAsyJy5tY3ByZWdpc3RyeS52MS5PQXV0aDJDbGllbnRDcmVkZW50aWFsc0gAQgYKBGtpbmQiNQoRQXBpS2V5Q3JlZGVudGlhbHMSCwoDa2V5GAEgASgJEhMKC2hlYWRlcl9uYW1lGAIgASgJIicKFkJlYXJlclRva2VuQ3JlZGVudGlhbHMSDQoFdG9rZW4YASABKAkiZgoXT0F1dGgyQ2xpZW50Q3JlZGVudGlhbHMSEQoJdG9rZW5fdXJsGAEgASgJEhEKCWNsaWVudF9pZBgCIAEoCRIVCg1jbGllbnRfc2VjcmV0GAMgASgJEg4KBnNjb3BlcxgEIAMoCSJMChFUb29sQ29uZmlndXJhdGlvbhIUCgdlbmFibGVkGAEgASgISACIAQESFQoNYWxsb3dlZF90b29scxgCIAMoCUIKCghfZW5hYmxlZCKZAQoKU2VydmVySW5mbxIMCgRuYW1lGAEgASgJEg8KB3ZlcnNpb24YAiABKAkSGAoQcHJvdG9jb2xfdmVyc2lvbhgDIAEoCRINCgV0aXRsZRgEIAEoCRIUCgxpbnN0cnVjdGlvbnMYBSABKAkSLQoMY2FwYWJpbGl0aWVzGAYgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKPAQoJU3luY0Vycm9yEisKBnJlYXNvbhgBIAEoDjIbLm1jcHJlZ2lzdHJ5LnYxLkVycm9yUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSLwoLb2NjdXJyZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhMKC3N5bmNfcnVuX2lkGAQgASgJIlYKCkFjY2Vzc0luZm8SIgoEcm9sZRgBIAEoDjIULm1jcHJlZ2lzdHJ5LnYxLlJvbGUSEgoKaXNfY3JlYXRvchgCIAEoCBIQCghjYW5fZWRpdBgDIAEoCCKeAwoEVG9vbBIMCgRuYW1lGAEgASgJEg0KBXRpdGxlGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEi0KDGlucHV0X3NjaGVtYRgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLgoNb3V0cHV0X3NjaGVtYRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRI5Cg5hcHByb3ZhbF9zdGF0ZRgIIAEoDjIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xBcHByb3ZhbFN0YXRlEiAKGGFwcHJvdmVkX2RlZmluaXRpb25faGFzaBgJIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpjaGFuZ2VkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCK5AQoGUHJvbXB0EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSMQoJYXJndW1lbnRzGAQgAygLMh4ubWNwcmVnaXN0cnkudjEuUHJvbXB0QXJndW1lbnQSFwoPZGVmaW5pdGlvbl9oYXNoGAUgASgJEjEKDWRpc2NvdmVyZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlQKDlByb21wdEFyZ3VtZW50EgwKBG5hbWUYASABKAkSDQoFdGl0bGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSEAoIcmVxdWlyZWQYBCABKAgi8gEKCFJlc291cmNlEgsKA3VyaRgBIAEoCRIMCgRuYW1lGAIgASgJEg0KBXRpdGxlGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhEKCW1pbWVfdHlwZRgFIAEoCRIRCgRzaXplGAYgASgDSACIAQESLAoLYW5ub3RhdGlvbnMYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgIIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEIHCgVfc2l6ZSLnAQoQUmVzb3VyY2VUZW1wbGF0ZRIUCgx1cmlfdGVtcGxhdGUYASABKAkSDAoEbmFtZRgCIAEoCRINCgV0aXRsZRgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIRCgltaW1lX3R5cGUYBSABKAkSLAoLYW5ub3RhdGlvbnMYBiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhcKD2RlZmluaXRpb25faGFzaBgHIAEoCRIxCg1kaXNjb3ZlcmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJHChZDcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0Ei0KCm1jcF9zZXJ2ZXIYASABKAsyGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXIiPQoTR2V0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAi4gEKD01jcFNlcnZlckZpbHRlchIsCgZzdGF0dXMYASABKA4yHC5tY3ByZWdpc3RyeS52MS5TZXJ2ZXJTdGF0dXMSEAoIY2F0ZWdvcnkYAiABKAkSLgoKdmlzaWJpbGl0eRgDIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSEwoLbmFtZV9wcmVmaXgYBCABKAkSDQoFcXVlcnkYBSABKAkSEQoJdG9vbF9uYW1lGAYgASgJEhoKEmNyZWF0ZWRfYnlfc3ViamVjdBg8IAEoCRIMCgRtaW5lGD0gASgIIogBChVMaXN0TWNwU2VydmVyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSLwoGZmlsdGVyGAMgASgLMh8ubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyRmlsdGVyEhcKD2luY2x1ZGVfY2F0YWxvZxgEIAEoCCJ1ChZMaXN0TWNwU2VydmVyc1Jlc3BvbnNlEi4KC21jcF9zZXJ2ZXJzGAEgAygLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDItMBChJTZWFyY2hUb29sc1JlcXVlc3QSDQoFcXVlcnkYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSEQoJc2VydmVyX2lkGAQgASgJEhAKCGNhdGVnb3J5GAUgASgJEjoKD2FwcHJvdmFsX3N0YXRlcxgGIAMoDjIhLm1jcHJlZ2lzdHJ5LnYxLlRvb2xBcHByb3ZhbFN0YXRlEg8KB3BhY2tfaWQYByABKAkSFQoNaW5jbHVkZV9wYWNrcxgIIAEoCCKJAQoHVG9vbEhpdBIRCglzZXJ2ZXJfaWQYASABKAkSEwoLc2VydmVyX25hbWUYAiABKAkSEQoJdG9vbF9uYW1lGAMgASgJEg0KBXRpdGxlGAQgASgJEhMKC2Rlc2NyaXB0aW9uGAUgASgJEg0KBXNjb3JlGAYgASgBEhAKCHBhY2tfaWRzGAcgAygJImkKE1NlYXJjaFRvb2xzUmVzcG9uc2USJQoEaGl0cxgBIAMoCzIXLm1jcHJlZ2lzdHJ5LnYxLlRvb2xIaXQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJEhIKCnRvdGFsX3NpemUYAyABKAMieAoWVXBkYXRlTWNwU2VydmVyUmVxdWVzdBItCgptY3Bfc2VydmVyGAEgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJBChZEZWxldGVNY3BTZXJ2ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEg0KBWZvcmNlGAIgASgIEgwKBGV0YWcYAyABKAkiUgoWTGlzdFNlcnZlclRvb2xzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkiawoXTGlzdFNlcnZlclRvb2xzUmVzcG9uc2USIwoFdG9vbHMYASADKAsyFC5tY3ByZWdpc3RyeS52MS5Ub29sEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlQKGExpc3RTZXJ2ZXJQcm9tcHRzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIRCglzZXJ2ZXJfaWQYAyABKAkicQoZTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRInCgdwcm9tcHRzGAEgAygLMhYubWNwcmVnaXN0cnkudjEuUHJvbXB0EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCRISCgp0b3RhbF9zaXplGAMgASgDIlYKGkxpc3RTZXJ2ZXJSZXNvdXJjZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhEKCXNlcnZlcl9pZBgDIAEoCSK1AQobTGlzdFNlcnZlclJlc291cmNlc1Jlc3BvbnNlEisKCXJlc291cmNlcxgBIAMoCzIYLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlEjwKEnJlc291cmNlX3RlbXBsYXRlcxgCIAMoCzIgLm1jcHJlZ2lzdHJ5LnYxLlJlc291cmNlVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAMgASgJEhIKCnRvdGFsX3NpemUYBCABKAMikwEKE0FwcHJvdmVUb29sc1JlcXVlc3QSEQoJc2VydmVyX2lkGAEgASgJEhIKCnRvb2xfbmFtZXMYAiADKAkSGQoRZGVmaW5pdGlvbl9oYXNoZXMYAyADKAkSEQoJYWxsX3Rvb2xzGAQgASgIEhkKEXJldm9rZV90b29sX25hbWVzGAUgAygJEgwKBGV0YWcYBiABKAkizQIKFkltcG9ydE1jcENvbmZpZ1JlcXVlc3QSEwoLY29uZmlnX2pzb24YASABKAkSSAoJdmFyaWFibGVzGAIgAygLMjUubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVxdWVzdC5WYXJpYWJsZXNFbnRyeRIzCgtvbl9jb25mbGljdBgDIAEoDjIeLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydENvbmZsaWN0Eg8KB2RyeV9ydW4YBCABKAgSLgoKdmlzaWJpbGl0eRgFIAEoDjIaLm1jcHJlZ2lzdHJ5LnYxLlZpc2liaWxpdHkSLAoGZm9ybWF0GAYgASgOMhwubWNwcmVnaXN0cnkudjEuSW1wb3J0Rm9ybWF0GjAKDlZhcmlhYmxlc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiQAoWRXhwb3J0TWNwU2VydmVyUmVxdWVzdBIMCgJpZBgBIAEoCUgAEg4KBG5hbWUYAiABKAlIAEIICgZsb29rdXAiLgoXRXhwb3J0TWNwU2VydmVyUmVzcG9uc2USEwoLc2VydmVyX2pzb24YASABKAkidwoXSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2USLgoHZW50cmllcxgBIAMoCzIdLm1jcHJlZ2lzdHJ5LnYxLkltcG9ydGVkRW50cnkSFQoNY3JlYXRlZF9jb3VudBgCIAEoBRIVCg1za2lwcGVkX2NvdW50GAMgASgFIosBCg1JbXBvcnRlZEVudHJ5EgsKA2tleRgBIAEoCRIuCgdvdXRjb21lGAIgASgOMh0ubWNwcmVnaXN0cnkudjEuSW1wb3J0T3V0Y29tZRItCgptY3Bfc2VydmVyGAMgASgLMhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEg4KBmRldGFpbBgEIAEoCSpsCglUcmFuc3BvcnQSGQoVVFJBTlNQT1JUX1VOU1BFQ0lGSUVEEAASEgoOVFJBTlNQT1JUX0FVVE8QARIdChlUUkFOU1BPUlRfU1RSRUFNQUJMRV9IVFRQEAISEQoNVFJBTlNQT1JUX1NTRRADKpUBCghBdXRoVHlwZRIZChVBVVRIX1RZUEVfVU5TUEVDSUZJRUQQABISCg5BVVRIX1RZUEVfTk9ORRABEhUKEUFVVEhfVFlQRV9BUElfS0VZEAISGgoWQVVUSF9UWVBFX0JFQVJFUl9UT0tFThADEicKI0FVVEhfVFlQRV9PQVVUSDJfQ0xJRU5UX0NSRURFTlRJQUxTEAQqdAoOQXBwcm92YWxQb2xpY3kSHwobQVBQUk9WQUxfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIAocQVBQUk9WQUxfUE9MSUNZX1JFUVVJUkVfTk9ORRABEh8KG0FQUFJPVkFMX1BPTElDWV9SRVFVSVJFX0FMTBACKlgKClZpc2liaWxpdHkSGgoWVklTSUJJTElUWV9VTlNQRUNJRklFRBAAEhYKElZJU0lCSUxJVFlfUFJJVkFURRABEhYKElZJU0lCSUxJVFlfQ0FUQUxPRxACKrUBCgxTZXJ2ZXJTdGF0dXMSHQoZU0VSVkVSX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFVNFUlZFUl9TVEFUVVNfUEVORElORxABEhkKFVNFUlZFUl9TVEFUVVNfU1lOQ0lORxACEhsKF1NFUlZFUl9TVEFUVVNfQ09OTkVDVEVEEAMSFwoTU0VSVkVSX1NUQVRVU19FUlJPUhAEEhoKFlNFUlZFUl9TVEFUVVNfRElTQUJMRUQQBSrWAQoRVG9vbEFwcHJvdmFsU3RhdGUSIwofVE9PTF9BUFBST1ZBTF9TVEFURV9VTlNQRUNJRklFRBAAEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX1JFUVVJUkVEEAESIAocVE9PTF9BUFBST1ZBTF9TVEFURV9BUFBST1ZFRBACEiQKIFRPT0xfQVBQUk9WQUxfU1RBVEVfTk9UX0FQUFJPVkVEEAMSLgoqVE9PTF9BUFBST1ZBTF9TVEFURV9DSEFOR0VEX1NJTkNFX0FQUFJPVkFMEAQqgQEKDkltcG9ydENvbmZsaWN0Eh8KG0lNUE9SVF9DT05GTElDVF9VTlNQRUNJRklFRBAAEhgKFElNUE9SVF9DT05GTElDVF9TS0lQEAESGAoUSU1QT1JUX0NPTkZMSUNUX0ZBSUwQAhIaChZJTVBPUlRfQ09ORkxJQ1RfUkVOQU1FEAMqrAEKDUltcG9ydE91dGNvbWUSHgoaSU1QT1JUX09VVENPTUVfVU5TUEVDSUZJRUQQABIaChZJTVBPUlRfT1VUQ09NRV9DUkVBVEVEEAESGgoWSU1QT1JUX09VVENPTUVfUkVOQU1FRBACEiEKHUlNUE9SVF9PVVRDT01FX1NLSVBQRURfRVhJU1RTEAMSIAocSU1QT1JUX09VVENPTUVfU0tJUFBFRF9MT0NBTBAEKnEKDEltcG9ydEZvcm1hdBIdChlJTVBPUlRfRk9STUFUX1VOU1BFQ0lGSUVEEAASIwofSU1QT1JUX0ZPUk1BVF9NQ1BfQ0xJRU5UX0NPTkZJRxABEh0KGUlNUE9SVF9GT1JNQVRfU0VSVkVSX0pTT04QAjLwCAoQTWNwU2VydmVyU2VydmljZRJUCg9DcmVhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5DcmVhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyEk4KDEdldE1jcFNlcnZlchIjLm1jcHJlZ2lzdHJ5LnYxLkdldE1jcFNlcnZlclJlcXVlc3QaGS5tY3ByZWdpc3RyeS52MS5NY3BTZXJ2ZXISXwoOTGlzdE1jcFNlcnZlcnMSJS5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1JlcXVlc3QaJi5tY3ByZWdpc3RyeS52MS5MaXN0TWNwU2VydmVyc1Jlc3BvbnNlElYKC1NlYXJjaFRvb2xzEiIubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXF1ZXN0GiMubWNwcmVnaXN0cnkudjEuU2VhcmNoVG9vbHNSZXNwb25zZRJUCg9VcGRhdGVNY3BTZXJ2ZXISJi5tY3ByZWdpc3RyeS52MS5VcGRhdGVNY3BTZXJ2ZXJSZXF1ZXN0GhkubWNwcmVnaXN0cnkudjEuTWNwU2VydmVyElEKD0RlbGV0ZU1jcFNlcnZlchImLm1jcHJlZ2lzdHJ5LnYxLkRlbGV0ZU1jcFNlcnZlclJlcXVlc3QaFi5nb29nbGUucHJvdG9idWYuRW1wdHkSYgoPTGlzdFNlcnZlclRvb2xzEiYubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclRvb2xzUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkxpc3RTZXJ2ZXJUb29sc1Jlc3BvbnNlEmgKEUxpc3RTZXJ2ZXJQcm9tcHRzEigubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXF1ZXN0GikubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclByb21wdHNSZXNwb25zZRJuChNMaXN0U2VydmVyUmVzb3VyY2VzEioubWNwcmVnaXN0cnkudjEuTGlzdFNlcnZlclJlc291cmNlc1JlcXVlc3QaKy5tY3ByZWdpc3RyeS52MS5MaXN0U2VydmVyUmVzb3VyY2VzUmVzcG9uc2USTgoMQXBwcm92ZVRvb2xzEiMubWNwcmVnaXN0cnkudjEuQXBwcm92ZVRvb2xzUmVxdWVzdBoZLm1jcHJlZ2lzdHJ5LnYxLk1jcFNlcnZlchJiCg9JbXBvcnRNY3BDb25maWcSJi5tY3ByZWdpc3RyeS52MS5JbXBvcnRNY3BDb25maWdSZXF1ZXN0GicubWNwcmVnaXN0cnkudjEuSW1wb3J0TWNwQ29uZmlnUmVzcG9uc2USYgoPRXhwb3J0TWNwU2VydmVyEiYubWNwcmVnaXN0cnkudjEuRXhwb3J0TWNwU2VydmVyUmVxdWVzdBonLm1jcHJlZ2lzdHJ5LnYxLkV4cG9ydE1jcFNlcnZlclJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_empty, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_mcpregistry_v1_admin, file_mcpregistry_v1_errors]);
 
 /**
  * McpServer is a registered remote MCP server: its configuration (written by
@@ -1165,6 +1165,23 @@ export type McpServerFilter = Message<"mcpregistry.v1.McpServerFilter"> & {
   namePrefix: string;
 
   /**
+   * Only servers whose name, display name or description match this text, in
+   * SearchTools' query language (words, `prefix*`, `"a phrase"`; at most 256
+   * characters). The order stays oldest first.
+   *
+   * @generated from field: string query = 5;
+   */
+  query: string;
+
+  /**
+   * Only servers that currently have a tool with exactly this name (as their
+   * last successful sync found it).
+   *
+   * @generated from field: string tool_name = 6;
+   */
+  toolName: string;
+
+  /**
    * Only servers created by a service key acting for this end user (see
    * `created_by_subject`): 1 to 128 printable characters without whitespace
    * at either end, INVALID_ARGUMENT otherwise. Cannot be combined with `mine`.
@@ -1272,6 +1289,185 @@ export const ListMcpServersResponseSchema: GenMessage<ListMcpServersResponse> = 
   messageDesc(file_mcpregistry_v1_mcp_server, 18);
 
 /**
+ * Request of McpServerService.SearchTools.
+ *
+ * @generated from message mcpregistry.v1.SearchToolsRequest
+ */
+export type SearchToolsRequest = Message<"mcpregistry.v1.SearchToolsRequest"> & {
+  /**
+   * The text to find (see SearchTools): 1 to 256 characters holding at least
+   * one word, at most 16 terms. Required.
+   *
+   * @generated from field: string query = 1;
+   */
+  query: string;
+
+  /**
+   * Maximum number of hits to return: 0 means the default of 20, values above
+   * 1000 are treated as 1000, negative values are INVALID_ARGUMENT.
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of a previous call with the same other parameters;
+   * empty for the first page. A token that was altered, or that belongs to a
+   * different query, is INVALID_ARGUMENT.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only tools of this server (`mcp_...`). Filters only narrow: a server the
+   * caller cannot see gives no hits (never NOT_FOUND).
+   *
+   * @generated from field: string server_id = 4;
+   */
+  serverId: string;
+
+  /**
+   * Only tools of servers with exactly this category.
+   *
+   * @generated from field: string category = 5;
+   */
+  category: string;
+
+  /**
+   * Only tools in one of these approval states, as ListServerTools reports
+   * them (APPROVED, NOT_APPROVED and CHANGED_SINCE_APPROVAL apply under
+   * APPROVAL_POLICY_REQUIRE_ALL, NOT_REQUIRED under REQUIRE_NONE); empty keeps
+   * every tool.
+   *
+   * @generated from field: repeated mcpregistry.v1.ToolApprovalState approval_states = 6;
+   */
+  approvalStates: ToolApprovalState[];
+
+  /**
+   * Only tools of the current member servers of this pack (`pack_...`) of the
+   * caller's organization; another organization's pack gives no hits.
+   *
+   * @generated from field: string pack_id = 7;
+   */
+  packId: string;
+
+  /**
+   * Whether each hit lists `pack_ids`.
+   *
+   * @generated from field: bool include_packs = 8;
+   */
+  includePacks: boolean;
+};
+
+/**
+ * Describes the message mcpregistry.v1.SearchToolsRequest.
+ * Use `create(SearchToolsRequestSchema)` to create a new message.
+ */
+export const SearchToolsRequestSchema: GenMessage<SearchToolsRequest> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 19);
+
+/**
+ * ToolHit is one tool SearchTools found.
+ *
+ * @generated from message mcpregistry.v1.ToolHit
+ */
+export type ToolHit = Message<"mcpregistry.v1.ToolHit"> & {
+  /**
+   * The server's id.
+   *
+   * @generated from field: string server_id = 1;
+   */
+  serverId: string;
+
+  /**
+   * The server's name.
+   *
+   * @generated from field: string server_name = 2;
+   */
+  serverName: string;
+
+  /**
+   * The tool's name.
+   *
+   * @generated from field: string tool_name = 3;
+   */
+  toolName: string;
+
+  /**
+   * The tool's title (`title`, else `annotations.title`); empty if none.
+   *
+   * @generated from field: string title = 4;
+   */
+  title: string;
+
+  /**
+   * The tool's description.
+   *
+   * @generated from field: string description = 5;
+   */
+  description: string;
+
+  /**
+   * Relevance, higher is better. Comparable only within one search: the
+   * scale differs between the SQLite (bm25) and PostgreSQL (ts_rank) backends.
+   *
+   * @generated from field: double score = 6;
+   */
+  score: number;
+
+  /**
+   * With `include_packs`: the caller's organization's packs whose current
+   * members include the server, by id.
+   *
+   * @generated from field: repeated string pack_ids = 7;
+   */
+  packIds: string[];
+};
+
+/**
+ * Describes the message mcpregistry.v1.ToolHit.
+ * Use `create(ToolHitSchema)` to create a new message.
+ */
+export const ToolHitSchema: GenMessage<ToolHit> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 20);
+
+/**
+ * Response of McpServerService.SearchTools.
+ *
+ * @generated from message mcpregistry.v1.SearchToolsResponse
+ */
+export type SearchToolsResponse = Message<"mcpregistry.v1.SearchToolsResponse"> & {
+  /**
+   * The hits of this page, best first.
+   *
+   * @generated from field: repeated mcpregistry.v1.ToolHit hits = 1;
+   */
+  hits: ToolHit[];
+
+  /**
+   * Token for the next page; empty when this is the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+
+  /**
+   * Number of hits across all pages.
+   *
+   * @generated from field: int64 total_size = 3;
+   */
+  totalSize: bigint;
+};
+
+/**
+ * Describes the message mcpregistry.v1.SearchToolsResponse.
+ * Use `create(SearchToolsResponseSchema)` to create a new message.
+ */
+export const SearchToolsResponseSchema: GenMessage<SearchToolsResponse> = /*@__PURE__*/
+  messageDesc(file_mcpregistry_v1_mcp_server, 21);
+
+/**
  * Request of McpServerService.UpdateMcpServer.
  *
  * @generated from message mcpregistry.v1.UpdateMcpServerRequest
@@ -1306,7 +1502,7 @@ export type UpdateMcpServerRequest = Message<"mcpregistry.v1.UpdateMcpServerRequ
  * Use `create(UpdateMcpServerRequestSchema)` to create a new message.
  */
 export const UpdateMcpServerRequestSchema: GenMessage<UpdateMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 19);
+  messageDesc(file_mcpregistry_v1_mcp_server, 22);
 
 /**
  * Request of McpServerService.DeleteMcpServer.
@@ -1343,7 +1539,7 @@ export type DeleteMcpServerRequest = Message<"mcpregistry.v1.DeleteMcpServerRequ
  * Use `create(DeleteMcpServerRequestSchema)` to create a new message.
  */
 export const DeleteMcpServerRequestSchema: GenMessage<DeleteMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 20);
+  messageDesc(file_mcpregistry_v1_mcp_server, 23);
 
 /**
  * Request of McpServerService.ListServerTools.
@@ -1381,7 +1577,7 @@ export type ListServerToolsRequest = Message<"mcpregistry.v1.ListServerToolsRequ
  * Use `create(ListServerToolsRequestSchema)` to create a new message.
  */
 export const ListServerToolsRequestSchema: GenMessage<ListServerToolsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 21);
+  messageDesc(file_mcpregistry_v1_mcp_server, 24);
 
 /**
  * Response of McpServerService.ListServerTools.
@@ -1416,7 +1612,7 @@ export type ListServerToolsResponse = Message<"mcpregistry.v1.ListServerToolsRes
  * Use `create(ListServerToolsResponseSchema)` to create a new message.
  */
 export const ListServerToolsResponseSchema: GenMessage<ListServerToolsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 22);
+  messageDesc(file_mcpregistry_v1_mcp_server, 25);
 
 /**
  * Request of McpServerService.ListServerPrompts.
@@ -1454,7 +1650,7 @@ export type ListServerPromptsRequest = Message<"mcpregistry.v1.ListServerPrompts
  * Use `create(ListServerPromptsRequestSchema)` to create a new message.
  */
 export const ListServerPromptsRequestSchema: GenMessage<ListServerPromptsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 23);
+  messageDesc(file_mcpregistry_v1_mcp_server, 26);
 
 /**
  * Response of McpServerService.ListServerPrompts.
@@ -1489,7 +1685,7 @@ export type ListServerPromptsResponse = Message<"mcpregistry.v1.ListServerPrompt
  * Use `create(ListServerPromptsResponseSchema)` to create a new message.
  */
 export const ListServerPromptsResponseSchema: GenMessage<ListServerPromptsResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 24);
+  messageDesc(file_mcpregistry_v1_mcp_server, 27);
 
 /**
  * Request of McpServerService.ListServerResources.
@@ -1528,7 +1724,7 @@ export type ListServerResourcesRequest = Message<"mcpregistry.v1.ListServerResou
  * Use `create(ListServerResourcesRequestSchema)` to create a new message.
  */
 export const ListServerResourcesRequestSchema: GenMessage<ListServerResourcesRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 25);
+  messageDesc(file_mcpregistry_v1_mcp_server, 28);
 
 /**
  * Response of McpServerService.ListServerResources. The pages walk one
@@ -1573,7 +1769,7 @@ export type ListServerResourcesResponse = Message<"mcpregistry.v1.ListServerReso
  * Use `create(ListServerResourcesResponseSchema)` to create a new message.
  */
 export const ListServerResourcesResponseSchema: GenMessage<ListServerResourcesResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 26);
+  messageDesc(file_mcpregistry_v1_mcp_server, 29);
 
 /**
  * Request of McpServerService.ApproveTools. At least one of `tool_names`,
@@ -1638,7 +1834,7 @@ export type ApproveToolsRequest = Message<"mcpregistry.v1.ApproveToolsRequest"> 
  * Use `create(ApproveToolsRequestSchema)` to create a new message.
  */
 export const ApproveToolsRequestSchema: GenMessage<ApproveToolsRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 27);
+  messageDesc(file_mcpregistry_v1_mcp_server, 30);
 
 /**
  * Request of McpServerService.ImportMcpConfig.
@@ -1697,7 +1893,7 @@ export type ImportMcpConfigRequest = Message<"mcpregistry.v1.ImportMcpConfigRequ
  * Use `create(ImportMcpConfigRequestSchema)` to create a new message.
  */
 export const ImportMcpConfigRequestSchema: GenMessage<ImportMcpConfigRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 28);
+  messageDesc(file_mcpregistry_v1_mcp_server, 31);
 
 /**
  * Request of McpServerService.ExportMcpServer.
@@ -1734,7 +1930,7 @@ export type ExportMcpServerRequest = Message<"mcpregistry.v1.ExportMcpServerRequ
  * Use `create(ExportMcpServerRequestSchema)` to create a new message.
  */
 export const ExportMcpServerRequestSchema: GenMessage<ExportMcpServerRequest> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 29);
+  messageDesc(file_mcpregistry_v1_mcp_server, 32);
 
 /**
  * Response of McpServerService.ExportMcpServer.
@@ -1755,7 +1951,7 @@ export type ExportMcpServerResponse = Message<"mcpregistry.v1.ExportMcpServerRes
  * Use `create(ExportMcpServerResponseSchema)` to create a new message.
  */
 export const ExportMcpServerResponseSchema: GenMessage<ExportMcpServerResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 30);
+  messageDesc(file_mcpregistry_v1_mcp_server, 33);
 
 /**
  * Response of McpServerService.ImportMcpConfig.
@@ -1790,7 +1986,7 @@ export type ImportMcpConfigResponse = Message<"mcpregistry.v1.ImportMcpConfigRes
  * Use `create(ImportMcpConfigResponseSchema)` to create a new message.
  */
 export const ImportMcpConfigResponseSchema: GenMessage<ImportMcpConfigResponse> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 31);
+  messageDesc(file_mcpregistry_v1_mcp_server, 34);
 
 /**
  * ImportedEntry is the fate of one configuration entry.
@@ -1833,7 +2029,7 @@ export type ImportedEntry = Message<"mcpregistry.v1.ImportedEntry"> & {
  * Use `create(ImportedEntrySchema)` to create a new message.
  */
 export const ImportedEntrySchema: GenMessage<ImportedEntry> = /*@__PURE__*/
-  messageDesc(file_mcpregistry_v1_mcp_server, 32);
+  messageDesc(file_mcpregistry_v1_mcp_server, 35);
 
 /**
  * Transport is how the service talks to an upstream MCP server.
@@ -2304,6 +2500,30 @@ export const McpServerService: GenService<{
     methodKind: "unary";
     input: typeof ListMcpServersRequestSchema;
     output: typeof ListMcpServersResponseSchema;
+  },
+  /**
+   * Finds tools by text among the tools of the servers the caller sees (its
+   * organization's and the catalog's; a platform-admin key: the catalog's), as
+   * their last successful syncs stored them. The query language (`query`):
+   * terms separated by spaces, all of which must match: a word (`jira`), a
+   * prefix (`iss*`) or a phrase in double quotes (`"create issue"`). Text is
+   * compared as tokens: runs of letters and digits, in lower case (no
+   * stemming); anything else separates them, so `create_issue` is the phrase
+   * `create issue`. A term matches in the tool's name, title (`title`, else
+   * `annotations.title`) or description. Hits are ranked: a match in the name
+   * outranks one in the title, which outranks one in the description; equal
+   * scores are ordered by server id, then tool name. The index is written in
+   * the transaction that stores a sync's tools, so a removed tool is never
+   * found after its sync. Callers: any role (not pack-limited keys). Errors:
+   * INVALID_ARGUMENT/INVALID_ARGUMENT for an invalid `query`, filter, page size
+   * or page token; PERMISSION_DENIED/PERMISSION_DENIED for a pack-limited key.
+   *
+   * @generated from rpc mcpregistry.v1.McpServerService.SearchTools
+   */
+  searchTools: {
+    methodKind: "unary";
+    input: typeof SearchToolsRequestSchema;
+    output: typeof SearchToolsResponseSchema;
   },
   /**
    * Changes a server's configuration. Changing `url`, `transport`, `auth_type`
