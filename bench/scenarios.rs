@@ -136,6 +136,7 @@ pub async fn org_with_secret(
                     pack_ids: Vec::new(),
                 },
                 display_name: "bench".into(),
+                acts_for_users: false,
             },
         )
         .await?;

@@ -10,6 +10,7 @@
 use std::time::Instant;
 
 use mcp_registry::pagination::PageRequest;
+use mcp_registry::registry::packs::PackFilter;
 use mcp_registry::registry::search::{TextQuery, ToolSearch};
 use mcp_registry::store::{ServerQuery, Store};
 use sea_orm::DbBackend;
@@ -273,11 +274,12 @@ async fn measure(db: &Db, args: &SearchArgs) -> anyhow::Result<()> {
         let (hits, p50, p99) = timed(args.samples, || store.list_servers(&query, &first)).await?;
         println!("| {label} | {hits} | {p50:.1} | {p99:.1} |");
     }
-    let team = TextQuery::parse("team").map_err(anyhow::Error::msg)?;
-    let (hits, p50, p99) = timed(args.samples, || {
-        store.list_packs(&org, None, None, Some(&team), &first)
-    })
-    .await?;
+    let team = PackFilter {
+        text: Some(TextQuery::parse("team").map_err(anyhow::Error::msg)?),
+        ..PackFilter::default()
+    };
+    let (hits, p50, p99) =
+        timed(args.samples, || store.list_packs(&org, None, &team, &first)).await?;
     println!("| ListPacks query `team` | {hits} | {p50:.1} | {p99:.1} |");
     store.close().await?;
     Ok(())

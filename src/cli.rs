@@ -46,6 +46,7 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
             role,
             platform_admin,
             packs,
+            acts_for_users,
             display_name,
         } => {
             let scope = match (platform_admin, org, role) {
@@ -77,6 +78,7 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
                     NewApiKey {
                         scope,
                         display_name,
+                        acts_for_users,
                     },
                 )
                 .await?;
@@ -102,6 +104,10 @@ async fn execute(admin: &Admin, command: AdminCommand) -> Result<serde_json::Val
             // Only limited keys print the field, so other keys' output is unchanged.
             if let Some(pack_ids) = pack_ids {
                 output["pack_ids"] = json!(pack_ids);
+            }
+            // Likewise only service keys print theirs.
+            if created.key.acts_for_users {
+                output["acts_for_users"] = json!(true);
             }
             Ok(output)
         }

@@ -78,6 +78,10 @@ pub enum AdminCommand {
             conflicts_with = "platform_admin"
         )]
         packs: Vec<String>,
+        /// Creates a service key: an internal service that relays its own
+        /// users names the end user of each call in `x-mcp-registry-subject`.
+        #[arg(long, conflicts_with = "platform_admin")]
+        acts_for_users: bool,
         /// Optional label for humans.
         #[arg(long, default_value = "")]
         display_name: String,

@@ -629,6 +629,8 @@ mod tests {
         updated_at: Default::default(),
         created_by: String::new(),
         modified_by: String::new(),
+        created_by_subject: None,
+        modified_by_subject: None,
     });
 
     fn incoming<'a>(
@@ -651,6 +653,7 @@ mod tests {
             organization_id: "org_1".into(),
             role: crate::registry::Role::Member,
             packs: None,
+            subject: None,
         }
     }
 

@@ -131,7 +131,7 @@ impl McpServerService for McpServerApi {
             include_catalog,
         } = request.into_inner();
         let mut v = Violations::new();
-        let filter = server_filter(filter.unwrap_or_default(), include_catalog, &mut v);
+        let filter = server_filter(filter.unwrap_or_default(), include_catalog, &caller, &mut v);
         let query = format!("mcp_servers?caller={}&filter={filter:?}", caller.scope());
         let tokens = PageTokens::new(&self.keyring, query.as_str());
         let page = tokens.parse(page_size, &page_token, &mut v);

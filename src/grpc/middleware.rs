@@ -4,6 +4,8 @@
 //!    ([`crate::grpc::status::REQUEST_ID`]) and echoes it in the response;
 //! 2. authenticates the API key (all paths except health and reflection) and
 //!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
+//!    with the end user of `x-mcp-registry-subject` when a service key sends
+//!    it (PERMISSION_DENIED for any other key, INVALID_ARGUMENT when invalid);
 //!    a VIEWER key or a pack-limited key calling anything but a read (Get*,
 //!    List*, Resolve*, Export*, Watch*) is refused here with PERMISSION_DENIED,
 //!    for every service;
@@ -28,7 +30,7 @@ use tracing::Instrument;
 
 use crate::error::Error;
 use crate::grpc::status::REQUEST_ID;
-use crate::registry::auth::Authenticator;
+use crate::registry::auth::{Authenticator, SUBJECT_HEADER};
 use crate::registry::{Caller, Role};
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
@@ -166,7 +168,8 @@ fn undecodable_request(headers: &HeaderMap) -> Option<tonic::Status> {
 /// Reads the credentials from the metadata and authenticates them.
 async fn authenticate(auth: &Authenticator, headers: &HeaderMap) -> Result<Caller, Error> {
     let (key, secret) = credentials(headers)?;
-    auth.authenticate(key, secret).await
+    let subject = headers.get(SUBJECT_HEADER).map(HeaderValue::as_bytes);
+    auth.authenticate_for(key, secret, subject).await
 }
 
 /// Refuses writes to VIEWER keys and pack-limited keys. Finer rules (creator
@@ -581,6 +584,7 @@ mod tests {
             organization_id: "org_1".into(),
             role: Role::Viewer,
             packs: None,
+            subject: None,
         };
         let rpc = |path| RpcName::from_path(path);
         assert!(authorize(&viewer, rpc("/mcpregistry.v1.PackService/ResolvePack")).is_ok());
@@ -610,6 +614,7 @@ mod tests {
             organization_id: "org_1".into(),
             role: Role::Admin,
             packs: Some(Arc::from(vec!["pack_1".to_owned()])),
+            subject: None,
         };
         let rpc = |path| RpcName::from_path(path);
         assert!(authorize(&limited, rpc("/mcpregistry.v1.PackService/GetPack")).is_ok());

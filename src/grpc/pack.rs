@@ -82,13 +82,12 @@ impl PackService for PackApi {
     ) -> Reply<pb::ListPacksResponse> {
         let caller = caller(&request)?;
         let mut v = Violations::new();
-        let listing = PackListing::read(request.into_inner(), &mut v);
+        let listing = PackListing::read(request.into_inner(), &caller, &mut v);
         let bound = format!("packs?caller={}&{}", caller.scope(), listing.bound());
         let tokens = PageTokens::new(&self.keyring, bound);
         let page = tokens.parse(listing.page_size, &listing.page_token, &mut v);
         v.finish()?;
-        let (holding, text) = (listing.server.as_deref(), listing.text.as_ref());
-        let page = self.packs.list(&caller, holding, text, &page).await?;
+        let page = self.packs.list(&caller, &listing.filter, &page).await?;
         Ok(Response::new(pb::ListPacksResponse {
             next_page_token: tokens.next_token(page.next.as_ref()),
             total_size: page.total as i64,

@@ -46,6 +46,8 @@ pub struct OrganizationUpdate {
 pub struct NewApiKey {
     pub scope: KeyScope,
     pub display_name: String,
+    /// A service key (organization keys only): see [`ApiKey::acts_for_users`].
+    pub acts_for_users: bool,
 }
 
 /// A freshly created key and its secret, which exists nowhere else.
@@ -203,6 +205,7 @@ impl Admin {
             created_by: caller.actor().to_owned(),
             last_used_at: None,
             revoked_at: None,
+            acts_for_users: new.acts_for_users,
         };
         let changes = audit::api_key_changes(None, Some(&key));
         let org = match &key.scope {

@@ -80,6 +80,8 @@ pub struct AuditEvent {
     pub at: Micros,
     /// The key id, or `cli`.
     pub actor: String,
+    /// The end user the actor (a service key) acted for, if any.
+    pub actor_subject: Option<String>,
     /// The gRPC or gateway request id; empty for the admin CLI.
     pub request_id: String,
     /// `<resource type>.<verb>`, such as `mcp_server.update`.
@@ -103,6 +105,7 @@ impl AuditEvent {
             organization_id: organization_id.map(str::to_owned),
             at: now_micros(),
             actor: caller.actor().to_owned(),
+            actor_subject: caller.subject().map(str::to_owned),
             request_id: crate::telemetry::current_request_id(),
             action: action.as_str().to_owned(),
             resource_type: action.resource_type(),

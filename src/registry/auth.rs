@@ -7,7 +7,10 @@ use std::time::Duration;
 use crate::crypto::{constant_time_eq, hash_secret};
 use crate::error::Error;
 use crate::registry::cache::ReadCache;
-use crate::registry::{ApiKey, Caller, KeyScope, is_valid_id, now_micros};
+use crate::registry::{ApiKey, Caller, KeyScope, Subject, is_valid_id, now_micros};
+
+/// Metadata naming the end user a service key acts for.
+pub const SUBJECT_HEADER: &str = "x-mcp-registry-subject";
 use crate::store::{Store, Topic};
 
 /// `last_used_at` is written at most this often per key, so that a busy key
@@ -50,6 +53,19 @@ impl Authenticator {
 
     /// Returns the caller that `key_id` + `secret` identify, or UNAUTHENTICATED.
     pub async fn authenticate(&self, key_id: &str, secret: &str) -> Result<Caller, Error> {
+        self.authenticate_for(key_id, secret, None).await
+    }
+
+    /// [`Self::authenticate`], acting for the end user `subject` (the raw
+    /// `x-mcp-registry-subject` metadata) when given: PERMISSION_DENIED unless
+    /// the key is a service key, INVALID_ARGUMENT when it is not a valid
+    /// [`Subject`]. The key is checked first, so an unknown key learns nothing.
+    pub async fn authenticate_for(
+        &self,
+        key_id: &str,
+        secret: &str,
+        subject: Option<&[u8]>,
+    ) -> Result<Caller, Error> {
         const INVALID: &str = "invalid api key or secret";
         let presented = hash_secret(secret);
         if !is_valid_id("key", key_id) {
@@ -108,6 +124,19 @@ impl Authenticator {
                 tracing::warn!(api_key_id = %key.id, error = %err, "cannot record api key use");
             }
         }
+        let subject = match subject {
+            None => None,
+            Some(_) if !key.acts_for_users => {
+                return Err(Error::PermissionDenied(format!(
+                    "only a service key (acts_for_users) may send {SUBJECT_HEADER}"
+                )));
+            }
+            Some(raw) => Some(Arc::<str>::from(
+                Subject::parse_bytes(raw)
+                    .map_err(|err| Error::invalid(SUBJECT_HEADER, err))?
+                    .as_str(),
+            )),
+        };
         Ok(match &key.scope {
             KeyScope::PlatformAdmin => Caller::PlatformAdmin {
                 key_id: key.id.clone(),
@@ -121,6 +150,7 @@ impl Authenticator {
                 organization_id: organization_id.clone(),
                 role: *role,
                 packs: cached.packs.clone(),
+                subject,
             },
         })
     }

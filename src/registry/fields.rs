@@ -651,6 +651,45 @@ impl RegistryVersion {
     }
 }
 
+string_value!(
+    /// The end user a service key acts for (metadata `x-mcp-registry-subject`,
+    /// and the `created_by_subject` filters): 1 to 128 printable characters,
+    /// without whitespace at either end. Opaque to the registry: the relaying
+    /// service chooses it (a user id, an email, ...).
+    Subject
+);
+
+impl Subject {
+    /// Longest subject, in characters.
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a subject from raw metadata bytes (which must be UTF-8).
+    pub fn parse_bytes(value: &[u8]) -> Result<Self, String> {
+        match std::str::from_utf8(value) {
+            Ok(value) => Self::parse(value),
+            Err(_) => Err("must be UTF-8 text".into()),
+        }
+    }
+
+    /// Parses a subject.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() {
+            return Err("is required".into());
+        }
+        if value.chars().count() > Self::MAX_LEN {
+            return Err(format!("must be at most {} characters", Self::MAX_LEN));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        if value.starts_with(char::is_whitespace) || value.ends_with(char::is_whitespace) {
+            return Err("must not start or end with whitespace".into());
+        }
+        Ok(Self(value))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -658,6 +697,23 @@ mod tests {
     const BAD_SLUGS: [&str; 8] = [
         "GitHub", "-lead", "_lead", "sp ace", "ünï", "gіthub", "a.b", "a/b",
     ];
+
+    #[test]
+    fn subjects_are_printable_trimmed_and_at_most_128_characters() {
+        for ok in [
+            "alice",
+            "Alice Doe",
+            "user:42",
+            "ü@example.com",
+            &"é".repeat(128),
+        ] {
+            assert!(Subject::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", " alice", "alice\t", "a\u{0}b", "a\nb", &"x".repeat(129)] {
+            assert!(Subject::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Subject::parse_bytes(b"\xff").is_err());
+    }
 
     #[test]
     fn registry_names_follow_the_schema_pattern() {

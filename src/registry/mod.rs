@@ -19,7 +19,7 @@ pub mod servers;
 pub use admin::Admin;
 pub use fields::{
     Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, RegistryName,
-    RegistryVersion, ServerName, ToolAlias, ToolDescription, UpstreamUrl,
+    RegistryVersion, ServerName, Subject, ToolAlias, ToolDescription, UpstreamUrl,
 };
 pub use model::*;
 

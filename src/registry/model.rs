@@ -157,6 +157,9 @@ pub struct ApiKey {
     pub created_by: String,
     pub last_used_at: Option<Micros>,
     pub revoked_at: Option<Micros>,
+    /// A service key (organization keys only): its calls may name the end
+    /// user they act for in `x-mcp-registry-subject`.
+    pub acts_for_users: bool,
 }
 
 /// The authenticated party of a request (or the local CLI).
@@ -174,7 +177,37 @@ pub enum Caller {
         /// `Some`: a pack-limited key, confined to these packs (never empty);
         /// `None`: the key reaches its whole organization.
         packs: Option<Arc<[String]>>,
+        /// The end user a service key acts for in this call; `None` when the
+        /// key acts for itself (always for keys that are not service keys).
+        subject: Option<Arc<str>>,
     },
+}
+
+/// Who owns (created) a server or pack: the end user a service key acted
+/// for, or else the key. Ownership follows the subject when there is one,
+/// so a rotated service key keeps its users' servers.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    Subject(String),
+    Key(String),
+}
+
+impl Owner {
+    /// The owner recorded as `created_by` / `created_by_subject`.
+    pub fn of(created_by: &str, created_by_subject: Option<&str>) -> Self {
+        match created_by_subject {
+            Some(subject) => Self::Subject(subject.to_owned()),
+            None => Self::Key(created_by.to_owned()),
+        }
+    }
+
+    /// Whether `created_by` / `created_by_subject` name this owner.
+    pub fn owns(&self, created_by: &str, created_by_subject: Option<&str>) -> bool {
+        match self {
+            Self::Subject(subject) => created_by_subject == Some(subject.as_str()),
+            Self::Key(key) => created_by_subject.is_none() && created_by == key,
+        }
+    }
 }
 
 /// Scope of what belongs to no organization: catalog servers' names and their runs.
@@ -215,6 +248,35 @@ impl Caller {
         match self {
             Self::Cli => "cli",
             Self::PlatformAdmin { key_id } | Self::Member { key_id, .. } => key_id,
+        }
+    }
+
+    /// Returns the end user the caller acts for, if any.
+    pub fn subject(&self) -> Option<&str> {
+        match self {
+            Self::Member {
+                subject: Some(subject),
+                ..
+            } => Some(subject),
+            _ => None,
+        }
+    }
+
+    /// Returns whom what the caller creates belongs to: its subject, or its key.
+    pub fn owner(&self) -> Owner {
+        match self.subject() {
+            Some(subject) => Owner::Subject(subject.to_owned()),
+            None => Owner::Key(self.actor().to_owned()),
+        }
+    }
+
+    /// Whether the caller is `owner`: the same subject, or the same key
+    /// acting for itself.
+    pub fn is_owner(&self, owner: &Owner) -> bool {
+        match (owner, self.subject()) {
+            (Owner::Subject(owner), Some(subject)) => owner == subject,
+            (Owner::Key(owner), None) => owner == self.actor(),
+            _ => false,
         }
     }
 
@@ -295,7 +357,28 @@ mod tests {
             organization_id: "org_1".into(),
             role,
             packs: packs.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            subject: None,
         }
+    }
+
+    #[test]
+    fn ownership_follows_the_subject_when_there_is_one() {
+        let acting = |key_id: &str, subject: Option<&str>| Caller::Member {
+            key_id: key_id.into(),
+            organization_id: "org_1".into(),
+            role: Role::Member,
+            packs: None,
+            subject: subject.map(Arc::from),
+        };
+        let alices = Owner::of("key_old", Some("alice"));
+        assert!(acting("key_new", Some("alice")).is_owner(&alices));
+        assert!(!acting("key_old", Some("bob")).is_owner(&alices));
+        assert!(!acting("key_old", None).is_owner(&alices));
+        let keys = Owner::of("key_old", None);
+        assert!(acting("key_old", None).is_owner(&keys));
+        assert!(!acting("key_old", Some("alice")).is_owner(&keys));
+        assert!(!acting("key_new", None).is_owner(&keys));
+        assert_eq!(acting("key_new", Some("alice")).owner(), alices);
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl Store {
             last_used_at: Set(key.last_used_at),
             revoked_at: Set(key.revoked_at),
             pack_ids: Set(pack_ids),
+            acts_for_users: Set(key.acts_for_users),
         };
         let txn = self.begin_write().await?;
         Entity::insert(row).exec_without_returning(&txn).await?;
@@ -180,5 +181,6 @@ fn to_domain(row: Model) -> Result<ApiKey, Error> {
         created_by: row.created_by,
         last_used_at: row.last_used_at,
         revoked_at: row.revoked_at,
+        acts_for_users: row.acts_for_users,
     })
 }

@@ -40,6 +40,8 @@ pub mod api_key {
         pub revoked_at: Option<i64>,
         /// JSON array of pack ids; NULL when the key is not pack-limited.
         pub pack_ids: Option<String>,
+        /// A service key: its calls may name the end user they act for.
+        pub acts_for_users: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -95,6 +97,9 @@ pub mod mcp_server {
         pub updated_at: i64,
         pub created_by: String,
         pub modified_by: String,
+        /// The end user a service key acted for; NULL for a key acting for itself.
+        pub created_by_subject: Option<String>,
+        pub modified_by_subject: Option<String>,
         pub revision: i64,
         /// Replica holding the scheduler lease (see store/leases.rs).
         pub lease_owner: Option<String>,
@@ -148,6 +153,9 @@ pub mod pack {
         pub updated_at: i64,
         pub created_by: String,
         pub modified_by: String,
+        /// The end user a service key acted for; NULL for a key acting for itself.
+        pub created_by_subject: Option<String>,
+        pub modified_by_subject: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -259,6 +267,8 @@ pub mod audit_event {
         pub scope: String,
         pub at: i64,
         pub actor: String,
+        /// The end user the actor (a service key) acted for.
+        pub actor_subject: Option<String>,
         pub request_id: String,
         pub action: String,
         pub resource_type: String,

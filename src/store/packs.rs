@@ -17,11 +17,10 @@ use sea_orm::{
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
-use crate::registry::Organization;
 use crate::registry::audit::AuditEvent;
-use crate::registry::packs::{ChangeKind, Member, Pack, PackRevision, PinnedTool};
-use crate::registry::search::TextQuery;
+use crate::registry::packs::{ChangeKind, Member, Pack, PackFilter, PackRevision, PinnedTool};
 use crate::registry::servers::{CapabilityKind, McpServer};
+use crate::registry::{Organization, Owner};
 use crate::store::audit::insert_audit_event;
 use crate::store::entities::{
     mcp_server, organization, pack, pack_member, pack_revision, server_capability,
@@ -104,16 +103,29 @@ impl Store {
     /// Lists an organization's packs in id (= creation) order; with `only`,
     /// just those of these ids; with `holding`, just those whose current
     /// members include that server (through `pack_members_server_id_idx`);
-    /// with `text`, just those whose name or description match it.
+    /// with `text`, just those whose name or description match it; with
+    /// `owner`, just those it created (through `packs_org_subject_idx` for a
+    /// subject).
     pub async fn list_packs(
         &self,
         organization_id: &str,
         only: Option<&[String]>,
-        holding: Option<&str>,
-        text: Option<&TextQuery>,
+        filter: &PackFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
+        let holding = filter.holding.as_deref();
         let mut scope = Condition::all().add(pack::Column::OrganizationId.eq(organization_id));
+        match &filter.owner {
+            Some(Owner::Subject(subject)) => {
+                scope = scope.add(pack::Column::CreatedBySubject.eq(subject.as_str()));
+            }
+            Some(Owner::Key(key)) => {
+                scope = scope
+                    .add(pack::Column::CreatedBySubject.is_null())
+                    .add(pack::Column::CreatedBy.eq(key.as_str()));
+            }
+            None => {}
+        }
         if let Some(ids) = only {
             scope = scope.add(pack::Column::Id.is_in(ids.iter().map(String::as_str)));
         }
@@ -125,7 +137,7 @@ impl Store {
                 .into_query();
             scope = scope.add(pack::Column::Id.in_subquery(packs));
         }
-        if let Some(text) = text {
+        if let Some(text) = &filter.text {
             let backend = self.db.get_database_backend();
             scope = scope.add(text_match(backend, "packs", "pack_search", "pack_id", text));
         }
@@ -344,6 +356,10 @@ impl OrgWrite {
             .col_expr(
                 pack::Column::ModifiedBy,
                 Expr::value(p.modified_by.as_str()),
+            )
+            .col_expr(
+                pack::Column::ModifiedBySubject,
+                Expr::value(p.modified_by_subject.clone()),
             )
             .filter(pack::Column::Id.eq(p.id.as_str()))
             .filter(pack::Column::Version.eq(expected_version))
@@ -585,6 +601,8 @@ fn pack_row(p: &Pack) -> pack::ActiveModel {
         updated_at: Set(p.updated_at),
         created_by: Set(p.created_by.clone()),
         modified_by: Set(p.modified_by.clone()),
+        created_by_subject: Set(p.created_by_subject.clone()),
+        modified_by_subject: Set(p.modified_by_subject.clone()),
     }
 }
 
@@ -600,6 +618,8 @@ fn pack_to_domain(row: pack::Model, members: Vec<Member>) -> Pack {
         updated_at: row.updated_at,
         created_by: row.created_by,
         modified_by: row.modified_by,
+        created_by_subject: row.created_by_subject,
+        modified_by_subject: row.modified_by_subject,
     }
 }
 

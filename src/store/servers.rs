@@ -14,13 +14,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
-use crate::registry::Micros;
 use crate::registry::audit::AuditEvent;
 use crate::registry::search::TextQuery;
 use crate::registry::servers::{
     ApprovalPolicy, AuthType, Capability, CapabilityKind, McpServer, ServerStatus,
     ToolConfiguration, Transport, Visibility,
 };
+use crate::registry::{Micros, Owner};
 use crate::store::audit::insert_audit_event;
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
@@ -39,6 +39,9 @@ pub struct ServerQuery {
     pub text: Option<TextQuery>,
     /// Only servers that currently have a tool with exactly this name.
     pub tool_name: Option<String>,
+    /// Only what this owner created (through `mcp_servers_scope_subject_idx`
+    /// for a subject).
+    pub owner: Option<Owner>,
 }
 
 /// What a finished sync writes on its server: only columns that syncs own,
@@ -184,6 +187,17 @@ impl Store {
         if let Some(category) = &query.category {
             condition = condition.add(Column::Category.eq(category.as_str()));
         }
+        match &query.owner {
+            Some(Owner::Subject(subject)) => {
+                condition = condition.add(Column::CreatedBySubject.eq(subject.as_str()));
+            }
+            Some(Owner::Key(key)) => {
+                condition = condition
+                    .add(Column::CreatedBySubject.is_null())
+                    .add(Column::CreatedBy.eq(key.as_str()));
+            }
+            None => {}
+        }
         if let Some(prefix) = &query.name_prefix {
             // `_` is a LIKE wildcard and may appear in names: escape it.
             let escaped = prefix
@@ -256,6 +270,7 @@ impl Store {
         row.resource_template_count = NotSet;
         row.created_at = NotSet;
         row.created_by = NotSet;
+        row.created_by_subject = NotSet;
         let txn = self.begin_write().await?;
         let result = Entity::update_many()
             .set(row)
@@ -621,6 +636,8 @@ fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
         updated_at: Set(s.updated_at),
         created_by: Set(s.created_by.clone()),
         modified_by: Set(s.modified_by.clone()),
+        created_by_subject: Set(s.created_by_subject.clone()),
+        modified_by_subject: Set(s.modified_by_subject.clone()),
         revision: Set(s.revision),
         // Scheduler state is written only by store/leases.rs.
         lease_owner: NotSet,
@@ -705,6 +722,8 @@ fn to_domain(row: mcp_server::Model) -> Result<McpServer, Error> {
         updated_at: row.updated_at,
         created_by: row.created_by,
         modified_by: row.modified_by,
+        created_by_subject: row.created_by_subject,
+        modified_by_subject: row.modified_by_subject,
         revision: row.revision,
     })
 }

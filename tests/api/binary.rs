@@ -185,6 +185,22 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Bac
             .expect("secret")
             .starts_with("mcpr_")
     );
+    assert!(member.get("acts_for_users").is_none(), "{member}");
+    // A service key, which may act for its users (x-mcp-registry-subject).
+    let service = admin_cli(
+        &database,
+        &master_key,
+        &[
+            "create-key",
+            "--org",
+            &org_id,
+            "--role",
+            "member",
+            "--acts-for-users",
+        ],
+    )
+    .await;
+    assert_eq!(service["acts_for_users"], true);
     let platform = admin_cli(&database, &master_key, &["create-key", "--platform-admin"]).await;
     let auth = Auth::Bearer(
         platform["api_key_id"].as_str().expect("id").to_owned(),
@@ -218,6 +234,7 @@ async fn the_admin_cli_bootstraps_an_organization_and_a_working_key(backend: Bac
         actions,
         [
             ("organization.create", "cli", ""),
+            ("api_key.create", "cli", ""),
             ("api_key.create", "cli", "")
         ]
     );

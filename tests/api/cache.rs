@@ -590,6 +590,7 @@ async fn replicas_drop_cached_answers_when_another_replica_writes() {
             mcp_registry::registry::admin::NewApiKey {
                 scope: mcp_registry::registry::KeyScope::PlatformAdmin,
                 display_name: String::new(),
+                acts_for_users: false,
             },
         )
         .await

@@ -396,6 +396,7 @@ pub async fn spawn_app(database: TestDatabase, options: Options) -> (TestApp, Ap
             NewApiKey {
                 scope: KeyScope::PlatformAdmin,
                 display_name: "test platform admin".into(),
+                acts_for_users: false,
             },
         )
         .await
@@ -456,6 +457,7 @@ pub async fn admin_key(admin: &Admin, org_id: &str) -> Auth {
                     pack_ids: Vec::new(),
                 },
                 display_name: String::new(),
+                acts_for_users: false,
             },
         )
         .await
@@ -577,6 +579,7 @@ impl TestApp {
                         pack_ids: Vec::new(),
                     },
                     display_name: String::new(),
+                    acts_for_users: false,
                 },
             )
             .await

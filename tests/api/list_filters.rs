@@ -469,7 +469,7 @@ async fn a_pack_listing_by_server_pages_with_tokens_bound_to_the_server(app: Tes
         page_size: 2,
         page_token,
         server_id: server_id.into(),
-        query: String::new(),
+        ..Default::default()
     };
     let first = list_packs(&app, &acme.viewer, page(&github.id, String::new()))
         .await

@@ -31,6 +31,7 @@ mod seed_shapes;
 mod server_details;
 mod server_json;
 mod servers;
+mod subjects;
 mod sync;
 mod sync_client;
 mod sync_fixtures;

@@ -119,6 +119,7 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
             platform_admin,
             display_name,
             pack_ids,
+            acts_for_users,
             ..
         } = key;
         let mut v = Violations::new();
@@ -146,6 +147,12 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
             if role != 0 {
                 v.add("api_key.role", "must be unset for a platform-admin key");
             }
+            if acts_for_users {
+                v.add(
+                    "api_key.acts_for_users",
+                    "must be false for a platform-admin key: only organization keys act for users",
+                );
+            }
             if !pack_ids.is_empty() {
                 v.add(
                     "api_key.pack_ids",
@@ -169,6 +176,7 @@ impl TryFrom<pb::CreateApiKeyRequest> for NewApiKey {
         Ok(NewApiKey {
             scope,
             display_name,
+            acts_for_users,
         })
     }
 }
@@ -209,6 +217,7 @@ impl From<ApiKey> for pb::ApiKey {
             revoked: key.revoked_at.is_some(),
             created_by: key.created_by,
             pack_ids,
+            acts_for_users: key.acts_for_users,
         }
     }
 }

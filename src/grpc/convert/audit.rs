@@ -165,6 +165,7 @@ impl From<AuditEvent> for pb::AuditEvent {
             organization_id: event.organization_id.unwrap_or_default(),
             time: Some(timestamp(event.at)),
             actor: event.actor,
+            actor_subject: event.actor_subject.unwrap_or_default(),
             request_id: event.request_id,
             action: event.action,
             resource_type: pb::AuditResourceType::from(event.resource_type) as i32,

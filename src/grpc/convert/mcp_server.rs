@@ -9,7 +9,9 @@ use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::search::optional_text;
-use crate::grpc::convert::{check_id, checked, count, enum_field, enum_or, etag, wire_enum};
+use crate::grpc::convert::{
+    check_id, checked, count, creator_filter, enum_field, enum_or, etag, wire_enum,
+};
 use crate::grpc::json::{json_to_struct, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
 use crate::pagination::{Page, PageTokens};
@@ -21,7 +23,7 @@ use crate::registry::servers::{
     Transport, UrlPolicy, Visibility, validate,
 };
 use crate::registry::{
-    Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
 };
 
 wire_enum!("transport", Transport => pb::Transport {
@@ -461,6 +463,7 @@ const MAX_NAME_PREFIX: usize = ServerName::MAX_LEN;
 pub fn server_filter(
     filter: pb::McpServerFilter,
     include_catalog: bool,
+    caller: &Caller,
     v: &mut Violations,
 ) -> ServerFilter {
     let pb::McpServerFilter {
@@ -470,7 +473,16 @@ pub fn server_filter(
         name_prefix,
         query,
         tool_name,
+        created_by_subject,
+        mine,
     } = filter;
+    let owner = creator_filter(
+        "filter.created_by_subject",
+        created_by_subject,
+        mine,
+        caller,
+        v,
+    );
     let status = v.check("filter.status", enum_field(status)).flatten();
     let visibility = v
         .check("filter.visibility", enum_field(visibility))
@@ -502,6 +514,7 @@ pub fn server_filter(
         text,
         tool_name: (!tool_name.is_empty()).then_some(tool_name),
         include_catalog,
+        owner,
     }
 }
 
@@ -634,6 +647,8 @@ impl From<ServerView> for pb::McpServer {
             updated_at,
             created_by,
             modified_by,
+            created_by_subject,
+            modified_by_subject,
             revision: _,
         } = server;
         pb::McpServer {
@@ -698,6 +713,8 @@ impl From<ServerView> for pb::McpServer {
             updated_at: Some(timestamp(updated_at)),
             created_by,
             modified_by,
+            created_by_subject: created_by_subject.unwrap_or_default(),
+            modified_by_subject: modified_by_subject.unwrap_or_default(),
             etag,
             access_info: Some(access.into()),
             next_sync_at: opt_timestamp(next_sync_at),

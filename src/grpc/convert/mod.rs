@@ -16,8 +16,8 @@ pub mod search;
 pub mod sync;
 
 use crate::error::{Error, Violations};
-use crate::registry::Micros;
 use crate::registry::admin::validate_id;
+use crate::registry::{Caller, Micros, Owner, Subject};
 
 /// A domain enum with a protobuf twin, declared with [`wire_enum!`].
 pub trait WireEnum: Sized + Copy {
@@ -100,6 +100,29 @@ fn one_of(names: &[&str]) -> String {
 pub fn check_id(v: &mut Violations, field: &str, prefix: &str, id: &str) {
     if let Err(violation) = validate_id(field, prefix, id) {
         v.add(violation.field, violation.description);
+    }
+}
+
+/// The `created_by_subject` / `mine` filters of a listing (`field` is the
+/// path of `created_by_subject`, `mine` its sibling): the owner to list, with
+/// `mine` resolved to the caller's own identity. Never both.
+pub fn creator_filter(
+    field: &str,
+    created_by_subject: String,
+    mine: bool,
+    caller: &Caller,
+    v: &mut Violations,
+) -> Option<Owner> {
+    match (created_by_subject.is_empty(), mine) {
+        (true, false) => None,
+        (true, true) => Some(caller.owner()),
+        (false, false) => v
+            .check(field, Subject::parse(created_by_subject))
+            .map(|subject| Owner::Subject(subject.into_inner())),
+        (false, true) => {
+            v.add(field, "cannot be combined with mine");
+            None
+        }
     }
 }
 

@@ -5,19 +5,20 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::search::optional_text;
-use crate::grpc::convert::{check_id, enum_or, etag, optional_server_id, wire_enum};
+use crate::grpc::convert::{
+    check_id, creator_filter, enum_or, etag, optional_server_id, wire_enum,
+};
 use crate::grpc::json::{object_field, string_field};
 use crate::grpc::timestamp;
 use crate::pb;
 use crate::registry::admin::validate_id;
 use crate::registry::packs::{
     ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
-    PackChanges, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind, ToolSetting,
-    ToolSettings,
+    PackChanges, PackFilter, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind,
+    ToolSetting, ToolSettings,
 };
-use crate::registry::search::TextQuery;
 use crate::registry::servers::validate;
-use crate::registry::{Description, PackName, ServerName, ToolAlias, ToolDescription};
+use crate::registry::{Caller, Description, PackName, ServerName, ToolAlias, ToolDescription};
 
 wire_enum!("change kind", ChangeKind => pb::PackChangeKind {
     Created = Created, Updated = Updated, ServerAdded = ServerAdded,
@@ -356,6 +357,8 @@ impl From<Pack> for pb::Pack {
             updated_at: Some(timestamp(pack.updated_at)),
             created_by: pack.created_by,
             modified_by: pack.modified_by,
+            created_by_subject: pack.created_by_subject.unwrap_or_default(),
+            modified_by_subject: pack.modified_by_subject.unwrap_or_default(),
         }
     }
 }
@@ -568,38 +571,41 @@ pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
         + issues
 }
 
-/// A ListPacks request, read: the filters and the page parameters.
+/// A ListPacks request, read: the filters (`server_id`, `query`,
+/// `created_by_subject`, `mine`, the latter resolved for the caller) and the
+/// page parameters.
 pub struct PackListing {
-    /// The server given, as sent (empty for every server).
-    pub server_id: String,
-    /// Only packs holding this server.
-    pub server: Option<String>,
-    /// Only packs whose name or description match.
-    pub text: Option<TextQuery>,
+    pub filter: PackFilter,
     pub page_size: i32,
     pub page_token: String,
 }
 
 impl PackListing {
-    /// Reads `request`, adding a violation for each invalid field.
-    pub fn read(request: pb::ListPacksRequest, v: &mut Violations) -> Self {
+    /// Reads `request` for `caller`, adding a violation for each invalid field.
+    pub fn read(request: pb::ListPacksRequest, caller: &Caller, v: &mut Violations) -> Self {
         let pb::ListPacksRequest {
             page_size,
             page_token,
             server_id,
             query,
+            created_by_subject,
+            mine,
         } = request;
-        Self {
-            server: optional_server_id(&server_id, v),
+        let filter = PackFilter {
+            holding: optional_server_id(&server_id, v),
             text: optional_text(&query, "query", v),
-            server_id,
+            owner: creator_filter("created_by_subject", created_by_subject, mine, caller, v),
+        };
+        Self {
+            filter,
             page_size,
             page_token,
         }
     }
 
-    /// The filters as page tokens are bound to them.
+    /// The filters as page tokens are bound to them (every filter, the owner
+    /// as resolved for the caller).
     pub fn bound(&self) -> String {
-        format!("server={}&text={:?}", self.server_id, self.text)
+        format!("filter={:?}", self.filter)
     }
 }

@@ -16,7 +16,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::search::TextQuery;
 use crate::registry::servers::{CATALOG_SCOPE, CapabilityKind, McpServer, Visibility, is_visible};
-use crate::registry::{Caller, Description, GatewayUrl, PackName, Role, new_id, now_micros};
+use crate::registry::{Caller, Description, GatewayUrl, Owner, PackName, Role, new_id, now_micros};
 use crate::store::{OrgWrite, Store};
 
 /// A validated request to create a pack.
@@ -32,6 +32,18 @@ pub struct NewPack {
 pub struct PackChanges {
     pub name: Option<PackName>,
     pub description: Option<Description>,
+}
+
+/// Filters of a pack listing.
+#[derive(Debug, Clone, Default)]
+pub struct PackFilter {
+    /// Only the packs whose current members include this server.
+    pub holding: Option<String>,
+    /// Only the packs whose name or description match this text.
+    pub text: Option<TextQuery>,
+    /// Only what this owner created (`created_by_subject`, or `mine`
+    /// resolved to the caller).
+    pub owner: Option<Owner>,
 }
 
 /// Pack administration and use.
@@ -51,7 +63,7 @@ fn member_of(caller: &Caller) -> Result<(&str, Role, &str), Error> {
             organization_id,
             role,
             key_id,
-            packs: _,
+            ..
         } => Ok((organization_id, *role, key_id)),
         Caller::PlatformAdmin { .. } | Caller::Cli => Err(Error::PermissionDenied(
             "packs belong to organizations: use an organization's api key".into(),
@@ -121,6 +133,8 @@ impl Packs {
             updated_at: now,
             created_by: key.to_owned(),
             modified_by: key.to_owned(),
+            created_by_subject: caller.subject().map(str::to_owned),
+            modified_by_subject: caller.subject().map(str::to_owned),
         };
         tx.insert_pack(&pack).await?;
         let change = Change::of(ChangeKind::Created, pack.members.clone());
@@ -174,13 +188,12 @@ impl Packs {
     pub async fn list(
         &self,
         caller: &Caller,
-        holding: Option<&str>,
-        text: Option<&TextQuery>,
+        filter: &PackFilter,
         page: &PageRequest<String>,
     ) -> Result<Page<Pack, String>, Error> {
         let (org, _, _) = member_of(caller)?;
         let only = caller.pack_limit();
-        self.store.list_packs(org, only, holding, text, page).await
+        self.store.list_packs(org, only, filter, page).await
     }
 
     /// Changes name and/or description; a change to nothing makes no version.
@@ -658,6 +671,7 @@ impl Packs {
         pack.version = before + 1;
         pack.updated_at = now_micros();
         pack.modified_by = key.to_owned();
+        pack.modified_by_subject = caller.subject().map(str::to_owned);
         tx.save_pack(&pack, before).await?;
         let kind = change.kind;
         let revision = revision_of(&tx, &pack, change).await?;
@@ -715,7 +729,7 @@ impl Change {
 pub async fn remove_deleted_server(
     tx: &OrgWrite,
     server_id: &str,
-    actor: &str,
+    caller: &Caller,
 ) -> Result<(), Error> {
     for mut pack in tx.packs_holding(server_id).await? {
         let before = pack.version;
@@ -725,7 +739,8 @@ pub async fn remove_deleted_server(
         let removed = pack.members.remove(position);
         pack.version = before + 1;
         pack.updated_at = now_micros();
-        pack.modified_by = actor.to_owned();
+        pack.modified_by = caller.actor().to_owned();
+        pack.modified_by_subject = caller.subject().map(str::to_owned);
         tx.save_pack(&pack, before).await?;
         let change = Change::of(ChangeKind::ServerDeleted, vec![removed]);
         let revision = revision_of(tx, &pack, change).await?;
@@ -792,12 +807,18 @@ fn require_editor(caller: &Caller, pack: &Pack) -> Result<(), Error> {
             role: Role::Admin, ..
         } => Ok(()),
         Caller::Member {
-            role: Role::Member,
-            key_id,
-            ..
-        } if *key_id == pack.created_by => Ok(()),
+            role: Role::Member, ..
+        } if caller.is_owner(&Owner::of(
+            &pack.created_by,
+            pack.created_by_subject.as_deref(),
+        )) =>
+        {
+            Ok(())
+        }
         _ => Err(Error::PermissionDenied(
-            "only an ADMIN key or the key that created the pack may change it".into(),
+            "only an ADMIN key or the key (or, for a service key, the subject) that created the \
+             pack may change it"
+                .into(),
         )),
     }
 }

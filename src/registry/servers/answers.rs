@@ -11,11 +11,11 @@
 
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
-use crate::registry::Caller;
 use crate::registry::cache::{ReadCache, Renderer};
 use crate::registry::servers::{
-    Access, Lookup, ServerFilter, ServerView, Servers, access_to, list_scopes,
+    Access, Lookup, ServerFilter, ServerView, Servers, access_to, list_scopes, owner_of,
 };
+use crate::registry::{Caller, Owner};
 use crate::store::Topic;
 
 /// An answer as the wire shows it, with the caller's access to it.
@@ -25,14 +25,14 @@ pub type Shown<V> = (V, Access);
 struct Rendered<V> {
     value: V,
     organization_id: Option<String>,
-    created_by: String,
+    owner: Owner,
 }
 
 impl<V: Clone> Rendered<V> {
     fn new(view: ServerView, renderer: &Renderer<ServerView, V>) -> Self {
         Self {
             organization_id: view.server.organization_id.clone(),
-            created_by: view.server.created_by.clone(),
+            owner: owner_of(&view.server),
             value: (renderer.render)(view),
         }
     }
@@ -42,7 +42,7 @@ impl<V: Clone> Rendered<V> {
     }
 
     fn shown(&self, caller: &Caller) -> Shown<V> {
-        let access = access_to(caller, self.organization_id.as_deref(), &self.created_by);
+        let access = access_to(caller, self.organization_id.as_deref(), &self.owner);
         (self.value.clone(), access)
     }
 }

@@ -22,7 +22,7 @@ use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
 use crate::registry::search::TextQuery;
 use crate::registry::{
-    Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, Owner, Plan, RegistryName,
     RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
 };
 use crate::store::{ServerQuery, Store};
@@ -102,6 +102,9 @@ pub struct ServerFilter {
     /// Only servers that currently have a tool with exactly this name.
     pub tool_name: Option<String>,
     pub include_catalog: bool,
+    /// Only what this owner created (`created_by_subject`, or `mine`
+    /// resolved to the caller); part of the filter's cache key.
+    pub owner: Option<Owner>,
 }
 
 /// A validated ApproveTools request.
@@ -311,6 +314,8 @@ impl Servers {
             updated_at: now,
             created_by: caller.actor().to_owned(),
             modified_by: caller.actor().to_owned(),
+            created_by_subject: caller.subject().map(str::to_owned),
+            modified_by_subject: caller.subject().map(str::to_owned),
             revision: 1,
         };
         let changes = audit::server_changes(None, Some(&server));
@@ -364,6 +369,7 @@ impl Servers {
             name_prefix: filter.name_prefix.clone(),
             text: filter.text.clone(),
             tool_name: filter.tool_name.clone(),
+            owner: filter.owner.clone(),
         };
         let page = self.store.list_servers(&query, page).await?;
         Ok(Page {
@@ -480,7 +486,7 @@ impl Servers {
                         "server {id} was added to a pack meanwhile; delete with force to remove it from packs"
                     )));
                 }
-                packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                packs::remove_deleted_server(&tx, id, caller).await?;
                 tx.delete_server(id, server.revision).await?;
                 tx.record(&event).await?;
                 tx.commit().await?;
@@ -492,7 +498,7 @@ impl Servers {
                 orgs.dedup();
                 for org in orgs {
                     let tx = self.store.begin_org_write(org).await?;
-                    packs::remove_deleted_server(&tx, id, caller.actor()).await?;
+                    packs::remove_deleted_server(&tx, id, caller).await?;
                     tx.commit().await?;
                 }
                 self.store
@@ -588,6 +594,7 @@ impl Servers {
         server.revision += 1;
         server.updated_at = now_micros();
         server.modified_by = caller.actor().to_owned();
+        server.modified_by_subject = caller.subject().map(str::to_owned);
         let changes = audit::server_changes(Some(&before), Some(&server));
         let org = server.organization_id.as_deref();
         let event = AuditEvent::new(caller, Action::ServerApproveTools, server_id, org, changes);
@@ -806,6 +813,7 @@ impl Servers {
         server.revision = current.revision + 1;
         server.updated_at = now;
         server.modified_by = caller.actor().to_owned();
+        server.modified_by_subject = caller.subject().map(str::to_owned);
         Ok(server)
     }
 
@@ -1052,14 +1060,15 @@ pub fn is_visible(caller: &Caller, server: &McpServer) -> bool {
 /// ADMIN keys change their organization's servers, MEMBER keys those they
 /// created, platform admins the catalog.
 pub fn can_edit(caller: &Caller, server: &McpServer) -> bool {
-    can_edit_server_of(
-        caller,
-        server.organization_id.as_deref(),
-        &server.created_by,
-    )
+    can_edit_server_of(caller, server.organization_id.as_deref(), &owner_of(server))
 }
 
-fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> bool {
+/// Who owns `server`: the subject that created it, or else the key.
+pub fn owner_of(server: &McpServer) -> Owner {
+    Owner::of(&server.created_by, server.created_by_subject.as_deref())
+}
+
+fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, owner: &Owner) -> bool {
     match (caller, organization_id) {
         (Caller::PlatformAdmin { .. } | Caller::Cli, None) => true,
         // A pack-limited key only reads.
@@ -1068,13 +1077,14 @@ fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by
             Caller::Member {
                 organization_id,
                 role,
-                key_id,
                 packs: None,
+                ..
             },
-            Some(owner),
-        ) if organization_id == owner => match role {
+            Some(server_org),
+        ) if organization_id == server_org => match role {
             Role::Admin => true,
-            Role::Member => created_by == key_id,
+            // Ownership follows the subject when there is one.
+            Role::Member => caller.is_owner(owner),
             Role::Viewer => false,
         },
         _ => false,
@@ -1082,22 +1092,18 @@ fn can_edit_server_of(caller: &Caller, organization_id: Option<&str>, created_by
 }
 
 fn access(caller: &Caller, server: &McpServer) -> Access {
-    access_to(
-        caller,
-        server.organization_id.as_deref(),
-        &server.created_by,
-    )
+    access_to(caller, server.organization_id.as_deref(), &owner_of(server))
 }
 
 /// What `caller` may do with a server of `organization_id` (`None`: the
-/// catalog) that `created_by` created.
-pub fn access_to(caller: &Caller, organization_id: Option<&str>, created_by: &str) -> Access {
+/// catalog) that `owner` created.
+pub fn access_to(caller: &Caller, organization_id: Option<&str>, owner: &Owner) -> Access {
     Access {
         role: match caller {
             Caller::Member { role, .. } => Some(*role),
             Caller::PlatformAdmin { .. } | Caller::Cli => None,
         },
-        is_creator: created_by == caller.actor(),
-        can_edit: can_edit_server_of(caller, organization_id, created_by),
+        is_creator: caller.is_owner(owner),
+        can_edit: can_edit_server_of(caller, organization_id, owner),
     }
 }

@@ -274,6 +274,11 @@ pub struct McpServer {
     pub updated_at: Micros,
     pub created_by: String,
     pub modified_by: String,
+    /// The end user a service key acted for when it created the resource
+    /// (see [`crate::registry::Owner`]); `None` for a key acting for itself.
+    pub created_by_subject: Option<String>,
+    /// The end user a service key acted for in the last change.
+    pub modified_by_subject: Option<String>,
     pub revision: i64,
 }
 

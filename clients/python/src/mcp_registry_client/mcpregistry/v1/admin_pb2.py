@@ -26,39 +26,39 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amcpregistry/v1/admin.proto\x12\x0emcpregistry.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04plan\x18\x03 \x01(\x0e\x32\x14.mcpregistry.v1.Plan\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"\xd8\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\"\n\x04role\x18\x03 \x01(\x0e\x32\x14.mcpregistry.v1.Role\x12\x16\n\x0eplatform_admin\x18\x04 \x01(\x08\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x0e\n\x06secret\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\n \x01(\x08\x12\x12\n\ncreated_by\x18\x0b \x01(\t\x12\x10\n\x08pack_ids\x18\x0c \x03(\t\"O\n\x19\x43reateOrganizationRequest\x12\x32\n\x0corganization\x18\x01 \x01(\x0b\x32\x1c.mcpregistry.v1.Organization\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"}\n\x19ListOrganizationsResponse\x12\x33\n\rorganizations\x18\x01 \x03(\x0b\x32\x1c.mcpregistry.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"\x80\x01\n\x19UpdateOrganizationRequest\x12\x32\n\x0corganization\x18\x01 \x01(\x0b\x32\x1c.mcpregistry.v1.Organization\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n\x13\x43reateApiKeyRequest\x12\'\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x16.mcpregistry.v1.ApiKey\"T\n\x12ListApiKeysRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"l\n\x13ListApiKeysResponse\x12(\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x16.mcpregistry.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\t*N\n\x04Plan\x12\x14\n\x10PLAN_UNSPECIFIED\x10\x00\x12\r\n\tPLAN_FREE\x10\x01\x12\x0c\n\x08PLAN_PRO\x10\x02\x12\x13\n\x0fPLAN_ENTERPRISE\x10\x03*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_ADMIN\x10\x01\x12\x0f\n\x0bROLE_MEMBER\x10\x02\x12\x0f\n\x0bROLE_VIEWER\x10\x03\x32\x81\x05\n\x0c\x41\x64minService\x12]\n\x12\x43reateOrganization\x12).mcpregistry.v1.CreateOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12W\n\x0fGetOrganization\x12&.mcpregistry.v1.GetOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12h\n\x11ListOrganizations\x12(.mcpregistry.v1.ListOrganizationsRequest\x1a).mcpregistry.v1.ListOrganizationsResponse\x12]\n\x12UpdateOrganization\x12).mcpregistry.v1.UpdateOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12K\n\x0c\x43reateApiKey\x12#.mcpregistry.v1.CreateApiKeyRequest\x1a\x16.mcpregistry.v1.ApiKey\x12V\n\x0bListApiKeys\x12\".mcpregistry.v1.ListApiKeysRequest\x1a#.mcpregistry.v1.ListApiKeysResponse\x12K\n\x0cRevokeApiKey\x12#.mcpregistry.v1.RevokeApiKeyRequest\x1a\x16.mcpregistry.v1.ApiKeyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amcpregistry/v1/admin.proto\x12\x0emcpregistry.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xba\x01\n\x0cOrganization\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\"\n\x04plan\x18\x03 \x01(\x0e\x32\x14.mcpregistry.v1.Plan\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04\x65tag\x18\x06 \x01(\t\"\xf0\x02\n\x06\x41piKey\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12\"\n\x04role\x18\x03 \x01(\x0e\x32\x14.mcpregistry.v1.Role\x12\x16\n\x0eplatform_admin\x18\x04 \x01(\x08\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12\x0e\n\x06secret\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0clast_used_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07revoked\x18\n \x01(\x08\x12\x12\n\ncreated_by\x18\x0b \x01(\t\x12\x10\n\x08pack_ids\x18\x0c \x03(\t\x12\x16\n\x0e\x61\x63ts_for_users\x18< \x01(\x08\"O\n\x19\x43reateOrganizationRequest\x12\x32\n\x0corganization\x18\x01 \x01(\x0b\x32\x1c.mcpregistry.v1.Organization\"$\n\x16GetOrganizationRequest\x12\n\n\x02id\x18\x01 \x01(\t\"A\n\x18ListOrganizationsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"}\n\x19ListOrganizationsResponse\x12\x33\n\rorganizations\x18\x01 \x03(\x0b\x32\x1c.mcpregistry.v1.Organization\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"\x80\x01\n\x19UpdateOrganizationRequest\x12\x32\n\x0corganization\x18\x01 \x01(\x0b\x32\x1c.mcpregistry.v1.Organization\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\">\n\x13\x43reateApiKeyRequest\x12\'\n\x07\x61pi_key\x18\x01 \x01(\x0b\x32\x16.mcpregistry.v1.ApiKey\"T\n\x12ListApiKeysRequest\x12\x17\n\x0forganization_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"l\n\x13ListApiKeysResponse\x12(\n\x08\x61pi_keys\x18\x01 \x03(\x0b\x32\x16.mcpregistry.v1.ApiKey\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x03\"!\n\x13RevokeApiKeyRequest\x12\n\n\x02id\x18\x01 \x01(\t*N\n\x04Plan\x12\x14\n\x10PLAN_UNSPECIFIED\x10\x00\x12\r\n\tPLAN_FREE\x10\x01\x12\x0c\n\x08PLAN_PRO\x10\x02\x12\x13\n\x0fPLAN_ENTERPRISE\x10\x03*N\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_ADMIN\x10\x01\x12\x0f\n\x0bROLE_MEMBER\x10\x02\x12\x0f\n\x0bROLE_VIEWER\x10\x03\x32\x81\x05\n\x0c\x41\x64minService\x12]\n\x12\x43reateOrganization\x12).mcpregistry.v1.CreateOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12W\n\x0fGetOrganization\x12&.mcpregistry.v1.GetOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12h\n\x11ListOrganizations\x12(.mcpregistry.v1.ListOrganizationsRequest\x1a).mcpregistry.v1.ListOrganizationsResponse\x12]\n\x12UpdateOrganization\x12).mcpregistry.v1.UpdateOrganizationRequest\x1a\x1c.mcpregistry.v1.Organization\x12K\n\x0c\x43reateApiKey\x12#.mcpregistry.v1.CreateApiKeyRequest\x1a\x16.mcpregistry.v1.ApiKey\x12V\n\x0bListApiKeys\x12\".mcpregistry.v1.ListApiKeysRequest\x1a#.mcpregistry.v1.ListApiKeysResponse\x12K\n\x0cRevokeApiKey\x12#.mcpregistry.v1.RevokeApiKeyRequest\x1a\x16.mcpregistry.v1.ApiKeyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mcp_registry_client.mcpregistry.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PLAN']._serialized_start=1388
-  _globals['_PLAN']._serialized_end=1466
-  _globals['_ROLE']._serialized_start=1468
-  _globals['_ROLE']._serialized_end=1546
+  _globals['_PLAN']._serialized_start=1412
+  _globals['_PLAN']._serialized_end=1490
+  _globals['_ROLE']._serialized_start=1492
+  _globals['_ROLE']._serialized_end=1570
   _globals['_ORGANIZATION']._serialized_start=114
   _globals['_ORGANIZATION']._serialized_end=300
   _globals['_APIKEY']._serialized_start=303
-  _globals['_APIKEY']._serialized_end=647
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=649
-  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=728
-  _globals['_GETORGANIZATIONREQUEST']._serialized_start=730
-  _globals['_GETORGANIZATIONREQUEST']._serialized_end=766
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=768
-  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=833
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=835
-  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=960
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=963
-  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1091
-  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1093
-  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1155
-  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1157
-  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1241
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1243
-  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1351
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1353
-  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1386
-  _globals['_ADMINSERVICE']._serialized_start=1549
-  _globals['_ADMINSERVICE']._serialized_end=2190
+  _globals['_APIKEY']._serialized_end=671
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_start=673
+  _globals['_CREATEORGANIZATIONREQUEST']._serialized_end=752
+  _globals['_GETORGANIZATIONREQUEST']._serialized_start=754
+  _globals['_GETORGANIZATIONREQUEST']._serialized_end=790
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_start=792
+  _globals['_LISTORGANIZATIONSREQUEST']._serialized_end=857
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_start=859
+  _globals['_LISTORGANIZATIONSRESPONSE']._serialized_end=984
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_start=987
+  _globals['_UPDATEORGANIZATIONREQUEST']._serialized_end=1115
+  _globals['_CREATEAPIKEYREQUEST']._serialized_start=1117
+  _globals['_CREATEAPIKEYREQUEST']._serialized_end=1179
+  _globals['_LISTAPIKEYSREQUEST']._serialized_start=1181
+  _globals['_LISTAPIKEYSREQUEST']._serialized_end=1265
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_start=1267
+  _globals['_LISTAPIKEYSRESPONSE']._serialized_end=1375
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_start=1377
+  _globals['_REVOKEAPIKEYREQUEST']._serialized_end=1410
+  _globals['_ADMINSERVICE']._serialized_start=1573
+  _globals['_ADMINSERVICE']._serialized_end=2214
 # @@protoc_insertion_point(module_scope)

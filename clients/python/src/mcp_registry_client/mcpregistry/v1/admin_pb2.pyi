@@ -50,7 +50,7 @@ class Organization(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., plan: _Optional[_Union[Plan, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
 
 class ApiKey(_message.Message):
-    __slots__ = ("id", "organization_id", "role", "platform_admin", "display_name", "secret", "created_at", "last_used_at", "revoked_at", "revoked", "created_by", "pack_ids")
+    __slots__ = ("id", "organization_id", "role", "platform_admin", "display_name", "secret", "created_at", "last_used_at", "revoked_at", "revoked", "created_by", "pack_ids", "acts_for_users")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
@@ -63,6 +63,7 @@ class ApiKey(_message.Message):
     REVOKED_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     PACK_IDS_FIELD_NUMBER: _ClassVar[int]
+    ACTS_FOR_USERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization_id: str
     role: Role
@@ -75,7 +76,8 @@ class ApiKey(_message.Message):
     revoked: bool
     created_by: str
     pack_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., platform_admin: _Optional[bool] = ..., display_name: _Optional[str] = ..., secret: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., created_by: _Optional[str] = ..., pack_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    acts_for_users: bool
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., platform_admin: _Optional[bool] = ..., display_name: _Optional[str] = ..., secret: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked: _Optional[bool] = ..., created_by: _Optional[str] = ..., pack_ids: _Optional[_Iterable[str]] = ..., acts_for_users: _Optional[bool] = ...) -> None: ...
 
 class CreateOrganizationRequest(_message.Message):
     __slots__ = ("organization",)

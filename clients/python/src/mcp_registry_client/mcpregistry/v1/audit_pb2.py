@@ -26,31 +26,31 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amcpregistry/v1/audit.proto\x12\x0emcpregistry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x0b\x41uditChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12)\n\told_value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\tnew_value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06secret\x18\x04 \x01(\x08\"\x8b\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x38\n\rresource_type\x18\x07 \x01(\x0e\x32!.mcpregistry.v1.AuditResourceType\x12\x13\n\x0bresource_id\x18\x08 \x01(\t\x12,\n\x07\x63hanges\x18\t \x03(\x0b\x32\x1b.mcpregistry.v1.AuditChange\"\x9a\x02\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x38\n\rresource_type\x18\x04 \x01(\x0e\x32!.mcpregistry.v1.AuditResourceType\x12\x13\n\x0bresource_id\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12)\n\x05start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x17ListAuditEventsResponse\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.mcpregistry.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xba\x02\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0f\n\x07pack_id\x18\x05 \x01(\t\x12\x14\n\x0cpack_version\x18\x06 \x01(\x03\x12\x11\n\tserver_id\x18\x07 \x01(\t\x12\x11\n\ttool_name\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61lled_name\x18\t \x01(\t\x12\x30\n\x07outcome\x18\n \x01(\x0e\x32\x1f.mcpregistry.v1.ToolCallOutcome\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\x12\x17\n\x0f\x64uration_micros\x18\x0c \x01(\x03\x12\x12\n\nrequest_id\x18\r \x01(\t\"\x90\x02\n\x14ListToolCallsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x0f\n\x07pack_id\x18\x04 \x01(\t\x12\x11\n\tserver_id\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x30\n\x07outcome\x18\x07 \x01(\x0e\x32\x1f.mcpregistry.v1.ToolCallOutcome\x12)\n\x05start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x15ListToolCallsResponse\x12,\n\ntool_calls\x18\x01 \x03(\x0b\x32\x18.mcpregistry.v1.ToolCall\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xc1\x01\n\x11\x41uditResourceType\x12#\n\x1f\x41UDIT_RESOURCE_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41UDIT_RESOURCE_TYPE_MCP_SERVER\x10\x01\x12\x1c\n\x18\x41UDIT_RESOURCE_TYPE_PACK\x10\x02\x12$\n AUDIT_RESOURCE_TYPE_ORGANIZATION\x10\x03\x12\x1f\n\x1b\x41UDIT_RESOURCE_TYPE_API_KEY\x10\x04*\x8a\x01\n\x0fToolCallOutcome\x12!\n\x1dTOOL_CALL_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TOOL_CALL_OUTCOME_OK\x10\x01\x12\x1b\n\x17TOOL_CALL_OUTCOME_ERROR\x10\x02\x12\x1d\n\x19TOOL_CALL_OUTCOME_REFUSED\x10\x03\x32\xd0\x01\n\x0c\x41uditService\x12\x62\n\x0fListAuditEvents\x12&.mcpregistry.v1.ListAuditEventsRequest\x1a\'.mcpregistry.v1.ListAuditEventsResponse\x12\\\n\rListToolCalls\x12$.mcpregistry.v1.ListToolCallsRequest\x1a%.mcpregistry.v1.ListToolCallsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amcpregistry/v1/audit.proto\x12\x0emcpregistry.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x0b\x41uditChange\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12)\n\told_value\x18\x02 \x01(\x0b\x32\x16.google.protobuf.Value\x12)\n\tnew_value\x18\x03 \x01(\x0b\x32\x16.google.protobuf.Value\x12\x0e\n\x06secret\x18\x04 \x01(\x08\"\xa2\x02\n\nAuditEvent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x06 \x01(\t\x12\x38\n\rresource_type\x18\x07 \x01(\x0e\x32!.mcpregistry.v1.AuditResourceType\x12\x13\n\x0bresource_id\x18\x08 \x01(\t\x12,\n\x07\x63hanges\x18\t \x03(\x0b\x32\x1b.mcpregistry.v1.AuditChange\x12\x15\n\ractor_subject\x18< \x01(\t\"\x9a\x02\n\x16ListAuditEventsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x38\n\rresource_type\x18\x04 \x01(\x0e\x32!.mcpregistry.v1.AuditResourceType\x12\x13\n\x0bresource_id\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12)\n\x05start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x17ListAuditEventsResponse\x12*\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x1a.mcpregistry.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xba\x02\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0forganization_id\x18\x02 \x01(\t\x12(\n\x04time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06key_id\x18\x04 \x01(\t\x12\x0f\n\x07pack_id\x18\x05 \x01(\t\x12\x14\n\x0cpack_version\x18\x06 \x01(\x03\x12\x11\n\tserver_id\x18\x07 \x01(\t\x12\x11\n\ttool_name\x18\x08 \x01(\t\x12\x13\n\x0b\x63\x61lled_name\x18\t \x01(\t\x12\x30\n\x07outcome\x18\n \x01(\x0e\x32\x1f.mcpregistry.v1.ToolCallOutcome\x12\x0e\n\x06\x64\x65tail\x18\x0b \x01(\t\x12\x17\n\x0f\x64uration_micros\x18\x0c \x01(\x03\x12\x12\n\nrequest_id\x18\r \x01(\t\"\x90\x02\n\x14ListToolCallsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x17\n\x0forganization_id\x18\x03 \x01(\t\x12\x0f\n\x07pack_id\x18\x04 \x01(\t\x12\x11\n\tserver_id\x18\x05 \x01(\t\x12\x0e\n\x06key_id\x18\x06 \x01(\t\x12\x30\n\x07outcome\x18\x07 \x01(\x0e\x32\x1f.mcpregistry.v1.ToolCallOutcome\x12)\n\x05start\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x03\x65nd\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"^\n\x15ListToolCallsResponse\x12,\n\ntool_calls\x18\x01 \x03(\x0b\x32\x18.mcpregistry.v1.ToolCall\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\xc1\x01\n\x11\x41uditResourceType\x12#\n\x1f\x41UDIT_RESOURCE_TYPE_UNSPECIFIED\x10\x00\x12\"\n\x1e\x41UDIT_RESOURCE_TYPE_MCP_SERVER\x10\x01\x12\x1c\n\x18\x41UDIT_RESOURCE_TYPE_PACK\x10\x02\x12$\n AUDIT_RESOURCE_TYPE_ORGANIZATION\x10\x03\x12\x1f\n\x1b\x41UDIT_RESOURCE_TYPE_API_KEY\x10\x04*\x8a\x01\n\x0fToolCallOutcome\x12!\n\x1dTOOL_CALL_OUTCOME_UNSPECIFIED\x10\x00\x12\x18\n\x14TOOL_CALL_OUTCOME_OK\x10\x01\x12\x1b\n\x17TOOL_CALL_OUTCOME_ERROR\x10\x02\x12\x1d\n\x19TOOL_CALL_OUTCOME_REFUSED\x10\x03\x32\xd0\x01\n\x0c\x41uditService\x12\x62\n\x0fListAuditEvents\x12&.mcpregistry.v1.ListAuditEventsRequest\x1a\'.mcpregistry.v1.ListAuditEventsResponse\x12\\\n\rListToolCalls\x12$.mcpregistry.v1.ListToolCallsRequest\x1a%.mcpregistry.v1.ListToolCallsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mcp_registry_client.mcpregistry.v1.audit_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_AUDITRESOURCETYPE']._serialized_start=1582
-  _globals['_AUDITRESOURCETYPE']._serialized_end=1775
-  _globals['_TOOLCALLOUTCOME']._serialized_start=1778
-  _globals['_TOOLCALLOUTCOME']._serialized_end=1916
+  _globals['_AUDITRESOURCETYPE']._serialized_start=1605
+  _globals['_AUDITRESOURCETYPE']._serialized_end=1798
+  _globals['_TOOLCALLOUTCOME']._serialized_start=1801
+  _globals['_TOOLCALLOUTCOME']._serialized_end=1939
   _globals['_AUDITCHANGE']._serialized_start=110
   _globals['_AUDITCHANGE']._serialized_end=240
   _globals['_AUDITEVENT']._serialized_start=243
-  _globals['_AUDITEVENT']._serialized_end=510
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=513
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=795
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=797
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=891
-  _globals['_TOOLCALL']._serialized_start=894
-  _globals['_TOOLCALL']._serialized_end=1208
-  _globals['_LISTTOOLCALLSREQUEST']._serialized_start=1211
-  _globals['_LISTTOOLCALLSREQUEST']._serialized_end=1483
-  _globals['_LISTTOOLCALLSRESPONSE']._serialized_start=1485
-  _globals['_LISTTOOLCALLSRESPONSE']._serialized_end=1579
-  _globals['_AUDITSERVICE']._serialized_start=1919
-  _globals['_AUDITSERVICE']._serialized_end=2127
+  _globals['_AUDITEVENT']._serialized_end=533
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=536
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=818
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=820
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=914
+  _globals['_TOOLCALL']._serialized_start=917
+  _globals['_TOOLCALL']._serialized_end=1231
+  _globals['_LISTTOOLCALLSREQUEST']._serialized_start=1234
+  _globals['_LISTTOOLCALLSREQUEST']._serialized_end=1506
+  _globals['_LISTTOOLCALLSRESPONSE']._serialized_start=1508
+  _globals['_LISTTOOLCALLSRESPONSE']._serialized_end=1602
+  _globals['_AUDITSERVICE']._serialized_start=1942
+  _globals['_AUDITSERVICE']._serialized_end=2150
 # @@protoc_insertion_point(module_scope)

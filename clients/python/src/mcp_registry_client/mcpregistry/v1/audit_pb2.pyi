@@ -48,7 +48,7 @@ class AuditChange(_message.Message):
     def __init__(self, field: _Optional[str] = ..., old_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., new_value: _Optional[_Union[_struct_pb2.Value, _Mapping]] = ..., secret: _Optional[bool] = ...) -> None: ...
 
 class AuditEvent(_message.Message):
-    __slots__ = ("id", "organization_id", "time", "actor", "request_id", "action", "resource_type", "resource_id", "changes")
+    __slots__ = ("id", "organization_id", "time", "actor", "request_id", "action", "resource_type", "resource_id", "changes", "actor_subject")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class AuditEvent(_message.Message):
     RESOURCE_TYPE_FIELD_NUMBER: _ClassVar[int]
     RESOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization_id: str
     time: _timestamp_pb2.Timestamp
@@ -67,7 +68,8 @@ class AuditEvent(_message.Message):
     resource_type: AuditResourceType
     resource_id: str
     changes: _containers.RepeatedCompositeFieldContainer[AuditChange]
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., action: _Optional[str] = ..., resource_type: _Optional[_Union[AuditResourceType, str]] = ..., resource_id: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[AuditChange, _Mapping]]] = ...) -> None: ...
+    actor_subject: str
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., actor: _Optional[str] = ..., request_id: _Optional[str] = ..., action: _Optional[str] = ..., resource_type: _Optional[_Union[AuditResourceType, str]] = ..., resource_id: _Optional[str] = ..., changes: _Optional[_Iterable[_Union[AuditChange, _Mapping]]] = ..., actor_subject: _Optional[str] = ...) -> None: ...
 
 class ListAuditEventsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "organization_id", "resource_type", "resource_id", "actor", "action", "start", "end")

@@ -119,7 +119,7 @@ IMPORT_FORMAT_MCP_CLIENT_CONFIG: ImportFormat
 IMPORT_FORMAT_SERVER_JSON: ImportFormat
 
 class McpServer(_message.Message):
-    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "etag", "access_info", "next_sync_at", "documentation_url", "registry_name", "registry_version")
+    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "created_by_subject", "modified_by_subject", "etag", "access_info", "next_sync_at", "documentation_url", "registry_name", "registry_version")
     class RequestHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +162,8 @@ class McpServer(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     MODIFIED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     ACCESS_INFO_FIELD_NUMBER: _ClassVar[int]
     NEXT_SYNC_AT_FIELD_NUMBER: _ClassVar[int]
@@ -203,13 +205,15 @@ class McpServer(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     created_by: str
     modified_by: str
+    created_by_subject: str
+    modified_by_subject: str
     etag: str
     access_info: AccessInfo
     next_sync_at: _timestamp_pb2.Timestamp
     documentation_url: str
     registry_name: str
     registry_version: str
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., modified_by_subject: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ...) -> None: ...
 
 class Credentials(_message.Message):
     __slots__ = ("api_key", "bearer_token", "oauth2_client_credentials")
@@ -404,20 +408,24 @@ class GetMcpServerRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class McpServerFilter(_message.Message):
-    __slots__ = ("status", "category", "visibility", "name_prefix", "query", "tool_name")
+    __slots__ = ("status", "category", "visibility", "name_prefix", "query", "tool_name", "created_by_subject", "mine")
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     VISIBILITY_FIELD_NUMBER: _ClassVar[int]
     NAME_PREFIX_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
     TOOL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MINE_FIELD_NUMBER: _ClassVar[int]
     status: ServerStatus
     category: str
     visibility: Visibility
     name_prefix: str
     query: str
     tool_name: str
-    def __init__(self, status: _Optional[_Union[ServerStatus, str]] = ..., category: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., name_prefix: _Optional[str] = ..., query: _Optional[str] = ..., tool_name: _Optional[str] = ...) -> None: ...
+    created_by_subject: str
+    mine: bool
+    def __init__(self, status: _Optional[_Union[ServerStatus, str]] = ..., category: _Optional[str] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., name_prefix: _Optional[str] = ..., query: _Optional[str] = ..., tool_name: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
 
 class ListMcpServersRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "filter", "include_catalog")

@@ -91,7 +91,7 @@ SETTING_ISSUE_KIND_UNKNOWN_TOOL: SettingIssueKind
 SETTING_ISSUE_KIND_NAME_TAKEN_BY_ALIAS: SettingIssueKind
 
 class Pack(_message.Message):
-    __slots__ = ("id", "organization_id", "name", "description", "servers", "version", "created_at", "updated_at", "created_by", "modified_by", "etag", "tool_settings")
+    __slots__ = ("id", "organization_id", "name", "description", "servers", "version", "created_at", "updated_at", "created_by", "modified_by", "created_by_subject", "modified_by_subject", "etag", "tool_settings")
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -102,6 +102,8 @@ class Pack(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     MODIFIED_BY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MODIFIED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
     TOOL_SETTINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
@@ -114,9 +116,11 @@ class Pack(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     created_by: str
     modified_by: str
+    created_by_subject: str
+    modified_by_subject: str
     etag: str
     tool_settings: _containers.RepeatedCompositeFieldContainer[MemberToolSettings]
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., etag: _Optional[str] = ..., tool_settings: _Optional[_Iterable[_Union[MemberToolSettings, _Mapping]]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., servers: _Optional[_Iterable[_Union[PackServer, _Mapping]]] = ..., version: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., modified_by_subject: _Optional[str] = ..., etag: _Optional[str] = ..., tool_settings: _Optional[_Iterable[_Union[MemberToolSettings, _Mapping]]] = ...) -> None: ...
 
 class PackServer(_message.Message):
     __slots__ = ("server_id", "name")
@@ -299,16 +303,20 @@ class GetPackRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListPacksRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "server_id", "query")
+    __slots__ = ("page_size", "page_token", "server_id", "query", "created_by_subject", "mine")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    MINE_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     server_id: str
     query: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+    created_by_subject: str
+    mine: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., server_id: _Optional[str] = ..., query: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., mine: _Optional[bool] = ...) -> None: ...
 
 class ListPacksResponse(_message.Message):
     __slots__ = ("packs", "next_page_token", "total_size")
