@@ -25,6 +25,7 @@ mod m20261210_000012_server_registry_metadata;
 mod m20261211_000013_pack_member_tool_settings;
 mod m20261212_000014_server_watches;
 mod m20261213_000015_audit;
+mod m20261214_000016_secrets;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000013_pack_member_tool_settings::Migration),
             Box::new(m20261212_000014_server_watches::Migration),
             Box::new(m20261213_000015_audit::Migration),
+            Box::new(m20261214_000016_secrets::Migration),
         ]
     }
 }

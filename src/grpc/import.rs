@@ -291,6 +291,7 @@ pub fn take_credentials(
             *credentials = Some(pb::Credentials {
                 kind: Some(Kind::BearerToken(pb::BearerTokenCredentials {
                     token: token.trim().to_owned(),
+                    token_secret: None,
                 })),
             });
             return None;
@@ -305,6 +306,7 @@ pub fn take_credentials(
             kind: Some(Kind::ApiKey(pb::ApiKeyCredentials {
                 key: value,
                 header_name: name.to_owned(),
+                key_secret: None,
             })),
         });
         return None;
@@ -440,7 +442,8 @@ mod tests {
             linear.credentials.as_ref().and_then(|c| c.kind.clone()),
             Some(pb::credentials::Kind::BearerToken(
                 pb::BearerTokenCredentials {
-                    token: "lin_secret".into()
+                    token: "lin_secret".into(),
+                    token_secret: None,
                 }
             ))
         );
@@ -454,7 +457,8 @@ mod tests {
             search.credentials.as_ref().and_then(|c| c.kind.clone()),
             Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
                 key: "k-123".into(),
-                header_name: "X-Api-Key".into()
+                header_name: "X-Api-Key".into(),
+                key_secret: None,
             }))
         );
         assert!(search.request_headers.is_empty());

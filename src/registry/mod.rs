@@ -13,12 +13,13 @@ pub mod model;
 pub mod packs;
 pub mod retention;
 pub mod runs;
+pub mod secrets;
 pub mod servers;
 
 pub use admin::Admin;
 pub use fields::{
     Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, RegistryName,
-    RegistryVersion, ServerName, ToolAlias, ToolDescription, UpstreamUrl,
+    RegistryVersion, SecretName, SecretValues, ServerName, ToolAlias, ToolDescription, UpstreamUrl,
 };
 pub use model::*;
 

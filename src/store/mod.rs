@@ -8,6 +8,7 @@ mod generations;
 mod leases;
 mod organizations;
 mod packs;
+mod secrets;
 mod servers;
 mod sync_runs;
 mod watches;

@@ -15,6 +15,7 @@ use mcp_registry::crypto::Keyring;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
+use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
 
 use mcp_registry::pb;
@@ -546,6 +547,10 @@ impl TestApp {
         PackServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
 
+    pub fn secrets_as(&self, auth: &Auth) -> SecretServiceClient<Authed> {
+        SecretServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
     pub fn sync_as(&self, auth: &Auth) -> SyncServiceClient<Authed> {
         SyncServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
@@ -717,6 +722,7 @@ pub fn bearer(token: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::BearerToken(
             pb::BearerTokenCredentials {
                 token: token.into(),
+                token_secret: None,
             },
         )),
     })

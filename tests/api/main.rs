@@ -26,6 +26,7 @@ mod operations;
 mod pack_curation;
 mod pack_keys;
 mod packs;
+mod secrets;
 mod seed_shapes;
 mod server_details;
 mod server_json;

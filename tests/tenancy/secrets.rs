@@ -164,6 +164,7 @@ fn bearer(token: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::BearerToken(
             pb::BearerTokenCredentials {
                 token: token.into(),
+                token_secret: None,
             },
         )),
     })
@@ -174,6 +175,7 @@ fn api_key(key: &str, header: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: key.into(),
             header_name: header.into(),
+            key_secret: None,
         })),
     })
 }

@@ -12,6 +12,7 @@ pub mod capability;
 pub mod import;
 pub mod mcp_server;
 pub mod pack;
+pub mod secret;
 pub mod sync;
 
 use crate::error::{Error, Violations};

@@ -19,6 +19,7 @@ use crate::error::{Error, Violations};
 use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
+use crate::registry::secrets::Secrets;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Plan, RegistryName,
     RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
@@ -114,6 +115,9 @@ pub struct Servers {
     store: Store,
     keyring: Arc<Keyring>,
     policy: UrlPolicy,
+    /// Checks the references to stored secrets a write adds, and opens them
+    /// for syncs.
+    secrets: Secrets,
 }
 
 /// How often an update without an etag retries after losing a race to
@@ -123,10 +127,16 @@ const UPDATE_ATTEMPTS: usize = 5;
 impl Servers {
     pub fn new(store: Store, keyring: Arc<Keyring>, policy: UrlPolicy) -> Self {
         Self {
+            secrets: Secrets::new(store.clone(), keyring.clone()),
             store,
             keyring,
             policy,
         }
+    }
+
+    /// The stored secrets servers reference.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The change generations of the store, for caches of answers.
@@ -254,6 +264,11 @@ impl Servers {
         };
         let server = McpServer {
             auth_header_name: new.credentials.as_ref().map(Credentials::header_name),
+            credentials_secret: new
+                .credentials
+                .as_ref()
+                .and_then(Credentials::secret_ref)
+                .cloned(),
             credentials_updated_at: sealed_credentials.as_ref().map(|_| now),
             sealed_credentials,
             id,
@@ -307,6 +322,7 @@ impl Servers {
             modified_by: caller.actor().to_owned(),
             revision: 1,
         };
+        self.secrets.check_references(&server, None).await?;
         let changes = audit::server_changes(None, Some(&server));
         let org = server.organization_id.as_deref();
         let event = AuditEvent::new(caller, action, &server.id, org, changes);
@@ -380,6 +396,9 @@ impl Servers {
             check_etag(&current, etag)?;
             let expected = current.revision;
             let updated = self.apply(caller, current.clone(), patch.clone())?;
+            self.secrets
+                .check_references(&updated, Some(&current))
+                .await?;
             let resets_sync = updated.status != current.status
                 || updated.next_sync_at != current.next_sync_at
                 || updated.detected_transport != current.detected_transport;
@@ -764,6 +783,10 @@ impl Servers {
                 .as_ref()
                 .map(|c| self.seal_credentials(&current.id, c))
                 .transpose()?;
+            server.credentials_secret = plaintext
+                .as_ref()
+                .and_then(Credentials::secret_ref)
+                .cloned();
             server.credentials_updated_at = match (&server.sealed_credentials, replaced) {
                 (None, _) => None,
                 (Some(_), true) => Some(now),
@@ -855,6 +878,13 @@ impl Servers {
                 header.secret || previously_sealed || validate::is_sensitive_header(&header.name);
             let plaintext = match header.value {
                 HeaderInputValue::Value(value) => value,
+                HeaderInputValue::Secret(reference) => {
+                    out.push(StoredHeader {
+                        name: header.name,
+                        value: StoredHeaderValue::Secret(reference),
+                    });
+                    continue;
+                }
                 HeaderInputValue::KeepStored => {
                     let previous = stored
                         .iter()
@@ -867,6 +897,13 @@ impl Servers {
                         })?;
                     match &previous.value {
                         StoredHeaderValue::Plain(value) => value.clone(),
+                        StoredHeaderValue::Secret(_) => {
+                            out.push(StoredHeader {
+                                name: header.name,
+                                value: previous.value.clone(),
+                            });
+                            continue;
+                        }
                         StoredHeaderValue::Sealed(_) if !reseal => {
                             out.push(StoredHeader {
                                 name: header.name,
