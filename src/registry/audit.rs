@@ -312,7 +312,9 @@ pub fn secret_changes(old: Option<&Secret>, new: Option<&Secret>) -> Vec<FieldCh
             field("name", json!(s.name)),
             field("description", json!(s.description)),
             field("value_names", json!(s.value_names)),
-            ("values".to_owned(), Field::Secret(s.sealed_values.clone())),
+            // Set at the create and each rotation; a re-seal under a new
+            // master key is no change of the values.
+            ("values".to_owned(), Field::Secret(s.rotated_at.to_string())),
         ]
     };
     diff(old.map(fields), new.map(fields))

@@ -236,6 +236,17 @@ impl Secrets {
         if secret == current {
             return self.view(secret).await;
         }
+        // After a master-key rotation, values sealed with an older key move
+        // to the primary one with the next write (they stay as they are if no
+        // configured key opens them).
+        if !self.keyring.sealed_with_primary(&secret.sealed_values)
+            && let Ok(plaintext) = self.keyring.open(&secret.sealed_values, id.as_bytes())
+        {
+            secret.sealed_values = self
+                .keyring
+                .seal(&plaintext, id.as_bytes())
+                .map_err(Error::internal)?;
+        }
         self.write(caller, &current, secret, Action::SecretUpdate)
             .await
     }
@@ -290,10 +301,37 @@ impl Secrets {
         Ok(())
     }
 
-    /// Returns the id of `org`'s secret named `name`, if there is one (for
-    /// ImportMcpConfig's placeholders).
-    pub async fn id_by_name(&self, org: &str, name: &str) -> Result<Option<Secret>, Error> {
-        self.store.get_secret_by_name(org, name).await
+    /// Returns the values that the secrets named `names` of the caller's
+    /// organization stand for, by name (ImportMcpConfig's placeholders):
+    /// each secret's value named `value`, else its only value; a secret with
+    /// several values and none named `value`, and any name without a secret,
+    /// are left out. Platform-admin keys have no secrets (empty).
+    pub async fn by_names(
+        &self,
+        caller: &Caller,
+        names: &[String],
+    ) -> Result<BTreeMap<String, SecretRef>, Error> {
+        let Some(org) = caller.organization_id() else {
+            return Ok(BTreeMap::new());
+        };
+        if names.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let found = self.store.get_secrets_by_names(org, names).await?;
+        Ok(found
+            .into_iter()
+            .filter_map(|secret| {
+                let value = match secret.value_names.as_slice() {
+                    [only] => only.clone(),
+                    many => many.iter().find(|n| *n == "value")?.clone(),
+                };
+                let reference = SecretRef {
+                    secret_id: secret.id,
+                    value,
+                };
+                Some((secret.name, reference))
+            })
+            .collect())
     }
 
     /// Opens the value a reference names, for a request of a server of

@@ -58,19 +58,21 @@ impl Store {
             .collect()
     }
 
-    /// Returns `organization_id`'s secret named `name`.
-    pub async fn get_secret_by_name(
+    /// Returns `organization_id`'s secrets named in `names` (one query on
+    /// the unique name index).
+    pub async fn get_secrets_by_names(
         &self,
         organization_id: &str,
-        name: &str,
-    ) -> Result<Option<Secret>, Error> {
+        names: &[String],
+    ) -> Result<Vec<Secret>, Error> {
         Entity::find()
             .filter(Column::OrganizationId.eq(organization_id))
-            .filter(Column::Name.eq(name))
-            .one(&self.db)
+            .filter(Column::Name.is_in(names.iter().map(String::as_str)))
+            .all(&self.db)
             .await?
+            .into_iter()
             .map(to_domain)
-            .transpose()
+            .collect()
     }
 
     /// Lists an organization's secrets in id (creation) order.

@@ -274,7 +274,8 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         gateway_public_url: options
             .gateway_public_url
             .map(|url| mcp_registry::registry::GatewayUrl::parse(url).expect("gateway url")),
-        master_keys: MasterKeySource::Inline(vec![master_key]),
+        // Several keys are given comma-separated (base64 has no comma).
+        master_keys: MasterKeySource::Inline(master_key.split(',').map(str::to_owned).collect()),
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         shutdown_timeout: options.shutdown_timeout.unwrap_or(Duration::from_secs(10)),

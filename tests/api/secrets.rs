@@ -599,6 +599,155 @@ async fn only_admin_keys_change_secrets_and_every_change_is_audited(app: TestApp
     assert!(!text.contains(OLD) && !text.contains(NEW), "{text}");
 }
 
+async fn imported_placeholders_take_secrets_of_the_same_name(app: TestApp) {
+    let org = app.org("acme", Plan::Pro).await;
+    let other = app.org("other", Plan::Pro).await;
+    let token = create(&app, &org.admin, "GITHUB_TOKEN", vec![value("token", OLD)]).await;
+    let team = create(
+        &app,
+        &org.admin,
+        "TEAM",
+        vec![value("value", NEW), value("spare", OLD)],
+    )
+    .await;
+    create(&app, &other.admin, "THEIRS", vec![value("token", OLD)]).await;
+    let config = serde_json::json!({"mcpServers": {"github": {
+        "type": "http",
+        "url": "https://github.mcp.example.com/mcp",
+        "headers": {
+            "Authorization": "Bearer ${GITHUB_TOKEN}",
+            "X-Team-Token": "${env:TEAM}",
+            "X-Plain": "${PLAIN}",
+        },
+    }}});
+    let import = |config: &serde_json::Value| {
+        let request = pb::ImportMcpConfigRequest {
+            config_json: config.to_string(),
+            variables: [("PLAIN".to_owned(), "given".to_owned())].into(),
+            ..Default::default()
+        };
+        let mut client = app.servers_as(&org.admin);
+        async move { client.import_mcp_config(request).await }
+    };
+    let report = import(&config).await.expect("import").into_inner();
+    let created = report.entries[0].mcp_server.clone().expect("created");
+    assert_eq!(
+        created.credentials_secret,
+        Some(reference(&token.id, "token"))
+    );
+    assert_eq!(
+        created.secret_request_headers.get("X-Team-Token"),
+        Some(&reference(&team.id, "value"))
+    );
+    assert_eq!(
+        created.request_headers.get("X-Plain").map(String::as_str),
+        Some("given")
+    );
+    let fetched = get(&app, &org.admin, &token.id).await.expect("get");
+    assert_eq!(fetched.dependent_servers, vec![created.id.clone()]);
+
+    // Another organization's secret is no placeholder value.
+    let config = serde_json::json!({"mcpServers": {"borrowed": {
+        "type": "http",
+        "url": "https://borrowed.mcp.example.com/mcp",
+        "headers": {"Authorization": "Bearer ${THEIRS}"},
+    }}});
+    let status = assert_error(
+        import(&config).await,
+        Code::InvalidArgument,
+        "INVALID_ARGUMENT",
+    );
+    assert_eq!(
+        violated_fields(&status),
+        ["config_json.mcpServers.borrowed.headers.Authorization"]
+    );
+}
+
+/// After a master-key rotation (a new first key, the old one kept), an
+/// update moves a secret's values to the new key, and syncs still open them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_after_a_master_key_rotation_reseals_the_values_with_the_new_key() {
+    use crate::helpers::{Backend, Instance, TestDatabase, org_with_admin_key};
+    use mcp_registry::crypto::Keyring;
+    use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+    use mcp_registry::pb::secret_service_client::SecretServiceClient;
+    use mcp_registry::pb::sync_service_client::SyncServiceClient;
+    let Some(database) = TestDatabase::create(Backend::Sqlite).await else {
+        return;
+    };
+    let old_key = Keyring::generate_entry("k1").expect("key");
+    let new_key = Keyring::generate_entry("k2").expect("key");
+    let options = crate::helpers::loopback();
+    let fixture = McpServer::new()
+        .tool("search", "Searches")
+        .bearer(OLD)
+        .start()
+        .await;
+    let store = mcp_registry::store::Store::connect(&database.url)
+        .await
+        .expect("store");
+
+    let first = Instance::start(&database, &old_key, &options).await;
+    let (_, admin) = org_with_admin_key(&store, "acme", Plan::Pro).await;
+    let secret = SecretServiceClient::with_interceptor(first.channel.clone(), admin.clone())
+        .create_secret(pb::CreateSecretRequest {
+            secret: Some(pb::Secret {
+                name: "token".into(),
+                values: vec![value("token", OLD)],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("create")
+        .into_inner();
+    let mut input = server("rotating");
+    input.url = fixture.url("/mcp");
+    input.credentials = bearer_ref(&secret.id);
+    let created = McpServerServiceClient::with_interceptor(first.channel.clone(), admin.clone())
+        .create_mcp_server(pb::CreateMcpServerRequest {
+            mcp_server: Some(input),
+        })
+        .await
+        .expect("server")
+        .into_inner();
+    first.stop().await;
+    let sealed = || async {
+        let rows = store.dump_table("secrets").await.expect("rows");
+        assert_eq!(rows.len(), 1);
+        rows[0].clone()
+    };
+    assert!(sealed().await.contains("v1:k1:"));
+
+    let second = Instance::start(&database, &format!("{new_key},{old_key}"), &options).await;
+    SecretServiceClient::with_interceptor(second.channel.clone(), admin.clone())
+        .update_secret(pb::UpdateSecretRequest {
+            secret: Some(pb::Secret {
+                id: secret.id.clone(),
+                description: "after the key rotation".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("update");
+    let row = sealed().await;
+    assert!(row.contains("v1:k2:") && !row.contains("v1:k1:"), "{row}");
+    assert!(!row.contains(OLD));
+    let run = SyncServiceClient::with_interceptor(second.channel.clone(), admin.clone())
+        .sync_mcp_server(pb::SyncMcpServerRequest {
+            id: created.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("sync")
+        .into_inner();
+    assert_eq!(run.outcome, pb::SyncOutcome::Succeeded as i32, "{run:?}");
+    second.stop().await;
+    database.drop_database().await;
+}
+
 fn background() -> crate::helpers::Options {
     crate::helpers::Options {
         background_sync: true,
@@ -608,6 +757,7 @@ fn background() -> crate::helpers::Options {
 
 on_both_backends_with!(crate::secrets::background(); a_rotation_reaches_every_server_that_references_the_secret);
 on_both_backends!(
+    imported_placeholders_take_secrets_of_the_same_name,
     a_referenced_secret_is_deleted_only_with_force,
     another_organizations_secret_is_not_found,
     secrets_are_listed_updated_and_validated,
