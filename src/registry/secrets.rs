@@ -334,6 +334,16 @@ impl Secrets {
             .collect())
     }
 
+    /// Returns the revision of each of these secrets that exists, in id
+    /// order (what a pooled upstream session's headers depend on).
+    pub async fn revisions(&self, ids: &[String]) -> Result<Vec<(String, i64)>, Error> {
+        let mut found: Vec<(String, i64)> = (self.store.get_secrets(ids).await?.into_iter())
+            .map(|s| (s.id, s.revision))
+            .collect();
+        found.sort();
+        Ok(found)
+    }
+
     /// Opens the value a reference names, for a request of a server of
     /// `organization_id` (`None`: a catalog server, which may not use
     /// secrets). Fails as CREDENTIALS_UNUSABLE when the secret is gone, is

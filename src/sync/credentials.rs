@@ -134,6 +134,30 @@ impl HeaderBuilder {
         Ok(headers)
     }
 
+    /// What a session's headers depend on: the server's `updated_at`, and
+    /// the revision of each stored secret it references (one indexed read,
+    /// only for servers that reference secrets), so that a rotation opens a
+    /// new session with the new values.
+    pub async fn fingerprint(&self, server: &McpServer) -> Result<String, AttemptFailure> {
+        let mut fingerprint = server.updated_at.to_string();
+        let referenced: Vec<String> = (server.referenced_secrets().into_iter())
+            .map(str::to_owned)
+            .collect();
+        if referenced.is_empty() {
+            return Ok(fingerprint);
+        }
+        let revisions = self
+            .servers
+            .secrets()
+            .revisions(&referenced)
+            .await
+            .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
+        for (id, revision) in revisions {
+            fingerprint.push_str(&format!(" {id}@{revision}"));
+        }
+        Ok(fingerprint)
+    }
+
     /// Opens the stored secret value a server's credentials or header name,
     /// now (so a rotation takes effect at the next request).
     async fn open_reference(

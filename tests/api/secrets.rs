@@ -748,6 +748,54 @@ async fn an_update_after_a_master_key_rotation_reseals_the_values_with_the_new_k
     database.drop_database().await;
 }
 
+async fn gateway_calls_use_the_rotated_value_at_once(app: TestApp) {
+    use crate::gateway::{call, dev_pack, echo, echo_result, endpoint};
+    let org = app.org("acme", Plan::Pro).await;
+    let upstream = McpServer::new()
+        .tool("echo", "Echoes its text")
+        .bearer(OLD)
+        .on("tools/call", echo_result)
+        .start()
+        .await;
+    let secret = create(&app, &org.admin, "ECHO_TOKEN", vec![value("token", OLD)]).await;
+    let mut input = server("echoer");
+    input.url = upstream.url("/mcp");
+    input.credentials = bearer_ref(&secret.id);
+    let created = app.create_server(&org.admin, input).await;
+    app.sync(&org.admin, &created.id).await;
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(dev_pack("echo", created.id.clone()))
+        .await
+        .expect("pack")
+        .into_inner();
+    let url = endpoint(&app, &pack.id);
+    let (status, _, body) = call(&url, &org.member, echo("before")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("result").is_some(), "{body}");
+
+    upstream.require_header("authorization", &format!("Bearer {NEW}"));
+    app.secrets_as(&org.admin)
+        .rotate_secret(pb::RotateSecretRequest {
+            id: secret.id.clone(),
+            values: vec![value("token", NEW)],
+            etag: String::new(),
+        })
+        .await
+        .expect("rotate");
+    // The pooled upstream session of the first call is not reused: the next
+    // call opens one with the new value.
+    let (status, _, body) = call(&url, &org.member, echo("after")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("result").is_some(), "{body}");
+    let last = upstream.requests();
+    let last = last.last().expect("requests");
+    assert_eq!(
+        last.header("authorization"),
+        [format!("Bearer {NEW}").as_str()]
+    );
+}
+
 fn background() -> crate::helpers::Options {
     crate::helpers::Options {
         background_sync: true,
@@ -756,6 +804,7 @@ fn background() -> crate::helpers::Options {
 }
 
 on_both_backends_with!(crate::secrets::background(); a_rotation_reaches_every_server_that_references_the_secret);
+on_both_backends_with!(crate::gateway::upstreams(); gateway_calls_use_the_rotated_value_at_once);
 on_both_backends!(
     imported_placeholders_take_secrets_of_the_same_name,
     a_referenced_secret_is_deleted_only_with_force,
