@@ -30,6 +30,7 @@ use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::{ApiLayer, KeyRateLimiter, key_rate_limiter};
 use crate::grpc::pack::PackApi;
+use crate::grpc::secret::SecretApi;
 use crate::grpc::sync::SyncApi;
 use crate::pb;
 use crate::registry::audit::Audit;
@@ -58,6 +59,7 @@ const HEALTH_SERVICES: &[&str] = &[
     "mcpregistry.v1.AuditService",
     "mcpregistry.v1.McpServerService",
     "mcpregistry.v1.PackService",
+    "mcpregistry.v1.SecretService",
     "mcpregistry.v1.SyncService",
 ];
 
@@ -508,7 +510,7 @@ fn shutdown_started(
     }
 }
 
-/// Adds the five API services to `routes`. `stopping` ends WatchSyncEvents
+/// Adds the six API services to `routes`. `stopping` ends WatchSyncEvents
 /// streams when shutdown starts.
 fn with_api(
     routes: Routes,
@@ -550,6 +552,14 @@ fn with_api(
             pb::pack_service_server::PackServiceServer::new(
                 PackApi::new(packs, keyring.clone()).with_cache(cache.resolutions),
             )
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::secret_service_server::SecretServiceServer::new(SecretApi::new(
+                services.servers.secrets().clone(),
+                keyring.clone(),
+                services.syncer.clone(),
+            ))
             .max_decoding_message_size(max_message),
         )
         .add_service(

@@ -155,6 +155,16 @@ impl Keyring {
         Ok(format!("v1:{}:{}", key.id, URL_SAFE_NO_PAD.encode(blob)))
     }
 
+    /// Whether `sealed` names the primary key (a ciphertext of an older key
+    /// still opens, and is re-sealed when its owner is next written).
+    pub fn sealed_with_primary(&self, sealed: &str) -> bool {
+        let mut parts = sealed.splitn(3, ':');
+        matches!(
+            (parts.next(), parts.next()),
+            (Some("v1"), Some(key_id)) if key_id == self.keys[0].id
+        )
+    }
+
     /// Decrypts a value made by [`Keyring::seal`] with the same associated data.
     pub fn open(&self, sealed: &str, associated_data: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut parts = sealed.splitn(3, ':');
@@ -327,6 +337,16 @@ mod tests {
         assert!(ring.verify_token(b"page", &tag));
         assert!(!ring.verify_token(b"pagf", &tag));
         assert!(!keyring(&[("k1", 2)]).verify_token(b"page", &tag));
+    }
+
+    #[test]
+    fn only_ciphertexts_of_the_first_key_count_as_sealed_with_the_primary() {
+        let old = keyring(&[("k1", 1)]).seal(b"v", b"sec_1").expect("seal");
+        let rotated = keyring(&[("k2", 2), ("k1", 1)]);
+        assert!(!rotated.sealed_with_primary(&old));
+        let new = rotated.seal(b"v", b"sec_1").expect("seal");
+        assert!(rotated.sealed_with_primary(&new));
+        assert!(!rotated.sealed_with_primary("garbage"));
     }
 
     #[test]

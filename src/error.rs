@@ -169,6 +169,11 @@ impl Violations {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Returns how many violations were recorded.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 impl From<sea_orm::DbErr> for Error {

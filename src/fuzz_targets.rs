@@ -112,6 +112,7 @@ pub fn import_config(data: &[u8]) {
         text,
         None,
         &variables,
+        &import::SecretPlaceholders::new(),
         crate::registry::servers::UrlPolicy::default(),
         &mut violations,
     );

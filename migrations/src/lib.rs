@@ -26,6 +26,7 @@ mod m20261210_000012_server_registry_metadata;
 mod m20261211_000013_pack_member_tool_settings;
 mod m20261212_000014_server_watches;
 mod m20261213_000015_audit;
+mod m20261214_000016_secrets;
 mod m20261215_000017_subjects;
 
 /// Runs every migration of this crate, in order.
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261211_000013_pack_member_tool_settings::Migration),
             Box::new(m20261212_000014_server_watches::Migration),
             Box::new(m20261213_000015_audit::Migration),
+            Box::new(m20261214_000016_secrets::Migration),
             Box::new(m20261215_000017_subjects::Migration),
         ]
     }

@@ -51,12 +51,17 @@ pub enum EntryKind {
     Registry(Box<Remote>),
 }
 
+/// The organization's stored secrets that `${NAME}` placeholders without a
+/// value in `variables` stand for, by name (see [`secret_placeholder`]).
+pub type SecretPlaceholders = HashMap<String, pb::SecretReference>;
+
 /// Reads `json` as `format`. Problems go to `v` under JSON paths; what
 /// could be read is returned.
 pub fn read_document(
     json: &str,
     format: Option<Format>,
     variables: &HashMap<String, String>,
+    secrets: &SecretPlaceholders,
     policy: UrlPolicy,
     v: &mut Violations,
 ) -> Vec<Entry> {
@@ -71,8 +76,61 @@ pub fn read_document(
     if server_json {
         server_json::read(&value, variables, policy, v)
     } else {
-        read_config(value, variables, v)
+        read_config(value, variables, secrets, v)
     }
+}
+
+/// The names of the `${NAME}` (and `${env:NAME}`) placeholders of `json`
+/// that `variables` gives no value for, each once, at most
+/// [`MAX_ENTRIES`]: the ones a stored secret may stand for.
+pub fn placeholder_names(json: &str, variables: &HashMap<String, String>) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = json;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            break;
+        };
+        let name = &after[..end];
+        let key = name.strip_prefix("env:").unwrap_or(name);
+        if !variables.contains_key(key) && !names.iter().any(|n| n == key) {
+            names.push(key.to_owned());
+            if names.len() == MAX_ENTRIES {
+                break;
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    names
+}
+
+/// The stored secret a header value stands for: the whole value is one
+/// placeholder (`${NAME}`, `${env:NAME}`, or `Bearer ${NAME}` in
+/// `Authorization`) that `variables` gives no value for and `secrets` names.
+/// Returns the reference and whether it is a bearer token.
+fn secret_placeholder(
+    name: &str,
+    value: &str,
+    variables: &HashMap<String, String>,
+    secrets: &SecretPlaceholders,
+) -> Option<(pb::SecretReference, bool)> {
+    let (bearer, placeholder) = match value.split_once(' ') {
+        Some((scheme, rest))
+            if scheme.eq_ignore_ascii_case("bearer")
+                && name.eq_ignore_ascii_case("authorization") =>
+        {
+            (true, rest.trim())
+        }
+        _ => (false, value),
+    };
+    let key = placeholder.strip_prefix("${")?.strip_suffix('}')?;
+    let key = key.strip_prefix("env:").unwrap_or(key);
+    if key.contains(['$', '{', '}']) || variables.contains_key(key) {
+        return None;
+    }
+    secrets
+        .get(key)
+        .map(|reference| (reference.clone(), bearer))
 }
 
 /// Parses the request's JSON text, within [`MAX_CONFIG_BYTES`].
@@ -110,6 +168,7 @@ fn parse(json: &str, v: &mut Violations) -> Option<Value> {
 fn read_config(
     value: Value,
     variables: &HashMap<String, String>,
+    secrets: &SecretPlaceholders,
     v: &mut Violations,
 ) -> Vec<Entry> {
     let Value::Object(root) = value else {
@@ -142,7 +201,7 @@ fn read_config(
         .iter()
         .filter_map(|(key, entry)| {
             let path = format!("{path}{}", segment(key));
-            let kind = read_entry(key, entry, &path, variables, v)?;
+            let kind = read_entry(key, entry, &path, variables, secrets, v)?;
             Some(Entry {
                 key: key.clone(),
                 path,
@@ -157,6 +216,7 @@ fn read_entry(
     entry: &Value,
     path: &str,
     variables: &HashMap<String, String>,
+    secrets: &SecretPlaceholders,
     v: &mut Violations,
 ) -> Option<EntryKind> {
     let Value::Object(entry) = entry else {
@@ -217,15 +277,20 @@ fn read_entry(
 
     let mut credentials = None;
     let mut request_headers = HashMap::new();
+    let mut secret_request_headers = HashMap::new();
     match entry.get("headers") {
         None | Some(Value::Null) => {}
         Some(Value::Object(headers)) => {
+            let mut read = HeadersRead {
+                credentials: &mut credentials,
+                request_headers: &mut request_headers,
+                secret_request_headers: &mut secret_request_headers,
+            };
             read_headers(
                 headers,
                 &format!("{path}.headers"),
-                variables,
-                &mut credentials,
-                &mut request_headers,
+                (variables, secrets),
+                &mut read,
                 v,
             );
         }
@@ -237,6 +302,7 @@ fn read_entry(
         transport: transport as i32,
         credentials,
         request_headers,
+        secret_request_headers,
         ..Default::default()
     })))
 }
@@ -248,9 +314,8 @@ fn read_entry(
 fn read_headers(
     headers: &Map<String, Value>,
     path: &str,
-    variables: &HashMap<String, String>,
-    credentials: &mut Option<pb::Credentials>,
-    request_headers: &mut HashMap<String, String>,
+    (variables, secrets): (&HashMap<String, String>, &SecretPlaceholders),
+    read: &mut HeadersRead<'_>,
     v: &mut Violations,
 ) {
     for (name, value) in headers {
@@ -263,10 +328,58 @@ fn read_headers(
         let exported_api_key = value.starts_with("${")
             && value.ends_with("_API_KEY}")
             && value.matches("${").count() == 1;
-        let value = substitute(value, variables, &header_path, v);
-        if let Some(value) = take_credentials(name, value, exported_api_key, credentials) {
-            request_headers.insert(name.clone(), value);
+        if let Some((reference, bearer)) = secret_placeholder(name, value, variables, secrets) {
+            read.take_secret(name, reference, bearer, exported_api_key);
+            continue;
         }
+        let value = substitute(value, variables, &header_path, v);
+        if let Some(value) = take_credentials(name, value, exported_api_key, read.credentials) {
+            read.request_headers.insert(name.clone(), value);
+        }
+    }
+}
+
+/// What an entry's headers become.
+struct HeadersRead<'a> {
+    credentials: &'a mut Option<pb::Credentials>,
+    request_headers: &'a mut HashMap<String, String>,
+    secret_request_headers: &'a mut HashMap<String, pb::SecretReference>,
+}
+
+impl HeadersRead<'_> {
+    /// A header whose value is a stored secret's: bearer-token or api-key
+    /// credentials by the rules of [`take_credentials`] (while none are
+    /// set), else a header taken from the secret.
+    fn take_secret(
+        &mut self,
+        name: &str,
+        reference: pb::SecretReference,
+        bearer: bool,
+        api_key_placeholder: bool,
+    ) {
+        use pb::credentials::Kind;
+        let lower = name.to_ascii_lowercase();
+        let api_key = api_key_placeholder
+            || ["api-key", "apikey", "api_key"]
+                .iter()
+                .any(|marker| lower.contains(marker));
+        let kind = match (self.credentials.is_some(), bearer, api_key) {
+            (false, true, _) => Kind::BearerToken(pb::BearerTokenCredentials {
+                token: String::new(),
+                token_secret: Some(reference),
+            }),
+            (false, false, true) => Kind::ApiKey(pb::ApiKeyCredentials {
+                key: String::new(),
+                header_name: name.to_owned(),
+                key_secret: Some(reference),
+            }),
+            _ => {
+                self.secret_request_headers
+                    .insert(name.to_owned(), reference);
+                return;
+            }
+        };
+        *self.credentials = Some(pb::Credentials { kind: Some(kind) });
     }
 }
 
@@ -291,6 +404,7 @@ pub fn take_credentials(
             *credentials = Some(pb::Credentials {
                 kind: Some(Kind::BearerToken(pb::BearerTokenCredentials {
                     token: token.trim().to_owned(),
+                    token_secret: None,
                 })),
             });
             return None;
@@ -305,6 +419,7 @@ pub fn take_credentials(
             kind: Some(Kind::ApiKey(pb::ApiKeyCredentials {
                 key: value,
                 header_name: name.to_owned(),
+                key_secret: None,
             })),
         });
         return None;
@@ -399,7 +514,14 @@ mod tests {
     use super::*;
 
     fn read(json: &str, variables: &HashMap<String, String>, v: &mut Violations) -> Vec<Entry> {
-        read_document(json, None, variables, UrlPolicy::default(), v)
+        read_document(
+            json,
+            None,
+            variables,
+            &SecretPlaceholders::new(),
+            UrlPolicy::default(),
+            v,
+        )
     }
 
     fn fields(v: Violations) -> Vec<String> {
@@ -440,7 +562,8 @@ mod tests {
             linear.credentials.as_ref().and_then(|c| c.kind.clone()),
             Some(pb::credentials::Kind::BearerToken(
                 pb::BearerTokenCredentials {
-                    token: "lin_secret".into()
+                    token: "lin_secret".into(),
+                    token_secret: None,
                 }
             ))
         );
@@ -454,7 +577,8 @@ mod tests {
             search.credentials.as_ref().and_then(|c| c.kind.clone()),
             Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
                 key: "k-123".into(),
-                header_name: "X-Api-Key".into()
+                header_name: "X-Api-Key".into(),
+                key_secret: None,
             }))
         );
         assert!(search.request_headers.is_empty());

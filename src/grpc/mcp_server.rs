@@ -9,12 +9,13 @@ use tonic::{Request, Response};
 use crate::crypto::Keyring;
 use crate::error::{Error, Violations};
 use crate::grpc::convert::capability::{resources_to_pb, tool_to_pb};
-use crate::grpc::convert::import::ImportRequest;
+use crate::grpc::convert::import::{ImportRequest, secret_placeholders};
 use crate::grpc::convert::mcp_server::{
     ServerUpdate, server_filter, server_heap_bytes, server_json_to_pb, servers_page,
 };
 use crate::grpc::convert::search::SearchRequest;
 use crate::grpc::convert::{check_id, checked, id};
+use crate::grpc::import::placeholder_names;
 use crate::grpc::{Reply, caller};
 use crate::pagination::{PageRequest, PageTokens};
 use crate::pb;
@@ -279,8 +280,12 @@ impl McpServerService for McpServerApi {
         let caller = caller(&request)?;
         // A viewer is refused before its configuration is read.
         caller.require_write()?;
+        let request = request.into_inner();
+        let names = placeholder_names(&request.config_json, &request.variables);
+        let found = self.servers.secrets().by_names(&caller, &names).await?;
+        let secrets = secret_placeholders(found);
         let ImportRequest { entries, options } =
-            ImportRequest::try_from((request.into_inner(), self.servers.policy()))?;
+            ImportRequest::try_from((request, self.servers.policy(), &secrets))?;
         let report = self.servers.import(&caller, entries, options).await?;
         for view in report.created_servers() {
             self.sync_if_armed(view, Trigger::Created);

@@ -11,6 +11,7 @@ pub mod json;
 pub mod mcp_server;
 pub mod middleware;
 pub mod pack;
+pub mod secret;
 pub mod server_json;
 pub mod status;
 pub mod sync;

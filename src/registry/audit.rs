@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::pagination::{Page, PageRequest};
 use crate::registry::packs::Pack;
+use crate::registry::secrets::Secret;
 use crate::registry::servers::{McpServer, StoredHeaderValue};
 use crate::registry::{
     ApiKey, CATALOG_SCOPE, Caller, KeyScope, Micros, Organization, Role, new_id, now_micros,
@@ -26,15 +27,17 @@ pub enum ResourceType {
     Pack,
     Organization,
     ApiKey,
+    Secret,
 }
 
 impl ResourceType {
     /// Every resource type, in the order of the proto enum.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::McpServer,
         Self::Pack,
         Self::Organization,
         Self::ApiKey,
+        Self::Secret,
     ];
 
     /// Returns the stable name stored in the database.
@@ -44,6 +47,7 @@ impl ResourceType {
             Self::Pack => "pack",
             Self::Organization => "organization",
             Self::ApiKey => "api_key",
+            Self::Secret => "secret",
         }
     }
 
@@ -160,6 +164,10 @@ actions! {
     OrganizationUpdate => (Organization, "organization.update"),
     ApiKeyCreate => (ApiKey, "api_key.create"),
     ApiKeyRevoke => (ApiKey, "api_key.revoke"),
+    SecretCreate => (Secret, "secret.create"),
+    SecretUpdate => (Secret, "secret.update"),
+    SecretRotate => (Secret, "secret.rotate"),
+    SecretDelete => (Secret, "secret.delete"),
 }
 
 /// A field of a resource as the diff sees it.
@@ -257,11 +265,15 @@ fn server_fields(s: &McpServer) -> Vec<(String, Field)> {
     if let Some(sealed) = &s.sealed_credentials {
         fields.push(("credentials".to_owned(), Field::Secret(sealed.clone())));
     }
+    if let Some(reference) = &s.credentials_secret {
+        fields.push(field("credentials_secret", json!(reference)));
+    }
     for header in &s.request_headers {
         let name = format!("request_headers.{}", header.name);
         fields.push(match &header.value {
             StoredHeaderValue::Plain(value) => (name, Field::Plain(json!(value))),
             StoredHeaderValue::Sealed(sealed) => (name, Field::Secret(sealed.clone())),
+            StoredHeaderValue::Secret(reference) => (name, Field::Plain(json!(reference))),
         });
     }
     fields
@@ -292,6 +304,23 @@ fn pack_fields(p: &Pack) -> Vec<(String, Field)> {
         ));
     }
     fields
+}
+
+/// The changes of a stored secret between `old` and `new` (`None`: created
+/// or deleted): its metadata and value names, and `values`, a secret field
+/// (set or rotated: never a value, a hash or the sealed form).
+pub fn secret_changes(old: Option<&Secret>, new: Option<&Secret>) -> Vec<FieldChange> {
+    let fields = |s: &Secret| {
+        vec![
+            field("name", json!(s.name)),
+            field("description", json!(s.description)),
+            field("value_names", json!(s.value_names)),
+            // Set at the create and each rotation; a re-seal under a new
+            // master key is no change of the values.
+            ("values".to_owned(), Field::Secret(s.rotated_at.to_string())),
+        ]
+    };
+    diff(old.map(fields), new.map(fields))
 }
 
 /// The changes of an organization between `old` and `new`.

@@ -47,6 +47,29 @@ fn text(value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks `[A-Za-z0-9][A-Za-z0-9_-]*` of at most 64 bytes: a secret's name
+/// (usable as an environment variable's) or the name of one of its values.
+fn secret_word(value: &str) -> Result<(), String> {
+    let Some(&first) = value.as_bytes().first() else {
+        return Err("is required".into());
+    };
+    if value.len() > 64 {
+        return Err("must be at most 64 characters".into());
+    }
+    let rest_ok = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if first.is_ascii_alphanumeric() && rest_ok {
+        Ok(())
+    } else {
+        Err(
+            "must match [A-Za-z0-9][A-Za-z0-9_-]* (ASCII letters, digits, '_' and '-', \
+             starting with a letter or digit)"
+                .into(),
+        )
+    }
+}
+
 /// Declares a string newtype with `as_str`, `into_inner`, `Display`.
 macro_rules! string_value {
     ($(#[$meta:meta])* $name:ident) => {
@@ -457,6 +480,80 @@ impl GatewayUrl {
     }
 }
 
+string_value!(
+    /// A stored secret's name, unique in its organization:
+    /// `[A-Za-z0-9][A-Za-z0-9_-]{0,63}` (an environment variable's name).
+    SecretName
+);
+
+impl SecretName {
+    /// Parses a name.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        secret_word(&value).map(|()| Self(value))
+    }
+}
+
+/// The values of a stored secret: 1 to [`SecretValues::MAX`], each named
+/// (`[A-Za-z0-9][A-Za-z0-9_-]{0,63}`, unique) and 1 to 8192 characters without
+/// CR, LF or NUL. Plaintext: deliberately not `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretValues(Vec<(String, String)>);
+
+impl SecretValues {
+    /// Most values per secret.
+    pub const MAX: usize = 16;
+
+    /// Parses `(name, value)` pairs; each problem comes with the index of
+    /// its value (`None` for the list as a whole) and whether it is the
+    /// name's (else the value's).
+    pub fn parse(
+        values: Vec<(String, String)>,
+    ) -> Result<Self, Vec<(Option<usize>, bool, String)>> {
+        let mut problems = Vec::new();
+        if values.is_empty() {
+            problems.push((None, false, "must hold at least one value".to_owned()));
+        }
+        if values.len() > Self::MAX {
+            problems.push((
+                None,
+                false,
+                format!("must hold at most {} values", Self::MAX),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (i, (name, value)) in values.iter().enumerate() {
+            if let Err(err) = secret_word(name) {
+                problems.push((Some(i), true, err));
+            } else if !seen.insert(name.as_str()) {
+                problems.push((Some(i), true, format!("{name:?} is given twice")));
+            }
+            if value.is_empty() {
+                problems.push((Some(i), false, "is required".into()));
+            } else if value.chars().count() > 8192 {
+                problems.push((Some(i), false, "must be at most 8192 characters".into()));
+            } else if value.contains(['\r', '\n', '\0']) {
+                problems.push((Some(i), false, "must not contain CR, LF or NUL".into()));
+            }
+        }
+        if problems.is_empty() {
+            Ok(Self(values))
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Returns the value names, in the given order.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Returns the values by name.
+    pub fn into_map(self) -> std::collections::BTreeMap<String, String> {
+        self.0.into_iter().collect()
+    }
+}
+
 /// A server's request headers as a caller sends them: at most
 /// [`HeaderSet::MAX`], valid names and values, each name once (ignoring
 /// case), in name order. On update a value may be the mask, meaning "keep
@@ -524,6 +621,46 @@ impl HeaderSet {
         }
     }
 
+    /// Adds headers whose values are stored secrets' values: the names obey
+    /// the rules of the other headers and may not repeat one of them.
+    pub fn add_secret_refs(
+        &mut self,
+        refs: HashMap<String, crate::registry::secrets::SecretRef>,
+    ) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.0.len() + refs.len() > Self::MAX {
+            problems.push(format!("must hold at most {} headers", Self::MAX));
+        }
+        let mut seen: HashSet<String> =
+            self.0.iter().map(|h| h.name.to_ascii_lowercase()).collect();
+        let mut refs: Vec<_> = refs.into_iter().collect();
+        refs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, reference) in refs {
+            if let Err(err) = validate::header_name(&name) {
+                problems.push(err);
+                continue;
+            }
+            if !seen.insert(name.to_ascii_lowercase()) {
+                problems.push(format!(
+                    "{name:?} is given twice (header names ignore case; a name is in \
+                     request_headers or secret_request_headers, not both)"
+                ));
+                continue;
+            }
+            self.0.push(HeaderInput {
+                name,
+                value: HeaderInputValue::Secret(reference),
+                secret: true,
+            });
+        }
+        self.0.sort_by(|a, b| a.name.cmp(&b.name));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
     /// Returns the headers in name order.
     pub fn iter(&self) -> impl Iterator<Item = &HeaderInput> {
         self.0.iter()
@@ -541,7 +678,7 @@ impl HeaderSet {
             .into_iter()
             .filter_map(|h| match h.value {
                 HeaderInputValue::Value(value) => Some((h.name, value)),
-                HeaderInputValue::KeepStored => None,
+                HeaderInputValue::KeepStored | HeaderInputValue::Secret(_) => None,
             })
             .collect()
     }

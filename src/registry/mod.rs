@@ -14,12 +14,14 @@ pub mod packs;
 pub mod retention;
 pub mod runs;
 pub mod search;
+pub mod secrets;
 pub mod servers;
 
 pub use admin::Admin;
 pub use fields::{
     Category, Description, DisplayName, GatewayUrl, HeaderSet, Icon, PackName, RegistryName,
-    RegistryVersion, ServerName, Subject, ToolAlias, ToolDescription, UpstreamUrl,
+    RegistryVersion, SecretName, SecretValues, ServerName, Subject, ToolAlias, ToolDescription,
+    UpstreamUrl,
 };
 pub use model::*;
 

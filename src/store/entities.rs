@@ -105,6 +105,8 @@ pub mod mcp_server {
         pub lease_owner: Option<String>,
         pub lease_expires_at: Option<i64>,
         pub consecutive_failures: i32,
+        /// JSON of the `SecretRef` the credentials use; NULL for none.
+        pub credentials_secret: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -303,6 +305,54 @@ pub mod tool_call {
         pub detail: String,
         pub duration_micros: i64,
         pub request_id: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod secret {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "secrets")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub organization_id: String,
+        pub name: String,
+        pub description: String,
+        /// JSON array of the value names.
+        pub value_names: String,
+        /// Sealed JSON object of the values by name (AAD: the secret id).
+        pub sealed_values: String,
+        pub created_at: i64,
+        pub created_by: String,
+        pub updated_at: i64,
+        pub updated_by: String,
+        pub rotated_at: i64,
+        pub rotated_by: String,
+        pub revision: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod secret_reference {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "secret_references")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub secret_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub server_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod leases;
 mod organizations;
 mod packs;
 mod search;
+mod secrets;
 mod servers;
 mod sync_runs;
 mod watches;

@@ -25,6 +25,7 @@ use crate::store::audit::insert_audit_event;
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
 use crate::store::search::{has_tool, text_match};
+use crate::store::secrets::replace_references;
 use crate::store::{Store, Topic, unique_violation};
 
 /// Which servers a listing covers.
@@ -76,6 +77,7 @@ impl Store {
             .exec_without_returning(&txn)
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
+        replace_references(&txn, server, true).await?;
         insert_audit_event(&txn, event).await?;
         txn.commit().await?;
         self.changed(Topic::Scope(server.scope()));
@@ -280,6 +282,7 @@ impl Store {
             .await
             .map_err(|err| unique_violation(err, "mcp server", &server.name))?;
         if result.rows_affected == 1 {
+            replace_references(&txn, server, false).await?;
             insert_audit_event(&txn, event).await?;
             txn.commit().await?;
             self.changed(Topic::Server(&server.id));
@@ -643,6 +646,7 @@ fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
         lease_owner: NotSet,
         lease_expires_at: NotSet,
         consecutive_failures: NotSet,
+        credentials_secret: Set(s.credentials_secret.as_ref().map(json).transpose()?),
     })
 }
 
@@ -709,6 +713,11 @@ fn to_domain(row: mcp_server::Model) -> Result<McpServer, Error> {
         category: row.category,
         auth_header_name: row.auth_header_name,
         sealed_credentials: row.credentials,
+        credentials_secret: row
+            .credentials_secret
+            .as_deref()
+            .map(|text| parse(id, "credentials_secret", text))
+            .transpose()?,
         credentials_updated_at: row.credentials_updated_at,
         enabled: row.enabled,
         last_synced_at: row.last_synced_at,

@@ -109,8 +109,9 @@ impl Syncer {
     /// The server's pooled session, opened if needed.
     async fn session(&self, server: &McpServer, limits: &Limits) -> Result<Arc<Pooled>, Failure> {
         // Any change to the server (its url, transport, credentials,
-        // headers) changes `updated_at`: a new session.
-        let fingerprint = server.updated_at.to_string();
+        // headers) changes `updated_at`, and a rotation of a secret it
+        // references that secret's revision: a new session.
+        let fingerprint = self.inner.credentials.fingerprint(server).await?;
         let opening = async {
             let connection = self.connect(server, limits).await?;
             // The upstream announces changes: sync it (coalesced, see

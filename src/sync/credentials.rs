@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::error::UpstreamFailure;
 use crate::registry::servers::{
-    Credentials, DEFAULT_API_KEY_HEADER, McpServer, Servers, StoredHeaderValue,
+    Credentials, DEFAULT_API_KEY_HEADER, McpServer, SecretRef, Servers, StoredHeaderValue,
 };
 use crate::sync::client::DiscoveryError;
 use crate::sync::guard::GuardPolicy;
@@ -78,6 +78,9 @@ impl HeaderBuilder {
                         .map_err(|err| AttemptFailure::Credentials(err.to_string()))?,
                     true,
                 ),
+                StoredHeaderValue::Secret(reference) => {
+                    (self.open_reference(server, reference).await?, true)
+                }
             };
             insert(&mut headers, &header.name, &value, sensitive)?;
         }
@@ -100,6 +103,23 @@ impl HeaderBuilder {
                 let value = format!("Bearer {token}");
                 insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
             }
+            Credentials::ApiKeySecret {
+                secret,
+                header_name,
+            } => {
+                let key = self.open_reference(server, &secret).await?;
+                insert(
+                    &mut headers,
+                    header_name.as_deref().unwrap_or(DEFAULT_API_KEY_HEADER),
+                    &key,
+                    true,
+                )?;
+            }
+            Credentials::BearerTokenSecret { secret } => {
+                let token = self.open_reference(server, &secret).await?;
+                let value = format!("Bearer {token}");
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
+            }
             Credentials::OAuth2ClientCredentials {
                 token_url,
                 client_id,
@@ -112,6 +132,44 @@ impl HeaderBuilder {
             }
         }
         Ok(headers)
+    }
+
+    /// What a session's headers depend on: the server's `updated_at`, and
+    /// the revision of each stored secret it references (one indexed read,
+    /// only for servers that reference secrets), so that a rotation opens a
+    /// new session with the new values.
+    pub async fn fingerprint(&self, server: &McpServer) -> Result<String, AttemptFailure> {
+        let mut fingerprint = server.updated_at.to_string();
+        let referenced: Vec<String> = (server.referenced_secrets().into_iter())
+            .map(str::to_owned)
+            .collect();
+        if referenced.is_empty() {
+            return Ok(fingerprint);
+        }
+        let revisions = self
+            .servers
+            .secrets()
+            .revisions(&referenced)
+            .await
+            .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
+        for (id, revision) in revisions {
+            fingerprint.push_str(&format!(" {id}@{revision}"));
+        }
+        Ok(fingerprint)
+    }
+
+    /// Opens the stored secret value a server's credentials or header name,
+    /// now (so a rotation takes effect at the next request).
+    async fn open_reference(
+        &self,
+        server: &McpServer,
+        reference: &SecretRef,
+    ) -> Result<String, AttemptFailure> {
+        self.servers
+            .secrets()
+            .open(server.organization_id.as_deref(), reference)
+            .await
+            .map_err(|err| AttemptFailure::Credentials(err.to_string()))
     }
 
     /// Returns an access token for the client: a cached one while it is

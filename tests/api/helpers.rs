@@ -15,6 +15,7 @@ use mcp_registry::crypto::Keyring;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
+use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
 
 use mcp_registry::pb;
@@ -273,7 +274,8 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         gateway_public_url: options
             .gateway_public_url
             .map(|url| mcp_registry::registry::GatewayUrl::parse(url).expect("gateway url")),
-        master_keys: MasterKeySource::Inline(vec![master_key]),
+        // Several keys are given comma-separated (base64 has no comma).
+        master_keys: MasterKeySource::Inline(master_key.split(',').map(str::to_owned).collect()),
         log_format: LogFormat::Text,
         log_level: "warn".into(),
         shutdown_timeout: options.shutdown_timeout.unwrap_or(Duration::from_secs(10)),
@@ -548,6 +550,10 @@ impl TestApp {
         PackServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
 
+    pub fn secrets_as(&self, auth: &Auth) -> SecretServiceClient<Authed> {
+        SecretServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
     pub fn sync_as(&self, auth: &Auth) -> SyncServiceClient<Authed> {
         SyncServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
@@ -720,6 +726,7 @@ pub fn bearer(token: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::BearerToken(
             pb::BearerTokenCredentials {
                 token: token.into(),
+                token_secret: None,
             },
         )),
     })

@@ -331,6 +331,7 @@ async fn what_export_pack_writes_imports_back(app: TestApp) {
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: "key_roundtrip_2".into(),
             header_name: "X-Service-Key".into(),
+            key_secret: None,
         })),
     });
     // AUTO exports as "http", which imports as STREAMABLE_HTTP: explicit here.

@@ -27,6 +27,7 @@ mod pack_curation;
 mod pack_keys;
 mod packs;
 mod search;
+mod secrets;
 mod seed_shapes;
 mod server_details;
 mod server_json;

@@ -1321,6 +1321,7 @@ async fn export_is_client_configuration_without_secrets(app: TestApp) {
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: SECRETS[1].into(),
             header_name: "X-Service-Key".into(),
+            key_secret: None,
         })),
     });
     let mut oauth = server("oauth");

@@ -562,6 +562,7 @@ const CASES: &[Case] = &[
                 kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
                     key: "k".into(),
                     header_name: String::new(),
+                    key_secret: None,
                 })),
             });
         },
@@ -804,6 +805,7 @@ fn servers_with_every_secret() -> Vec<pb::McpServer> {
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: SECRETS[1].into(),
             header_name: "X-Service-Key".into(),
+            key_secret: None,
         })),
     });
     let mut with_oauth = server("oauth");

@@ -989,6 +989,7 @@ async fn a_redirect_to_another_origin_is_refused_so_secrets_never_leave(app: Tes
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: "sk-live-secret".into(),
             header_name: String::new(),
+            key_secret: None,
         })),
     });
     input.request_headers = [("X-Tenant-Token".to_owned(), "tenant-secret".to_owned())].into();

@@ -332,6 +332,7 @@ impl McpServer {
         let port = listener.local_addr().expect("addr").port();
         let shared = Arc::new(Shared {
             tools: Mutex::new(self.tools.clone()),
+            auth: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             location: Mutex::new(
                 self.redirect
@@ -438,6 +439,14 @@ impl Running {
         }
     }
 
+    /// Demands header `name` with `value` on MCP requests from now on,
+    /// instead of what the server was started with.
+    pub fn require_header(&self, name: &str, value: &str) {
+        if let Ok(mut current) = self.shared.auth.lock() {
+            *current = Some((name.into(), value.into()));
+        }
+    }
+
     /// Changes where the redirecting paths send their clients.
     pub fn redirect_to(&self, location: String) {
         if let Ok(mut current) = self.shared.location.lock() {
@@ -477,6 +486,9 @@ impl Running {
 struct Shared {
     config: McpServer,
     tools: Mutex<Vec<Value>>,
+    /// Replaces the configured required header from now on (see
+    /// [`Running::require_header`]).
+    auth: Mutex<Option<(String, String)>>,
     log: Mutex<Vec<Request>>,
     location: Mutex<String>,
     issued: AtomicUsize,
@@ -581,7 +593,13 @@ impl Shared {
         {
             return self.status(StatusCode::UNAUTHORIZED);
         }
-        if let Some((name, value)) = &config.auth
+        let auth = self
+            .auth
+            .lock()
+            .ok()
+            .and_then(|a| a.clone())
+            .or_else(|| config.auth.clone());
+        if let Some((name, value)) = &auth
             && headers.get(name.as_str()).and_then(|v| v.to_str().ok()) != Some(value.as_str())
         {
             return self.status(StatusCode::UNAUTHORIZED);

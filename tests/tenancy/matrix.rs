@@ -32,6 +32,7 @@ const ADMIN: &str = "mcpregistry.v1.AdminService";
 const AUDIT: &str = "mcpregistry.v1.AuditService";
 const SERVERS: &str = "mcpregistry.v1.McpServerService";
 const PACKS: &str = "mcpregistry.v1.PackService";
+const SECRETS: &str = "mcpregistry.v1.SecretService";
 const SYNC: &str = "mcpregistry.v1.SyncService";
 const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION: &str = "grpc.reflection.v1.ServerReflection";
@@ -88,6 +89,17 @@ const AUDIT_OWN: [Code; 11] = [OK, PD, PD, PD, OK, PD, PD, OK, OK, PD, PD];
 /// AuditService naming organization A: A's ADMIN and platform admins; another
 /// organization's ADMIN is NOT_FOUND, any other key PERMISSION_DENIED.
 const AUDIT_OF_A: [Code; 11] = [OK, PD, PD, PD, NF, PD, PD, NF, OK, PD, PD];
+
+/// SecretService, a create or a listing in the caller's own organization:
+/// ADMIN keys create, every unlimited organization key lists.
+const SECRET_CREATE: [Code; 11] = [OK, PD, PD, PD, OK, PD, PD, OK, PD, PD, PD];
+const SECRET_LIST: [Code; 11] = [OK, OK, OK, OK, OK, OK, OK, OK, PD, PD, PD];
+/// A's secret, read: A's unlimited keys; other organizations see no such
+/// object; platform-admin and pack-limited keys have no secrets.
+const SECRET_READ: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, PD, PD, PD];
+/// A's secret, changed: A's ADMIN; another organization's ADMIN finds no
+/// such object; every other role is refused before any lookup.
+const SECRET_WRITE: [Code; 11] = [OK, PD, PD, PD, NF, PD, PD, NF, PD, PD, PD];
 
 /// One row: an RPC with one way of calling it.
 struct Row {
@@ -196,6 +208,12 @@ const ROWS: &[Row] = &[
     row(PACKS, "RestorePackRevision", "fresh of A, v1", PACK_WRITE),
     row(PACKS, "ResolvePack", "A's", PACK_READ),
     row(PACKS, "ExportPack", "A's", PACK_READ),
+    row(SECRETS, "CreateSecret", "own", SECRET_CREATE),
+    row(SECRETS, "GetSecret", "A's", SECRET_READ),
+    row(SECRETS, "ListSecrets", "own", SECRET_LIST),
+    row(SECRETS, "UpdateSecret", "fresh of A", SECRET_WRITE),
+    row(SECRETS, "RotateSecret", "fresh of A", SECRET_WRITE),
+    row(SECRETS, "DeleteSecret", "fresh of A", SECRET_WRITE),
     row(SYNC, "SyncMcpServer", "A's (loopback)", WRITE_A),
     row(SYNC, "SyncMcpServer", "catalog (loopback)", CATALOG_WRITE),
     row(SYNC, "GetSyncRun", "A's run", RUNS_A),
@@ -250,6 +268,8 @@ struct World {
     pack: pb::Pack,
     /// A sync run of `a_loopback`.
     a_run: String,
+    /// A's secret, referenced by nothing.
+    a_secret: pb::Secret,
     /// The pack each pack-limited column is limited to: `pack`, and another
     /// (empty) pack of A.
     limited_to: [String; 2],
@@ -370,7 +390,9 @@ impl World {
             revoked,
         ];
         assert_eq!(callers.len(), CALLERS.len());
+        let a_secret = fresh_secret(&app, &a.admin, "a-secret").await;
         let a_ids = vec![
+            a_secret.id.clone(),
             a_server.id.clone(),
             a_loopback.id.clone(),
             pack.id.clone(),
@@ -390,6 +412,7 @@ impl World {
             catalog_loopback,
             pack,
             a_run: a_run.id,
+            a_secret,
             limited_to,
             a_ids: Mutex::new(a_ids),
             counter: AtomicUsize::new(0),
@@ -453,6 +476,33 @@ impl World {
     }
 }
 
+/// A new secret of `auth`'s organization.
+async fn fresh_secret(app: &TestApp, auth: &Auth, name: &str) -> pb::Secret {
+    app.secrets_as(auth)
+        .create_secret(pb::CreateSecretRequest {
+            secret: Some(pb::Secret {
+                name: name.into(),
+                values: vec![pb::SecretValue {
+                    name: "token".into(),
+                    value: "matrix-secret-value".into(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("fresh secret")
+        .into_inner()
+}
+
+impl World {
+    /// A new secret of A, created by A's ADMIN.
+    async fn fresh_secret(&self) -> pb::Secret {
+        let secret = fresh_secret(&self.app, &self.a.admin, &self.name("secret")).await;
+        self.remember(&secret.id);
+        secret
+    }
+}
+
 fn member(id: &str) -> pb::PackServer {
     pb::PackServer {
         server_id: id.into(),
@@ -480,7 +530,75 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
     let servers = || app.servers_as(auth);
     let packs = || app.packs_as(auth);
     let sync = || app.sync_as(auth);
+    let secrets = || app.secrets_as(auth);
     match (row.method, row.target) {
+        ("CreateSecret", _) => answer(
+            secrets()
+                .create_secret(pb::CreateSecretRequest {
+                    secret: Some(pb::Secret {
+                        name: w.name("new-secret"),
+                        values: vec![pb::SecretValue {
+                            name: "token".into(),
+                            value: "matrix-secret-value".into(),
+                        }],
+                        ..Default::default()
+                    }),
+                })
+                .await,
+        ),
+        ("GetSecret", _) => answer(
+            secrets()
+                .get_secret(pb::GetSecretRequest {
+                    id: w.a_secret.id.clone(),
+                })
+                .await,
+        ),
+        ("ListSecrets", _) => answer(
+            secrets()
+                .list_secrets(pb::ListSecretsRequest::default())
+                .await,
+        ),
+        ("UpdateSecret", _) => {
+            let secret = w.fresh_secret().await;
+            answer(
+                secrets()
+                    .update_secret(pb::UpdateSecretRequest {
+                        secret: Some(pb::Secret {
+                            id: secret.id,
+                            description: "changed".into(),
+                            ..Default::default()
+                        }),
+                        update_mask: mask(&["description"]),
+                    })
+                    .await,
+            )
+        }
+        ("RotateSecret", _) => {
+            let secret = w.fresh_secret().await;
+            answer(
+                secrets()
+                    .rotate_secret(pb::RotateSecretRequest {
+                        id: secret.id,
+                        values: vec![pb::SecretValue {
+                            name: "token".into(),
+                            value: "matrix-rotated-value".into(),
+                        }],
+                        etag: String::new(),
+                    })
+                    .await,
+            )
+        }
+        ("DeleteSecret", _) => {
+            let secret = w.fresh_secret().await;
+            answer(
+                secrets()
+                    .delete_secret(pb::DeleteSecretRequest {
+                        id: secret.id,
+                        ..Default::default()
+                    })
+                    .await,
+            )
+        }
         ("CreateOrganization", _) => answer(
             admin()
                 .create_organization(pb::CreateOrganizationRequest {

@@ -20,6 +20,7 @@ use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::audit_service_client::AuditServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
+use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
 use mcp_registry::store::Store;
 use serde_json::Value;
@@ -138,13 +139,14 @@ fn describe(status: &tonic::Status) -> String {
     )
 }
 
-/// The clients of the four services as one caller.
+/// The clients of the services as one caller.
 struct Clients {
     admin: AdminServiceClient<Authed>,
     servers: McpServerServiceClient<Authed>,
     packs: PackServiceClient<Authed>,
     sync: SyncServiceClient<Authed>,
     audit: AuditServiceClient<Authed>,
+    secrets: SecretServiceClient<Authed>,
 }
 
 impl Clients {
@@ -155,6 +157,7 @@ impl Clients {
             packs: PackServiceClient::with_interceptor(channel.clone(), auth.clone()),
             audit: AuditServiceClient::with_interceptor(channel.clone(), auth.clone()),
             sync: SyncServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            secrets: SecretServiceClient::with_interceptor(channel.clone(), auth.clone()),
         }
     }
 }
@@ -164,6 +167,7 @@ fn bearer(token: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::BearerToken(
             pb::BearerTokenCredentials {
                 token: token.into(),
+                token_secret: None,
             },
         )),
     })
@@ -174,6 +178,7 @@ fn api_key(key: &str, header: &str) -> Option<pb::Credentials> {
         kind: Some(pb::credentials::Kind::ApiKey(pb::ApiKeyCredentials {
             key: key.into(),
             header_name: header.into(),
+            key_secret: None,
         })),
     })
 }
@@ -323,6 +328,12 @@ struct Secrets {
     rotated_session: String,
     rotated_client_secret: String,
     redirected_bearer: String,
+    /// The values of a stored secret (SecretService), before and after its
+    /// rotation, used by reference as a bearer token and a header.
+    stored_token: String,
+    stored_header: String,
+    rotated_stored_token: String,
+    rotated_stored_header: String,
     /// Secrets only ever sent in requests that fail.
     in_errors: Vec<(&'static str, String)>,
 }
@@ -348,6 +359,10 @@ impl Secrets {
             rotated_session: sek(),
             rotated_client_secret: sek(),
             redirected_bearer: sek(),
+            stored_token: sek(),
+            stored_header: sek(),
+            rotated_stored_token: sek(),
+            rotated_stored_header: sek(),
             in_errors: Vec::new(),
         }
     }
@@ -386,6 +401,16 @@ impl Secrets {
             (
                 "bearer token of a server redirecting elsewhere",
                 &self.redirected_bearer,
+            ),
+            ("stored secret value (bearer)", &self.stored_token),
+            ("stored secret value (header)", &self.stored_header),
+            (
+                "rotated stored secret value (bearer)",
+                &self.rotated_stored_token,
+            ),
+            (
+                "rotated stored secret value (header)",
+                &self.rotated_stored_header,
             ),
         ]
         .into_iter()
@@ -1311,6 +1336,18 @@ fn check_the_upstream_received_every_secret(session: &Session) {
             "x-workspace-passphrase",
             s.registry_passphrase.clone(),
         ),
+        ("/stored/mcp", "authorization", bearer(&s.stored_token)),
+        ("/stored/mcp", "x-stored-token", s.stored_header.clone()),
+        (
+            "/stored/mcp",
+            "authorization",
+            bearer(&s.rotated_stored_token),
+        ),
+        (
+            "/stored/mcp",
+            "x-stored-token",
+            s.rotated_stored_header.clone(),
+        ),
     ];
     for (path, header, value) in &checks {
         assert!(
@@ -1351,6 +1388,109 @@ fn check_the_upstream_received_every_secret(session: &Session) {
         2,
         "one token per client secret, reused in between"
     );
+}
+
+/// A stored secret (SecretService) with two values, referenced by a server's
+/// bearer credentials and a header; synced, rotated, synced again, read;
+/// invalid secret requests carrying values. Returns the server's id.
+async fn use_stored_secrets(session: &mut Session) -> String {
+    let value = |name: &str, value: &str| pb::SecretValue {
+        name: name.into(),
+        value: value.into(),
+    };
+    let secret = pb::Secret {
+        name: "STORED_TOKEN".into(),
+        values: vec![
+            value("token", &session.s.stored_token),
+            value("header", &session.s.stored_header),
+        ],
+        ..Default::default()
+    };
+    let result = (session.admin.secrets.clone())
+        .create_secret(pb::CreateSecretRequest {
+            secret: Some(secret),
+        })
+        .await;
+    let secret = session.c.ok("CreateSecret", result);
+    let reference = |value: &str| pb::SecretReference {
+        secret_id: secret.id.clone(),
+        value: value.into(),
+    };
+    let mut input = new_server("stored", session.upstream.url("/stored/mcp"));
+    input.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::BearerToken(
+            pb::BearerTokenCredentials {
+                token: String::new(),
+                token_secret: Some(reference("token")),
+            },
+        )),
+    });
+    input.secret_request_headers = [("X-Stored-Token".to_owned(), reference("header"))].into();
+    let server = session.create("CreateMcpServer stored secret", input).await;
+    session.sync("stored secret", &server.id).await;
+    let rotated = vec![
+        value("token", &session.s.rotated_stored_token),
+        value("header", &session.s.rotated_stored_header),
+    ];
+    let result = (session.admin.secrets.clone())
+        .rotate_secret(pb::RotateSecretRequest {
+            id: secret.id.clone(),
+            values: rotated,
+            etag: String::new(),
+        })
+        .await;
+    session.c.ok("RotateSecret", result);
+    session.sync("stored secret, rotated", &server.id).await;
+    let result = (session.viewer.secrets.clone())
+        .get_secret(pb::GetSecretRequest {
+            id: secret.id.clone(),
+        })
+        .await;
+    session.c.ok("GetSecret (viewer)", result);
+    let result = (session.admin.secrets.clone())
+        .list_secrets(pb::ListSecretsRequest::default())
+        .await;
+    session.c.ok("ListSecrets", result);
+
+    // Invalid requests that carry values.
+    let invalid = session.s.error_secret("CreateSecret with an invalid name");
+    let result = (session.admin.secrets.clone())
+        .create_secret(pb::CreateSecretRequest {
+            secret: Some(pb::Secret {
+                name: "not a name".into(),
+                values: vec![value("token", &invalid)],
+                ..Default::default()
+            }),
+        })
+        .await;
+    session
+        .c
+        .err("CreateSecret invalid", result, Code::InvalidArgument);
+    let invalid = session
+        .s
+        .error_secret("RotateSecret with a repeated value name");
+    let result = (session.admin.secrets.clone())
+        .rotate_secret(pb::RotateSecretRequest {
+            id: secret.id.clone(),
+            values: vec![value("token", &invalid), value("token", &invalid)],
+            etag: String::new(),
+        })
+        .await;
+    session
+        .c
+        .err("RotateSecret invalid", result, Code::InvalidArgument);
+    let invalid = session.s.error_secret("RotateSecret by a viewer");
+    let result = (session.viewer.secrets.clone())
+        .rotate_secret(pb::RotateSecretRequest {
+            id: secret.id.clone(),
+            values: vec![value("token", &invalid)],
+            etag: String::new(),
+        })
+        .await;
+    session
+        .c
+        .err("RotateSecret viewer", result, Code::PermissionDenied);
+    server.id
 }
 
 /// Everything the scan looks at, once the service has stopped.
@@ -1504,6 +1644,7 @@ async fn no_secret_anywhere(backend: Backend) {
     sync_with_every_secret(&mut session, &servers).await;
     let redirecting = redirect_elsewhere(&mut session).await;
     let (rotation, etag) = rotate(&mut session, &servers).await;
+    let stored = use_stored_secrets(&mut session).await;
     create_invalid_servers(&mut session).await;
     update_invalidly(&mut session, rotation, etag).await;
     import_invalidly(&mut session).await;
@@ -1517,6 +1658,7 @@ async fn no_secret_anywhere(backend: Backend) {
         servers.token_refused.id.clone(),
         servers.imported[0].clone(),
         servers.imported[1].clone(),
+        stored,
     ];
     read_everything(&mut session, &all_servers).await;
     read_the_audit_trail(&mut session).await;

@@ -29,6 +29,7 @@ import { AuditService } from "./gen/mcpregistry/v1/audit_pb.js";
 import { ErrorReason } from "./gen/mcpregistry/v1/errors_pb.js";
 import { McpServerService } from "./gen/mcpregistry/v1/mcp_server_pb.js";
 import { PackService } from "./gen/mcpregistry/v1/pack_pb.js";
+import { SecretService } from "./gen/mcpregistry/v1/secret_pb.js";
 import { SyncService } from "./gen/mcpregistry/v1/sync_pb.js";
 
 // Every generated message, enum and service of the API (mcpregistry.v1).
@@ -37,6 +38,7 @@ export * from "./gen/mcpregistry/v1/audit_pb.js";
 export * from "./gen/mcpregistry/v1/errors_pb.js";
 export * from "./gen/mcpregistry/v1/mcp_server_pb.js";
 export * from "./gen/mcpregistry/v1/pack_pb.js";
+export * from "./gen/mcpregistry/v1/secret_pb.js";
 export * from "./gen/mcpregistry/v1/sync_pb.js";
 // The google.rpc error details the service attaches to failed calls.
 export * as rpc from "./gen/google/rpc/error_details_pb.js";
@@ -63,13 +65,14 @@ export function apiKeyInterceptor(keyId: string, secret: string): Interceptor {
   };
 }
 
-/** Typed clients of the five services, sharing one HTTP/2 connection. */
+/** Typed clients of the six services, sharing one HTTP/2 connection. */
 export interface RegistryClients {
   admin: Client<typeof AdminService>;
   mcpServers: Client<typeof McpServerService>;
   packs: Client<typeof PackService>;
   sync: Client<typeof SyncService>;
   audit: Client<typeof AuditService>;
+  secrets: Client<typeof SecretService>;
   /** The gRPC transport, to create further clients on the same connection. */
   transport: Transport;
   /** Closes the HTTP/2 connection; calls still open fail with Code.Canceled. */
@@ -85,7 +88,7 @@ export interface RegistryClientOptions {
 
 /**
  * Creates the clients of AdminService, McpServerService, PackService,
- * SyncService and AuditService for the service at `baseUrl` (`http://host:port` for plaintext
+ * SyncService, AuditService and SecretService for the service at `baseUrl` (`http://host:port` for plaintext
  * HTTP/2, `https://...` for TLS), authenticating with an API key.
  */
 export function createRegistryClients(
@@ -107,6 +110,7 @@ export function createRegistryClients(
     packs: createClient(PackService, transport),
     sync: createClient(SyncService, transport),
     audit: createClient(AuditService, transport),
+    secrets: createClient(SecretService, transport),
     transport,
     close: () => sessionManager.abort(),
   };

@@ -13,6 +13,7 @@ use crate::registry::audit::{
 
 wire_enum!("audit resource type", ResourceType => pb::AuditResourceType {
     McpServer = McpServer, Pack = Pack, Organization = Organization, ApiKey = ApiKey,
+    Secret = Secret,
 });
 wire_enum!("tool call outcome", CallOutcome => pb::ToolCallOutcome {
     Ok = Ok, Error = Error, Refused = Refused,

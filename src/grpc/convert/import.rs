@@ -2,13 +2,14 @@
 //! (each problem at its JSON path, for client configurations and
 //! server.json alike) and the report of what became of them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::{count, enum_field, enum_or, wire_enum};
-use crate::grpc::import::{self, Format};
+use crate::grpc::import::{self, Format, SecretPlaceholders};
 use crate::grpc::server_json::Remote;
 use crate::pb;
+use crate::registry::secrets::SecretRef;
 use crate::registry::servers::import::{
     ImportEntry, ImportOptions, ImportOutcome, ImportReport, Imported, OnConflict,
 };
@@ -28,10 +29,14 @@ pub struct ImportRequest {
     pub options: ImportOptions,
 }
 
-impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
+impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy, &SecretPlaceholders)> for ImportRequest {
     type Error = Error;
 
-    fn try_from((request, policy): (pb::ImportMcpConfigRequest, UrlPolicy)) -> Result<Self, Error> {
+    /// Reads the request; `secrets` are the organization's secrets that
+    /// placeholders without a value in `variables` may stand for.
+    fn try_from(
+        (request, policy, secrets): (pb::ImportMcpConfigRequest, UrlPolicy, &SecretPlaceholders),
+    ) -> Result<Self, Error> {
         let pb::ImportMcpConfigRequest {
             config_json,
             variables,
@@ -54,7 +59,7 @@ impl TryFrom<(pb::ImportMcpConfigRequest, UrlPolicy)> for ImportRequest {
             .unwrap_or(OnConflict::Skip);
         let variables: HashMap<String, String> = variables.into_iter().collect();
         let mut entries = Vec::new();
-        let read = import::read_document(&config_json, format, &variables, policy, &mut v);
+        let read = import::read_document(&config_json, format, &variables, secrets, policy, &mut v);
         for entry in read {
             // Every remote entry is validated as CreateMcpServer would, its
             // problems reported at its JSON path. An invalid entry is left
@@ -251,6 +256,20 @@ fn would_create(new: &NewServer) -> pb::McpServer {
         enabled: Some(true),
         ..Default::default()
     }
+}
+
+/// The secrets placeholders may stand for, for [`ImportRequest`].
+pub fn secret_placeholders(found: BTreeMap<String, SecretRef>) -> SecretPlaceholders {
+    found
+        .into_iter()
+        .map(|(name, r)| {
+            let reference = pb::SecretReference {
+                secret_id: r.secret_id,
+                value: r.value,
+            };
+            (name, reference)
+        })
+        .collect()
 }
 
 #[cfg(test)]

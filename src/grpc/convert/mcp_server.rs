@@ -19,11 +19,12 @@ use crate::pb;
 use crate::registry::servers::answers::Shown;
 use crate::registry::servers::{
     Access, Approval, ApprovalPolicy, AuthType, Credentials, Lookup, MASK, McpServer, NewServer,
-    ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue, ToolConfiguration,
-    Transport, UrlPolicy, Visibility, validate,
+    SecretRef, ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue,
+    ToolConfiguration, Transport, UrlPolicy, Visibility, validate,
 };
 use crate::registry::{
-    Caller, Category, Description, DisplayName, HeaderSet, Icon, ServerName, UpstreamUrl,
+    Caller, Category, Description, DisplayName, HeaderSet, Icon, SecretName, ServerName,
+    UpstreamUrl,
 };
 
 wire_enum!("transport", Transport => pb::Transport {
@@ -171,6 +172,7 @@ const OUTPUT_ONLY: &[&str] = &[
     "next_sync_at",
     "registry_name",
     "registry_version",
+    "credentials_secret",
 ];
 
 /// The paths an update without a mask names: the fields it sets.
@@ -186,7 +188,10 @@ fn populated_paths(s: &pb::McpServer) -> Vec<String> {
         ("transport", s.transport != 0),
         ("auth_type", s.auth_type != 0),
         ("credentials", s.credentials.is_some()),
-        ("request_headers", !s.request_headers.is_empty()),
+        (
+            "request_headers",
+            !s.request_headers.is_empty() || !s.secret_request_headers.is_empty(),
+        ),
         ("approval_policy", s.approval_policy != 0),
         ("tool_configuration", s.tool_configuration.is_some()),
         ("config", s.config.is_some()),
@@ -242,6 +247,7 @@ fn server_patch(
 ) -> ServerPatch {
     let mut patch = ServerPatch::default();
     let mut headers = Some(std::mem::take(&mut server.request_headers));
+    let mut secret_headers = Some(std::mem::take(&mut server.secret_request_headers));
     let mut credentials = Some(server.credentials.take());
     let mut config = Some(server.config.take());
     let tool_configuration = server.tool_configuration.take().unwrap_or_default();
@@ -315,11 +321,12 @@ fn server_patch(
             }
             "request_headers" => {
                 let given = headers.take().unwrap_or_default();
+                let secret_given = secret_headers.take().unwrap_or_default();
                 let parse = match mode {
                     Mode::Create => HeaderSet::parse,
                     Mode::Update => HeaderSet::parse_update,
                 };
-                patch.request_headers = headers_from_pb(given, parse, v);
+                patch.request_headers = headers_from_pb(given, secret_given, parse, v);
             }
             "approval_policy" => {
                 patch.approval_policy = v.check(
@@ -367,11 +374,47 @@ fn credentials_from_pb(
 ) -> Option<Credentials> {
     use pb::credentials::Kind;
     let credentials = match value.kind {
-        Some(Kind::ApiKey(c)) => Credentials::ApiKey {
-            key: c.key,
-            header_name: (!c.header_name.is_empty()).then_some(c.header_name),
+        Some(Kind::ApiKey(c)) => {
+            let header_name = (!c.header_name.is_empty()).then_some(c.header_name);
+            match c.key_secret {
+                Some(_) if !c.key.is_empty() => {
+                    v.add(
+                        "mcp_server.credentials.api_key",
+                        "set key or key_secret, not both",
+                    );
+                    return None;
+                }
+                Some(reference) => Credentials::ApiKeySecret {
+                    secret: secret_ref_from_pb(
+                        reference,
+                        "mcp_server.credentials.api_key.key_secret",
+                        v,
+                    )?,
+                    header_name,
+                },
+                None => Credentials::ApiKey {
+                    key: c.key,
+                    header_name,
+                },
+            }
+        }
+        Some(Kind::BearerToken(c)) => match c.token_secret {
+            Some(_) if !c.token.is_empty() => {
+                v.add(
+                    "mcp_server.credentials.bearer_token",
+                    "set token or token_secret, not both",
+                );
+                return None;
+            }
+            Some(reference) => Credentials::BearerTokenSecret {
+                secret: secret_ref_from_pb(
+                    reference,
+                    "mcp_server.credentials.bearer_token.token_secret",
+                    v,
+                )?,
+            },
+            None => Credentials::BearerToken { token: c.token },
         },
-        Some(Kind::BearerToken(c)) => Credentials::BearerToken { token: c.token },
         Some(Kind::Oauth2ClientCredentials(c)) => Credentials::OAuth2ClientCredentials {
             token_url: c.token_url,
             client_id: c.client_id,
@@ -394,13 +437,45 @@ fn credentials_from_pb(
     valid.then_some(credentials)
 }
 
-/// Parses request headers with `parse` (create or update rules).
+/// Reads a reference to a stored secret's value; `None` when invalid.
+pub fn secret_ref_from_pb(
+    reference: pb::SecretReference,
+    field: &str,
+    v: &mut Violations,
+) -> Option<SecretRef> {
+    let before = v.len();
+    check_id(
+        v,
+        &format!("{field}.secret_id"),
+        "sec",
+        &reference.secret_id,
+    );
+    if let Err(err) = SecretName::parse(reference.value.clone()) {
+        v.add(format!("{field}.value"), err);
+    }
+    (v.len() == before).then_some(SecretRef {
+        secret_id: reference.secret_id,
+        value: reference.value,
+    })
+}
+
+/// Parses request headers with `parse` (create or update rules), then adds
+/// the headers whose values are stored secrets' values.
 fn headers_from_pb(
     headers: HashMap<String, String>,
+    secret_headers: HashMap<String, pb::SecretReference>,
     parse: fn(HashMap<String, String>) -> Result<HeaderSet, Vec<String>>,
     v: &mut Violations,
 ) -> Option<HeaderSet> {
-    match parse(headers) {
+    let mut refs = HashMap::with_capacity(secret_headers.len());
+    for (name, reference) in secret_headers {
+        let field = format!("mcp_server.secret_request_headers[{name}]");
+        if let Some(reference) = secret_ref_from_pb(reference, &field, v) {
+            refs.insert(name, reference);
+        }
+    }
+    let added = parse(headers).and_then(|mut set| set.add_secret_refs(refs).map(|()| set));
+    match added {
         Ok(set) => Some(set),
         Err(problems) => {
             for problem in problems {
@@ -595,6 +670,14 @@ impl From<Access> for pb::AccessInfo {
     }
 }
 
+/// A reference to a stored secret's value, for a response.
+fn secret_ref_to_pb(reference: SecretRef) -> pb::SecretReference {
+    pb::SecretReference {
+        secret_id: reference.secret_id,
+        value: reference.value,
+    }
+}
+
 /// A server for a response: no secret, sensitive headers masked.
 impl From<ServerView> for pb::McpServer {
     fn from(view: ServerView) -> Self {
@@ -625,6 +708,7 @@ impl From<ServerView> for pb::McpServer {
             auth_type,
             auth_header_name: _,
             sealed_credentials,
+            credentials_secret,
             credentials_updated_at,
             request_headers,
             approval_policy,
@@ -651,6 +735,9 @@ impl From<ServerView> for pb::McpServer {
             modified_by_subject,
             revision: _,
         } = server;
+        let (secret_headers, request_headers): (Vec<_>, Vec<_>) = request_headers
+            .into_iter()
+            .partition(|h| matches!(h.value, StoredHeaderValue::Secret(_)));
         pb::McpServer {
             id,
             organization_id: organization_id.unwrap_or_default(),
@@ -670,11 +757,23 @@ impl From<ServerView> for pb::McpServer {
                 .map(|h| {
                     let value = match h.value {
                         StoredHeaderValue::Plain(value) => value,
-                        StoredHeaderValue::Sealed(_) => MASK.to_owned(),
+                        StoredHeaderValue::Sealed(_) | StoredHeaderValue::Secret(_) => {
+                            MASK.to_owned()
+                        }
                     };
                     (h.name, value)
                 })
                 .collect(),
+            secret_request_headers: secret_headers
+                .into_iter()
+                .filter_map(|h| match h.value {
+                    StoredHeaderValue::Secret(reference) => {
+                        Some((h.name, secret_ref_to_pb(reference)))
+                    }
+                    StoredHeaderValue::Plain(_) | StoredHeaderValue::Sealed(_) => None,
+                })
+                .collect(),
+            credentials_secret: credentials_secret.map(secret_ref_to_pb),
             approval_policy: pb::ApprovalPolicy::from(approval_policy) as i32,
             tool_configuration: Some(pb::ToolConfiguration {
                 enabled: Some(tool_configuration.enabled),

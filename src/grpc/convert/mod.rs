@@ -13,6 +13,7 @@ pub mod import;
 pub mod mcp_server;
 pub mod pack;
 pub mod search;
+pub mod secret;
 pub mod sync;
 
 use crate::error::{Error, Violations};

@@ -120,7 +120,7 @@ pub fn export(pack_id: &str, version: i64, servers: &[&McpServer]) -> Export {
         for header in &server.request_headers {
             let value = match &header.value {
                 StoredHeaderValue::Plain(value) => value.clone(),
-                StoredHeaderValue::Sealed(_) => placeholder(
+                StoredHeaderValue::Sealed(_) | StoredHeaderValue::Secret(_) => placeholder(
                     &header.name,
                     &env_part(&header.name),
                     format!("value of header {} of server {}", header.name, server.name),

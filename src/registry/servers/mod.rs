@@ -21,6 +21,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::{self, Action, AuditEvent};
 use crate::registry::packs;
 use crate::registry::search::TextQuery;
+use crate::registry::secrets::Secrets;
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, Owner, Plan, RegistryName,
     RegistryVersion, Role, ServerName, UpstreamUrl, new_id, now_micros,
@@ -123,6 +124,9 @@ pub struct Servers {
     store: Store,
     keyring: Arc<Keyring>,
     policy: UrlPolicy,
+    /// Checks the references to stored secrets a write adds, and opens them
+    /// for syncs.
+    secrets: Secrets,
 }
 
 /// How often an update without an etag retries after losing a race to
@@ -132,10 +136,16 @@ const UPDATE_ATTEMPTS: usize = 5;
 impl Servers {
     pub fn new(store: Store, keyring: Arc<Keyring>, policy: UrlPolicy) -> Self {
         Self {
+            secrets: Secrets::new(store.clone(), keyring.clone()),
             store,
             keyring,
             policy,
         }
+    }
+
+    /// The stored secrets servers reference.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The change generations of the store, for caches of answers.
@@ -263,6 +273,11 @@ impl Servers {
         };
         let server = McpServer {
             auth_header_name: new.credentials.as_ref().map(Credentials::header_name),
+            credentials_secret: new
+                .credentials
+                .as_ref()
+                .and_then(Credentials::secret_ref)
+                .cloned(),
             credentials_updated_at: sealed_credentials.as_ref().map(|_| now),
             sealed_credentials,
             id,
@@ -318,6 +333,7 @@ impl Servers {
             modified_by_subject: caller.subject().map(str::to_owned),
             revision: 1,
         };
+        self.secrets.check_references(&server, None).await?;
         let changes = audit::server_changes(None, Some(&server));
         let org = server.organization_id.as_deref();
         let event = AuditEvent::new(caller, action, &server.id, org, changes);
@@ -394,6 +410,9 @@ impl Servers {
             check_etag(&current, etag)?;
             let expected = current.revision;
             let updated = self.apply(caller, current.clone(), patch.clone())?;
+            self.secrets
+                .check_references(&updated, Some(&current))
+                .await?;
             let resets_sync = updated.status != current.status
                 || updated.next_sync_at != current.next_sync_at
                 || updated.detected_transport != current.detected_transport;
@@ -779,6 +798,10 @@ impl Servers {
                 .as_ref()
                 .map(|c| self.seal_credentials(&current.id, c))
                 .transpose()?;
+            server.credentials_secret = plaintext
+                .as_ref()
+                .and_then(Credentials::secret_ref)
+                .cloned();
             server.credentials_updated_at = match (&server.sealed_credentials, replaced) {
                 (None, _) => None,
                 (Some(_), true) => Some(now),
@@ -871,6 +894,13 @@ impl Servers {
                 header.secret || previously_sealed || validate::is_sensitive_header(&header.name);
             let plaintext = match header.value {
                 HeaderInputValue::Value(value) => value,
+                HeaderInputValue::Secret(reference) => {
+                    out.push(StoredHeader {
+                        name: header.name,
+                        value: StoredHeaderValue::Secret(reference),
+                    });
+                    continue;
+                }
                 HeaderInputValue::KeepStored => {
                     let previous = stored
                         .iter()
@@ -883,6 +913,13 @@ impl Servers {
                         })?;
                     match &previous.value {
                         StoredHeaderValue::Plain(value) => value.clone(),
+                        StoredHeaderValue::Secret(_) => {
+                            out.push(StoredHeader {
+                                name: header.name,
+                                value: previous.value.clone(),
+                            });
+                            continue;
+                        }
                         StoredHeaderValue::Sealed(_) if !reseal => {
                             out.push(StoredHeader {
                                 name: header.name,

@@ -68,6 +68,8 @@ string_enum!(
     }
 );
 
+pub use crate::registry::secrets::SecretRef;
+
 /// Default header of API_KEY credentials.
 pub const DEFAULT_API_KEY_HEADER: &str = "X-API-Key";
 
@@ -82,6 +84,16 @@ pub enum Credentials {
     },
     BearerToken {
         token: String,
+    },
+    /// An API key that is a value of a stored secret, opened at use time.
+    ApiKeySecret {
+        secret: SecretRef,
+        /// Header to send the key in; `X-API-Key` when unset.
+        header_name: Option<String>,
+    },
+    /// A bearer token that is a value of a stored secret, opened at use time.
+    BearerTokenSecret {
+        secret: SecretRef,
     },
     #[serde(rename = "oauth2_client_credentials")]
     OAuth2ClientCredentials {
@@ -103,8 +115,8 @@ impl Credentials {
     /// Returns the auth type these credentials are for.
     pub fn auth_type(&self) -> AuthType {
         match self {
-            Self::ApiKey { .. } => AuthType::ApiKey,
-            Self::BearerToken { .. } => AuthType::BearerToken,
+            Self::ApiKey { .. } | Self::ApiKeySecret { .. } => AuthType::ApiKey,
+            Self::BearerToken { .. } | Self::BearerTokenSecret { .. } => AuthType::BearerToken,
             Self::OAuth2ClientCredentials { .. } => AuthType::OAuth2ClientCredentials,
         }
     }
@@ -112,13 +124,25 @@ impl Credentials {
     /// Returns the (lowercase) header these credentials set on requests.
     pub fn header_name(&self) -> String {
         match self {
-            Self::ApiKey { header_name, .. } => header_name
-                .as_deref()
-                .unwrap_or(DEFAULT_API_KEY_HEADER)
-                .to_ascii_lowercase(),
-            Self::BearerToken { .. } | Self::OAuth2ClientCredentials { .. } => {
-                "authorization".to_owned()
+            Self::ApiKey { header_name, .. } | Self::ApiKeySecret { header_name, .. } => {
+                header_name
+                    .as_deref()
+                    .unwrap_or(DEFAULT_API_KEY_HEADER)
+                    .to_ascii_lowercase()
             }
+            Self::BearerToken { .. }
+            | Self::BearerTokenSecret { .. }
+            | Self::OAuth2ClientCredentials { .. } => "authorization".to_owned(),
+        }
+    }
+
+    /// Returns the secret these credentials take their value from, if any.
+    pub fn secret_ref(&self) -> Option<&SecretRef> {
+        match self {
+            Self::ApiKeySecret { secret, .. } | Self::BearerTokenSecret { secret } => Some(secret),
+            Self::ApiKey { .. }
+            | Self::BearerToken { .. }
+            | Self::OAuth2ClientCredentials { .. } => None,
         }
     }
 }
@@ -131,6 +155,8 @@ pub enum StoredHeaderValue {
     Plain(String),
     /// A sensitive value, sealed like credentials.
     Sealed(String),
+    /// A value of a stored secret, opened at use time.
+    Secret(SecretRef),
 }
 
 impl fmt::Debug for StoredHeaderValue {
@@ -138,6 +164,7 @@ impl fmt::Debug for StoredHeaderValue {
         match self {
             Self::Plain(value) => write!(f, "Plain({value:?})"),
             Self::Sealed(_) => f.write_str("Sealed(<redacted>)"),
+            Self::Secret(reference) => write!(f, "Secret({reference:?})"),
         }
     }
 }
@@ -166,6 +193,8 @@ pub enum HeaderInputValue {
     Value(String),
     /// The mask `********`: keep the value stored under this name.
     KeepStored,
+    /// A value of a stored secret, opened at use time.
+    Secret(SecretRef),
 }
 
 impl fmt::Debug for HeaderInput {
@@ -251,6 +280,8 @@ pub struct McpServer {
     pub auth_header_name: Option<String>,
     /// Sealed JSON of [`Credentials`].
     pub sealed_credentials: Option<String>,
+    /// The stored secret the credentials use (shown; not itself secret).
+    pub credentials_secret: Option<SecretRef>,
     pub credentials_updated_at: Option<Micros>,
     pub request_headers: Vec<StoredHeader>,
     pub approval_policy: ApprovalPolicy,
@@ -286,6 +317,20 @@ impl McpServer {
     /// Returns the opaque version tag of this state of the server.
     pub fn etag(&self) -> String {
         crate::registry::etag_of(self.revision)
+    }
+
+    /// Returns the ids of the stored secrets the server uses (credentials
+    /// and request headers), each once.
+    pub fn referenced_secrets(&self) -> std::collections::BTreeSet<&str> {
+        let headers = self.request_headers.iter().filter_map(|h| match &h.value {
+            StoredHeaderValue::Secret(reference) => Some(reference.secret_id.as_str()),
+            StoredHeaderValue::Plain(_) | StoredHeaderValue::Sealed(_) => None,
+        });
+        self.credentials_secret
+            .iter()
+            .map(|r| r.secret_id.as_str())
+            .chain(headers)
+            .collect()
     }
 
     /// Returns the uniqueness scope of the server's name.

@@ -121,7 +121,9 @@ fn remote(server: &McpServer) -> Value {
     for header in &server.request_headers {
         headers.push(match &header.value {
             StoredHeaderValue::Plain(value) => json!({ "name": header.name, "value": value }),
-            StoredHeaderValue::Sealed(_) => secret(&header.name, "A secret value"),
+            StoredHeaderValue::Sealed(_) | StoredHeaderValue::Secret(_) => {
+                secret(&header.name, "A secret value")
+            }
         });
     }
     let mut remote = Map::new();

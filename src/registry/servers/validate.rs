@@ -149,6 +149,19 @@ pub fn credentials(value: &Credentials, policy: UrlPolicy) -> Vec<(&'static str,
                 ));
             }
         }
+        Credentials::ApiKeySecret {
+            secret: _,
+            header_name: name,
+        } => {
+            if let Some(name) = name
+                && let Err(err) = header_name(name)
+            {
+                problems.push((".api_key.header_name", err));
+            }
+        }
+        // The reference was checked where it was read; the secret is
+        // checked against the store before the server is written.
+        Credentials::BearerTokenSecret { secret: _ } => {}
         Credentials::BearerToken { token } => {
             if let Err(err) = secret("token", token) {
                 problems.push((".bearer_token.token", err));

@@ -23,6 +23,8 @@ from .mcpregistry.v1 import (
     mcp_server_pb2_grpc,
     pack_pb2,
     pack_pb2_grpc,
+    secret_pb2,
+    secret_pb2_grpc,
     sync_pb2,
     sync_pb2_grpc,
 )
@@ -50,6 +52,8 @@ __all__ = [
     "pack_pb2",
     "pack_pb2_grpc",
     "rpc_status_of",
+    "secret_pb2",
+    "secret_pb2_grpc",
     "sync_pb2",
     "sync_pb2_grpc",
 ]

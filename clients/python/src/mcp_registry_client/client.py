@@ -1,4 +1,4 @@
-"""A channel with API-key authentication and the four service stubs."""
+"""A channel with API-key authentication and the service stubs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .mcpregistry.v1 import (
     audit_pb2_grpc,
     mcp_server_pb2_grpc,
     pack_pb2_grpc,
+    secret_pb2_grpc,
     sync_pb2_grpc,
 )
 
@@ -101,7 +102,7 @@ def api_key_metadata(key_id: str, secret: str) -> list[tuple[str, str]]:
 
 
 class Client:
-    """Stubs of the five services of mcp-registry on one authenticated channel.
+    """Stubs of the six services of mcp-registry on one authenticated channel.
 
     Attributes:
         channel: The channel every stub uses (with the API-key interceptor).
@@ -110,6 +111,7 @@ class Client:
         packs: ``PackService`` (packs, revisions, ``ResolvePack``, ``ExportPack``).
         sync: ``SyncService`` (``SyncMcpServer``, sync runs, ``WatchSyncEvents``).
         audit: ``AuditService`` (the audit trail and the gateway's call records).
+        secrets: ``SecretService`` (stored secrets servers reference; values never returned).
 
     Use it as a context manager, or call :meth:`close`, to close the channel.
     """
@@ -121,6 +123,7 @@ class Client:
         self.packs = pack_pb2_grpc.PackServiceStub(channel)
         self.sync = sync_pb2_grpc.SyncServiceStub(channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
+        self.secrets = secret_pb2_grpc.SecretServiceStub(channel)
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

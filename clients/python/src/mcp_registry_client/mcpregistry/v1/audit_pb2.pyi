@@ -18,6 +18,7 @@ class AuditResourceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIT_RESOURCE_TYPE_PACK: _ClassVar[AuditResourceType]
     AUDIT_RESOURCE_TYPE_ORGANIZATION: _ClassVar[AuditResourceType]
     AUDIT_RESOURCE_TYPE_API_KEY: _ClassVar[AuditResourceType]
+    AUDIT_RESOURCE_TYPE_SECRET: _ClassVar[AuditResourceType]
 
 class ToolCallOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -30,6 +31,7 @@ AUDIT_RESOURCE_TYPE_MCP_SERVER: AuditResourceType
 AUDIT_RESOURCE_TYPE_PACK: AuditResourceType
 AUDIT_RESOURCE_TYPE_ORGANIZATION: AuditResourceType
 AUDIT_RESOURCE_TYPE_API_KEY: AuditResourceType
+AUDIT_RESOURCE_TYPE_SECRET: AuditResourceType
 TOOL_CALL_OUTCOME_UNSPECIFIED: ToolCallOutcome
 TOOL_CALL_OUTCOME_OK: ToolCallOutcome
 TOOL_CALL_OUTCOME_ERROR: ToolCallOutcome

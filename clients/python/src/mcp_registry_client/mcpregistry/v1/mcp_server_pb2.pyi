@@ -6,6 +6,7 @@ from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mcp_registry_client.mcpregistry.v1 import admin_pb2 as _admin_pb2
 from mcp_registry_client.mcpregistry.v1 import errors_pb2 as _errors_pb2
+from mcp_registry_client.mcpregistry.v1 import secret_pb2 as _secret_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -119,7 +120,7 @@ IMPORT_FORMAT_MCP_CLIENT_CONFIG: ImportFormat
 IMPORT_FORMAT_SERVER_JSON: ImportFormat
 
 class McpServer(_message.Message):
-    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "created_by_subject", "modified_by_subject", "etag", "access_info", "next_sync_at", "documentation_url", "registry_name", "registry_version")
+    __slots__ = ("id", "organization_id", "name", "display_name", "description", "url", "icon_url", "category", "transport", "auth_type", "credentials", "has_credentials", "credentials_updated_at", "request_headers", "approval_policy", "tool_configuration", "config", "enabled", "visibility", "status", "detected_transport", "server_info", "last_synced_at", "last_successful_sync_at", "last_error", "tool_count", "prompt_count", "resource_count", "resource_template_count", "tool_approval_hashes", "pack_ids", "created_at", "updated_at", "created_by", "modified_by", "created_by_subject", "modified_by_subject", "etag", "access_info", "next_sync_at", "documentation_url", "registry_name", "registry_version", "credentials_secret", "secret_request_headers")
     class RequestHeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +128,13 @@ class McpServer(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class SecretRequestHeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _secret_pb2.SecretReference
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ...) -> None: ...
     ID_FIELD_NUMBER: _ClassVar[int]
     ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +178,8 @@ class McpServer(_message.Message):
     DOCUMENTATION_URL_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_NAME_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    CREDENTIALS_SECRET_FIELD_NUMBER: _ClassVar[int]
+    SECRET_REQUEST_HEADERS_FIELD_NUMBER: _ClassVar[int]
     id: str
     organization_id: str
     name: str
@@ -213,7 +223,9 @@ class McpServer(_message.Message):
     documentation_url: str
     registry_name: str
     registry_version: str
-    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., modified_by_subject: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ...) -> None: ...
+    credentials_secret: _secret_pb2.SecretReference
+    secret_request_headers: _containers.MessageMap[str, _secret_pb2.SecretReference]
+    def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., modified_by_subject: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ..., credentials_secret: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ..., secret_request_headers: _Optional[_Mapping[str, _secret_pb2.SecretReference]] = ...) -> None: ...
 
 class Credentials(_message.Message):
     __slots__ = ("api_key", "bearer_token", "oauth2_client_credentials")
@@ -226,18 +238,22 @@ class Credentials(_message.Message):
     def __init__(self, api_key: _Optional[_Union[ApiKeyCredentials, _Mapping]] = ..., bearer_token: _Optional[_Union[BearerTokenCredentials, _Mapping]] = ..., oauth2_client_credentials: _Optional[_Union[OAuth2ClientCredentials, _Mapping]] = ...) -> None: ...
 
 class ApiKeyCredentials(_message.Message):
-    __slots__ = ("key", "header_name")
+    __slots__ = ("key", "header_name", "key_secret")
     KEY_FIELD_NUMBER: _ClassVar[int]
     HEADER_NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_SECRET_FIELD_NUMBER: _ClassVar[int]
     key: str
     header_name: str
-    def __init__(self, key: _Optional[str] = ..., header_name: _Optional[str] = ...) -> None: ...
+    key_secret: _secret_pb2.SecretReference
+    def __init__(self, key: _Optional[str] = ..., header_name: _Optional[str] = ..., key_secret: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ...) -> None: ...
 
 class BearerTokenCredentials(_message.Message):
-    __slots__ = ("token",)
+    __slots__ = ("token", "token_secret")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SECRET_FIELD_NUMBER: _ClassVar[int]
     token: str
-    def __init__(self, token: _Optional[str] = ...) -> None: ...
+    token_secret: _secret_pb2.SecretReference
+    def __init__(self, token: _Optional[str] = ..., token_secret: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ...) -> None: ...
 
 class OAuth2ClientCredentials(_message.Message):
     __slots__ = ("token_url", "client_id", "client_secret", "scopes")

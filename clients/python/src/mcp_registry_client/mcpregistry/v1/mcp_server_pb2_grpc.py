@@ -271,7 +271,14 @@ class McpServerServiceServicer:
         `request_headers` (sensitive ones sealed as usual). Entries with a
         `command` (stdio) are reported SKIPPED_LOCAL. `${NAME}` placeholders in
         urls and header values are replaced from `variables`, so what ExportPack
-        wrote imports back. Entries are created one by one, in the order of the
+        wrote imports back. A header value that is one placeholder without a
+        variable (`${NAME}`, `${env:NAME}`, or `Bearer ${NAME}` in Authorization)
+        and names a stored secret of the caller's organization (SecretService)
+        becomes a reference to it instead of a value: to the secret's only value,
+        or to its value named `value` (a secret with several values and none
+        named `value` is not used); as credentials by the rules above, else in
+        `secret_request_headers`. Urls and server.json documents never take
+        secrets. Entries are created one by one, in the order of the
         configuration, each as CreateMcpServer would (a background sync follows);
         everything is checked before the first is created. Callers: ADMIN, MEMBER;
         a platform-admin key imports catalog servers. Errors:
