@@ -71,8 +71,7 @@ pub async fn admit(
     headers: &HeaderMap,
     pack_id: &str,
 ) -> Result<(Caller, Arc<Pack>), Error> {
-    let (key_id, secret) = credentials(headers)?;
-    let caller = admission.authenticator.authenticate(key_id, secret).await?;
+    let caller = authenticate(admission, headers).await?;
     rate_limit(admission.limiter.as_deref(), &caller)?;
     pack_for(admission, packs, caller, pack_id).await
 }
@@ -86,9 +85,14 @@ pub async fn readmit(
     headers: &HeaderMap,
     pack_id: &str,
 ) -> Result<(Caller, Arc<Pack>), Error> {
-    let (key_id, secret) = credentials(headers)?;
-    let caller = admission.authenticator.authenticate(key_id, secret).await?;
+    let caller = authenticate(admission, headers).await?;
     pack_for(admission, packs, caller, pack_id).await
+}
+
+/// The caller the request's API key stands for (401 when none).
+async fn authenticate(admission: &Admission, headers: &HeaderMap) -> Result<Caller, Error> {
+    let (key_id, secret) = credentials(headers)?;
+    admission.authenticator.authenticate(key_id, secret).await
 }
 
 async fn pack_for(

@@ -63,6 +63,33 @@ impl AuditTable {
     }
 }
 
+/// The time range `[start, end)` of a listing and, on a later page, the rows
+/// after the cursor in `(at, id)` order newest first: the part both listings
+/// share, on either table's `at` and `id` columns.
+fn newest_first<C: ColumnTrait>(
+    (at, id): (C, C),
+    (start, end): (Option<Micros>, Option<Micros>),
+    after: Option<&Cursor>,
+) -> Condition {
+    let mut condition = Condition::all();
+    if let Some(start) = start {
+        condition = condition.add(at.gte(start));
+    }
+    if let Some(end) = end {
+        condition = condition.add(at.lt(end));
+    }
+    if let Some((last_at, last_id)) = after {
+        condition = condition.add(
+            Condition::any().add(at.lt(*last_at)).add(
+                Condition::all()
+                    .add(at.eq(*last_at))
+                    .add(id.lt(last_id.as_str())),
+            ),
+        );
+    }
+    condition
+}
+
 impl Store {
     /// Lists the audit events of `scope` that match `filter`, newest first.
     pub async fn list_audit_events(
@@ -85,21 +112,11 @@ impl Store {
         if let Some(action) = &filter.action {
             condition = condition.add(Column::Action.eq(action.as_str()));
         }
-        if let Some(start) = filter.start {
-            condition = condition.add(Column::At.gte(start));
-        }
-        if let Some(end) = filter.end {
-            condition = condition.add(Column::At.lt(end));
-        }
-        if let Some((at, id)) = &page.after {
-            condition = condition.add(
-                Condition::any().add(Column::At.lt(*at)).add(
-                    Condition::all()
-                        .add(Column::At.eq(*at))
-                        .add(Column::Id.lt(id.as_str())),
-                ),
-            );
-        }
+        condition = condition.add(newest_first(
+            (Column::At, Column::Id),
+            (filter.start, filter.end),
+            page.after.as_ref(),
+        ));
         let mut rows = audit_event::Entity::find()
             .filter(condition)
             .order_by_desc(Column::At)
@@ -147,21 +164,11 @@ impl Store {
         if let Some(outcome) = filter.outcome {
             condition = condition.add(Column::Outcome.eq(outcome.as_str()));
         }
-        if let Some(start) = filter.start {
-            condition = condition.add(Column::At.gte(start));
-        }
-        if let Some(end) = filter.end {
-            condition = condition.add(Column::At.lt(end));
-        }
-        if let Some((at, id)) = &page.after {
-            condition = condition.add(
-                Condition::any().add(Column::At.lt(*at)).add(
-                    Condition::all()
-                        .add(Column::At.eq(*at))
-                        .add(Column::Id.lt(id.as_str())),
-                ),
-            );
-        }
+        condition = condition.add(newest_first(
+            (Column::At, Column::Id),
+            (filter.start, filter.end),
+            page.after.as_ref(),
+        ));
         let mut rows = tool_call::Entity::find()
             .filter(condition)
             .order_by_desc(Column::At)
