@@ -40,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::Error;
 use crate::gateway::access::Admission;
 use crate::grpc::middleware::{REQUEST_ID_HEADER, request_id};
-use crate::grpc::status::{REQUEST_ID, current_request_id};
+use crate::grpc::status::current_request_id;
 use crate::registry::Caller;
 use crate::registry::cache::CacheSizes;
 use crate::registry::call_log::CallLog;
@@ -49,6 +49,7 @@ use crate::registry::packs::{Pack, Packs};
 use crate::registry::servers::answers::ServerAnswers;
 use crate::registry::servers::{McpServer, Servers};
 use crate::sync::engine::Syncer;
+use crate::telemetry::{REQUEST, RequestScope};
 use rpc::{Answer, CANCELLED, InFlight, Incoming, dispatch};
 
 /// What the gateway needs from the domain and the sync engine.
@@ -147,11 +148,9 @@ async fn with_request_id(
     next: axum::middleware::Next,
 ) -> Response {
     let id = request_id(request.headers());
-    let span = tracing::info_span!("mcp", request_id = %id, path = %request.uri().path());
     let header_id = HeaderValue::from_str(&id).ok();
-    let mut response = REQUEST_ID
-        .scope(id, tracing::Instrument::instrument(next.run(request), span))
-        .await;
+    let scope = RequestScope { id, rpc: "mcp" };
+    let mut response = REQUEST.scope(scope, next.run(request)).await;
     if let Some(value) = header_id {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -160,8 +159,11 @@ async fn with_request_id(
 
 /// Spawns `work` under the current request's id.
 fn spawn_in_request(work: impl Future<Output = ()> + Send + 'static) {
-    let id = current_request_id();
-    tokio::spawn(REQUEST_ID.scope(id, tracing::Instrument::in_current_span(work)));
+    let scope = REQUEST.try_with(Clone::clone).unwrap_or(RequestScope {
+        id: String::new(),
+        rpc: "mcp",
+    });
+    tokio::spawn(REQUEST.scope(scope, work));
 }
 
 /// DELETE (ending a session) has no meaning for a gateway that keeps no

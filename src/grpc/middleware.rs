@@ -1,7 +1,7 @@
 //! The tower layer in front of every RPC. For each request it:
-//! 1. takes the client's `x-request-id` (if sane) or makes one, opens a
-//!    tracing span carrying it, makes it available to error conversion
-//!    ([`crate::grpc::status::REQUEST_ID`]) and echoes it in the response;
+//! 1. takes the client's `x-request-id` (if sane) or makes one, serves the
+//!    call in its [`crate::telemetry::REQUEST`] scope (error details, audit
+//!    events and log lines name it) and echoes it in the response;
 //! 2. authenticates the API key (all paths except health and reflection) and
 //!    puts the [`Caller`] in the request extensions, or answers UNAUTHENTICATED;
 //!    with the end user of `x-mcp-registry-subject` when a service key sends
@@ -26,12 +26,11 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tonic::Code;
 use tower::{Layer, Service};
-use tracing::Instrument;
 
 use crate::error::Error;
-use crate::grpc::status::REQUEST_ID;
 use crate::registry::auth::{Authenticator, SUBJECT_HEADER};
 use crate::registry::{Caller, Role};
+use crate::telemetry::{REQUEST, RequestScope};
 
 type BoxFuture<T> = Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
@@ -108,15 +107,16 @@ where
         let auth = self.auth.clone();
         let limiter = self.limiter.clone();
         let rpc = RpcName::from_path(request.uri().path());
-        let request_id = request_id(request.headers());
-        let span =
-            tracing::info_span!("rpc", request_id = %request_id, rpc = %request.uri().path());
+        let scope = RequestScope {
+            id: request_id(request.headers()),
+            rpc: rpc.method,
+        };
+        let header_id = HeaderValue::from_str(&scope.id).ok();
         let meter = Meter {
             rpc,
             start: Instant::now(),
-            span: span.clone(),
+            request_id: header_id.clone(),
         };
-        let header_id = HeaderValue::from_str(&request_id).ok();
         let future = async move {
             if rpc.needs_auth {
                 let authorized = authenticate(&auth, request.headers())
@@ -145,7 +145,7 @@ where
             }
             Ok(MeteredBody::wrap(response, meter))
         };
-        Box::pin(REQUEST_ID.scope(request_id, future.instrument(span)))
+        Box::pin(REQUEST.scope(scope, future))
     }
 }
 
@@ -377,7 +377,8 @@ fn is_public_service(service: &str) -> bool {
 struct Meter {
     rpc: RpcName,
     start: Instant,
-    span: tracing::Span,
+    /// For the log line: the body finishes outside the request's scope.
+    request_id: Option<HeaderValue>,
 }
 
 impl Meter {
@@ -398,12 +399,27 @@ impl Meter {
             .increment(1);
         handles.seconds.record(elapsed.as_secs_f64());
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let request_id = self.request_id.as_ref().and_then(|id| id.to_str().ok());
+        let request_id = request_id.unwrap_or_default();
+        let (service, method) = (self.rpc.service, self.rpc.method);
         if code != Code::Ok {
-            let _entered = self.span.enter();
-            tracing::info!(code = code_name, elapsed_ms, "rpc finished");
+            tracing::info!(
+                request_id,
+                service,
+                method,
+                code = code_name,
+                elapsed_ms,
+                "rpc finished"
+            );
         } else if tracing::enabled!(tracing::Level::DEBUG) {
-            let _entered = self.span.enter();
-            tracing::debug!(code = code_name, elapsed_ms, "rpc finished");
+            tracing::debug!(
+                request_id,
+                service,
+                method,
+                code = code_name,
+                elapsed_ms,
+                "rpc finished"
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ pub const ERROR_DOMAIN: &str = "mcpregistry";
 
 /// The request id task-local lives in [`crate::telemetry`], where the domain
 /// (audit events) reads it too; re-exported for the adapters.
-pub use crate::telemetry::{REQUEST_ID, current_request_id};
+pub use crate::telemetry::current_request_id;
 
 /// Longest message, field name or description an error carries. Errors
 /// travel in HTTP/2 headers (`grpc-message`, `grpc-status-details-bin`), and
@@ -207,8 +207,12 @@ mod tests {
 
     #[tokio::test]
     async fn invalid_argument_lists_every_violation_with_the_request_id() {
-        let status = REQUEST_ID
-            .scope("req-1".to_owned(), async {
+        let scope = crate::telemetry::RequestScope {
+            id: "req-1".to_owned(),
+            rpc: "Test",
+        };
+        let status = crate::telemetry::REQUEST
+            .scope(scope, async {
                 Status::from(Error::InvalidArgument(vec![
                     FieldViolation::new("a", "is required"),
                     FieldViolation::new("b", "is too long"),
