@@ -53,6 +53,10 @@ struct Client {
     http: reqwest::Client,
     metadata: Value,
     client_id: String,
+    /// A confidential client's secret (HTTP Basic at the token endpoint).
+    secret: Option<String>,
+    /// The scope asked for (`None` asks for none).
+    scope: Option<&'static str>,
     redirect_uri: String,
     resource: String,
 }
@@ -79,9 +83,11 @@ impl Client {
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.client_id)
             .append_pair("redirect_uri", redirect_uri)
-            .append_pair("scope", "mcp")
             .append_pair("state", state)
             .append_pair("resource", &self.resource);
+        if let Some(scope) = self.scope {
+            url.query_pairs_mut().append_pair("scope", scope);
+        }
         if let Some(challenge) = challenge {
             url.query_pairs_mut()
                 .append_pair("code_challenge", challenge)
@@ -90,13 +96,16 @@ impl Client {
         url.into()
     }
 
-    /// POSTs `form` (with the client id) to the token endpoint; returns the status and the JSON.
+    /// POSTs `form` to the token endpoint as the client (its id in the form, or
+    /// HTTP Basic with its secret); returns the status and the JSON.
     async fn token(&self, form: &[(&str, &str)]) -> (StatusCode, Value) {
         let mut form = form.to_vec();
-        form.push(("client_id", &self.client_id));
-        let response = self
-            .http
-            .post(self.endpoint("token_endpoint"))
+        let mut request = self.http.post(self.endpoint("token_endpoint"));
+        match &self.secret {
+            Some(secret) => request = request.basic_auth(&self.client_id, Some(secret)),
+            None => form.push(("client_id", &self.client_id)),
+        }
+        let response = request
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(form_body(&form))
             .send()
@@ -183,9 +192,19 @@ fn field(tokens: &Value, name: &str) -> String {
         .to_owned()
 }
 
+/// How the test client registers.
+#[derive(Clone, Copy, PartialEq)]
+enum Registration {
+    /// A public client (`token_endpoint_auth_method: none`) asking for scope `mcp`.
+    Public,
+    /// A confidential client: registration without an auth method (the AS's
+    /// default, `client_secret_basic`) and without grant types, asking for no scope.
+    Confidential,
+}
+
 /// Discovers the AS from the MCP server's 401, as an MCP client does, and
-/// registers a public client; checks each step on the way.
-async fn discover_and_register(fixture: &OAuthFixture) -> Client {
+/// registers a client; checks each step on the way.
+async fn discover_and_register(fixture: &OAuthFixture, registration: Registration) -> Client {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -253,34 +272,108 @@ async fn discover_and_register(fixture: &OAuthFixture) -> Client {
             "{grant}: {metadata}"
         );
     }
-    // 4. Dynamic registration (RFC 7591), open: a public client with a
-    // loopback http redirect URI and an https one.
+    // 4. Dynamic registration (RFC 7591), open, with a loopback http redirect
+    // URI and an https one.
     let redirect_uri = format!("http://127.0.0.1:{}/callback", crate::mcp::free_port());
+    let mut request = json!({
+        "client_name": "oauth fixture test",
+        "redirect_uris": [redirect_uri, "https://app.example.com/callback"],
+    });
+    if registration == Registration::Public {
+        request["grant_types"] = json!(["authorization_code", "refresh_token"]);
+        request["response_types"] = json!(["code"]);
+        request["token_endpoint_auth_method"] = json!("none");
+    }
     let response = http
         .post(
             metadata["registration_endpoint"]
                 .as_str()
                 .expect("registration_endpoint"),
         )
-        .json(&json!({
-            "client_name": "oauth fixture test",
-            "redirect_uris": [redirect_uri, "https://app.example.com/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        }))
+        .json(&request)
         .send()
         .await
         .expect("register");
     assert_eq!(response.status(), StatusCode::CREATED);
     let registered: Value = response.json().await.expect("json");
+    let confidential = registration == Registration::Confidential;
+    assert_eq!(
+        registered["token_endpoint_auth_method"],
+        if confidential {
+            "client_secret_basic"
+        } else {
+            "none"
+        },
+        "{registered}"
+    );
     Client {
         http,
         client_id: field(&registered, "client_id"),
+        secret: confidential.then(|| field(&registered, "client_secret")),
+        scope: (!confidential).then_some("mcp"),
         metadata,
         redirect_uri,
         resource: fixture.mcp_url.clone(),
     }
+}
+
+/// Checks the MCP server with a valid `access` token of `account`: initialize,
+/// tools/list, whoami, echo; no GET stream; a token the AS never issued is 401.
+async fn check_mcp_server(client: &Client, access: &str, account: &str) {
+    let response = client
+        .mcp(
+            Some(access),
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "test", "version": "1"}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(
+        answer["result"]["serverInfo"]["name"], "oauth-fixture",
+        "{answer}"
+    );
+    let answer: Value = client
+        .mcp(Some(access), "tools/list", json!({}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["whoami", "echo"], "{answer}");
+    assert_eq!(client.whoami(access).await, account);
+    let answer: Value = client
+        .mcp(
+            Some(access),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "hi"}}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    // Stateless: no GET stream.
+    let get = client
+        .http
+        .get(&client.resource)
+        .bearer_auth(access)
+        .header(ACCEPT, "text/event-stream")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A token the AS never issued is refused.
+    let forged = client
+        .mcp(Some("not-a-token"), "tools/list", json!({}))
+        .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,20 +384,32 @@ async fn the_oauth_fixture_serves_the_whole_mcp_authorization_flow() {
     let fixture = OAuthFixture::start(2)
         .await
         .expect("start the OAuth fixture");
-    let client = discover_and_register(&fixture).await;
+    let client = discover_and_register(&fixture, Registration::Public).await;
 
     // PKCE is required: without a challenge the AS answers the redirect URI
     // (here the https one) with an error.
     let url = client.authorization_url("https://app.example.com/callback", None, "s");
     let refused = fixture.authorize(&url, "alice").await.expect("redirected");
+    let (_, challenge) = pkce();
     assert_eq!(refused.host_str(), Some("app.example.com"), "{refused}");
     assert_eq!(
         query(&refused, "error").as_deref(),
         Some("invalid_request"),
         "{refused}"
     );
+    // A redirect URI the client did not register: the AS's error page, in words.
+    let url = client.authorization_url("https://elsewhere.example.com/cb", Some(&challenge), "s");
+    let unregistered = fixture
+        .authorize(&url, "alice")
+        .await
+        .expect_err("error page");
+    assert!(
+        unregistered
+            .0
+            .contains("invalid_redirect_uri: redirect_uri did not match"),
+        "{unregistered}"
+    );
     // An unknown account is an error that says so.
-    let (_, challenge) = pkce();
     let url = client.authorization_url(&client.redirect_uri, Some(&challenge), "s");
     let unknown = fixture
         .authorize(&url, "mallory")
@@ -322,51 +427,9 @@ async fn the_oauth_fixture_serves_the_whole_mcp_authorization_flow() {
         field(&tokens, "refresh_token"),
     );
 
-    // The MCP server accepts it: initialize, tools/list, whoami, echo.
-    let response = client
-        .mcp(
-            Some(&access),
-            "initialize",
-            json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                   "clientInfo": {"name": "test", "version": "1"}}),
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let answer: Value = response.json().await.expect("json");
-    assert_eq!(
-        answer["result"]["serverInfo"]["name"], "oauth-fixture",
-        "{answer}"
-    );
-    let answer: Value = client
-        .mcp(Some(&access), "tools/list", json!({}))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let names: Vec<&str> = answer["result"]["tools"]
-        .as_array()
-        .expect("tools")
-        .iter()
-        .filter_map(|t| t["name"].as_str())
-        .collect();
-    assert_eq!(names, ["whoami", "echo"], "{answer}");
+    // The MCP server accepts it (the checks of the MCP server itself are in the
+    // next test, whose tokens live long enough for many requests).
     assert_eq!(client.whoami(&access).await, "alice");
-    let answer: Value = client
-        .mcp(
-            Some(&access),
-            "tools/call",
-            json!({"name": "echo", "arguments": {"message": "hi"}}),
-        )
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
-    // A token the AS never issued is refused.
-    let forged = client
-        .mcp(Some("not-a-token"), "tools/list", json!({}))
-        .await;
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
     // The access token expires (TTL 2 s): 401 again, invalid_token.
     let mut expired = None;
@@ -419,7 +482,7 @@ async fn the_oauth_fixture_serves_the_whole_mcp_authorization_flow() {
         field(&tokens, "access_token"),
         field(&tokens, "refresh_token"),
     );
-    assert!(fixture.revoke_refresh_tokens().await.expect("revoke") >= 1);
+    assert_eq!(fixture.revoke_refresh_tokens().await.expect("revoke"), 1);
     let (status, revoked) = client.refresh(&refresh3).await;
     assert_eq!(
         (status, &revoked["error"]),
@@ -464,12 +527,47 @@ async fn the_oauth_fixture_serves_the_whole_mcp_authorization_flow() {
         mcp_unauthorized: stats.mcp_unauthorized,
     };
     assert_eq!(stats, expected);
-    // Unauthorized: the first request, the forged token, the expiry, access2.
-    assert_eq!(stats.mcp_unauthorized, 4, "{stats:?}");
-    // 1 + initialize, tools/list, whoami, echo, forged + polls + whoami, access2, whoami.
-    assert!(stats.mcp_requests >= 10, "{stats:?}");
+    // Unauthorized: the first request, the expiry, access2.
+    assert_eq!(stats.mcp_unauthorized, 3, "{stats:?}");
+    // The first request, whoami, the polls (1 at least), whoami, access2, whoami.
+    assert!(stats.mcp_requests >= 6, "{stats:?}");
     assert_eq!(
         fixture.reset_stats().await.expect("reset"),
         Stats::default()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confidential_client_asking_for_no_scope_gets_tokens_for_the_mcp_server() {
+    if !OAuthFixture::installed() {
+        return;
+    }
+    let fixture = OAuthFixture::start(60)
+        .await
+        .expect("start the OAuth fixture");
+    let client = discover_and_register(&fixture, Registration::Confidential).await;
+
+    let tokens = client.sign_in(&fixture, "bob").await;
+    assert_eq!(tokens["expires_in"], 60, "{tokens}");
+    // No scope asked for: the AS's default scope.
+    assert_eq!(tokens["scope"], "mcp", "{tokens}");
+    check_mcp_server(&client, &field(&tokens, "access_token"), "bob").await;
+    let (status, renewed) = client.refresh(&field(&tokens, "refresh_token")).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    assert_eq!(client.whoami(&field(&renewed, "access_token")).await, "bob");
+
+    // The wrong secret is refused as the client, before the refresh token is looked at.
+    let impostor = Client {
+        secret: Some("wrong".into()),
+        ..client
+    };
+    let (status, refused) = impostor.refresh(&field(&renewed, "refresh_token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{refused}");
+    assert_eq!(refused["error"], "invalid_client", "{refused}");
+    let stats = fixture.stats().await.expect("stats");
+    assert_eq!(
+        (stats.refresh_token_grants, stats.refresh_token_failures),
+        (1, 1),
+        "{stats:?}"
     );
 }

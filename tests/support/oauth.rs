@@ -376,11 +376,16 @@ fn form_of(html: &str) -> Option<(String, String)> {
     Some((attribute("action")?, attribute("data-prompt")?))
 }
 
-/// Returns a page's text: tags dropped, white space folded, common entities read.
+/// Returns a page's text: the head and tags dropped, white space folded, common
+/// entities read.
 fn page_text(html: &str) -> String {
+    let body = match (html.find("<head"), html.find("</head>")) {
+        (Some(start), Some(end)) if start < end => format!("{}{}", &html[..start], &html[end..]),
+        _ => html.to_owned(),
+    };
     let mut text = String::new();
     let mut in_tag = false;
-    for c in html.chars() {
+    for c in body.chars() {
         match c {
             '<' => in_tag = true,
             '>' if in_tag => {
