@@ -189,11 +189,16 @@ impl OAuthFixture {
         })
     }
 
-    /// Returns the RFC 9728 metadata URL the MCP server's 401 names.
+    /// Returns the RFC 9728 metadata URL the MCP server's 401 names
+    /// (`http://127.0.0.1:<B>/.well-known/oauth-protected-resource/mcp`).
     pub fn resource_metadata_url(&self) -> String {
-        match self.mcp_url.split_once("/mcp") {
-            Some((base, _)) => format!("{base}/.well-known/oauth-protected-resource/mcp"),
-            None => self.mcp_url.clone(),
+        match Url::parse(&self.mcp_url) {
+            Ok(mut url) => {
+                let path = format!("/.well-known/oauth-protected-resource{}", url.path());
+                url.set_path(&path);
+                url.into()
+            }
+            Err(_) => self.mcp_url.clone(),
         }
     }
 
