@@ -114,8 +114,9 @@ pub struct RunArgs {
     /// `tools` stored tools, as a successful sync would leave them.
     #[arg(long, default_value_t = 50)]
     pub pack_pool: usize,
-    /// Tools per server (the fixture's tools/list, and the pack pool's stored tools).
-    #[arg(long, default_value_t = 20)]
+    /// Tools per server (the fixture's tools/list, and the pack pool's stored
+    /// tools): 5 members × 25 tools is the 125-tool ResolvePack of the targets.
+    #[arg(long, default_value_t = 25)]
     pub tools: usize,
     /// Concurrent calls while seeding.
     #[arg(long, default_value_t = 64)]
@@ -171,6 +172,15 @@ pub struct RunArgs {
     /// `--read-cache-mib` of the service (its default when not given).
     #[arg(long)]
     pub read_cache_mib: Option<u64>,
+    /// Read passes after the main one (which runs with `--read-cache-mib`),
+    /// each on a restarted service over the same database: `all` (a cache of
+    /// `--all-cached-mib`, every server read once first, so every entry is
+    /// cached) and `off` (`--read-cache-mib 0`, the database path).
+    #[arg(long, value_delimiter = ',', default_value = "all,off")]
+    pub cache_modes: Vec<String>,
+    /// `--read-cache-mib` of the `all` pass: enough for every seeded answer.
+    #[arg(long, default_value_t = 2048)]
+    pub all_cached_mib: u64,
     /// Also record a `perf` profile of the service during GetMcpServer,
     /// ResolvePack and ListMcpServers at 32 concurrent calls (needs `perf`;
     /// `--profile false` to skip).
