@@ -24,6 +24,7 @@ mod procs;
 mod report;
 mod scenarios;
 mod search;
+mod undecoded;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -27,6 +27,7 @@ use crate::db::Db;
 use crate::load::{Measured, connect_many, mix, pick, run_items, run_timed, shape};
 use crate::procs::{self, CpuSnap, Proc, Service, ServiceConfig, hwm_mib, reset_hwm, rss_mib};
 use crate::report::{Report, Row, Target, f};
+use crate::undecoded;
 
 /// `x-api-key` / `x-api-secret` on every call.
 #[derive(Clone)]
@@ -41,6 +42,17 @@ impl Auth {
             key: key.parse()?,
             secret: secret.parse()?,
         })
+    }
+}
+
+impl Auth {
+    /// `message` as a request carrying the key.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let m = request.metadata_mut();
+        m.insert("x-api-key", self.key.clone());
+        m.insert("x-api-secret", self.secret.clone());
+        request
     }
 }
 
@@ -666,6 +678,11 @@ impl ReadOp {
     }
 }
 
+const GET_MCP_SERVER: &str = "/mcpregistry.v1.McpServerService/GetMcpServer";
+const LIST_MCP_SERVERS: &str = "/mcpregistry.v1.McpServerService/ListMcpServers";
+const GET_PACK: &str = "/mcpregistry.v1.PackService/GetPack";
+const RESOLVE_PACK: &str = "/mcpregistry.v1.PackService/ResolvePack";
+
 async fn read_cell(
     args: &RunArgs,
     pid: u32,
@@ -679,16 +696,15 @@ async fn read_cell(
     cell(args, pid, channels, c, move |ch, w, seq| {
         let d = d.clone();
         async move {
+            // Answers are checked and counted, not decoded (see `undecoded`).
             match op {
                 ReadOp::Get => {
                     let org = &d.orgs[pick(w, seq, 1, d.orgs.len())];
                     let id = &org.servers[pick(w, seq, 2, org.servers.len())];
-                    servers(ch, &org.auth)
-                        .get_mcp_server(pb::GetMcpServerRequest {
-                            lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.clone())),
-                        })
-                        .await
-                        .map(|_| ())
+                    let request = pb::GetMcpServerRequest {
+                        lookup: Some(pb::get_mcp_server_request::Lookup::Id(id.clone())),
+                    };
+                    undecoded::call(ch, &org.auth, GET_MCP_SERVER, request).await
                 }
                 ReadOp::ListFirst | ReadOp::ListDeep | ReadOp::ListFirstSmall => {
                     let org = if op == ReadOp::ListFirstSmall {
@@ -701,14 +717,12 @@ async fn read_cell(
                     } else {
                         String::new()
                     };
-                    servers(ch, &org.auth)
-                        .list_mcp_servers(pb::ListMcpServersRequest {
-                            page_size,
-                            page_token,
-                            ..Default::default()
-                        })
-                        .await
-                        .map(|_| ())
+                    let request = pb::ListMcpServersRequest {
+                        page_size,
+                        page_token,
+                        ..Default::default()
+                    };
+                    undecoded::call(ch, &org.auth, LIST_MCP_SERVERS, request).await
                 }
                 ReadOp::GetPack | ReadOp::Resolve | ReadOp::ResolveHot => {
                     let org = &d.orgs[pick(w, seq, 3, d.orgs.len())];
@@ -718,18 +732,15 @@ async fn read_cell(
                         org.packs[pick(w, seq, 4, org.packs.len())].clone()
                     };
                     if op == ReadOp::GetPack {
-                        packs(ch, &org.auth)
-                            .get_pack(pb::GetPackRequest { id })
-                            .await
-                            .map(|_| ())
+                        let request = pb::GetPackRequest { id };
+                        undecoded::call(ch, &org.auth, GET_PACK, request).await
                     } else {
-                        packs(ch, &org.auth)
-                            .resolve_pack(pb::ResolvePackRequest { id, version: 0 })
-                            .await
-                            .map(|_| ())
+                        let request = pb::ResolvePackRequest { id, version: 0 };
+                        undecoded::call(ch, &org.auth, RESOLVE_PACK, request).await
                     }
                 }
             }
+            .map(|_| ())
             .map_err(status_text)
         }
     })
