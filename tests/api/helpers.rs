@@ -257,6 +257,10 @@ pub struct Options {
     pub gateway_public_url: Option<&'static str>,
     /// `--gateway-call-timeout` (60 s when unset).
     pub gateway_call_timeout: Option<Duration>,
+    /// `--oauth-redirect-uris`.
+    pub oauth_redirect_uris: Vec<String>,
+    /// The hidden `--oauth-state-ttl` (10 minutes when unset).
+    pub oauth_state_ttl: Option<Duration>,
 }
 
 /// Settings for the app under test on `database`.
@@ -302,6 +306,12 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         upstream_watches: options.upstream_watches,
         allowed_upstream_addresses: options.allowed_upstream_addresses.clone(),
         retention: options.retention.clone().unwrap_or_default(),
+        oauth: mcp_registry::registry::oauth::OAuthSettings {
+            redirect_uris: options.oauth_redirect_uris.clone(),
+            state_ttl: options
+                .oauth_state_ttl
+                .unwrap_or(mcp_registry::registry::oauth::DEFAULT_STATE_TTL),
+        },
     }
 }
 
