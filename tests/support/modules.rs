@@ -5,5 +5,8 @@
 #[path = "../support/mcp.rs"]
 mod mcp;
 #[allow(dead_code)]
+#[path = "../support/oauth.rs"]
+mod oauth;
+#[allow(dead_code)]
 #[path = "../support/process.rs"]
 mod process;
