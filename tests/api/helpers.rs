@@ -14,6 +14,7 @@ use mcp_registry::config::{LogFormat, MasterKeySource, Settings};
 use mcp_registry::crypto::Keyring;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+use mcp_registry::pb::o_auth_service_client::OAuthServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
@@ -566,6 +567,10 @@ impl TestApp {
 
     pub fn sync_as(&self, auth: &Auth) -> SyncServiceClient<Authed> {
         SyncServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    pub fn oauth_as(&self, auth: &Auth) -> OAuthServiceClient<Authed> {
+        OAuthServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
 
     /// Creates an organization through the domain (as the CLI would).
