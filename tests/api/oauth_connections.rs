@@ -347,6 +347,45 @@ async fn the_access_token_is_refreshed_before_it_expires_and_rotation_is_honoure
     assert!(metrics.contains("mcp_registry_oauth_authorizations_total{outcome=\"completed\"}"));
 }
 
+async fn a_refused_access_token_is_refreshed_once_and_the_request_retried(app: TestApp) {
+    let Some(fixture) = fixture(300).await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let id = protected(&app, &org.admin, "upstream", &fixture).await;
+    connect(&app, &org.admin, &fixture, &id, "alice").await;
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(crate::gateway::dev_pack("oauth", id.clone()))
+        .await
+        .expect("pack")
+        .into_inner();
+    assert_eq!(
+        app.sync(&org.admin, &id).await.outcome(),
+        pb::SyncOutcome::Succeeded
+    );
+    let answer = call_tool(&app, &org.admin, &pack.id, "whoami").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "alice", "{answer}");
+
+    // The token is revoked long before it expires: the server answers 401,
+    // the sync refreshes once and goes on.
+    assert!(fixture.revoke_access_tokens().await.expect("revoke") >= 1);
+    fixture.reset_stats().await.expect("reset");
+    let run = app.sync(&org.admin, &id).await;
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded, "{run:?}");
+    let counted = stats(&fixture).await;
+    assert_eq!(counted.refresh_token_grants, 1, "{counted:?}");
+    assert!(counted.mcp_unauthorized >= 1, "{counted:?}");
+
+    // So does a gateway call on its pooled session.
+    assert!(fixture.revoke_access_tokens().await.expect("revoke") >= 1);
+    let answer = call_tool(&app, &org.admin, &pack.id, "whoami").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "alice", "{answer}");
+    let counted = stats(&fixture).await;
+    assert_eq!(counted.refresh_token_grants, 2, "{counted:?}");
+    assert_eq!(counted.refresh_token_failures, 0, "{counted:?}");
+}
+
 async fn scrape(app: &TestApp) -> String {
     let addr = app.metrics_addr.expect("metrics listener");
     reqwest::get(format!("http://{addr}/metrics"))
@@ -612,7 +651,167 @@ crate::on_both_backends_with!(super::options();
     replayed_expired_unknown_and_foreign_states_are_refused,
     starting_is_refused_for_bad_input_other_servers_and_weaker_keys,
     disconnecting_revokes_at_the_authorization_server,
+    a_refused_access_token_is_refreshed_once_and_the_request_retried,
+    per_subject_connections_belong_to_the_subject_that_made_them,
 );
+
+/// A key's credentials with the end user it acts for.
+#[derive(Clone, Debug)]
+struct Acting {
+    auth: Auth,
+    subject: &'static str,
+}
+
+impl tonic::service::Interceptor for Acting {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut request = self.auth.call(request)?;
+        let value = self.subject.parse().expect("a metadata value");
+        request
+            .metadata_mut()
+            .insert("x-mcp-registry-subject", value);
+        Ok(request)
+    }
+}
+
+fn oauth_acting(
+    app: &TestApp,
+    auth: &Auth,
+    subject: &'static str,
+) -> pb::o_auth_service_client::OAuthServiceClient<
+    tonic::codegen::InterceptedService<tonic::transport::Channel, Acting>,
+> {
+    let acting = Acting {
+        auth: auth.clone(),
+        subject,
+    };
+    pb::o_auth_service_client::OAuthServiceClient::with_interceptor(app.channel.clone(), acting)
+}
+
+async fn per_subject_connections_belong_to_the_subject_that_made_them(app: TestApp) {
+    let Some(fixture) = fixture(300).await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let service = app
+        .admin()
+        .create_api_key(pb::CreateApiKeyRequest {
+            api_key: Some(pb::ApiKey {
+                organization_id: org.id.clone(),
+                role: pb::Role::Member as i32,
+                acts_for_users: true,
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("service key")
+        .into_inner();
+    let service = Auth::Pair(service.id, service.secret);
+    let mut input = server("upstream");
+    input.url = fixture.mcp_url.clone();
+    input.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::Oauth2AuthorizationCode(
+            pb::OAuth2AuthorizationCode {
+                token_scope: pb::TokenScope::Subject.into(),
+                ..Default::default()
+            },
+        )),
+    });
+    let id = app.create_server(&org.admin, input).await.id;
+    let start_request = || pb::StartOAuthAuthorizationRequest {
+        server_id: id.clone(),
+        redirect_uri: REDIRECT.into(),
+        scopes: Vec::new(),
+    };
+    // Without a subject there is nobody to connect.
+    let refused = start(&app, &org.admin, &id).await;
+    assert_error(refused, Code::FailedPrecondition, "FAILED_PRECONDITION");
+
+    // Each end user connects their own account through the service key,
+    // which does not own the server.
+    let mut connected = Vec::new();
+    for (subject, account) in [("alice@example.com", "alice"), ("bob@example.com", "bob")] {
+        let mut oauth = oauth_acting(&app, &service, subject);
+        let started = oauth
+            .start_o_auth_authorization(start_request())
+            .await
+            .expect("start")
+            .into_inner();
+        let redirect = fixture
+            .authorize(&started.authorization_url, account)
+            .await
+            .expect("authorize");
+        let code = params(&redirect)["code"].clone();
+        if subject == "bob@example.com" {
+            // Another subject cannot complete it.
+            let stolen = oauth_acting(&app, &service, "mallory@example.com")
+                .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest {
+                    state: started.state.clone(),
+                    code: code.clone(),
+                })
+                .await;
+            assert_error(stolen, Code::PermissionDenied, "PERMISSION_DENIED");
+            // The state was used up: Bob starts again.
+            let started = oauth
+                .start_o_auth_authorization(start_request())
+                .await
+                .expect("start")
+                .into_inner();
+            let redirect = fixture
+                .authorize(&started.authorization_url, account)
+                .await
+                .expect("authorize");
+            let done = oauth
+                .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest {
+                    state: started.state,
+                    code: params(&redirect)["code"].clone(),
+                })
+                .await
+                .expect("complete")
+                .into_inner();
+            connected.push(done);
+            continue;
+        }
+        let done = oauth
+            .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest {
+                state: started.state,
+                code,
+            })
+            .await
+            .expect("complete")
+            .into_inner();
+        connected.push(done);
+    }
+    assert_eq!(connected[0].subject, "alice@example.com");
+    assert_eq!(connected[1].subject, "bob@example.com");
+    let get = pb::GetOAuthConnectionRequest {
+        server_id: id.clone(),
+    };
+    let carol = oauth_acting(&app, &service, "carol@example.com")
+        .get_o_auth_connection(get.clone())
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(carol.status(), pb::ConnectionStatus::NotConnected);
+    let alice = oauth_acting(&app, &service, "alice@example.com")
+        .get_o_auth_connection(get.clone())
+        .await
+        .expect("get")
+        .into_inner();
+    assert_eq!(alice.subject, "alice@example.com");
+    // Syncs use the subject that connected last.
+    let in_use = connection(&app, &org.viewer, &id).await;
+    assert_eq!(in_use.subject, "bob@example.com");
+    let run = app.sync(&org.admin, &id).await;
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(crate::gateway::dev_pack("oauth", id.clone()))
+        .await
+        .expect("pack")
+        .into_inner();
+    let answer = call_tool(&app, &org.admin, &pack.id, "whoami").await;
+    assert_eq!(answer["result"]["content"][0]["text"], "bob", "{answer}");
+}
 
 crate::on_both_backends_with!(super::short_states();
     an_expired_state_is_refused,

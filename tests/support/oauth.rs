@@ -345,6 +345,19 @@ impl OAuthFixture {
         self.control_answer(&url, response).await
     }
 
+    /// Destroys every access token issued so far (refresh tokens stay): the
+    /// MCP server answers 401 to them. Returns how many there were.
+    pub async fn revoke_access_tokens(&self) -> Result<u64, OAuthError> {
+        #[derive(Deserialize)]
+        struct Revoked {
+            revoked: u64,
+        }
+        let url = format!("{}/revoke-access-tokens", self.control_url);
+        let response = self.http.post(&url).send().await;
+        let revoked: Revoked = self.control_answer(&url, response).await?;
+        Ok(revoked.revoked)
+    }
+
     /// Destroys every refresh token issued so far (access tokens stay valid
     /// until they expire): the next refresh with any of them is `invalid_grant`.
     /// Returns how many there were.
