@@ -317,7 +317,11 @@ impl OAuthHttp {
                 .and_then(Value::as_str)
                 .filter(|t| !t.is_empty())
                 .map(str::to_owned),
-            expires_in: answer.get("expires_in").and_then(Value::as_u64),
+            // A number, or (some servers) a string of one.
+            expires_in: answer.get("expires_in").and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            }),
             scopes: answer
                 .get("scope")
                 .and_then(Value::as_str)

@@ -28,9 +28,10 @@ use crate::sync::oauth::http::{OAuthHttp, Refusal};
 /// Longest time before its expiry at which an access token is refreshed
 /// (less for short-lived tokens: a third of their lifetime).
 const MARGIN: Duration = Duration::from_secs(30);
-/// How long a refresh claim holds: a replica that dies while refreshing
-/// leaves a claim that expires after this.
-const CLAIM: Duration = Duration::from_secs(30);
+/// How much longer than a token request may take a refresh claim holds: a
+/// replica that dies while refreshing leaves a claim that expires then, and a
+/// live one always finishes (or gives up) before its claim expires.
+const CLAIM_SLACK: Duration = Duration::from_secs(10);
 /// First and longest pause while another replica's refresh is awaited.
 const POLL_FIRST: Duration = Duration::from_millis(25);
 const POLL_MAX: Duration = Duration::from_millis(500);
@@ -43,7 +44,8 @@ pub struct OAuthTokens {
     http: OAuthHttp,
     /// This replica, as recorded in refresh claims.
     instance_id: String,
-    /// Longest wait for another replica's refresh (the sync deadline).
+    /// Longest a token request, and a wait for another replica's refresh,
+    /// may take (the sync deadline).
     wait: Duration,
     /// One lock per connection being refreshed in this process.
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -185,7 +187,7 @@ impl OAuthTokens {
                     connection.version,
                     &self.instance_id,
                     now,
-                    now + micros(CLAIM),
+                    now + micros(self.wait + CLAIM_SLACK),
                 )
                 .await
                 .map_err(unusable)?;
