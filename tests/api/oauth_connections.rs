@@ -518,6 +518,34 @@ async fn an_expired_state_is_refused(app: TestApp) {
     assert_eq!(stats(&fixture).await.authorization_code_grants, 0);
 }
 
+async fn expired_authorizations_are_pruned(app: TestApp) {
+    let Some(fixture) = fixture(300).await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let id = protected(&app, &org.admin, "upstream", &fixture).await;
+    let first = start(&app, &org.admin, &id).await.expect("start");
+    start(&app, &org.admin, &id).await.expect("start");
+    let now = mcp_registry::registry::now_micros();
+    assert_eq!(
+        app.store.prune_oauth_states(now, 100).await.expect("prune"),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let now = mcp_registry::registry::now_micros();
+    assert_eq!(
+        app.store.prune_oauth_states(now, 1).await.expect("prune"),
+        1
+    );
+    assert_eq!(
+        app.store.prune_oauth_states(now, 100).await.expect("prune"),
+        1
+    );
+    let gone = complete(&app, &org.admin, &first.state, "code").await;
+    let status = assert_error(gone, Code::InvalidArgument, "INVALID_ARGUMENT");
+    assert!(status.message().contains("unknown"), "{status:?}");
+}
+
 async fn starting_is_refused_for_bad_input_other_servers_and_weaker_keys(app: TestApp) {
     let Some(fixture) = fixture(300).await else {
         return;
@@ -589,6 +617,22 @@ async fn starting_is_refused_for_bad_input_other_servers_and_weaker_keys(app: Te
     start(&app, &org.member, &id)
         .await
         .expect("the owner starts");
+
+    // Every URL of the flow passes the SSRF guard: an issuer at the cloud
+    // metadata address is refused before any connection, whatever the flags.
+    let mut guarded = server("guarded");
+    guarded.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::Oauth2AuthorizationCode(
+            pb::OAuth2AuthorizationCode {
+                issuer: "http://169.254.169.254/".into(),
+                ..Default::default()
+            },
+        )),
+    });
+    let guarded = app.create_server(&org.admin, guarded).await.id;
+    let refused = start(&app, &org.admin, &guarded).await;
+    let status = assert_error(refused, Code::Unavailable, "UPSTREAM_UNREACHABLE");
+    assert!(status.message().contains("SSRF guard"), "{status:?}");
 
     // A server with another auth type has no OAuth connection.
     let plain = app.create_server(&org.admin, server("plain")).await.id;
@@ -815,6 +859,7 @@ async fn per_subject_connections_belong_to_the_subject_that_made_them(app: TestA
 
 crate::on_both_backends_with!(super::short_states();
     an_expired_state_is_refused,
+    expired_authorizations_are_pruned,
 );
 
 crate::on_both_backends_with!(super::with_metrics();
