@@ -29,6 +29,7 @@ use crate::grpc::audit::AuditApi;
 use crate::grpc::health::DrainingHealth;
 use crate::grpc::mcp_server::McpServerApi;
 use crate::grpc::middleware::{ApiLayer, KeyRateLimiter, key_rate_limiter};
+use crate::grpc::oauth::OAuthApi;
 use crate::grpc::pack::PackApi;
 use crate::grpc::secret::SecretApi;
 use crate::grpc::sync::SyncApi;
@@ -36,6 +37,7 @@ use crate::pb;
 use crate::registry::audit::Audit;
 use crate::registry::auth::Authenticator;
 use crate::registry::call_log::CallLog;
+use crate::registry::oauth::OAuth;
 use crate::registry::packs::Packs;
 use crate::registry::retention;
 use crate::registry::runs::Runs;
@@ -58,6 +60,7 @@ const HEALTH_SERVICES: &[&str] = &[
     "mcpregistry.v1.AdminService",
     "mcpregistry.v1.AuditService",
     "mcpregistry.v1.McpServerService",
+    "mcpregistry.v1.OAuthService",
     "mcpregistry.v1.PackService",
     "mcpregistry.v1.SecretService",
     "mcpregistry.v1.SyncService",
@@ -389,9 +392,11 @@ fn start_services(
             allow_insecure: settings.allow_insecure_upstreams,
         },
     );
+    let oauth = OAuth::new(store.clone(), keyring.clone(), settings.oauth.clone());
     let syncer = Syncer::new(
         store.clone(),
         servers.clone(),
+        oauth,
         SyncSettings {
             policy: GuardPolicy {
                 allow_private: settings.allow_private_upstreams,
@@ -510,7 +515,7 @@ fn shutdown_started(
     }
 }
 
-/// Adds the six API services to `routes`. `stopping` ends WatchSyncEvents
+/// Adds the seven API services to `routes`. `stopping` ends WatchSyncEvents
 /// streams when shutdown starts.
 fn with_api(
     routes: Routes,
@@ -558,6 +563,12 @@ fn with_api(
             pb::secret_service_server::SecretServiceServer::new(SecretApi::new(
                 services.servers.secrets().clone(),
                 keyring.clone(),
+                services.syncer.clone(),
+            ))
+            .max_decoding_message_size(max_message),
+        )
+        .add_service(
+            pb::o_auth_service_server::OAuthServiceServer::new(OAuthApi::new(
                 services.syncer.clone(),
             ))
             .max_decoding_message_size(max_message),

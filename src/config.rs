@@ -321,6 +321,26 @@ pub struct SettingsArgs {
         default_value = "30"
     )]
     pub call_log_retention: u64,
+    /// Redirect URIs StartOAuthAuthorization accepts (comma-separated,
+    /// compared exactly): where your service receives the authorization
+    /// server's `code` and `state`. None: OAuth connections cannot be made.
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_OAUTH_REDIRECT_URIS",
+        value_delimiter = ','
+    )]
+    pub oauth_redirect_uris: Vec<String>,
+    /// Seconds a started OAuth authorization may be completed (tests shorten it).
+    #[arg(
+        long,
+        global = true,
+        env = "MCP_REGISTRY_OAUTH_STATE_TTL",
+        default_value = "600",
+        hide = true,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub oauth_state_ttl: u64,
 }
 
 const NO_MASTER_KEY: &str = "no master key configured: set MCP_REGISTRY_MASTER_KEYS or --master-key-file (a generated key is only used with the embedded SQLite default)";
@@ -393,6 +413,8 @@ pub struct Settings {
     pub allowed_upstream_addresses: Vec<std::net::IpAddr>,
     /// `--audit-retention`, `--call-log-retention` and how pruning runs.
     pub retention: crate::registry::retention::Retention,
+    /// `--oauth-redirect-uris` and how long an authorization may take.
+    pub oauth: crate::registry::oauth::OAuthSettings,
 }
 
 impl Settings {
@@ -489,6 +511,10 @@ impl Settings {
                 calls: retention_days(args.call_log_retention),
                 ..crate::registry::retention::Retention::default()
             },
+            oauth: crate::registry::oauth::OAuthSettings {
+                redirect_uris: redirect_uris(&args.oauth_redirect_uris)?,
+                state_ttl: Duration::from_secs(args.oauth_state_ttl),
+            },
         })
     }
 
@@ -512,6 +538,20 @@ impl Settings {
         };
         keyring.map_err(|err| ConfigError(format!("master keys: {err}")))
     }
+}
+
+/// Reads `--oauth-redirect-uris`: each an http(s) URL without fragment;
+/// blanks are skipped, repeats kept once.
+fn redirect_uris(given: &[String]) -> Result<Vec<String>, ConfigError> {
+    let mut uris: Vec<String> = Vec::new();
+    for uri in given.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
+        crate::registry::oauth::check_redirect_uri(uri)
+            .map_err(|err| ConfigError(format!("--oauth-redirect-uris: {err}")))?;
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_owned());
+        }
+    }
+    Ok(uris)
 }
 
 fn parse_addr(flag: &str, value: &str) -> Result<SocketAddr, ConfigError> {

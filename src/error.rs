@@ -30,6 +30,9 @@ pub enum UpstreamFailure {
     ProtocolError,
     /// The server refused the configured credentials.
     AuthFailed,
+    /// The server's OAuth connection is missing or needs re-authorization
+    /// (the authorization server refused its refresh token).
+    AuthRequired,
 }
 
 impl UpstreamFailure {
@@ -39,6 +42,7 @@ impl UpstreamFailure {
             Self::Unreachable => "UPSTREAM_UNREACHABLE",
             Self::ProtocolError => "UPSTREAM_PROTOCOL_ERROR",
             Self::AuthFailed => "UPSTREAM_AUTH_FAILED",
+            Self::AuthRequired => "UPSTREAM_AUTH_REQUIRED",
         }
     }
 }
@@ -88,6 +92,14 @@ pub enum Error {
         message: String,
         /// The recorded run, sent as ErrorInfo metadata `sync_run_id`.
         sync_run_id: String,
+    },
+    /// A step of an OAuth authorization failed at the upstream: discovery,
+    /// client registration, or the token endpoint (for example a refused
+    /// authorization code); no sync run is involved.
+    #[error("{message}")]
+    OAuth {
+        failure: UpstreamFailure,
+        message: String,
     },
     /// The API key exceeded its rate limit; it may call again after `retry_after`.
     #[error("rate limit exceeded for this API key; retry in {} ms", retry_after.as_millis())]

@@ -594,6 +594,7 @@ fn failure_kind(err: &DiscoveryError) -> &'static str {
         _ if err.is_timeout() => "timeout",
         UpstreamFailure::Unreachable => "unreachable",
         UpstreamFailure::AuthFailed => "auth failed",
+        UpstreamFailure::AuthRequired => "authorization required",
         UpstreamFailure::ProtocolError => "protocol error",
     }
 }

@@ -10,6 +10,7 @@ pub mod import;
 pub mod json;
 pub mod mcp_server;
 pub mod middleware;
+pub mod oauth;
 pub mod pack;
 pub mod secret;
 pub mod server_json;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::error::Error;
+use crate::error::{Error, UpstreamFailure};
 
 /// The `domain` of every `ErrorInfo` this service sends.
 pub const ERROR_DOMAIN: &str = "mcpregistry";
@@ -131,7 +131,16 @@ impl From<Error> for Status {
                     HashMap::from([("sync_run_id".to_owned(), sync_run_id)]),
                 );
                 details.set_request_info(current_request_id(), "");
-                Status::with_error_details(Code::Unavailable, clip(message), details)
+                Status::with_error_details(upstream_code(failure), clip(message), details)
+            }
+            Error::OAuth { failure, message } => {
+                // The authorization server refusing a registration or a
+                // code is not an outage: a person must act.
+                let code = match failure {
+                    UpstreamFailure::AuthFailed => Code::FailedPrecondition,
+                    other => upstream_code(other),
+                };
+                status_with(code, failure.reason(), message, |_| {})
             }
             Error::RateLimited { retry_after } => {
                 let message = err.to_string();
@@ -169,6 +178,17 @@ impl From<Error> for Status {
                 )
             }
         }
+    }
+}
+
+/// The code of a sync's upstream failure: the server cannot be used now
+/// (UNAVAILABLE), except when a person must act first: an OAuth connection to
+/// make (again).
+fn upstream_code(failure: UpstreamFailure) -> Code {
+    match failure {
+        UpstreamFailure::Unreachable | UpstreamFailure::ProtocolError => Code::Unavailable,
+        UpstreamFailure::AuthRequired => Code::FailedPrecondition,
+        UpstreamFailure::AuthFailed => Code::Unavailable,
     }
 }
 
@@ -237,7 +257,6 @@ mod tests {
 
     #[test]
     fn every_reason_sent_is_documented_in_error_reason() {
-        use crate::error::UpstreamFailure;
         let errors = vec![
             Error::invalid("f", "bad"),
             Error::Unauthenticated("no"),
@@ -275,6 +294,15 @@ mod tests {
                 failure: UpstreamFailure::AuthFailed,
                 message: "m".into(),
                 sync_run_id: "sync_1".into(),
+            },
+            Error::Upstream {
+                failure: UpstreamFailure::AuthRequired,
+                message: "m".into(),
+                sync_run_id: "sync_1".into(),
+            },
+            Error::OAuth {
+                failure: UpstreamFailure::AuthFailed,
+                message: "m".into(),
             },
             Error::ShuttingDown("stopping"),
             Error::RateLimited {

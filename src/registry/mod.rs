@@ -10,6 +10,7 @@ pub mod call_log;
 pub mod canonical;
 pub mod fields;
 pub mod model;
+pub mod oauth;
 pub mod packs;
 pub mod retention;
 pub mod runs;

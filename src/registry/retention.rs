@@ -3,7 +3,8 @@
 //! `--call-log-retention`, in bounded batches with a pause between them, so
 //! that no statement holds the tables (or SQLite's write lock) for long and
 //! writes go on while old rows go. Counted in
-//! `mcp_registry_audit_rows_pruned_total{table}`.
+//! `mcp_registry_audit_rows_pruned_total{table}`. The same pass deletes OAuth
+//! authorizations that expired without being completed (`oauth_states`).
 
 use std::time::Duration;
 
@@ -51,10 +52,10 @@ fn days(n: u64) -> Duration {
 
 /// Prunes both tables every `retention.every` until `stop`.
 pub async fn run(store: Store, retention: Retention, stop: CancellationToken) {
-    if retention.audit.is_none() && retention.calls.is_none() {
-        return;
-    }
     loop {
+        if let Err(err) = prune_states(&store, &retention, &stop).await {
+            tracing::warn!(error = %err, "cannot prune expired oauth states; next pass retries");
+        }
         for (table, keep) in [
             (AuditTable::AuditEvents, retention.audit),
             (AuditTable::ToolCalls, retention.calls),
@@ -67,6 +68,29 @@ pub async fn run(store: Store, retention: Retention, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(retention.every) => {}
+        }
+    }
+}
+
+/// Deletes the OAuth authorizations that expired, one batch per statement.
+async fn prune_states(
+    store: &Store,
+    retention: &Retention,
+    stop: &CancellationToken,
+) -> Result<(), Error> {
+    loop {
+        let deleted = store
+            .prune_oauth_states(now_micros(), retention.batch)
+            .await?;
+        if deleted > 0 {
+            tracing::debug!(deleted, "pruned expired oauth states");
+        }
+        if deleted < retention.batch {
+            return Ok(());
+        }
+        tokio::select! {
+            () = stop.cancelled() => return Ok(()),
+            () = tokio::time::sleep(retention.pause) => {}
         }
     }
 }

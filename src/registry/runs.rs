@@ -25,6 +25,8 @@ pub enum SyncFailure {
     UpstreamProtocolError,
     /// The server (or its OAuth2 token endpoint) refused the credentials.
     UpstreamAuthFailed,
+    /// The server's OAuth connection is missing or must be authorized again.
+    UpstreamAuthRequired,
     /// The stored credentials or sealed headers cannot be decrypted.
     CredentialsUnusable,
     /// The sync's result could not be stored.
@@ -35,13 +37,14 @@ pub enum SyncFailure {
 
 impl SyncFailure {
     /// Every failure, in the order of the `ErrorReason` values.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::UpstreamUnreachable,
         Self::UpstreamProtocolError,
         Self::UpstreamAuthFailed,
         Self::CredentialsUnusable,
         Self::Internal,
         Self::Unknown,
+        Self::UpstreamAuthRequired,
     ];
 
     /// Returns the stored spelling (also the metrics label).
@@ -50,6 +53,7 @@ impl SyncFailure {
             Self::UpstreamUnreachable => UpstreamFailure::Unreachable.reason(),
             Self::UpstreamProtocolError => UpstreamFailure::ProtocolError.reason(),
             Self::UpstreamAuthFailed => UpstreamFailure::AuthFailed.reason(),
+            Self::UpstreamAuthRequired => UpstreamFailure::AuthRequired.reason(),
             Self::CredentialsUnusable => "CREDENTIALS_UNUSABLE",
             Self::Internal => "INTERNAL",
             Self::Unknown => "UNSPECIFIED",
@@ -70,6 +74,7 @@ impl SyncFailure {
         let failure = match self {
             Self::CredentialsUnusable => return Error::CredentialsUnusable(message),
             Self::UpstreamAuthFailed => UpstreamFailure::AuthFailed,
+            Self::UpstreamAuthRequired => UpstreamFailure::AuthRequired,
             Self::UpstreamProtocolError => UpstreamFailure::ProtocolError,
             Self::UpstreamUnreachable | Self::Internal | Self::Unknown => {
                 UpstreamFailure::Unreachable
@@ -89,6 +94,7 @@ impl From<UpstreamFailure> for SyncFailure {
             UpstreamFailure::Unreachable => Self::UpstreamUnreachable,
             UpstreamFailure::ProtocolError => Self::UpstreamProtocolError,
             UpstreamFailure::AuthFailed => Self::UpstreamAuthFailed,
+            UpstreamFailure::AuthRequired => Self::UpstreamAuthRequired,
         }
     }
 }

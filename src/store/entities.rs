@@ -360,3 +360,85 @@ pub mod secret_reference {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod oauth_client {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_clients")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub server_id: String,
+        pub issuer: String,
+        /// JSON array.
+        pub redirect_uris: String,
+        pub sealed_client: String,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_state {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_states")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state_hash: String,
+        pub server_id: String,
+        pub scope: String,
+        pub subject: String,
+        pub redirect_uri: String,
+        pub sealed_request: String,
+        pub created_by: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod oauth_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "oauth_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub server_id: String,
+        pub scope: String,
+        pub subject: String,
+        pub issuer: String,
+        pub token_endpoint: String,
+        pub revocation_endpoint: Option<String>,
+        pub resource: String,
+        pub client_id: Option<String>,
+        pub sealed_tokens: String,
+        pub access_expires_at: Option<i64>,
+        /// JSON array.
+        pub scopes: String,
+        pub status: String,
+        pub reason: String,
+        pub connected_by: String,
+        pub connected_at: i64,
+        pub refreshed_at: Option<i64>,
+        pub version: i64,
+        pub refresh_claimed_until: Option<i64>,
+        pub refresh_claimed_by: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -6,6 +6,7 @@ mod audit;
 mod entities;
 mod generations;
 mod leases;
+mod oauth;
 mod organizations;
 mod packs;
 mod search;

@@ -73,12 +73,31 @@ impl Syncer {
             ..self.inner.settings.limits.clone()
         };
         let answered = within(deadline, async {
+            // Credentials the upstream refused are renewed once (an OAuth
+            // token refreshed); the request has not run then.
+            let mut renewed = false;
             for attempt in 0.. {
-                let session = self.session(server, &limits).await?;
+                let session = match self.session(server, &limits).await {
+                    Err(Failure::Upstream(err)) if refused(&err) && !renewed => {
+                        renewed = true;
+                        if self.renew(server).await? {
+                            continue;
+                        }
+                        return Err(Failure::Upstream(err));
+                    }
+                    opened => opened?,
+                };
                 let sent = send(&session, &request, &limits).await;
                 match sent {
                     Err(_) if session.is_gone() && attempt == 0 => {
                         self.inner.pool.forget(&server.id, &session);
+                    }
+                    Err(err) if refused(&err) && !renewed => {
+                        self.inner.pool.forget(&server.id, &session);
+                        renewed = true;
+                        if !self.renew(server).await? {
+                            return Err(Failure::Upstream(err));
+                        }
                     }
                     Err(err) => {
                         self.inner.pool.forget(&server.id, &session);
@@ -92,18 +111,17 @@ impl Syncer {
             )))
         })
         .await;
-        let answered = match answered {
+        match answered {
             Ok(outcome) => Ok(outcome),
-            Err(Failure::Credentials(err)) => return Err(err),
-            Err(Failure::Upstream(err)) => Err(err),
-        };
-        if let Err(err) = &answered
-            && err.failure == UpstreamFailure::AuthFailed
-        {
-            // A refused token must not keep failing calls until it expires.
-            self.inner.credentials.forget_tokens().await;
+            Err(Failure::Credentials(err)) => Err(err),
+            Err(Failure::Upstream(err)) => Err(AttemptFailure::Upstream(err)),
         }
-        answered.map_err(AttemptFailure::Upstream)
+    }
+
+    /// After the upstream refused the credentials: whether they were renewed
+    /// and the request may go once more (see `HeaderBuilder::after_refusal`).
+    async fn renew(&self, server: &McpServer) -> Result<bool, Failure> {
+        Ok(self.inner.credentials.after_refusal(server, None).await?)
     }
 
     /// The server's pooled session, opened if needed.
@@ -183,6 +201,11 @@ impl From<DiscoveryError> for Failure {
     fn from(err: DiscoveryError) -> Self {
         Self::Upstream(err)
     }
+}
+
+/// Whether the upstream refused the credentials.
+fn refused(err: &DiscoveryError) -> bool {
+    err.failure == UpstreamFailure::AuthFailed
 }
 
 /// Sends `request` on `session` (after the approval check, if any).

@@ -1,7 +1,8 @@
 //! The request headers of a sync: plain headers, sealed (encrypted) headers
 //! opened for the one sync, and what the server's credentials add, including
-//! OAuth2 client-credentials tokens, cached until shortly before they expire.
-//! Plaintext secrets live only in the returned [`HeaderMap`].
+//! OAuth2 client-credentials tokens, cached until shortly before they expire,
+//! and the access tokens of OAuth connections ([`OAuthTokens`]). Plaintext
+//! secrets live only in the returned [`HeaderMap`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -12,13 +13,15 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::error::UpstreamFailure;
+use crate::registry::oauth::AuthorizationCode;
 use crate::registry::servers::{
-    Credentials, DEFAULT_API_KEY_HEADER, McpServer, SecretRef, Servers, StoredHeaderValue,
+    AuthType, Credentials, DEFAULT_API_KEY_HEADER, McpServer, SecretRef, Servers, StoredHeaderValue,
 };
 use crate::sync::client::DiscoveryError;
 use crate::sync::guard::GuardPolicy;
 use crate::sync::http::check_url;
 use crate::sync::lifecycle::AttemptFailure;
+use crate::sync::oauth::tokens::OAuthTokens;
 
 /// How long before its expiry a cached OAuth2 token is renewed.
 const OAUTH2_MARGIN: Duration = Duration::from_secs(30);
@@ -38,6 +41,8 @@ pub struct HeaderBuilder {
     /// secret and scopes), each with the instant it stops being reused; so
     /// that every sync does not fetch a new token.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
+    /// The access tokens of OAuth connections (authorization code).
+    oauth: OAuthTokens,
 }
 
 impl HeaderBuilder {
@@ -48,6 +53,7 @@ impl HeaderBuilder {
         client: reqwest::Client,
         policy: GuardPolicy,
         deadline: Duration,
+        oauth: OAuthTokens,
     ) -> Self {
         Self {
             servers,
@@ -55,7 +61,61 @@ impl HeaderBuilder {
             policy,
             deadline,
             tokens: Mutex::new(HashMap::new()),
+            oauth,
         }
+    }
+
+    /// The access tokens of OAuth connections.
+    pub fn oauth_tokens(&self) -> &OAuthTokens {
+        &self.oauth
+    }
+
+    /// After the server refused the credentials in `sent` (the headers of
+    /// the refused request; `None`: the ones it would get now): whether to
+    /// try once more. OAuth connections refresh the refused token (unless it
+    /// was replaced meanwhile) and say yes; cached client-credentials tokens
+    /// are forgotten, for the next sync.
+    pub async fn after_refusal(
+        &self,
+        server: &McpServer,
+        sent: Option<&HeaderMap>,
+    ) -> Result<bool, AttemptFailure> {
+        if server.auth_type != AuthType::OAuth2AuthorizationCode {
+            self.forget_tokens().await;
+            return Ok(false);
+        }
+        let config = self.authorization_code(server)?;
+        let sent = sent
+            .and_then(|headers| headers.get(AUTHORIZATION))
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::to_owned);
+        let refused = match sent {
+            Some(token) => token,
+            None => {
+                self.oauth
+                    .current(server, &config, None)
+                    .await?
+                    .access_token
+            }
+        };
+        self.oauth.current(server, &config, Some(&refused)).await?;
+        Ok(true)
+    }
+
+    /// The authorization-code configuration of an OAuth server.
+    fn authorization_code(&self, server: &McpServer) -> Result<AuthorizationCode, AttemptFailure> {
+        let sealed = server.sealed_credentials.as_deref().unwrap_or_default();
+        let credentials = self
+            .servers
+            .open_credentials(&server.id, sealed)
+            .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
+        AuthorizationCode::of(credentials).ok_or_else(|| {
+            AttemptFailure::Credentials(format!(
+                "server {} has no OAuth authorization-code configuration",
+                server.id
+            ))
+        })
     }
 
     /// Forgets every cached token: a token refused before its expiry
@@ -130,16 +190,45 @@ impl HeaderBuilder {
                 let value = format!("Bearer {}", token.await?);
                 insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
             }
+            Credentials::OAuth2AuthorizationCode {
+                client_id,
+                client_secret,
+                scopes,
+                issuer,
+                token_scope,
+            } => {
+                let config = AuthorizationCode {
+                    client_id,
+                    client_secret,
+                    scopes,
+                    issuer,
+                    token_scope,
+                };
+                let current = self.oauth.current(server, &config, None).await?;
+                let value = format!("Bearer {}", current.access_token);
+                insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
+            }
         }
         Ok(headers)
     }
 
-    /// What a session's headers depend on: the server's `updated_at`, and
-    /// the revision of each stored secret it references (one indexed read,
-    /// only for servers that reference secrets), so that a rotation opens a
-    /// new session with the new values.
+    /// What a session's headers depend on: the server's `updated_at`, the
+    /// OAuth connection and token version it uses, and the revision of each
+    /// stored secret it references (one indexed read, only for servers that
+    /// reference secrets), so that a rotation or a refresh opens a new
+    /// session with the new values.
     pub async fn fingerprint(&self, server: &McpServer) -> Result<String, AttemptFailure> {
         let mut fingerprint = server.updated_at.to_string();
+        if server.auth_type == AuthType::OAuth2AuthorizationCode {
+            // A refreshed or reconnected token opens a new session (a fresh
+            // token is refreshed here first, if needed).
+            let config = self.authorization_code(server)?;
+            let current = self.oauth.current(server, &config, None).await?;
+            fingerprint.push_str(&format!(
+                " oauth:{}@{}",
+                current.connection_id, current.version
+            ));
+        }
         let referenced: Vec<String> = (server.referenced_secrets().into_iter())
             .map(str::to_owned)
             .collect();

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::error::Error;
 use crate::registry::Caller;
 use crate::registry::audit::{Action, AuditEvent};
+use crate::registry::oauth::OAuth;
 use crate::registry::runs::{SyncRun, Trigger};
 use crate::registry::servers::{Lookup, Servers};
 use crate::store::Store;
@@ -23,6 +24,8 @@ use crate::sync::credentials::HeaderBuilder;
 use crate::sync::guard::GuardPolicy;
 use crate::sync::http::upstream_client;
 use crate::sync::locks::ServerLocks;
+use crate::sync::oauth::http::OAuthHttp;
+use crate::sync::oauth::tokens::OAuthTokens;
 
 /// How syncs connect.
 #[derive(Debug, Clone)]
@@ -71,8 +74,13 @@ pub(super) struct Inner {
     /// The guarded upstream client every discovery uses, built once so that
     /// connections are pooled across syncs.
     pub(super) client: reqwest::Client,
-    /// The request headers of each sync, with the OAuth2 token cache.
+    /// The request headers of each sync, with the OAuth2 token cache and
+    /// the OAuth connections' tokens.
     pub(super) credentials: HeaderBuilder,
+    /// OAuth connections: rights, the redirect allow-list, sealing.
+    pub(super) oauth: OAuth,
+    /// OAuth's requests (discovery, registration, token endpoint), guarded.
+    pub(super) oauth_http: OAuthHttp,
     /// Limits, policy, interval and backoff, from the command line.
     pub(super) settings: SyncSettings,
     /// Identifies this process in sync runs and leases (replica id), so that
@@ -105,6 +113,7 @@ impl Syncer {
     pub fn new(
         store: Store,
         servers: Servers,
+        oauth: OAuth,
         settings: SyncSettings,
         tasks: TaskTracker,
         stopping: CancellationToken,
@@ -112,11 +121,25 @@ impl Syncer {
     ) -> anyhow::Result<Self> {
         let client = upstream_client(settings.policy.clone(), settings.connect_timeout)?;
         let (events, _) = broadcast::channel(1024);
+        let instance_id = format!("inst_{}", uuid::Uuid::now_v7().simple());
+        let oauth_http = OAuthHttp::new(
+            client.clone(),
+            settings.policy.clone(),
+            servers.policy(),
+            settings.limits.deadline,
+        );
         let credentials = HeaderBuilder::new(
             servers.clone(),
             client.clone(),
             settings.policy.clone(),
             settings.limits.deadline,
+            OAuthTokens::new(
+                oauth.clone(),
+                servers.clone(),
+                oauth_http.clone(),
+                instance_id.clone(),
+                settings.limits.deadline,
+            ),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -124,8 +147,10 @@ impl Syncer {
                 servers,
                 client,
                 credentials,
+                oauth,
+                oauth_http,
                 settings,
-                instance_id: format!("inst_{}", uuid::Uuid::now_v7().simple()),
+                instance_id,
                 events,
                 locks: ServerLocks::new(),
                 pool: crate::sync::pool::Pool::default(),

@@ -191,11 +191,31 @@ impl Syncer {
         Ok(failed)
     }
 
+    /// Opens the credentials and discovers; when the server refuses them,
+    /// once more if they can be renewed (an OAuth token refreshed).
+    async fn attempt(&self, server: &McpServer) -> Result<Discovery, AttemptFailure> {
+        let credentials = &self.inner.credentials;
+        let headers = credentials.headers(server).await?;
+        match self.attempt_with(server, &headers).await {
+            Err(AttemptFailure::Upstream(err)) if err.failure == UpstreamFailure::AuthFailed => {
+                if credentials.after_refusal(server, Some(&headers)).await? {
+                    let headers = credentials.headers(server).await?;
+                    return self.attempt_with(server, &headers).await;
+                }
+                Err(AttemptFailure::Upstream(err))
+            }
+            other => other,
+        }
+    }
+
     /// Connects with the detected transport when there is one, and detects
     /// again when that no longer works (except after an auth failure).
-    async fn attempt(&self, server: &McpServer) -> Result<Discovery, AttemptFailure> {
+    async fn attempt_with(
+        &self,
+        server: &McpServer,
+        headers: &reqwest::header::HeaderMap,
+    ) -> Result<Discovery, AttemptFailure> {
         let url = stored_url(server)?;
-        let headers = self.inner.credentials.headers(server).await?;
         let settings = &self.inner.settings;
         let configured = match server.transport {
             Transport::StreamableHttp => Wire::StreamableHttp,
@@ -212,7 +232,7 @@ impl Syncer {
             match discover(
                 client,
                 &url,
-                &headers,
+                headers,
                 wire,
                 &settings.limits,
                 &settings.policy,
@@ -228,23 +248,17 @@ impl Syncer {
                 }
             }
         }
-        let result = discover(
+        // A refused token is dealt with by the caller (`attempt`).
+        discover(
             client,
             &url,
-            &headers,
+            headers,
             configured,
             &settings.limits,
             &settings.policy,
         )
-        .await;
-        if let Err(err) = &result
-            && err.failure == UpstreamFailure::AuthFailed
-        {
-            // A token refused before its expiry (revoked, rotated) must not
-            // keep failing syncs until then: fetch fresh ones next time.
-            self.inner.credentials.forget_tokens().await;
-        }
-        result.map_err(AttemptFailure::Upstream)
+        .await
+        .map_err(AttemptFailure::Upstream)
     }
 }
 

@@ -5,8 +5,9 @@
 //! tokens of a sync ([`credentials`]), the lifecycle of one run
 //! ([`lifecycle`]), the per-server locks ([`locks`]) and the syncs upstreams ask
 //! for with `list_changed` ([`notified`]), and the long-lived watches of those that
-//! announce changes ([`watches`]). The run model lives
-//! in the domain (`registry::runs`).
+//! announce changes ([`watches`]), and the service as the OAuth client of
+//! protected servers ([`oauth`]). The run model lives in the domain
+//! (`registry::runs`).
 
 pub mod calls;
 pub mod client;
@@ -17,6 +18,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod locks;
 pub mod notified;
+pub mod oauth;
 pub mod pool;
 pub mod scheduler;
 pub mod session;

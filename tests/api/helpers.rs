@@ -14,6 +14,7 @@ use mcp_registry::config::{LogFormat, MasterKeySource, Settings};
 use mcp_registry::crypto::Keyring;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+use mcp_registry::pb::o_auth_service_client::OAuthServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
@@ -257,6 +258,10 @@ pub struct Options {
     pub gateway_public_url: Option<&'static str>,
     /// `--gateway-call-timeout` (60 s when unset).
     pub gateway_call_timeout: Option<Duration>,
+    /// `--oauth-redirect-uris`.
+    pub oauth_redirect_uris: Vec<String>,
+    /// The hidden `--oauth-state-ttl` (10 minutes when unset).
+    pub oauth_state_ttl: Option<Duration>,
 }
 
 /// Settings for the app under test on `database`.
@@ -302,6 +307,12 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
         upstream_watches: options.upstream_watches,
         allowed_upstream_addresses: options.allowed_upstream_addresses.clone(),
         retention: options.retention.clone().unwrap_or_default(),
+        oauth: mcp_registry::registry::oauth::OAuthSettings {
+            redirect_uris: options.oauth_redirect_uris.clone(),
+            state_ttl: options
+                .oauth_state_ttl
+                .unwrap_or(mcp_registry::registry::oauth::DEFAULT_STATE_TTL),
+        },
     }
 }
 
@@ -556,6 +567,10 @@ impl TestApp {
 
     pub fn sync_as(&self, auth: &Auth) -> SyncServiceClient<Authed> {
         SyncServiceClient::with_interceptor(self.channel.clone(), auth.clone())
+    }
+
+    pub fn oauth_as(&self, auth: &Auth) -> OAuthServiceClient<Authed> {
+        OAuthServiceClient::with_interceptor(self.channel.clone(), auth.clone())
     }
 
     /// Creates an organization through the domain (as the CLI would).

@@ -22,6 +22,7 @@ mod grpc_web;
 mod import;
 mod limits;
 mod list_filters;
+mod oauth_connections;
 mod oauth_fixture;
 mod operations;
 mod pack_curation;

@@ -74,6 +74,31 @@ pub struct Stats {
     pub mcp_unauthorized: u64,
 }
 
+/// What the authorization server issued ([`OAuthFixture::issued_secrets`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct IssuedSecrets {
+    pub access_tokens: Vec<String>,
+    pub refresh_tokens: Vec<String>,
+    pub codes: Vec<String>,
+    pub client_secrets: Vec<String>,
+}
+
+impl IssuedSecrets {
+    /// Every value, labelled by kind.
+    pub fn all(&self) -> Vec<(&'static str, String)> {
+        let kinds = [
+            ("oauth access token", &self.access_tokens),
+            ("oauth refresh token", &self.refresh_tokens),
+            ("oauth authorization code", &self.codes),
+            ("oauth client secret", &self.client_secrets),
+        ];
+        kinds
+            .into_iter()
+            .flat_map(|(kind, values)| values.iter().map(move |v| (kind, v.clone())))
+            .collect()
+    }
+}
+
 /// The running fixture; the process is killed when this is dropped.
 pub struct OAuthFixture {
     /// The authorization server's issuer, `http://127.0.0.1:<A>`.
@@ -290,6 +315,47 @@ impl OAuthFixture {
         let url = format!("{}/reset-stats", self.control_url);
         let response = self.http.post(&url).send().await;
         self.control_answer(&url, response).await
+    }
+
+    /// Makes the token endpoint wait `ms` milliseconds before it handles each
+    /// request (0: none), so that concurrent refreshes overlap.
+    pub async fn delay_token_endpoint(&self, ms: u64) -> Result<(), OAuthError> {
+        #[derive(Deserialize)]
+        struct Delay {
+            #[allow(dead_code)]
+            ms: u64,
+        }
+        let url = format!("{}/token-delay", self.control_url);
+        let response = self
+            .http
+            .post(&url)
+            .header(CONTENT_TYPE, "application/json")
+            .body(format!("{{\"ms\":{ms}}}"))
+            .send()
+            .await;
+        let _: Delay = self.control_answer(&url, response).await?;
+        Ok(())
+    }
+
+    /// Returns every secret value the authorization server issued so far:
+    /// access and refresh tokens, authorization codes, client secrets.
+    pub async fn issued_secrets(&self) -> Result<IssuedSecrets, OAuthError> {
+        let url = format!("{}/secrets", self.control_url);
+        let response = self.http.get(&url).send().await;
+        self.control_answer(&url, response).await
+    }
+
+    /// Destroys every access token issued so far (refresh tokens stay): the
+    /// MCP server answers 401 to them. Returns how many there were.
+    pub async fn revoke_access_tokens(&self) -> Result<u64, OAuthError> {
+        #[derive(Deserialize)]
+        struct Revoked {
+            revoked: u64,
+        }
+        let url = format!("{}/revoke-access-tokens", self.control_url);
+        let response = self.http.post(&url).send().await;
+        let revoked: Revoked = self.control_answer(&url, response).await?;
+        Ok(revoked.revoked)
     }
 
     /// Destroys every refresh token issued so far (access tokens stay valid

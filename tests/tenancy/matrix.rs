@@ -33,6 +33,7 @@ const AUDIT: &str = "mcpregistry.v1.AuditService";
 const SERVERS: &str = "mcpregistry.v1.McpServerService";
 const PACKS: &str = "mcpregistry.v1.PackService";
 const SECRETS: &str = "mcpregistry.v1.SecretService";
+const OAUTH: &str = "mcpregistry.v1.OAuthService";
 const SYNC: &str = "mcpregistry.v1.SyncService";
 const HEALTH: &str = "grpc.health.v1.Health";
 const REFLECTION: &str = "grpc.reflection.v1.ServerReflection";
@@ -100,6 +101,19 @@ const SECRET_READ: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, PD, PD, PD];
 /// A's secret, changed: A's ADMIN; another organization's ADMIN finds no
 /// such object; every other role is refused before any lookup.
 const SECRET_WRITE: [Code; 11] = [OK, PD, PD, PD, NF, PD, PD, NF, PD, PD, PD];
+
+const UV: Code = Code::Unavailable;
+const IA: Code = Code::InvalidArgument;
+
+/// A's OAuth server (in no pack), its connection read: A's unlimited keys.
+const OAUTH_READ: [Code; 11] = [OK, OK, OK, OK, NF, NF, NF, NF, NF, PD, PD];
+/// A's OAuth server, an authorization started: ADMIN and the owning MEMBER
+/// get as far as the authorization server, which the SSRF guard refuses
+/// (UNAVAILABLE/UPSTREAM_UNREACHABLE); the others never get there.
+const OAUTH_START: [Code; 11] = [UV, UV, PD, PD, NF, NF, PD, NF, NF, PD, PD];
+/// An unknown state completed: INVALID_ARGUMENT on `state` for every key that
+/// may write (whatever its organization), refused first for the others.
+const OAUTH_COMPLETE: [Code; 11] = [IA, IA, IA, PD, IA, IA, PD, IA, IA, PD, PD];
 
 /// One row: an RPC with one way of calling it.
 struct Row {
@@ -214,6 +228,15 @@ const ROWS: &[Row] = &[
     row(SECRETS, "UpdateSecret", "fresh of A", SECRET_WRITE),
     row(SECRETS, "RotateSecret", "fresh of A", SECRET_WRITE),
     row(SECRETS, "DeleteSecret", "fresh of A", SECRET_WRITE),
+    row(OAUTH, "StartOAuthAuthorization", "fresh of A", OAUTH_START),
+    row(
+        OAUTH,
+        "CompleteOAuthAuthorization",
+        "unknown state",
+        OAUTH_COMPLETE,
+    ),
+    row(OAUTH, "GetOAuthConnection", "A's", OAUTH_READ),
+    row(OAUTH, "DeleteOAuthConnection", "fresh of A", WRITE_A),
     row(SYNC, "SyncMcpServer", "A's (loopback)", WRITE_A),
     row(SYNC, "SyncMcpServer", "catalog (loopback)", CATALOG_WRITE),
     row(SYNC, "GetSyncRun", "A's run", RUNS_A),
@@ -270,6 +293,8 @@ struct World {
     a_run: String,
     /// A's secret, referenced by nothing.
     a_secret: pb::Secret,
+    /// A's OAuth server (created by A's first MEMBER, in no pack), connected.
+    a_oauth: pb::McpServer,
     /// The pack each pack-limited column is limited to: `pack`, and another
     /// (empty) pack of A.
     limited_to: [String; 2],
@@ -391,7 +416,9 @@ impl World {
         ];
         assert_eq!(callers.len(), CALLERS.len());
         let a_secret = fresh_secret(&app, &a.admin, "a-secret").await;
+        let a_oauth = oauth_server(&app, &a.member, "alpha-oauth").await;
         let a_ids = vec![
+            a_oauth.id.clone(),
             a_secret.id.clone(),
             a_server.id.clone(),
             a_loopback.id.clone(),
@@ -413,6 +440,7 @@ impl World {
             pack,
             a_run: a_run.id,
             a_secret,
+            a_oauth,
             limited_to,
             a_ids: Mutex::new(a_ids),
             counter: AtomicUsize::new(0),
@@ -476,6 +504,61 @@ impl World {
     }
 }
 
+/// The redirect URI the matrix's deployment allows.
+const REDIRECT: &str = "https://app.example.com/oauth/callback";
+
+/// A new OAuth server of `auth`'s organization whose issuer is an address the
+/// SSRF guard always refuses (so no authorization gets past it), with a
+/// connection stored as CompleteOAuthAuthorization would (its tokens are
+/// never opened: no revocation endpoint).
+async fn oauth_server(app: &TestApp, auth: &Auth, name: &str) -> pb::McpServer {
+    use mcp_registry::registry::audit::{Action, AuditEvent};
+    use mcp_registry::registry::oauth::{Connection, ConnectionStatus};
+    let mut input = server(name);
+    input.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::Oauth2AuthorizationCode(
+            pb::OAuth2AuthorizationCode {
+                issuer: "https://169.254.169.254/".into(),
+                ..Default::default()
+            },
+        )),
+    });
+    let created = app.create_server(auth, input).await;
+    let now = mcp_registry::registry::now_micros();
+    let connection = Connection {
+        id: mcp_registry::registry::new_id("otk"),
+        server_id: created.id.clone(),
+        scope: created.organization_id.clone(),
+        subject: String::new(),
+        issuer: "https://169.254.169.254/".into(),
+        token_endpoint: "https://169.254.169.254/token".into(),
+        revocation_endpoint: None,
+        resource: created.url.clone(),
+        client: None,
+        sealed_tokens: "v1:none:never-opened".into(),
+        access_expires_at: None,
+        scopes: Vec::new(),
+        status: ConnectionStatus::Connected,
+        reason: String::new(),
+        connected_by: auth.key_id().to_owned(),
+        connected_at: now,
+        refreshed_at: None,
+        version: 1,
+    };
+    let event = AuditEvent::new(
+        &mcp_registry::registry::Caller::Cli,
+        Action::ServerOAuthConnect,
+        &created.id,
+        Some(&created.organization_id),
+        Vec::new(),
+    );
+    app.store
+        .save_oauth_connection(&connection, &event)
+        .await
+        .expect("a stored connection");
+    created
+}
+
 /// A new secret of `auth`'s organization.
 async fn fresh_secret(app: &TestApp, auth: &Auth, name: &str) -> pb::Secret {
     app.secrets_as(auth)
@@ -495,6 +578,13 @@ async fn fresh_secret(app: &TestApp, auth: &Auth, name: &str) -> pb::Secret {
 }
 
 impl World {
+    /// A new connected OAuth server of A, created by A's first MEMBER.
+    async fn fresh_oauth(&self) -> pb::McpServer {
+        let created = oauth_server(&self.app, &self.a.member, &self.name("oauth")).await;
+        self.remember(&created.id);
+        created
+    }
+
     /// A new secret of A, created by A's ADMIN.
     async fn fresh_secret(&self) -> pb::Secret {
         let secret = fresh_secret(&self.app, &self.a.admin, &self.name("secret")).await;
@@ -994,6 +1084,52 @@ async fn call(w: &World, row: &Row, auth: &Auth) -> Answer {
                 })
                 .await,
         ),
+        ("StartOAuthAuthorization", _) => {
+            let server = w.fresh_oauth().await;
+            answer(
+                app.oauth_as(auth)
+                    .start_o_auth_authorization(pb::StartOAuthAuthorizationRequest {
+                        server_id: server.id,
+                        redirect_uri: REDIRECT.into(),
+                        scopes: Vec::new(),
+                    })
+                    .await,
+            )
+        }
+        ("CompleteOAuthAuthorization", _) => answer(
+            app.oauth_as(auth)
+                .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest {
+                    state: "an-unknown-state".into(),
+                    code: "a-code".into(),
+                })
+                .await,
+        ),
+        ("GetOAuthConnection", _) => {
+            let result = app
+                .oauth_as(auth)
+                .get_o_auth_connection(pb::GetOAuthConnectionRequest {
+                    server_id: w.a_oauth.id.clone(),
+                })
+                .await;
+            if let Ok(found) = &result {
+                assert_eq!(
+                    found.get_ref().status(),
+                    pb::ConnectionStatus::Connected,
+                    "{found:?}"
+                );
+            }
+            answer(result)
+        }
+        ("DeleteOAuthConnection", _) => {
+            let server = w.fresh_oauth().await;
+            answer(
+                app.oauth_as(auth)
+                    .delete_o_auth_connection(pb::DeleteOAuthConnectionRequest {
+                        server_id: server.id,
+                    })
+                    .await,
+            )
+        }
         ("SyncMcpServer", target) => {
             let id = if target.starts_with("catalog") {
                 &w.catalog_loopback.id
@@ -1161,6 +1297,8 @@ fn reason_of(code: Code) -> &'static str {
         Code::PermissionDenied => "PERMISSION_DENIED",
         Code::NotFound => "NOT_FOUND",
         Code::Unauthenticated => "UNAUTHENTICATED",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::Unavailable => "UPSTREAM_UNREACHABLE",
         _ => "",
     }
 }
@@ -1286,7 +1424,8 @@ async fn tenancy_matrix(app: TestApp, backend: Backend) {
     }
     println!(
         "tenancy matrix on {backend:?}: {} rows ({} RPCs) x {} callers = {cells} cells in {:.1?}\n\
-         OK ok, PD PERMISSION_DENIED, NF NOT_FOUND, UA UNAUTHENTICATED; ! = not as documented\n{table}",
+         OK ok, PD PERMISSION_DENIED, NF NOT_FOUND, UA UNAUTHENTICATED, IA INVALID_ARGUMENT, \
+         UV UNAVAILABLE; ! = not as documented\n{table}",
         ROWS.len(),
         covered.len(),
         CALLERS.len(),
@@ -1313,6 +1452,7 @@ fn loopback() -> Options {
     Options {
         insecure_upstreams: true,
         private_upstreams: true,
+        oauth_redirect_uris: vec![REDIRECT.into()],
         ..Options::default()
     }
 }

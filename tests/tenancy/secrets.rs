@@ -5,8 +5,13 @@
 //! any error, any log line or the database at rest (the raw SQLite files with
 //! their WAL, or every PostgreSQL table).
 //!
+//! OAuth connections go through it too (against the OAuth fixture: a real
+//! authorization server): a configured client secret, the client secret of a
+//! dynamically registered client, every access and refresh token, code and
+//! state issued are scanned for.
+//!
 //! Every secret is `sek_` + 32 random hex digits, so that a hit is never a
-//! coincidence. API key secrets (`mcpr_…`) and the master key are scanned
+//! coincidence (the fixture's own tokens are random too). API key secrets (`mcpr_…`) and the master key are scanned
 //! too: they may appear only in the one answer that hands a key out
 //! (`CreateApiKey`), which is recorded without its `secret` field.
 
@@ -19,6 +24,7 @@ use mcp_registry::pb;
 use mcp_registry::pb::admin_service_client::AdminServiceClient;
 use mcp_registry::pb::audit_service_client::AuditServiceClient;
 use mcp_registry::pb::mcp_server_service_client::McpServerServiceClient;
+use mcp_registry::pb::o_auth_service_client::OAuthServiceClient;
 use mcp_registry::pb::pack_service_client::PackServiceClient;
 use mcp_registry::pb::secret_service_client::SecretServiceClient;
 use mcp_registry::pb::sync_service_client::SyncServiceClient;
@@ -56,8 +62,12 @@ fn env<'a>(
         ("MCP_REGISTRY_SHUTDOWN_TIMEOUT", "30"),
         ("MCP_REGISTRY_ALLOW_INSECURE_UPSTREAMS", "true"),
         ("MCP_REGISTRY_ALLOW_PRIVATE_UPSTREAMS", "true"),
+        ("MCP_REGISTRY_OAUTH_REDIRECT_URIS", OAUTH_REDIRECT),
     ]
 }
+
+/// The redirect URI OAuth authorizations use (never contacted).
+const OAUTH_REDIRECT: &str = "http://127.0.0.1:9/oauth/callback";
 
 /// `mcp-registry admin create-key --platform-admin`: the key it prints, and
 /// the lines it logged.
@@ -147,6 +157,7 @@ struct Clients {
     sync: SyncServiceClient<Authed>,
     audit: AuditServiceClient<Authed>,
     secrets: SecretServiceClient<Authed>,
+    oauth: OAuthServiceClient<Authed>,
 }
 
 impl Clients {
@@ -158,6 +169,7 @@ impl Clients {
             audit: AuditServiceClient::with_interceptor(channel.clone(), auth.clone()),
             sync: SyncServiceClient::with_interceptor(channel.clone(), auth.clone()),
             secrets: SecretServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            oauth: OAuthServiceClient::with_interceptor(channel.clone(), auth.clone()),
         }
     }
 }
@@ -334,6 +346,12 @@ struct Secrets {
     stored_header: String,
     rotated_stored_token: String,
     rotated_stored_header: String,
+    /// The client secret of a pre-registered OAuth client.
+    oauth_client_secret: String,
+    /// What the OAuth flow handed out: states (from StartOAuthAuthorization)
+    /// and, read from the fixture at the end, every token, code and
+    /// registered client secret.
+    oauth_issued: Vec<(String, String)>,
     /// Secrets only ever sent in requests that fail.
     in_errors: Vec<(&'static str, String)>,
 }
@@ -363,6 +381,8 @@ impl Secrets {
             stored_header: sek(),
             rotated_stored_token: sek(),
             rotated_stored_header: sek(),
+            oauth_client_secret: sek(),
+            oauth_issued: Vec::new(),
             in_errors: Vec::new(),
         }
     }
@@ -412,10 +432,12 @@ impl Secrets {
                 "rotated stored secret value (header)",
                 &self.rotated_stored_header,
             ),
+            ("configured OAuth client secret", &self.oauth_client_secret),
         ]
         .into_iter()
         .map(|(label, secret)| (label.to_owned(), secret.clone()))
         .collect();
+        all.extend(self.oauth_issued.iter().cloned());
         all.extend(
             self.in_errors
                 .iter()
@@ -455,6 +477,20 @@ struct Session {
     cli_logs: Vec<String>,
     /// Live events of every sync of the organization.
     events: tonic::Streaming<pb::SyncEvent>,
+    /// The OAuth fixture (`None` outside CI without its packages).
+    oauth: Option<crate::oauth::OAuthFixture>,
+}
+
+/// The OAuth fixture with two-second access tokens, when installed.
+async fn oauth_fixture() -> Option<crate::oauth::OAuthFixture> {
+    if !crate::oauth::OAuthFixture::installed() {
+        return None;
+    }
+    Some(
+        crate::oauth::OAuthFixture::start(2)
+            .await
+            .expect("the OAuth fixture starts"),
+    )
 }
 
 /// The servers that hold the secrets.
@@ -558,6 +594,7 @@ impl Session {
             api_secrets,
             cli_logs,
             events,
+            oauth: oauth_fixture().await,
         })
     }
 
@@ -1393,6 +1430,129 @@ fn check_the_upstream_received_every_secret(session: &Session) {
 /// A stored secret (SecretService) with two values, referenced by a server's
 /// bearer credentials and a header; synced, rotated, synced again, read;
 /// invalid secret requests carrying values. Returns the server's id.
+/// OAuth: a server with a pre-registered client (its secret configured),
+/// and one connected end to end against the fixture: discovery, dynamic
+/// registration, authorization, a wrong code refused, the right one, syncs
+/// (one after the two-second token expired: a refresh). Every
+/// StartOAuthAuthorization answer is recorded without its state, which is
+/// scanned for. Returns the connected server, for the reads and the gateway
+/// calls that follow; `None` without the fixture.
+async fn connect_with_oauth(session: &mut Session) -> Option<String> {
+    let fixture = session.oauth.take()?;
+    let oauth_credentials = |config: pb::OAuth2AuthorizationCode| {
+        Some(pb::Credentials {
+            kind: Some(pb::credentials::Kind::Oauth2AuthorizationCode(config)),
+        })
+    };
+    let mut configured = new_server("oauth-configured", fixture.mcp_url.clone());
+    configured.credentials = oauth_credentials(pb::OAuth2AuthorizationCode {
+        client_id: "pre-registered".into(),
+        client_secret: session.s.oauth_client_secret.clone(),
+        issuer: fixture.issuer.clone(),
+        ..Default::default()
+    });
+    let configured = session
+        .create("CreateMcpServer oauth (configured client)", configured)
+        .await;
+    let mut connected = new_server("oauth-connected", fixture.mcp_url.clone());
+    connected.credentials = oauth_credentials(pb::OAuth2AuthorizationCode::default());
+    let connected = session
+        .create("CreateMcpServer oauth (discovered)", connected)
+        .await;
+    start_oauth(session, &configured.id).await;
+
+    // A wrong code is refused (and uses the state up); the right one connects.
+    start_oauth(session, &connected.id).await;
+    let state = session.s.oauth_issued.last().expect("a state").1.clone();
+    let wrong = session.s.error_secret("oauth authorization code");
+    let result = (session.admin.oauth.clone())
+        .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest { state, code: wrong })
+        .await;
+    session.c.err(
+        "CompleteOAuthAuthorization with a wrong code",
+        result,
+        Code::FailedPrecondition,
+    );
+    let url = start_oauth(session, &connected.id).await;
+    let redirect = fixture.authorize(&url, "alice").await.expect("authorize");
+    let code = redirect
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let state = session.s.oauth_issued.last().expect("a state").1.clone();
+    let result = (session.admin.oauth.clone())
+        .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest { state, code })
+        .await;
+    session.c.ok("CompleteOAuthAuthorization", result);
+    session.sync("oauth-connected", &connected.id).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    session.sync("oauth (refreshed)", &connected.id).await;
+    let stats = fixture.stats().await.expect("stats");
+    assert!(stats.refresh_token_grants >= 1, "{stats:?}");
+    let result = (session.viewer.oauth.clone())
+        .get_o_auth_connection(pb::GetOAuthConnectionRequest {
+            server_id: connected.id.clone(),
+        })
+        .await;
+    session.c.ok("GetOAuthConnection", result);
+    session.oauth = Some(fixture);
+    Some(connected.id)
+}
+
+/// StartOAuthAuthorization as the admin: the answer is recorded without its
+/// state, which joins the scanned secrets. Returns the authorization URL.
+async fn start_oauth(session: &mut Session, server_id: &str) -> String {
+    let result = (session.admin.oauth.clone())
+        .start_o_auth_authorization(pb::StartOAuthAuthorizationRequest {
+            server_id: server_id.into(),
+            redirect_uri: OAUTH_REDIRECT.into(),
+            scopes: Vec::new(),
+        })
+        .await;
+    let mut started = result.expect("StartOAuthAuthorization").into_inner();
+    let state = std::mem::take(&mut started.state);
+    // The state is in the URL too: the answer is recorded without either.
+    let url = std::mem::take(&mut started.authorization_url);
+    session.c.answers.push((
+        "StartOAuthAuthorization (state and URL cleared)".into(),
+        format!("{started:?}"),
+    ));
+    session.s.oauth_issued.push(("oauth state".into(), state));
+    url
+}
+
+/// Disconnects the OAuth server (revoked at the fixture), reads it again,
+/// and adds everything the fixture issued to the scanned secrets.
+async fn disconnect_oauth(session: &mut Session, server_id: &str) {
+    let Some(fixture) = session.oauth.take() else {
+        return;
+    };
+    let result = (session.admin.oauth.clone())
+        .delete_o_auth_connection(pb::DeleteOAuthConnectionRequest {
+            server_id: server_id.into(),
+        })
+        .await;
+    session.c.ok("DeleteOAuthConnection", result);
+    assert_eq!(fixture.stats().await.expect("stats").revocations, 1);
+    let result = (session.admin.sync.clone())
+        .sync_mcp_server(sync_request(server_id))
+        .await;
+    session.c.err(
+        "SyncMcpServer oauth (disconnected)",
+        result,
+        Code::FailedPrecondition,
+    );
+    let issued = fixture.issued_secrets().await.expect("issued secrets");
+    assert!(!issued.client_secrets.is_empty() && issued.refresh_tokens.len() >= 2);
+    session.s.oauth_issued.extend(
+        issued
+            .all()
+            .into_iter()
+            .map(|(kind, value)| (format!("{kind} issued by the fixture"), value)),
+    );
+}
+
 async fn use_stored_secrets(session: &mut Session) -> String {
     let value = |name: &str, value: &str| pb::SecretValue {
         name: name.into(),
@@ -1645,11 +1805,12 @@ async fn no_secret_anywhere(backend: Backend) {
     let redirecting = redirect_elsewhere(&mut session).await;
     let (rotation, etag) = rotate(&mut session, &servers).await;
     let stored = use_stored_secrets(&mut session).await;
+    let oauth = connect_with_oauth(&mut session).await;
     create_invalid_servers(&mut session).await;
     update_invalidly(&mut session, rotation, etag).await;
     import_invalidly(&mut session).await;
     authenticate_wrongly(&mut session).await;
-    let all_servers = [
+    let mut all_servers = vec![
         redirecting,
         servers.with_bearer.id.clone(),
         servers.with_key.id.clone(),
@@ -1660,7 +1821,11 @@ async fn no_secret_anywhere(backend: Backend) {
         servers.imported[1].clone(),
         stored,
     ];
+    all_servers.extend(oauth.clone());
     read_everything(&mut session, &all_servers).await;
+    if let Some(oauth) = &oauth {
+        disconnect_oauth(&mut session, oauth).await;
+    }
     read_the_audit_trail(&mut session).await;
     record_events(&mut session).await;
     check_the_upstream_received_every_secret(&session);

@@ -18,9 +18,9 @@ use crate::pagination::{Page, PageTokens};
 use crate::pb;
 use crate::registry::servers::answers::Shown;
 use crate::registry::servers::{
-    Access, Approval, ApprovalPolicy, AuthType, Credentials, Lookup, MASK, McpServer, NewServer,
-    SecretRef, ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue,
-    ToolConfiguration, Transport, UrlPolicy, Visibility, validate,
+    Access, Approval, ApprovalPolicy, AuthType, ClientSecret, Credentials, Lookup, MASK, McpServer,
+    NewServer, SecretRef, ServerFilter, ServerPatch, ServerStatus, ServerView, StoredHeaderValue,
+    TokenScope, ToolConfiguration, Transport, UrlPolicy, Visibility, validate,
 };
 use crate::registry::{
     Caller, Category, Description, DisplayName, HeaderSet, Icon, SecretName, ServerName,
@@ -33,6 +33,10 @@ wire_enum!("transport", Transport => pb::Transport {
 wire_enum!("auth type", AuthType => pb::AuthType {
     None = None, ApiKey = ApiKey, BearerToken = BearerToken,
     OAuth2ClientCredentials = Oauth2ClientCredentials,
+    OAuth2AuthorizationCode = Oauth2AuthorizationCode,
+});
+wire_enum!("token scope", TokenScope => pb::TokenScope {
+    Organization = Organization, Subject = Subject,
 });
 wire_enum!("approval policy", ApprovalPolicy => pb::ApprovalPolicy {
     RequireNone = RequireNone, RequireAll = RequireAll,
@@ -421,10 +425,12 @@ fn credentials_from_pb(
             client_secret: c.client_secret,
             scopes: c.scopes,
         },
+        Some(Kind::Oauth2AuthorizationCode(c)) => authorization_code_from_pb(c, v)?,
         None => {
             v.add(
                 "mcp_server.credentials",
-                "must set one of api_key, bearer_token or oauth2_client_credentials",
+                "must set one of api_key, bearer_token, oauth2_client_credentials or \
+                 oauth2_authorization_code",
             );
             return None;
         }
@@ -435,6 +441,46 @@ fn credentials_from_pb(
         v.add(format!("mcp_server.credentials{suffix}"), problem);
     }
     valid.then_some(credentials)
+}
+
+/// Reads an authorization-code configuration (empty strings are "not set");
+/// `None` when invalid.
+fn authorization_code_from_pb(
+    c: pb::OAuth2AuthorizationCode,
+    v: &mut Violations,
+) -> Option<Credentials> {
+    const FIELD: &str = "mcp_server.credentials.oauth2_authorization_code";
+    let pb::OAuth2AuthorizationCode {
+        client_id,
+        client_secret,
+        client_secret_secret,
+        scopes,
+        issuer,
+        token_scope,
+    } = c;
+    let client_secret = match client_secret_secret {
+        Some(_) if !client_secret.is_empty() => {
+            v.add(FIELD, "set client_secret or client_secret_secret, not both");
+            return None;
+        }
+        Some(reference) => Some(ClientSecret::Secret(secret_ref_from_pb(
+            reference,
+            &format!("{FIELD}.client_secret_secret"),
+            v,
+        )?)),
+        None => (!client_secret.is_empty()).then_some(ClientSecret::Value(client_secret)),
+    };
+    let token_scope = v.check(
+        format!("{FIELD}.token_scope"),
+        enum_or(token_scope, TokenScope::Organization),
+    )?;
+    Some(Credentials::OAuth2AuthorizationCode {
+        client_id: (!client_id.is_empty()).then_some(client_id),
+        client_secret,
+        scopes,
+        issuer: (!issuer.is_empty()).then_some(issuer),
+        token_scope,
+    })
 }
 
 /// Reads a reference to a stored secret's value; `None` when invalid.

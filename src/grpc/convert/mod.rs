@@ -11,6 +11,7 @@ pub mod audit;
 pub mod capability;
 pub mod import;
 pub mod mcp_server;
+pub mod oauth;
 pub mod pack;
 pub mod search;
 pub mod secret;

@@ -16,7 +16,7 @@ use crate::registry::servers::{Capability, LastError, Transport};
 wire_enum!("error reason", SyncFailure => pb::ErrorReason {
     UpstreamUnreachable = UpstreamUnreachable, UpstreamProtocolError = UpstreamProtocolError,
     UpstreamAuthFailed = UpstreamAuthFailed, CredentialsUnusable = CredentialsUnusable,
-    Internal = Internal, Unknown = Unspecified,
+    Internal = Internal, Unknown = Unspecified, UpstreamAuthRequired = UpstreamAuthRequired,
 });
 wire_enum!("trigger", Trigger => pb::SyncTrigger {
     Created = Created, Updated = Updated, Scheduled = Scheduled, Manual = Manual,

@@ -78,7 +78,9 @@ pub fn export(pack_id: &str, version: i64, servers: &[&McpServer]) -> Export {
             format!("${{{name}}}")
         };
         match server.auth_type {
-            AuthType::None => {}
+            // An MCP client authorizes itself against such a server (the
+            // MCP authorization specification): no header to fill in.
+            AuthType::None | AuthType::OAuth2AuthorizationCode => {}
             AuthType::BearerToken => {
                 let token = placeholder(
                     "Authorization",

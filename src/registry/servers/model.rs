@@ -38,6 +38,7 @@ string_enum!(
         ApiKey => "api_key",
         BearerToken => "bearer_token",
         OAuth2ClientCredentials => "oauth2_client_credentials",
+        OAuth2AuthorizationCode => "oauth2_authorization_code",
     }
 );
 string_enum!(
@@ -68,6 +69,7 @@ string_enum!(
     }
 );
 
+pub use crate::registry::oauth::{ClientSecret, TokenScope};
 pub use crate::registry::secrets::SecretRef;
 
 /// Default header of API_KEY credentials.
@@ -102,6 +104,25 @@ pub enum Credentials {
         client_secret: String,
         scopes: Vec<String>,
     },
+    /// OAuth 2.1 authorization code: how to reach the authorization server
+    /// and which client to be there; the tokens are the connection's
+    /// ([`crate::registry::oauth`]), not stored here.
+    #[serde(rename = "oauth2_authorization_code")]
+    OAuth2AuthorizationCode {
+        /// A pre-registered client; `None`: dynamic client registration.
+        #[serde(default)]
+        client_id: Option<String>,
+        #[serde(default)]
+        client_secret: Option<ClientSecret>,
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// The authorization server's issuer; `None`: discovered from the
+        /// server's 401.
+        #[serde(default)]
+        issuer: Option<String>,
+        #[serde(default)]
+        token_scope: TokenScope,
+    },
 }
 
 impl fmt::Debug for Credentials {
@@ -118,6 +139,7 @@ impl Credentials {
             Self::ApiKey { .. } | Self::ApiKeySecret { .. } => AuthType::ApiKey,
             Self::BearerToken { .. } | Self::BearerTokenSecret { .. } => AuthType::BearerToken,
             Self::OAuth2ClientCredentials { .. } => AuthType::OAuth2ClientCredentials,
+            Self::OAuth2AuthorizationCode { .. } => AuthType::OAuth2AuthorizationCode,
         }
     }
 
@@ -132,7 +154,8 @@ impl Credentials {
             }
             Self::BearerToken { .. }
             | Self::BearerTokenSecret { .. }
-            | Self::OAuth2ClientCredentials { .. } => "authorization".to_owned(),
+            | Self::OAuth2ClientCredentials { .. }
+            | Self::OAuth2AuthorizationCode { .. } => "authorization".to_owned(),
         }
     }
 
@@ -140,7 +163,12 @@ impl Credentials {
     pub fn secret_ref(&self) -> Option<&SecretRef> {
         match self {
             Self::ApiKeySecret { secret, .. } | Self::BearerTokenSecret { secret } => Some(secret),
-            Self::ApiKey { .. }
+            Self::OAuth2AuthorizationCode {
+                client_secret: Some(ClientSecret::Secret(secret)),
+                ..
+            } => Some(secret),
+            Self::OAuth2AuthorizationCode { .. }
+            | Self::ApiKey { .. }
             | Self::BearerToken { .. }
             | Self::OAuth2ClientCredentials { .. } => None,
         }

@@ -106,7 +106,9 @@ fn remote(server: &McpServer) -> Value {
     };
     let mut headers = Vec::new();
     match server.auth_type {
-        AuthType::None => {}
+        // The server's own OAuth (MCP authorization specification): a client
+        // discovers it from the 401; no header to declare.
+        AuthType::None | AuthType::OAuth2AuthorizationCode => {}
         AuthType::ApiKey => {
             let name = server
                 .auth_header_name

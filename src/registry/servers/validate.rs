@@ -4,7 +4,7 @@
 //! values with a type of their own are parsed in [`crate::registry::fields`].
 
 use crate::registry::fields::UpstreamUrl;
-use crate::registry::servers::model::{Credentials, MASK};
+use crate::registry::servers::model::{ClientSecret, Credentials, MASK};
 
 /// Largest `config` object, as compact JSON.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
@@ -181,37 +181,82 @@ pub fn credentials(value: &Credentials, policy: UrlPolicy) -> Vec<(&'static str,
             if let Err(err) = UpstreamUrl::check(token_url, policy) {
                 problems.push((".oauth2_client_credentials.token_url", err));
             }
-            if client_id.is_empty() {
-                problems.push((".oauth2_client_credentials.client_id", "is required".into()));
-            } else if client_id.chars().count() > 1024 || client_id.chars().any(char::is_control) {
-                problems.push((
-                    ".oauth2_client_credentials.client_id",
-                    "must be at most 1024 characters without control characters".into(),
-                ));
+            if let Err(err) = oauth_client_id(client_id) {
+                problems.push((".oauth2_client_credentials.client_id", err));
             }
             if let Err(err) = secret("client_secret", client_secret) {
                 problems.push((".oauth2_client_credentials.client_secret", err));
             }
-            if scopes.len() > 50 {
-                problems.push((
-                    ".oauth2_client_credentials.scopes",
-                    "must hold at most 50 scopes".into(),
-                ));
+            if let Err(err) = oauth_scopes(scopes) {
+                problems.push((".oauth2_client_credentials.scopes", err));
             }
-            if scopes.iter().any(|s| {
-                s.is_empty()
-                    || s.len() > 256
-                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
-            }) {
+        }
+        Credentials::OAuth2AuthorizationCode {
+            client_id,
+            client_secret,
+            scopes,
+            issuer,
+            token_scope: _,
+        } => {
+            if let Some(client_id) = client_id
+                && let Err(err) = oauth_client_id(client_id)
+            {
+                problems.push((".oauth2_authorization_code.client_id", err));
+            }
+            match client_secret {
+                Some(ClientSecret::Value(value)) => {
+                    if let Err(err) = secret("client_secret", value) {
+                        problems.push((".oauth2_authorization_code.client_secret", err));
+                    }
+                }
+                // Checked against the store before the server is written.
+                Some(ClientSecret::Secret(_)) | None => {}
+            }
+            if client_secret.is_some() && client_id.is_none() {
                 problems.push((
-                    ".oauth2_client_credentials.scopes",
-                    "each scope must be 1 to 256 characters without spaces or control characters"
+                    ".oauth2_authorization_code.client_secret",
+                    "needs client_id (a dynamically registered client brings its own secret)"
                         .into(),
                 ));
+            }
+            if let Some(issuer) = issuer
+                && let Err(err) = UpstreamUrl::check(issuer, policy)
+            {
+                problems.push((".oauth2_authorization_code.issuer", err));
+            }
+            if let Err(err) = oauth_scopes(scopes) {
+                problems.push((".oauth2_authorization_code.scopes", err));
             }
         }
     }
     problems
+}
+
+/// An OAuth client id: 1 to 1024 characters without control characters.
+fn oauth_client_id(client_id: &str) -> Result<(), String> {
+    if client_id.is_empty() {
+        return Err("is required".into());
+    }
+    if client_id.chars().count() > 1024 || client_id.chars().any(char::is_control) {
+        return Err("must be at most 1024 characters without control characters".into());
+    }
+    Ok(())
+}
+
+/// OAuth scopes: at most 50, each 1 to 256 characters without white space or
+/// control characters.
+pub fn oauth_scopes(scopes: &[String]) -> Result<(), String> {
+    if scopes.len() > 50 {
+        return Err("must hold at most 50 scopes".into());
+    }
+    if scopes.iter().any(|s| {
+        s.is_empty() || s.len() > 256 || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    }) {
+        return Err(
+            "each scope must be 1 to 256 characters without spaces or control characters".into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
