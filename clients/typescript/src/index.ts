@@ -28,6 +28,7 @@ import { AdminService } from "./gen/mcpregistry/v1/admin_pb.js";
 import { AuditService } from "./gen/mcpregistry/v1/audit_pb.js";
 import { ErrorReason } from "./gen/mcpregistry/v1/errors_pb.js";
 import { McpServerService } from "./gen/mcpregistry/v1/mcp_server_pb.js";
+import { OAuthService } from "./gen/mcpregistry/v1/oauth_pb.js";
 import { PackService } from "./gen/mcpregistry/v1/pack_pb.js";
 import { SecretService } from "./gen/mcpregistry/v1/secret_pb.js";
 import { SyncService } from "./gen/mcpregistry/v1/sync_pb.js";
@@ -37,6 +38,7 @@ export * from "./gen/mcpregistry/v1/admin_pb.js";
 export * from "./gen/mcpregistry/v1/audit_pb.js";
 export * from "./gen/mcpregistry/v1/errors_pb.js";
 export * from "./gen/mcpregistry/v1/mcp_server_pb.js";
+export * from "./gen/mcpregistry/v1/oauth_pb.js";
 export * from "./gen/mcpregistry/v1/pack_pb.js";
 export * from "./gen/mcpregistry/v1/secret_pb.js";
 export * from "./gen/mcpregistry/v1/sync_pb.js";
@@ -65,7 +67,7 @@ export function apiKeyInterceptor(keyId: string, secret: string): Interceptor {
   };
 }
 
-/** Typed clients of the six services, sharing one HTTP/2 connection. */
+/** Typed clients of the seven services, sharing one HTTP/2 connection. */
 export interface RegistryClients {
   admin: Client<typeof AdminService>;
   mcpServers: Client<typeof McpServerService>;
@@ -73,6 +75,7 @@ export interface RegistryClients {
   sync: Client<typeof SyncService>;
   audit: Client<typeof AuditService>;
   secrets: Client<typeof SecretService>;
+  oauth: Client<typeof OAuthService>;
   /** The gRPC transport, to create further clients on the same connection. */
   transport: Transport;
   /** Closes the HTTP/2 connection; calls still open fail with Code.Canceled. */
@@ -88,7 +91,7 @@ export interface RegistryClientOptions {
 
 /**
  * Creates the clients of AdminService, McpServerService, PackService,
- * SyncService, AuditService and SecretService for the service at `baseUrl` (`http://host:port` for plaintext
+ * SyncService, AuditService, SecretService and OAuthService for the service at `baseUrl` (`http://host:port` for plaintext
  * HTTP/2, `https://...` for TLS), authenticating with an API key.
  */
 export function createRegistryClients(
@@ -111,6 +114,7 @@ export function createRegistryClients(
     sync: createClient(SyncService, transport),
     audit: createClient(AuditService, transport),
     secrets: createClient(SecretService, transport),
+    oauth: createClient(OAuthService, transport),
     transport,
     close: () => sessionManager.abort(),
   };

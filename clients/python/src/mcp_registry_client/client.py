@@ -12,6 +12,7 @@ from .mcpregistry.v1 import (
     admin_pb2_grpc,
     audit_pb2_grpc,
     mcp_server_pb2_grpc,
+    oauth_pb2_grpc,
     pack_pb2_grpc,
     secret_pb2_grpc,
     sync_pb2_grpc,
@@ -102,7 +103,7 @@ def api_key_metadata(key_id: str, secret: str) -> list[tuple[str, str]]:
 
 
 class Client:
-    """Stubs of the six services of mcp-registry on one authenticated channel.
+    """Stubs of the seven services of mcp-registry on one authenticated channel.
 
     Attributes:
         channel: The channel every stub uses (with the API-key interceptor).
@@ -112,6 +113,7 @@ class Client:
         sync: ``SyncService`` (``SyncMcpServer``, sync runs, ``WatchSyncEvents``).
         audit: ``AuditService`` (the audit trail and the gateway's call records).
         secrets: ``SecretService`` (stored secrets servers reference; values never returned).
+        oauth: ``OAuthService`` (OAuth authorization-code connections of upstream servers).
 
     Use it as a context manager, or call :meth:`close`, to close the channel.
     """
@@ -124,6 +126,7 @@ class Client:
         self.sync = sync_pb2_grpc.SyncServiceStub(channel)
         self.audit = audit_pb2_grpc.AuditServiceStub(channel)
         self.secrets = secret_pb2_grpc.SecretServiceStub(channel)
+        self.oauth = oauth_pb2_grpc.OAuthServiceStub(channel)
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled."""

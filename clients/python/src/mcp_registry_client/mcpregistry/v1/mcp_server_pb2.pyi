@@ -30,6 +30,7 @@ class AuthType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUTH_TYPE_API_KEY: _ClassVar[AuthType]
     AUTH_TYPE_BEARER_TOKEN: _ClassVar[AuthType]
     AUTH_TYPE_OAUTH2_CLIENT_CREDENTIALS: _ClassVar[AuthType]
+    AUTH_TYPE_OAUTH2_AUTHORIZATION_CODE: _ClassVar[AuthType]
 
 class ApprovalPolicy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,6 +61,12 @@ class ToolApprovalState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOOL_APPROVAL_STATE_NOT_APPROVED: _ClassVar[ToolApprovalState]
     TOOL_APPROVAL_STATE_CHANGED_SINCE_APPROVAL: _ClassVar[ToolApprovalState]
 
+class TokenScope(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TOKEN_SCOPE_UNSPECIFIED: _ClassVar[TokenScope]
+    TOKEN_SCOPE_ORGANIZATION: _ClassVar[TokenScope]
+    TOKEN_SCOPE_SUBJECT: _ClassVar[TokenScope]
+
 class ImportConflict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     IMPORT_CONFLICT_UNSPECIFIED: _ClassVar[ImportConflict]
@@ -89,6 +96,7 @@ AUTH_TYPE_NONE: AuthType
 AUTH_TYPE_API_KEY: AuthType
 AUTH_TYPE_BEARER_TOKEN: AuthType
 AUTH_TYPE_OAUTH2_CLIENT_CREDENTIALS: AuthType
+AUTH_TYPE_OAUTH2_AUTHORIZATION_CODE: AuthType
 APPROVAL_POLICY_UNSPECIFIED: ApprovalPolicy
 APPROVAL_POLICY_REQUIRE_NONE: ApprovalPolicy
 APPROVAL_POLICY_REQUIRE_ALL: ApprovalPolicy
@@ -106,6 +114,9 @@ TOOL_APPROVAL_STATE_NOT_REQUIRED: ToolApprovalState
 TOOL_APPROVAL_STATE_APPROVED: ToolApprovalState
 TOOL_APPROVAL_STATE_NOT_APPROVED: ToolApprovalState
 TOOL_APPROVAL_STATE_CHANGED_SINCE_APPROVAL: ToolApprovalState
+TOKEN_SCOPE_UNSPECIFIED: TokenScope
+TOKEN_SCOPE_ORGANIZATION: TokenScope
+TOKEN_SCOPE_SUBJECT: TokenScope
 IMPORT_CONFLICT_UNSPECIFIED: ImportConflict
 IMPORT_CONFLICT_SKIP: ImportConflict
 IMPORT_CONFLICT_FAIL: ImportConflict
@@ -228,14 +239,16 @@ class McpServer(_message.Message):
     def __init__(self, id: _Optional[str] = ..., organization_id: _Optional[str] = ..., name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., url: _Optional[str] = ..., icon_url: _Optional[str] = ..., category: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., auth_type: _Optional[_Union[AuthType, str]] = ..., credentials: _Optional[_Union[Credentials, _Mapping]] = ..., has_credentials: _Optional[bool] = ..., credentials_updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_headers: _Optional[_Mapping[str, str]] = ..., approval_policy: _Optional[_Union[ApprovalPolicy, str]] = ..., tool_configuration: _Optional[_Union[ToolConfiguration, _Mapping]] = ..., config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., enabled: _Optional[bool] = ..., visibility: _Optional[_Union[Visibility, str]] = ..., status: _Optional[_Union[ServerStatus, str]] = ..., detected_transport: _Optional[_Union[Transport, str]] = ..., server_info: _Optional[_Union[ServerInfo, _Mapping]] = ..., last_synced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_successful_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[_Union[SyncError, _Mapping]] = ..., tool_count: _Optional[int] = ..., prompt_count: _Optional[int] = ..., resource_count: _Optional[int] = ..., resource_template_count: _Optional[int] = ..., tool_approval_hashes: _Optional[_Iterable[str]] = ..., pack_ids: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., modified_by: _Optional[str] = ..., created_by_subject: _Optional[str] = ..., modified_by_subject: _Optional[str] = ..., etag: _Optional[str] = ..., access_info: _Optional[_Union[AccessInfo, _Mapping]] = ..., next_sync_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., documentation_url: _Optional[str] = ..., registry_name: _Optional[str] = ..., registry_version: _Optional[str] = ..., credentials_secret: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ..., secret_request_headers: _Optional[_Mapping[str, _secret_pb2.SecretReference]] = ...) -> None: ...
 
 class Credentials(_message.Message):
-    __slots__ = ("api_key", "bearer_token", "oauth2_client_credentials")
+    __slots__ = ("api_key", "bearer_token", "oauth2_client_credentials", "oauth2_authorization_code")
     API_KEY_FIELD_NUMBER: _ClassVar[int]
     BEARER_TOKEN_FIELD_NUMBER: _ClassVar[int]
     OAUTH2_CLIENT_CREDENTIALS_FIELD_NUMBER: _ClassVar[int]
+    OAUTH2_AUTHORIZATION_CODE_FIELD_NUMBER: _ClassVar[int]
     api_key: ApiKeyCredentials
     bearer_token: BearerTokenCredentials
     oauth2_client_credentials: OAuth2ClientCredentials
-    def __init__(self, api_key: _Optional[_Union[ApiKeyCredentials, _Mapping]] = ..., bearer_token: _Optional[_Union[BearerTokenCredentials, _Mapping]] = ..., oauth2_client_credentials: _Optional[_Union[OAuth2ClientCredentials, _Mapping]] = ...) -> None: ...
+    oauth2_authorization_code: OAuth2AuthorizationCode
+    def __init__(self, api_key: _Optional[_Union[ApiKeyCredentials, _Mapping]] = ..., bearer_token: _Optional[_Union[BearerTokenCredentials, _Mapping]] = ..., oauth2_client_credentials: _Optional[_Union[OAuth2ClientCredentials, _Mapping]] = ..., oauth2_authorization_code: _Optional[_Union[OAuth2AuthorizationCode, _Mapping]] = ...) -> None: ...
 
 class ApiKeyCredentials(_message.Message):
     __slots__ = ("key", "header_name", "key_secret")
@@ -266,6 +279,22 @@ class OAuth2ClientCredentials(_message.Message):
     client_secret: str
     scopes: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, token_url: _Optional[str] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OAuth2AuthorizationCode(_message.Message):
+    __slots__ = ("client_id", "client_secret", "client_secret_secret", "scopes", "issuer", "token_scope")
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_SECRET_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    ISSUER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_SCOPE_FIELD_NUMBER: _ClassVar[int]
+    client_id: str
+    client_secret: str
+    client_secret_secret: _secret_pb2.SecretReference
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    issuer: str
+    token_scope: TokenScope
+    def __init__(self, client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., client_secret_secret: _Optional[_Union[_secret_pb2.SecretReference, _Mapping]] = ..., scopes: _Optional[_Iterable[str]] = ..., issuer: _Optional[str] = ..., token_scope: _Optional[_Union[TokenScope, str]] = ...) -> None: ...
 
 class ToolConfiguration(_message.Message):
     __slots__ = ("enabled", "allowed_tools")

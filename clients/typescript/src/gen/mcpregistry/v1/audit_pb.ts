@@ -90,7 +90,8 @@ export type AuditEvent = Message<"mcpregistry.v1.AuditEvent"> & {
   time?: Timestamp | undefined;
 
   /**
-   * Who made it: the API key's id, or `cli` for `mcp-registry admin ...`.
+   * Who made it: the API key's id, `cli` for `mcp-registry admin ...`, or
+   * `system` for what the service does on its own (see `action`).
    *
    * @generated from field: string actor = 4;
    */
@@ -106,10 +107,14 @@ export type AuditEvent = Message<"mcpregistry.v1.AuditEvent"> & {
 
   /**
    * `<resource type>.<verb>`: `mcp_server.create|import|update|delete|
-   * approve_tools|sync`, `pack.create|update|delete|add_server|remove_server|
+   * approve_tools|sync|oauth_start|oauth_connect|oauth_disconnect|
+   * oauth_refresh_failed`, `pack.create|update|delete|add_server|remove_server|
    * replace_servers|restore|update_tools`, `organization.create|update`,
-   * `api_key.create|revoke`. A force-delete of a server that removes it from
-   * packs is one `mcp_server.delete` event (the packs' revisions name it).
+   * `api_key.create|revoke`, `secret.create|update|rotate|delete`. A
+   * force-delete of a server that removes it from packs is one
+   * `mcp_server.delete` event (the packs' revisions name it).
+   * `mcp_server.oauth_refresh_failed` (an authorization server refused a
+   * refresh token during a sync or a gateway call) has the actor `system`.
    *
    * @generated from field: string action = 6;
    */
