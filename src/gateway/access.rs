@@ -2,7 +2,9 @@
 //! the JSON-RPC message is read.
 //!
 //! In order: the API key (the gRPC middleware's credential parsing and the
-//! same [`Authenticator`]; 401 with a challenge), the key's rate budget (the
+//! same [`Authenticator`]; 401 with a challenge) with the end user of
+//! `x-mcp-registry-subject`, checked exactly as on gRPC (403 unless the key is
+//! a service key, 400 when invalid), the key's rate budget (the
 //! very limiter gRPC charges, so a key has one budget on both; 429 with
 //! `Retry-After`), then the pack, looked up by its id alone (ids are random,
 //! so the lookup reveals nothing): unknown or malformed 404, another
@@ -12,11 +14,11 @@
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 
 use crate::error::Error;
 use crate::grpc::middleware::{KeyRateLimiter, credentials, rate_limit};
-use crate::registry::auth::Authenticator;
+use crate::registry::auth::{Authenticator, SUBJECT_HEADER};
 use crate::registry::cache::ReadCache;
 use crate::registry::packs::{Pack, Packs};
 use crate::registry::{Caller, is_valid_id};
@@ -62,9 +64,11 @@ impl Admission {
     }
 }
 
-/// Returns the caller and the pack of a request to `/mcp/packs/{pack_id}`,
-/// or the error whose HTTP status answers it: UNAUTHENTICATED (401),
-/// RATE_LIMITED (429), NOT_FOUND (404), PERMISSION_DENIED (403).
+/// Returns the caller (with its subject) and the pack of a request to
+/// `/mcp/packs/{pack_id}`, or the error whose HTTP status answers it:
+/// UNAUTHENTICATED (401), PERMISSION_DENIED (403: a subject from a key that
+/// is not a service key, or a pack out of reach), INVALID_ARGUMENT (400: an
+/// invalid subject), RATE_LIMITED (429), NOT_FOUND (404).
 pub async fn admit(
     admission: &Admission,
     packs: &Packs,
@@ -89,10 +93,14 @@ pub async fn readmit(
     pack_for(admission, packs, caller, pack_id).await
 }
 
-/// The caller the request's API key stands for (401 when none).
+/// The caller the request's API key stands for (401 when none), acting for
+/// the end user its `x-mcp-registry-subject` names, if any.
 async fn authenticate(admission: &Admission, headers: &HeaderMap) -> Result<Caller, Error> {
     let (key_id, secret) = credentials(headers)?;
-    admission.authenticator.authenticate(key_id, secret).await
+    let subject = headers.get(SUBJECT_HEADER).map(HeaderValue::as_bytes);
+    (admission.authenticator)
+        .authenticate_for(key_id, secret, subject)
+        .await
 }
 
 async fn pack_for(

@@ -374,7 +374,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// An error that the HTTP status says (a JSON-RPC error in the body too):
-/// 401 with a challenge, 403, 404, 503 or 500. Internal causes are logged,
+/// 400, 401 with a challenge, 403, 404, 429, 503 or 500. Internal causes are logged,
 /// never sent.
 fn http_error(err: &Error, id: Value) -> Response {
     let (status, message) = http_status(err);
@@ -400,6 +400,13 @@ fn http_status(err: &Error) -> (StatusCode, String) {
     match err {
         Error::Unauthenticated(text) => (StatusCode::UNAUTHORIZED, (*text).to_owned()),
         Error::PermissionDenied(text) => (StatusCode::FORBIDDEN, text.clone()),
+        Error::InvalidArgument(violations) => (
+            StatusCode::BAD_REQUEST,
+            (violations.iter())
+                .map(|v| format!("invalid {}: {}", v.field, v.description))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         Error::NotFound { kind, id } => (StatusCode::NOT_FOUND, format!("{kind} {id:?} not found")),
         Error::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, err.to_string()),
         Error::StorageUnavailable(_) | Error::ShuttingDown(_) => {

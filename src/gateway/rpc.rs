@@ -97,8 +97,9 @@ pub struct InFlight {
 impl InFlight {
     fn key(incoming: &Incoming<'_>, id: &Value) -> String {
         format!(
-            "{}\u{0}{}\u{0}{}\u{0}{id}",
+            "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{id}",
             incoming.caller.actor(),
+            incoming.caller.subject().unwrap_or_default(),
             incoming.pack.id,
             incoming.session.unwrap_or_default(),
         )
@@ -403,6 +404,7 @@ async fn prompts_get(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Value
         params: upstream_params,
         approved: None,
         progress: None,
+        subject: None,
     };
     passed(upstream(gateway, incoming, &server, request).await, false)
 }
@@ -434,6 +436,7 @@ async fn resources_read(gateway: &Gateway, incoming: &Incoming<'_>) -> Result<Va
         params: json!({"uri": upstream_uri}),
         approved: None,
         progress: None,
+        subject: None,
     };
     let mut result = passed(upstream(gateway, incoming, &server, request).await, false)?;
     if let Some(contents) = result.get_mut("contents").and_then(Value::as_array_mut) {
@@ -461,15 +464,17 @@ async fn member(
         .0)
 }
 
-/// Sends `request` upstream; with a client progress token and somewhere to
-/// send notifications, the upstream's progress is relayed under the
-/// client's token as it arrives.
+/// Sends `request` upstream for the caller's end user (a per-subject OAuth
+/// server is called with that user's own connection); with a client progress
+/// token and somewhere to send notifications, the upstream's progress is
+/// relayed under the client's token as it arrives.
 async fn upstream(
     gateway: &Gateway,
     incoming: &Incoming<'_>,
     server: &McpServer,
     mut request: UpstreamRequest<'_>,
 ) -> Result<UpstreamOutcome, AttemptFailure> {
+    request.subject = incoming.caller.subject();
     let token = incoming.message["params"]["_meta"]["progressToken"].clone();
     let (Some(notify), false) = (incoming.notify, token.is_null()) else {
         return gateway
@@ -594,7 +599,7 @@ fn failure_kind(err: &DiscoveryError) -> &'static str {
         _ if err.is_timeout() => "timeout",
         UpstreamFailure::Unreachable => "unreachable",
         UpstreamFailure::AuthFailed => "auth failed",
-        UpstreamFailure::AuthRequired => "authorization required",
+        UpstreamFailure::AuthRequired => "authorization required (UPSTREAM_AUTH_REQUIRED)",
         UpstreamFailure::ProtocolError => "protocol error",
     }
 }

@@ -493,17 +493,24 @@ impl OAuth {
         Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf))
     }
 
-    /// The connection syncs and the gateway use for `server`: the
-    /// organization's, or for a per-subject server the connection of the
-    /// subject that connected most recently (a connected one first).
+    /// The connection an upstream request for `requester` uses on `server`:
+    /// the organization's whoever asks; for a per-subject server, a caller's
+    /// subject's own (none without a subject: never another user's), and for
+    /// a sync the connection of the subject that connected most recently (a
+    /// connected one first).
     pub async fn connection_in_use(
         &self,
         server: &McpServer,
         scope: TokenScope,
+        requester: Requester<'_>,
     ) -> Result<Option<Connection>, Error> {
-        match scope {
-            TokenScope::Organization => self.store.get_oauth_connection(&server.id, "").await,
-            TokenScope::Subject => {
+        match (scope, requester) {
+            (TokenScope::Organization, _) => self.store.get_oauth_connection(&server.id, "").await,
+            (TokenScope::Subject, Requester::Caller(None)) => Ok(None),
+            (TokenScope::Subject, Requester::Caller(Some(subject))) => {
+                self.store.get_oauth_connection(&server.id, subject).await
+            }
+            (TokenScope::Subject, Requester::Sync) => {
                 let mut all = self.store.oauth_connections_of(&server.id).await?;
                 all.retain(|c| !c.subject.is_empty());
                 all.sort_by_key(|c| (c.status == ConnectionStatus::Connected, c.connected_at));
@@ -511,6 +518,18 @@ impl OAuth {
             }
         }
     }
+}
+
+/// Who an upstream request is made for, which decides the connection a
+/// per-subject server's request uses ([`OAuth::connection_in_use`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester<'a> {
+    /// A sync, a watch or a read without a subject: no end user; a
+    /// per-subject server uses the subject that connected most recently.
+    Sync,
+    /// A pack gateway caller, acting for this end user (`None`: for nobody):
+    /// a per-subject server uses only that subject's own connection.
+    Caller(Option<&'a str>),
 }
 
 /// The subject a per-subject connection belongs to: the caller's, which it

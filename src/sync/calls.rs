@@ -2,7 +2,9 @@
 //! `resources/read`), made on the server's pooled session
 //! ([`crate::sync::pool`]), opened with its sealed credentials and request
 //! headers (plaintext in memory only) through the same guard, transport
-//! choice and limits as a sync, within the gateway's own deadline. A session
+//! choice and limits as a sync, within the gateway's own deadline. A request
+//! carries the end user it is for: a per-subject OAuth server is called with
+//! that user's own token, on that user's own session (never another's). A session
 //! the upstream no longer knows (404) is opened again and the request sent
 //! once more; it cannot have run.
 
@@ -12,8 +14,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::error::UpstreamFailure;
+use crate::registry::oauth::Requester;
 use crate::registry::servers::{McpServer, Transport};
 use crate::sync::client::{DiscoveryError, Limits, Wire, open, within};
+use crate::sync::credentials::SessionKey;
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::{AttemptFailure, stored_url};
 use crate::sync::pool::Pooled;
@@ -41,6 +45,9 @@ pub struct UpstreamRequest<'a> {
     /// Where the request's progress notifications go, when the caller asked
     /// for progress.
     pub progress: Option<&'a Sink>,
+    /// The end user the gateway caller acts for (`x-mcp-registry-subject`):
+    /// whose connection a per-subject OAuth server is called with.
+    pub subject: Option<&'a str>,
 }
 
 impl UpstreamRequest<'_> {
@@ -55,6 +62,7 @@ impl UpstreamRequest<'_> {
             params: json!({"name": name, "arguments": arguments}),
             approved: approved.map(|hash| (name, hash)),
             progress: None,
+            subject: None,
         }
     }
 }
@@ -72,15 +80,16 @@ impl Syncer {
             deadline,
             ..self.inner.settings.limits.clone()
         };
+        let requester = Requester::Caller(request.subject);
         let answered = within(deadline, async {
             // Credentials the upstream refused are renewed once (an OAuth
             // token refreshed); the request has not run then.
             let mut renewed = false;
             for attempt in 0.. {
-                let session = match self.session(server, &limits).await {
+                let session = match self.session(server, requester, &limits).await {
                     Err(Failure::Upstream(err)) if refused(&err) && !renewed => {
                         renewed = true;
-                        if self.renew(server).await? {
+                        if self.renew(server, requester).await? {
                             continue;
                         }
                         return Err(Failure::Upstream(err));
@@ -90,17 +99,17 @@ impl Syncer {
                 let sent = send(&session, &request, &limits).await;
                 match sent {
                     Err(_) if session.is_gone() && attempt == 0 => {
-                        self.inner.pool.forget(&server.id, &session);
+                        self.inner.pool.forget(&session);
                     }
                     Err(err) if refused(&err) && !renewed => {
-                        self.inner.pool.forget(&server.id, &session);
+                        self.inner.pool.forget(&session);
                         renewed = true;
-                        if !self.renew(server).await? {
+                        if !self.renew(server, requester).await? {
                             return Err(Failure::Upstream(err));
                         }
                     }
                     Err(err) => {
-                        self.inner.pool.forget(&server.id, &session);
+                        self.inner.pool.forget(&session);
                         return Err(Failure::Upstream(err));
                     }
                     Ok(outcome) => return Ok(outcome),
@@ -119,49 +128,59 @@ impl Syncer {
     }
 
     /// After the upstream refused the credentials: whether they were renewed
-    /// and the request may go once more (see `HeaderBuilder::after_refusal`).
-    async fn renew(&self, server: &McpServer) -> Result<bool, Failure> {
-        Ok(self.inner.credentials.after_refusal(server, None).await?)
+    /// and the request may go once more (see `HeaderBuilder::after_refusal`):
+    /// the token refreshed is that of the connection `requester` uses.
+    async fn renew(&self, server: &McpServer, requester: Requester<'_>) -> Result<bool, Failure> {
+        let credentials = &self.inner.credentials;
+        Ok(credentials.after_refusal(server, None, requester).await?)
     }
 
-    /// The server's pooled session, opened if needed.
-    async fn session(&self, server: &McpServer, limits: &Limits) -> Result<Arc<Pooled>, Failure> {
+    /// The server's pooled session for `requester`, opened if needed.
+    async fn session(
+        &self,
+        server: &McpServer,
+        requester: Requester<'_>,
+        limits: &Limits,
+    ) -> Result<Arc<Pooled>, Failure> {
         // Any change to the server (its url, transport, credentials,
         // headers) changes `updated_at`, and a rotation of a secret it
-        // references that secret's revision: a new session.
-        let fingerprint = self.inner.credentials.fingerprint(server).await?;
+        // references that secret's revision: a new session. A per-subject
+        // server's sessions are per end user.
+        let key: SessionKey = self
+            .inner
+            .credentials
+            .session_key(server, requester)
+            .await?;
         let opening = async {
-            let connection = self.connect(server, limits).await?;
+            let connection = self.connect(server, requester, limits).await?;
             // The upstream announces changes: sync it (coalesced, see
             // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
             let engine = Arc::downgrade(&self.inner);
             let server_id = server.id.clone();
-            Ok(Pooled::new(connection, fingerprint.clone()).watch(move || {
+            Ok(Pooled::new(connection, key.clone()).watch(move || {
                 if let Some(inner) = engine.upgrade() {
                     Syncer { inner }.lists_changed(&server_id);
                 }
             }))
         };
-        self.inner
-            .pool
-            .session(&server.id, &fingerprint, opening)
-            .await
+        self.inner.pool.session(&key, opening).await
     }
 
-    /// An initialized session with `server` (its sealed credentials opened
-    /// for the request headers, the guard, the transport the last sync
-    /// found), reading the stream on which the upstream sends its own
-    /// messages (`list_changed`).
+    /// An initialized session with `server` for `requester` (its sealed
+    /// credentials opened for the request headers, the guard, the transport
+    /// the last sync found), reading the stream on which the upstream sends
+    /// its own messages (`list_changed`).
     pub(super) async fn connect(
         &self,
         server: &McpServer,
+        requester: Requester<'_>,
         limits: &Limits,
     ) -> Result<Connection, Failure> {
         let url = stored_url(server).map_err(Failure::from)?;
         let headers = self
             .inner
             .credentials
-            .headers(server)
+            .headers(server, requester)
             .await
             .map_err(Failure::from)?;
         let settings = &self.inner.settings;

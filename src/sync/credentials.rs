@@ -1,8 +1,10 @@
 //! The request headers of a sync: plain headers, sealed (encrypted) headers
 //! opened for the one sync, and what the server's credentials add, including
 //! OAuth2 client-credentials tokens, cached until shortly before they expire,
-//! and the access tokens of OAuth connections ([`OAuthTokens`]). Plaintext
-//! secrets live only in the returned [`HeaderMap`].
+//! and the access tokens of OAuth connections ([`OAuthTokens`]: the one the
+//! [`Requester`] uses, which for a gateway call to a per-subject server is the
+//! calling end user's own). Plaintext secrets live only in the returned
+//! [`HeaderMap`].
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use crate::error::UpstreamFailure;
-use crate::registry::oauth::AuthorizationCode;
+use crate::registry::oauth::{AuthorizationCode, Requester, TokenScope};
 use crate::registry::servers::{
     AuthType, Credentials, DEFAULT_API_KEY_HEADER, McpServer, SecretRef, Servers, StoredHeaderValue,
 };
@@ -25,6 +27,16 @@ use crate::sync::oauth::tokens::OAuthTokens;
 
 /// How long before its expiry a cached OAuth2 token is renewed.
 const OAUTH2_MARGIN: Duration = Duration::from_secs(30);
+
+/// Where a pooled gateway session belongs, and what it was opened for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKey {
+    /// The pool's slot: the server id, plus the end user for a per-subject
+    /// OAuth server.
+    pub slot: String,
+    /// What the session's headers depend on; another value opens a new one.
+    pub fingerprint: String,
+}
 
 /// Builds the request headers of syncs.
 pub struct HeaderBuilder {
@@ -72,13 +84,14 @@ impl HeaderBuilder {
 
     /// After the server refused the credentials in `sent` (the headers of
     /// the refused request; `None`: the ones it would get now): whether to
-    /// try once more. OAuth connections refresh the refused token (unless it
-    /// was replaced meanwhile) and say yes; cached client-credentials tokens
-    /// are forgotten, for the next sync.
+    /// try once more. OAuth connections refresh the refused token of the
+    /// connection `requester` uses (unless it was replaced meanwhile) and say
+    /// yes; cached client-credentials tokens are forgotten, for the next sync.
     pub async fn after_refusal(
         &self,
         server: &McpServer,
         sent: Option<&HeaderMap>,
+        requester: Requester<'_>,
     ) -> Result<bool, AttemptFailure> {
         if server.auth_type != AuthType::OAuth2AuthorizationCode {
             self.forget_tokens().await;
@@ -94,12 +107,14 @@ impl HeaderBuilder {
             Some(token) => token,
             None => {
                 self.oauth
-                    .current(server, &config, None)
+                    .current(server, &config, None, requester)
                     .await?
                     .access_token
             }
         };
-        self.oauth.current(server, &config, Some(&refused)).await?;
+        (self.oauth)
+            .current(server, &config, Some(&refused), requester)
+            .await?;
         Ok(true)
     }
 
@@ -124,9 +139,13 @@ impl HeaderBuilder {
         self.tokens.lock().await.clear();
     }
 
-    /// Returns the request headers of a sync: the plain ones, the opened
-    /// sealed ones, and what the credentials add.
-    pub async fn headers(&self, server: &McpServer) -> Result<HeaderMap, AttemptFailure> {
+    /// Returns the request headers of a request for `requester`: the plain
+    /// ones, the opened sealed ones, and what the credentials add.
+    pub async fn headers(
+        &self,
+        server: &McpServer,
+        requester: Requester<'_>,
+    ) -> Result<HeaderMap, AttemptFailure> {
         let servers = &self.servers;
         let mut headers = HeaderMap::new();
         for header in &server.request_headers {
@@ -204,47 +223,59 @@ impl HeaderBuilder {
                     issuer,
                     token_scope,
                 };
-                let current = self.oauth.current(server, &config, None).await?;
-                let value = format!("Bearer {}", current.access_token);
+                let current = self.oauth.current(server, &config, None, requester);
+                let value = format!("Bearer {}", current.await?.access_token);
                 insert(&mut headers, AUTHORIZATION.as_str(), &value, true)?;
             }
         }
         Ok(headers)
     }
 
-    /// What a session's headers depend on: the server's `updated_at`, the
-    /// OAuth connection and token version it uses, and the revision of each
-    /// stored secret it references (one indexed read, only for servers that
+    /// Which pooled session a gateway request for `requester` uses, and
+    /// what its headers depend on: the server's `updated_at`, the OAuth
+    /// connection and token version it uses, and the revision of each stored
+    /// secret it references (one indexed read, only for servers that
     /// reference secrets), so that a rotation or a refresh opens a new
-    /// session with the new values.
-    pub async fn fingerprint(&self, server: &McpServer) -> Result<String, AttemptFailure> {
+    /// session with the new values. A per-subject server's sessions are the
+    /// subject's own: users never share one.
+    pub async fn session_key(
+        &self,
+        server: &McpServer,
+        requester: Requester<'_>,
+    ) -> Result<SessionKey, AttemptFailure> {
+        let mut slot = server.id.clone();
         let mut fingerprint = server.updated_at.to_string();
         if server.auth_type == AuthType::OAuth2AuthorizationCode {
             // A refreshed or reconnected token opens a new session (a fresh
             // token is refreshed here first, if needed).
             let config = self.authorization_code(server)?;
-            let current = self.oauth.current(server, &config, None).await?;
+            let current = self.oauth.current(server, &config, None, requester).await?;
             fingerprint.push_str(&format!(
                 " oauth:{}@{}",
                 current.connection_id, current.version
             ));
+            if let (TokenScope::Subject, Requester::Caller(Some(subject))) =
+                (config.token_scope, requester)
+            {
+                // Server ids have no spaces: no subject makes another's slot.
+                slot.push_str(&format!(" subject:{subject}"));
+            }
         }
         let referenced: Vec<String> = (server.referenced_secrets().into_iter())
             .map(str::to_owned)
             .collect();
-        if referenced.is_empty() {
-            return Ok(fingerprint);
+        if !referenced.is_empty() {
+            let revisions = self
+                .servers
+                .secrets()
+                .revisions(&referenced)
+                .await
+                .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
+            for (id, revision) in revisions {
+                fingerprint.push_str(&format!(" {id}@{revision}"));
+            }
         }
-        let revisions = self
-            .servers
-            .secrets()
-            .revisions(&referenced)
-            .await
-            .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
-        for (id, revision) in revisions {
-            fingerprint.push_str(&format!(" {id}@{revision}"));
-        }
-        Ok(fingerprint)
+        Ok(SessionKey { slot, fingerprint })
     }
 
     /// Opens the stored secret value a server's credentials or header name,

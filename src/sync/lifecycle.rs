@@ -10,6 +10,7 @@ use url::Url;
 use crate::error::{Error, UpstreamFailure};
 use crate::registry::audit::{AuditEvent, FieldChange};
 use crate::registry::canonical::definition_hash;
+use crate::registry::oauth::Requester;
 use crate::registry::runs::{
     CapabilityOutcome, CapabilityResult, Changes, Outcome, Results, SyncFailure, SyncRun, Trigger,
 };
@@ -192,14 +193,15 @@ impl Syncer {
     }
 
     /// Opens the credentials and discovers; when the server refuses them,
-    /// once more if they can be renewed (an OAuth token refreshed).
+    /// once more if they can be renewed (an OAuth token refreshed). A sync
+    /// acts for no end user ([`Requester::Sync`]).
     async fn attempt(&self, server: &McpServer) -> Result<Discovery, AttemptFailure> {
         let credentials = &self.inner.credentials;
-        let headers = credentials.headers(server).await?;
+        let headers = credentials.headers(server, Requester::Sync).await?;
         match self.attempt_with(server, &headers).await {
             Err(AttemptFailure::Upstream(err)) if err.failure == UpstreamFailure::AuthFailed => {
-                if credentials.after_refusal(server, Some(&headers)).await? {
-                    let headers = credentials.headers(server).await?;
+                if (credentials.after_refusal(server, Some(&headers), Requester::Sync)).await? {
+                    let headers = credentials.headers(server, Requester::Sync).await?;
                     return self.attempt_with(server, &headers).await;
                 }
                 Err(AttemptFailure::Upstream(err))

@@ -1,4 +1,5 @@
-//! Upstream sessions for the pack gateway, one per server, shared by every
+//! Upstream sessions for the pack gateway, one per server (per server and end
+//! user for a per-subject OAuth server: [`SessionKey::slot`]), shared by every
 //! call to it: initialized once (guard, transport, `initialize`, then the
 //! `initialized` notification), reused while the server's configuration is
 //! unchanged, and opened again when the upstream forgets it (404), its stream
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use crate::registry::canonical::definition_hash;
 use crate::sync::client::{DiscoveryError, Listing, list_all};
+use crate::sync::credentials::SessionKey;
 use crate::sync::session::{Connection, lock};
 
 /// How long a session's tool listing is trusted without a `list_changed`.
@@ -26,8 +28,9 @@ pub const MAX_IDLE: Duration = Duration::from_secs(5 * 60);
 /// An open upstream session and what is known of it.
 pub struct Pooled {
     connection: Option<Connection>,
-    /// The server configuration it was opened for (see [`Pool::session`]).
-    fingerprint: String,
+    /// Its slot, and the server configuration it was opened for (see
+    /// [`Pool::session`]).
+    key: SessionKey,
     opened: Instant,
     last_used: Mutex<Instant>,
     /// Tool name → definition hash, and when it was listed.
@@ -38,11 +41,11 @@ pub struct Pooled {
 }
 
 impl Pooled {
-    pub fn new(connection: Connection, fingerprint: String) -> Self {
+    pub fn new(connection: Connection, key: SessionKey) -> Self {
         let now = Instant::now();
         Self {
             connection: Some(connection),
-            fingerprint,
+            key,
             opened: now,
             last_used: Mutex::new(now),
             listing: tokio::sync::Mutex::new(None),
@@ -82,7 +85,7 @@ impl Pooled {
     }
 
     fn usable(&self, fingerprint: &str, now: Instant) -> bool {
-        self.fingerprint == fingerprint
+        self.key.fingerprint == fingerprint
             && !self.is_gone()
             && now.duration_since(self.opened) < MAX_AGE
             && now.duration_since(*lock(&self.last_used)) < MAX_IDLE
@@ -135,33 +138,29 @@ impl Drop for Pooled {
     }
 }
 
-/// The sessions, by server id.
+/// The sessions, by slot (a server id, or a server id and an end user).
 #[derive(Default)]
 pub struct Pool {
     slots: Mutex<HashMap<String, Arc<Slot>>>,
     last_sweep: Mutex<Option<Instant>>,
 }
 
-/// One server's session; its lock makes concurrent first calls share one
+/// One slot's session; its lock makes concurrent first calls share one
 /// `initialize`.
 #[derive(Default)]
 struct Slot(tokio::sync::Mutex<Option<Arc<Pooled>>>);
 
 impl Pool {
-    /// The session of `server_id` for the configuration `fingerprint`: the
+    /// The session of `key`'s slot for its configuration fingerprint: the
     /// pooled one while usable, else one `open` makes (and the pool keeps).
-    pub async fn session<F, E>(
-        &self,
-        server_id: &str,
-        fingerprint: &str,
-        open: F,
-    ) -> Result<Arc<Pooled>, E>
+    pub async fn session<F, E>(&self, key: &SessionKey, open: F) -> Result<Arc<Pooled>, E>
     where
         F: Future<Output = Result<Pooled, E>>,
     {
         self.sweep();
+        let fingerprint = key.fingerprint.as_str();
         let slot = lock(&self.slots)
-            .entry(server_id.to_owned())
+            .entry(key.slot.clone())
             .or_default()
             .clone();
         let mut held = slot.0.lock().await;
@@ -177,9 +176,9 @@ impl Pool {
         Ok(pooled)
     }
 
-    /// Drops `server_id`'s session if it is still `pooled` (it failed).
-    pub fn forget(&self, server_id: &str, pooled: &Arc<Pooled>) {
-        let slot = lock(&self.slots).get(server_id).cloned();
+    /// Drops `pooled` from its slot if it is still there (it failed).
+    pub fn forget(&self, pooled: &Arc<Pooled>) {
+        let slot = lock(&self.slots).get(&pooled.key.slot).cloned();
         if let Some(slot) = slot
             && let Ok(mut held) = slot.0.try_lock()
             && held.as_ref().is_some_and(|p| Arc::ptr_eq(p, pooled))

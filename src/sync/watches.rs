@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::registry::now_micros;
+use crate::registry::oauth::Requester;
 use crate::registry::servers::McpServer;
 use crate::sync::engine::Syncer;
 
@@ -101,7 +102,7 @@ impl Syncer {
     async fn watch(&self, server: McpServer) {
         let owner = &self.inner.instance_id;
         let limits = &self.inner.settings.limits;
-        let retry = match self.connect(&server, limits).await {
+        let retry = match self.connect(&server, Requester::Sync, limits).await {
             Err(_) => Some(RETRY_FAILED),
             Ok(mut connection) => {
                 let signals = connection.signals().clone();

@@ -25,7 +25,7 @@ pub(crate) struct Served {
     pub pack: pb::Pack,
 }
 
-async fn pack_with(app: &TestApp, tools: &[Value]) -> Served {
+pub(crate) async fn pack_with(app: &TestApp, tools: &[Value]) -> Served {
     let org = app.org("acme", Plan::Pro).await;
     let github = app.create_server(&org.admin, server("github")).await;
     synced(app, &github.id, tools).await;
@@ -62,11 +62,25 @@ pub(crate) fn endpoint(app: &TestApp, pack_id: &str) -> String {
 /// POSTs one JSON-RPC message as `auth`; returns the status, the
 /// `WWW-Authenticate` header and the body (null when empty).
 pub(crate) async fn call(url: &str, auth: &Auth, message: Value) -> (u16, String, Value) {
+    call_with(url, auth, &[], message).await
+}
+
+/// [`call`] with more request headers.
+pub(crate) async fn call_with(
+    url: &str,
+    auth: &Auth,
+    headers: &[(&str, &[u8])],
+    message: Value,
+) -> (u16, String, Value) {
     let mut request = reqwest::Client::new()
         .post(url)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")
         .body(message.to_string());
+    for (name, value) in headers {
+        let value = reqwest::header::HeaderValue::from_bytes(value).expect("a header value");
+        request = request.header(*name, value);
+    }
     match auth {
         Auth::None => {}
         Auth::Pair(key, secret) => {

@@ -184,12 +184,27 @@ async fn get_server(app: &TestApp, auth: &Auth, id: &str) -> pb::McpServer {
 
 /// Calls tool `name` of the pack's only server through the gateway.
 async fn call_tool(app: &TestApp, auth: &Auth, pack_id: &str, name: &str) -> serde_json::Value {
+    call_tool_for(app, auth, None, pack_id, name).await
+}
+
+/// [`call_tool`] acting for the end user `subject`, when given.
+async fn call_tool_for(
+    app: &TestApp,
+    auth: &Auth,
+    subject: Option<&str>,
+    pack_id: &str,
+    name: &str,
+) -> serde_json::Value {
     let url = crate::gateway::endpoint(app, pack_id);
     let message = crate::gateway::request(
         "tools/call",
         json!({"name": format!("upstream__{name}"), "arguments": {"message": "hi"}}),
     );
-    let (status, _, body) = crate::gateway::call(&url, auth, message).await;
+    let headers: Vec<(&str, &[u8])> = subject
+        .map(|s| ("x-mcp-registry-subject", s.as_bytes()))
+        .into_iter()
+        .collect();
+    let (status, _, body) = crate::gateway::call_with(&url, auth, &headers, message).await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -697,6 +712,8 @@ crate::on_both_backends_with!(super::options();
     disconnecting_revokes_at_the_authorization_server,
     a_refused_access_token_is_refreshed_once_and_the_request_retried,
     per_subject_connections_belong_to_the_subject_that_made_them,
+    the_gateway_calls_a_per_subject_server_with_the_calling_users_own_token,
+    an_organization_server_through_the_gateway_ignores_the_subject,
 );
 
 /// A key's credentials with the end user it acts for.
@@ -842,9 +859,102 @@ async fn per_subject_connections_belong_to_the_subject_that_made_them(app: TestA
         .expect("get")
         .into_inner();
     assert_eq!(alice.subject, "alice@example.com");
-    // Syncs use the subject that connected last.
+    // Syncs use the subject that connected last (the gateway the caller's:
+    // the_gateway_calls_a_per_subject_server_with_the_calling_users_own_token).
     let in_use = connection(&app, &org.viewer, &id).await;
     assert_eq!(in_use.subject, "bob@example.com");
+    let run = app.sync(&org.admin, &id).await;
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
+}
+
+/// A MEMBER service key of `org`.
+async fn service_key(app: &TestApp, org: &Org) -> Auth {
+    crate::subjects::service_key(app, &org.id, pb::Role::Member).await
+}
+
+/// A server at the fixture that keeps one connection per end user.
+async fn per_subject(app: &TestApp, auth: &Auth, fixture: &OAuthFixture) -> String {
+    let mut input = server("upstream");
+    input.url = fixture.mcp_url.clone();
+    input.credentials = Some(pb::Credentials {
+        kind: Some(pb::credentials::Kind::Oauth2AuthorizationCode(
+            pb::OAuth2AuthorizationCode {
+                token_scope: pb::TokenScope::Subject.into(),
+                ..Default::default()
+            },
+        )),
+    });
+    app.create_server(auth, input).await.id
+}
+
+/// End user `subject` connects `server_id` as `account`, through `service`.
+async fn connect_subject(
+    app: &TestApp,
+    service: &Auth,
+    fixture: &OAuthFixture,
+    server_id: &str,
+    subject: &'static str,
+    account: &str,
+) -> pb::OAuthConnection {
+    let mut oauth = oauth_acting(app, service, subject);
+    let started = oauth
+        .start_o_auth_authorization(pb::StartOAuthAuthorizationRequest {
+            server_id: server_id.into(),
+            redirect_uri: REDIRECT.into(),
+            scopes: Vec::new(),
+        })
+        .await
+        .expect("start")
+        .into_inner();
+    let redirect = fixture
+        .authorize(&started.authorization_url, account)
+        .await
+        .expect("authorize");
+    oauth
+        .complete_o_auth_authorization(pb::CompleteOAuthAuthorizationRequest {
+            state: started.state,
+            code: params(&redirect)["code"].clone(),
+        })
+        .await
+        .expect("complete")
+        .into_inner()
+}
+
+/// `subject`'s own connection to `server_id`, as GetOAuthConnection shows it.
+async fn connection_of(
+    app: &TestApp,
+    service: &Auth,
+    subject: &'static str,
+    server_id: &str,
+) -> pb::OAuthConnection {
+    oauth_acting(app, service, subject)
+        .get_o_auth_connection(pb::GetOAuthConnectionRequest {
+            server_id: server_id.into(),
+        })
+        .await
+        .expect("get connection")
+        .into_inner()
+}
+
+/// The text of a tool result, and whether it is an error.
+fn said(answer: &serde_json::Value) -> (String, bool) {
+    let text = answer["result"]["content"][0]["text"].as_str();
+    let failed = answer["result"]["isError"] == true;
+    (text.unwrap_or_default().to_owned(), failed)
+}
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+async fn the_gateway_calls_a_per_subject_server_with_the_calling_users_own_token(app: TestApp) {
+    let Some(fixture) = fixture(300).await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let service = service_key(&app, &org).await;
+    let id = per_subject(&app, &org.admin, &fixture).await;
+    connect_subject(&app, &service, &fixture, &id, ALICE, "alice").await;
+    connect_subject(&app, &service, &fixture, &id, BOB, "bob").await;
     let run = app.sync(&org.admin, &id).await;
     assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
     let pack = app
@@ -853,8 +963,114 @@ async fn per_subject_connections_belong_to_the_subject_that_made_them(app: TestA
         .await
         .expect("pack")
         .into_inner();
-    let answer = call_tool(&app, &org.admin, &pack.id, "whoami").await;
-    assert_eq!(answer["result"]["content"][0]["text"], "bob", "{answer}");
+    let whoami = |subject: Option<&'static str>| {
+        let (app, service, pack) = (&app, &service, &pack.id);
+        async move { said(&call_tool_for(app, service, subject, pack, "whoami").await) }
+    };
+    // Each user's call goes with that user's token, alternately too: the
+    // pooled sessions are per user.
+    for subject in [ALICE, BOB, ALICE, BOB, BOB, ALICE] {
+        let account = subject.split('@').next().unwrap_or_default();
+        assert_eq!(whoami(Some(subject)).await, (account.to_owned(), false));
+    }
+    // Each user keeps their session: alternating calls open none again.
+    fixture.reset_stats().await.expect("reset");
+    for subject in [ALICE, BOB, ALICE, BOB] {
+        assert!(!whoami(Some(subject)).await.1);
+    }
+    assert_eq!(
+        stats(&fixture).await.mcp_requests,
+        4,
+        "one request per call"
+    );
+
+    // Without a subject, or for a user who has not connected, the call fails
+    // naming UPSTREAM_AUTH_REQUIRED and what to do; never another's token.
+    let nobody = [
+        call_tool_for(&app, &service, None, &pack.id, "whoami").await,
+        call_tool(&app, &org.admin, &pack.id, "whoami").await,
+    ];
+    for answer in nobody {
+        let (text, failed) = said(&answer);
+        assert!(failed, "{answer}");
+        assert!(text.contains("UPSTREAM_AUTH_REQUIRED"), "{text}");
+        assert!(text.contains("x-mcp-registry-subject"), "{text}");
+        assert!(text.contains("StartOAuthAuthorization"), "{text}");
+    }
+    let (text, failed) = whoami(Some("carol@example.com")).await;
+    assert!(failed, "{text}");
+    assert!(text.contains("UPSTREAM_AUTH_REQUIRED"), "{text}");
+    assert!(
+        text.contains("\"carol@example.com\" has not connected"),
+        "{text}"
+    );
+    assert!(text.contains("StartOAuthAuthorization"), "{text}");
+    // A key that does not act for users may not name one.
+    let url = crate::gateway::endpoint(&app, &pack.id);
+    let message = crate::gateway::request("tools/call", json!({"name": "upstream__whoami"}));
+    let headers = [("x-mcp-registry-subject", ALICE.as_bytes())];
+    let (status, _, body) = crate::gateway::call_with(&url, &org.admin, &headers, message).await;
+    assert_eq!(status, 403, "{body}");
+
+    // A refused token is refreshed for its own user only.
+    assert!(fixture.revoke_access_tokens().await.expect("revoke") >= 2);
+    fixture.reset_stats().await.expect("reset");
+    assert_eq!(whoami(Some(ALICE)).await, ("alice".to_owned(), false));
+    assert_eq!(stats(&fixture).await.refresh_token_grants, 1);
+    assert!(
+        connection_of(&app, &service, ALICE, &id)
+            .await
+            .refresh_time
+            .is_some()
+    );
+    assert!(
+        connection_of(&app, &service, BOB, &id)
+            .await
+            .refresh_time
+            .is_none()
+    );
+    assert_eq!(whoami(Some(BOB)).await, ("bob".to_owned(), false));
+    assert_eq!(stats(&fixture).await.refresh_token_grants, 2);
+
+    // A refused refresh needs that user's re-authorization, not the other's.
+    assert!(fixture.revoke_refresh_tokens().await.expect("revoke") >= 2);
+    assert!(fixture.revoke_access_tokens().await.expect("revoke") >= 2);
+    let (text, failed) = whoami(Some(ALICE)).await;
+    assert!(failed, "{text}");
+    assert!(text.contains("UPSTREAM_AUTH_REQUIRED"), "{text}");
+    assert!(text.contains(ALICE), "{text}");
+    let alice = connection_of(&app, &service, ALICE, &id).await;
+    assert_eq!(
+        alice.status(),
+        pb::ConnectionStatus::ReauthorizationRequired
+    );
+    let bob = connection_of(&app, &service, BOB, &id).await;
+    assert_eq!(bob.status(), pb::ConnectionStatus::Connected);
+    // Alice connects again and is served again; Bob's connection was not used.
+    connect_subject(&app, &service, &fixture, &id, ALICE, "alice").await;
+    assert_eq!(whoami(Some(ALICE)).await, ("alice".to_owned(), false));
+}
+
+async fn an_organization_server_through_the_gateway_ignores_the_subject(app: TestApp) {
+    let Some(fixture) = fixture(300).await else {
+        return;
+    };
+    let org = app.org("acme", Plan::Pro).await;
+    let service = service_key(&app, &org).await;
+    let id = protected(&app, &org.admin, "upstream", &fixture).await;
+    connect(&app, &org.admin, &fixture, &id, "alice").await;
+    let run = app.sync(&org.admin, &id).await;
+    assert_eq!(run.outcome(), pb::SyncOutcome::Succeeded);
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(crate::gateway::dev_pack("oauth", id.clone()))
+        .await
+        .expect("pack")
+        .into_inner();
+    for subject in [Some(BOB), Some("carol@example.com"), None] {
+        let answer = call_tool_for(&app, &service, subject, &pack.id, "whoami").await;
+        assert_eq!(said(&answer), ("alice".to_owned(), false), "{subject:?}");
+    }
 }
 
 crate::on_both_backends_with!(super::short_states();

@@ -1,7 +1,8 @@
 //! End-user subjects: a service key (`acts_for_users`) names the user it
 //! acts for in `x-mcp-registry-subject`. Servers and packs record it, list
 //! filters find "my servers" by it, MEMBER ownership follows it across key
-//! rotations, audit events show it; any other key sending it is refused.
+//! rotations, audit events show it; any other key sending it is refused, on
+//! gRPC and at the pack gateway alike.
 
 use mcp_registry::pb;
 use mcp_registry::pb::audit_service_client::AuditServiceClient;
@@ -62,7 +63,7 @@ fn packs(app: &TestApp, who: &As) -> PackServiceClient<Subjected> {
 }
 
 /// Creates a service key of `org` with `role` through CreateApiKey.
-async fn service_key(app: &TestApp, org: &str, role: pb::Role) -> Auth {
+pub(crate) async fn service_key(app: &TestApp, org: &str, role: pb::Role) -> Auth {
     let key = app
         .admin()
         .create_api_key(pb::CreateApiKeyRequest {
@@ -516,10 +517,62 @@ async fn subject_filters_combine_with_the_text_search(app: TestApp) {
     }
 }
 
+/// The pack gateway takes the header under the same rules: a service key's
+/// valid subject passes, any other key sending one is 403, an invalid one
+/// 400 (both a JSON-RPC error naming the header), and the key comes first.
+async fn the_gateway_takes_a_subject_only_from_a_service_key_and_only_valid(app: TestApp) {
+    let served = crate::gateway::pack_with(&app, &[crate::helpers::tool("search")]).await;
+    let service = service_key(&app, &served.org.id, pb::Role::Viewer).await;
+    let url = crate::gateway::endpoint(&app, &served.pack.id);
+    let list = || crate::gateway::request("tools/list", serde_json::json!({}));
+    let send = |auth: &Auth, subject: &[u8]| {
+        let (url, auth, subject) = (url.clone(), auth.clone(), subject.to_vec());
+        async move {
+            let headers = [(SUBJECT, subject.as_slice())];
+            crate::gateway::call_with(&url, &auth, &headers, list()).await
+        }
+    };
+    let (status, _, body) = send(&service, "alice@example.com".as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["tools"].as_array().map(Vec::len), Some(1));
+    let org = &served.org;
+    for auth in [&org.admin, &org.member, &org.viewer] {
+        let (status, _, body) = send(auth, b"alice@example.com").await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], -32001, "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(SUBJECT), "{message}");
+    }
+    let long = "x".repeat(129);
+    // HTTP trims a value's outer whitespace, so only inner faults reach it.
+    for bad in [long.as_bytes(), b"al\tice", b"\xff\xfe"] {
+        let (status, _, body) = send(&service, bad).await;
+        assert_eq!(status, 400, "{bad:?}: {body}");
+        assert_eq!(body["error"]["code"], -32001, "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with(&format!("invalid {SUBJECT}: ")),
+            "{message}"
+        );
+    }
+    // An unknown key learns nothing about subjects: 401 first.
+    let unknown = Auth::Pair(service.key_id().to_owned(), "wrong".into());
+    let (status, challenge, _) = send(&unknown, b"\xff").await;
+    assert_eq!(status, 401);
+    assert!(!challenge.is_empty());
+}
+
 on_both_backends!(
     ownership_follows_the_subject_across_a_key_rotation,
     only_service_keys_may_send_a_subject,
     invalid_subjects_are_refused,
     packs_and_audit_events_record_the_subject,
     subject_filters_combine_with_the_text_search,
+);
+
+crate::on_both_backends_with!(crate::helpers::Options {
+    gateway: true,
+    ..crate::helpers::Options::default()
+};
+    the_gateway_takes_a_subject_only_from_a_service_key_and_only_valid,
 );

@@ -13,8 +13,8 @@ use crate::error::{Error, UpstreamFailure};
 use crate::registry::audit::{Action, AuditEvent, FieldChange};
 use crate::registry::oauth::{
     AuthorizationCode, AuthorizationRequest, ClientAuth, ClientIdentity, Connection,
-    ConnectionStatus, ConnectionView, OAuth, PendingAuthorization, RegisteredClient, Tokens,
-    connection_changes, require_authorization_code,
+    ConnectionStatus, ConnectionView, OAuth, PendingAuthorization, RegisteredClient, Requester,
+    Tokens, connection_changes, require_authorization_code,
 };
 use crate::registry::runs::Trigger;
 use crate::registry::servers::{Lookup, McpServer};
@@ -339,7 +339,7 @@ impl Syncer {
             }
             None => {
                 (self.inner.oauth)
-                    .connection_in_use(&server, config.token_scope)
+                    .connection_in_use(&server, config.token_scope, Requester::Sync)
                     .await?
             }
         };

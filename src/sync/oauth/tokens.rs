@@ -8,6 +8,11 @@
 //! it. A refused refresh (`invalid_grant`…) marks the connection
 //! REAUTHORIZATION_REQUIRED, with an audit event: syncs then fail with
 //! UPSTREAM_AUTH_REQUIRED until someone authorizes again.
+//!
+//! Which connection a request uses is [`OAuth::connection_in_use`]'s rule for
+//! its [`Requester`]: a gateway call to a per-subject server uses the calling
+//! subject's own connection, and fails with UPSTREAM_AUTH_REQUIRED when that
+//! subject (or the call) has none; refreshes are of that connection too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +22,7 @@ use crate::error::{Error, UpstreamFailure};
 use crate::registry::audit::{Action, FieldChange};
 use crate::registry::oauth::{
     AuthorizationCode, ClientAuth, ClientIdentity, ClientSecret, Connection, ConnectionStatus,
-    OAuth, Refreshed, Tokens, system_event,
+    OAuth, Refreshed, Requester, TokenScope, Tokens, system_event,
 };
 use crate::registry::servers::{McpServer, Servers};
 use crate::registry::{Micros, now_micros};
@@ -77,25 +82,22 @@ impl OAuthTokens {
     }
 
     /// The access token to send to `server` now, refreshed if it is about to
-    /// expire. With `refused`, the token the server just refused: unless the
-    /// connection holds another one by now, it is refreshed anyway.
+    /// expire, from the connection `requester` uses. With `refused`, the
+    /// token the server just refused: unless the connection holds another one
+    /// by now, it is refreshed anyway.
     pub async fn current(
         &self,
         server: &McpServer,
         config: &AuthorizationCode,
         refused: Option<&str>,
+        requester: Requester<'_>,
     ) -> Result<Current, AttemptFailure> {
         let connection = self
             .oauth
-            .connection_in_use(server, config.token_scope)
+            .connection_in_use(server, config.token_scope, requester)
             .await
             .map_err(unusable)?
-            .ok_or_else(|| {
-                required(
-                    server,
-                    "nobody has authorized the service yet (no OAuth connection)",
-                )
-            })?;
+            .ok_or_else(|| missing(server, config.token_scope, requester))?;
         let tokens = self.usable(server, &connection)?;
         let stale = refused == Some(tokens.access_token.as_str());
         if !stale && fresh(&connection, now_micros()) {
@@ -117,7 +119,7 @@ impl OAuthTokens {
         connection: &Connection,
     ) -> Result<Tokens, AttemptFailure> {
         if connection.status == ConnectionStatus::ReauthorizationRequired {
-            return Err(required(server, &connection.reason));
+            return Err(required_of(server, &connection.reason, &connection.subject));
         }
         self.oauth.open_tokens(connection).map_err(unusable)
     }
@@ -168,7 +170,9 @@ impl OAuthTokens {
                 .get_oauth_connection(&seen.server_id, &seen.subject)
                 .await
                 .map_err(unusable)?
-                .ok_or_else(|| required(server, "the OAuth connection was deleted"))?;
+                .ok_or_else(|| {
+                    required_of(server, "the OAuth connection was deleted", &seen.subject)
+                })?;
             let tokens = self.usable(server, &connection)?;
             let now = now_micros();
             let moved_on = connection.id != seen.id || Some(connection.version) != refused_version;
@@ -222,7 +226,7 @@ impl OAuthTokens {
             let reason = "the access token expired and the authorization server issued no \
                           refresh token";
             self.refused(server, &connection, reason).await?;
-            return Err(required(server, reason));
+            return Err(required_of(server, reason, &connection.subject));
         };
         let client = match self
             .identity(server, config, connection.client.as_deref())
@@ -250,7 +254,7 @@ impl OAuthTokens {
             Err(refusal @ Refusal::Refused { .. }) => {
                 let reason = refusal.message("refresh token");
                 self.refused(server, &connection, &reason).await?;
-                return Err(required(server, &reason));
+                return Err(required_of(server, &reason, &connection.subject));
             }
             Err(Refusal::Failed(err)) => {
                 count("failed");
@@ -393,13 +397,52 @@ pub fn fresh(connection: &Connection, now: Micros) -> bool {
 
 /// A sync or call that cannot go on until someone authorizes the server.
 fn required(server: &McpServer, why: &str) -> AttemptFailure {
-    AttemptFailure::Upstream(DiscoveryError {
-        failure: UpstreamFailure::AuthRequired,
-        message: format!(
-            "server {} needs an OAuth authorization: {why}; run StartOAuthAuthorization and \
+    required_of(server, why, "")
+}
+
+/// [`required`] for the connection of `subject` (empty: the organization's),
+/// which that end user must make again.
+fn required_of(server: &McpServer, why: &str, subject: &str) -> AttemptFailure {
+    let who = if subject.is_empty() {
+        String::new()
+    } else {
+        format!(" as end user {subject:?} (x-mcp-registry-subject)")
+    };
+    auth_required(format!(
+        "server {} needs an OAuth authorization: {why}; run StartOAuthAuthorization and \
+         CompleteOAuthAuthorization (OAuthService){who}",
+        server.id
+    ))
+}
+
+/// No connection serves a request of `requester`: nobody connected the
+/// server, or, for a per-subject server called through the gateway, the
+/// call names no end user or its end user has not connected.
+fn missing(server: &McpServer, scope: TokenScope, requester: Requester<'_>) -> AttemptFailure {
+    match (scope, requester) {
+        (TokenScope::Subject, Requester::Caller(None)) => auth_required(format!(
+            "server {} keeps one OAuth connection per end user (token scope SUBJECT) and this call \
+             acts for none: call with a service key (acts_for_users) naming the user in \
+             x-mcp-registry-subject, once that user has connected with StartOAuthAuthorization and \
              CompleteOAuthAuthorization (OAuthService)",
             server.id
+        )),
+        (TokenScope::Subject, Requester::Caller(Some(subject))) => required_of(
+            server,
+            &format!("end user {subject:?} has not connected it (token scope SUBJECT)"),
+            subject,
         ),
+        _ => required(
+            server,
+            "nobody has authorized the service yet (no OAuth connection)",
+        ),
+    }
+}
+
+fn auth_required(message: String) -> AttemptFailure {
+    AttemptFailure::Upstream(DiscoveryError {
+        failure: UpstreamFailure::AuthRequired,
+        message,
     })
 }
 
