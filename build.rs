@@ -1,6 +1,8 @@
 //! Compiles `proto/` with protox (a pure-Rust protobuf compiler, so no system
 //! `protoc` is needed) and generates the tonic services and prost messages.
 //! The encoded descriptor set is written to `OUT_DIR` for server reflection.
+//! Servers are generated apart from messages and clients: see
+//! `ENCODED_ANSWERS`.
 
 use std::path::PathBuf;
 
@@ -56,11 +58,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rpcs.push_str("];\n");
     std::fs::write(out_dir.join("known_rpcs.rs"), rpcs)?;
 
+    // A digest of the contract, for answers stored encoded in the database:
+    // one stored by a binary with another contract is not served.
+    let digest = fnv1a(&fds.encode_to_vec());
+    std::fs::write(
+        out_dir.join("contract_digest.rs"),
+        format!(
+            "/// FNV-1a digest of the encoded descriptor set of `proto/`.\n\
+             pub const CONTRACT_DIGEST: &str = \"{digest:016x}\";\n"
+        ),
+    )?;
+
+    // Messages and clients (`crate::pb`).
     tonic_prost_build::configure()
         .build_client(true)
+        .build_server(false)
+        .compile_fds(fds.clone())?;
+
+    // Servers, generated apart (`OUT_DIR/server`, included into `crate::pb`):
+    // they use the messages above, except that the answers the read caches
+    // keep encoded are `grpc::encoded::Encoded<…>`, so a handler can answer
+    // with ready protobuf bytes (clients keep the plain messages).
+    let server_dir = out_dir.join("server");
+    std::fs::create_dir_all(&server_dir)?;
+    let mut servers = tonic_prost_build::configure()
+        .build_client(false)
         .build_server(true)
         // RPCs that later work implements answer UNIMPLEMENTED until then.
         .generate_default_stubs(true)
-        .compile_fds(fds)?;
+        .out_dir(&server_dir)
+        .extern_path(".mcpregistry.v1", "crate::pb");
+    for (message, answer) in ENCODED_ANSWERS {
+        servers = servers.extern_path(
+            format!(".mcpregistry.v1.{message}"),
+            format!("crate::grpc::encoded::{answer}"),
+        );
+    }
+    servers.compile_fds(fds)?;
     Ok(())
+}
+
+/// Answers the servers send as `grpc::encoded::Encoded` values: (message,
+/// the alias in `grpc::encoded`).
+const ENCODED_ANSWERS: &[(&str, &str)] = &[
+    ("McpServer", "McpServerAnswer"),
+    ("ListMcpServersResponse", "ListMcpServersAnswer"),
+    ("ResolvePackResponse", "ResolvePackAnswer"),
+];
+
+/// FNV-1a (64 bits): stable across builds and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

@@ -84,40 +84,6 @@ pub fn string_field(value: &Json, key: &str) -> String {
         .to_owned()
 }
 
-/// Estimated heap bytes of a `Struct` in memory (B-tree nodes, values,
-/// strings and their allocator overhead), for weighing cache entries: far
-/// more than its encoded size.
-pub fn struct_heap_bytes(value: &prost_types::Struct) -> u64 {
-    // A B-tree leaf holds up to 11 entries; nodes are rarely full.
-    const NODE_SLOTS: usize = 11;
-    let entry = std::mem::size_of::<String>() + std::mem::size_of::<prost_types::Value>();
-    let nodes = value.fields.len().div_ceil(NODE_SLOTS / 2).max(1);
-    let mut bytes = (nodes * (NODE_SLOTS * entry + 64)) as u64;
-    for (key, v) in &value.fields {
-        bytes += string_heap_bytes(key) + value_heap_bytes(v);
-    }
-    bytes
-}
-
-fn value_heap_bytes(value: &prost_types::Value) -> u64 {
-    use prost_types::value::Kind;
-    match &value.kind {
-        Some(Kind::StringValue(s)) => string_heap_bytes(s),
-        Some(Kind::StructValue(s)) => struct_heap_bytes(s),
-        Some(Kind::ListValue(list)) => {
-            (list.values.capacity() * std::mem::size_of::<prost_types::Value>()) as u64
-                + 16
-                + list.values.iter().map(value_heap_bytes).sum::<u64>()
-        }
-        _ => 0,
-    }
-}
-
-/// Heap bytes of a string: its bytes and the allocator's header.
-pub fn string_heap_bytes(s: &str) -> u64 {
-    if s.is_empty() { 0 } else { s.len() as u64 + 16 }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

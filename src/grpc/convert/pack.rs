@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
+
 use crate::error::{Error, Violations};
 use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{
@@ -519,56 +521,12 @@ impl TryFrom<Export> for pb::ExportPackResponse {
     }
 }
 
-/// Estimated heap bytes of a ResolvePack answer, to weigh its cache entry.
-pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
-    use crate::grpc::json::{string_heap_bytes as s, struct_heap_bytes};
-    let tools: u64 = answer
-        .tools
-        .iter()
-        .map(|t| {
-            std::mem::size_of::<pb::ResolvedTool>() as u64
-                + s(&t.qualified_name)
-                + s(&t.server_id)
-                + s(&t.server_name)
-                + s(&t.name)
-                + s(&t.title)
-                + s(&t.description)
-                + s(&t.definition_hash)
-                + [&t.input_schema, &t.output_schema, &t.annotations]
-                    .into_iter()
-                    .flatten()
-                    .map(struct_heap_bytes)
-                    .sum::<u64>()
-        })
-        .sum();
-    let excluded: u64 = answer
-        .excluded_tools
-        .iter()
-        .map(|e| {
-            std::mem::size_of::<pb::ExcludedTool>() as u64
-                + s(&e.server_id)
-                + s(&e.server_name)
-                + s(&e.tool_name)
-                + s(&e.definition_hash)
-                + s(&e.alias)
-        })
-        .sum();
-    let issues: u64 = answer
-        .setting_issues
-        .iter()
-        .map(|i| {
-            std::mem::size_of::<pb::SettingIssue>() as u64
-                + s(&i.server_id)
-                + s(&i.server_name)
-                + s(&i.tool_name)
-                + s(&i.shown_name)
-        })
-        .sum();
-    std::mem::size_of::<pb::ResolvePackResponse>() as u64
-        + s(&answer.pack_id)
-        + tools
-        + excluded
-        + issues
+/// A ResolvePack answer, encoded once: what the answer caches and the
+/// database keep, and every call sends as it is.
+pub fn encode_resolution(resolution: Resolution) -> Bytes {
+    Bytes::from(prost::Message::encode_to_vec(
+        &pb::ResolvePackResponse::from(resolution),
+    ))
 }
 
 /// A ListPacks request, read: the filters (`server_id`, `query`,
