@@ -185,6 +185,12 @@ impl From<Bytes> for Ready {
     }
 }
 
+/// What an encoded answer kept in a cache holds: its bytes and the shared
+/// header `Bytes` allocates when it is first cloned.
+pub fn weigh(answer: &Bytes) -> u64 {
+    answer.len() as u64 + 32
+}
+
 /// Length of message field `tag` holding `value`, key and length included.
 pub fn field_len<M: Message>(tag: u32, value: &M) -> usize {
     prost::encoding::message::encoded_len(tag, value)

@@ -16,7 +16,7 @@ use crate::grpc::convert::mcp_server::{
 };
 use crate::grpc::convert::search::SearchRequest;
 use crate::grpc::convert::{check_id, checked, id};
-use crate::grpc::encoded::{Encoded, ListMcpServersAnswer, McpServerAnswer};
+use crate::grpc::encoded::{self, Encoded, ListMcpServersAnswer, McpServerAnswer};
 use crate::grpc::import::placeholder_names;
 use crate::grpc::{Reply, caller};
 use crate::pagination::{PageRequest, PageTokens};
@@ -42,7 +42,7 @@ pub struct McpServerApi {
 /// Answers are kept encoded, weighed by their encoded size.
 const RENDERER: Renderer<ServerView, Bytes> = Renderer {
     render: encode_server,
-    weigh: |fields| fields.len() as u64,
+    weigh: encoded::weigh,
 };
 
 impl McpServerApi {

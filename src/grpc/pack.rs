@@ -14,7 +14,7 @@ use crate::grpc::convert::pack::{
     server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
-use crate::grpc::encoded::{Encoded, ResolvePackAnswer};
+use crate::grpc::encoded::{self, Encoded, ResolvePackAnswer};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -34,7 +34,7 @@ pub struct PackApi {
 /// Answers are kept encoded, weighed by their encoded size.
 const RENDERER: Renderer<Resolution, Bytes> = Renderer {
     render: encode_resolution,
-    weigh: |answer| answer.len() as u64,
+    weigh: encoded::weigh,
 };
 
 /// A membership edit: the pack, the reference(s) and the etag.
