@@ -58,14 +58,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     rpcs.push_str("];\n");
     std::fs::write(out_dir.join("known_rpcs.rs"), rpcs)?;
 
-    // A digest of the contract, for answers stored encoded in the database:
-    // one stored by a binary with another contract is not served.
-    let digest = fnv1a(&fds.encode_to_vec());
+    // The format of the ResolvePack answers stored encoded in the database:
+    // a digest of the contract and of the code that computes and encodes
+    // them, so an answer stored by a binary that could answer differently is
+    // computed again, not served.
+    let mut shaped = fds.encode_to_vec();
+    for source in RESOLUTION_SOURCES {
+        println!("cargo:rerun-if-changed={source}");
+        shaped.extend_from_slice(&std::fs::read(source)?);
+    }
     std::fs::write(
-        out_dir.join("contract_digest.rs"),
+        out_dir.join("resolution_format.rs"),
         format!(
-            "/// FNV-1a digest of the encoded descriptor set of `proto/`.\n\
-             pub const CONTRACT_DIGEST: &str = \"{digest:016x}\";\n"
+            "/// Digest of the contract and of the code that shapes a stored ResolvePack answer.\n\
+             pub const RESOLUTION_FORMAT: &str = \"{:016x}\";\n",
+            fnv1a(&shaped)
         ),
     )?;
 
@@ -104,6 +111,17 @@ const ENCODED_ANSWERS: &[(&str, &str)] = &[
     ("McpServer", "McpServerAnswer"),
     ("ListMcpServersResponse", "ListMcpServersAnswer"),
     ("ResolvePackResponse", "ResolvePackAnswer"),
+];
+
+/// The sources that decide what a stored ResolvePack answer holds, given
+/// the database: reading servers and tools, resolving, converting, encoding.
+const RESOLUTION_SOURCES: &[&str] = &[
+    "src/store/servers.rs",
+    "src/registry/servers/model.rs",
+    "src/registry/packs/model.rs",
+    "src/registry/packs/resolve.rs",
+    "src/grpc/convert/pack.rs",
+    "src/grpc/json.rs",
 ];
 
 /// FNV-1a (64 bits): stable across builds and platforms.

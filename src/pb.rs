@@ -8,7 +8,7 @@ tonic::include_proto!("mcpregistry.v1");
 
 include!(concat!(env!("OUT_DIR"), "/server/mcpregistry.v1.rs"));
 
-include!(concat!(env!("OUT_DIR"), "/contract_digest.rs"));
+include!(concat!(env!("OUT_DIR"), "/resolution_format.rs"));
 
 /// Encoded `FileDescriptorSet` of `proto/`, served by reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -27,7 +27,7 @@ use crate::registry::packs::{NewPack, Packs, Resolution, ServerRef};
 pub struct PackApi {
     packs: Packs,
     keyring: Arc<Keyring>,
-    /// ResolvePack answers kept in memory.
+    /// ResolvePack answers kept in memory and in the database.
     resolutions: ResolutionAnswers<Bytes>,
 }
 
@@ -36,6 +36,11 @@ const RENDERER: Renderer<Resolution, Bytes> = Renderer {
     render: encode_resolution,
     weigh: encoded::weigh,
 };
+
+/// The format of the answers this binary stores in the database.
+fn format() -> String {
+    format!("pb:{}", pb::RESOLUTION_FORMAT)
+}
 
 /// A membership edit: the pack, the reference(s) and the etag.
 fn membership<R>(
@@ -52,15 +57,16 @@ fn membership<R>(
 impl PackApi {
     pub fn new(packs: Packs, keyring: Arc<Keyring>) -> Self {
         Self {
-            resolutions: ResolutionAnswers::new(&packs, RENDERER, 0),
+            resolutions: ResolutionAnswers::stored(&packs, RENDERER, format(), 0),
             packs,
             keyring,
         }
     }
 
-    /// Keeps up to `bytes` of ResolvePack answers in memory.
+    /// Keeps up to `bytes` of ResolvePack answers in memory (all of them in
+    /// the database).
     pub fn with_cache(mut self, bytes: u64) -> Self {
-        self.resolutions = ResolutionAnswers::new(&self.packs, RENDERER, bytes);
+        self.resolutions = ResolutionAnswers::stored(&self.packs, RENDERER, format(), bytes);
         self
     }
 }

@@ -8,6 +8,7 @@ mod generations;
 mod leases;
 mod organizations;
 mod packs;
+mod resolutions;
 mod search;
 mod secrets;
 mod servers;
@@ -18,6 +19,7 @@ pub use audit::AuditTable;
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;
+pub use resolutions::StoredResolution;
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};
 

@@ -739,6 +739,16 @@ pub async fn discovered(
     kind: CapabilityKind,
     items: Vec<serde_json::Value>,
 ) {
+    discovered_in(&app.store, server_id, kind, items).await;
+}
+
+/// [`discovered`] through any store (another replica's, say).
+pub async fn discovered_in(
+    store: &Store,
+    server_id: &str,
+    kind: CapabilityKind,
+    items: Vec<serde_json::Value>,
+) {
     let key_field = match kind {
         CapabilityKind::Tool | CapabilityKind::Prompt => "name",
         CapabilityKind::Resource => "uri",
@@ -753,7 +763,7 @@ pub async fn discovered(
             definition,
         })
         .collect();
-    app.store
+    store
         .replace_capabilities(server_id, kind, &items, now_micros())
         .await
         .expect("store capabilities");
@@ -766,8 +776,13 @@ pub fn tool(name: &str) -> serde_json::Value {
 
 /// Stores tools for a server as a successful sync would, and marks it synced.
 pub async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value]) {
-    discovered(app, server_id, CapabilityKind::Tool, tools.to_vec()).await;
-    app.store
+    synced_in(&app.store, server_id, tools).await;
+}
+
+/// [`synced`] through any store (another replica's, say).
+pub async fn synced_in(store: &Store, server_id: &str, tools: &[serde_json::Value]) {
+    discovered_in(store, server_id, CapabilityKind::Tool, tools.to_vec()).await;
+    store
         .record_sync_state(
             server_id,
             &mcp_registry::store::SyncState {
