@@ -63,10 +63,14 @@ impl PackApi {
         }
     }
 
-    /// Keeps up to `bytes` of ResolvePack answers in memory (all of them in
-    /// the database).
-    pub fn with_cache(mut self, bytes: u64) -> Self {
-        self.resolutions = ResolutionAnswers::stored(&self.packs, RENDERER, format(), bytes);
+    /// Keeps up to `bytes` of ResolvePack answers in memory, and, when
+    /// `stored`, every answer in the database.
+    pub fn with_cache(mut self, bytes: u64, stored: bool) -> Self {
+        self.resolutions = if stored {
+            ResolutionAnswers::stored(&self.packs, RENDERER, format(), bytes)
+        } else {
+            ResolutionAnswers::named("resolutions", &self.packs, RENDERER, bytes)
+        };
         self
     }
 }

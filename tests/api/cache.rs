@@ -411,7 +411,7 @@ async fn a_hit_carries_each_callers_own_access(app: TestApp) {
     };
     let (mine, mine_listed) = as_caller(&org.member).await;
     let access = |s: &pb::McpServer| {
-        let a = s.access_info.clone().expect("access");
+        let a = s.access_info.expect("access");
         (a.role(), a.is_creator, a.can_edit)
     };
     assert_eq!(access(&mine), (pb::Role::Member, true, true));
@@ -426,12 +426,12 @@ async fn a_hit_carries_each_callers_own_access(app: TestApp) {
         assert_eq!(listed.iter().map(access).collect::<Vec<_>>(), [expected]);
         // Everything else is the same cached answer.
         let same = pb::McpServer {
-            access_info: mine.access_info.clone(),
+            access_info: mine.access_info,
             ..got
         };
         assert_eq!(same, mine);
         let same_listed = pb::McpServer {
-            access_info: mine.access_info.clone(),
+            access_info: mine.access_info,
             ..listed[0].clone()
         };
         assert_eq!(vec![same_listed], mine_listed);

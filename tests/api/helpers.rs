@@ -251,6 +251,8 @@ pub struct Options {
     pub sync_timeout: Option<Duration>,
     /// `--read-cache-mib` (the default, 128, when unset).
     pub read_cache_mib: Option<u64>,
+    /// `--store-resolutions false`.
+    pub no_stored_resolutions: bool,
     /// `--mcp-listen` on a free loopback port (`off` when false).
     pub gateway: bool,
     /// `--gateway-public-url` (unset when `None`).
@@ -294,6 +296,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
                 .read_cache_mib
                 .unwrap_or(mcp_registry::registry::cache::DEFAULT_MIB),
         ),
+        store_resolutions: !options.no_stored_resolutions,
         sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),

@@ -373,3 +373,28 @@ mod a_started_service_serves_the_stored_answer {
         super::a_started_service_serves_the_stored_answer(crate::helpers::Backend::Postgres).await;
     }
 }
+
+/// `--store-resolutions false`: answers are computed, never stored.
+async fn without_stored_resolutions_nothing_is_stored(app: TestApp) {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let s = app.create_server(&org.admin, server("plain")).await;
+    synced(&app, &s.id, &[tool("a")]).await;
+    let pack = create_pack(&mut app.packs_as(&org.admin), "p", &[&s.id]).await;
+    let mut packs = app.packs_as(&org.viewer);
+    assert_eq!(
+        offered(&resolve(&mut packs, &pack.id, 0).await),
+        ["plain__a"]
+    );
+    synced(&app, &s.id, &[tool("a"), tool("b")]).await;
+    let answer = resolve(&mut packs, &pack.id, 0).await;
+    assert_eq!(offered(&answer), ["plain__a", "plain__b"]);
+    let rows = app
+        .store
+        .dump_table("pack_resolutions")
+        .await
+        .expect("dump");
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
+crate::on_both_backends_with!(crate::helpers::Options { no_stored_resolutions: true, ..crate::helpers::Options::default() };
+    without_stored_resolutions_nothing_is_stored);
