@@ -19,7 +19,7 @@ pub use audit::AuditTable;
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;
-pub use resolutions::StoredResolution;
+pub use resolutions::{PackHead, StoredResolution};
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};
 

@@ -5,12 +5,14 @@
 use std::collections::HashMap;
 
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use crate::error::Error;
 use crate::registry::now_micros;
 use crate::store::Store;
-use crate::store::entities::{mcp_server, pack_resolution};
+use crate::store::entities::{mcp_server, pack, pack_resolution};
 
 /// A stored answer: who wrote it, from what, and its bytes.
 #[derive(Debug, Clone)]
@@ -20,22 +22,60 @@ pub struct StoredResolution {
     pub answer: Vec<u8>,
 }
 
+/// What the stored answer of a pack is checked against: the pack's
+/// organization and current version.
+#[derive(Debug, Clone)]
+pub struct PackHead {
+    pub organization_id: String,
+    pub version: i64,
+}
+
 impl Store {
-    /// The stored answer of pack `pack_id` at `version` (0: the current
-    /// members), if any.
-    pub async fn stored_resolution(
+    /// Pack `pack_id`'s organization and version, and its stored answer at
+    /// `version` (0: the current members) if there is one, in one statement;
+    /// `None` when there is no such pack.
+    pub async fn pack_with_resolution(
         &self,
         pack_id: &str,
         version: i64,
-    ) -> Result<Option<StoredResolution>, Error> {
-        let row = pack_resolution::Entity::find_by_id((pack_id.to_owned(), version))
-            .one(&self.db)
-            .await?;
-        Ok(row.map(|row| StoredResolution {
-            format: row.format,
-            inputs: row.inputs,
-            answer: row.answer,
-        }))
+    ) -> Result<Option<(PackHead, Option<StoredResolution>)>, Error> {
+        use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+        use {pack::Column as P, pack_resolution::Column as R};
+        let select = Query::select()
+            .column((pack::Entity, P::OrganizationId))
+            .column((pack::Entity, P::Version))
+            .column((pack_resolution::Entity, R::Format))
+            .column((pack_resolution::Entity, R::Inputs))
+            .column((pack_resolution::Entity, R::Answer))
+            .from(pack::Entity)
+            .join(
+                JoinType::LeftJoin,
+                pack_resolution::Entity,
+                Expr::col((pack_resolution::Entity, R::PackId))
+                    .equals((pack::Entity, P::Id))
+                    .and(Expr::col((pack_resolution::Entity, R::Version)).eq(version)),
+            )
+            .and_where(Expr::col((pack::Entity, P::Id)).eq(pack_id))
+            .to_owned();
+        let Some(row) = self.db.query_one(&select).await? else {
+            return Ok(None);
+        };
+        let head = PackHead {
+            organization_id: row.try_get("", "organization_id")?,
+            version: row.try_get("", "version")?,
+        };
+        let format: Option<String> = row.try_get("", "format")?;
+        let inputs: Option<String> = row.try_get("", "inputs")?;
+        let answer: Option<Vec<u8>> = row.try_get("", "answer")?;
+        let stored = match (format, inputs, answer) {
+            (Some(format), Some(inputs), Some(answer)) => Some(StoredResolution {
+                format,
+                inputs,
+                answer,
+            }),
+            _ => None,
+        };
+        Ok(Some((head, stored)))
     }
 
     /// Stores (or replaces) the answer of pack `pack_id` at `version`. One

@@ -141,6 +141,19 @@ async fn a_stored_resolution_follows_every_change_it_depends_on(app: TestApp) {
     let pinned = resolve(&mut packs, &pack.id, 1).await;
     assert_eq!(offered(&pinned), offered(&first));
     assert!(computed_at(&app.store, &pack.id, 1).await.is_some());
+    // A stored answer is still only for the pack's organization.
+    let other = app.org("other", Plan::Enterprise).await;
+    for version in [0, 1] {
+        let refused = app
+            .packs_as(&other.admin)
+            .resolve_pack(pb::ResolvePackRequest {
+                id: pack.id.clone(),
+                version,
+            })
+            .await
+            .expect_err("another organization");
+        assert_eq!(refused.code(), tonic::Code::NotFound);
+    }
 
     synced(&app, &one.id, &[tool("a")]).await;
     let answer = after_change(&app, &mut packs, &pack.id, &mut at, "a sync").await;

@@ -19,7 +19,9 @@ use bytes::Bytes;
 
 use crate::error::Error;
 use crate::registry::Caller;
-use crate::registry::packs::{Packs, Resolution, RevisionMember, resolve, unpinned};
+use crate::registry::packs::{
+    Packs, Resolution, RevisionMember, member_of, not_found, resolve, unpinned,
+};
 
 /// A ResolvePack answer as an adapter encoded it, and the member servers it
 /// depends on.
@@ -103,19 +105,22 @@ impl Packs {
         format: &str,
         encode: impl FnOnce(Resolution) -> Bytes,
     ) -> Result<EncodedResolution, Error> {
-        let pack = self.get(caller, id).await?;
-        if let Some(stored) = self.store.stored_resolution(&pack.id, version).await?
+        // As `Packs::get` decides who sees the pack, on the pack's row alone:
+        // a version fixes the members and their settings (every pack write
+        // makes a new one), so the stored inputs name them.
+        let (org, _, _) = member_of(caller)?;
+        caller.check_pack(id)?;
+        let found = self.store.pack_with_resolution(id, version).await?;
+        let Some((head, stored)) = found.filter(|(head, _)| head.organization_id == org) else {
+            return Err(not_found(id));
+        };
+        let at = if version == 0 { head.version } else { version };
+        if let Some(stored) = stored
             && stored.format == format
             && let Some(inputs) = Inputs::parse(&stored.inputs)
+            && inputs.version == at
         {
-            // A revision's members are in its row; the current members must
-            // be those of the version it resolved.
-            let ids = if version == 0 {
-                pack.members.iter().map(|m| m.server_id.clone()).collect()
-            } else {
-                inputs.server_ids()
-            };
-            let at = if version == 0 { pack.version } else { version };
+            let ids = inputs.server_ids();
             let revisions = self.store.server_revisions(&ids).await?;
             if Inputs::of(at, &ids, &revisions) == inputs {
                 return Ok(EncodedResolution {
@@ -124,6 +129,7 @@ impl Packs {
                 });
             }
         }
+        let pack = self.get(caller, id).await?;
         let (members, frozen, at): (Vec<RevisionMember>, bool, i64) = if version == 0 {
             (unpinned(&pack), false, pack.version)
         } else {
