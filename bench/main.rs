@@ -165,9 +165,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 16)]
     pub cf_write_concurrency: usize,
     /// Before the read cells, read every seeded server once with GetMcpServer
-    /// (64 concurrent calls), so that the read cells measure a warm read
-    /// cache, as a service does after serving for a while (`--warm-reads
-    /// false` to measure from cold).
+    /// and resolve every pack once (64 concurrent calls each), so that the
+    /// read cells measure warm read caches and stored resolutions, as a
+    /// service has after serving for a while (`--warm-reads false` to
+    /// measure from cold).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub warm_reads: bool,
     /// `--read-cache-mib` of the service (its default when not given).
@@ -182,6 +183,9 @@ pub struct RunArgs {
     /// `--read-cache-mib` of the `all` pass: enough for every seeded answer.
     #[arg(long, default_value_t = 2048)]
     pub all_cached_mib: u64,
+    /// `--store-resolutions` of the service (its default when not given).
+    #[arg(long)]
+    pub store_resolutions: Option<bool>,
     /// Also record a `perf` profile of the service during GetMcpServer,
     /// ResolvePack and ListMcpServers at 32 concurrent calls (needs `perf`;
     /// `--profile false` to skip).

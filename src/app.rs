@@ -555,7 +555,8 @@ fn with_api(
         )
         .add_service(
             pb::pack_service_server::PackServiceServer::new(
-                PackApi::new(packs, keyring.clone()).with_cache(cache.resolutions),
+                PackApi::new(packs, keyring.clone())
+                    .with_cache(cache.resolutions, settings.store_resolutions),
             )
             .max_decoding_message_size(max_message),
         )

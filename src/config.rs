@@ -232,6 +232,9 @@ pub struct SettingsArgs {
         default_value = "128"
     )]
     pub read_cache_mib: u64,
+    /// Keep ResolvePack answers encoded in the database too (computed once per change, read by every replica).
+    #[arg(long, global = true, env = "MCP_REGISTRY_STORE_RESOLUTIONS", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
+    pub store_resolutions: bool,
     /// Sync servers in the background after they are created or their connection changes.
     #[arg(long, global = true, env = "MCP_REGISTRY_BACKGROUND_SYNC", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     pub background_sync: bool,
@@ -400,6 +403,8 @@ pub struct Settings {
     pub max_watchers_per_org: usize,
     /// Memory of the read caches, shared out by `CacheSizes`.
     pub read_cache: crate::registry::cache::CacheSizes,
+    /// Keep ResolvePack answers in the database (`--store-resolutions`).
+    pub store_resolutions: bool,
     /// Deadline of one sync.
     pub sync_timeout: Duration,
     /// Whether changes start background syncs and the scheduler runs.
@@ -489,6 +494,7 @@ impl Settings {
             max_concurrent_streams: args.max_concurrent_streams.max(1),
             max_watchers_per_org: args.max_watchers_per_org.max(1),
             read_cache: crate::registry::cache::CacheSizes::from_mib(args.read_cache_mib),
+            store_resolutions: args.store_resolutions,
             sync_timeout: Duration::from_secs(args.sync_timeout.max(1)),
             background_sync: args.background_sync,
             sync_interval: Duration::from_secs(args.sync_interval.max(1)),

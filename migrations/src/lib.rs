@@ -29,6 +29,7 @@ mod m20261213_000015_audit;
 mod m20261214_000016_secrets;
 mod m20261215_000017_subjects;
 mod m20261216_000018_oauth;
+mod m20261217_000019_pack_resolutions;
 
 /// Runs every migration of this crate, in order.
 pub struct Migrator;
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261214_000016_secrets::Migration),
             Box::new(m20261215_000017_subjects::Migration),
             Box::new(m20261216_000018_oauth::Migration),
+            Box::new(m20261217_000019_pack_resolutions::Migration),
         ]
     }
 }

@@ -1,5 +1,7 @@
 //! Conversions between `google.protobuf.Struct`/`Value` and `serde_json`.
 
+use bytes::BufMut;
+use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
 use prost_types::value::Kind;
 use prost_types::{ListValue, Struct, Value};
 use serde_json::{Map, Number, Value as Json};
@@ -70,6 +72,110 @@ pub fn json_to_value(value: &Json) -> Value {
     Value { kind: Some(kind) }
 }
 
+/// Writes `map` as message field `tag` of type `google.protobuf.Struct`,
+/// straight from JSON: no `Struct` tree is built. The bytes decode to
+/// [`json_to_struct`]'s Struct (entries in the map's order, not sorted).
+pub fn encode_struct_field(tag: u32, map: &Map<String, Json>, buf: &mut impl BufMut) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(struct_len(map) as u64, buf);
+    encode_struct(map, buf);
+}
+
+/// Length of message field `tag` holding `map` as a Struct.
+pub fn struct_field_len(tag: u32, map: &Map<String, Json>) -> usize {
+    delimited_len(tag, struct_len(map))
+}
+
+/// Length of a length-delimited field `tag` with `len` bytes of content.
+fn delimited_len(tag: u32, len: usize) -> usize {
+    key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+// Struct: `map<string, Value> fields = 1`, each entry a message with the key
+// as field 1 (left out when empty, as prost does) and the Value as field 2.
+fn struct_len(map: &Map<String, Json>) -> usize {
+    map.iter()
+        .map(|(key, value)| delimited_len(1, entry_len(key, value)))
+        .sum()
+}
+
+fn entry_len(key: &str, value: &Json) -> usize {
+    let key = if key.is_empty() {
+        0
+    } else {
+        delimited_len(1, key.len())
+    };
+    key + delimited_len(2, value_len(value))
+}
+
+fn encode_struct(map: &Map<String, Json>, buf: &mut impl BufMut) {
+    for (key, value) in map {
+        encode_key(1, WireType::LengthDelimited, buf);
+        encode_varint(entry_len(key, value) as u64, buf);
+        if !key.is_empty() {
+            encode_bytes(1, key.as_bytes(), buf);
+        }
+        encode_key(2, WireType::LengthDelimited, buf);
+        encode_varint(value_len(value) as u64, buf);
+        encode_value(value, buf);
+    }
+}
+
+// Value: a oneof, written even when its value is the default: null_value = 1
+// (enum 0), number_value = 2 (double), string_value = 3, bool_value = 4,
+// struct_value = 5, list_value = 6 (`repeated Value values = 1`).
+fn value_len(value: &Json) -> usize {
+    match value {
+        Json::Null | Json::Bool(_) => 2,
+        Json::Number(_) => 9,
+        Json::String(s) => delimited_len(3, s.len()),
+        Json::Object(map) => delimited_len(5, struct_len(map)),
+        Json::Array(items) => delimited_len(6, list_len(items)),
+    }
+}
+
+fn list_len(items: &[Json]) -> usize {
+    items.iter().map(|v| delimited_len(1, value_len(v))).sum()
+}
+
+fn encode_value(value: &Json, buf: &mut impl BufMut) {
+    match value {
+        Json::Null => {
+            encode_key(1, WireType::Varint, buf);
+            encode_varint(0, buf);
+        }
+        Json::Bool(b) => {
+            encode_key(4, WireType::Varint, buf);
+            encode_varint(u64::from(*b), buf);
+        }
+        Json::Number(n) => {
+            encode_key(2, WireType::SixtyFourBit, buf);
+            buf.put_f64_le(n.as_f64().unwrap_or_default());
+        }
+        Json::String(s) => encode_bytes(3, s.as_bytes(), buf),
+        Json::Object(map) => {
+            encode_key(5, WireType::LengthDelimited, buf);
+            encode_varint(struct_len(map) as u64, buf);
+            encode_struct(map, buf);
+        }
+        Json::Array(items) => {
+            encode_key(6, WireType::LengthDelimited, buf);
+            encode_varint(list_len(items) as u64, buf);
+            for item in items {
+                encode_key(1, WireType::LengthDelimited, buf);
+                encode_varint(value_len(item) as u64, buf);
+                encode_value(item, buf);
+            }
+        }
+    }
+}
+
+fn encode_bytes(tag: u32, bytes: &[u8], buf: &mut impl BufMut) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(bytes.len() as u64, buf);
+    buf.put_slice(bytes);
+}
+
 /// Returns `value[key]` as a Struct when it is an object.
 pub fn object_field(value: &Json, key: &str) -> Option<Struct> {
     value.get(key).and_then(Json::as_object).map(json_to_struct)
@@ -84,40 +190,6 @@ pub fn string_field(value: &Json, key: &str) -> String {
         .to_owned()
 }
 
-/// Estimated heap bytes of a `Struct` in memory (B-tree nodes, values,
-/// strings and their allocator overhead), for weighing cache entries: far
-/// more than its encoded size.
-pub fn struct_heap_bytes(value: &prost_types::Struct) -> u64 {
-    // A B-tree leaf holds up to 11 entries; nodes are rarely full.
-    const NODE_SLOTS: usize = 11;
-    let entry = std::mem::size_of::<String>() + std::mem::size_of::<prost_types::Value>();
-    let nodes = value.fields.len().div_ceil(NODE_SLOTS / 2).max(1);
-    let mut bytes = (nodes * (NODE_SLOTS * entry + 64)) as u64;
-    for (key, v) in &value.fields {
-        bytes += string_heap_bytes(key) + value_heap_bytes(v);
-    }
-    bytes
-}
-
-fn value_heap_bytes(value: &prost_types::Value) -> u64 {
-    use prost_types::value::Kind;
-    match &value.kind {
-        Some(Kind::StringValue(s)) => string_heap_bytes(s),
-        Some(Kind::StructValue(s)) => struct_heap_bytes(s),
-        Some(Kind::ListValue(list)) => {
-            (list.values.capacity() * std::mem::size_of::<prost_types::Value>()) as u64
-                + 16
-                + list.values.iter().map(value_heap_bytes).sum::<u64>()
-        }
-        _ => 0,
-    }
-}
-
-/// Heap bytes of a string: its bytes and the allocator's header.
-pub fn string_heap_bytes(s: &str) -> u64 {
-    if s.is_empty() { 0 } else { s.len() as u64 + 16 }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -130,6 +202,33 @@ mod tests {
         let map = original.as_object().expect("object").clone();
         let back = struct_to_json(json_to_struct(&map)).expect("convert");
         assert_eq!(Json::Object(back), original);
+    }
+
+    #[test]
+    fn structs_written_straight_from_json_decode_as_converted_ones() {
+        use prost::Message;
+        let original = json!({
+            "type": "object",
+            "": "an empty key",
+            "properties": {"q": {"type": "string", "enum": ["a", "", null]}, "n": {"minimum": -1.5e300}},
+            "required": [],
+            "nested": [[true, false], {}, 0, 18446744073709551615u64, -3],
+            "long": "x".repeat(300),
+        });
+        let map = original.as_object().expect("object");
+        let mut bytes = Vec::new();
+        encode_struct_field(7, map, &mut bytes);
+        assert_eq!(bytes.len(), struct_field_len(7, map));
+        let mut converted = Vec::new();
+        prost::encoding::message::encode(7, &json_to_struct(map), &mut converted);
+        assert_eq!(bytes.len(), converted.len());
+        #[derive(Clone, PartialEq, prost::Message)]
+        struct Holder {
+            #[prost(message, optional, tag = "7")]
+            value: Option<Struct>,
+        }
+        let decoded = Holder::decode(bytes.as_slice()).expect("decode");
+        assert_eq!(decoded.value, Some(json_to_struct(map)));
     }
 
     #[test]

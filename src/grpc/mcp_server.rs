@@ -1,9 +1,10 @@
 //! McpServerService: authenticate, convert (`convert::mcp_server`), call the
 //! servers domain, convert back. GetMcpServer and ListMcpServers answers go
-//! through the domain's answer caches, rendered once as protobuf.
+//! through the domain's answer caches, encoded once (`grpc::encoded`).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tonic::{Request, Response};
 
 use crate::crypto::Keyring;
@@ -11,10 +12,11 @@ use crate::error::{Error, Violations};
 use crate::grpc::convert::capability::{resources_to_pb, tool_to_pb};
 use crate::grpc::convert::import::{ImportRequest, secret_placeholders};
 use crate::grpc::convert::mcp_server::{
-    ServerUpdate, server_filter, server_heap_bytes, server_json_to_pb, servers_page,
+    ServerUpdate, encode_server, server_answer, server_filter, server_json_to_pb, servers_page,
 };
 use crate::grpc::convert::search::SearchRequest;
 use crate::grpc::convert::{check_id, checked, id};
+use crate::grpc::encoded::{self, Encoded, ListMcpServersAnswer, McpServerAnswer};
 use crate::grpc::import::placeholder_names;
 use crate::grpc::{Reply, caller};
 use crate::pagination::{PageRequest, PageTokens};
@@ -34,12 +36,13 @@ pub struct McpServerApi {
     /// Starts the background sync that a create or a connection change arms.
     syncer: Syncer,
     /// GetMcpServer and ListMcpServers answers kept in memory.
-    answers: ServerAnswers<pb::McpServer>,
+    answers: ServerAnswers<Bytes>,
 }
 
-const RENDERER: Renderer<ServerView, pb::McpServer> = Renderer {
-    render: pb::McpServer::from,
-    weigh: server_heap_bytes,
+/// Answers are kept encoded, weighed by their encoded size.
+const RENDERER: Renderer<ServerView, Bytes> = Renderer {
+    render: encode_server,
+    weigh: encoded::weigh,
 };
 
 impl McpServerApi {
@@ -92,18 +95,18 @@ impl McpServerService for McpServerApi {
     async fn create_mcp_server(
         &self,
         request: Request<pb::CreateMcpServerRequest>,
-    ) -> Reply<pb::McpServer> {
+    ) -> Reply<McpServerAnswer> {
         let caller = caller(&request)?;
         let new = NewServer::try_from((request.into_inner(), self.servers.policy()))?;
         let view = self.servers.create(&caller, new).await?;
         self.sync_if_armed(&view, Trigger::Created);
-        Ok(Response::new(view.into()))
+        Ok(Response::new(Encoded::message(view)))
     }
 
     async fn get_mcp_server(
         &self,
         request: Request<pb::GetMcpServerRequest>,
-    ) -> Reply<pb::McpServer> {
+    ) -> Reply<McpServerAnswer> {
         use pb::get_mcp_server_request::Lookup as L;
         let caller = caller(&request)?;
         let lookup = match request.into_inner().lookup {
@@ -115,15 +118,14 @@ impl McpServerService for McpServerApi {
             ),
             None => return Err(Error::invalid("id", "id or name is required").into()),
         };
-        let (mut server, access) = self.answers.get(&self.servers, &caller, lookup).await?;
-        server.access_info = Some(access.into());
-        Ok(Response::new(server))
+        let (fields, access) = self.answers.get(&self.servers, &caller, lookup).await?;
+        Ok(Response::new(server_answer(fields, access)))
     }
 
     async fn list_mcp_servers(
         &self,
         request: Request<pb::ListMcpServersRequest>,
-    ) -> Reply<pb::ListMcpServersResponse> {
+    ) -> Reply<ListMcpServersAnswer> {
         let caller = caller(&request)?;
         let pb::ListMcpServersRequest {
             page_size,
@@ -166,14 +168,14 @@ impl McpServerService for McpServerApi {
     async fn update_mcp_server(
         &self,
         request: Request<pb::UpdateMcpServerRequest>,
-    ) -> Reply<pb::McpServer> {
+    ) -> Reply<McpServerAnswer> {
         let caller = caller(&request)?;
         let ServerUpdate { id, patch, etag } =
             ServerUpdate::try_from((request.into_inner(), self.servers.policy()))?;
         let updated = self.servers.update(&caller, &id, patch, etag.as_deref());
         let view = updated.await?;
         self.sync_if_armed(&view, Trigger::Updated);
-        Ok(Response::new(view.into()))
+        Ok(Response::new(Encoded::message(view)))
     }
 
     async fn delete_mcp_server(&self, request: Request<pb::DeleteMcpServerRequest>) -> Reply<()> {
@@ -266,11 +268,11 @@ impl McpServerService for McpServerApi {
     async fn approve_tools(
         &self,
         request: Request<pb::ApproveToolsRequest>,
-    ) -> Reply<pb::McpServer> {
+    ) -> Reply<McpServerAnswer> {
         let caller = caller(&request)?;
         let (server_id, approval) = request.into_inner().try_into()?;
         let view = self.servers.approve_tools(&caller, &server_id, approval);
-        Ok(Response::new(view.await?.into()))
+        Ok(Response::new(Encoded::message(view.await?)))
     }
 
     async fn import_mcp_config(

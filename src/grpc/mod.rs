@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod convert;
+pub mod encoded;
 pub mod health;
 pub mod import;
 pub mod json;

@@ -1,18 +1,20 @@
 //! PackService: authenticate, convert (`convert::pack`), call the packs
 //! domain, convert back. ResolvePack answers go through the domain's answer
-//! cache, rendered once as protobuf.
+//! cache, encoded once (`grpc::encoded`).
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tonic::{Request, Response};
 
 use crate::crypto::Keyring;
 use crate::error::Violations;
 use crate::grpc::convert::pack::{
-    ExportRequest, PackListing, PackUpdate, ToolSettingsUpdate, one_ref, resolution_heap_bytes,
+    ExportRequest, PackListing, PackUpdate, ToolSettingsUpdate, encode_resolution, one_ref,
     server_refs, version,
 };
 use crate::grpc::convert::{check_id, etag, id};
+use crate::grpc::encoded::{self, Encoded, ResolvePackAnswer};
 use crate::grpc::{Reply, caller};
 use crate::pagination::PageTokens;
 use crate::pb;
@@ -25,14 +27,20 @@ use crate::registry::packs::{NewPack, Packs, Resolution, ServerRef};
 pub struct PackApi {
     packs: Packs,
     keyring: Arc<Keyring>,
-    /// ResolvePack answers kept in memory.
-    resolutions: ResolutionAnswers<pb::ResolvePackResponse>,
+    /// ResolvePack answers kept in memory and in the database.
+    resolutions: ResolutionAnswers<Bytes>,
 }
 
-const RENDERER: Renderer<Resolution, pb::ResolvePackResponse> = Renderer {
-    render: pb::ResolvePackResponse::from,
-    weigh: resolution_heap_bytes,
+/// Answers are kept encoded, weighed by their encoded size.
+const RENDERER: Renderer<Resolution, Bytes> = Renderer {
+    render: encode_resolution,
+    weigh: encoded::weigh,
 };
+
+/// The format of the answers this binary stores in the database.
+fn format() -> String {
+    format!("pb:{}", pb::RESOLUTION_FORMAT)
+}
 
 /// A membership edit: the pack, the reference(s) and the etag.
 fn membership<R>(
@@ -49,15 +57,20 @@ fn membership<R>(
 impl PackApi {
     pub fn new(packs: Packs, keyring: Arc<Keyring>) -> Self {
         Self {
-            resolutions: ResolutionAnswers::new(&packs, RENDERER, 0),
+            resolutions: ResolutionAnswers::stored(&packs, RENDERER, format(), 0),
             packs,
             keyring,
         }
     }
 
-    /// Keeps up to `bytes` of ResolvePack answers in memory.
-    pub fn with_cache(mut self, bytes: u64) -> Self {
-        self.resolutions = ResolutionAnswers::new(&self.packs, RENDERER, bytes);
+    /// Keeps up to `bytes` of ResolvePack answers in memory, and, when
+    /// `stored`, every answer in the database.
+    pub fn with_cache(mut self, bytes: u64, stored: bool) -> Self {
+        self.resolutions = if stored {
+            ResolutionAnswers::stored(&self.packs, RENDERER, format(), bytes)
+        } else {
+            ResolutionAnswers::named("resolutions", &self.packs, RENDERER, bytes)
+        };
         self
     }
 }
@@ -235,7 +248,7 @@ impl PackService for PackApi {
     async fn resolve_pack(
         &self,
         request: Request<pb::ResolvePackRequest>,
-    ) -> Reply<pb::ResolvePackResponse> {
+    ) -> Reply<ResolvePackAnswer> {
         let caller = caller(&request)?;
         let pb::ResolvePackRequest { id, version: v } = request.into_inner();
         let mut violations = Violations::new();
@@ -243,7 +256,7 @@ impl PackService for PackApi {
         let at = version(v, true, &mut violations);
         violations.finish()?;
         let answer = self.resolutions.resolve(&self.packs, &caller, id, at);
-        Ok(Response::new(answer.await?))
+        Ok(Response::new(Encoded::Ready(answer.await?.into())))
     }
 
     async fn export_pack(

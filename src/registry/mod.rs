@@ -36,6 +36,16 @@ pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// The 128 bits of an id made by [`new_id`] with `prefix` (its hex digits),
+/// or `None` for anything else: a compact cache key, never confused with
+/// another id (only the exact shape, lowercase, is read).
+pub fn compact_id(prefix: &str, id: &str) -> Option<u128> {
+    if !is_valid_id(prefix, id) {
+        return None;
+    }
+    u128::from_str_radix(id.get(prefix.len() + 1..)?, 16).ok()
+}
+
 /// Returns whether `id` has the shape of an id made by [`new_id`] with `prefix`.
 pub fn is_valid_id(prefix: &str, id: &str) -> bool {
     id.strip_prefix(prefix)
@@ -62,5 +72,18 @@ mod tests {
         assert!(!is_valid_id("org", "org_"));
         assert!(!is_valid_id("org", "org_0123456789ABCDEF0123456789abcdef"));
         assert!(!is_valid_id("org", "org-0123456789abcdef0123456789abcdef"));
+        assert_eq!(
+            compact_id("org", "org_000000000000000000000000000000ff"),
+            Some(255)
+        );
+        assert_eq!(
+            compact_id("org", "org_0123456789ABCDEF0123456789abcdef"),
+            None
+        );
+        assert_eq!(
+            compact_id("org", "org_+123456789abcdef0123456789abcdef"),
+            None
+        );
+        assert_eq!(compact_id("mcp", &a), None);
     }
 }

@@ -107,6 +107,9 @@ pub mod mcp_server {
         pub consecutive_failures: i32,
         /// JSON of the `SecretRef` the credentials use; NULL for none.
         pub credentials_secret: Option<String>,
+        /// Counts the writes of syncs (state, capabilities), as `revision`
+        /// counts a caller's: stored pack resolutions compare both.
+        pub sync_revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -158,6 +161,29 @@ pub mod pack {
         /// The end user a service key acted for; NULL for a key acting for itself.
         pub created_by_subject: Option<String>,
         pub modified_by_subject: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod pack_resolution {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pack_resolutions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub pack_id: String,
+        /// The version asked for; 0 for the current members.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i64,
+        pub format: String,
+        pub inputs: String,
+        pub answer: Vec<u8>,
+        pub computed_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -62,7 +62,34 @@ impl<'a> Topic<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
     epoch: u64,
-    stripes: Vec<(u16, u64)>,
+    stripes: Stripes,
+}
+
+/// A stamp's (stripe, generation) pairs, sorted: up to two inline (a server
+/// answer depends on its server and its organization's packs), so the
+/// commonest entries need no allocation of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stripes {
+    Inline(u8, [(u16, u64); 2]),
+    Heap(Box<[(u16, u64)]>),
+}
+
+impl Stripes {
+    fn new(pairs: Vec<(u16, u64)>) -> Self {
+        match pairs.as_slice() {
+            [] => Self::Inline(0, [(0, 0); 2]),
+            [one] => Self::Inline(1, [*one, (0, 0)]),
+            [one, two] => Self::Inline(2, [*one, *two]),
+            _ => Self::Heap(pairs.into_boxed_slice()),
+        }
+    }
+
+    fn as_slice(&self) -> &[(u16, u64)] {
+        match self {
+            Self::Inline(len, pairs) => pairs.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Heap(pairs) => pairs,
+        }
+    }
 }
 
 /// All generations at one moment, for answers whose dependencies are only
@@ -95,7 +122,10 @@ fn stamp_of<'a>(
         .collect();
     stripes.sort_unstable();
     stripes.dedup();
-    Stamp { epoch, stripes }
+    Stamp {
+        epoch,
+        stripes: Stripes::new(stripes),
+    }
 }
 
 /// The generation table. One per [`super::Store`], shared by its clones.
@@ -213,6 +243,7 @@ impl Generations {
             && self.epoch.load(Ordering::SeqCst) == stamp.epoch
             && stamp
                 .stripes
+                .as_slice()
                 .iter()
                 .all(|&(i, g)| self.stripes[usize::from(i)].load(Ordering::SeqCst) == g)
     }
@@ -235,6 +266,22 @@ mod tests {
         assert!(!g.is_current(&pack));
         g.changed(Topic::Server("mcp_a"));
         assert!(!g.is_current(&server));
+    }
+
+    #[test]
+    fn stamps_of_many_topics_are_outdated_by_each_of_them() {
+        let g = Generations::new(true);
+        let ids = ["mcp_1", "mcp_2", "mcp_3", "mcp_4"];
+        for changed in ids {
+            let stamp = g
+                .stamp(ids.iter().map(|id| Topic::Server(id)))
+                .expect("enabled");
+            assert!(g.is_current(&stamp));
+            g.changed(Topic::Server(changed));
+            assert!(!g.is_current(&stamp), "{changed}");
+        }
+        let none = g.stamp([]).expect("enabled");
+        assert!(g.is_current(&none));
     }
 
     #[test]

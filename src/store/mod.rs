@@ -9,6 +9,7 @@ mod leases;
 mod oauth;
 mod organizations;
 mod packs;
+mod resolutions;
 mod search;
 mod secrets;
 mod servers;
@@ -19,6 +20,7 @@ pub use audit::AuditTable;
 pub use generations::{Generations, Snapshot, Stamp, Topic};
 pub use leases::{Claim, Claimed};
 pub use packs::OrgWrite;
+pub use resolutions::{PackHead, StoredResolution};
 pub use servers::{NewCapability, ServerQuery, SyncState};
 pub use sync_runs::{RunQuery, SyncSuccess};
 

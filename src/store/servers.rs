@@ -424,7 +424,8 @@ impl Store {
     }
 }
 
-/// Writes a sync's outcome on the server row, on any connection.
+/// Writes a sync's outcome on the server row, on any connection, and counts
+/// the write in its `sync_revision`.
 pub(crate) async fn record_sync_state_on<C: ConnectionTrait>(
     db: &C,
     server_id: &str,
@@ -446,6 +447,7 @@ pub(crate) async fn record_sync_state_on<C: ConnectionTrait>(
             .into(),
         )
         .col_expr(Column::LastSyncedAt, Expr::value(state.at))
+        .col_expr(Column::SyncRevision, Expr::col(Column::SyncRevision).add(1))
         .col_expr(
             Column::LastError,
             Expr::value(state.error.as_ref().map(json).transpose()?),
@@ -483,7 +485,8 @@ pub(crate) async fn tool_hashes_on<C: ConnectionTrait>(
         .collect())
 }
 
-/// Replaces one kind of capability of a server, on any connection.
+/// Replaces one kind of capability of a server, on any connection, and
+/// counts the write in the server's `sync_revision`.
 pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
     txn: &C,
     server_id: &str,
@@ -537,6 +540,7 @@ pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
     };
     Entity::update_many()
         .col_expr(count_column, Expr::value(items.len() as i64))
+        .col_expr(Column::SyncRevision, Expr::col(Column::SyncRevision).add(1))
         .filter(Column::Id.eq(server_id))
         .exec(txn)
         .await?;
@@ -647,6 +651,9 @@ fn to_row(s: &McpServer) -> Result<mcp_server::ActiveModel, Error> {
         lease_expires_at: NotSet,
         consecutive_failures: NotSet,
         credentials_secret: Set(s.credentials_secret.as_ref().map(json).transpose()?),
+        // Counted by the writes of syncs only (`record_sync_state_on`,
+        // `replace_capabilities_on`); 0 on insert.
+        sync_revision: NotSet,
     })
 }
 

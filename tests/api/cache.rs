@@ -291,6 +291,158 @@ async fn revoking_a_cached_key_takes_effect_at_once(app: TestApp) {
     assert_eq!(err.code(), Code::Unauthenticated);
 }
 
+/// A server with most fields set, as answers show it.
+fn rich(name: &str) -> pb::McpServer {
+    pb::McpServer {
+        display_name: format!("{name} server"),
+        description: "kept encoded".into(),
+        category: "search".into(),
+        request_headers: [("x-team".to_owned(), "blue".to_owned())].into(),
+        config: Some(prost_types::Struct {
+            fields: [(
+                "region".to_owned(),
+                prost_types::Value {
+                    kind: Some(prost_types::value::Kind::StringValue("eu".into())),
+                },
+            )]
+            .into(),
+        }),
+        ..server(name)
+    }
+}
+
+async fn a_cached_answer_is_the_fresh_one_field_for_field(app: TestApp) {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let created = app.create_server(&org.member, rich("rich")).await;
+    synced(&app, &created.id, &[tool("a"), tool("b")]).await;
+    let pack = pack_of(&app, &org.admin, &created.id).await;
+    let mut servers = app.servers_as(&org.member);
+    wait_until_cached(&app.database_url, &mut servers, &created.id).await;
+    // An update answers a message built now (not from the cache), and
+    // drops the cached answer.
+    let fresh = servers
+        .update_mcp_server(pb::UpdateMcpServerRequest {
+            mcp_server: Some(pb::McpServer {
+                id: created.id.clone(),
+                description: "kept encoded, again".into(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["description".into()],
+            }),
+        })
+        .await
+        .expect("update")
+        .into_inner();
+    assert_eq!(fresh.pack_ids, vec![pack.id.clone()]);
+    let miss = servers
+        .get_mcp_server(get_by_id(&created.id))
+        .await
+        .expect("get");
+    let hit = servers
+        .get_mcp_server(get_by_id(&created.id))
+        .await
+        .expect("get");
+    assert_eq!(miss.into_inner(), fresh);
+    assert_eq!(hit.into_inner(), fresh);
+    let by_name = servers
+        .get_mcp_server(pb::GetMcpServerRequest {
+            lookup: Some(pb::get_mcp_server_request::Lookup::Name("rich".into())),
+        })
+        .await
+        .expect("by name");
+    assert_eq!(by_name.into_inner(), fresh);
+    for _ in 0..2 {
+        let listed = servers
+            .list_mcp_servers(pb::ListMcpServersRequest::default())
+            .await
+            .expect("list")
+            .into_inner();
+        assert_eq!(listed.mcp_servers, vec![fresh.clone()]);
+        assert_eq!(
+            (listed.total_size, listed.next_page_token.as_str()),
+            (1, "")
+        );
+    }
+
+    // ResolvePack: the cached bytes decode to the message the domain's
+    // resolution converts to.
+    let mut packs = app.packs_as(&org.viewer);
+    let request = || pb::ResolvePackRequest {
+        id: pack.id.clone(),
+        version: 0,
+    };
+    let first = packs.resolve_pack(request()).await.expect("resolve");
+    let hit = packs.resolve_pack(request()).await.expect("resolve");
+    let caller = mcp_registry::registry::Caller::Member {
+        key_id: org.viewer.key_id().to_owned(),
+        organization_id: org.id.clone(),
+        role: mcp_registry::registry::Role::Viewer,
+        packs: None,
+        subject: None,
+    };
+    let resolution = mcp_registry::registry::packs::Packs::new(app.store.clone())
+        .resolve(&caller, &pack.id, 0)
+        .await
+        .expect("resolution");
+    let expected = pb::ResolvePackResponse::from(resolution);
+    assert_eq!(offered(&expected), vec!["rich__a", "rich__b"]);
+    assert_eq!(first.into_inner(), expected);
+    assert_eq!(hit.into_inner(), expected);
+}
+
+async fn a_hit_carries_each_callers_own_access(app: TestApp) {
+    let org = app.org("acme", Plan::Enterprise).await;
+    let created = app.create_server(&org.member, rich("mine")).await;
+    let mut by_member = app.servers_as(&org.member);
+    wait_until_cached(&app.database_url, &mut by_member, &created.id).await;
+    let as_caller = |auth: &crate::helpers::Auth| {
+        let mut client = app.servers_as(auth);
+        let id = created.id.clone();
+        async move {
+            let got = client.get_mcp_server(get_by_id(&id)).await.expect("get");
+            let listed = client
+                .list_mcp_servers(pb::ListMcpServersRequest::default())
+                .await
+                .expect("list")
+                .into_inner();
+            (got.into_inner(), listed.mcp_servers)
+        }
+    };
+    let (mine, mine_listed) = as_caller(&org.member).await;
+    let access = |s: &pb::McpServer| {
+        let a = s.access_info.expect("access");
+        (a.role(), a.is_creator, a.can_edit)
+    };
+    assert_eq!(access(&mine), (pb::Role::Member, true, true));
+    for (auth, expected) in [
+        (&org.member2, (pb::Role::Member, false, false)),
+        (&org.admin, (pb::Role::Admin, false, true)),
+        (&org.viewer, (pb::Role::Viewer, false, false)),
+        (&org.member, (pb::Role::Member, true, true)),
+    ] {
+        let (got, listed) = as_caller(auth).await;
+        assert_eq!(access(&got), expected);
+        assert_eq!(listed.iter().map(access).collect::<Vec<_>>(), [expected]);
+        // Everything else is the same cached answer.
+        let same = pb::McpServer {
+            access_info: mine.access_info,
+            ..got
+        };
+        assert_eq!(same, mine);
+        let same_listed = pb::McpServer {
+            access_info: mine.access_info,
+            ..listed[0].clone()
+        };
+        assert_eq!(vec![same_listed], mine_listed);
+    }
+}
+
+on_both_backends!(
+    a_cached_answer_is_the_fresh_one_field_for_field,
+    a_hit_carries_each_callers_own_access,
+);
+
 on_both_backends!(
     get_mcp_server_is_served_from_memory,
     a_cached_answer_stays_within_its_organization,
@@ -575,6 +727,47 @@ async fn replicas_drop_cached_answers_when_another_replica_writes() {
     let deadline = Instant::now() + Duration::from_secs(10);
     while count_on_b(on(&b, &admin)).await != 2 {
         assert!(Instant::now() < deadline, "B kept counting one server");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // A sync written by another process reaches B's cached resolution.
+    let packs_on_b = || {
+        pb::pack_service_client::PackServiceClient::with_interceptor(
+            b.channel.clone(),
+            admin.clone(),
+        )
+    };
+    let pack = packs_on_b()
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "p".into(),
+                description: "a pack".into(),
+                servers: vec![pb::PackServer {
+                    server_id: created.id.clone(),
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack")
+        .into_inner();
+    let resolved_on_b = || async {
+        packs_on_b()
+            .resolve_pack(pb::ResolvePackRequest {
+                id: pack.id.clone(),
+                version: 0,
+            })
+            .await
+            .expect("resolve on b")
+            .into_inner()
+    };
+    assert!(resolved_on_b().await.tools.is_empty());
+    assert!(resolved_on_b().await.tools.is_empty());
+    crate::helpers::synced_in(&store, &created.id, &[tool("a")]).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while offered(&resolved_on_b().await) != ["shared__a"] {
+        assert!(Instant::now() < deadline, "B kept its resolution");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

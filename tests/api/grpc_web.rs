@@ -177,6 +177,89 @@ async fn grpc_web_calls_work_over_http1_next_to_plain_grpc(app: TestApp) {
     assert_eq!(plain.mcp_servers.len(), 1);
 }
 
+/// The answers the caches keep encoded reach gRPC-Web clients as they reach
+/// gRPC ones, from the database and from memory.
+async fn grpc_web_gets_the_cached_answers(app: TestApp) {
+    use prost::Message;
+    let org = app.org("acme", Plan::Pro).await;
+    let created = app
+        .create_server(&org.admin, crate::helpers::server("web"))
+        .await;
+    crate::helpers::synced(&app, &created.id, &[crate::helpers::tool("a")]).await;
+    let pack = app
+        .packs_as(&org.admin)
+        .create_pack(pb::CreatePackRequest {
+            pack: Some(pb::Pack {
+                name: "p".into(),
+                description: "a pack".into(),
+                servers: vec![pb::PackServer {
+                    server_id: created.id.clone(),
+                    name: String::new(),
+                }],
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("pack")
+        .into_inner();
+    let key = [
+        ("x-api-key", org.viewer.key_id()),
+        ("x-api-secret", org.viewer.secret()),
+    ];
+    let get = pb::GetMcpServerRequest {
+        lookup: Some(pb::get_mcp_server_request::Lookup::Id(created.id.clone())),
+    };
+    let resolve = pb::ResolvePackRequest {
+        id: pack.id.clone(),
+        version: 0,
+    };
+    let plain_get = app
+        .servers_as(&org.viewer)
+        .get_mcp_server(get.clone())
+        .await;
+    let plain_list = (app.servers_as(&org.viewer))
+        .list_mcp_servers(pb::ListMcpServersRequest::default())
+        .await;
+    let plain_resolve = app
+        .packs_as(&org.viewer)
+        .resolve_pack(resolve.clone())
+        .await;
+    // Twice each: the second answer is a cache hit.
+    for _ in 0..2 {
+        let get = web_message(&app, "McpServerService/GetMcpServer", &get, &key).await;
+        let got = pb::McpServer::decode(get.as_slice()).expect("decode");
+        assert_eq!(Some(&got), plain_get.as_ref().ok().map(|r| r.get_ref()));
+        let access = got.access_info.expect("access");
+        assert_eq!((access.role(), access.can_edit), (pb::Role::Viewer, false));
+        let list = pb::ListMcpServersRequest::default();
+        let listed = web_message(&app, "McpServerService/ListMcpServers", &list, &key).await;
+        let listed = pb::ListMcpServersResponse::decode(listed.as_slice()).expect("decode");
+        assert_eq!(Some(&listed), plain_list.as_ref().ok().map(|r| r.get_ref()));
+        let resolved = web_message(&app, "PackService/ResolvePack", &resolve, &key).await;
+        let resolved = pb::ResolvePackResponse::decode(resolved.as_slice()).expect("decode");
+        assert_eq!(
+            Some(&resolved),
+            plain_resolve.as_ref().ok().map(|r| r.get_ref())
+        );
+        assert_eq!(resolved.tools.len(), 1);
+    }
+}
+
+/// The message of a successful gRPC-Web call of `mcpregistry.v1.<method>`.
+async fn web_message(
+    app: &TestApp,
+    method: &str,
+    message: &impl prost::Message,
+    headers: &[(&str, &str)],
+) -> Vec<u8> {
+    let method = format!("mcpregistry.v1.{method}");
+    let answer = web_call(app, &method, message, headers)
+        .await
+        .expect("gRPC-Web call");
+    assert_eq!(answer.grpc_status(), "0", "{method}: {}", answer.trailers);
+    answer.message.expect("a message")
+}
+
 async fn without_the_flag_http1_is_refused(app: TestApp) {
     let result = web_call(
         &app,
@@ -192,5 +275,6 @@ async fn without_the_flag_http1_is_refused(app: TestApp) {
 
 crate::on_sqlite_with!(crate::helpers::Options { grpc_web: true, ..crate::helpers::Options::default() };
     grpc_web_calls_work_over_http1_next_to_plain_grpc,
+    grpc_web_gets_the_cached_answers,
 );
 crate::on_sqlite_with!(crate::helpers::Options::default(); without_the_flag_http1_is_refused);

@@ -252,6 +252,8 @@ pub struct Options {
     pub sync_timeout: Option<Duration>,
     /// `--read-cache-mib` (the default, 128, when unset).
     pub read_cache_mib: Option<u64>,
+    /// `--store-resolutions false`.
+    pub no_stored_resolutions: bool,
     /// `--mcp-listen` on a free loopback port (`off` when false).
     pub gateway: bool,
     /// `--gateway-public-url` (unset when `None`).
@@ -299,6 +301,7 @@ pub fn test_settings(database: &TestDatabase, master_key: String, options: &Opti
                 .read_cache_mib
                 .unwrap_or(mcp_registry::registry::cache::DEFAULT_MIB),
         ),
+        store_resolutions: !options.no_stored_resolutions,
         sync_timeout: options.sync_timeout.unwrap_or(Duration::from_secs(10)),
         background_sync: options.background_sync,
         sync_interval: options.sync_interval.unwrap_or(Duration::from_secs(300)),
@@ -754,6 +757,16 @@ pub async fn discovered(
     kind: CapabilityKind,
     items: Vec<serde_json::Value>,
 ) {
+    discovered_in(&app.store, server_id, kind, items).await;
+}
+
+/// [`discovered`] through any store (another replica's, say).
+pub async fn discovered_in(
+    store: &Store,
+    server_id: &str,
+    kind: CapabilityKind,
+    items: Vec<serde_json::Value>,
+) {
     let key_field = match kind {
         CapabilityKind::Tool | CapabilityKind::Prompt => "name",
         CapabilityKind::Resource => "uri",
@@ -768,7 +781,7 @@ pub async fn discovered(
             definition,
         })
         .collect();
-    app.store
+    store
         .replace_capabilities(server_id, kind, &items, now_micros())
         .await
         .expect("store capabilities");
@@ -781,8 +794,13 @@ pub fn tool(name: &str) -> serde_json::Value {
 
 /// Stores tools for a server as a successful sync would, and marks it synced.
 pub async fn synced(app: &TestApp, server_id: &str, tools: &[serde_json::Value]) {
-    discovered(app, server_id, CapabilityKind::Tool, tools.to_vec()).await;
-    app.store
+    synced_in(&app.store, server_id, tools).await;
+}
+
+/// [`synced`] through any store (another replica's, say).
+pub async fn synced_in(store: &Store, server_id: &str, tools: &[serde_json::Value]) {
+    discovered_in(store, server_id, CapabilityKind::Tool, tools.to_vec()).await;
+    store
         .record_sync_state(
             server_id,
             &mcp_registry::store::SyncState {

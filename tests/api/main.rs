@@ -34,6 +34,7 @@ mod seed_shapes;
 mod server_details;
 mod server_json;
 mod servers;
+mod stored_resolutions;
 mod subjects;
 mod sync;
 mod sync_client;

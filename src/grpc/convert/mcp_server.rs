@@ -5,12 +5,16 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
 use prost_types::FieldMask;
 
 use crate::error::{Error, Violations};
 use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{
     check_id, checked, count, creator_filter, enum_field, enum_or, etag, wire_enum,
+};
+use crate::grpc::encoded::{
+    Encoded, ListMcpServersAnswer, McpServerAnswer, Ready, field_len, tags,
 };
 use crate::grpc::json::{json_to_struct, struct_to_json};
 use crate::grpc::{opt_timestamp, timestamp};
@@ -902,32 +906,48 @@ pub fn server_json_to_pb(
     })
 }
 
-/// A ListMcpServers page: each server with the caller's access to it.
-pub fn servers_page(
-    listed: Page<Shown<pb::McpServer>, String>,
-    tokens: &PageTokens<'_>,
-) -> pb::ListMcpServersResponse {
-    pb::ListMcpServersResponse {
-        next_page_token: tokens.next_token(listed.next.as_ref()),
-        total_size: listed.total as i64,
-        mcp_servers: (listed.items.into_iter())
-            .map(|(server, access)| pb::McpServer {
-                access_info: Some(access.into()),
-                ..server
-            })
-            .collect(),
-    }
+/// A server as the answer caches keep it: encoded, without what depends
+/// on the caller (`access_info`, appended per call by [`server_answer`]).
+pub fn encode_server(view: ServerView) -> Bytes {
+    let server = pb::McpServer {
+        access_info: None,
+        ..pb::McpServer::from(view)
+    };
+    Bytes::from(prost::Message::encode_to_vec(&server))
 }
 
-/// Estimated heap bytes of a server answer, to weigh its cache entry:
-/// strings and small messages take about twice their encoded size; `config`
-/// is a Struct, weighed as one.
-pub fn server_heap_bytes(answer: &pb::McpServer) -> u64 {
-    2 * prost::Message::encoded_len(answer) as u64
-        + answer
-            .config
-            .as_ref()
-            .map_or(0, crate::grpc::json::struct_heap_bytes)
+/// A GetMcpServer answer: the server's encoded fields, then the caller's
+/// access as its own field.
+pub fn server_answer(fields: Bytes, access: Access) -> McpServerAnswer {
+    let mut ready = Ready::with_capacity(2);
+    ready
+        .shared(fields)
+        .message(tags::ACCESS_INFO, &pb::AccessInfo::from(access));
+    Encoded::Ready(ready)
+}
+
+/// A ListMcpServers page: each server's encoded fields with the caller's
+/// access to it appended inside the element, then the token and the total.
+pub fn servers_page(
+    listed: Page<Shown<Bytes>, String>,
+    tokens: &PageTokens<'_>,
+) -> ListMcpServersAnswer {
+    let mut ready = Ready::with_capacity(2 * listed.items.len() + 1);
+    for (fields, access) in listed.items {
+        let access = pb::AccessInfo::from(access);
+        let len = fields.len() + field_len(tags::ACCESS_INFO, &access);
+        ready
+            .header(tags::MCP_SERVERS, len)
+            .shared(fields)
+            .message(tags::ACCESS_INFO, &access);
+    }
+    ready
+        .string(
+            tags::NEXT_PAGE_TOKEN,
+            &tokens.next_token(listed.next.as_ref()),
+        )
+        .int64(tags::TOTAL_SIZE, listed.total as i64);
+    Encoded::Ready(ready)
 }
 
 /// Names the enum values a field accepts (for documentation tests).

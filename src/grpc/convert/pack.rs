@@ -3,19 +3,21 @@
 
 use std::collections::HashSet;
 
+use bytes::Bytes;
+
 use crate::error::{Error, Violations};
 use crate::grpc::convert::search::optional_text;
 use crate::grpc::convert::{
     check_id, creator_filter, enum_or, etag, optional_server_id, wire_enum,
 };
-use crate::grpc::json::{object_field, string_field};
+use crate::grpc::json::{encode_struct_field, object_field, string_field, struct_field_len};
 use crate::grpc::timestamp;
 use crate::pb;
 use crate::registry::admin::validate_id;
 use crate::registry::packs::{
-    ChangeKind, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack, Pack,
-    PackChanges, PackFilter, PackRevision, Resolution, ServerRef, SettingIssue, SettingIssueKind,
-    ToolSetting, ToolSettings,
+    ChangeKind, ExcludedTool, Exclusion, Export, ExportTarget, ExportTransport, Member, NewPack,
+    Pack, PackChanges, PackFilter, PackRevision, Resolution, ResolvedTool, ServerRef, SettingIssue,
+    SettingIssueKind, ToolSetting, ToolSettings,
 };
 use crate::registry::servers::validate;
 use crate::registry::{Caller, Description, PackName, ServerName, ToolAlias, ToolDescription};
@@ -413,34 +415,96 @@ impl From<Resolution> for pb::ResolvePackResponse {
                 .tools
                 .into_iter()
                 .map(|t| pb::ResolvedTool {
-                    title: string_field(&t.definition, "title"),
-                    description: string_field(&t.definition, "description"),
                     input_schema: object_field(&t.definition, "inputSchema"),
                     output_schema: object_field(&t.definition, "outputSchema"),
                     annotations: object_field(&t.definition, "annotations"),
-                    qualified_name: t.qualified_name,
-                    server_id: t.server_id,
-                    server_name: t.server_name,
-                    name: t.name,
-                    definition_hash: t.definition_hash,
-                    aliased: t.aliased,
-                    description_replaced: t.description_replaced,
+                    ..tool_without_schemas(&t)
                 })
                 .collect(),
             excluded_tools: resolution
                 .excluded
                 .into_iter()
-                .map(|e| pb::ExcludedTool {
-                    server_id: e.server_id,
-                    server_name: e.server_name,
-                    tool_name: e.tool_name,
-                    reason: pb::ExclusionReason::from(e.reason) as i32,
-                    definition_hash: e.definition_hash,
-                    alias: e.alias.unwrap_or_default(),
-                })
+                .map(excluded_to_pb)
                 .collect(),
             setting_issues: resolution.issues.into_iter().map(issue_to_pb).collect(),
         }
+    }
+}
+
+/// `ResolvedTool`'s Struct fields, written straight from the definition's JSON.
+const SCHEMAS: [(u32, &str); 3] = [(7, "inputSchema"), (8, "outputSchema"), (9, "annotations")];
+
+/// A ResolvePack answer, encoded once: what the answer caches and the
+/// database keep, and every call sends as it is. Decodes to
+/// `pb::ResolvePackResponse::from(resolution)`, but the tools' schemas are
+/// written straight from their JSON, not built as `Struct` trees first.
+pub fn encode_resolution(resolution: Resolution) -> Bytes {
+    use prost::Message;
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    let Resolution {
+        pack_id,
+        version,
+        server_ids: _,
+        tools,
+        excluded,
+        issues,
+    } = resolution;
+    let head = pb::ResolvePackResponse {
+        pack_id,
+        version,
+        ..Default::default()
+    };
+    let mut buf = Vec::with_capacity(head.encoded_len() + tools.len() * 512);
+    head.encode_raw(&mut buf);
+    for tool in &tools {
+        let schemas: Vec<(u32, &serde_json::Map<String, serde_json::Value>)> = SCHEMAS
+            .iter()
+            .filter_map(|(tag, key)| Some((*tag, tool.definition.get(*key)?.as_object()?)))
+            .collect();
+        let schemas_len: usize = schemas.iter().map(|(t, m)| struct_field_len(*t, m)).sum();
+        let bare = tool_without_schemas(tool);
+        encode_key(3, WireType::LengthDelimited, &mut buf);
+        encode_varint((bare.encoded_len() + schemas_len) as u64, &mut buf);
+        bare.encode_raw(&mut buf);
+        for (tag, map) in schemas {
+            encode_struct_field(tag, map, &mut buf);
+        }
+    }
+    for e in excluded {
+        prost::encoding::message::encode(4, &excluded_to_pb(e), &mut buf);
+    }
+    for i in issues {
+        prost::encoding::message::encode(5, &issue_to_pb(i), &mut buf);
+    }
+    Bytes::from(buf)
+}
+
+/// A resolved tool without its schemas.
+fn tool_without_schemas(t: &ResolvedTool) -> pb::ResolvedTool {
+    pb::ResolvedTool {
+        title: string_field(&t.definition, "title"),
+        description: string_field(&t.definition, "description"),
+        input_schema: None,
+        output_schema: None,
+        annotations: None,
+        qualified_name: t.qualified_name.clone(),
+        server_id: t.server_id.clone(),
+        server_name: t.server_name.clone(),
+        name: t.name.clone(),
+        definition_hash: t.definition_hash.clone(),
+        aliased: t.aliased,
+        description_replaced: t.description_replaced,
+    }
+}
+
+fn excluded_to_pb(e: ExcludedTool) -> pb::ExcludedTool {
+    pb::ExcludedTool {
+        server_id: e.server_id,
+        server_name: e.server_name,
+        tool_name: e.tool_name,
+        reason: pb::ExclusionReason::from(e.reason) as i32,
+        definition_hash: e.definition_hash,
+        alias: e.alias.unwrap_or_default(),
     }
 }
 
@@ -519,58 +583,6 @@ impl TryFrom<Export> for pb::ExportPackResponse {
     }
 }
 
-/// Estimated heap bytes of a ResolvePack answer, to weigh its cache entry.
-pub fn resolution_heap_bytes(answer: &pb::ResolvePackResponse) -> u64 {
-    use crate::grpc::json::{string_heap_bytes as s, struct_heap_bytes};
-    let tools: u64 = answer
-        .tools
-        .iter()
-        .map(|t| {
-            std::mem::size_of::<pb::ResolvedTool>() as u64
-                + s(&t.qualified_name)
-                + s(&t.server_id)
-                + s(&t.server_name)
-                + s(&t.name)
-                + s(&t.title)
-                + s(&t.description)
-                + s(&t.definition_hash)
-                + [&t.input_schema, &t.output_schema, &t.annotations]
-                    .into_iter()
-                    .flatten()
-                    .map(struct_heap_bytes)
-                    .sum::<u64>()
-        })
-        .sum();
-    let excluded: u64 = answer
-        .excluded_tools
-        .iter()
-        .map(|e| {
-            std::mem::size_of::<pb::ExcludedTool>() as u64
-                + s(&e.server_id)
-                + s(&e.server_name)
-                + s(&e.tool_name)
-                + s(&e.definition_hash)
-                + s(&e.alias)
-        })
-        .sum();
-    let issues: u64 = answer
-        .setting_issues
-        .iter()
-        .map(|i| {
-            std::mem::size_of::<pb::SettingIssue>() as u64
-                + s(&i.server_id)
-                + s(&i.server_name)
-                + s(&i.tool_name)
-                + s(&i.shown_name)
-        })
-        .sum();
-    std::mem::size_of::<pb::ResolvePackResponse>() as u64
-        + s(&answer.pack_id)
-        + tools
-        + excluded
-        + issues
-}
-
 /// A ListPacks request, read: the filters (`server_id`, `query`,
 /// `created_by_subject`, `mine`, the latter resolved for the caller) and the
 /// page parameters.
@@ -607,5 +619,75 @@ impl PackListing {
     /// as resolved for the caller).
     pub fn bound(&self) -> String {
         format!("filter={:?}", self.filter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use serde_json::json;
+
+    use super::*;
+
+    fn tool(name: &str, definition: serde_json::Value) -> ResolvedTool {
+        ResolvedTool {
+            qualified_name: format!("s__{name}"),
+            server_id: "mcp_1".into(),
+            server_name: "s".into(),
+            name: name.into(),
+            definition,
+            definition_hash: "h".repeat(64),
+            aliased: name == "b",
+            description_replaced: false,
+        }
+    }
+
+    #[test]
+    fn an_encoded_resolution_decodes_to_the_converted_message() {
+        let resolution = Resolution {
+            pack_id: "pack_1".into(),
+            version: 3,
+            server_ids: vec!["mcp_1".into()],
+            tools: vec![
+                tool(
+                    "a",
+                    json!({"name": "a", "title": "A", "description": "does a",
+                        "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}},
+                        "outputSchema": {"type": "object"}, "annotations": {"readOnlyHint": true}}),
+                ),
+                tool("b", json!({"name": "b", "inputSchema": {}})),
+                tool("c", json!({"name": "c", "inputSchema": "not an object"})),
+            ],
+            excluded: vec![ExcludedTool {
+                server_id: "mcp_2".into(),
+                server_name: "t".into(),
+                tool_name: String::new(),
+                reason: Exclusion::ServerDeleted,
+                definition_hash: String::new(),
+                alias: Some("x".into()),
+            }],
+            issues: vec![SettingIssue {
+                server_id: "mcp_1".into(),
+                server_name: "s".into(),
+                tool_name: "gone".into(),
+                kind: SettingIssueKind::UnknownTool,
+                shown_name: String::new(),
+            }],
+        };
+        let bytes = encode_resolution(resolution.clone());
+        let converted = pb::ResolvePackResponse::from(resolution);
+        assert_eq!(bytes.len(), converted.encoded_len());
+        let decoded = pb::ResolvePackResponse::decode(bytes).expect("decode");
+        assert_eq!(decoded, converted);
+        let empty = Resolution {
+            pack_id: "pack_2".into(),
+            version: 1,
+            server_ids: Vec::new(),
+            tools: Vec::new(),
+            excluded: Vec::new(),
+            issues: Vec::new(),
+        };
+        let converted = pb::ResolvePackResponse::from(empty.clone());
+        assert_eq!(encode_resolution(empty).to_vec(), converted.encode_to_vec());
     }
 }

@@ -6,6 +6,7 @@ pub mod export;
 pub mod model;
 pub mod resolve;
 pub mod settings;
+pub mod stored;
 
 use std::collections::{HashMap, HashSet};
 

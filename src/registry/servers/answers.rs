@@ -1,7 +1,8 @@
 //! GetMcpServer and ListMcpServers answers kept in memory, per organization.
 //!
-//! An answer is rendered once for the wire by the adapter's `render` (so a
-//! hit costs a clone, not a conversion) and depends on what it was read from:
+//! An answer is rendered once for the wire by the adapter's `render` (the
+//! gRPC adapter encodes it, so a hit is a reference-count increment) and
+//! depends on what it was read from:
 //! the server (`Topic::Server`), the scopes a listing covers (`Topic::Scope`)
 //! and the organization's packs (`Topic::Packs`, for `pack_ids`). What
 //! depends on the caller (its [`Access`]) is computed per call. Platform keys,
@@ -15,7 +16,7 @@ use crate::registry::cache::{ReadCache, Renderer};
 use crate::registry::servers::{
     Access, Lookup, ServerFilter, ServerView, Servers, access_to, list_scopes, owner_of,
 };
-use crate::registry::{Caller, Owner};
+use crate::registry::{Caller, Owner, compact_id};
 use crate::store::Topic;
 
 /// An answer as the wire shows it, with the caller's access to it.
@@ -24,28 +25,38 @@ pub type Shown<V> = (V, Access);
 /// One server's answer without what depends on the caller.
 struct Rendered<V> {
     value: V,
-    organization_id: Option<String>,
+    /// A catalog server; else one of the caller's organization (entries are
+    /// per organization, so its id need not be kept).
+    catalog: bool,
     owner: Owner,
 }
 
 impl<V: Clone> Rendered<V> {
     fn new(view: ServerView, renderer: &Renderer<ServerView, V>) -> Self {
         Self {
-            organization_id: view.server.organization_id.clone(),
+            catalog: view.server.organization_id.is_none(),
             owner: owner_of(&view.server),
             value: (renderer.render)(view),
         }
     }
 
     fn weight(&self, renderer: &Renderer<ServerView, V>) -> u64 {
-        std::mem::size_of::<Self>() as u64 + (renderer.weigh)(&self.value)
+        let owner = match &self.owner {
+            Owner::Key(id) | Owner::Subject(id) => id.capacity(),
+        };
+        (std::mem::size_of::<Self>() + owner) as u64 + (renderer.weigh)(&self.value)
     }
 
     fn shown(&self, caller: &Caller) -> Shown<V> {
-        let access = access_to(caller, self.organization_id.as_deref(), &self.owner);
+        let organization_id = (!self.catalog).then(|| caller.organization_id()).flatten();
+        let access = access_to(caller, organization_id, &self.owner);
         (self.value.clone(), access)
     }
 }
+
+/// The key of a single answer: the caller's organization and the server,
+/// as the 128 bits of their ids (no allocation per entry).
+type ByIdKey = (u128, u128);
 
 /// One listing page without what depends on the caller.
 struct RenderedPage<V> {
@@ -58,7 +69,7 @@ struct RenderedPage<V> {
 pub struct ServerAnswers<V> {
     renderer: Renderer<ServerView, V>,
     /// By (organization, server id).
-    by_id: ReadCache<(String, String), Rendered<V>>,
+    by_id: ReadCache<ByIdKey, Rendered<V>>,
     /// By the listing's query (caller scope and filter) and cursor.
     pages: ReadCache<String, RenderedPage<V>>,
 }
@@ -109,11 +120,12 @@ impl<V: Clone> ServerAnswers<V> {
             self.by_id.is_on(),
             caller.pack_limit(),
         ) else {
-            let view = servers.get(caller, lookup).await?;
-            let access = view.access;
-            return Ok(((self.renderer.render)(view), access));
+            return self.uncached(servers, caller, lookup).await;
         };
-        let key = (org.to_owned(), id.clone());
+        let (Some(org_key), Some(id_key)) = (compact_id("org", org), compact_id("mcp", id)) else {
+            return self.uncached(servers, caller, lookup).await;
+        };
+        let key = (org_key, id_key);
         if let Some(hit) = self.by_id.get(&key) {
             return Ok(hit.shown(caller));
         }
@@ -125,6 +137,18 @@ impl<V: Clone> ServerAnswers<V> {
         let entry = Rendered::new(view, &self.renderer);
         let weight = entry.weight(&self.renderer);
         Ok(self.by_id.insert(key, stamp, entry, weight).shown(caller))
+    }
+
+    /// Reads and renders the server `lookup` names, caching nothing.
+    async fn uncached(
+        &self,
+        servers: &Servers,
+        caller: &Caller,
+        lookup: Lookup,
+    ) -> Result<Shown<V>, Error> {
+        let view = servers.get(caller, lookup).await?;
+        let access = view.access;
+        Ok(((self.renderer.render)(view), access))
     }
 
     /// Returns one listing page, as rendered. `query` identifies the caller's
@@ -194,7 +218,8 @@ impl<V: Clone> ServerAnswers<V> {
                     .iter()
                     .map(|s| s.weight(&self.renderer))
                     .sum::<u64>()
-                    + entry.next.as_ref().map_or(0, |n| n.len() as u64);
+                    + entry.next.as_ref().map_or(0, |n| n.len() as u64)
+                    + key.len() as u64;
                 self.pages.insert(key, stamp, entry, weight)
             }
         };
