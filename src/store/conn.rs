@@ -1,96 +1,177 @@
 //! How the store hands its statements to the database: [`Db`] (the pool) and [`Txn`] (one
-//! transaction) are the [`ConnectionTrait`]s every query of `store` runs on. Both pass each
-//! statement on with its trailing `LIMIT` and `OFFSET` written as literals.
+//! transaction) are the [`ConnectionTrait`]s every query of `store` runs on.
 //!
-//! Why literals: SQLite's planner looks at the value bound to a `LIMIT` parameter, and a
-//! statement whose plan looked at a parameter is prepared again (parsed, planned, compiled)
-//! every time that parameter is bound, whatever the value. SeaORM binds every limit, `.one()`'s
-//! `LIMIT 1` included, so each key lookup and each read by id was compiled anew: a quarter of
-//! the service's CPU in an uncached `GetMcpServer`. With a literal the statement text is stable
-//! (limits are page sizes, a handful of values) and stays in sqlx's per-connection statement
-//! cache. PostgreSQL gets the same text, which only lets its planner see the limit.
+//! Two things happen on the way.
+//!
+//! **Literal limits.** Each statement's trailing `LIMIT` and `OFFSET` are written as literals.
+//! SQLite's planner looks at the value bound to a `LIMIT` parameter, and a statement whose plan
+//! looked at a parameter is prepared again (parsed, planned, compiled) every time that parameter
+//! is bound, whatever the value. SeaORM binds every limit, `.one()`'s `LIMIT 1` included, so each
+//! key lookup and each read by id was compiled anew: a quarter of the service's CPU in an
+//! uncached `GetMcpServer`. With a literal the statement text is stable (limits are page sizes,
+//! a handful of values) and stays in sqlx's per-connection statement cache. PostgreSQL gets the
+//! same text, which only lets its planner see the limit.
+//!
+//! **One SQLite writer at a time, queued here.** SQLite lets one connection write at a time; the
+//! others wait in its busy handler, which polls by sleeping (1, 2, 5, 10 … 100 ms). Under
+//! concurrent writes most of a write's time went to those sleeps while the lock was free. So on
+//! SQLite every write (a write transaction, or a writing statement on the pool) first takes
+//! [`WriteLock`], a FIFO queue in this process, and holds it until it commits or rolls back: the
+//! next writer starts the moment the last one ends. `BEGIN IMMEDIATE` and the busy timeout stay
+//! for writers of other processes (the `admin` CLI). PostgreSQL locks rows, not the database,
+//! and has no such lock.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, Statement, Value,
 };
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+/// How long a write waits for its turn before it fails, as SQLite's busy timeout.
+const WRITE_WAIT: Duration = Duration::from_secs(5);
+
+/// The turn to write to SQLite, one holder at a time, granted in request order.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct WriteLock(Arc<Mutex<()>>);
+
+impl WriteLock {
+    /// Waits for the turn to write (at most [`WRITE_WAIT`]).
+    async fn acquire(&self) -> Result<OwnedMutexGuard<()>, DbErr> {
+        // The uncontended case arms no timer.
+        if let Ok(guard) = self.0.clone().try_lock_owned() {
+            return Ok(guard);
+        }
+        tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
+            .await
+            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
+    }
+}
 
 /// The connection pool, as the store's queries see it.
 #[derive(Clone, Debug)]
-pub(crate) struct Db(pub(crate) DatabaseConnection);
+pub(crate) struct Db {
+    pub(crate) pool: DatabaseConnection,
+    /// SQLite only.
+    writer: Option<WriteLock>,
+}
 
-/// One transaction, as the store's queries see it. Commits only through [`Txn::commit`]; dropped
-/// without it, it rolls back.
-#[derive(Debug)]
-pub(crate) struct Txn(DatabaseTransaction);
-
-impl Txn {
-    pub(crate) fn new(txn: DatabaseTransaction) -> Self {
-        Self(txn)
+impl Db {
+    pub(crate) fn new(pool: DatabaseConnection) -> Self {
+        let writer = (pool.get_database_backend() == DbBackend::Sqlite).then(WriteLock::default);
+        Self { pool, writer }
     }
 
+    /// Starts a transaction with `options`; a write transaction (`write`)
+    /// first waits for its turn on SQLite and keeps it until it ends.
+    pub(crate) async fn begin(
+        &self,
+        options: sea_orm::TransactionOptions,
+        write: bool,
+    ) -> Result<Txn, DbErr> {
+        use sea_orm::TransactionTrait;
+        let turn = match (&self.writer, write) {
+            (Some(writer), true) => Some(writer.acquire().await?),
+            _ => None,
+        };
+        let txn = self.pool.begin_with_options(options).await?;
+        Ok(Txn { txn, _turn: turn })
+    }
+
+    /// The turn to write, for a writing statement on the pool (SQLite).
+    async fn turn_for(&self, sql: &str) -> Result<Option<OwnedMutexGuard<()>>, DbErr> {
+        match &self.writer {
+            Some(writer) if writes(sql) => Ok(Some(writer.acquire().await?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Whether `sql` changes rows (`INSERT`, `UPDATE`, `DELETE`, `REPLACE`).
+fn writes(sql: &str) -> bool {
+    let verb = sql.trim_start().get(..7).unwrap_or_default();
+    ["INSERT ", "UPDATE ", "DELETE ", "REPLACE"]
+        .iter()
+        .any(|w| verb.eq_ignore_ascii_case(w))
+}
+
+/// One transaction, as the store's queries see it. Commits only through [`Txn::commit`]; dropped
+/// without it, it rolls back. A write transaction on SQLite holds the turn to write until then.
+#[derive(Debug)]
+pub(crate) struct Txn {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Txn {
     /// Commits the transaction.
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
-        self.0.commit().await
+        self.txn.commit().await
     }
 
     /// Rolls the transaction back.
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
-        self.0.rollback().await
+        self.txn.rollback().await
     }
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Db {
     fn get_database_backend(&self) -> DbBackend {
-        self.0.get_database_backend()
+        self.pool.get_database_backend()
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.0.execute_raw(literal_limits(stmt)).await
+        let _turn = self.turn_for(&stmt.sql).await?;
+        self.pool.execute_raw(literal_limits(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.0.execute_unprepared(sql).await
+        self.pool.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.0.query_one_raw(literal_limits(stmt)).await
+        // `UPDATE … RETURNING` is a write read through a query.
+        let _turn = self.turn_for(&stmt.sql).await?;
+        self.pool.query_one_raw(literal_limits(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.0.query_all_raw(literal_limits(stmt)).await
+        let _turn = self.turn_for(&stmt.sql).await?;
+        self.pool.query_all_raw(literal_limits(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
-        self.0.support_returning()
+        self.pool.support_returning()
     }
 }
 
 #[async_trait::async_trait]
 impl ConnectionTrait for Txn {
     fn get_database_backend(&self) -> DbBackend {
-        self.0.get_database_backend()
+        self.txn.get_database_backend()
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.0.execute_raw(literal_limits(stmt)).await
+        self.txn.execute_raw(literal_limits(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.0.execute_unprepared(sql).await
+        self.txn.execute_unprepared(sql).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.0.query_one_raw(literal_limits(stmt)).await
+        self.txn.query_one_raw(literal_limits(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.0.query_all_raw(literal_limits(stmt)).await
+        self.txn.query_all_raw(literal_limits(stmt)).await
     }
 
     fn support_returning(&self) -> bool {
-        self.0.support_returning()
+        self.txn.support_returning()
     }
 }
 
@@ -152,7 +233,7 @@ mod tests {
     use sea_orm::sea_query::{Expr, ExprTrait, Query};
     use sea_orm::{DbBackend, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Value};
 
-    use super::literal_limits;
+    use super::{literal_limits, writes};
     use crate::store::entities::api_key;
 
     #[test]
@@ -209,5 +290,18 @@ mod tests {
         let before = (stmt.sql.clone(), stmt.values.clone());
         let stmt = literal_limits(stmt);
         assert_eq!((stmt.sql, stmt.values), before);
+    }
+
+    #[test]
+    fn writing_statements_are_told_from_reads() {
+        assert!(writes("INSERT INTO t VALUES (1)"));
+        assert!(writes("  update t SET a = 1"));
+        assert!(writes("DELETE FROM t"));
+        assert!(writes(
+            "UPDATE mcp_servers SET lease_owner = $1 WHERE id IN (SELECT id FROM x) RETURNING id"
+        ));
+        assert!(!writes("SELECT * FROM t"));
+        assert!(!writes("WITH x AS (SELECT 1) SELECT * FROM x"));
+        assert!(!writes("UPD"));
     }
 }

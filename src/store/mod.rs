@@ -77,7 +77,7 @@ impl Store {
         // replicas write too, so caches wait for the change listener.
         let generations = Arc::new(Generations::new(url.starts_with("sqlite:")));
         Ok(Self {
-            db: Db(db),
+            db: Db::new(db),
             generations,
         })
     }
@@ -156,31 +156,29 @@ impl Store {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.db.0, None)
+        Migrator::up(&self.db.pool, None)
             .await
             .context("cannot apply database migrations")
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.db.0.ping().await.map_err(Error::from)
+        self.db.pool.ping().await.map_err(Error::from)
     }
 
-    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
-    /// deferred transaction that reads before it writes cannot wait for the
-    /// write lock (SQLite answers BUSY at once, whatever the busy timeout),
-    /// so concurrent syncs and writes would fail instead of queueing.
+    /// Starts a write transaction. On SQLite it first waits for this
+    /// process's turn to write ([`conn::WriteLock`]), then is `BEGIN
+    /// IMMEDIATE`: a deferred transaction that reads before it writes cannot
+    /// wait for the write lock (SQLite answers BUSY at once, whatever the
+    /// busy timeout), so a writer of another process would make it fail
+    /// instead of queueing.
     pub(crate) async fn begin_write(&self) -> Result<Txn, DbErr> {
-        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-        let txn = self
-            .db
-            .0
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await?;
-        Ok(Txn::new(txn))
+        use sea_orm::{SqliteTransactionMode, TransactionOptions};
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin(options, true).await
     }
 
     /// Starts a read-only transaction whose statements all see one snapshot:
@@ -188,7 +186,7 @@ impl Store {
     /// is a snapshot. For reads that combine rows written together, such as
     /// a pack and its members.
     pub(crate) async fn begin_snapshot(&self) -> Result<Txn, DbErr> {
-        use sea_orm::{AccessMode, IsolationLevel, TransactionOptions, TransactionTrait};
+        use sea_orm::{AccessMode, IsolationLevel, TransactionOptions};
         let options = match self.backend() {
             DbBackend::Postgres => TransactionOptions {
                 isolation_level: Some(IsolationLevel::RepeatableRead),
@@ -197,20 +195,20 @@ impl Store {
             },
             _ => TransactionOptions::default(),
         };
-        Ok(Txn::new(self.db.0.begin_with_options(options).await?))
+        self.db.begin(options, false).await
     }
 
     /// Whether the database answers a trivial query within `timeout`.
     pub async fn answers_within(&self, timeout: Duration) -> bool {
         matches!(
-            tokio::time::timeout(timeout, self.db.0.ping()).await,
+            tokio::time::timeout(timeout, self.db.pool.ping()).await,
             Ok(Ok(()))
         )
     }
 
     /// Closes the connection pool, waiting for connections in use to return.
     pub async fn close(self) -> Result<(), DbErr> {
-        self.db.0.close().await
+        self.db.pool.close().await
     }
 
     /// Returns which database engine this store talks to.
