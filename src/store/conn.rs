@@ -12,80 +12,59 @@
 //! a handful of values) and stays in sqlx's per-connection statement cache. PostgreSQL gets the
 //! same text, which only lets its planner see the limit.
 //!
-//! **One SQLite writer at a time, queued here.** SQLite lets one connection write at a time; the
-//! others wait in its busy handler, which polls by sleeping (1, 2, 5, 10 … 100 ms). Under
-//! concurrent writes most of a write's time went to those sleeps while the lock was free. So on
-//! SQLite every write (a write transaction, or a writing statement on the pool) first takes
-//! [`WriteLock`], a FIFO queue in this process, and holds it until it commits or rolls back: the
-//! next writer starts the moment the last one ends. `BEGIN IMMEDIATE` and the busy timeout stay
-//! for writers of other processes (the `admin` CLI). PostgreSQL locks rows, not the database,
-//! and has no such lock.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! **SQLite writes go through [`GroupCommit`].** Every write transaction, and every writing
+//! statement on the pool, is a savepoint in a shared transaction that one `COMMIT` ends (see
+//! `group_commit.rs`). PostgreSQL writes are plain transactions: it locks rows, not the
+//! database, and syncs concurrent commits together by itself.
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
     QueryResult, Statement, Value,
 };
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
-/// How long a write waits for its turn before it fails, as SQLite's busy timeout.
-const WRITE_WAIT: Duration = Duration::from_secs(5);
-
-/// The turn to write to SQLite, one holder at a time, granted in request order.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct WriteLock(Arc<Mutex<()>>);
-
-impl WriteLock {
-    /// Waits for the turn to write (at most [`WRITE_WAIT`]).
-    async fn acquire(&self) -> Result<OwnedMutexGuard<()>, DbErr> {
-        // The uncontended case arms no timer.
-        if let Ok(guard) = self.0.clone().try_lock_owned() {
-            return Ok(guard);
-        }
-        tokio::time::timeout(WRITE_WAIT, self.0.clone().lock_owned())
-            .await
-            .map_err(|_| DbErr::ConnectionAcquire(sea_orm::ConnAcquireErr::Timeout))
-    }
-}
+use crate::store::group_commit::{GroupCommit, Member};
 
 /// The connection pool, as the store's queries see it.
 #[derive(Clone, Debug)]
 pub(crate) struct Db {
     pub(crate) pool: DatabaseConnection,
     /// SQLite only.
-    writer: Option<WriteLock>,
+    group: Option<GroupCommit>,
 }
 
 impl Db {
     pub(crate) fn new(pool: DatabaseConnection) -> Self {
-        let writer = (pool.get_database_backend() == DbBackend::Sqlite).then(WriteLock::default);
-        Self { pool, writer }
+        let group = (pool.get_database_backend() == DbBackend::Sqlite)
+            .then(|| GroupCommit::new(pool.clone()));
+        Self { pool, group }
     }
 
-    /// Starts a transaction with `options`; a write transaction (`write`)
-    /// first waits for its turn on SQLite and keeps it until it ends.
+    /// Starts a transaction with `options`; on SQLite a write transaction (`write`) is a
+    /// savepoint in the open group commit instead.
     pub(crate) async fn begin(
         &self,
         options: sea_orm::TransactionOptions,
         write: bool,
     ) -> Result<Txn, DbErr> {
         use sea_orm::TransactionTrait;
-        let turn = match (&self.writer, write) {
-            (Some(writer), true) => Some(writer.acquire().await?),
-            _ => None,
-        };
-        let txn = self.pool.begin_with_options(options).await?;
-        Ok(Txn { txn, _turn: turn })
+        match (&self.group, write) {
+            (Some(group), true) => {
+                let (txn, member) = group.begin().await?;
+                Ok(Txn {
+                    txn,
+                    member: Some(member),
+                })
+            }
+            _ => Ok(Txn {
+                txn: self.pool.begin_with_options(options).await?,
+                member: None,
+            }),
+        }
     }
 
-    /// The turn to write, for a writing statement on the pool (SQLite).
-    async fn turn_for(&self, sql: &str) -> Result<Option<OwnedMutexGuard<()>>, DbErr> {
-        match &self.writer {
-            Some(writer) if writes(sql) => Ok(Some(writer.acquire().await?)),
-            _ => Ok(None),
-        }
+    /// A writing statement on the pool, on SQLite: a write of its own in the group commit.
+    fn group_for(&self, sql: &str) -> Option<&GroupCommit> {
+        self.group.as_ref().filter(|_| writes(sql))
     }
 }
 
@@ -97,23 +76,65 @@ fn writes(sql: &str) -> bool {
         .any(|w| verb.eq_ignore_ascii_case(w))
 }
 
+/// Runs `run` as a write of its own in `group` and commits it.
+async fn alone<T, F>(group: &GroupCommit, run: F) -> Result<T, DbErr>
+where
+    F: AsyncFnOnce(&Txn) -> Result<T, DbErr>,
+{
+    let (txn, member) = group.begin().await?;
+    let txn = Txn {
+        txn,
+        member: Some(member),
+    };
+    let out = run(&txn).await?;
+    txn.commit().await?;
+    Ok(out)
+}
+
 /// One transaction, as the store's queries see it. Commits only through [`Txn::commit`]; dropped
-/// without it, it rolls back. A write transaction on SQLite holds the turn to write until then.
+/// without it, it rolls back. On SQLite a write transaction is a savepoint of a group commit.
 #[derive(Debug)]
 pub(crate) struct Txn {
+    /// Declared first, so that when dropped it rolls back before `member` gives the turn up.
     txn: DatabaseTransaction,
-    _turn: Option<OwnedMutexGuard<()>>,
+    member: Option<Member>,
 }
 
 impl Txn {
-    /// Commits the transaction.
+    /// Commits the transaction: on SQLite, releases the savepoint and returns once the group
+    /// commit holding it is durable.
     pub(crate) async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let Self { txn, member } = self;
+        let released = txn.commit().await;
+        match member {
+            Some(member) => {
+                if let Err(err) = &released {
+                    member.failed(err);
+                }
+                released?;
+                member.committed().await
+            }
+            None => released,
+        }
     }
 
     /// Rolls the transaction back.
     pub(crate) async fn rollback(self) -> Result<(), DbErr> {
-        self.txn.rollback().await
+        let Self { txn, member } = self;
+        let result = txn.rollback().await;
+        if let (Some(member), Err(err)) = (&member, &result) {
+            member.failed(err);
+        }
+        drop(member);
+        result
+    }
+
+    /// Notes a failed statement for the group commit.
+    fn check<T>(&self, result: Result<T, DbErr>) -> Result<T, DbErr> {
+        if let (Some(member), Err(err)) = (&self.member, &result) {
+            member.failed(err);
+        }
+        result
     }
 }
 
@@ -124,8 +145,10 @@ impl ConnectionTrait for Db {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let _turn = self.turn_for(&stmt.sql).await?;
-        self.pool.execute_raw(literal_limits(stmt)).await
+        match self.group_for(&stmt.sql) {
+            Some(group) => alone(group, async |txn| txn.execute_raw(stmt).await).await,
+            None => self.pool.execute_raw(literal_limits(stmt)).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
@@ -134,13 +157,17 @@ impl ConnectionTrait for Db {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         // `UPDATE … RETURNING` is a write read through a query.
-        let _turn = self.turn_for(&stmt.sql).await?;
-        self.pool.query_one_raw(literal_limits(stmt)).await
+        match self.group_for(&stmt.sql) {
+            Some(group) => alone(group, async |txn| txn.query_one_raw(stmt).await).await,
+            None => self.pool.query_one_raw(literal_limits(stmt)).await,
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let _turn = self.turn_for(&stmt.sql).await?;
-        self.pool.query_all_raw(literal_limits(stmt)).await
+        match self.group_for(&stmt.sql) {
+            Some(group) => alone(group, async |txn| txn.query_all_raw(stmt).await).await,
+            None => self.pool.query_all_raw(literal_limits(stmt)).await,
+        }
     }
 
     fn support_returning(&self) -> bool {
@@ -155,19 +182,19 @@ impl ConnectionTrait for Txn {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.txn.execute_raw(literal_limits(stmt)).await
+        self.check(self.txn.execute_raw(literal_limits(stmt)).await)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
+        self.check(self.txn.execute_unprepared(sql).await)
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.txn.query_one_raw(literal_limits(stmt)).await
+        self.check(self.txn.query_one_raw(literal_limits(stmt)).await)
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(literal_limits(stmt)).await
+        self.check(self.txn.query_all_raw(literal_limits(stmt)).await)
     }
 
     fn support_returning(&self) -> bool {

@@ -6,6 +6,7 @@ mod audit;
 mod conn;
 mod entities;
 mod generations;
+mod group_commit;
 mod leases;
 mod organizations;
 mod packs;
@@ -166,12 +167,12 @@ impl Store {
         self.db.pool.ping().await.map_err(Error::from)
     }
 
-    /// Starts a write transaction. On SQLite it first waits for this
-    /// process's turn to write ([`conn::WriteLock`]), then is `BEGIN
+    /// Starts a write transaction. On SQLite it is a savepoint in the open
+    /// group commit (`group_commit.rs`), whose transaction is `BEGIN
     /// IMMEDIATE`: a deferred transaction that reads before it writes cannot
     /// wait for the write lock (SQLite answers BUSY at once, whatever the
     /// busy timeout), so a writer of another process would make it fail
-    /// instead of queueing.
+    /// instead of queueing. Its commit returns once the group's is durable.
     pub(crate) async fn begin_write(&self) -> Result<Txn, DbErr> {
         use sea_orm::{SqliteTransactionMode, TransactionOptions};
         let options = TransactionOptions {
