@@ -128,6 +128,21 @@ pub struct RunArgs {
     /// Concurrency of the 32 connections × 16 streams cells (ceiling, GetMcpServer, ResolvePack).
     #[arg(long, default_value_t = 512)]
     pub wide_concurrency: usize,
+    /// Read cells to run, comma-separated (all by default): get, list-first, list-deep, get-pack,
+    /// resolve, resolve-hot, list-small.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "get,list-first,list-deep,get-pack,resolve,resolve-hot,list-small"
+    )]
+    pub read_ops: Vec<String>,
+    /// Write cells to run, comma-separated (all by default): create, update, add-pack-server.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "create,update,add-pack-server"
+    )]
+    pub write_ops: Vec<String>,
     /// Concurrency levels of the write benchmarks.
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     pub write_concurrency: Vec<usize>,

@@ -727,6 +727,19 @@ impl ReadOp {
             Self::ResolveHot => "ResolvePack (100 hot packs)",
         }
     }
+
+    /// The name `--read-ops` selects it by.
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Get => "get",
+            Self::ListFirst => "list-first",
+            Self::ListFirstSmall => "list-small",
+            Self::ListDeep => "list-deep",
+            Self::GetPack => "get-pack",
+            Self::Resolve => "resolve",
+            Self::ResolveHot => "resolve-hot",
+        }
+    }
 }
 
 const GET_MCP_SERVER: &str = "/mcpregistry.v1.McpServerService/GetMcpServer";
@@ -1037,16 +1050,22 @@ async fn backend_suite_on(
             report,
         )
         .await;
-        let c = 32.min(args.read_concurrency.iter().copied().max().unwrap_or(32));
-        let (m, cpu) = read_cell(args, pid, &channels, &data, ReadOp::ListFirstSmall, c).await;
-        let ceiling = report.ceiling.clone();
-        report.reads.push(row(
-            backend,
-            ReadOp::ListFirstSmall.name(),
-            m,
-            cpu,
-            &ceiling,
-        ));
+        if args
+            .read_ops
+            .iter()
+            .any(|o| o == ReadOp::ListFirstSmall.flag())
+        {
+            let c = 32.min(args.read_concurrency.iter().copied().max().unwrap_or(32));
+            let (m, cpu) = read_cell(args, pid, &channels, &data, ReadOp::ListFirstSmall, c).await;
+            let ceiling = report.ceiling.clone();
+            report.reads.push(row(
+                backend,
+                ReadOp::ListFirstSmall.name(),
+                m,
+                cpu,
+                &ceiling,
+            ));
+        }
         match query_evidence(db, &data).await {
             Ok(v) => report
                 .evidence
@@ -1084,11 +1103,14 @@ async fn backend_suite_on(
                 .map(|_| AtomicUsize::new(args.pack_pool))
                 .collect(),
         );
-        for (op, name) in [
-            (WriteOp::Create, "CreateMcpServer"),
-            (WriteOp::Update, "UpdateMcpServer"),
-            (WriteOp::AddPackServer, "AddPackServer"),
+        for (op, name, flag) in [
+            (WriteOp::Create, "CreateMcpServer", "create"),
+            (WriteOp::Update, "UpdateMcpServer", "update"),
+            (WriteOp::AddPackServer, "AddPackServer", "add-pack-server"),
         ] {
+            if !args.write_ops.iter().any(|o| o == flag) {
+                continue;
+            }
             for &c in &args.write_concurrency {
                 let (m, cpu) = write_cell(args, pid, &channels, &data, &counters, op, c).await;
                 report.writes.push(row(backend, name, m, cpu, &[]));
@@ -1153,11 +1175,14 @@ async fn read_pass(
         ReadOp::ResolveHot,
     ];
     for op in ops {
+        if !args.read_ops.iter().any(|o| o == op.flag()) {
+            continue;
+        }
         let mut levels = levels.to_vec();
         if op == ReadOp::ResolveHot {
             levels.retain(|&c| c == 32);
         }
-        if op != ReadOp::GetPack {
+        if op != ReadOp::GetPack && !levels.contains(&args.wide_concurrency) {
             levels.push(args.wide_concurrency);
         }
         for c in levels {

@@ -271,7 +271,10 @@ async fn measure(db: &Db, args: &SearchArgs) -> anyhow::Result<()> {
             servers(None, Some("create_issue")),
         ),
     ] {
-        let (hits, p50, p99) = timed(args.samples, || store.list_servers(&query, &first)).await?;
+        let (hits, p50, p99) = timed(args.samples, || {
+            store.list_servers(&query, &first, Some(&org))
+        })
+        .await?;
         println!("| {label} | {hits} | {p50:.1} | {p99:.1} |");
     }
     let team = PackFilter {

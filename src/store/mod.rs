@@ -3,8 +3,10 @@
 
 mod api_keys;
 mod audit;
+mod conn;
 mod entities;
 mod generations;
+mod group_commit;
 mod leases;
 mod oauth;
 mod organizations;
@@ -30,14 +32,15 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DbBackend, DbErr};
 
 use crate::error::Error;
+use crate::store::conn::{Db, Txn};
 
 /// Handle to the database. Cheap to clone: clones share one connection pool.
 #[derive(Clone, Debug)]
 pub struct Store {
-    db: DatabaseConnection,
+    db: Db,
     generations: Arc<Generations>,
 }
 
@@ -53,6 +56,11 @@ impl Store {
             .sqlx_logging(false)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5));
+        // sqlx pings a connection before handing it out unless told not to:
+        // a round trip to the SQLite worker thread or to PostgreSQL for every
+        // statement. Only a connection idle for a while is checked; one that
+        // broke in use is dropped when it is returned.
+        options.test_before_acquire_if_idle_for(Duration::from_secs(30));
         if url.starts_with("sqlite:") {
             options
                 .max_connections(8)
@@ -72,7 +80,10 @@ impl Store {
         // SQLite has one serving process per file; on PostgreSQL other
         // replicas write too, so caches wait for the change listener.
         let generations = Arc::new(Generations::new(url.starts_with("sqlite:")));
-        Ok(Self { db, generations })
+        Ok(Self {
+            db: Db::new(db),
+            generations,
+        })
     }
 
     /// The change generations the read caches check against; bumped by
@@ -149,36 +160,37 @@ impl Store {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        Migrator::up(&self.db, None)
+        Migrator::up(&self.db.pool, None)
             .await
             .context("cannot apply database migrations")
     }
 
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.db.ping().await.map_err(Error::from)
+        self.db.pool.ping().await.map_err(Error::from)
     }
 
-    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a
-    /// deferred transaction that reads before it writes cannot wait for the
-    /// write lock (SQLite answers BUSY at once, whatever the busy timeout),
-    /// so concurrent syncs and writes would fail instead of queueing.
-    pub(crate) async fn begin_write(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
-        self.db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
-            .await
+    /// Starts a write transaction. On SQLite it is a savepoint in the open
+    /// group commit (`group_commit.rs`), whose transaction is `BEGIN
+    /// IMMEDIATE`: a deferred transaction that reads before it writes cannot
+    /// wait for the write lock (SQLite answers BUSY at once, whatever the
+    /// busy timeout), so a writer of another process would make it fail
+    /// instead of queueing. Its commit returns once the group's is durable.
+    pub(crate) async fn begin_write(&self) -> Result<Txn, DbErr> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions};
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin(options, true).await
     }
 
     /// Starts a read-only transaction whose statements all see one snapshot:
     /// REPEATABLE READ on PostgreSQL; on SQLite (WAL) every read transaction
     /// is a snapshot. For reads that combine rows written together, such as
     /// a pack and its members.
-    pub(crate) async fn begin_snapshot(&self) -> Result<sea_orm::DatabaseTransaction, DbErr> {
-        use sea_orm::{AccessMode, IsolationLevel, TransactionOptions, TransactionTrait};
+    pub(crate) async fn begin_snapshot(&self) -> Result<Txn, DbErr> {
+        use sea_orm::{AccessMode, IsolationLevel, TransactionOptions};
         let options = match self.backend() {
             DbBackend::Postgres => TransactionOptions {
                 isolation_level: Some(IsolationLevel::RepeatableRead),
@@ -187,20 +199,20 @@ impl Store {
             },
             _ => TransactionOptions::default(),
         };
-        self.db.begin_with_options(options).await
+        self.db.begin(options, false).await
     }
 
     /// Whether the database answers a trivial query within `timeout`.
     pub async fn answers_within(&self, timeout: Duration) -> bool {
         matches!(
-            tokio::time::timeout(timeout, self.db.ping()).await,
+            tokio::time::timeout(timeout, self.db.pool.ping()).await,
             Ok(Ok(()))
         )
     }
 
     /// Closes the connection pool, waiting for connections in use to return.
     pub async fn close(self) -> Result<(), DbErr> {
-        self.db.close().await
+        self.db.pool.close().await
     }
 
     /// Returns which database engine this store talks to.

@@ -9,9 +9,9 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, anyhow};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
@@ -28,12 +28,13 @@ use crate::store::entities::{
 use crate::store::servers::{find_server, find_server_by_name, find_servers};
 use std::sync::{Arc, Mutex};
 
+use crate::store::conn::Txn;
 use crate::store::search::text_match;
 use crate::store::{Generations, Store, Topic, unique_violation};
 
 /// A transaction holding the write lock of one organization's packs.
 pub struct OrgWrite {
-    txn: DatabaseTransaction,
+    txn: Txn,
     organization: Organization,
     generations: Arc<Generations>,
     /// Servers deleted in this transaction, for the caches after commit.
@@ -72,13 +73,10 @@ impl Store {
     }
 
     /// Returns the pack with `id` and its members.
-    /// The pack row and its members come from one snapshot, so the version
-    /// (and etag) always matches the members.
+    /// The pack row and its members come from one statement, hence one
+    /// snapshot, so the version (and etag) always matches the members.
     pub async fn get_pack(&self, id: &str) -> Result<Option<Pack>, Error> {
-        let snapshot = self.begin_snapshot().await?;
-        let pack = find_pack(&snapshot, id).await?;
-        snapshot.commit().await?;
-        Ok(pack)
+        find_pack(&self.db, id).await
     }
 
     /// Returns which of `ids` are packs of `organization_id`.
@@ -218,13 +216,27 @@ impl Store {
         if server_ids.is_empty() {
             return Ok(out);
         }
+        // Members by server first (`pack_members_server_id_idx`), then each
+        // pack's organization: with a join, SQLite walks every pack of the
+        // organization instead, probing each for the servers.
         let rows: Vec<(String, String)> = pack_member::Entity::find()
             .select_only()
             .column(pack_member::Column::ServerId)
             .column(pack_member::Column::PackId)
-            .inner_join(pack::Entity)
-            .filter(pack::Column::OrganizationId.eq(organization_id))
             .filter(pack_member::Column::ServerId.is_in(server_ids.iter().map(String::as_str)))
+            .filter(Expr::exists(
+                sea_orm::sea_query::Query::select()
+                    .expr(Expr::val(1))
+                    .from(pack::Entity)
+                    .and_where(
+                        Expr::col((pack::Entity, pack::Column::Id))
+                            .equals((pack_member::Entity, pack_member::Column::PackId)),
+                    )
+                    .and_where(
+                        Expr::col((pack::Entity, pack::Column::OrganizationId)).eq(organization_id),
+                    )
+                    .to_owned(),
+            ))
             .order_by_asc(pack_member::Column::PackId)
             .into_tuple()
             .all(&self.db)
@@ -529,13 +541,58 @@ impl OrgWrite {
     }
 }
 
+/// Columns of a member in [`find_pack`]'s rows (NULL for a pack without members).
+const MEMBER_SERVER: &str = "member_server_id";
+const MEMBER_SETTINGS: &str = "member_tool_settings";
+const MEMBER_NAME: &str = "member_server_name";
+
+/// Returns the pack with `id` and its members in one statement: the pack's
+/// row joined with each member (in position order) and its server's current
+/// name; a pack without members is one row whose member columns are NULL.
 async fn find_pack<C: ConnectionTrait>(db: &C, id: &str) -> Result<Option<Pack>, Error> {
-    let Some(row) = pack::Entity::find_by_id(id.to_owned()).one(db).await? else {
+    use sea_orm::{JoinType, RelationTrait};
+    let to_server: sea_orm::RelationDef = pack_member::Entity::belongs_to(mcp_server::Entity)
+        .from(pack_member::Column::ServerId)
+        .to(mcp_server::Column::Id)
+        .into();
+    let select = pack::Entity::find_by_id(id.to_owned())
+        .column_as(pack_member::Column::ServerId, MEMBER_SERVER)
+        .column_as(pack_member::Column::ToolSettings, MEMBER_SETTINGS)
+        .column_as(mcp_server::Column::Name, MEMBER_NAME)
+        .join_rev(JoinType::LeftJoin, pack_member::Relation::Pack.def())
+        .join(JoinType::LeftJoin, to_server)
+        .order_by_asc(pack_member::Column::Position);
+    let rows = db
+        .query_all_raw(select.build(db.get_database_backend()))
+        .await?;
+    let Some(first) = rows.first() else {
         return Ok(None);
     };
-    let mut members = members_of(db, std::slice::from_ref(&row.id)).await?;
-    let m = members.remove(&row.id).unwrap_or_default();
-    Ok(Some(pack_to_domain(row, m)))
+    let row = pack::Model::from_query_result(first, "")?;
+    let mut members = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let Some(server_id) = r.try_get::<Option<String>>("", MEMBER_SERVER)? else {
+            continue;
+        };
+        let settings: String = r.try_get("", MEMBER_SETTINGS)?;
+        let name: Option<String> = r.try_get("", MEMBER_NAME)?;
+        members.push(Member {
+            settings: parse_settings(&row.id, &server_id, &settings)?,
+            name: name.unwrap_or_default(),
+            server_id,
+        });
+    }
+    Ok(Some(pack_to_domain(row, members)))
+}
+
+fn parse_settings(
+    pack_id: &str,
+    server_id: &str,
+    json: &str,
+) -> Result<crate::registry::packs::ToolSettings, Error> {
+    serde_json::from_str(json)
+        .with_context(|| format!("member {server_id} of pack {pack_id} has invalid tool_settings"))
+        .map_err(Error::internal)
 }
 
 /// Returns the ordered members (with current server names) of each pack, in
@@ -573,14 +630,7 @@ async fn members_of<C: ConnectionTrait>(
     };
     for row in rows {
         let name = names.get(&row.server_id).cloned().unwrap_or_default();
-        let settings = serde_json::from_str(&row.tool_settings)
-            .with_context(|| {
-                format!(
-                    "member {} of pack {} has invalid tool_settings",
-                    row.server_id, row.pack_id
-                )
-            })
-            .map_err(Error::internal)?;
+        let settings = parse_settings(&row.pack_id, &row.server_id, &row.tool_settings)?;
         out.entry(row.pack_id).or_default().push(Member {
             server_id: row.server_id,
             name,

@@ -6,8 +6,8 @@ use anyhow::{Context, anyhow};
 use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -87,6 +87,32 @@ impl Store {
     /// Returns the server with `id`.
     pub async fn get_server(&self, id: &str) -> Result<Option<McpServer>, Error> {
         find_server(&self.db, id).await
+    }
+
+    /// Returns the server with `id` and, when `packs_of` names an
+    /// organization, the ids of its packs holding the server (in id order),
+    /// read in one statement.
+    pub async fn get_server_with_packs(
+        &self,
+        id: &str,
+        packs_of: Option<&str>,
+    ) -> Result<Option<(McpServer, Vec<String>)>, Error> {
+        let select = Entity::find_by_id(id.to_owned());
+        Ok(with_pack_ids(&self.db, select, packs_of).await?.pop())
+    }
+
+    /// Returns the server named `name` in `scope`, with its pack ids as
+    /// [`Store::get_server_with_packs`] does.
+    pub async fn get_server_by_name_with_packs(
+        &self,
+        scope: &str,
+        name: &str,
+        packs_of: Option<&str>,
+    ) -> Result<Option<(McpServer, Vec<String>)>, Error> {
+        let select = Entity::find()
+            .filter(Column::Scope.eq(scope))
+            .filter(Column::Name.eq(name));
+        Ok(with_pack_ids(&self.db, select, packs_of).await?.pop())
     }
 
     /// Returns the server named `name` in `scope` (an organization id or `catalog`).
@@ -169,12 +195,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Lists servers in id (= creation) order after the page cursor.
+    /// Lists servers in id (= creation) order after the page cursor, each
+    /// with the ids of `packs_of`'s packs holding it (empty without
+    /// `packs_of`), read in the page's statement.
     pub async fn list_servers(
         &self,
         query: &ServerQuery,
         page: &PageRequest<String>,
-    ) -> Result<Page<McpServer, String>, Error> {
+        packs_of: Option<&str>,
+    ) -> Result<Page<(McpServer, Vec<String>), String>, Error> {
         if query.scopes.is_empty() {
             return Ok(Page {
                 items: Vec::new(),
@@ -224,11 +253,11 @@ impl Store {
         if let Some(after) = &page.after {
             select = select.filter(Column::Id.gt(after.as_str()));
         }
-        let mut rows = select.limit(page.limit + 1).all(&self.db).await?;
+        let mut rows = with_pack_ids(&self.db, select.limit(page.limit + 1), packs_of).await?;
         let total = Entity::find().filter(condition).count(&self.db).await?;
-        let next = page.cut(&mut rows, |row| row.id.clone());
+        let next = page.cut(&mut rows, |(server, _)| server.id.clone());
         Ok(Page {
-            items: rows.into_iter().map(to_domain).collect::<Result<_, _>>()?,
+            items: rows,
             next,
             total,
         })
@@ -545,6 +574,57 @@ pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
         .exec(txn)
         .await?;
     Ok(())
+}
+
+/// The column [`with_pack_ids`] adds: the pack ids, comma-separated.
+const PACK_IDS: &str = "pack_ids";
+
+/// Runs `select` (servers) and returns each server with the ids of the
+/// packs of organization `packs_of` holding it, sorted; without `packs_of`,
+/// with none. The ids come from a correlated subquery in the same
+/// statement (ids have no commas), so a read by id is one statement.
+async fn with_pack_ids<C: ConnectionTrait>(
+    db: &C,
+    mut select: sea_orm::Select<Entity>,
+    packs_of: Option<&str>,
+) -> Result<Vec<(McpServer, Vec<String>)>, Error> {
+    let backend = db.get_database_backend();
+    if let Some(org) = packs_of {
+        // sea-query numbers `$1` into the statement's placeholders on
+        // PostgreSQL, where `?` is an operator.
+        let (aggregate, org_param) = match backend {
+            sea_orm::DbBackend::Postgres => ("string_agg(pm.pack_id, ',')", "$1"),
+            _ => ("group_concat(pm.pack_id, ',')", "?"),
+        };
+        select = select.expr_as(
+            Expr::cust_with_values(
+                // Members by server first (`pack_members_server_id_idx`), then each
+                // pack's organization: a join lets SQLite walk all the
+                // organization's packs instead, probing each for the server.
+                format!(
+                    "(SELECT {aggregate} FROM pack_members AS pm WHERE pm.server_id = mcp_servers.id \
+                     AND EXISTS (SELECT 1 FROM packs AS p WHERE p.id = pm.pack_id AND p.organization_id = {org_param}))"
+                ),
+                [org],
+            ),
+            PACK_IDS,
+        );
+    }
+    let rows = db.query_all_raw(select.build(backend)).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let server = to_domain(mcp_server::Model::from_query_result(&row, "")?)?;
+        let mut packs: Vec<String> = match packs_of {
+            Some(_) => row
+                .try_get::<Option<String>>("", PACK_IDS)?
+                .map(|ids| ids.split(',').map(str::to_owned).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        packs.sort_unstable();
+        out.push((server, packs));
+    }
+    Ok(out)
 }
 
 /// Returns the server with `id` on any connection (pool or transaction).

@@ -97,6 +97,64 @@ async fn a_duplicate_name_already_exists_only_within_the_organization(app: TestA
     app.create_server(&b.admin, server("github")).await;
 }
 
+/// Concurrent writes share commits on SQLite (group commit): a write that
+/// fails in the same commit as others (here a taken name) fails alone, and
+/// every write that succeeded is stored with its audit event.
+async fn concurrent_creates_succeed_or_fail_each_on_its_own(app: TestApp) {
+    let org = app.org("busy", Plan::Enterprise).await;
+    app.create_server(&org.admin, server("taken")).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..48 {
+        let mut servers = app.servers_as(&org.admin);
+        let name = if i % 4 == 0 {
+            "taken".to_owned()
+        } else {
+            format!("s-{i}")
+        };
+        calls.spawn(async move {
+            let result = servers
+                .create_mcp_server(pb::CreateMcpServerRequest {
+                    mcp_server: Some(server(&name)),
+                })
+                .await;
+            (name, result)
+        });
+    }
+    let mut created = Vec::new();
+    while let Some(joined) = calls.join_next().await {
+        let (name, result) = joined.expect("call");
+        if name == "taken" {
+            assert_error(result, Code::AlreadyExists, "ALREADY_EXISTS");
+        } else {
+            created.push(result.expect("a free name is created").into_inner().id);
+        }
+    }
+    assert_eq!(created.len(), 36);
+    let listed = app
+        .servers_as(&org.admin)
+        .list_mcp_servers(pb::ListMcpServersRequest {
+            page_size: 100,
+            ..Default::default()
+        })
+        .await
+        .expect("list")
+        .into_inner();
+    assert_eq!(listed.total_size, 37);
+    let events = app.store.dump_table("audit_events").await.expect("events");
+    for id in &created {
+        let create_events = events
+            .iter()
+            .filter(|row| row.contains(id.as_str()) && row.contains("mcp_server.create"))
+            .count();
+        assert_eq!(create_events, 1, "one audit event for {id}");
+    }
+    let all_creates = events
+        .iter()
+        .filter(|row| row.contains("mcp_server.create"))
+        .count();
+    assert_eq!(all_creates, 37, "no event for a failed create");
+}
+
 async fn a_free_plan_cannot_create_private_servers(app: TestApp) {
     let org = app.org("free", Plan::Free).await;
     let result = app
@@ -871,6 +929,7 @@ on_both_backends!(
     creating_a_server_returns_it_pending_with_access_info_and_no_secret,
     a_server_created_disabled_is_disabled,
     a_duplicate_name_already_exists_only_within_the_organization,
+    concurrent_creates_succeed_or_fail_each_on_its_own,
     a_free_plan_cannot_create_private_servers,
     only_a_platform_admin_creates_catalog_servers,
     the_platform_admin_creates_no_private_servers,

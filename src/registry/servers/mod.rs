@@ -339,30 +339,46 @@ impl Servers {
         let event = AuditEvent::new(caller, action, &server.id, org, changes);
         self.store.insert_server(&server, &event).await?;
         tracing::info!(server_id = %server.id, name = %server.name, actor = caller.actor(), "mcp server created");
-        self.view(caller, server).await
+        // A server created just now, under a new id, is in no pack.
+        Ok(ServerView {
+            access: access(caller, &server),
+            pack_ids: Vec::new(),
+            server,
+        })
     }
 
     /// Returns one server the caller may see.
     pub async fn get(&self, caller: &Caller, lookup: Lookup) -> Result<ServerView, Error> {
-        let server = match &lookup {
-            Lookup::Id(id) => self.store.get_server(id).await?,
+        let org = caller.organization_id();
+        let found = match &lookup {
+            Lookup::Id(id) => self.store.get_server_with_packs(id, org).await?,
             Lookup::Name(name) => {
-                let own = match caller.organization_id() {
-                    Some(org) => self.store.get_server_by_name(org, name).await?,
+                let own = match org {
+                    Some(org) => {
+                        self.store
+                            .get_server_by_name_with_packs(org, name, Some(org))
+                            .await?
+                    }
                     None => None,
                 };
                 match own {
-                    Some(server) => Some(server),
-                    None => self.store.get_server_by_name(CATALOG_SCOPE, name).await?,
+                    Some(found) => Some(found),
+                    None => {
+                        self.store
+                            .get_server_by_name_with_packs(CATALOG_SCOPE, name, org)
+                            .await?
+                    }
                 }
             }
         };
-        let server = server.filter(|s| is_visible(caller, s)).ok_or_else(|| {
-            not_found(match &lookup {
-                Lookup::Id(id) | Lookup::Name(id) => id,
-            })
-        })?;
-        let view = self.view(caller, server).await?;
+        let (server, pack_ids) = found
+            .filter(|(s, _)| is_visible(caller, s))
+            .ok_or_else(|| {
+                not_found(match &lookup {
+                    Lookup::Id(id) | Lookup::Name(id) => id,
+                })
+            })?;
+        let view = view_with(caller, server, pack_ids);
         // A pack-limited key's view lists only its packs holding the server.
         if caller.pack_limit().is_some() && view.pack_ids.is_empty() {
             return Err(outside_packs(&view.server.id));
@@ -387,9 +403,16 @@ impl Servers {
             tool_name: filter.tool_name.clone(),
             owner: filter.owner.clone(),
         };
-        let page = self.store.list_servers(&query, page).await?;
+        let page = self
+            .store
+            .list_servers(&query, page, caller.organization_id())
+            .await?;
         Ok(Page {
-            items: self.views(caller, page.items).await?,
+            items: page
+                .items
+                .into_iter()
+                .map(|(server, pack_ids)| view_with(caller, server, pack_ids))
+                .collect(),
             next: page.next,
             total: page.total,
         })
@@ -627,23 +650,18 @@ impl Servers {
     /// Returns the server if the caller may see it, else NOT_FOUND; for a
     /// pack-limited key, PERMISSION_DENIED unless one of its packs holds it.
     async fn visible(&self, caller: &Caller, id: &str) -> Result<McpServer, Error> {
-        let server = self
+        // Only a pack-limited key needs the server's packs.
+        let packs_of = caller.pack_limit().and(caller.organization_id());
+        let (server, packs) = self
             .store
-            .get_server(id)
+            .get_server_with_packs(id, packs_of)
             .await?
-            .filter(|s| is_visible(caller, s))
+            .filter(|(s, _)| is_visible(caller, s))
             .ok_or_else(|| not_found(id))?;
-        if let (Some(limit), Some(org)) = (caller.pack_limit(), caller.organization_id()) {
-            let holders = self
-                .store
-                .packs_of_servers(org, std::slice::from_ref(&server.id))
-                .await?;
-            let held = holders
-                .get(&server.id)
-                .is_some_and(|packs| packs.iter().any(|p| limit.contains(p)));
-            if !held {
-                return Err(outside_packs(id));
-            }
+        if let Some(limit) = caller.pack_limit()
+            && !packs.iter().any(|p| limit.contains(p))
+        {
+            return Err(outside_packs(id));
         }
         Ok(server)
     }
@@ -970,17 +988,11 @@ impl Servers {
             }
             None => Default::default(),
         };
-        if let Some(limit) = caller.pack_limit() {
-            for packs in pack_ids.values_mut() {
-                packs.retain(|p| limit.contains(p));
-            }
-        }
         Ok(servers
             .into_iter()
-            .map(|server| ServerView {
-                access: access(caller, &server),
-                pack_ids: pack_ids.remove(&server.id).unwrap_or_default(),
-                server,
+            .map(|server| {
+                let packs = pack_ids.remove(&server.id).unwrap_or_default();
+                view_with(caller, server, packs)
             })
             .collect())
     }
@@ -990,6 +1002,19 @@ impl Servers {
             .await?
             .pop()
             .ok_or_else(|| Error::internal(anyhow::anyhow!("view of one server is empty")))
+    }
+}
+
+/// The caller's view of `server`, held by the packs `pack_ids` of the
+/// caller's organization: a pack-limited key sees only its own packs.
+fn view_with(caller: &Caller, server: McpServer, mut pack_ids: Vec<String>) -> ServerView {
+    if let Some(limit) = caller.pack_limit() {
+        pack_ids.retain(|p| limit.contains(p));
+    }
+    ServerView {
+        access: access(caller, &server),
+        pack_ids,
+        server,
     }
 }
 
