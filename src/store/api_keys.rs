@@ -3,8 +3,8 @@
 use anyhow::anyhow;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select,
 };
 
 use crate::error::Error;
@@ -12,6 +12,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::registry::audit::AuditEvent;
 use crate::registry::{ApiKey, KeyScope, Micros, Role};
 use crate::store::audit::insert_audit_event;
+use crate::store::conn::Shape;
 use crate::store::entities::api_key::{ActiveModel, Column, Entity, Model};
 use crate::store::{Store, Topic};
 
@@ -62,7 +63,10 @@ impl Store {
 
     /// Returns the key with `id` and the stored hash of its secret.
     pub async fn get_api_key_with_hash(&self, id: &str) -> Result<Option<(ApiKey, String)>, Error> {
-        match Entity::find_by_id(id.to_owned()).one(&self.db).await? {
+        static BY_ID: Shape = Shape::new();
+        let backend = self.db.get_database_backend();
+        let stmt = BY_ID.statement(backend, vec![id.into()], || by_id(id).build(backend));
+        match Entity::find().from_raw_sql(stmt).one(&self.db).await? {
             Some(row) => {
                 let hash = row.secret_hash.clone();
                 Ok(Some((to_domain(row)?, hash)))
@@ -183,4 +187,9 @@ fn to_domain(row: Model) -> Result<ApiKey, Error> {
         revoked_at: row.revoked_at,
         acts_for_users: row.acts_for_users,
     })
+}
+
+/// The key with `id`, as [`Store::get_api_key_with_hash`] reads it (its [`Shape`]).
+pub(super) fn by_id(id: &str) -> Select<Entity> {
+    Entity::find_by_id(id.to_owned()).limit(1)
 }

@@ -12,6 +12,7 @@ use sea_orm::{
 use crate::error::Error;
 use crate::registry::now_micros;
 use crate::store::Store;
+use crate::store::conn::Shape;
 use crate::store::entities::{mcp_server, pack, pack_resolution};
 
 /// A stored answer: who wrote it, from what, and its bytes.
@@ -39,25 +40,13 @@ impl Store {
         pack_id: &str,
         version: i64,
     ) -> Result<Option<(PackHead, Option<StoredResolution>)>, Error> {
-        use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
-        use {pack::Column as P, pack_resolution::Column as R};
-        let select = Query::select()
-            .column((pack::Entity, P::OrganizationId))
-            .column((pack::Entity, P::Version))
-            .column((pack_resolution::Entity, R::Format))
-            .column((pack_resolution::Entity, R::Inputs))
-            .column((pack_resolution::Entity, R::Answer))
-            .from(pack::Entity)
-            .join(
-                JoinType::LeftJoin,
-                pack_resolution::Entity,
-                Expr::col((pack_resolution::Entity, R::PackId))
-                    .equals((pack::Entity, P::Id))
-                    .and(Expr::col((pack_resolution::Entity, R::Version)).eq(version)),
-            )
-            .and_where(Expr::col((pack::Entity, P::Id)).eq(pack_id))
-            .to_owned();
-        let Some(row) = self.db.query_one(&select).await? else {
+        static SHAPE: Shape = Shape::new();
+        let backend = self.db.get_database_backend();
+        let values = vec![version.into(), pack_id.into()];
+        let stmt = SHAPE.statement(backend, values, || {
+            backend.build(&pack_with_resolution(pack_id, version))
+        });
+        let Some(row) = self.db.query_one_raw(stmt).await? else {
             return Ok(None);
         };
         let head = PackHead {
@@ -136,4 +125,30 @@ impl Store {
             .map(|(id, revision, sync)| (id, (revision, sync)))
             .collect())
     }
+}
+
+/// Pack `pack_id` (organization, version) with its stored answer at
+/// `version`, as [`Store::pack_with_resolution`] reads it (its [`Shape`]).
+pub(super) fn pack_with_resolution(
+    pack_id: &str,
+    version: i64,
+) -> sea_orm::sea_query::SelectStatement {
+    use sea_orm::sea_query::{Expr, ExprTrait, JoinType, Query};
+    use {pack::Column as P, pack_resolution::Column as R};
+    Query::select()
+        .column((pack::Entity, P::OrganizationId))
+        .column((pack::Entity, P::Version))
+        .column((pack_resolution::Entity, R::Format))
+        .column((pack_resolution::Entity, R::Inputs))
+        .column((pack_resolution::Entity, R::Answer))
+        .from(pack::Entity)
+        .join(
+            JoinType::LeftJoin,
+            pack_resolution::Entity,
+            Expr::col((pack_resolution::Entity, R::PackId))
+                .equals((pack::Entity, P::Id))
+                .and(Expr::col((pack_resolution::Entity, R::Version)).eq(version)),
+        )
+        .and_where(Expr::col((pack::Entity, P::Id)).eq(pack_id))
+        .to_owned()
 }

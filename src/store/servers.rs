@@ -22,6 +22,7 @@ use crate::registry::servers::{
 };
 use crate::registry::{Micros, Owner};
 use crate::store::audit::insert_audit_event;
+use crate::store::conn::Shape;
 use crate::store::entities::mcp_server::{self, Column, Entity};
 use crate::store::entities::server_capability as cap;
 use crate::store::search::{has_tool, text_match};
@@ -97,8 +98,13 @@ impl Store {
         id: &str,
         packs_of: Option<&str>,
     ) -> Result<Option<(McpServer, Vec<String>)>, Error> {
-        let select = Entity::find_by_id(id.to_owned());
-        Ok(with_pack_ids(&self.db, select, packs_of).await?.pop())
+        static BY_ID: [Shape; 2] = [Shape::new(), Shape::new()];
+        let backend = self.db.get_database_backend();
+        let values = pack_ids_values(packs_of, [id.into()]);
+        let stmt = BY_ID[usize::from(packs_of.is_some())].statement(backend, values, || {
+            with_pack_ids_of(by_id(id), packs_of, backend)
+        });
+        Ok(with_pack_ids(&self.db, stmt, packs_of).await?.pop())
     }
 
     /// Returns the server named `name` in `scope`, with its pack ids as
@@ -109,10 +115,13 @@ impl Store {
         name: &str,
         packs_of: Option<&str>,
     ) -> Result<Option<(McpServer, Vec<String>)>, Error> {
-        let select = Entity::find()
-            .filter(Column::Scope.eq(scope))
-            .filter(Column::Name.eq(name));
-        Ok(with_pack_ids(&self.db, select, packs_of).await?.pop())
+        static BY_NAME: [Shape; 2] = [Shape::new(), Shape::new()];
+        let backend = self.db.get_database_backend();
+        let values = pack_ids_values(packs_of, [scope.into(), name.into()]);
+        let stmt = BY_NAME[usize::from(packs_of.is_some())].statement(backend, values, || {
+            with_pack_ids_of(by_name(scope, name), packs_of, backend)
+        });
+        Ok(with_pack_ids(&self.db, stmt, packs_of).await?.pop())
     }
 
     /// Returns the server named `name` in `scope` (an organization id or `catalog`).
@@ -253,7 +262,8 @@ impl Store {
         if let Some(after) = &page.after {
             select = select.filter(Column::Id.gt(after.as_str()));
         }
-        let mut rows = with_pack_ids(&self.db, select.limit(page.limit + 1), packs_of).await?;
+        let stmt = with_pack_ids_of(select.limit(page.limit + 1), packs_of, backend);
+        let mut rows = with_pack_ids(&self.db, stmt, packs_of).await?;
         let total = Entity::find().filter(condition).count(&self.db).await?;
         let next = page.cut(&mut rows, |(server, _)| server.id.clone());
         Ok(Page {
@@ -579,16 +589,38 @@ pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
 /// The column [`with_pack_ids`] adds: the pack ids, comma-separated.
 const PACK_IDS: &str = "pack_ids";
 
-/// Runs `select` (servers) and returns each server with the ids of the
-/// packs of organization `packs_of` holding it, sorted; without `packs_of`,
-/// with none. The ids come from a correlated subquery in the same
-/// statement (ids have no commas), so a read by id is one statement.
-async fn with_pack_ids<C: ConnectionTrait>(
-    db: &C,
+/// The server with `id` (one row at most).
+pub(super) fn by_id(id: &str) -> sea_orm::Select<Entity> {
+    Entity::find_by_id(id.to_owned())
+}
+
+/// The server named `name` in `scope` (one row at most).
+pub(super) fn by_name(scope: &str, name: &str) -> sea_orm::Select<Entity> {
+    Entity::find()
+        .filter(Column::Scope.eq(scope))
+        .filter(Column::Name.eq(name))
+}
+
+/// The values [`with_pack_ids_of`] binds: the organization's id (in the
+/// select list) before the condition's `values`.
+pub(super) fn pack_ids_values<const N: usize>(
+    packs_of: Option<&str>,
+    values: [sea_orm::Value; N],
+) -> Vec<sea_orm::Value> {
+    packs_of
+        .map(sea_orm::Value::from)
+        .into_iter()
+        .chain(values)
+        .collect()
+}
+
+/// `select` (servers), with each server's pack ids of organization
+/// `packs_of` in column [`PACK_IDS`] (see [`with_pack_ids`]).
+pub(super) fn with_pack_ids_of(
     mut select: sea_orm::Select<Entity>,
     packs_of: Option<&str>,
-) -> Result<Vec<(McpServer, Vec<String>)>, Error> {
-    let backend = db.get_database_backend();
+    backend: sea_orm::DbBackend,
+) -> sea_orm::Statement {
     if let Some(org) = packs_of {
         // sea-query numbers `$1` into the statement's placeholders on
         // PostgreSQL, where `?` is an operator.
@@ -610,7 +642,19 @@ async fn with_pack_ids<C: ConnectionTrait>(
             PACK_IDS,
         );
     }
-    let rows = db.query_all_raw(select.build(backend)).await?;
+    select.build(backend)
+}
+
+/// Runs `stmt` (servers, from [`with_pack_ids_of`]) and returns each server
+/// with the ids of the packs of organization `packs_of` holding it, sorted;
+/// without `packs_of`, with none. The ids come from a correlated subquery in
+/// the same statement (ids have no commas), so a read by id is one statement.
+async fn with_pack_ids<C: ConnectionTrait>(
+    db: &C,
+    stmt: sea_orm::Statement,
+    packs_of: Option<&str>,
+) -> Result<Vec<(McpServer, Vec<String>)>, Error> {
+    let rows = db.query_all_raw(stmt).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let server = to_domain(mcp_server::Model::from_query_result(&row, "")?)?;
