@@ -363,6 +363,15 @@ mod tests {
                 (values("o2", "n2"), &build("o2", "n2")),
             );
         }
+        let ids = |n: usize, tag: &str| (0..n).map(|i| format!("srv_{tag}{i}")).collect::<Vec<_>>();
+        for n in [1, 5] {
+            let (a, b) = (ids(n, "a"), ids(n, "b"));
+            let values = |ids: &[String]| ids.iter().map(|id| id.as_str().into()).collect();
+            assert_shape(
+                (values(&a), &|x| resolutions::revisions_of(&a).build(x)),
+                (values(&b), &|x| resolutions::revisions_of(&b).build(x)),
+            );
+        }
         assert_shape(
             (vec![0i64.into(), "pk_a".into()], &|b| {
                 b.build(&resolutions::pack_with_resolution("pk_a", 0))

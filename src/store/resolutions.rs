@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait,
 };
 
 use crate::error::Error;
@@ -107,19 +108,32 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<HashMap<String, (i64, i64)>, Error> {
-        use mcp_server::{Column, Entity};
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = Entity::find()
-            .select_only()
-            .column(Column::Id)
-            .column(Column::Revision)
-            .column(Column::SyncRevision)
-            .filter(Column::Id.is_in(ids.iter().map(String::as_str)))
-            .into_tuple::<(String, i64, i64)>()
-            .all(&self.db)
-            .await?;
+        // A pack has a handful of members: the text for each count up to
+        // `SHAPES` is kept.
+        const SHAPES: usize = 16;
+        static BY_COUNT: [Shape; SHAPES] = [const { Shape::new() }; SHAPES];
+        let backend = self.db.get_database_backend();
+        let stmt = match BY_COUNT.get(ids.len() - 1) {
+            Some(shape) => {
+                let values = ids.iter().map(|id| id.as_str().into()).collect();
+                shape.statement(backend, values, || revisions_of(ids).build(backend))
+            }
+            None => revisions_of(ids).build(backend),
+        };
+        let rows = self.db.query_all_raw(stmt).await?;
+        let rows = rows
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.try_get::<String>("", "id")?,
+                    row.try_get::<i64>("", "revision")?,
+                    row.try_get::<i64>("", "sync_revision")?,
+                ))
+            })
+            .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
         Ok(rows
             .into_iter()
             .map(|(id, revision, sync)| (id, (revision, sync)))
@@ -151,4 +165,16 @@ pub(super) fn pack_with_resolution(
         )
         .and_where(Expr::col((pack::Entity, P::Id)).eq(pack_id))
         .to_owned()
+}
+
+/// The revisions of servers `ids`, as [`Store::server_revisions`] reads them (a [`Shape`] per
+/// count of ids).
+pub(super) fn revisions_of(ids: &[String]) -> sea_orm::Select<mcp_server::Entity> {
+    use mcp_server::{Column, Entity};
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Revision)
+        .column(Column::SyncRevision)
+        .filter(Column::Id.is_in(ids.iter().map(String::as_str)))
 }
