@@ -208,15 +208,67 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
+/// Whether `code` is SQLite's SQLITE_BUSY or one of its extended codes
+/// (the primary code is the low byte).
+fn sqlite_busy(code: &str) -> bool {
+    code.parse::<i32>().is_ok_and(|code| code & 0xff == 5)
+}
+
 fn is_connection_error(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match err {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => true,
         // PostgreSQL going away under a connection: class 08 (connection
         // exception) and 57P0x (admin or crash shutdown, cannot connect now).
-        E::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        // SQLite's SQLITE_BUSY (5, and its extended codes): another process
+        // held the database's write lock past the busy timeout.
+        E::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || code.starts_with("57P") || sqlite_busy(&code)
+        }),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    use sea_orm::sqlx::{Connection, Executor, SqliteConnection};
+
+    use super::Error;
+
+    /// Another process holding SQLite's write lock longer than the busy
+    /// timeout is a retryable outage (UNAVAILABLE), not a bug (INTERNAL).
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_storage_unavailable() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let options = SqliteConnectOptions::new()
+            .filename(dir.path().join("locked.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::ZERO);
+        let mut holder = SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        holder
+            .execute("CREATE TABLE t (x INTEGER)")
+            .await
+            .expect("create");
+        holder
+            .execute("BEGIN IMMEDIATE")
+            .await
+            .expect("take the write lock");
+        let mut other = SqliteConnection::connect_with(&options)
+            .await
+            .expect("open");
+        let err = other
+            .execute("INSERT INTO t VALUES (1)")
+            .await
+            .expect_err("the write lock is held");
+        let err = Error::from(sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(
+            err.into(),
+        )));
+        assert!(matches!(err, Error::StorageUnavailable(_)), "{err:?}");
     }
 }
