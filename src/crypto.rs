@@ -227,7 +227,14 @@ fn validate_key_id(id: &str) -> Result<(), CryptoError> {
 /// Hashes an API key secret for storage: hex SHA-256. Secrets are 256 random
 /// bits, so a fast hash is enough (no password-style stretching needed).
 pub fn hash_secret(secret: &str) -> String {
-    hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()))
+    hex::encode(secret_digest(secret))
+}
+
+/// The SHA-256 of an API key secret: [`hash_secret`] before hex.
+pub fn secret_digest(secret: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref());
+    out
 }
 
 /// Compares two equal-purpose byte strings in constant time.

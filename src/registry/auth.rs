@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::crypto::{constant_time_eq, hash_secret};
+use crate::crypto::{constant_time_eq, secret_digest};
 use crate::error::Error;
 use crate::registry::cache::ReadCache;
 use crate::registry::{ApiKey, Caller, KeyScope, Subject, is_valid_id, now_micros};
@@ -28,7 +28,9 @@ pub struct Authenticator {
 /// this process last recorded its use.
 struct CachedKey {
     key: ApiKey,
-    secret_hash: String,
+    /// The SHA-256 of the secret (stored as hex), as bytes; `None` (no
+    /// secret matches) when the stored hash is not 32 bytes of hex.
+    secret_digest: Option<[u8; 32]>,
     last_used_at: AtomicI64,
     /// The key's pack limit as callers carry it, shared rather than copied
     /// per call.
@@ -67,7 +69,7 @@ impl Authenticator {
         subject: Option<&[u8]>,
     ) -> Result<Caller, Error> {
         const INVALID: &str = "invalid api key or secret";
-        let presented = hash_secret(secret);
+        let presented = secret_digest(secret);
         if !is_valid_id("key", key_id) {
             return Err(Error::Unauthenticated(INVALID));
         }
@@ -88,20 +90,25 @@ impl Authenticator {
                 let pack_bytes: usize = packs
                     .as_deref()
                     .map_or(0, |p| p.iter().map(String::len).sum());
-                let weight =
-                    (key.id.len() + key.display_name.len() + secret_hash.len() + 2 * pack_bytes)
-                        as u64;
+                let weight = (key.id.len() + key.display_name.len() + 32 + 2 * pack_bytes) as u64;
+                let mut digest = [0u8; 32];
+                let digest = hex::decode_to_slice(&secret_hash, &mut digest)
+                    .is_ok()
+                    .then_some(digest);
                 let entry = CachedKey {
                     last_used_at: AtomicI64::new(key.last_used_at.unwrap_or(i64::MIN)),
                     key,
-                    secret_hash,
+                    secret_digest: digest,
                     packs,
                 };
                 self.keys.insert(key_id.to_owned(), stamp, entry, weight)
             }
         };
         let key = &cached.key;
-        if !constant_time_eq(presented.as_bytes(), cached.secret_hash.as_bytes()) {
+        if !cached
+            .secret_digest
+            .is_some_and(|stored| constant_time_eq(&presented, &stored))
+        {
             return Err(Error::Unauthenticated(INVALID));
         }
         if key.revoked_at.is_some() {
