@@ -23,6 +23,10 @@ use crate::registry::audit::{
 use crate::store::Store;
 use crate::store::entities::{audit_event, tool_call};
 
+/// Most call records one insert statement takes (a power of two; 13
+/// parameters a row).
+const INSERT_ROWS: usize = 128;
+
 /// Inserts `event` on `db`: the transaction of the change it records.
 pub(crate) async fn insert_audit_event<C: ConnectionTrait>(
     db: &C,
@@ -187,9 +191,19 @@ impl Store {
         })
     }
 
-    /// Inserts call records, in one statement per 200.
+    /// Inserts call records in one transaction (on SQLite one savepoint of
+    /// the group commit), in statements of 128, 64, … 1 rows: a handful of
+    /// statement texts, each prepared once per connection and then taken from
+    /// the statement cache (a statement for any count would be parsed and
+    /// compiled anew every time, thousands of placeholders).
     pub async fn insert_tool_calls(&self, calls: &[ToolCall]) -> Result<(), Error> {
-        for chunk in calls.chunks(200) {
+        let txn = self.begin_write().await?;
+        let mut rest = calls;
+        while !rest.is_empty() {
+            let size = rest.len().min(INSERT_ROWS);
+            let size = 1 << size.ilog2();
+            let (chunk, after) = rest.split_at(size);
+            rest = after;
             let rows = chunk.iter().map(|c| tool_call::ActiveModel {
                 id: Set(c.id.clone()),
                 organization_id: Set(c.organization_id.clone()),
@@ -206,9 +220,10 @@ impl Store {
                 request_id: Set(c.request_id.clone()),
             });
             tool_call::Entity::insert_many(rows)
-                .exec_without_returning(&self.db)
+                .exec_without_returning(&txn)
                 .await?;
         }
+        txn.commit().await?;
         Ok(())
     }
 

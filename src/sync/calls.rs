@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::error::UpstreamFailure;
 use crate::registry::oauth::Requester;
 use crate::registry::servers::{McpServer, Transport};
-use crate::sync::client::{DiscoveryError, Limits, Wire, open, within};
+use crate::sync::client::{DiscoveryError, Limits, Wire, open};
 use crate::sync::credentials::SessionKey;
 use crate::sync::engine::Syncer;
 use crate::sync::lifecycle::{AttemptFailure, stored_url};
@@ -81,7 +81,10 @@ impl Syncer {
             ..self.inner.settings.limits.clone()
         };
         let requester = Requester::Caller(request.subject);
-        let answered = within(deadline, async {
+        // The timeout is awaited in place: `within`, an async fn, would hold
+        // the work twice (its argument and the timeout), and every move of
+        // this future (it is part of each gateway call's) copies its size.
+        let answered = tokio::time::timeout(deadline, async {
             // Credentials the upstream refused are renewed once (an OAuth
             // token refreshed); the request has not run then.
             let mut renewed = false;
@@ -89,7 +92,7 @@ impl Syncer {
                 let session = match self.session(server, requester, &limits).await {
                     Err(Failure::Upstream(err)) if refused(&err) && !renewed => {
                         renewed = true;
-                        if self.renew(server, requester).await? {
+                        if Box::pin(self.renew(server, requester)).await? {
                             continue;
                         }
                         return Err(Failure::Upstream(err));
@@ -104,7 +107,7 @@ impl Syncer {
                     Err(err) if refused(&err) && !renewed => {
                         self.inner.pool.forget(&session);
                         renewed = true;
-                        if !self.renew(server, requester).await? {
+                        if !Box::pin(self.renew(server, requester)).await? {
                             return Err(Failure::Upstream(err));
                         }
                     }
@@ -119,7 +122,8 @@ impl Syncer {
                 "the upstream session could not be reopened",
             )))
         })
-        .await;
+        .await
+        .unwrap_or_else(|_| Err(DiscoveryError::timeout(deadline).into()));
         match answered {
             Ok(outcome) => Ok(outcome),
             Err(Failure::Credentials(err)) => Err(err),
@@ -151,17 +155,21 @@ impl Syncer {
             .credentials
             .session_key(server, requester)
             .await?;
-        let opening = async {
-            let connection = self.connect(server, requester, limits).await?;
-            // The upstream announces changes: sync it (coalesced, see
-            // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
-            let engine = Arc::downgrade(&self.inner);
-            let server_id = server.id.clone();
-            Ok(Pooled::new(connection, key.clone()).watch(move || {
-                if let Some(inner) = engine.upgrade() {
-                    Syncer { inner }.lists_changed(&server_id);
-                }
-            }))
+        // Made (and boxed) only when the pool has no usable session: opening
+        // one is large and rare, and a call's future should not carry it.
+        let opening = || {
+            Box::pin(async {
+                let connection = self.connect(server, requester, limits).await?;
+                // The upstream announces changes: sync it (coalesced, see
+                // [`Syncer::lists_changed`]). Weak: the pool lives in the engine.
+                let engine = Arc::downgrade(&self.inner);
+                let server_id = server.id.clone();
+                Ok(Pooled::new(connection, key.clone()).watch(move || {
+                    if let Some(inner) = engine.upgrade() {
+                        Syncer { inner }.lists_changed(&server_id);
+                    }
+                }))
+            })
         };
         self.inner.pool.session(&key, opening).await
     }

@@ -101,7 +101,7 @@ impl DiscoveryError {
     }
 
     /// The session did not finish within `deadline`.
-    fn timeout(deadline: Duration) -> Self {
+    pub(super) fn timeout(deadline: Duration) -> Self {
         Self::unreachable(format!(
             "{TIMEOUT}: no complete answer within {} s",
             deadline.as_secs_f64()

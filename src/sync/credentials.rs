@@ -249,7 +249,8 @@ impl HeaderBuilder {
             // A refreshed or reconnected token opens a new session (a fresh
             // token is refreshed here first, if needed).
             let config = self.authorization_code(server)?;
-            let current = self.oauth.current(server, &config, None, requester).await?;
+            // Boxed: a large future, and only OAuth servers' calls wait on it.
+            let current = Box::pin(self.oauth.current(server, &config, None, requester)).await?;
             fingerprint.push_str(&format!(
                 " oauth:{}@{}",
                 current.connection_id, current.version
@@ -265,10 +266,7 @@ impl HeaderBuilder {
             .map(str::to_owned)
             .collect();
         if !referenced.is_empty() {
-            let revisions = self
-                .servers
-                .secrets()
-                .revisions(&referenced)
+            let revisions = Box::pin(self.servers.secrets().revisions(&referenced))
                 .await
                 .map_err(|err| AttemptFailure::Credentials(err.to_string()))?;
             for (id, revision) in revisions {

@@ -108,7 +108,9 @@ impl Pooled {
             .as_ref()
             .is_some_and(|(at, _)| !changed && at.elapsed() < LISTING_TTL);
         if !fresh {
-            let hashes = match list_all(connection, "tools/list", "tools", "name", limits).await? {
+            // Boxed: listing is rare next to the calls whose futures hold this one.
+            let listed = Box::pin(list_all(connection, "tools/list", "tools", "name", limits));
+            let hashes = match listed.await? {
                 Listing::Listed { items, .. } => items
                     .iter()
                     .filter_map(|t| Some((t["name"].as_str()?.to_owned(), definition_hash(t))))
@@ -152,9 +154,10 @@ struct Slot(tokio::sync::Mutex<Option<Arc<Pooled>>>);
 
 impl Pool {
     /// The session of `key`'s slot for its configuration fingerprint: the
-    /// pooled one while usable, else one `open` makes (and the pool keeps).
-    pub async fn session<F, E>(&self, key: &SessionKey, open: F) -> Result<Arc<Pooled>, E>
+    /// pooled one while usable, else one `open()` makes (and the pool keeps).
+    pub async fn session<O, F, E>(&self, key: &SessionKey, open: O) -> Result<Arc<Pooled>, E>
     where
+        O: FnOnce() -> F,
         F: Future<Output = Result<Pooled, E>>,
     {
         self.sweep();
@@ -170,7 +173,7 @@ impl Pool {
             return Ok(pooled.clone());
         }
         *held = None;
-        let pooled = Arc::new(open.await?);
+        let pooled = Arc::new(open().await?);
         *held = Some(pooled.clone());
         self.report();
         Ok(pooled)

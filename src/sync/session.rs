@@ -149,22 +149,24 @@ fn concerns(message: &Value, id: i64) -> bool {
 }
 
 /// Tells the upstream that request `id` is no longer wanted, unless
-/// [`Cancel::answered`] was called first.
-struct Cancel {
-    post: Option<(reqwest::RequestBuilder, i64)>,
+/// [`Cancel::answered`] was called first. The POST is built (`post()`) only
+/// then: most requests are answered.
+struct Cancel<F: FnOnce() -> reqwest::RequestBuilder> {
+    post: Option<(F, i64)>,
 }
 
-impl Cancel {
+impl<F: FnOnce() -> reqwest::RequestBuilder> Cancel<F> {
     fn answered(mut self) {
         self.post = None;
     }
 }
 
-impl Drop for Cancel {
+impl<F: FnOnce() -> reqwest::RequestBuilder> Drop for Cancel<F> {
     fn drop(&mut self) {
-        let Some((request, id)) = self.post.take() else {
+        let Some((post, id)) = self.post.take() else {
             return;
         };
+        let request = post();
         let body = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
             "params": {"requestId": id, "reason": "the caller gave up waiting"}});
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -369,7 +371,7 @@ impl Streamable {
         }
         let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         let cancel = Cancel {
-            post: Some((self.builder(), id)),
+            post: Some((|| self.builder(), id)),
         };
         let response = match self.send(&body).await {
             Ok(response) => response,
@@ -617,7 +619,7 @@ impl LegacySse {
             id,
         };
         let cancel = Cancel {
-            post: Some((self.builder(), id)),
+            post: Some((|| self.builder(), id)),
         };
         let sent = self
             .post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
