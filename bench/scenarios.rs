@@ -1212,7 +1212,10 @@ async fn cache_mode_pass(
     let pid = svc.pid();
     let channels = connect_many(&svc.addr(), 32).await?;
     if mode == "all" {
+        // The write cells ran since the main pass's warm-up: without this,
+        // the first read of a pack whose members they changed computes it.
         warm_reads(&channels, data, backend, report).await?;
+        warm_resolutions(&channels, data, backend, report).await?;
     }
     reset_hwm(pid);
     read_pass(args, pid, &channels, data, backend, suffix, &[32], report).await;
