@@ -346,17 +346,17 @@ mod tests {
             let values = |id: &str| servers::pack_ids_values(org, [id.into()]);
             assert_shape(
                 (values("srv_a"), &|b| {
-                    servers::with_pack_ids_of(servers::by_id("srv_a"), org, b)
+                    servers::select_with_pack_ids(servers::by_id("srv_a"), org, b)
                 }),
                 (values("srv_b"), &|b| {
-                    servers::with_pack_ids_of(servers::by_id("srv_b"), org, b)
+                    servers::select_with_pack_ids(servers::by_id("srv_b"), org, b)
                 }),
             );
             let values = |scope: &str, name: &str| {
                 servers::pack_ids_values(org, [scope.into(), name.into()])
             };
             let build = |scope: &'static str, name: &'static str| {
-                move |b| servers::with_pack_ids_of(servers::by_name(scope, name), org, b)
+                move |b| servers::select_with_pack_ids(servers::by_name(scope, name), org, b)
             };
             assert_shape(
                 (values("o1", "n1"), &build("o1", "n1")),

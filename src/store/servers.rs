@@ -102,9 +102,9 @@ impl Store {
         let backend = self.db.get_database_backend();
         let values = pack_ids_values(packs_of, [id.into()]);
         let stmt = BY_ID[usize::from(packs_of.is_some())].statement(backend, values, || {
-            with_pack_ids_of(by_id(id), packs_of, backend)
+            select_with_pack_ids(by_id(id), packs_of, backend)
         });
-        Ok(with_pack_ids(&self.db, stmt, packs_of).await?.pop())
+        Ok(read_with_pack_ids(&self.db, stmt, packs_of).await?.pop())
     }
 
     /// Returns the server named `name` in `scope`, with its pack ids as
@@ -119,9 +119,9 @@ impl Store {
         let backend = self.db.get_database_backend();
         let values = pack_ids_values(packs_of, [scope.into(), name.into()]);
         let stmt = BY_NAME[usize::from(packs_of.is_some())].statement(backend, values, || {
-            with_pack_ids_of(by_name(scope, name), packs_of, backend)
+            select_with_pack_ids(by_name(scope, name), packs_of, backend)
         });
-        Ok(with_pack_ids(&self.db, stmt, packs_of).await?.pop())
+        Ok(read_with_pack_ids(&self.db, stmt, packs_of).await?.pop())
     }
 
     /// Returns the server named `name` in `scope` (an organization id or `catalog`).
@@ -262,8 +262,8 @@ impl Store {
         if let Some(after) = &page.after {
             select = select.filter(Column::Id.gt(after.as_str()));
         }
-        let stmt = with_pack_ids_of(select.limit(page.limit + 1), packs_of, backend);
-        let mut rows = with_pack_ids(&self.db, stmt, packs_of).await?;
+        let stmt = select_with_pack_ids(select.limit(page.limit + 1), packs_of, backend);
+        let mut rows = read_with_pack_ids(&self.db, stmt, packs_of).await?;
         let total = Entity::find().filter(condition).count(&self.db).await?;
         let next = page.cut(&mut rows, |(server, _)| server.id.clone());
         Ok(Page {
@@ -586,7 +586,7 @@ pub(crate) async fn replace_capabilities_on<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The column [`with_pack_ids`] adds: the pack ids, comma-separated.
+/// The column [`read_with_pack_ids`] adds: the pack ids, comma-separated.
 const PACK_IDS: &str = "pack_ids";
 
 /// The server with `id` (one row at most).
@@ -601,7 +601,7 @@ pub(super) fn by_name(scope: &str, name: &str) -> sea_orm::Select<Entity> {
         .filter(Column::Name.eq(name))
 }
 
-/// The values [`with_pack_ids_of`] binds: the organization's id (in the
+/// The values [`select_with_pack_ids`] binds: the organization's id (in the
 /// select list) before the condition's `values`.
 pub(super) fn pack_ids_values<const N: usize>(
     packs_of: Option<&str>,
@@ -615,8 +615,8 @@ pub(super) fn pack_ids_values<const N: usize>(
 }
 
 /// `select` (servers), with each server's pack ids of organization
-/// `packs_of` in column [`PACK_IDS`] (see [`with_pack_ids`]).
-pub(super) fn with_pack_ids_of(
+/// `packs_of` in column [`PACK_IDS`] (see [`read_with_pack_ids`]).
+pub(super) fn select_with_pack_ids(
     mut select: sea_orm::Select<Entity>,
     packs_of: Option<&str>,
     backend: sea_orm::DbBackend,
@@ -645,11 +645,11 @@ pub(super) fn with_pack_ids_of(
     select.build(backend)
 }
 
-/// Runs `stmt` (servers, from [`with_pack_ids_of`]) and returns each server
+/// Runs `stmt` (servers, from [`select_with_pack_ids`]) and returns each server
 /// with the ids of the packs of organization `packs_of` holding it, sorted;
 /// without `packs_of`, with none. The ids come from a correlated subquery in
 /// the same statement (ids have no commas), so a read by id is one statement.
-async fn with_pack_ids<C: ConnectionTrait>(
+async fn read_with_pack_ids<C: ConnectionTrait>(
     db: &C,
     stmt: sea_orm::Statement,
     packs_of: Option<&str>,
